@@ -1,0 +1,28 @@
+import { describe, expect, it } from 'vitest';
+import { AppError, invalidArgument, toAppError } from './app-error.ts';
+import { codeFromGrpcStatus, statusTable } from './status-table.ts';
+
+describe('AppError', () => {
+  it('names the field for INVALID_ARGUMENT', () => {
+    const e = invalidArgument('account_id', 'must start with acc_');
+    expect(e.code).toBe('INVALID_ARGUMENT');
+    expect(e.field).toBe('account_id');
+    expect(e.publicMessage).toBe('account_id: must start with acc_');
+    expect(e.details).toEqual({ field: 'account_id' });
+  });
+
+  it('hides the internal message of unknown errors', () => {
+    const e = toAppError(new Error('connection string postgres://u:secret@h'));
+    expect(e.code).toBe('INTERNAL');
+    expect(e.publicMessage).toBe('internal error');
+    expect(e.message).toContain('postgres://');
+  });
+
+  it('maps every code to a gRPC status and back', () => {
+    for (const [code, s] of Object.entries(statusTable)) {
+      expect(codeFromGrpcStatus(s.grpc)).toBe(code);
+    }
+    expect(codeFromGrpcStatus(2)).toBe('INTERNAL');
+    expect(new AppError('NOT_FOUND', 'x').reason).toBe('NOT_FOUND');
+  });
+});
