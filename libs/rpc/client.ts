@@ -1,0 +1,147 @@
+import { Client, Metadata, type ClientReadableStream, type ClientDuplexStream, type ServiceError, type ChannelOptions } from '@grpc/grpc-js';
+import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf';
+import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { currentCall } from './call-context.ts';
+import { methodPath } from './service-definition.ts';
+import { fromGrpcError } from './status-details.ts';
+import { channelCredentials, type RpcClientTlsConfig } from './tls.ts';
+import type { CallOptions, ServiceClient } from './types.ts';
+
+export interface RpcClientOptions {
+  /** Default deadline for unary and client-streaming calls; streams from the server have none unless given. */
+  defaultDeadlineMs?: number;
+  tls?: RpcClientTlsConfig | undefined;
+  channelOptions?: ChannelOptions;
+}
+
+const tracer = trace.getTracer('tollgate-rpc');
+const setter = { set: (carrier: Metadata, key: string, value: string) => carrier.set(key, value) };
+
+/**
+ * A typed client over one channel. Every call carries the trace context and the request id of the
+ * call being served (if any), and never a deadline later than that call's: deadlines propagate.
+ */
+export function createRpcClient<S extends DescService>(service: S, address: string, options: RpcClientOptions = {}): ServiceClient<S> {
+  const channelOptions: ChannelOptions = { 'grpc.keepalive_time_ms': 30_000, ...options.channelOptions };
+  if (options.tls?.serverName) channelOptions['grpc.ssl_target_name_override'] = options.tls.serverName;
+  const client = new Client(address, channelCredentials(options.tls), channelOptions);
+  const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
+  const api: Record<string, unknown> = { close: () => client.close() };
+
+  for (const method of service.methods) {
+    const path = methodPath(method);
+    const serialize = (init: unknown) => Buffer.from(toBinary(method.input, create(method.input, init as never)));
+    const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
+    const prepare = (opts: CallOptions | undefined, streamingResponse: boolean) => {
+      const metadata = new Metadata();
+      for (const [k, v] of Object.entries(opts?.headers ?? {})) metadata.set(k.toLowerCase(), v);
+      const parentCall = currentCall.getStore();
+      if (parentCall && !metadata.get('x-request-id').length) metadata.set('x-request-id', parentCall.requestId);
+      const span = tracer.startSpan(`${method.parent.typeName}/${method.name}`, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name } });
+      propagation.inject(trace.setSpan(context.active(), span), metadata, setter);
+      const own = opts?.deadlineMs ?? (streamingResponse ? undefined : defaultDeadlineMs);
+      const candidates = [own === undefined ? undefined : Date.now() + own, parentCall?.deadlineMs].filter((d): d is number => d !== undefined);
+      const deadline = candidates.length ? Math.min(...candidates) : undefined;
+      const end = (error?: Error) => {
+        if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        span.end();
+      };
+      return { metadata, callOptions: deadline === undefined ? {} : { deadline }, end };
+    };
+
+    api[method.localName] = makeCaller(method, client, path, serialize, deserialize, prepare);
+  }
+  return api as ServiceClient<S>;
+}
+
+type Prepared = { metadata: Metadata; callOptions: { deadline?: number }; end: (error?: Error) => void };
+
+function makeCaller(
+  method: DescMethod,
+  client: Client,
+  path: string,
+  serialize: (v: unknown) => Buffer,
+  deserialize: (b: Buffer) => unknown,
+  prepare: (opts: CallOptions | undefined, streamingResponse: boolean) => Prepared,
+) {
+  const abortWith = (signal: AbortSignal | undefined, cancel: () => void) => {
+    if (!signal) return () => {};
+    if (signal.aborted) cancel();
+    signal.addEventListener('abort', cancel, { once: true });
+    return () => signal.removeEventListener('abort', cancel);
+  };
+
+  switch (method.methodKind) {
+    case 'unary':
+      return (request: unknown, opts?: CallOptions) => {
+        const p = prepare(opts, false);
+        return new Promise((resolve, reject) => {
+          const call = client.makeUnaryRequest(path, serialize, deserialize, request, p.metadata, p.callOptions, (error: ServiceError | null, value?: unknown) => {
+            detach();
+            p.end(error ?? undefined);
+            if (error) reject(fromGrpcError(error));
+            else resolve(value);
+          });
+          const detach = abortWith(opts?.signal, () => call.cancel());
+        });
+      };
+    case 'client_streaming':
+      return (requests: AsyncIterable<unknown>, opts?: CallOptions) => {
+        const p = prepare(opts, false);
+        return new Promise((resolve, reject) => {
+          const call = client.makeClientStreamRequest(path, serialize, deserialize, p.metadata, p.callOptions, (error: ServiceError | null, value?: unknown) => {
+            detach();
+            p.end(error ?? undefined);
+            if (error) reject(fromGrpcError(error));
+            else resolve(value);
+          });
+          const detach = abortWith(opts?.signal, () => call.cancel());
+          void pump(requests, call);
+        });
+      };
+    case 'server_streaming':
+      return (request: unknown, opts?: CallOptions) => {
+        const p = prepare(opts, true);
+        const call = client.makeServerStreamRequest(path, serialize, deserialize, request, p.metadata, p.callOptions);
+        return readAll(call, opts?.signal, p.end, abortWith);
+      };
+    case 'bidi_streaming':
+      return (requests: AsyncIterable<unknown>, opts?: CallOptions) => {
+        const p = prepare(opts, true);
+        const call = client.makeBidiStreamRequest(path, serialize, deserialize, p.metadata, p.callOptions);
+        void pump(requests, call);
+        return readAll(call, opts?.signal, p.end, abortWith);
+      };
+  }
+}
+
+async function pump(requests: AsyncIterable<unknown>, call: { write(v: unknown): boolean; end(): void; cancel(): void; once(e: string, l: () => void): unknown }): Promise<void> {
+  try {
+    for await (const request of requests) {
+      if (!call.write(request)) await new Promise<void>((resolve) => call.once('drain', resolve));
+    }
+    call.end();
+  } catch {
+    call.cancel();
+  }
+}
+
+async function* readAll(
+  call: ClientReadableStream<unknown> | ClientDuplexStream<unknown, unknown>,
+  signal: AbortSignal | undefined,
+  end: (error?: Error) => void,
+  abortWith: (signal: AbortSignal | undefined, cancel: () => void) => () => void,
+): AsyncGenerator<unknown> {
+  const detach = abortWith(signal, () => call.cancel());
+  try {
+    for await (const message of call) yield message;
+    end();
+  } catch (error) {
+    end(error as Error);
+    throw fromGrpcError(error as ServiceError);
+  } finally {
+    detach();
+    // Leaving the loop early (break/return) cancels the server stream instead of leaking it.
+    call.cancel();
+  }
+}

@@ -1,0 +1,153 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { createRequire } from 'node:module';
+import { EchoService } from '#gen/tollgate/echo/v1/echo_pb.js';
+import { AppError } from '#libs/errors/index.ts';
+import { silentLogger, startTelemetry, type Telemetry } from '#libs/telemetry/index.ts';
+import { createRpcClient, createRpcServer, type RpcServer } from './index.ts';
+import { createEchoService } from './echo-service.ts';
+
+const require = createRequire(import.meta.url);
+
+describe('libs/rpc adapter', () => {
+  let telemetry: Telemetry;
+  let back: RpcServer;
+  let front: RpcServer;
+  let backAddr: string;
+  let frontAddr: string;
+  const impls: { close(): void }[] = [];
+
+  beforeAll(async () => {
+    telemetry = startTelemetry({ serviceName: 'rpc-test' });
+    back = createRpcServer({ logger: silentLogger() });
+    const backImpl = createEchoService();
+    impls.push(backImpl);
+    back.add(EchoService, backImpl);
+    backAddr = `127.0.0.1:${await back.listen('127.0.0.1', 0)}`;
+    front = createRpcServer({ logger: silentLogger() });
+    const frontImpl = createEchoService({ forwardTo: backAddr });
+    impls.push(frontImpl);
+    front.add(EchoService, frontImpl);
+    frontAddr = `127.0.0.1:${await front.listen('127.0.0.1', 0)}`;
+  });
+
+  afterAll(async () => {
+    impls.forEach((i) => i.close());
+    await Promise.all([back.shutdown(), front.shutdown()]);
+    await telemetry.shutdown();
+  });
+
+  it('round-trips a unary call and carries the request id', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    const res = await client.echo({ message: 'hi' }, { headers: { 'x-request-id': 'req_abc' } });
+    expect(res.message).toBe('hi');
+    expect(res.requestId).toBe('req_abc');
+    client.close();
+  });
+
+  it('streams from the server', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    const got: number[] = [];
+    for await (const item of client.echoStream({ message: 'x', count: 5 })) got.push(item.index);
+    expect(got).toEqual([0, 1, 2, 3, 4]);
+    client.close();
+  });
+
+  it('streams both ways', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    async function* input() {
+      yield { message: 'a' };
+      yield { message: 'b' };
+    }
+    const got: string[] = [];
+    for await (const item of client.echoBidi(input())) got.push(item.message);
+    expect(got).toEqual(['A', 'B']);
+    client.close();
+  });
+
+  it('answers DEADLINE_EXCEEDED when the deadline passes', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    const error = await client.echo({ message: 'slow', delayMs: 2_000 }, { deadlineMs: 50 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AppError);
+    expect((error as AppError).code).toBe('DEADLINE_EXCEEDED');
+    client.close();
+  });
+
+  it('maps AppError to a status with ErrorInfo, and back', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    const error = (await client.echo({ failWith: 'INVALID_ARGUMENT' }).catch((e: unknown) => e)) as AppError;
+    expect(error.code).toBe('INVALID_ARGUMENT');
+    expect(error.field).toBe('fail_with');
+    expect(error.details.secretless).toBe('yes');
+    const bad = (await client.echoStream({ count: 1_000_000 }).next?.().catch((e: unknown) => e)) ?? (await drain(client.echoStream({ count: 1_000_000 })));
+    expect((bad as AppError).code).toBe('INVALID_ARGUMENT');
+    client.close();
+  });
+
+  it('hides the text of unknown errors behind INTERNAL', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    const error = (await client.echo({ failWith: 'INTERNAL' }).catch((e: unknown) => e)) as AppError;
+    expect(error.code).toBe('INTERNAL');
+    expect(error.message).toBe('internal error');
+    client.close();
+  });
+
+  it('serves grpc.health.v1 to an independent client', async () => {
+    const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as GrpcObject;
+    const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;
+    const client = new (Health.Health as ServiceClientConstructor)(backAddr, credentials.createInsecure());
+    const check = (service: string) =>
+      new Promise<string>((resolve, reject) =>
+        client.Check({ service }, (e: Error | null, r: { status: string }) => (e ? reject(e) : resolve(r.status))),
+      );
+    expect(await check('')).toBe('SERVING');
+    expect(await check('tollgate.echo.v1.EchoService')).toBe('SERVING');
+    client.close();
+  });
+
+  it('lists services through server reflection', async () => {
+    const protoFile = require.resolve('@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto');
+    const pkg = loadPackageDefinition(loadSync(protoFile)) as GrpcObject;
+    const v1 = ((pkg.grpc as GrpcObject).reflection as GrpcObject).v1 as GrpcObject;
+    const client = new (v1.ServerReflection as ServiceClientConstructor)(backAddr, credentials.createInsecure());
+    const call = client.ServerReflectionInfo();
+    const answer = new Promise<string[]>((resolve, reject) => {
+      call.on('data', (r: { listServicesResponse?: { service: { name: string }[] } }) => resolve(r.listServicesResponse?.service.map((s) => s.name) ?? []));
+      call.on('error', reject);
+    });
+    call.write({ listServices: '*' });
+    const names = await answer;
+    call.end();
+    client.close();
+    expect(names).toContain('tollgate.echo.v1.EchoService');
+    expect(names).toContain('grpc.health.v1.Health');
+  });
+
+  it('traces one request across two services (parent/child over a real gRPC hop)', async () => {
+    const client = createRpcClient(EchoService, frontAddr);
+    const res = await client.echo({ message: 'trace me' });
+    client.close();
+    expect(res.message).toBe('trace me');
+    const spans = telemetry.spans.list({ traceId: res.traceId });
+    const serverSpans = spans.filter((s) => s.kind === 1 && s.name === 'tollgate.echo.v1.EchoService/Echo');
+    const hop = spans.find((s) => s.kind === 2 && s.name === 'tollgate.echo.v1.EchoService/Echo' && serverSpans.some((p) => p.spanId === s.parentSpanId));
+    expect(hop).toBeDefined();
+    const backSpan = serverSpans.find((s) => s.parentSpanId === hop?.spanId);
+    expect(backSpan).toBeDefined();
+    // The outermost client span (this test's call) is the root of the trace.
+    expect(spans.some((s) => s.kind === 2 && s.parentSpanId === undefined)).toBe(true);
+  });
+});
+
+async function drain(stream: AsyncIterable<unknown>): Promise<unknown> {
+  try {
+    for await (const _ of stream) {
+      // nothing
+    }
+    return undefined;
+  } catch (error) {
+    return error;
+  }
+}

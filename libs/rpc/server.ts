@@ -1,0 +1,239 @@
+import { randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import { Server, type Metadata, type ServerUnaryCall, type ServerWritableStream, type ServerDuplexStream, type ServerReadableStream, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { ReflectionService } from '@grpc/reflection';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf';
+import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
+import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Span } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import { AppError, toAppError } from '#libs/errors/index.ts';
+import { currentCall, type CallContext } from './call-context.ts';
+import { toGrpcStatus } from './status-details.ts';
+import { toServiceDefinition } from './service-definition.ts';
+import { serverCredentials, type RpcTlsConfig } from './tls.ts';
+import type { ServiceImpl } from './types.ts';
+
+export interface RpcServerOptions {
+  logger: Logger;
+  tls?: RpcTlsConfig | undefined;
+  /** Upper bound for a graceful shutdown before in-flight calls are cancelled. */
+  shutdownGraceMs?: number;
+}
+
+export interface RpcServer {
+  add<S extends DescService>(service: S, impl: ServiceImpl<S>): void;
+  /** Binds and starts serving; returns the bound port (port 0 picks a free one). */
+  listen(host: string, port: number): Promise<number>;
+  setServing(serving: boolean): void;
+  shutdown(): Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
+const tracer = trace.getTracer('tollgate-rpc');
+const meter = metrics.getMeter('tollgate-rpc');
+const duration = meter.createHistogram('rpc.server.duration', { unit: 'ms', description: 'gRPC server call duration' });
+
+const metadataGetter = {
+  keys: (carrier: Metadata) => Object.keys(carrier.getMap()),
+  get: (carrier: Metadata, key: string) => {
+    const value = carrier.get(key)[0];
+    return typeof value === 'string' ? value : undefined;
+  },
+};
+
+export function createRpcServer(options: RpcServerOptions): RpcServer {
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  const health = new HealthImplementation({ '': 'NOT_SERVING' });
+  const services: DescService[] = [];
+  health.addToServer(server);
+
+  function add<S extends DescService>(service: S, impl: ServiceImpl<S>): void {
+    const handlers: UntypedServiceImplementation = {};
+    const table = impl as unknown as Record<string, (...args: unknown[]) => unknown>;
+    for (const method of service.methods) {
+      const fn = table[method.localName];
+      if (typeof fn !== 'function') throw new Error(`${service.typeName}: no handler for ${method.name}`);
+      handlers[method.localName] = wrapHandler(method, fn.bind(impl), options.logger);
+    }
+    server.addService(toServiceDefinition(service), handlers);
+    services.push(service);
+    health.setStatus(service.typeName, 'NOT_SERVING');
+  }
+
+  function setServing(serving: boolean): void {
+    const status = serving ? 'SERVING' : 'NOT_SERVING';
+    health.setStatus('', status);
+    for (const service of services) health.setStatus(service.typeName, status);
+  }
+
+  async function listen(host: string, port: number): Promise<number> {
+    new ReflectionService(reflectionRoot(services) as never).addToServer(server);
+    const bound = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, serverCredentials(options.tls), (error, p) =>
+        error ? reject(new AppError('UNAVAILABLE', `cannot listen on ${host}:${port}: ${error.message}`, { cause: error })) : resolve(p),
+      );
+    });
+    setServing(true);
+    return bound;
+  }
+
+  async function shutdown(): Promise<void> {
+    setServing(false);
+    const grace = options.shutdownGraceMs ?? 5_000;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, grace);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  return { add, listen, setServing, shutdown };
+}
+
+/** Reflection needs the FileDescriptorProtos of every served file and its imports. */
+function reflectionRoot(services: DescService[]): Record<string, unknown> {
+  const files = new Map<string, DescFile>();
+  const visit = (file: DescFile): void => {
+    if (files.has(file.name)) return;
+    files.set(file.name, file);
+    file.dependencies.forEach(visit);
+  };
+  services.forEach((s) => visit(s.file));
+  const protos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
+  const healthDefinition = loadSync(healthProtoPath) as Record<string, unknown>;
+  return { ...healthDefinition, 'tollgate.reflection.files': { fileDescriptorProtos: protos } };
+}
+
+type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
+
+interface Running {
+  ctx: CallContext;
+  span: Span;
+  run<T>(fn: () => T): T;
+  finish(error?: unknown): void;
+}
+
+function begin(method: DescMethod, call: Call, logger: Logger): Running {
+  const rpc = `${method.parent.typeName}/${method.name}`;
+  const metadata = call.metadata;
+  const incoming = metadata.get('x-request-id')[0];
+  const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID().replaceAll('-', '')}`;
+  const rawDeadline = call.getDeadline();
+  const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
+  const abort = new AbortController();
+  const onCancel = (): void => abort.abort(new AppError('CANCELLED', 'call cancelled by the client'));
+  const events = call as unknown as NodeJS.EventEmitter;
+  events.once('cancelled', onCancel);
+  const timer = deadlineMs === undefined ? undefined : setTimeout(() => abort.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
+  timer?.unref();
+
+  const parent = propagation.extract(context.active(), metadata, metadataGetter);
+  const span = tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'tollgate.request_id': requestId } }, parent);
+  const traceId = span.spanContext().traceId;
+  const child = logger.child({ requestId, traceId, rpc });
+  const ctx: CallContext = {
+    requestId,
+    deadlineMs,
+    signal: abort.signal,
+    rpc,
+    peer: call.getPeer(),
+    logger: child,
+    header(name) {
+      const value = metadata.get(name.toLowerCase())[0];
+      return typeof value === 'string' ? value : undefined;
+    },
+  };
+  const started = performance.now();
+  const activeContext = trace.setSpan(parent, span);
+  return {
+    ctx,
+    span,
+    run: (fn) => context.with(activeContext, () => currentCall.run(ctx, fn)),
+    finish(error) {
+      if (timer) clearTimeout(timer);
+      events.removeListener('cancelled', onCancel);
+      const elapsed = performance.now() - started;
+      let code = 'OK';
+      if (error !== undefined) {
+        const appError = toAppError(error);
+        code = appError.code;
+        span.setStatus({ code: SpanStatusCode.ERROR, message: appError.publicMessage });
+        span.setAttribute('tollgate.error_reason', appError.reason);
+        if (appError.code === 'INTERNAL') child.error({ err: appError.cause ?? appError }, 'rpc failed');
+        else child.debug({ code, reason: appError.reason, elapsedMs: elapsed }, 'rpc error');
+      } else {
+        child.debug({ elapsedMs: elapsed }, 'rpc ok');
+      }
+      span.setAttribute('rpc.grpc.status_code', code);
+      span.end();
+      duration.record(elapsed, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
+    },
+  };
+}
+
+function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger) {
+  const output = method.output;
+  const toMessage = (init: unknown) => create(output, init as never);
+  switch (method.methodKind) {
+    case 'unary':
+      return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const r = begin(method, call, logger);
+        r.run(async () => toMessage(await fn(call.request, r.ctx))).then(
+          (response) => {
+            r.finish();
+            callback(null, response);
+          },
+          (error: unknown) => {
+            r.finish(error);
+            callback(toGrpcStatus(error));
+          },
+        );
+      };
+    case 'client_streaming':
+      return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const r = begin(method, call, logger);
+        r.run(async () => toMessage(await fn(call, r.ctx))).then(
+          (response) => {
+            r.finish();
+            callback(null, response);
+          },
+          (error: unknown) => {
+            r.finish(error);
+            callback(toGrpcStatus(error));
+          },
+        );
+      };
+    case 'server_streaming':
+    case 'bidi_streaming':
+      return (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
+        const r = begin(method, call, logger);
+        const input = method.methodKind === 'server_streaming' ? (call as ServerWritableStream<unknown, unknown>).request : call;
+        r.run(async () => {
+          const stream = fn(input, r.ctx) as AsyncIterable<unknown>;
+          for await (const message of stream) {
+            if (r.ctx.signal.aborted) break;
+            if (!call.write(toMessage(message))) {
+              await Promise.race([once(call, 'drain'), once(r.ctx.signal, 'abort')]);
+            }
+          }
+        }).then(
+          () => {
+            r.finish();
+            if (!r.ctx.signal.aborted) call.end();
+          },
+          (error: unknown) => {
+            r.finish(error);
+            if (!r.ctx.signal.aborted) call.emit('error', toGrpcStatus(error));
+          },
+        );
+      };
+  }
+}

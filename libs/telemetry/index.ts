@@ -1,0 +1,3 @@
+export * from './logger.ts';
+export * from './span-buffer.ts';
+export * from './telemetry.ts';

@@ -1,0 +1,107 @@
+/**
+ * Ports of the broker edge: what it asks the rest of the mesh. The broker depends on these
+ * interfaces only; `adapters/` holds in-memory versions for tests and dev, and the lead's
+ * `grpc/` wires them to authz and quota. Topics and filters handed to a port are always the
+ * client-visible ones (never the account mount prefix).
+ */
+
+export type MqttProtocol = 'mqtt3.1' | 'mqtt3.1.1' | 'mqtt5';
+
+export interface AuthenticateRequest {
+  username: string | undefined;
+  password: Buffer | undefined;
+  clientId: string;
+  peerIp: string;
+  protocol: MqttProtocol;
+}
+
+export interface Principal {
+  /** Account whose topic namespace the client is mounted in. */
+  account: string;
+  /** Who this is inside the account (token id, user id…), for logs and admin listings. */
+  subject: string;
+  tokenId?: string;
+  /** Skips the topic ACL (still inside its account namespace). */
+  superuser: boolean;
+}
+
+/** `unknown`: the fast path cannot answer; ask the async fallback. */
+export type TopicDecision = 'allow' | 'deny' | 'unknown';
+
+/**
+ * Per-session topic ACL. The sync checks answer from rules shipped with the principal or a
+ * local cache, with no I/O; only `unknown` makes the broker await the async fallback.
+ */
+export interface TopicAuthorizer {
+  checkPublish(topic: string): TopicDecision;
+  checkSubscribe(filter: string): TopicDecision;
+  authorizePublish(topic: string): Promise<boolean>;
+  /** One answer per filter, in order (a batch: one round trip for a multi-topic SUBSCRIBE). */
+  authorizeSubscribe(filters: readonly string[]): Promise<boolean[]>;
+}
+
+/** Why a CONNECT is refused; maps to CONNACK 0x86/0x87/0x88/0x8A (v5) or 4/5/3 (v3). */
+export type AuthDenyReason = 'bad_credentials' | 'not_authorized' | 'banned' | 'expired' | 'unavailable';
+
+export type AuthenticateResult =
+  | {
+      allowed: true;
+      principal: Principal;
+      acl: TopicAuthorizer;
+      /** How long the decision may be reused for the same credentials. */
+      cacheTtlMs: number;
+      /** The credential stops being valid then: the broker disconnects the client (0x87). */
+      expiresAtMs?: number;
+    }
+  | { allowed: false; reason: AuthDenyReason; unavailable?: boolean };
+
+export interface Authenticator {
+  authenticate(request: AuthenticateRequest): Promise<AuthenticateResult>;
+}
+
+export type ConnectionSlot = { granted: true } | { granted: false; reason: 'quota_exceeded' | 'unavailable' };
+
+/**
+ * Inbound metering. `spendInbound` is synchronous: it spends from a local lease; refilling the
+ * lease from the quota service happens behind it.
+ */
+export type SpendResult =
+  | { kind: 'ok' }
+  /** Over a rate limit: stop reading the client until `retryAfterMs` has passed. */
+  | { kind: 'throttled'; retryAfterMs: number }
+  /** Over a volume limit: refuse (0x97). `cutOff`: the account is cut off, disconnect too. */
+  | { kind: 'exhausted'; cutOff: boolean };
+
+export interface QuotaMeter {
+  acquireConnection(account: string, clientId: string): Promise<ConnectionSlot>;
+  releaseConnection(account: string, clientId: string): void;
+  spendInbound(account: string, messages: number, bytes: number): SpendResult;
+}
+
+export interface Clock {
+  now(): number;
+}
+
+export type BrokerCounter =
+  | 'connections_opened'
+  | 'connections_closed'
+  | 'connects_accepted'
+  | 'connects_refused'
+  | 'messages_in'
+  | 'bytes_in'
+  | 'messages_out'
+  | 'bytes_out'
+  | 'publish_denied'
+  | 'subscribe_denied'
+  | 'quota_throttled'
+  | 'quota_exhausted'
+  | 'dropped_qos0_slow_consumer'
+  | 'dropped_queue_full'
+  | 'dropped_expired'
+  | 'dropped_too_large'
+  | 'protocol_errors'
+  | 'authz_unavailable';
+
+export interface BrokerMetrics {
+  count(counter: BrokerCounter, n?: number): void;
+}
