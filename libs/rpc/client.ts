@@ -12,6 +12,8 @@ export interface RpcClientOptions {
   defaultDeadlineMs?: number;
   tls?: RpcClientTlsConfig | undefined;
   channelOptions?: ChannelOptions;
+  /** Metadata sent with every call (e.g. a service credential as `authorization`); per-call headers win. */
+  headers?: Record<string, string>;
 }
 
 const tracer = trace.getTracer('tollgate-rpc');
@@ -34,7 +36,7 @@ export function createRpcClient<S extends DescService>(service: S, address: stri
     const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
     const prepare = (opts: CallOptions | undefined, streamingResponse: boolean) => {
       const metadata = new Metadata();
-      for (const [k, v] of Object.entries(opts?.headers ?? {})) metadata.set(k.toLowerCase(), v);
+      for (const [k, v] of Object.entries({ ...options.headers, ...opts?.headers })) metadata.set(k.toLowerCase(), v);
       const parentCall = currentCall.getStore();
       if (parentCall && !metadata.get('x-request-id').length) metadata.set('x-request-id', parentCall.requestId);
       const span = tracer.startSpan(`${method.parent.typeName}/${method.name}`, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name } });

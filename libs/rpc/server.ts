@@ -24,7 +24,11 @@ export interface RpcServerOptions {
 }
 
 export interface RpcServer {
-  add<S extends DescService>(service: S, impl: ServiceImpl<S>): void;
+  /**
+   * Serves `impl`. RPCs it leaves out answer UNIMPLEMENTED naming the method, so a service can ship
+   * the RPCs that are done while the rest of its contract is being built.
+   */
+  add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void;
   /** Binds and starts serving; returns the bound port (port 0 picks a free one). */
   listen(host: string, port: number): Promise<number>;
   setServing(serving: boolean): void;
@@ -50,13 +54,18 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const services: DescService[] = [];
   health.addToServer(server);
 
-  function add<S extends DescService>(service: S, impl: ServiceImpl<S>): void {
+  function add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
     const handlers: UntypedServiceImplementation = {};
     const table = impl as unknown as Record<string, (...args: unknown[]) => unknown>;
     for (const method of service.methods) {
       const fn = table[method.localName];
-      if (typeof fn !== 'function') throw new Error(`${service.typeName}: no handler for ${method.name}`);
-      handlers[method.localName] = wrapHandler(method, fn.bind(impl), options.logger);
+      const handler =
+        typeof fn === 'function'
+          ? fn.bind(impl)
+          : () => {
+              throw new AppError('UNIMPLEMENTED', `${service.typeName}/${method.name} is not implemented in this release`);
+            };
+      handlers[method.localName] = wrapHandler(method, handler, options.logger);
     }
     server.addService(toServiceDefinition(service), handlers);
     services.push(service);

@@ -1,0 +1,44 @@
+import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
+import type { Output } from '../output.ts';
+import { startMesh } from '../mesh.ts';
+
+/** `tollgate start`: runs until SIGINT/SIGTERM, then stops gracefully. */
+export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output }): Promise<number> {
+  const started = Date.now();
+  const mesh = await startMesh(env, { only: options.service });
+  const summary = {
+    services: mesh.services.map((s) => ({ name: s.name, grpc: s.grpcAddress, http: s.httpAddress ?? null })),
+    console: mesh.console?.httpAddress ?? null,
+    database: mesh.database.kind,
+    migrations_applied: mesh.migrations.flatMap((m) => m.applied.map((a) => `${m.schema}/${a}`)),
+    bootstrap: mesh.bootstrap?.created ? { ...mesh.bootstrap.credentials, file: mesh.bootstrap.file } : mesh.bootstrap ? { file: mesh.bootstrap.file } : null,
+    started_in_ms: Date.now() - started,
+  };
+  options.out.result(summary, () => {
+    const lines = ['Tollgate is running', ''];
+    for (const s of summary.services) lines.push(`  ${s.name.padEnd(9)} gRPC ${s.grpc}${s.http ? `   HTTP ${s.http}` : ''}`);
+    if (summary.console) lines.push(`  console   ${summary.console}`);
+    lines.push('', `  database: ${summary.database}${summary.migrations_applied.length ? ` (applied ${summary.migrations_applied.length} migrations)` : ''}`);
+    if (mesh.bootstrap?.created && mesh.bootstrap.credentials) {
+      const c = mesh.bootstrap.credentials;
+      lines.push(
+        '',
+        'First start: created the root account and an admin. Shown once; also in ' + mesh.bootstrap.file + ' (mode 0600):',
+        `  account:      ${c.account_id}`,
+        `  username:     ${c.username}`,
+        `  password:     ${c.password}`,
+        `  master token: ${c.master_token}`,
+      );
+    } else if (mesh.bootstrap) {
+      lines.push('', `  bootstrap credentials: ${mesh.bootstrap.file}`);
+    }
+    lines.push('', `ready in ${summary.started_in_ms} ms — Ctrl+C to stop`);
+    return lines.join('\n');
+  });
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await mesh.stop();
+  return 0;
+}

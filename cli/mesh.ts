@@ -1,0 +1,141 @@
+import { resolve } from 'node:path';
+import { openDatabase, migrate, type Database, type MigrationResult } from '#libs/db/index.ts';
+import { AppError } from '#libs/errors/index.ts';
+import { PeerDirectory, type RpcClientTlsConfig, type RpcTlsConfig } from '#libs/rpc/index.ts';
+import { createLogger, startTelemetry, type Logger, type Telemetry } from '#libs/telemetry/index.ts';
+import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
+import type { StartedService } from '#libs/service/service-host.ts';
+import { createIdentityApp, identityMigrations, type IdentityApp } from '#services/identity/src/app.ts';
+import { createAuthzApp, authzMigrations, type AuthzApp } from '#services/authz/src/app.ts';
+import { createQuotaApp, quotaMigrations } from '#services/quota/src/app.ts';
+import { createBrokerApp } from '#services/broker/src/app.ts';
+import { createConsoleApp } from '#services/console/src/app.ts';
+import { resolveSecretKey } from './secret-key.ts';
+import { bootstrapIfEmpty, type BootstrapCredentials } from './bootstrap.ts';
+
+export const migrationSets = { identity: identityMigrations, authz: authzMigrations, quota: quotaMigrations } as const;
+
+export interface MeshOptions {
+  /** Services to run here; all four (and the console) when unset. */
+  only?: ServiceName | undefined;
+  /** Overrides for tests: an already open database, a logger, telemetry, cheap argon2. */
+  database?: Database | undefined;
+  logger?: Logger | undefined;
+  telemetry?: Telemetry | undefined;
+  secretKey?: Uint8Array | undefined;
+  argon2?: { memoryCost?: number; timeCost?: number } | undefined;
+  console?: boolean | undefined;
+  bootstrap?: boolean | undefined;
+}
+
+export interface RunningMesh {
+  services: StartedService[];
+  console: { httpAddress: string } | undefined;
+  bootstrap: { created: boolean; file: string; credentials: BootstrapCredentials | undefined } | undefined;
+  migrations: MigrationResult[];
+  peers: PeerDirectory;
+  database: Database;
+  identity: IdentityApp | undefined;
+  authz: AuthzApp | undefined;
+  stop(): Promise<void>;
+}
+
+export async function openMeshDatabase(env: MeshEnv, only: ServiceName | undefined): Promise<Database> {
+  if (!env.DATABASE_URL && only) {
+    throw new AppError('INVALID_ARGUMENT', `DATABASE_URL: required to run ${only} alone (the embedded database serves one process only)`, { field: 'DATABASE_URL' });
+  }
+  return openDatabase({ url: env.DATABASE_URL, dataDir: env.DATABASE_URL ? undefined : resolve(env.TOLLGATE_DATA_DIR) });
+}
+
+export async function migrateAll(database: Database, only?: ServiceName): Promise<MigrationResult[]> {
+  const names = (only ? [only] : Object.keys(migrationSets)) as (keyof typeof migrationSets)[];
+  const results: MigrationResult[] = [];
+  for (const name of names) if (migrationSets[name]) results.push(await migrate(database, migrationSets[name]));
+  return results;
+}
+
+function grpcTls(env: MeshEnv): { server: RpcTlsConfig | undefined; client: RpcClientTlsConfig | undefined } {
+  if (!env.TOLLGATE_GRPC_TLS_CERT && !env.TOLLGATE_GRPC_TLS_KEY) return { server: undefined, client: undefined };
+  if (!env.TOLLGATE_GRPC_TLS_CERT || !env.TOLLGATE_GRPC_TLS_KEY) {
+    throw new AppError('INVALID_ARGUMENT', 'TOLLGATE_GRPC_TLS_CERT and TOLLGATE_GRPC_TLS_KEY: set both or neither', { field: 'TOLLGATE_GRPC_TLS_CERT' });
+  }
+  return {
+    server: { certFile: env.TOLLGATE_GRPC_TLS_CERT, keyFile: env.TOLLGATE_GRPC_TLS_KEY, caFile: env.TOLLGATE_GRPC_TLS_CA },
+    // With a CA configured the mesh runs mutual TLS: each service presents its own certificate.
+    client: { caFile: env.TOLLGATE_GRPC_TLS_CA ?? env.TOLLGATE_GRPC_TLS_CERT, certFile: env.TOLLGATE_GRPC_TLS_CERT, keyFile: env.TOLLGATE_GRPC_TLS_KEY },
+  };
+}
+
+/**
+ * Runs the mesh (or one service of it) in this process: database, migrations, telemetry, each
+ * service on its port, the console, and on first start the bootstrap credentials.
+ */
+export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promise<RunningMesh> {
+  const only = options.only;
+  const runs = (name: ServiceName) => !only || only === name;
+  const dataDir = resolve(env.TOLLGATE_DATA_DIR);
+  const logger = options.logger ?? createLogger({ level: env.TOLLGATE_LOG_LEVEL, name: only ?? 'tollgate' });
+  const secretKey = options.secretKey ?? resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir });
+  const tls = grpcTls(env);
+  const ownsDatabase = !options.database;
+  const database = options.database ?? (await openMeshDatabase(env, only));
+  const ownsTelemetry = !options.telemetry;
+  const telemetry = options.telemetry ?? startTelemetry({ serviceName: only ?? 'tollgate', otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((error: unknown) => logger.warn({ err: error }, 'stop failed'));
+    if (ownsTelemetry) await telemetry.shutdown();
+    if (ownsDatabase) await database.close();
+  };
+
+  try {
+    const autoMigrate = env.TOLLGATE_ENV === 'development' || !!options.database;
+    const migrations = autoMigrate ? await migrateAll(database, only) : [];
+    const peers = new PeerDirectory({
+      identity: env.TOLLGATE_IDENTITY_URL,
+      authz: env.TOLLGATE_AUTHZ_URL,
+      quota: env.TOLLGATE_QUOTA_URL,
+      broker: env.TOLLGATE_BROKER_URL,
+    });
+    const deps = { database, logger, telemetry, secretKey };
+    const listen = (grpcPort: number, httpPort?: number) => ({ host: env.TOLLGATE_HOST, grpcPort, httpPort, grpcTls: tls.server });
+    const services: StartedService[] = [];
+    const startOne = async (app: { start(): Promise<StartedService>; stop(): Promise<void> }) => {
+      const started = await app.start();
+      stops.push(() => app.stop());
+      services.push(started);
+      peers.set(started.name, started.grpcAddress);
+      return started;
+    };
+
+    let identity: IdentityApp | undefined;
+    let authz: AuthzApp | undefined;
+    if (runs('identity')) {
+      identity = createIdentityApp({ listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 }, deps);
+      await startOne(identity);
+    }
+    if (runs('authz')) {
+      authz = createAuthzApp({ listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client }, deps);
+      await startOne(authz);
+    }
+    if (runs('quota')) await startOne(createQuotaApp({ listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT) }, deps));
+    if (runs('broker')) {
+      await startOne(
+        createBrokerApp({ listen: listen(env.TOLLGATE_BROKER_GRPC_PORT), mqtt: { port: env.TOLLGATE_MQTT_PORT, tlsPort: env.TOLLGATE_MQTTS_PORT, wsPort: env.TOLLGATE_MQTT_WS_PORT } }, deps),
+      );
+    }
+
+    let consoleInfo: { httpAddress: string } | undefined;
+    if (!only && options.console !== false) {
+      const consoleApp = createConsoleApp({ host: env.TOLLGATE_HOST, httpPort: env.TOLLGATE_CONSOLE_HTTP_PORT, peers, clientTls: tls.client }, { logger, telemetry, secretKey });
+      consoleInfo = await consoleApp.start();
+      stops.push(() => consoleApp.stop());
+    }
+
+    const bootstrap = identity && authz && options.bootstrap !== false ? await bootstrapIfEmpty({ identity, authz, dataDir }) : undefined;
+    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import { databaseUrl, host, logLevel, port, url } from './env-schema.ts';
+
+/** Well-known default ports (ARCHITECTURE §2). */
+export const defaultPorts = Object.freeze({
+  console: { http: 7000 },
+  identity: { grpc: 7101, http: 7100 },
+  authz: { grpc: 7201, http: 7200 },
+  quota: { grpc: 7301, http: 7300 },
+  broker: { grpc: 7401, mqtt: 1883, mqtts: 8883, mqttWs: 8083 },
+});
+
+export type ServiceName = 'identity' | 'authz' | 'quota' | 'broker';
+export const serviceNames: readonly ServiceName[] = ['identity', 'authz', 'quota', 'broker'];
+
+/** Settings every service reads. Keys are the environment variable names. */
+export const commonEnvShape = {
+  TOLLGATE_ENV: z.enum(['development', 'production'], { message: 'expected development or production' }).default('development'),
+  TOLLGATE_DATA_DIR: z.string().default('./data'),
+  DATABASE_URL: databaseUrl.optional(),
+  TOLLGATE_SECRET_KEY: z.string().optional(),
+  TOLLGATE_HOST: host('127.0.0.1'),
+  TOLLGATE_LOG_LEVEL: logLevel,
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https']).optional(),
+  TOLLGATE_GRPC_TLS_CERT: z.string().optional(),
+  TOLLGATE_GRPC_TLS_KEY: z.string().optional(),
+  TOLLGATE_GRPC_TLS_CA: z.string().optional(),
+};
+
+/** Peer gRPC addresses (`host:port`) of a service run alone. */
+export const peerEnvShape = {
+  TOLLGATE_IDENTITY_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
+  TOLLGATE_AUTHZ_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
+  TOLLGATE_QUOTA_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
+  TOLLGATE_BROKER_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
+};
+
+export const portEnvShape = {
+  TOLLGATE_CONSOLE_HTTP_PORT: port(defaultPorts.console.http),
+  TOLLGATE_IDENTITY_GRPC_PORT: port(defaultPorts.identity.grpc),
+  TOLLGATE_IDENTITY_HTTP_PORT: port(defaultPorts.identity.http),
+  TOLLGATE_AUTHZ_GRPC_PORT: port(defaultPorts.authz.grpc),
+  TOLLGATE_AUTHZ_HTTP_PORT: port(defaultPorts.authz.http),
+  TOLLGATE_QUOTA_GRPC_PORT: port(defaultPorts.quota.grpc),
+  TOLLGATE_QUOTA_HTTP_PORT: port(defaultPorts.quota.http),
+  TOLLGATE_BROKER_GRPC_PORT: port(defaultPorts.broker.grpc),
+  TOLLGATE_MQTT_PORT: port(defaultPorts.broker.mqtt),
+  TOLLGATE_MQTTS_PORT: port(defaultPorts.broker.mqtts),
+  TOLLGATE_MQTT_WS_PORT: port(defaultPorts.broker.mqttWs),
+};
+
+export const meshEnvSchema = z.object({ ...commonEnvShape, ...peerEnvShape, ...portEnvShape });
+export type MeshEnv = z.infer<typeof meshEnvSchema>;

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sql } from 'drizzle-orm';
+import { AppError } from '#libs/errors/index.ts';
+import type { Database } from './database.ts';
+
+export interface MigrationSet {
+  /** Postgres schema owned by the service, e.g. `authz`. */
+  schema: string;
+  /** Folder of `NNNN_name.sql` files, applied in order, forward-only. */
+  dir: string;
+}
+
+export interface MigrationResult {
+  schema: string;
+  applied: string[];
+}
+
+const FILE = /^(\d{4})_[a-z0-9_]+\.sql$/;
+const SCHEMA = /^[a-z][a-z0-9_]{0,62}$/;
+
+export function listMigrations(dir: string): { version: number; name: string; text: string; checksum: string }[] {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sql')).sort();
+  return files.map((name, index) => {
+    const match = FILE.exec(name);
+    if (!match) throw new AppError('FAILED_PRECONDITION', `migration ${name}: expected NNNN_name.sql`);
+    const version = Number(match[1]);
+    if (version !== index + 1) throw new AppError('FAILED_PRECONDITION', `migration ${name}: expected version ${index + 1} (no gaps)`);
+    const text = readFileSync(join(dir, name), 'utf8');
+    return { version, name, text, checksum: createHash('sha256').update(text).digest('hex') };
+  });
+}
+
+/**
+ * Applies a service's pending migrations, each in its own transaction, serialized across
+ * replicas by an advisory lock. A changed file that was already applied is refused: migrations
+ * are forward-only, so write a new one.
+ */
+export async function migrate(database: Database, set: MigrationSet): Promise<MigrationResult> {
+  if (!SCHEMA.test(set.schema)) throw new AppError('INVALID_ARGUMENT', `bad schema name ${set.schema}`);
+  const migrations = listMigrations(set.dir);
+  const table = `"${set.schema}".schema_migrations`;
+  // Static identifiers only (validated above); no value is interpolated.
+  await database.execScript(`
+    create schema if not exists "${set.schema}";
+    create table if not exists ${table} (
+      version integer primary key,
+      name text not null,
+      checksum text not null,
+      applied_at timestamptz not null default now()
+    );`);
+  const lockKey = Number.parseInt(createHash('sha256').update(`tollgate:migrate:${set.schema}`).digest('hex').slice(0, 8), 16);
+  const applied: string[] = [];
+  for (const m of migrations) {
+    const done = await database.db.execute(sql`select checksum from ${sql.raw(table)} where version = ${m.version}`);
+    const row = rowsOf(done)[0] as { checksum: string } | undefined;
+    if (row) {
+      if (row.checksum !== m.checksum) {
+        throw new AppError('FAILED_PRECONDITION', `migration ${set.schema}/${m.name} was changed after it was applied; add a new migration instead`);
+      }
+      continue;
+    }
+    const escapedName = m.name.replaceAll("'", "''");
+    await database.execScript(`
+      select pg_advisory_xact_lock(${lockKey});
+      do $tollgate$ begin
+        if exists (select 1 from ${table} where version = ${m.version}) then
+          raise exception 'tollgate: migration already applied by another process';
+        end if;
+      end $tollgate$;
+      ${m.text}
+      ;
+      insert into ${table} (version, name, checksum) values (${m.version}, '${escapedName}', '${m.checksum}');`).catch(async (error: unknown) => {
+      if (String((error as Error).message).includes('already applied by another process')) return;
+      throw new AppError('INTERNAL', `migration ${set.schema}/${m.name} failed: ${(error as Error).message}`, { cause: error });
+    });
+    applied.push(m.name);
+  }
+  return { schema: set.schema, applied };
+}
+
+/** drizzle's execute() returns rows directly (postgres.js) or `{ rows }` (PGlite). */
+export function rowsOf(result: unknown): Record<string, unknown>[] {
+  if (Array.isArray(result)) return result as Record<string, unknown>[];
+  return ((result as { rows?: Record<string, unknown>[] }).rows ?? []) as Record<string, unknown>[];
+}

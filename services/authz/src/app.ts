@@ -1,0 +1,48 @@
+import { fileURLToPath } from 'node:url';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { createBaseHttpApp } from '#libs/http/index.ts';
+import { createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
+import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { createAuthzCore, type AuthzCore } from './authz-core.ts';
+import { createGrpcIdentityPeer } from './clients/identity-peer.ts';
+import { authzHandlers } from './grpc/authz-handlers.ts';
+import { PostgresTokenStore } from './store/postgres-token-store.ts';
+
+export const authzMigrations = { schema: 'authz', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
+
+export interface AuthzAppConfig {
+  listen: ServiceListen;
+  peers: PeerDirectory;
+  clientTls?: RpcClientTlsConfig | undefined;
+  /** Default decision cache TTL (ms). */
+  decisionTtlMs?: number | undefined;
+}
+
+export interface AuthzApp extends ServiceApp {
+  readonly core: AuthzCore;
+}
+
+/** Composition root of the authz service. */
+export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): AuthzApp {
+  const identity = createGrpcIdentityPeer(() => config.peers.address('identity'), {
+    tls: config.clientTls,
+    headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
+  });
+  const core = createAuthzCore({ store: new PostgresTokenStore(deps.database.db), identity, decisionTtlMs: config.decisionTtlMs });
+  const requireAdmin = createAdminGuard({
+    secretKey: deps.secretKey,
+    async authenticate(bearer, peerIp) {
+      const outcome = await core.authenticate({ bearer, username: '', password: '', peerIp });
+      if (!outcome.allowed) return { denied: outcome.reason };
+      return { accountId: outcome.principal.accountId, subject: outcome.principal.subject, kind: outcome.principal.kind };
+    },
+    accountPath: async (accountId) => (await identity.accountPath(accountId)).map((a) => a.id),
+  });
+  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  rpc.add(AuthzService, authzHandlers(core, requireAdmin));
+  const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
+  const host = hostService({ name: 'authz', listen: config.listen, rpc, http, onStop: async () => identity.close() });
+  return { ...host, core };
+}

@@ -1,0 +1,33 @@
+import { createLazyClient, type RpcClientOptions } from '#libs/rpc/index.ts';
+import { AccountState, IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+
+/** What authz needs from identity. */
+export interface IdentityPeer {
+  /** Root first, the account last; empty when unknown. `suspended` is the effective state. */
+  accountPath(accountId: string): Promise<{ id: string; suspended: boolean }[]>;
+  verifyPassword(input: { username: string; password: string; peerIp: string; accountId?: string | undefined }): Promise<
+    { allowed: true; userId: string; accountId: string; role: string } | { allowed: false; reason: string }
+  >;
+  close(): void;
+}
+
+export function createGrpcIdentityPeer(address: () => string, options: RpcClientOptions): IdentityPeer {
+  const client = createLazyClient(IdentityService, address, { defaultDeadlineMs: 2_000, ...options });
+  return {
+    async accountPath(accountId) {
+      try {
+        const tree = await client.getAccountTree({ accountId });
+        return [...tree.ancestors, tree.account!].map((a) => ({ id: a.id, suspended: a.effectivelySuspended || a.state === AccountState.SUSPENDED }));
+      } catch (error) {
+        if ((error as { code?: string }).code === 'NOT_FOUND') return [];
+        throw error;
+      }
+    },
+    async verifyPassword(input) {
+      const res = await client.verifyPassword({ username: input.username, password: input.password, peerIp: input.peerIp, accountId: input.accountId ?? '' });
+      if (!res.allowed) return { allowed: false, reason: res.reason || 'INVALID_CREDENTIALS' };
+      return { allowed: true, userId: res.userId, accountId: res.accountId, role: String(res.role) };
+    },
+    close: () => client.close(),
+  };
+}

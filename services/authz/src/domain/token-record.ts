@@ -1,0 +1,78 @@
+/**
+ * A stored API token as the authz domain sees it, the port that keeps them, and the checks that
+ * decide whether a presented token may be used at all (before any ACL rule is looked at).
+ */
+export type TokenKind = 'master' | 'standard' | 'acl';
+export const tokenKinds: readonly TokenKind[] = ['master', 'standard', 'acl'];
+
+export interface TokenRule {
+  effect: 'allow' | 'deny';
+  actions: string[];
+  resources: string[];
+}
+
+export interface TokenRecord {
+  id: string;
+  accountId: string;
+  name: string;
+  kind: TokenKind;
+  rules: TokenRule[];
+  ipAllow: string[];
+  expiresAtMs: number | undefined;
+  ttlSeconds: number;
+  shortForm: boolean;
+  createdBy: string;
+  createdAtMs: number;
+  revokedAtMs: number | undefined;
+  lastUsedAtMs: number | undefined;
+}
+
+export interface NewToken {
+  id: string;
+  accountId: string;
+  name: string;
+  kind: TokenKind;
+  rules: TokenRule[];
+  ipAllow: string[];
+  expiresAtMs: number | undefined;
+  ttlSeconds: number;
+  secretHash: string;
+  shortHash: string | undefined;
+  createdBy: string;
+}
+
+export interface TokenStore {
+  create(token: NewToken): Promise<TokenRecord>;
+  get(id: string): Promise<TokenRecord | undefined>;
+  /** SHA-256 of the token's short form, when it was created with one. */
+  getShortHash(id: string): Promise<string | undefined>;
+  /** By the SHA-256 of the full secret (current, or previous within its rotation grace). */
+  findBySecretHash(hash: string, nowMs: number): Promise<TokenRecord | undefined>;
+  list(accountIds: readonly string[], options: { includeRevoked: boolean; limit: number; afterId?: string | undefined }): Promise<TokenRecord[]>;
+  /** Marks revoked (idempotent) and appends to the invalidation feed; returns the token, undefined if unknown. */
+  revoke(id: string, nowMs: number): Promise<TokenRecord | undefined>;
+}
+
+export type TokenUsability =
+  | { usable: true }
+  | { usable: false; reason: 'TOKEN_REVOKED' | 'TOKEN_EXPIRED' | 'IP_NOT_ALLOWED' };
+
+/** Revoked, expired (absolute or sliding TTL) or outside its IP allow-list. */
+export function checkTokenUsable(token: TokenRecord, nowMs: number, ipAllowed: (token: TokenRecord) => boolean): TokenUsability {
+  if (token.revokedAtMs !== undefined && token.revokedAtMs <= nowMs) return { usable: false, reason: 'TOKEN_REVOKED' };
+  if (token.expiresAtMs !== undefined && token.expiresAtMs <= nowMs) return { usable: false, reason: 'TOKEN_EXPIRED' };
+  if (token.ttlSeconds > 0) {
+    const lastUse = token.lastUsedAtMs ?? token.createdAtMs;
+    if (lastUse + token.ttlSeconds * 1000 <= nowMs) return { usable: false, reason: 'TOKEN_EXPIRED' };
+  }
+  if (!ipAllowed(token)) return { usable: false, reason: 'IP_NOT_ALLOWED' };
+  return { usable: true };
+}
+
+/** How long a decision about this token may be cached: the default, never past its expiry. */
+export function decisionTtlMs(token: TokenRecord, nowMs: number, defaultTtlMs: number): number {
+  let ttl = defaultTtlMs;
+  if (token.expiresAtMs !== undefined) ttl = Math.min(ttl, token.expiresAtMs - nowMs);
+  if (token.ttlSeconds > 0) ttl = Math.min(ttl, (token.lastUsedAtMs ?? token.createdAtMs) + token.ttlSeconds * 1000 - nowMs);
+  return Math.max(0, ttl);
+}

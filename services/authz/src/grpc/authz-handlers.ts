@@ -1,0 +1,111 @@
+import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
+import { invalidArgument, notFound } from '#libs/errors/index.ts';
+import { peerIp, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import type { ServiceImpl } from '#libs/rpc/index.ts';
+import { AuthzService, Effect, TokenKind as ProtoKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
+import type { AuthzCore } from '../authz-core.ts';
+import type { TokenKind, TokenRecord, TokenRule } from '../domain/token-record.ts';
+
+const kindToProto: Record<TokenKind, ProtoKind> = { master: ProtoKind.MASTER, standard: ProtoKind.STANDARD, acl: ProtoKind.ACL };
+function kindFromProto(kind: ProtoKind): TokenKind {
+  const found = (Object.entries(kindToProto) as [TokenKind, ProtoKind][]).find(([, v]) => v === kind);
+  if (!found) throw invalidArgument('kind', 'must be TOKEN_KIND_MASTER, TOKEN_KIND_STANDARD or TOKEN_KIND_ACL');
+  return found[0];
+}
+
+function rulesFromProto(rules: Rule[]): TokenRule[] {
+  return rules.map((r, i) => {
+    if (r.effect !== Effect.ALLOW && r.effect !== Effect.DENY) throw invalidArgument(`rules[${i}].effect`, 'must be EFFECT_ALLOW or EFFECT_DENY');
+    return { effect: r.effect === Effect.ALLOW ? 'allow' : 'deny', actions: [...r.actions], resources: [...r.resources] };
+  });
+}
+
+const rulesToProto = (rules: TokenRule[]) => rules.map((r) => ({ effect: r.effect === 'allow' ? Effect.ALLOW : Effect.DENY, actions: r.actions, resources: r.resources }));
+
+function tokenToProto(t: TokenRecord) {
+  return {
+    id: t.id,
+    name: t.name,
+    accountId: t.accountId,
+    kind: kindToProto[t.kind],
+    rules: rulesToProto(t.rules),
+    ...(t.expiresAtMs === undefined ? {} : { expiresAt: timestampFromMs(t.expiresAtMs) }),
+    ttlSeconds: BigInt(t.ttlSeconds),
+    ipAllow: t.ipAllow,
+    shortForm: t.shortForm,
+    createdBy: t.createdBy,
+    createdAt: timestampFromMs(t.createdAtMs),
+    ...(t.revokedAtMs === undefined ? {} : { revokedAt: timestampFromMs(t.revokedAtMs) }),
+    ...(t.lastUsedAtMs === undefined ? {} : { lastUsedAt: timestampFromMs(t.lastUsedAtMs) }),
+  };
+}
+
+const required = (value: string, field: string, max = 128): string => {
+  if (!value) throw invalidArgument(field, 'is required');
+  if (value.length > max) throw invalidArgument(field, `must be at most ${max} characters`);
+  return value;
+};
+
+const MAX_CREDENTIAL = 4_096;
+
+/** gRPC ⇄ authz core. Translation and admin checks only. */
+export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin): Partial<ServiceImpl<typeof AuthzService>> {
+  return {
+    async createToken(req, ctx) {
+      const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_tokens');
+      const { token, secret } = await core.createToken({
+        accountId: req.accountId,
+        name: req.name,
+        kind: kindFromProto(req.kind),
+        rules: rulesFromProto(req.rules),
+        ipAllow: [...req.ipAllow],
+        expiresAtMs: req.expiresAt ? timestampMs(req.expiresAt) : undefined,
+        ttlSeconds: Number(req.ttlSeconds),
+        shortForm: req.shortForm,
+        createdBy: admin.subject,
+      });
+      return { token: tokenToProto(token), secret };
+    },
+    async getToken(req, ctx) {
+      const token = await core.store.get(required(req.tokenId, 'token_id'));
+      if (!token) throw notFound('token_id', 'token');
+      await requireAdmin(ctx, token.accountId, 'read');
+      return { token: tokenToProto(token) };
+    },
+    async listTokens(req, ctx) {
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
+      const size = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 1_000);
+      const items = await core.store.list([req.accountId], { includeRevoked: req.includeRevoked, limit: size, afterId: req.pageToken || undefined });
+      return { tokens: items.map(tokenToProto), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
+    },
+    async revokeToken(req, ctx) {
+      const token = await core.store.get(required(req.tokenId, 'token_id'));
+      if (!token) throw notFound('token_id', 'token');
+      await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      return { token: tokenToProto(await core.revokeToken(token.id)) };
+    },
+    async authenticate(req, ctx) {
+      if (req.username.length > MAX_CREDENTIAL) throw invalidArgument('username', `must be at most ${MAX_CREDENTIAL} bytes`);
+      if (req.password.length > MAX_CREDENTIAL) throw invalidArgument('password', `must be at most ${MAX_CREDENTIAL} bytes`);
+      if (req.bearer.length > MAX_CREDENTIAL) throw invalidArgument('bearer', `must be at most ${MAX_CREDENTIAL} bytes`);
+      if (req.clientId.length > 65_535) throw invalidArgument('client_id', 'must be at most 65535 bytes');
+      const outcome = await core.authenticate({ username: req.username, password: req.password, bearer: req.bearer, peerIp: req.peerIp || peerIp(ctx.peer) });
+      if (!outcome.allowed) return { allowed: false, reason: outcome.reason, cacheTtlMs: BigInt(outcome.cacheTtlMs) };
+      const p = outcome.principal;
+      return {
+        allowed: true,
+        reason: outcome.reason,
+        principal: {
+          accountId: p.accountId,
+          subject: p.subject,
+          kind: p.kind === 'user' ? ProtoKind.UNSPECIFIED : kindToProto[p.kind],
+          superuser: p.superuser,
+          tokenId: p.tokenId ?? '',
+          ...(p.expiresAtMs === undefined ? {} : { expiresAt: timestampFromMs(p.expiresAtMs) }),
+        },
+        rules: rulesToProto(outcome.rules),
+        cacheTtlMs: BigInt(outcome.cacheTtlMs),
+      };
+    },
+  };
+}

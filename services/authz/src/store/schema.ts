@@ -1,0 +1,39 @@
+import { bigint, bigserial, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+
+export const authzSchema = pgSchema('authz');
+
+export interface StoredRule {
+  effect: 'allow' | 'deny';
+  actions: string[];
+  resources: string[];
+}
+
+export const tokens = authzSchema.table('tokens', {
+  id: text('id').primaryKey(),
+  accountId: text('account_id').notNull(),
+  name: text('name').notNull(),
+  kind: text('kind').$type<'master' | 'standard' | 'acl'>().notNull(),
+  secretHash: text('secret_hash').notNull(),
+  shortHash: text('short_hash'),
+  previousSecretHash: text('previous_secret_hash'),
+  previousValidUntil: timestamp('previous_valid_until', { withTimezone: true }),
+  rules: jsonb('rules').$type<StoredRule[]>().notNull(),
+  ipAllow: text('ip_allow').array().notNull(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  ttlSeconds: bigint('ttl_seconds', { mode: 'number' }).notNull(),
+  createdBy: text('created_by').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+});
+
+export const invalidations = authzSchema.table('invalidations', {
+  sequence: bigserial('sequence', { mode: 'number' }).primaryKey(),
+  kind: text('kind').notNull(),
+  tokenId: text('token_id'),
+  accountId: text('account_id'),
+  at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+export type TokenRow = typeof tokens.$inferSelect;

@@ -1,0 +1,66 @@
+import type { Authenticator, BrokerMetrics, Clock, QuotaMeter } from './domain/ports.ts';
+
+export interface ListenAddress {
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+}
+
+export interface BrokerOptions {
+  authenticator: Authenticator;
+  quota: QuotaMeter;
+  clock?: Clock;
+  metrics?: BrokerMetrics;
+  /** Plain MQTT. Default 0.0.0.0:1883; `false` disables it. */
+  tcp?: ListenAddress | false;
+  /** MQTT over TLS (TLS 1.2 minimum). Off unless given. */
+  tls?: ListenAddress & { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
+  /** MQTT over WebSocket (`mqtt` subprotocol). Off unless given. */
+  ws?: ListenAddress & { path?: string };
+  /** A connection that sends no CONNECT within this is closed. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** v5: clients asking for more (or 0) get this as Server Keep Alive. 0: accept the client's. */
+  maxKeepAliveSeconds?: number;
+  /** Largest packet accepted (advertised as Maximum Packet Size). Default 1 MiB. */
+  maxPacketSizeBytes?: number;
+  /** Our Receive Maximum: unacknowledged inbound QoS 2 per client. Default 64. */
+  receiveMaximum?: number;
+  /** Outbound in-flight window per client (capped by the client's Receive Maximum). Default 64. */
+  maxInflightOut?: number;
+  /** Queued outbound QoS>0 messages per session beyond the window. Default 1,000. */
+  maxQueuedMessages?: number;
+  /** Bytes waiting in the socket before QoS 0 to that client is dropped. Default 1 MiB. */
+  maxBufferedBytesPerClient?: number;
+  /** Topic Alias Maximum accepted from clients. Default 32. */
+  topicAliasMaximum?: number;
+  /** Cap on Session Expiry, also the lifetime of a v3.1.1 CleanSession=0 session. Default 7 days. */
+  maxSessionExpirySeconds?: number;
+  maxRetainedPerAccount?: number;
+  /** Period of the housekeeping sweep (timeouts, keep-alive, wills, expiry). Default 500 ms. */
+  sweepIntervalMs?: number;
+}
+
+export type ResolvedBrokerOptions = Required<
+  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics'>
+> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp'>;
+
+export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {
+  return {
+    authenticator: options.authenticator,
+    quota: options.quota,
+    tcp: options.tcp,
+    tls: options.tls,
+    ws: options.ws,
+    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    maxKeepAliveSeconds: options.maxKeepAliveSeconds ?? 0,
+    maxPacketSizeBytes: options.maxPacketSizeBytes ?? 1_048_576,
+    receiveMaximum: options.receiveMaximum ?? 64,
+    maxInflightOut: options.maxInflightOut ?? 64,
+    maxQueuedMessages: options.maxQueuedMessages ?? 1_000,
+    maxBufferedBytesPerClient: options.maxBufferedBytesPerClient ?? 1_048_576,
+    topicAliasMaximum: options.topicAliasMaximum ?? 32,
+    maxSessionExpirySeconds: options.maxSessionExpirySeconds ?? 7 * 86_400,
+    maxRetainedPerAccount: options.maxRetainedPerAccount ?? 100_000,
+    sweepIntervalMs: options.sweepIntervalMs ?? 500,
+  };
+}

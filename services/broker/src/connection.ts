@@ -1,0 +1,238 @@
+/**
+ * One network connection: parses packets, dispatches them to the handlers in order, batches
+ * writes. Async handler results (ACL fallback, quota throttle) pause reading and queue the
+ * packets behind them, so order per client is kept and a slow answer applies back-pressure.
+ */
+import type { Duplex } from 'node:stream';
+import mqtt from 'mqtt-packet';
+import type { Packet } from 'mqtt-packet';
+import type { BrokerCore } from './broker-core.ts';
+import type { Session } from './session.ts';
+import type { MqttProtocol } from './domain/ports.ts';
+import { RC } from './domain/reason-codes.ts';
+import { dispatchPacket } from './handlers/index.ts';
+
+export type TransportKind = 'tcp' | 'tls' | 'ws';
+
+interface ParserInternals {
+  packet: { length: number };
+  settings: { protocolVersion?: number };
+}
+
+export class Connection {
+  readonly broker: BrokerCore;
+  readonly stream: Duplex;
+  readonly transport: TransportKind;
+  readonly peerIp: string;
+  readonly openedAtMs: number;
+  readonly parser: mqtt.Parser;
+  session: Session | undefined;
+  /** CONNECT seen (even while its authentication is pending). */
+  connectSeen = false;
+  connected = false;
+  closed = false;
+  protocolVersion: 3 | 4 | 5 = 4;
+  protocol: MqttProtocol = 'mqtt3.1.1';
+  keepaliveMs = 0;
+  lastSeenMs: number;
+  connectedAtMs = 0;
+  /** The client's Maximum Packet Size [MQTT-3.1.2-24]; we never send more. */
+  clientMaxPacketSize = 268_435_455;
+  /** Outbound in-flight window: min(client's Receive Maximum, ours) [MQTT-3.3.4-9]. */
+  sendWindow = 65_535;
+  topicAliases: Map<number, string> | undefined;
+  /** Normal DISCONNECT received: no will [MQTT-3.1.2-10]. */
+  cleanDisconnect = false;
+  #queued: Packet[] | undefined;
+  #throttled = false;
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  dirty = false;
+
+  constructor(broker: BrokerCore, stream: Duplex, transport: TransportKind, peerIp: string) {
+    this.broker = broker;
+    this.stream = stream;
+    this.transport = transport;
+    this.peerIp = peerIp;
+    this.openedAtMs = broker.clock.now();
+    this.lastSeenMs = this.openedAtMs;
+    this.parser = mqtt.parser({ protocolVersion: 4 });
+    this.parser.on('packet', (packet: Packet) => this.#onPacket(packet));
+    this.parser.on('error', (err: Error) => this.#onParseError(err));
+    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
+    stream.on('error', () => this.destroy());
+    stream.on('close', () => this.#onClose());
+    stream.on('drain', () => {
+      if (this.session && this.connected) this.broker.pump(this.session);
+    });
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.closed) return;
+    this.lastSeenMs = this.broker.clock.now();
+    this.parser.parse(chunk);
+    // The parser buffers a packet until it is complete: refuse an oversized one as soon as its
+    // length is known, so a client cannot make us hold more than one maximum packet.
+    const pending = (this.parser as unknown as ParserInternals).packet.length;
+    if (pending > this.broker.options.maxPacketSizeBytes && !this.closed) this.#tooLarge();
+  }
+
+  #tooLarge(): void {
+    this.broker.metrics.count('protocol_errors');
+    // [MQTT-3.2.2-? / 4.13] v5: DISCONNECT 0x95 Packet too large; v3.1.1: close.
+    if (!this.connected && this.connectSeen === false) this.destroy();
+    else this.disconnect(RC.packetTooLarge);
+  }
+
+  #onPacket(packet: Packet): void {
+    if (this.closed) return;
+    if ((packet.length ?? 0) > this.broker.options.maxPacketSizeBytes) return this.#tooLarge();
+    if (this.#queued) {
+      this.#queued.push(packet);
+      return;
+    }
+    this.#run(packet);
+  }
+
+  #run(packet: Packet): void {
+    let result: void | Promise<void>;
+    try {
+      result = dispatchPacket(this, packet);
+    } catch (err) {
+      this.broker.onHandlerError(this, err);
+      return;
+    }
+    if (result !== undefined) this.#block(result);
+  }
+
+  #block(result: Promise<void>): void {
+    this.#queued ??= [];
+    this.stream.pause();
+    result.then(
+      () => this.#unblock(),
+      (err: unknown) => {
+        this.broker.onHandlerError(this, err);
+        this.#unblock();
+      },
+    );
+  }
+
+  #unblock(): void {
+    const queued = this.#queued;
+    this.#queued = undefined;
+    if (this.closed) return;
+    while (queued && queued.length > 0) {
+      const packet = queued.shift()!;
+      this.#run(packet);
+      if (this.closed) return;
+      if (this.#queued) {
+        // Blocked again: keep the rest behind the new wait, in order.
+        (this.#queued as Packet[]).push(...queued);
+        return;
+      }
+    }
+    if (!this.#throttled) this.stream.resume();
+  }
+
+  /** Over a rate limit: stop reading this client for `ms` (EMQX-style back-pressure). */
+  throttle(ms: number): Promise<void> {
+    this.#throttled = true;
+    this.stream.pause();
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#throttled = false;
+        resolve();
+      }, ms);
+      t.unref?.();
+    });
+  }
+
+  #onParseError(err: Error): void {
+    if (this.closed) return;
+    this.broker.metrics.count('protocol_errors');
+    if (!this.connected && /protocol version/i.test(err.message)) {
+      // [MQTT-3.1.2-2] unsupported protocol level: CONNACK 0x01 then close.
+      this.writePacket({ cmd: 'connack', returnCode: 1, sessionPresent: false });
+      this.end();
+      return;
+    }
+    this.disconnect(RC.malformedPacket);
+  }
+
+  writePacket(packet: Packet): void {
+    if (this.closed) return;
+    const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    this.write(buf);
+  }
+
+  /** Batched: flushed once per event-loop turn for every connection written to (fan-in/fan-out). */
+  write(buf: Buffer): void {
+    if (this.closed) return;
+    this.#out.push(buf);
+    this.#outBytes += buf.length;
+    if (!this.dirty) {
+      this.dirty = true;
+      this.broker.markDirty(this);
+    }
+  }
+
+  flush(): void {
+    this.dirty = false;
+    const out = this.#out;
+    if (out.length === 0 || this.closed && this.stream.destroyed) return;
+    this.#out = [];
+    this.#outBytes = 0;
+    if (out.length === 1) {
+      this.stream.write(out[0]!);
+    } else {
+      this.stream.write(Buffer.concat(out));
+    }
+  }
+
+  /** Slow consumer: more than the configured bytes waiting to go out. */
+  isBacklogged(): boolean {
+    return this.stream.writableLength + this.#outBytes > this.broker.options.maxBufferedBytesPerClient;
+  }
+
+  /**
+   * Server-initiated close with a reason: v5 gets a DISCONNECT carrying it [MQTT-3.14.2-1];
+   * v3.1.1 has no server DISCONNECT, so the connection is just closed.
+   */
+  disconnect(reasonCode: number, reasonString?: string): void {
+    if (this.closed) return;
+    if (this.connected && this.protocolVersion === 5) {
+      this.writePacket({
+        cmd: 'disconnect',
+        reasonCode,
+        ...(reasonString ? { properties: { reasonString } } : {}),
+      });
+    }
+    this.end();
+  }
+
+  /** Flush what is pending, then close; destroy if the peer does not finish closing. */
+  end(): void {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    this.stream.end();
+    const t = setTimeout(() => this.stream.destroy(), 1_000);
+    t.unref?.();
+    this.broker.onConnectionClosing(this);
+  }
+
+  destroy(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.broker.onConnectionClosing(this);
+    }
+    this.stream.destroy();
+  }
+
+  #onClose(): void {
+    if (!this.closed) {
+      this.closed = true;
+      this.broker.onConnectionClosing(this);
+    }
+  }
+}

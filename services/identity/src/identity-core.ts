@@ -1,0 +1,76 @@
+import { newId } from '#libs/crypto/ids.ts';
+import { invalidArgument, notFound } from '#libs/errors/index.ts';
+import { MAX_ACCOUNT_DEPTH, validateAccountName } from './domain/account-tree.ts';
+import { accountTreeTooDeep } from './domain/errors.ts';
+import { assertPasswordPolicy } from './domain/password-policy.ts';
+import type { PasswordHasher } from './domain/ports.ts';
+import { parseRole, type Role } from './domain/roles.ts';
+import type { AccountRecord, PostgresIdentityStore, UserRecord } from './store/postgres-identity-store.ts';
+
+const USERNAME = /^[A-Za-z0-9._@+-]{3,128}$/;
+
+export function validateUsername(username: string, field = 'username'): string {
+  if (!USERNAME.test(username)) throw invalidArgument(field, 'must be 3-128 characters of letters, digits and . _ @ + -');
+  return username;
+}
+
+export type PasswordCheckOutcome =
+  | { allowed: true; user: UserRecord; accountId: string; role: Role }
+  | { allowed: false; reason: 'INVALID_CREDENTIALS' | 'ACCOUNT_SUSPENDED' };
+
+/**
+ * Identity's use cases over its store: the account tree, users and password checks.
+ * (Sessions, TOTP, grants and audit build on this; see services/identity/README.md.)
+ */
+export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher: PasswordHasher }) {
+  const { store, hasher } = deps;
+
+  async function createAccount(input: { name: string; parentId?: string | undefined }): Promise<AccountRecord> {
+    const name = validateAccountName(input.name);
+    let depth = 1;
+    if (input.parentId) {
+      const parent = await store.getAccount(input.parentId);
+      if (!parent) throw notFound('parent_id', 'parent account');
+      if (parent.depth >= MAX_ACCOUNT_DEPTH) throw accountTreeTooDeep('parent_id', MAX_ACCOUNT_DEPTH);
+      depth = parent.depth + 1;
+    }
+    return store.createAccount({ id: newId('acc'), name, parentId: input.parentId || undefined, depth });
+  }
+
+  async function getAccount(id: string): Promise<AccountRecord> {
+    const account = await store.getAccount(id);
+    if (!account) throw notFound('account_id', 'account');
+    return account;
+  }
+
+  async function createUser(input: { username: string; password: string; accountId: string; role: string }): Promise<UserRecord> {
+    const username = validateUsername(input.username);
+    const role = parseRole(input.role);
+    assertPasswordPolicy(input.password, { field: 'password', username });
+    await getAccount(input.accountId).catch(() => {
+      throw notFound('account_id', 'account');
+    });
+    const passwordHash = await hasher.hash(input.password);
+    return store.createUser({ id: newId('usr'), username, passwordHash, accountId: input.accountId, role });
+  }
+
+  /** Username + password → the user and their role in the chosen account. Unknown users cost a dummy hash. */
+  async function checkPassword(input: { username: string; password: string; accountId?: string | undefined }): Promise<PasswordCheckOutcome> {
+    const user = await store.findUserByUsername(input.username);
+    if (!user) {
+      await hasher.verifyDummy(input.password);
+      return { allowed: false, reason: 'INVALID_CREDENTIALS' };
+    }
+    if (!(await hasher.verify(user.passwordHash, input.password))) return { allowed: false, reason: 'INVALID_CREDENTIALS' };
+    if (hasher.needsRehash(user.passwordHash)) await store.setPasswordHash(user.id, await hasher.hash(input.password));
+    const membership = input.accountId ? user.memberships.find((m) => m.accountId === input.accountId) : user.memberships[0];
+    if (!membership) return { allowed: false, reason: 'INVALID_CREDENTIALS' };
+    const path = await store.accountPath(membership.accountId);
+    if (path.some((a) => a.state === 'suspended')) return { allowed: false, reason: 'ACCOUNT_SUSPENDED' };
+    return { allowed: true, user, accountId: membership.accountId, role: membership.role };
+  }
+
+  return { store, createAccount, getAccount, createUser, checkPassword };
+}
+
+export type IdentityCore = ReturnType<typeof createIdentityCore>;

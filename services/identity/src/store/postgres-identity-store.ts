@@ -1,0 +1,162 @@
+import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import type { Db } from '#libs/db/index.ts';
+import { rowsOf } from '#libs/db/index.ts';
+import { alreadyExists } from '#libs/errors/index.ts';
+import type { Role } from '../domain/roles.ts';
+import { accounts, memberships, users, type AccountRow, type UserRow } from './schema.ts';
+
+export interface AccountRecord {
+  id: string;
+  name: string;
+  parentId: string | undefined;
+  depth: number;
+  state: 'active' | 'suspended';
+  requireTotp: boolean;
+  createdAtMs: number;
+}
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  memberships: { accountId: string; role: Role }[];
+  createdAtMs: number;
+}
+
+const toAccount = (r: AccountRow): AccountRecord => ({
+  id: r.id,
+  name: r.name,
+  parentId: r.parentId ?? undefined,
+  depth: r.depth,
+  state: r.state,
+  requireTotp: r.requireTotp,
+  createdAtMs: r.createdAt.getTime(),
+});
+
+const isUniqueViolation = (error: unknown): boolean => {
+  const e = error as { code?: string; cause?: { code?: string } };
+  return e.code === '23505' || e.cause?.code === '23505';
+};
+
+/** Accounts, users and memberships in the `identity` schema (Postgres or PGlite). */
+export class PostgresIdentityStore {
+  private readonly db: Db;
+
+  constructor(db: Db) {
+    this.db = db;
+  }
+
+  async countAccounts(): Promise<number> {
+    const rows = rowsOf(await this.db.execute(sql`select count(*)::int as n from identity.accounts`));
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  async createAccount(input: { id: string; name: string; parentId: string | undefined; depth: number }): Promise<AccountRecord> {
+    const [row] = await this.db
+      .insert(accounts)
+      .values({ id: input.id, name: input.name, parentId: input.parentId ?? null, depth: input.depth, state: 'active', requireTotp: false })
+      .returning();
+    return toAccount(row!);
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | undefined> {
+    const [row] = await this.db.select().from(accounts).where(eq(accounts.id, id));
+    return row ? toAccount(row) : undefined;
+  }
+
+  /** Root first, the account itself last. */
+  async accountPath(id: string): Promise<AccountRecord[]> {
+    const rows = rowsOf(
+      await this.db.execute(sql`
+        with recursive path as (
+          select a.*, 0 as hop from identity.accounts a where a.id = ${id}
+          union all
+          select p.*, path.hop + 1 from identity.accounts p join path on p.id = path.parent_id
+        )
+        select id from path order by hop desc`),
+    );
+    const ids = rows.map((r) => String(r.id));
+    if (ids.length === 0) return [];
+    const found = await this.db.select().from(accounts).where(inArray(accounts.id, ids));
+    const byId = new Map(found.map((r) => [r.id, toAccount(r)]));
+    return ids.map((i) => byId.get(i)!).filter(Boolean);
+  }
+
+  /** Every descendant of an account (not the account itself), shallowest first. */
+  async descendants(id: string, options: { limit: number; afterId?: string | undefined } = { limit: 10_000 }): Promise<AccountRecord[]> {
+    const rows = rowsOf(
+      await this.db.execute(sql`
+        with recursive sub as (
+          select a.id from identity.accounts a where a.parent_id = ${id}
+          union all
+          select c.id from identity.accounts c join sub on c.parent_id = sub.id
+        )
+        select id from sub`),
+    );
+    const ids = rows.map((r) => String(r.id));
+    if (ids.length === 0) return [];
+    const found = await this.db
+      .select()
+      .from(accounts)
+      .where(and(inArray(accounts.id, ids), options.afterId ? gt(accounts.id, options.afterId) : undefined))
+      .orderBy(asc(accounts.depth), asc(accounts.id))
+      .limit(options.limit);
+    return found.map(toAccount);
+  }
+
+  async createUser(input: { id: string; username: string; passwordHash: string; accountId: string; role: Role }): Promise<UserRecord> {
+    try {
+      await this.db.transaction(async (tx) => {
+        await tx.insert(users).values({ id: input.id, username: input.username, usernameKey: input.username.toLowerCase(), passwordHash: input.passwordHash });
+        await tx.insert(memberships).values({ userId: input.id, accountId: input.accountId, role: input.role });
+      });
+    } catch (error) {
+      if (isUniqueViolation(error)) throw alreadyExists('username', 'a user with this username');
+      throw error;
+    }
+    return (await this.getUser(input.id))!;
+  }
+
+  async getUser(id: string): Promise<UserRecord | undefined> {
+    const [row] = await this.db.select().from(users).where(eq(users.id, id));
+    return row ? this.withMemberships(row) : undefined;
+  }
+
+  async findUserByUsername(username: string): Promise<UserRecord | undefined> {
+    const [row] = await this.db.select().from(users).where(eq(users.usernameKey, username.toLowerCase()));
+    return row ? this.withMemberships(row) : undefined;
+  }
+
+  async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
+    await this.db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
+  }
+
+  async setMembership(userId: string, accountId: string, role: Role): Promise<void> {
+    await this.db
+      .insert(memberships)
+      .values({ userId, accountId, role })
+      .onConflictDoUpdate({ target: [memberships.userId, memberships.accountId], set: { role } });
+  }
+
+  async listUsers(accountId: string, options: { limit: number; afterId?: string | undefined }): Promise<UserRecord[]> {
+    const rows = await this.db
+      .select({ user: users })
+      .from(users)
+      .innerJoin(memberships, eq(memberships.userId, users.id))
+      .where(and(eq(memberships.accountId, accountId), options.afterId ? gt(users.id, options.afterId) : undefined))
+      .orderBy(asc(users.id))
+      .limit(options.limit);
+    return Promise.all(rows.map((r) => this.withMemberships(r.user)));
+  }
+
+  private async withMemberships(row: UserRow): Promise<UserRecord> {
+    const ms = await this.db.select().from(memberships).where(eq(memberships.userId, row.id)).orderBy(asc(memberships.createdAt));
+    return {
+      id: row.id,
+      username: row.username,
+      passwordHash: row.passwordHash,
+      memberships: ms.map((m) => ({ accountId: m.accountId, role: m.role })),
+      createdAtMs: row.createdAt.getTime(),
+    };
+  }
+}
