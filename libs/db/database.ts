@@ -55,8 +55,6 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       max: options.poolSize ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 10,
       onnotice: () => {},
-      // Keep bigint columns as strings: the stores convert explicitly.
-      types: {},
     });
   } catch (error) {
     throw new AppError('INVALID_ARGUMENT', `DATABASE_URL: malformed (${(error as Error).message})`, { field: 'DATABASE_URL' });

@@ -7,7 +7,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Span } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Histogram, type Span } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '#libs/errors/index.ts';
 import { currentCall, type CallContext } from './call-context.ts';
@@ -37,8 +37,11 @@ export interface RpcServer {
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
 const tracer = trace.getTracer('tollgate-rpc');
-const meter = metrics.getMeter('tollgate-rpc');
-const duration = meter.createHistogram('rpc.server.duration', { unit: 'ms', description: 'gRPC server call duration' });
+// Instruments are made on first use: the metrics API has no proxy, so one made before the SDK
+// starts would stay a no-op forever.
+let durationHistogram: Histogram | undefined;
+const duration = (): Histogram =>
+  (durationHistogram ??= metrics.getMeter('tollgate-rpc').createHistogram('rpc.server.duration', { unit: 'ms', description: 'gRPC server call duration' }));
 
 const metadataGetter = {
   keys: (carrier: Metadata) => Object.keys(carrier.getMap()),
@@ -183,7 +186,7 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
       }
       span.setAttribute('rpc.grpc.status_code', code);
       span.end();
-      duration.record(elapsed, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
+      duration().record(elapsed, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
     },
   };
 }

@@ -90,7 +90,7 @@ export class PostgresTokenStore implements TokenStore {
     return this.db.transaction(async (tx) => {
       const [row] = await tx
         .update(tokens)
-        .set({ revokedAt: sql`coalesce(${tokens.revokedAt}, ${new Date(nowMs)})`, updatedAt: new Date(nowMs) })
+        .set({ revokedAt: sql`coalesce(${tokens.revokedAt}, ${new Date(nowMs).toISOString()}::timestamptz)`, updatedAt: new Date(nowMs) })
         .where(eq(tokens.id, id))
         .returning();
       if (!row) return undefined;

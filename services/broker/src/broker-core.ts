@@ -1,0 +1,424 @@
+/**
+ * The broker's state and delivery path, independent of transports: sessions, one subscription
+ * trie and one retained store per account (the account mount), routing, queues, housekeeping.
+ */
+import { createHash } from 'node:crypto';
+import mqtt from 'mqtt-packet';
+import type { IPublishPacket } from 'mqtt-packet';
+import { topicMatches } from '#libs/topics/topic-filter.ts';
+import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
+import { TopicTree, type Subscription } from './domain/topic-tree.ts';
+import { RC } from './domain/reason-codes.ts';
+import type { ResolvedBrokerOptions } from './broker-options.ts';
+import type { Connection } from './connection.ts';
+import { Session, type Delivery, type Message } from './session.ts';
+
+interface Target {
+  qos: 0 | 1 | 2;
+  retain: boolean;
+  subscriptionIds: number[] | undefined;
+}
+
+interface CachedAuth {
+  result: AuthenticateResult & { allowed: true };
+  untilMs: number;
+}
+
+export class BrokerCore {
+  readonly options: ResolvedBrokerOptions;
+  readonly clock: Clock;
+  readonly metrics: BrokerMetrics;
+  readonly sessions = new Map<string, Session>();
+  readonly connections = new Set<Connection>();
+  readonly #trees = new Map<string, TopicTree<Session>>();
+  readonly #retained = new Map<string, Map<string, Message>>();
+  readonly #authCache = new Map<string, CachedAuth>();
+  #dirty: Connection[] = [];
+  #flushScheduled = false;
+  // Per-route scratch, reused so matching allocates no closures per message.
+  readonly #targets = new Map<Session, Target>();
+  #routeMessage: Message | undefined;
+  #routeOrigin: Session | undefined;
+
+  constructor(options: ResolvedBrokerOptions, clock: Clock, metrics: BrokerMetrics) {
+    this.options = options;
+    this.clock = clock;
+    this.metrics = metrics;
+  }
+
+  // ---- authentication (cached) --------------------------------------------------------------
+
+  /**
+   * CONNECT → Authenticator through a credential cache for the decision's TTL, never past the
+   * credential's expiry. Keyed by a hash of (username, password, client id, peer ip): client id
+   * and ip are in the key because ACL rules and IP allow-lists can depend on them.
+   */
+  async authenticate(request: AuthenticateRequest): Promise<AuthenticateResult> {
+    const key = createHash('sha256')
+      .update(request.username ?? '\u0000anonymous')
+      .update('\u0000')
+      .update(request.password ?? Buffer.alloc(0))
+      .update('\u0000')
+      .update(request.clientId)
+      .update('\u0000')
+      .update(request.peerIp)
+      .digest('base64');
+    const now = this.clock.now();
+    const hit = this.#authCache.get(key);
+    if (hit && hit.untilMs > now) return hit.result;
+    if (hit) this.#authCache.delete(key);
+    const result = await this.options.authenticator.authenticate(request);
+    if (result.allowed && result.cacheTtlMs > 0) {
+      const untilMs = Math.min(now + result.cacheTtlMs, result.expiresAtMs ?? Number.POSITIVE_INFINITY);
+      if (this.#authCache.size >= 100_000) this.#authCache.clear();
+      this.#authCache.set(key, { result, untilMs });
+    }
+    return result;
+  }
+
+  /** Drops every cached credential decision (e.g. on an invalidation event). */
+  dropAuthCache(): void {
+    this.#authCache.clear();
+  }
+
+  // ---- subscriptions ----------------------------------------------------------------------
+
+  tree(account: string): TopicTree<Session> {
+    let tree = this.#trees.get(account);
+    if (!tree) {
+      tree = new TopicTree<Session>();
+      this.#trees.set(account, tree);
+    }
+    return tree;
+  }
+
+  /** Adds `sub` to the session and the trie; answers whether it replaced an existing one. */
+  subscribe(session: Session, levelsFilter: string, sub: Subscription<Session>): boolean {
+    session.subscriptions.set(sub.filter, sub);
+    return this.tree(session.account).add(levelsFilter, sub);
+  }
+
+  unsubscribe(session: Session, filter: string): boolean {
+    const sub = session.subscriptions.get(filter);
+    if (!sub) return false;
+    session.subscriptions.delete(filter);
+    const levels = sub.group === undefined ? filter : filter.slice(filter.indexOf('/', 7) + 1);
+    const tree = this.#trees.get(session.account);
+    tree?.remove(levels, session, sub.group);
+    if (tree && tree.size === 0) this.#trees.delete(session.account);
+    return true;
+  }
+
+  // ---- retained ---------------------------------------------------------------------------
+
+  /** [MQTT-3.3.1-5] store; [MQTT-3.3.1-6/7] an empty payload deletes. */
+  retain(account: string, message: Message): void {
+    let store = this.#retained.get(account);
+    if (message.payload.length === 0) {
+      store?.delete(message.topic);
+      if (store && store.size === 0) this.#retained.delete(account);
+      return;
+    }
+    if (!store) {
+      store = new Map();
+      this.#retained.set(account, store);
+    }
+    if (!store.has(message.topic) && store.size >= this.options.maxRetainedPerAccount) {
+      this.metrics.count('dropped_queue_full');
+      return;
+    }
+    store.set(message.topic, message);
+  }
+
+  *retainedMatching(account: string, filter: string): Iterable<Message> {
+    const store = this.#retained.get(account);
+    if (!store) return;
+    const now = this.clock.now();
+    for (const message of store.values()) {
+      if (message.expiresAtMs !== undefined && message.expiresAtMs <= now) {
+        store.delete(message.topic);
+        continue;
+      }
+      if (topicMatches(filter, message.topic)) yield message;
+    }
+  }
+
+  // ---- routing ----------------------------------------------------------------------------
+
+  /**
+   * Fans `message` out to the account's subscribers. Overlapping subscriptions of one session
+   * collapse into one delivery at the highest granted QoS, with every subscription identifier
+   * [MQTT-3.3.5-1]; each shared group delivers to one member, round-robin [MQTT-4.8.2].
+   * Answers how many sessions it reached.
+   */
+  route(account: string, message: Message, origin: Session | undefined): number {
+    const tree = this.#trees.get(account);
+    if (!tree) return 0;
+    this.#routeMessage = message;
+    this.#routeOrigin = origin;
+    const targets = this.#targets;
+    tree.match(message.topic, this.#onSub, this.#onShared);
+    this.#routeMessage = undefined;
+    this.#routeOrigin = undefined;
+    if (targets.size === 0) return 0;
+    const count = targets.size;
+    const cache = count > 1 ? new Map<string, Buffer>() : undefined;
+    for (const [session, t] of targets) {
+      this.deliver(session, { message, qos: t.qos, retain: t.retain, subscriptionIds: t.subscriptionIds }, cache);
+    }
+    targets.clear();
+    return count;
+  }
+
+  readonly #onSub = (sub: Subscription<Session>): void => {
+    const message = this.#routeMessage!;
+    // [MQTT-3.8.3-3] No Local: not back to the publishing client.
+    if (sub.noLocal && sub.owner === this.#routeOrigin) return;
+    this.#addTarget(sub, message);
+  };
+
+  readonly #onShared = (members: Subscription<Session>[], group: { next: number }): void => {
+    const n = members.length;
+    if (n === 0) return;
+    // Round-robin, preferring members that are online.
+    for (let i = 0; i < n; i++) {
+      const idx = (group.next + i) % n;
+      const sub = members[idx]!;
+      if (sub.owner.connection?.connected || i === n - 1) {
+        group.next = (idx + 1) % n;
+        this.#addTarget(sub, this.#routeMessage!);
+        return;
+      }
+    }
+  };
+
+  #addTarget(sub: Subscription<Session>, message: Message): void {
+    const qos = (message.qos < sub.qos ? message.qos : sub.qos) as 0 | 1 | 2;
+    // [MQTT-3.3.1-12/13] Retain As Published keeps the flag; otherwise forwarded with 0.
+    const retain = sub.retainAsPublished && message.retain;
+    const existing = this.#targets.get(sub.owner);
+    if (!existing) {
+      this.#targets.set(sub.owner, { qos, retain, subscriptionIds: sub.subscriptionId !== undefined ? [sub.subscriptionId] : undefined });
+      return;
+    }
+    if (qos > existing.qos) existing.qos = qos;
+    if (retain) existing.retain = true;
+    if (sub.subscriptionId !== undefined) (existing.subscriptionIds ??= []).push(sub.subscriptionId);
+  }
+
+  /** Sends now, or queues (bounded), or drops and counts. */
+  deliver(session: Session, delivery: Delivery, cache?: Map<string, Buffer>): void {
+    const conn = session.connection;
+    const message = delivery.message;
+    if (message.expiresAtMs !== undefined && message.expiresAtMs <= this.clock.now()) {
+      this.metrics.count('dropped_expired');
+      return;
+    }
+    if (!conn || !conn.connected) {
+      // Offline: keep QoS>0 for a persistent session; QoS 0 is not stored.
+      if (delivery.qos > 0 && session.expiryIntervalSeconds > 0) this.#enqueue(session, delivery);
+      return;
+    }
+    if (delivery.qos === 0) {
+      // Slow consumer: QoS 0 is the first thing dropped.
+      if (conn.isBacklogged()) {
+        this.metrics.count('dropped_qos0_slow_consumer');
+        return;
+      }
+      this.#send(conn, delivery, 0, false, cache);
+      return;
+    }
+    if (session.queue.length === 0 && session.inflight.size < conn.sendWindow && !conn.isBacklogged()) {
+      this.#sendInflight(session, conn, delivery);
+    } else {
+      this.#enqueue(session, delivery);
+    }
+  }
+
+  #enqueue(session: Session, delivery: Delivery): void {
+    if (session.queue.length >= this.options.maxQueuedMessages) {
+      this.metrics.count('dropped_queue_full');
+      return;
+    }
+    session.queue.push(delivery);
+  }
+
+  #sendInflight(session: Session, conn: Connection, delivery: Delivery): void {
+    const packetId = session.allocatePacketId();
+    if (this.#send(conn, delivery, packetId, false)) {
+      session.inflight.set(packetId, { ...delivery, packetId, state: 'publish' });
+    }
+  }
+
+  /** Moves queued messages into the in-flight window as it frees up. */
+  pump(session: Session): void {
+    const conn = session.connection;
+    if (!conn || !conn.connected) return;
+    const queue = session.queue;
+    let i = 0;
+    const now = this.clock.now();
+    while (i < queue.length && session.inflight.size < conn.sendWindow && !conn.isBacklogged()) {
+      const d = queue[i++]!;
+      if (d.message.expiresAtMs !== undefined && d.message.expiresAtMs <= now) {
+        this.metrics.count('dropped_expired');
+        continue;
+      }
+      if (d.qos === 0) this.#send(conn, d, 0, false);
+      else this.#sendInflight(session, conn, d);
+    }
+    if (i > 0) session.queue = queue.slice(i);
+  }
+
+  /** Resends in-flight messages after a session resumes [MQTT-4.4.0-1]: PUBLISH with DUP, or PUBREL. */
+  resendInflight(session: Session, conn: Connection): void {
+    for (const f of session.inflight.values()) {
+      if (f.state === 'pubrel') conn.writePacket({ cmd: 'pubrel', messageId: f.packetId });
+      else if (!this.#send(conn, f, f.packetId, true)) session.inflight.delete(f.packetId);
+    }
+  }
+
+  /** Encodes and writes one PUBLISH; false when it is over the client's Maximum Packet Size. */
+  #send(conn: Connection, d: Delivery, packetId: number, dup: boolean, cache?: Map<string, Buffer>): boolean {
+    const v5 = conn.protocolVersion === 5;
+    const message = d.message;
+    // QoS 0 fan-out: encode once per distinct (version, retain) and share the buffer.
+    const key = cache !== undefined && packetId === 0 && d.subscriptionIds === undefined ? `${conn.protocolVersion}${d.retain ? 1 : 0}` : undefined;
+    let buf = key !== undefined ? cache!.get(key) : undefined;
+    if (!buf) {
+      const packet: IPublishPacket = {
+        cmd: 'publish',
+        topic: message.topic,
+        payload: message.payload,
+        qos: d.qos,
+        retain: d.retain,
+        dup,
+      };
+      if (packetId !== 0) packet.messageId = packetId;
+      if (v5) {
+        const props: NonNullable<IPublishPacket['properties']> = message.properties ? { ...message.properties } : {};
+        if (message.expiresAtMs !== undefined) {
+          // [MQTT-3.3.2-6] forward the remaining lifetime.
+          props.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAtMs - this.clock.now()) / 1000));
+        }
+        if (d.subscriptionIds !== undefined) props.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0]! : d.subscriptionIds;
+        packet.properties = props;
+      }
+      buf = mqtt.generate(packet, { protocolVersion: conn.protocolVersion });
+      if (key !== undefined) cache!.set(key, buf);
+    }
+    // [MQTT-3.1.2-25] never send a packet larger than the client's Maximum Packet Size.
+    if (buf.length > conn.clientMaxPacketSize) {
+      this.metrics.count('dropped_too_large');
+      return false;
+    }
+    conn.write(buf);
+    this.metrics.count('messages_out');
+    this.metrics.count('bytes_out', buf.length);
+    return true;
+  }
+
+  // ---- write batching ---------------------------------------------------------------------
+
+  markDirty(conn: Connection): void {
+    this.#dirty.push(conn);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flushAll);
+    }
+  }
+
+  readonly #flushAll = (): void => {
+    this.#flushScheduled = false;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const conn of dirty) conn.flush();
+  };
+
+  // ---- session lifecycle ------------------------------------------------------------------
+
+  /** Ends a session: its subscriptions go, a pending will is sent now (at session end). */
+  endSession(session: Session): void {
+    for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
+    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+    session.queue = [];
+    session.inflight.clear();
+    if (session.will && session.willAtMs !== undefined) this.publishWill(session);
+    session.will = undefined;
+    session.willAtMs = undefined;
+  }
+
+  /** Publishes the session's will (authorized like any publish, from the session's ACL). */
+  publishWill(session: Session): void {
+    const will = session.will;
+    session.will = undefined;
+    session.willAtMs = undefined;
+    if (!will) return;
+    const message = will.message;
+    const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(message.topic);
+    const send = (allowed: boolean): void => {
+      if (!allowed) {
+        this.metrics.count('publish_denied');
+        return;
+      }
+      if (message.retain) this.retain(session.account, message);
+      this.route(session.account, message, undefined);
+    };
+    if (decision === 'unknown') {
+      session.acl.authorizePublish(message.topic).then(send, () => {
+        this.metrics.count('authz_unavailable');
+      });
+    } else send(decision === 'allow');
+  }
+
+  onConnectionClosing(conn: Connection): void {
+    if (!this.connections.delete(conn)) return;
+    this.metrics.count('connections_closed');
+    const session = conn.session;
+    if (!session || session.connection !== conn) return;
+    session.connection = undefined;
+    this.options.quota.releaseConnection(session.account, session.clientId);
+    if (conn.cleanDisconnect) {
+      session.will = undefined;
+    } else if (session.will) {
+      // [MQTT-3.1.3-9] Will Delay: published later unless the session resumes first.
+      session.willAtMs = this.clock.now() + session.will.delaySeconds * 1000;
+    }
+    if (session.expiryIntervalSeconds === 0) {
+      this.endSession(session);
+      return;
+    }
+    session.expiresAtMs = this.clock.now() + session.expiryIntervalSeconds * 1000;
+    if (session.willAtMs !== undefined && session.willAtMs <= this.clock.now()) this.publishWill(session);
+  }
+
+  onHandlerError(conn: Connection, _err: unknown): void {
+    // A bug or a failed port call must cost one connection, never the process.
+    this.metrics.count('protocol_errors');
+    conn.disconnect(RC.unspecified);
+  }
+
+  /** Housekeeping: connect timeout, keep-alive, credential expiry, will delay, session expiry. */
+  sweep(): void {
+    const now = this.clock.now();
+    for (const conn of this.connections) {
+      if (!conn.connectSeen) {
+        if (now - conn.openedAtMs > this.options.connectTimeoutMs) conn.destroy();
+        continue;
+      }
+      if (!conn.connected) continue;
+      // [MQTT-3.1.2-24] nothing for 1.5× the keep-alive: close (v5 0x8D).
+      if (conn.keepaliveMs > 0 && now - conn.lastSeenMs > conn.keepaliveMs * 1.5) {
+        conn.disconnect(RC.keepAliveTimeout);
+        continue;
+      }
+      const expiresAtMs = conn.principalExpiresAtMs;
+      if (expiresAtMs !== undefined && expiresAtMs <= now) conn.disconnect(RC.notAuthorized, 'credential expired');
+    }
+    for (const session of this.sessions.values()) {
+      if (session.connection) continue;
+      if (session.willAtMs !== undefined && session.willAtMs <= now) this.publishWill(session);
+      if (session.expiresAtMs !== undefined && session.expiresAtMs <= now) this.endSession(session);
+    }
+    for (const [key, hit] of this.#authCache) if (hit.untilMs <= now) this.#authCache.delete(key);
+  }
+}
