@@ -49,6 +49,15 @@ export function createAdminGuard(ports: AdminGuardPorts) {
 
 export type RequireAdmin = ReturnType<typeof createAdminGuard>;
 
+/** For internal RPCs (feeds, usage reports): only another Tollgate service may call. */
+export function requireService(secretKey: Uint8Array, ctx: CallContext): string {
+  const header = ctx.header('authorization');
+  const bearer = header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
+  const service = verifyServiceCredential(secretKey, bearer);
+  if (!service) throw unauthenticated('authorization: a service credential is required', 'SERVICE_CREDENTIAL_REQUIRED');
+  return service;
+}
+
 function allows(p: AdminPrincipal, operation: AdminOperation): boolean {
   switch (p.kind) {
     case 'master':

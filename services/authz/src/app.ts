@@ -6,6 +6,7 @@ import { createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#l
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
+import { createInvalidationHub } from './invalidation-hub.ts';
 import { createGrpcIdentityPeer } from './clients/identity-peer.ts';
 import { authzHandlers } from './grpc/authz-handlers.ts';
 import { PostgresTokenStore } from './store/postgres-token-store.ts';
@@ -30,7 +31,9 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     tls: config.clientTls,
     headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
-  const core = createAuthzCore({ store: new PostgresTokenStore(deps.database.db), identity, decisionTtlMs: config.decisionTtlMs });
+  const store = new PostgresTokenStore(deps.database.db);
+  const core = createAuthzCore({ store, identity, decisionTtlMs: config.decisionTtlMs });
+  const hub = createInvalidationHub({ database: deps.database, store, logger: deps.logger, onEvent: core.onInvalidation });
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
     async authenticate(bearer, peerIp) {
@@ -41,8 +44,29 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     accountPath: async (accountId) => (await identity.accountPath(accountId)).map((a) => a.id),
   });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(AuthzService, authzHandlers(core, requireAdmin));
+  rpc.add(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }));
   const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
-  const host = hostService({ name: 'authz', listen: config.listen, rpc, http, onStop: async () => identity.close() });
-  return { ...host, core };
+  let usageTimer: NodeJS.Timeout | undefined;
+  const host = hostService({
+    name: 'authz',
+    listen: config.listen,
+    rpc,
+    http,
+    onStop: async () => {
+      clearInterval(usageTimer);
+      await core.flushUsage().catch(() => {});
+      await hub.stop();
+      identity.close();
+    },
+  });
+  return {
+    ...host,
+    core,
+    async start() {
+      await hub.start();
+      usageTimer = setInterval(() => core.flushUsage().catch((error: unknown) => deps.logger.warn({ err: error }, 'usage flush failed')), 5_000);
+      usageTimer.unref();
+      return host.start();
+    },
+  };
 }

@@ -2,8 +2,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { newId, isId } from '#libs/crypto/ids.ts';
 import { generateTokenSecret, hashTokenSecret, isWellFormedTokenSecret, shortFormOf, SHORT_FORM_LENGTH } from '#libs/crypto/token-secret.ts';
 import { invalidArgument, notFound, failedPrecondition } from '#libs/errors/index.ts';
-import { checkTokenUsable, decisionTtlMs, tokenKinds, type TokenKind, type TokenRecord, type TokenRule, type TokenStore } from './domain/token-record.ts';
+import { checkTokenUsable, decisionTtlMs, tokenKinds, type InvalidationEvent, type TokenKind, type TokenRecord, type TokenRule, type TokenStore } from './domain/token-record.ts';
+import { checkAccess, compileRules, type CompiledAcl } from './domain/acl-engine.ts';
+import { aclActions, type AclAction } from './domain/acl-rule.ts';
+import { compileIpAllowList, isIpAllowed, type IpAllowList } from './domain/ip-allow-list.ts';
 import type { IdentityPeer } from './clients/identity-peer.ts';
+import { DecisionLog } from './decision-log.ts';
 
 export interface AuthzCoreOptions {
   store: TokenStore;
@@ -11,31 +15,124 @@ export interface AuthzCoreOptions {
   nowMs?: () => number;
   /** Default decision cache TTL. */
   decisionTtlMs?: number;
-  /** IP allow-list check (CIDR and flespi masks). */
-  ipAllowed?: (token: TokenRecord, ip: string | undefined) => boolean;
-  /** Rule validation for acl tokens (throws INVALID_ARGUMENT naming the rule). */
-  validateRules?: (rules: TokenRule[]) => void;
+  /** How long an account path (and its suspension state) is cached; the identity feed clears it sooner. */
+  accountCacheMs?: number;
+  decisionLog?: DecisionLog;
+}
+
+export interface Principal {
+  accountId: string;
+  subject: string;
+  kind: TokenKind | 'user';
+  superuser: boolean;
+  tokenId: string | undefined;
+  expiresAtMs: number | undefined;
 }
 
 export type AuthenticateOutcome =
-  | {
-      allowed: true;
-      reason: 'ALLOWED';
-      principal: { accountId: string; subject: string; kind: TokenKind | 'user'; superuser: boolean; tokenId: string | undefined; expiresAtMs: number | undefined };
-      rules: TokenRule[];
-      cacheTtlMs: number;
-    }
+  | { allowed: true; reason: 'ALLOWED'; principal: Principal; rules: TokenRule[]; cacheTtlMs: number }
   | { allowed: false; reason: string; cacheTtlMs: number };
+
+export interface Credential {
+  tokenId?: string | undefined;
+  bearer?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+}
+
+export interface AuthorizeInput {
+  credential: Credential;
+  action: string;
+  resources: string[];
+  clientId: string;
+  peerIp: string | undefined;
+  /** Explicit subaccount selector (a parent's master token addressing a subaccount). */
+  accountId: string | undefined;
+  source: string;
+}
+
+export interface AuthorizeDecision {
+  allowed: boolean;
+  reason: string;
+  cacheTtlMs: number;
+  accountId: string;
+}
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 const MAX_NAME = 128;
 
-/** Token lifecycle and credential checks. ACL rule evaluation lives in domain/ (the ACL engine). */
+interface CachedToken {
+  token: TokenRecord;
+  acl: CompiledAcl | undefined;
+  ips: IpAllowList | undefined;
+  fetchedAtMs: number;
+}
+
+/**
+ * Authz's use cases: token lifecycle, credential checks and decisions, over caches that the
+ * invalidation feed clears on every write (this replica's and, through NOTIFY, every other's).
+ */
 export function createAuthzCore(options: AuthzCoreOptions) {
   const { store, identity } = options;
   const now = options.nowMs ?? Date.now;
   const defaultTtl = options.decisionTtlMs ?? 60_000;
-  const ipAllowed = options.ipAllowed ?? ((t: TokenRecord) => t.ipAllow.length === 0);
+  const accountCacheMs = options.accountCacheMs ?? 5_000;
+  const decisions = options.decisionLog ?? new DecisionLog();
+  const tokensById = new Map<string, CachedToken>();
+  const idBySecretHash = new Map<string, string>();
+  const accountPaths = new Map<string, { path: { id: string; suspended: boolean }[]; atMs: number }>();
+  const used = new Set<string>();
+
+  function cacheToken(token: TokenRecord): CachedToken {
+    const entry: CachedToken = {
+      token,
+      acl: token.kind === 'acl' ? compileRules(token.rules) : undefined,
+      ips: token.ipAllow.length ? compileIpAllowList(token.ipAllow) : undefined,
+      fetchedAtMs: now(),
+    };
+    if (tokensById.size > 100_000) tokensById.clear();
+    tokensById.set(token.id, entry);
+    return entry;
+  }
+
+  async function tokenById(id: string): Promise<CachedToken | undefined> {
+    const hit = tokensById.get(id);
+    if (hit && now() - hit.fetchedAtMs < defaultTtl) return hit;
+    const token = await store.get(id);
+    return token ? cacheToken(token) : undefined;
+  }
+
+  async function tokenBySecret(secret: string): Promise<CachedToken | undefined> {
+    const hash = hashTokenSecret(secret);
+    const id = idBySecretHash.get(hash);
+    if (id) {
+      const hit = await tokenById(id);
+      if (hit) return hit;
+    }
+    const token = await store.findBySecretHash(hash, now());
+    if (!token) return undefined;
+    if (idBySecretHash.size > 100_000) idBySecretHash.clear();
+    idBySecretHash.set(hash, token.id);
+    return cacheToken(token);
+  }
+
+  async function accountPath(accountId: string): Promise<{ id: string; suspended: boolean }[]> {
+    const hit = accountPaths.get(accountId);
+    if (hit && now() - hit.atMs < accountCacheMs) return hit.path;
+    const path = await identity.accountPath(accountId);
+    if (accountPaths.size > 100_000) accountPaths.clear();
+    accountPaths.set(accountId, { path, atMs: now() });
+    return path;
+  }
+
+  function validateTokenFields(input: { kind: TokenKind; rules: TokenRule[]; ipAllow: string[]; shortForm: boolean; name?: string }): void {
+    if (!tokenKinds.includes(input.kind)) throw invalidArgument('kind', 'must be master, standard or acl');
+    if (input.name !== undefined && input.name.length > MAX_NAME) throw invalidArgument('name', `must be at most ${MAX_NAME} characters`);
+    if (input.kind !== 'acl' && input.rules.length) throw invalidArgument('rules', 'only acl tokens carry rules');
+    if (input.kind !== 'acl' && input.shortForm) throw invalidArgument('short_form', 'only acl tokens may use the short form');
+    if (input.kind === 'acl') compileRules(input.rules);
+    compileIpAllowList(input.ipAllow, 'ip_allow');
+  }
 
   async function createToken(input: {
     accountId: string;
@@ -48,12 +145,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     shortForm: boolean;
     createdBy: string;
   }): Promise<{ token: TokenRecord; secret: string }> {
-    if (!tokenKinds.includes(input.kind)) throw invalidArgument('kind', 'must be master, standard or acl');
-    if (input.name.length > MAX_NAME) throw invalidArgument('name', `must be at most ${MAX_NAME} characters`);
-    if (input.kind !== 'acl' && input.rules.length) throw invalidArgument('rules', 'only acl tokens carry rules');
-    if (input.kind !== 'acl' && input.shortForm) throw invalidArgument('short_form', 'only acl tokens may use the short form');
-    if (input.kind === 'acl') options.validateRules?.(input.rules);
-    if (input.ipAllow.length > 100) throw invalidArgument('ip_allow', 'at most 100 entries');
+    validateTokenFields(input);
     if (input.expiresAtMs !== undefined && input.expiresAtMs <= now()) throw invalidArgument('expires_at', 'must be in the future');
     if (input.ttlSeconds < 0 || input.ttlSeconds > 10 * 365 * 86_400) throw invalidArgument('ttl_seconds', 'must be between 0 and ten years');
     const path = await identity.accountPath(input.accountId);
@@ -76,14 +168,20 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     return { token, secret };
   }
 
-  async function decideToken(token: TokenRecord | undefined, peerIp: string | undefined): Promise<AuthenticateOutcome> {
-    if (!token) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
+  async function decideToken(entry: CachedToken | undefined, peerIp: string | undefined): Promise<AuthenticateOutcome> {
+    if (!entry) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
+    const { token } = entry;
     const t = now();
-    const usable = checkTokenUsable(token, t, (tok) => ipAllowed(tok, peerIp));
+    const usable = checkTokenUsable(token, t, () => !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
     if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
-    const path = await identity.accountPath(token.accountId);
+    const path = await accountPath(token.accountId);
     if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
     if (path.some((a) => a.suspended)) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 };
+    if (token.ttlSeconds > 0) {
+      // Sliding TTL: remembered in memory now, written in batches by flushUsage().
+      token.lastUsedAtMs = t;
+      used.add(token.id);
+    }
     return {
       allowed: true,
       reason: 'ALLOWED',
@@ -96,17 +194,15 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   /** A presented credential → who it is. A bad credential is an answer, not an error. */
   async function authenticate(input: { username: string; password: string; bearer: string; peerIp: string | undefined }): Promise<AuthenticateOutcome> {
     for (const candidate of [input.bearer, input.username, input.password]) {
-      if (candidate && isWellFormedTokenSecret(candidate)) {
-        return decideToken(await store.findBySecretHash(hashTokenSecret(candidate), now()), input.peerIp);
-      }
+      if (candidate && isWellFormedTokenSecret(candidate)) return decideToken(await tokenBySecret(candidate), input.peerIp);
     }
     // flespi short form: username = token id, password = first 16 characters of the secret.
     if (isId(input.username, 'tok') && input.password.length === SHORT_FORM_LENGTH) {
-      const token = await store.get(input.username);
-      const expected = token?.shortForm ? await store.getShortHash(token.id) : undefined;
+      const entry = await tokenById(input.username);
+      const expected = entry?.token.shortForm ? await store.getShortHash(entry.token.id) : undefined;
       const given = Buffer.from(sha256(input.password));
-      if (!token || !expected || !timingSafeEqual(given, Buffer.from(expected))) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
-      return decideToken(token, input.peerIp);
+      if (!entry || !expected || !timingSafeEqual(given, Buffer.from(expected))) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
+      return decideToken(entry, input.peerIp);
     }
     if (input.bearer || input.username.startsWith('tg_') || input.password.startsWith('tg_')) {
       // Looks like a token but the checksum fails: rejected without a database lookup.
@@ -126,13 +222,88 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     return { allowed: false, reason: 'CREDENTIAL_MISSING', cacheTtlMs: 0 };
   }
 
+  async function principalOf(credential: Credential, peerIp: string | undefined): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
+    if (credential.tokenId) {
+      if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
+      const entry = await tokenById(credential.tokenId);
+      return { outcome: await decideToken(entry, peerIp), entry };
+    }
+    const outcome = await authenticate({ username: credential.username ?? '', password: credential.password ?? '', bearer: credential.bearer ?? '', peerIp });
+    const entry = outcome.allowed && outcome.principal.tokenId ? tokensById.get(outcome.principal.tokenId) : undefined;
+    return { outcome, entry };
+  }
+
+  /** May this credential do `action` on each resource? One answer per resource, in order. */
+  async function authorize(input: AuthorizeInput): Promise<AuthorizeDecision[]> {
+    if (!(aclActions as readonly string[]).includes(input.action)) throw invalidArgument('action', `must be one of ${aclActions.join(', ')}`);
+    if (input.resources.length === 0 && input.action !== 'connect') throw invalidArgument('resource', 'is required');
+    if (input.resources.length > 1_000) throw invalidArgument('resources', 'at most 1000 per call');
+    const action = input.action as AclAction;
+    const { outcome, entry } = await principalOf(input.credential, input.peerIp);
+    const resources = input.resources.length ? input.resources : [''];
+    const answer = (allowed: boolean, reason: string, ttl: number, accountId: string) =>
+      resources.map((resource) => {
+        decisions.record({ atMs: now(), allowed, reason, action, resource, accountId, subject: outcome.allowed ? outcome.principal.subject : '', clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+        return { allowed, reason, cacheTtlMs: ttl, accountId };
+      });
+    if (!outcome.allowed) return answer(false, outcome.reason, 0, '');
+    const principal = outcome.principal;
+    let accountId = principal.accountId;
+    if (input.accountId && input.accountId !== principal.accountId) {
+      // A parent's master token reaches a subaccount only when the request names it.
+      const path = await accountPath(input.accountId);
+      if (principal.kind !== 'master' || !path.some((a) => a.id === principal.accountId)) return answer(false, 'ACCOUNT_NOT_IN_SCOPE', 0, input.accountId);
+      if (path.some((a) => a.suspended)) return answer(false, 'ACCOUNT_SUSPENDED', 0, input.accountId);
+      accountId = input.accountId;
+    }
+    const ttl = outcome.cacheTtlMs;
+    if (principal.kind === 'master') return answer(true, 'ALLOWED', ttl, accountId);
+    if (principal.kind === 'standard' || principal.kind === 'user') {
+      // Standard tokens may do everything but manage tokens and subaccounts (the admin action).
+      return action === 'admin' ? answer(false, 'KIND_NOT_ALLOWED', ttl, accountId) : answer(true, 'ALLOWED', ttl, accountId);
+    }
+    const acl = entry?.acl ?? compileRules(outcome.rules);
+    const vars = { account: accountId, token: principal.tokenId ?? '', client_id: input.clientId, username: input.credential.username ?? '' };
+    return resources.map((resource) => {
+      const decision = checkAccess(acl, { action, resource, vars });
+      decisions.record({ atMs: now(), allowed: decision.allowed, reason: decision.reason, action, resource, accountId, subject: principal.subject, clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+      return { allowed: decision.allowed, reason: decision.reason, cacheTtlMs: ttl, accountId };
+    });
+  }
+
   async function revokeToken(id: string): Promise<TokenRecord> {
     const token = await store.revoke(id, now());
     if (!token) throw notFound('token_id', 'token');
+    forget(id);
     return token;
   }
 
-  return { store, identity, createToken, authenticate, revokeToken };
+  function forget(tokenId: string): void {
+    tokensById.delete(tokenId);
+    for (const [hash, id] of idBySecretHash) if (id === tokenId) idBySecretHash.delete(hash);
+  }
+
+  /** Applies one feed event to this replica's caches. */
+  function onInvalidation(event: InvalidationEvent): void {
+    if (event.kind === 'RESET') {
+      tokensById.clear();
+      idBySecretHash.clear();
+      accountPaths.clear();
+      return;
+    }
+    if (event.tokenId) forget(event.tokenId);
+    if (event.kind === 'ACCOUNT_SUSPENDED') accountPaths.clear();
+  }
+
+  /** Writes last-use times for sliding TTLs in one batch. */
+  async function flushUsage(): Promise<void> {
+    if (used.size === 0) return;
+    const ids = [...used];
+    used.clear();
+    await store.touch(ids, now());
+  }
+
+  return { store, identity, decisions, createToken, authenticate, authorize, revokeToken, onInvalidation, flushUsage };
 }
 
 export type AuthzCore = ReturnType<typeof createAuthzCore>;

@@ -36,6 +36,8 @@ export class Connection {
   keepaliveMs = 0;
   lastSeenMs: number;
   connectedAtMs = 0;
+  /** The credential's expiry: the sweep disconnects the client then (0x87). */
+  principalExpiresAtMs: number | undefined;
   /** The client's Maximum Packet Size [MQTT-3.1.2-24]; we never send more. */
   clientMaxPacketSize = 268_435_455;
   /** Outbound in-flight window: min(client's Receive Maximum, ours) [MQTT-3.3.4-9]. */

@@ -45,9 +45,8 @@ export function parseIpv6(text: string): number[] | null {
     const v4 = parseIpv4(text.slice(lastColon + 1));
     if (v4 === null) return null;
     tail = [v4 >>> 16, v4 & 0xffff];
-    body = text.slice(0, lastColon + 1) + (text[lastColon - 1] === ':' ? '' : '0');
-    // "…:a.b.c.d" → "…:0" placeholder removed below; "…::a.b.c.d" → "…::"
-    if (body.endsWith(':0') && text[lastColon - 1] !== ':') body = body.slice(0, -2);
+    // '…::a.b.c.d' keeps its '::'; '…:x:a.b.c.d' drops the ':' before the IPv4 part.
+    body = text[lastColon - 1] === ':' ? text.slice(0, lastColon + 1) : text.slice(0, lastColon);
   }
   const parseGroups = (s: string): number[] | null => {
     if (s === '') return [];
@@ -120,8 +119,10 @@ function compileEntry(text: string): Entry | string {
   if (v6 !== null) {
     const prefix = prefixText === null ? 128 : Number(prefixText);
     if (prefix > 128) return 'IPv6 prefix length must be 0–128';
-    if (!v6Matches(v6, prefix, v6.map((g, i) => (i * 16 >= prefix ? 0 : i * 16 + 16 <= prefix ? g : g & (0xffff << (16 - (prefix - i * 16))) & 0xffff)))) {
-      return 'host bits set in IPv6 CIDR';
+    for (let i = 0; i < 8; i++) {
+      const kept = Math.max(0, Math.min(16, prefix - i * 16));
+      const hostMask = kept === 16 ? 0 : 0xffff >>> kept;
+      if ((v6[i]! & hostMask) !== 0) return 'host bits set in IPv6 CIDR';
     }
     return { kind: 'v6', groups: v6, prefix };
   }

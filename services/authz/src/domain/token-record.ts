@@ -51,6 +51,23 @@ export interface TokenStore {
   list(accountIds: readonly string[], options: { includeRevoked: boolean; limit: number; afterId?: string | undefined }): Promise<TokenRecord[]>;
   /** Marks revoked (idempotent) and appends to the invalidation feed; returns the token, undefined if unknown. */
   revoke(id: string, nowMs: number): Promise<TokenRecord | undefined>;
+  invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]>;
+  oldestInvalidationSequence(): Promise<number | undefined>;
+  latestInvalidationSequence(): Promise<number>;
+  /** Appends a TOKEN_EXPIRED event for every token whose absolute expiry has passed (once each). */
+  recordExpiries(nowMs: number): Promise<number>;
+  /** Records use for sliding TTLs (batched by the caller: not one write per check). */
+  touch(ids: readonly string[], nowMs: number): Promise<void>;
+}
+
+export type InvalidationKind = 'TOKEN_REVOKED' | 'TOKEN_UPDATED' | 'TOKEN_EXPIRED' | 'ACCOUNT_SUSPENDED' | 'RESET';
+
+/** One entry of the revocation feed, in commit order. */
+export interface InvalidationEvent {
+  sequence: number;
+  kind: InvalidationKind;
+  tokenId: string | undefined;
+  accountId: string | undefined;
 }
 
 export type TokenUsability =

@@ -2,7 +2,10 @@ import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { invalidArgument, notFound } from '#libs/errors/index.ts';
 import { peerIp, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
-import { AuthzService, Effect, TokenKind as ProtoKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { AuthzService, Effect, InvalidationKind, TokenKind as ProtoKind, type Credential, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { requireService } from '#libs/admin-auth/admin-guard.ts';
+import type { InvalidationHub } from '../invalidation-hub.ts';
+import type { InvalidationKind as DomainInvalidationKind } from '../domain/token-record.ts';
 import type { AuthzCore } from '../authz-core.ts';
 import type { TokenKind, TokenRecord, TokenRule } from '../domain/token-record.ts';
 
@@ -49,8 +52,66 @@ const required = (value: string, field: string, max = 128): string => {
 const MAX_CREDENTIAL = 4_096;
 
 /** gRPC ⇄ authz core. Translation and admin checks only. */
-export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin): Partial<ServiceImpl<typeof AuthzService>> {
+const invalidationToProto: Record<DomainInvalidationKind, InvalidationKind> = {
+  TOKEN_REVOKED: InvalidationKind.TOKEN_REVOKED,
+  TOKEN_UPDATED: InvalidationKind.TOKEN_UPDATED,
+  TOKEN_EXPIRED: InvalidationKind.TOKEN_EXPIRED,
+  ACCOUNT_SUSPENDED: InvalidationKind.ACCOUNT_SUSPENDED,
+  RESET: InvalidationKind.RESET,
+};
+
+function credentialFromProto(c: Credential | undefined) {
+  if (!c || (!c.tokenId && !c.bearer && !c.username)) throw invalidArgument('credential', 'a token_id, bearer or username is required');
+  for (const [field, value] of [['credential.bearer', c.bearer], ['credential.username', c.username], ['credential.password', c.password]] as const) {
+    if (value.length > MAX_CREDENTIAL) throw invalidArgument(field, `must be at most ${MAX_CREDENTIAL} bytes`);
+  }
+  return { tokenId: c.tokenId || undefined, bearer: c.bearer || undefined, username: c.username || undefined, password: c.password || undefined };
+}
+
+const checkResource = (resource: string, field: string): string => {
+  if (resource.length > 70_000) throw invalidArgument(field, 'must be at most 70000 bytes');
+  return resource;
+};
+
+export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed: { hub: InvalidationHub; secretKey: Uint8Array }): Partial<ServiceImpl<typeof AuthzService>> {
   return {
+    async authorize(req, ctx) {
+      const [decision] = await core.authorize({
+        credential: credentialFromProto(req.credential),
+        action: req.action,
+        resources: req.action === 'connect' && !req.resource ? [] : [checkResource(req.resource, 'resource')],
+        clientId: req.clientId,
+        peerIp: req.peerIp || peerIp(ctx.peer),
+        accountId: req.accountId || undefined,
+        source: 'grpc',
+      });
+      return { ...decision!, cacheTtlMs: BigInt(decision!.cacheTtlMs) };
+    },
+    async authorizeBatch(req, ctx) {
+      const decisions = await core.authorize({
+        credential: credentialFromProto(req.credential),
+        action: req.action,
+        resources: req.resources.map((r, i) => checkResource(r, `resources[${i}]`)),
+        clientId: req.clientId,
+        peerIp: req.peerIp || peerIp(ctx.peer),
+        accountId: req.accountId || undefined,
+        source: 'grpc',
+      });
+      return { decisions: decisions.map((d) => ({ ...d, cacheTtlMs: BigInt(d.cacheTtlMs) })) };
+    },
+    async *watchInvalidations(req, ctx) {
+      requireService(feed.secretKey, ctx);
+      for await (const event of feed.hub.subscribe(Number(req.afterSequence), ctx.signal)) {
+        yield { sequence: BigInt(event.sequence), kind: invalidationToProto[event.kind], tokenId: event.tokenId ?? '', accountId: event.accountId ?? '' };
+      }
+    },
+    async listRecentDecisions(req, ctx) {
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
+      const items = core.decisions.list({ accountId: req.accountId, denialsOnly: req.denialsOnly, limit: req.limit === 0 ? 100 : Math.min(req.limit, 1_000) });
+      return {
+        decisions: items.map((d) => ({ ...d, at: timestampFromMs(d.atMs) })),
+      };
+    },
     async createToken(req, ctx) {
       const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_tokens');
       const { token, secret } = await core.createToken({

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
-import type { Db } from '#libs/db/index.ts';
-import type { NewToken, TokenRecord, TokenStore } from '../domain/token-record.ts';
+import { rowsOf, type Db } from '#libs/db/index.ts';
+import type { InvalidationEvent, InvalidationKind, NewToken, TokenRecord, TokenStore } from '../domain/token-record.ts';
 import { invalidations, tokens, type TokenRow } from './schema.ts';
 
 const ms = (d: Date | null): number | undefined => (d ? d.getTime() : undefined);
@@ -94,8 +94,55 @@ export class PostgresTokenStore implements TokenStore {
         .where(eq(tokens.id, id))
         .returning();
       if (!row) return undefined;
-      await tx.insert(invalidations).values({ kind: 'TOKEN_REVOKED', tokenId: id, accountId: row.accountId });
+      await appendInvalidation(tx as unknown as Db, { kind: 'TOKEN_REVOKED', tokenId: id, accountId: row.accountId });
       return toRecord(row);
     });
   }
+
+  async invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]> {
+    const rows = await this.db.select().from(invalidations).where(gt(invalidations.sequence, afterSequence)).orderBy(asc(invalidations.sequence)).limit(limit);
+    return rows.map((r) => ({ sequence: r.sequence, kind: r.kind as InvalidationKind, tokenId: r.tokenId ?? undefined, accountId: r.accountId ?? undefined }));
+  }
+
+  async oldestInvalidationSequence(): Promise<number | undefined> {
+    const rows = rowsOf(await this.db.execute(sql`select min(sequence)::bigint as s from authz.invalidations`));
+    return rows[0]?.s === null || rows[0]?.s === undefined ? undefined : Number(rows[0].s);
+  }
+
+  async latestInvalidationSequence(): Promise<number> {
+    const rows = rowsOf(await this.db.execute(sql`select coalesce(max(sequence), 0)::bigint as s from authz.invalidations`));
+    return Number(rows[0]?.s ?? 0);
+  }
+
+  async recordExpiries(nowMs: number): Promise<number> {
+    // One TOKEN_EXPIRED event per expired token, whichever replica notices first.
+    const expired = await this.db
+      .select({ id: tokens.id, accountId: tokens.accountId })
+      .from(tokens)
+      .where(
+        and(
+          isNull(tokens.revokedAt),
+          sql`${tokens.expiresAt} <= ${new Date(nowMs).toISOString()}::timestamptz`,
+          sql`not exists (select 1 from authz.invalidations i where i.token_id = ${tokens.id} and i.kind = 'TOKEN_EXPIRED')`,
+        ),
+      )
+      .limit(1_000);
+    for (const t of expired) await appendInvalidation(this.db, { kind: 'TOKEN_EXPIRED', tokenId: t.id, accountId: t.accountId });
+    return expired.length;
+  }
+
+  async touch(ids: readonly string[], nowMs: number): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.update(tokens).set({ lastUsedAt: new Date(nowMs) }).where(inArray(tokens.id, [...ids]));
+  }
+}
+
+/** The channel every authz replica LISTENs on; the payload is the event as JSON. */
+export const INVALIDATION_CHANNEL = 'tollgate_authz_invalidations';
+
+/** Appends to the feed and NOTIFYs in the same transaction: listeners hear it exactly when it commits. */
+export async function appendInvalidation(db: Db, event: { kind: InvalidationKind; tokenId?: string | undefined; accountId?: string | undefined }): Promise<void> {
+  const [row] = await db.insert(invalidations).values({ kind: event.kind, tokenId: event.tokenId ?? null, accountId: event.accountId ?? null }).returning({ sequence: invalidations.sequence });
+  const payload = JSON.stringify({ sequence: row!.sequence, kind: event.kind, tokenId: event.tokenId, accountId: event.accountId });
+  await db.execute(sql`select pg_notify(${INVALIDATION_CHANNEL}, ${payload})`);
 }

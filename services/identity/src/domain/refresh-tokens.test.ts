@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { NodeSecretDigest } from '../crypto/node-random-source.ts';
 import { InMemoryRefreshTokenStore } from './in-memory-refresh-token-store.ts';
 import { describeRefreshTokenStoreContract } from './refresh-token-store.contract.ts';
 import { RefreshTokenService } from './refresh-tokens.ts';
@@ -97,9 +96,5 @@ describe('RefreshTokenService', () => {
     const b = await service.startFamily('usr_1', 'acc_2');
     await service.startFamily('usr_2', 'acc_1');
     expect((await service.revokeAllOfUser('usr_1', 'password_changed')).sort()).toEqual([a.familyId, b.familyId].sort());
-  });
-
-  it('NodeSecretDigest is SHA-256 hex', () => {
-    expect(new NodeSecretDigest().sha256Hex('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });
 });

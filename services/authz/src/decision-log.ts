@@ -1,0 +1,57 @@
+import { metrics, type Counter } from '@opentelemetry/api';
+
+export interface DecisionRecord {
+  atMs: number;
+  allowed: boolean;
+  reason: string;
+  action: string;
+  resource: string;
+  accountId: string;
+  subject: string;
+  clientId: string;
+  peerIp: string;
+  /** grpc, broker, rabbitmq, emqx, go-auth, envoy. */
+  source: string;
+}
+
+/**
+ * Every decision is counted (by result, reason and source); every denial and a sample of
+ * allowances are kept in a fixed ring for operators. Memory is bounded by `capacity`.
+ */
+export class DecisionLog {
+  private readonly ring: (DecisionRecord | undefined)[];
+  private next = 0;
+  private allowedSeen = 0;
+  private counter: Counter | undefined;
+  readonly capacity: number;
+  readonly sampleEvery: number;
+
+  constructor(options: { capacity?: number; sampleEvery?: number } = {}) {
+    this.capacity = options.capacity ?? 1_000;
+    this.sampleEvery = options.sampleEvery ?? 100;
+    this.ring = new Array<DecisionRecord | undefined>(this.capacity);
+  }
+
+  record(decision: DecisionRecord): void {
+    // Made on first use: a meter taken before the SDK starts would stay a no-op.
+    this.counter ??= metrics.getMeter('tollgate-authz').createCounter('tollgate.authz.decisions', { description: 'authorization decisions' });
+    this.counter.add(1, { result: decision.allowed ? 'allow' : 'deny', reason: decision.reason, source: decision.source });
+    if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
+    this.ring[this.next] = decision;
+    this.next = (this.next + 1) % this.capacity;
+  }
+
+  /** Newest first. */
+  list(filter: { accountId?: string; denialsOnly?: boolean; limit?: number } = {}): DecisionRecord[] {
+    const out: DecisionRecord[] = [];
+    const limit = filter.limit ?? this.capacity;
+    for (let i = 1; i <= this.capacity && out.length < limit; i++) {
+      const d = this.ring[(this.next - i + this.capacity) % this.capacity];
+      if (!d) break;
+      if (filter.denialsOnly && d.allowed) continue;
+      if (filter.accountId && d.accountId !== filter.accountId) continue;
+      out.push(d);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,150 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { createRpcClient, PeerDirectory } from '#libs/rpc/index.ts';
+import type { AppError } from '#libs/errors/index.ts';
+import { silentLogger } from '#libs/telemetry/index.ts';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { AuthzService, Effect, InvalidationKind, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
+import { createAuthzApp, type AuthzApp } from '../src/app.ts';
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+describe('authz service (real schema, real gRPC)', () => {
+  let mesh: TestMesh;
+  let authz: ReturnType<typeof createRpcClient<typeof AuthzService>>;
+  let serviceHeaders: { headers: { authorization: string } };
+
+  beforeAll(async () => {
+    mesh = await startTestMesh({ only: undefined });
+    authz = createRpcClient(AuthzService, mesh.address('authz'));
+    serviceHeaders = bearer(mintServiceCredential(mesh.secretKey, 'broker'));
+  });
+  afterAll(async () => {
+    authz?.close();
+    await mesh?.stop();
+  });
+
+  async function aclToken(accountId: string, master: string, rules: { effect: Effect; actions: string[]; resources: string[] }[], extra: Record<string, unknown> = {}) {
+    return authz.createToken({ accountId, name: 'device', kind: TokenKind.ACL, rules, ...extra }, bearer(master));
+  }
+
+  it('decides publish and subscribe by the acl token rules, with ${client_id}', async () => {
+    const t = await mesh.createTenant('acl');
+    const dev = await aclToken(t.accountId, t.masterToken, [
+      { effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] },
+      { effect: Effect.DENY, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/+/secret'] },
+    ]);
+    const credential = { bearer: dev.secret };
+    const pub = await authz.authorizeBatch({ credential, action: 'publish', clientId: 'c1', resources: ['mqtt:devices/c1/temp', 'mqtt:devices/c2/temp', 'mqtt:devices/c1/secret'] });
+    expect(pub.decisions.map((d) => [d.allowed, d.reason])).toEqual([
+      [true, 'ALLOWED'],
+      [false, 'NO_MATCHING_RULE'],
+      [false, 'DENIED_BY_RULE'],
+    ]);
+    const sub = await authz.authorizeBatch({ credential, action: 'subscribe', clientId: 'c1', resources: ['mqtt:devices/c1/+/temp', 'mqtt:devices/+/temp', 'mqtt:devices/c1/#'] });
+    expect(sub.decisions.map((d) => d.allowed)).toEqual([true, false, false]);
+    // A client id carrying a wildcard never matches a placeholder.
+    const injected = await authz.authorize({ credential, action: 'subscribe', clientId: '+', resource: 'mqtt:devices/+/temp' });
+    expect(injected.allowed).toBe(false);
+    expect(Number(pub.decisions[0]!.cacheTtlMs)).toBeGreaterThan(0);
+  });
+
+  it('refuses bad rules and IP masks with the index of the culprit', async () => {
+    const t = await mesh.createTenant('bad-rules');
+    const bad = (await aclToken(t.accountId, t.masterToken, [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:a/#/b'] }]).catch((e: unknown) => e)) as AppError;
+    expect(bad.code).toBe('INVALID_ARGUMENT');
+    expect(bad.field).toMatch(/^rules\[0\]\.resources\[0\]/);
+    const verb = (await aclToken(t.accountId, t.masterToken, [{ effect: Effect.ALLOW, actions: ['fly'], resources: ['mqtt:a'] }]).catch((e: unknown) => e)) as AppError;
+    expect(verb.field).toMatch(/^rules\[0\]\.actions\[0\]/);
+    const ip = (await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD, ipAllow: ['10.0.0.0/8', '300.1.1.1'] }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(ip.field).toBe('ip_allow[1]');
+  });
+
+  it('enforces the IP allow-list and expiry', async () => {
+    const t = await mesh.createTenant('ip');
+    const tok = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD, ipAllow: ['10.100.15.*'] }, bearer(t.masterToken));
+    expect((await authz.authenticate({ bearer: tok.secret, peerIp: '10.100.15.7' })).allowed).toBe(true);
+    expect(await authz.authenticate({ bearer: tok.secret, peerIp: '10.100.16.7' })).toMatchObject({ allowed: false, reason: 'IP_NOT_ALLOWED' });
+    const soon = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD, expiresAt: timestampFromMs(Date.now() + 600) }, bearer(t.masterToken));
+    const ok = await authz.authenticate({ bearer: soon.secret });
+    expect(Number(ok.cacheTtlMs)).toBeLessThanOrEqual(600);
+    await new Promise((r) => setTimeout(r, 700));
+    expect(await authz.authenticate({ bearer: soon.secret })).toMatchObject({ allowed: false, reason: 'TOKEN_EXPIRED' });
+  });
+
+  it('lets a parent master token reach a subaccount only through the account selector', async () => {
+    const t = await mesh.createTenant('parent');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const sub = (await identity.createAccount({ name: 'child', parentId: t.accountId }, bearer(t.masterToken))).account!;
+    identity.close();
+    const implicit = await authz.authorize({ credential: { bearer: t.masterToken }, action: 'publish', resource: 'mqtt:x' });
+    expect(implicit.accountId).toBe(t.accountId);
+    const explicit = await authz.authorize({ credential: { bearer: t.masterToken }, action: 'publish', resource: 'mqtt:x', accountId: sub.id });
+    expect(explicit).toMatchObject({ allowed: true, accountId: sub.id });
+    const childMaster = await authz.createToken({ accountId: sub.id, kind: TokenKind.MASTER }, bearer(t.masterToken));
+    const upward = await authz.authorize({ credential: { bearer: childMaster.secret }, action: 'publish', resource: 'mqtt:x', accountId: t.accountId });
+    expect(upward).toMatchObject({ allowed: false, reason: 'ACCOUNT_NOT_IN_SCOPE' });
+    const standard = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    const manage = (await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(standard.secret)).catch((e: unknown) => e)) as AppError;
+    expect(manage.code).toBe('PERMISSION_DENIED');
+  });
+
+  it('pushes a revoke on WatchInvalidations within 100 ms and replays from a sequence', async () => {
+    const t = await mesh.createTenant('feed');
+    const tok = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    const abort = new AbortController();
+    const stream = authz.watchInvalidations({}, { ...serviceHeaders, signal: abort.signal })[Symbol.asyncIterator]();
+    await new Promise((r) => setTimeout(r, 100)); // the stream is open server-side
+    const revokedAt = performance.now();
+    await authz.revokeToken({ tokenId: tok.token!.id }, bearer(t.masterToken));
+    let event = (await stream.next()).value!;
+    while (event.tokenId !== tok.token!.id) event = (await stream.next()).value!;
+    const latencyMs = performance.now() - revokedAt;
+    expect(event.kind).toBe(InvalidationKind.TOKEN_REVOKED);
+    expect(latencyMs).toBeLessThan(100);
+    abort.abort();
+    // A reconnecting broker resumes after the last sequence it saw and misses nothing.
+    const resumed = authz.watchInvalidations({ afterSequence: event.sequence - 1n }, serviceHeaders)[Symbol.asyncIterator]();
+    const replayed = (await resumed.next()).value!;
+    expect(replayed.sequence).toBe(event.sequence);
+    await resumed.return?.(undefined);
+    const anonymous = authz.watchInvalidations({})[Symbol.asyncIterator]();
+    const refused = (await anonymous.next().catch((e: unknown) => e)) as AppError;
+    expect(refused.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('a second replica drops its cached decision when another replica revokes (NOTIFY)', async () => {
+    const t = await mesh.createTenant('replicas');
+    const second: AuthzApp = createAuthzApp(
+      { listen: { host: '127.0.0.1', grpcPort: 0, httpPort: 0 }, peers: new PeerDirectory({ identity: mesh.address('identity') }) },
+      { database: mesh.database, logger: silentLogger(), telemetry: mesh.telemetry, secretKey: mesh.secretKey },
+    );
+    const started = await second.start();
+    const replica = createRpcClient(AuthzService, started.grpcAddress);
+    try {
+      const tok = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+      expect((await replica.authenticate({ bearer: tok.secret })).allowed).toBe(true); // now cached there
+      await authz.revokeToken({ tokenId: tok.token!.id }, bearer(t.masterToken));
+      const deadline = Date.now() + 1_000;
+      let answer = await replica.authenticate({ bearer: tok.secret });
+      while (answer.allowed && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+        answer = await replica.authenticate({ bearer: tok.secret });
+      }
+      expect(answer).toMatchObject({ allowed: false, reason: 'TOKEN_REVOKED' });
+    } finally {
+      replica.close();
+      await second.stop();
+    }
+  });
+
+  it('keeps recent decisions, every denial included, for operators', async () => {
+    const t = await mesh.createTenant('recent');
+    const dev = await aclToken(t.accountId, t.masterToken, [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:ok'] }]);
+    await authz.authorize({ credential: { bearer: dev.secret }, action: 'publish', resource: 'mqtt:forbidden', clientId: 'c9' });
+    const recent = await authz.listRecentDecisions({ accountId: t.accountId, denialsOnly: true }, bearer(t.masterToken));
+    expect(recent.decisions[0]).toMatchObject({ allowed: false, resource: 'mqtt:forbidden', clientId: 'c9', reason: 'NO_MATCHING_RULE' });
+  });
+});

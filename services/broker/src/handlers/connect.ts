@@ -1,0 +1,187 @@
+/** CONNECT → authenticate, take a connection slot, take over or resume the session, CONNACK. */
+import { randomBytes } from 'node:crypto';
+import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import { checkTopicName } from '#libs/topics/topic-filter.ts';
+import type { Connection } from '../connection.ts';
+import type { AuthenticateResult } from '../domain/ports.ts';
+import { RC, connackCodeForDenial, v3ConnackCode } from '../domain/reason-codes.ts';
+import { Session, type ForwardProperties } from '../session.ts';
+
+function refuse(conn: Connection, v5Code: number, reasonString?: string): void {
+  conn.broker.metrics.count('connects_refused');
+  const packet: IConnackPacket =
+    conn.protocolVersion === 5
+      ? { cmd: 'connack', reasonCode: v5Code, sessionPresent: false, ...(reasonString ? { properties: { reasonString } } : {}) }
+      : { cmd: 'connack', returnCode: v3ConnackCode(v5Code), sessionPresent: false };
+  conn.writePacket(packet);
+  conn.end();
+}
+
+export async function handleConnect(conn: Connection, packet: IConnectPacket): Promise<void> {
+  const broker = conn.broker;
+  // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
+  if (conn.connectSeen) {
+    conn.disconnect(RC.protocolError);
+    return;
+  }
+  conn.connectSeen = true;
+  const version = packet.protocolVersion ?? 4;
+  conn.protocolVersion = version === 5 ? 5 : version === 3 ? 3 : 4;
+  conn.protocol = version === 5 ? 'mqtt5' : version === 3 ? 'mqtt3.1' : 'mqtt3.1.1';
+  const v5 = conn.protocolVersion === 5;
+  const props = packet.properties;
+  const clean = packet.clean !== false;
+
+  let clientId = packet.clientId ?? '';
+  let assigned: string | undefined;
+  if (clientId.length === 0) {
+    // [MQTT-3.1.3-8] v3.1.1: a zero-length id needs CleanSession=1, else CONNACK 0x02.
+    if (!v5 && !clean) return refuse(conn, RC.clientIdNotValid);
+    clientId = `tg-${randomBytes(9).toString('base64url')}`;
+    // [MQTT-3.2.2-16] v5: tell the client the id we assigned.
+    if (v5) assigned = clientId;
+  }
+
+  if (packet.will) {
+    // [MQTT-3.1.2-?] the will topic is a topic name: no wildcards, valid UTF-8.
+    if (checkTopicName(packet.will.topic) !== null) return refuse(conn, v5 ? RC.topicNameInvalid : RC.notAuthorized);
+  }
+  if (props?.receiveMaximum === 0 || props?.maximumPacketSize === 0) return refuse(conn, RC.protocolError);
+
+  let auth: AuthenticateResult;
+  try {
+    auth = await broker.authenticate({
+      username: packet.username,
+      password: packet.password,
+      clientId,
+      peerIp: conn.peerIp,
+      protocol: conn.protocol,
+    });
+  } catch {
+    broker.metrics.count('authz_unavailable');
+    auth = { allowed: false, reason: 'unavailable', unavailable: true };
+  }
+  if (conn.closed) return;
+  if (!auth.allowed) {
+    if (auth.unavailable) broker.metrics.count('authz_unavailable');
+    return refuse(conn, connackCodeForDenial(auth.reason, auth.unavailable));
+  }
+  const principal = auth.principal;
+
+  const slot = await broker.options.quota.acquireConnection(principal.account, clientId).catch(() => ({ granted: false as const, reason: 'unavailable' as const }));
+  if (!slot.granted) {
+    if (!conn.closed) refuse(conn, slot.reason === 'unavailable' ? RC.serverUnavailable : RC.quotaExceeded);
+    return;
+  }
+  if (conn.closed) {
+    broker.options.quota.releaseConnection(principal.account, clientId);
+    return;
+  }
+
+  // Sessions are per account: the same client id in two accounts are two clients.
+  const key = `${principal.account}\u0000${clientId}`;
+  let session = broker.sessions.get(key);
+  if (session?.connection) {
+    // [MQTT-3.1.4-3] session takeover: the existing connection is closed (v5 0x8E).
+    session.connection.disconnect(RC.sessionTakenOver);
+  }
+  let sessionPresent = false;
+  if (session && clean) {
+    // [MQTT-3.1.2-4] Clean Start discards the old session (and sends its pending will).
+    broker.endSession(session);
+    session = undefined;
+  }
+  if (session) {
+    sessionPresent = true;
+    // [MQTT-3.1.3-9] the session resumed before the will delay elapsed: no will.
+    session.will = undefined;
+    session.willAtMs = undefined;
+    session.expiresAtMs = undefined;
+    session.principal = principal;
+    session.acl = auth.acl;
+  } else {
+    session = new Session(key, clientId, principal, auth.acl);
+    broker.sessions.set(key, session);
+  }
+
+  // v3.1.1 CleanSession=0 lives until the cap; v5 asks for its Session Expiry Interval.
+  const maxExpiry = broker.options.maxSessionExpirySeconds;
+  session.expiryIntervalSeconds = v5 ? Math.min(props?.sessionExpiryInterval ?? 0, maxExpiry) : clean ? 0 : maxExpiry;
+
+  if (packet.will) {
+    const w = packet.will;
+    const wp = w.properties;
+    session.will = {
+      message: {
+        topic: w.topic,
+        payload: typeof w.payload === 'string' ? Buffer.from(w.payload) : w.payload,
+        qos: (w.qos ?? 0) as 0 | 1 | 2,
+        retain: w.retain ?? false,
+        properties: v5 && wp ? forwardable(wp) : undefined,
+        expiresAtMs: undefined, // the will's Message Expiry counts from its publication; not applied (documented gap)
+      },
+      delaySeconds: v5 ? (wp?.willDelayInterval ?? 0) : 0,
+    };
+  }
+
+  conn.session = session;
+  session.connection = conn;
+  conn.connected = true;
+  conn.connectedAtMs = broker.clock.now();
+  conn.principalExpiresAtMs = auth.expiresAtMs;
+  if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
+  conn.sendWindow = Math.min(props?.receiveMaximum ?? 65_535, broker.options.maxInflightOut);
+  broker.metrics.count('connects_accepted');
+
+  let keepalive = packet.keepalive ?? 0;
+  let serverKeepAlive: number | undefined;
+  const maxKa = broker.options.maxKeepAliveSeconds;
+  if (v5 && maxKa > 0 && (keepalive === 0 || keepalive > maxKa)) {
+    // [MQTT-3.2.2-21] the client must use the Server Keep Alive we send.
+    keepalive = maxKa;
+    serverKeepAlive = maxKa;
+  }
+  conn.keepaliveMs = keepalive * 1000;
+
+  if (v5) {
+    conn.writePacket({
+      cmd: 'connack',
+      reasonCode: RC.success,
+      sessionPresent,
+      properties: {
+        receiveMaximum: broker.options.receiveMaximum,
+        maximumPacketSize: broker.options.maxPacketSizeBytes,
+        topicAliasMaximum: broker.options.topicAliasMaximum,
+        retainAvailable: true,
+        wildcardSubscriptionAvailable: true,
+        subscriptionIdentifiersAvailable: true,
+        sharedSubscriptionAvailable: true,
+        ...(session.expiryIntervalSeconds !== (props?.sessionExpiryInterval ?? 0) ? { sessionExpiryInterval: session.expiryIntervalSeconds } : {}),
+        ...(assigned !== undefined ? { assignedClientIdentifier: assigned } : {}),
+        ...(serverKeepAlive !== undefined ? { serverKeepAlive } : {}),
+      },
+    });
+  } else {
+    conn.writePacket({ cmd: 'connack', returnCode: 0, sessionPresent });
+  }
+  if (sessionPresent) {
+    broker.resendInflight(session, conn);
+    broker.pump(session);
+  }
+}
+
+export function forwardable(p: {
+  payloadFormatIndicator?: boolean;
+  responseTopic?: string;
+  correlationData?: Buffer;
+  userProperties?: Record<string, string | string[]>;
+  contentType?: string;
+}): ForwardProperties | undefined {
+  let out: ForwardProperties | undefined;
+  if (p.payloadFormatIndicator !== undefined) (out ??= {}).payloadFormatIndicator = p.payloadFormatIndicator;
+  if (p.responseTopic !== undefined) (out ??= {}).responseTopic = p.responseTopic;
+  if (p.correlationData !== undefined) (out ??= {}).correlationData = p.correlationData;
+  if (p.userProperties !== undefined) (out ??= {}).userProperties = p.userProperties;
+  if (p.contentType !== undefined) (out ??= {}).contentType = p.contentType;
+  return out;
+}

@@ -1,0 +1,118 @@
+/**
+ * PUBLISH from a client: topic alias → validation → quota (sync, local lease) → ACL (sync fast
+ * path, async fallback only on `unknown`) → retain + route → PUBACK / PUBREC.
+ */
+import type { IPublishPacket } from 'mqtt-packet';
+import { checkTopicName } from '#libs/topics/topic-filter.ts';
+import type { Connection } from '../connection.ts';
+import { RC } from '../domain/reason-codes.ts';
+import type { Message } from '../session.ts';
+import { forwardable } from './connect.ts';
+
+export function handlePublish(conn: Connection, packet: IPublishPacket): void | Promise<void> {
+  const broker = conn.broker;
+  const session = conn.session!;
+  const v5 = conn.protocolVersion === 5;
+  const props = packet.properties;
+  let topic = packet.topic;
+
+  const alias = v5 ? props?.topicAlias : undefined;
+  if (alias !== undefined) {
+    // [MQTT-3.3.2-9/10] alias 0 or above our Topic Alias Maximum: DISCONNECT 0x94.
+    if (alias === 0 || alias > broker.options.topicAliasMaximum) return conn.disconnect(RC.topicAliasInvalid);
+    conn.topicAliases ??= new Map();
+    if (topic.length === 0) {
+      const known = conn.topicAliases.get(alias);
+      if (known === undefined) return conn.disconnect(RC.protocolError, 'unknown topic alias');
+      topic = known;
+    } else {
+      conn.topicAliases.set(alias, topic);
+    }
+  }
+  // [MQTT-3.3.2-2] no wildcards; [MQTT-1.5.3-1/2] valid UTF-8, no U+0000. The codec decodes
+  // invalid UTF-8 to U+FFFD, so U+FFFD in a topic is taken as malformed input.
+  if (checkTopicName(topic) !== null || topic.includes('\uFFFD')) {
+    broker.metrics.count('protocol_errors');
+    return conn.disconnect(RC.topicNameInvalid);
+  }
+  const qos = packet.qos;
+  const id = packet.messageId ?? 0;
+  if (qos === 2) {
+    // [MQTT-4.3.3-?] a QoS 2 id already received: PUBREC again, do not deliver twice.
+    if (session.incomingQos2.has(id)) {
+      conn.writePacket({ cmd: 'pubrec', messageId: id });
+      return;
+    }
+    // [MQTT-3.3.4-7] more unacknowledged QoS 2 than our Receive Maximum: DISCONNECT 0x93.
+    if (session.incomingQos2.size >= broker.options.receiveMaximum) return conn.disconnect(RC.receiveMaximumExceeded);
+  }
+
+  const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+  const spend = broker.options.quota.spendInbound(session.account, 1, packet.length ?? payload.length);
+  if (spend.kind === 'throttled') {
+    broker.metrics.count('quota_throttled');
+    // Stop reading this client until budget returns; the message is then metered again.
+    return conn.throttle(spend.retryAfterMs).then(() => {
+      if (conn.closed) return;
+      packet.topic = topic;
+      if (packet.properties) delete packet.properties.topicAlias;
+      return handlePublish(conn, packet);
+    });
+  }
+  if (spend.kind === 'exhausted') {
+    broker.metrics.count('quota_exhausted');
+    if (v5 && qos > 0) acknowledge(conn, qos, id, RC.quotaExceeded);
+    if (spend.cutOff) conn.disconnect(RC.quotaExceeded);
+    return;
+  }
+  broker.metrics.count('messages_in');
+  broker.metrics.count('bytes_in', payload.length);
+
+  const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(topic);
+  if (decision === 'unknown') {
+    return session.acl.authorizePublish(topic).then(
+      (allowed) => accept(conn, packet, topic, payload, allowed),
+      () => {
+        broker.metrics.count('authz_unavailable');
+        accept(conn, packet, topic, payload, false);
+      },
+    );
+  }
+  accept(conn, packet, topic, payload, decision === 'allow');
+}
+
+function accept(conn: Connection, packet: IPublishPacket, topic: string, payload: Buffer, allowed: boolean): void {
+  if (conn.closed) return;
+  const broker = conn.broker;
+  const session = conn.session!;
+  const qos = packet.qos;
+  const id = packet.messageId ?? 0;
+  if (!allowed) {
+    broker.metrics.count('publish_denied');
+    // v5: PUBACK/PUBREC 0x87; v3.1.1 cannot say no, so it is acknowledged and dropped.
+    if (qos > 0) acknowledge(conn, qos, id, conn.protocolVersion === 5 ? RC.notAuthorized : RC.success);
+    return;
+  }
+  const props = packet.properties;
+  const expiry = conn.protocolVersion === 5 ? props?.messageExpiryInterval : undefined;
+  const message: Message = {
+    topic,
+    payload,
+    qos,
+    retain: packet.retain,
+    properties: conn.protocolVersion === 5 && props ? forwardable(props) : undefined,
+    expiresAtMs: expiry !== undefined ? broker.clock.now() + expiry * 1000 : undefined,
+  };
+  if (packet.retain) broker.retain(session.account, message);
+  const reached = broker.route(session.account, message, session);
+  if (qos === 2) session.incomingQos2.add(id);
+  if (qos > 0) acknowledge(conn, qos, id, reached === 0 && conn.protocolVersion === 5 ? RC.noMatchingSubscribers : RC.success);
+}
+
+function acknowledge(conn: Connection, qos: number, id: number, reasonCode: number): void {
+  if (conn.protocolVersion === 5 && reasonCode !== RC.success) {
+    conn.writePacket({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId: id, reasonCode });
+  } else {
+    conn.writePacket({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId: id });
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * SUBSCRIBE: validate each filter, authorize each (sync fast path; one batched async call for
+ * the filters it cannot answer), add the granted ones, SUBACK, then retained messages.
+ */
+import type { ISubscribePacket } from 'mqtt-packet';
+import { checkTopicFilter, parseSharedFilter } from '#libs/topics/topic-filter.ts';
+import type { Connection } from '../connection.ts';
+import type { Subscription } from '../domain/topic-tree.ts';
+import { RC, v3SubackCode } from '../domain/reason-codes.ts';
+import type { Session } from '../session.ts';
+
+interface Entry {
+  filter: string;
+  /** The filter the trie and the ACL see (inner filter for `$share/g/f`). */
+  levels: string;
+  group: string | undefined;
+  qos: 0 | 1 | 2;
+  nl: boolean;
+  rap: boolean;
+  rh: number;
+  /** Reason code so far; undefined = still to authorize. */
+  code: number | undefined;
+}
+
+export function handleSubscribe(conn: Connection, packet: ISubscribePacket): void | Promise<void> {
+  const session = conn.session!;
+  const subId = packet.properties?.subscriptionIdentifier;
+  // [MQTT-3.8.2-?] Subscription Identifier 0 is a protocol error.
+  if (subId === 0) return conn.disconnect(RC.protocolError);
+  const entries: Entry[] = [];
+  const unknown: Entry[] = [];
+  for (const s of packet.subscriptions) {
+    const shared = parseSharedFilter(s.topic);
+    const e: Entry = {
+      filter: s.topic,
+      levels: shared ? shared.filter : s.topic,
+      group: shared?.group,
+      qos: s.qos,
+      nl: s.nl ?? false,
+      rap: s.rap ?? false,
+      rh: s.rh ?? 0,
+      code: undefined,
+    };
+    entries.push(e);
+    // [MQTT-3.8.3-1] a valid filter; [MQTT-4.7.3-?] wildcards only as whole levels.
+    if (checkTopicFilter(s.topic) !== null || s.topic.includes('\uFFFD')) {
+      e.code = RC.topicFilterInvalid;
+      continue;
+    }
+    // [MQTT-3.8.3-4] No Local on a shared subscription is a protocol error.
+    if (e.group !== undefined && e.nl) return conn.disconnect(RC.protocolError);
+    const decision = session.principal.superuser ? 'allow' : session.acl.checkSubscribe(e.levels);
+    if (decision === 'allow') e.code = e.qos;
+    else if (decision === 'deny') e.code = RC.notAuthorized;
+    else unknown.push(e);
+  }
+  if (unknown.length === 0) return finish(conn, packet, entries, subId);
+  return session.acl.authorizeSubscribe(unknown.map((e) => e.levels)).then(
+    (answers) => {
+      unknown.forEach((e, i) => (e.code = answers[i] ? e.qos : RC.notAuthorized));
+      finish(conn, packet, entries, subId);
+    },
+    () => {
+      conn.broker.metrics.count('authz_unavailable');
+      for (const e of unknown) e.code = RC.unspecified;
+      finish(conn, packet, entries, subId);
+    },
+  );
+}
+
+function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], subId: number | undefined): void {
+  if (conn.closed) return;
+  const broker = conn.broker;
+  const session = conn.session!;
+  const retainedToSend: Array<{ entry: Entry; sub: Subscription<Session> }> = [];
+  for (const e of entries) {
+    if (e.code === RC.notAuthorized) broker.metrics.count('subscribe_denied');
+    if (e.code === undefined || e.code >= 0x80) continue;
+    const sub: Subscription<Session> = {
+      owner: session,
+      filter: e.filter,
+      qos: e.qos,
+      noLocal: e.nl,
+      retainAsPublished: e.rap,
+      retainHandling: e.rh,
+      subscriptionId: subId,
+      group: e.group,
+    };
+    const existed = broker.subscribe(session, e.levels, sub);
+    // [MQTT-3.3.1-9/10/11] Retain Handling 0: always; 1: only if new; 2: never. None for shared.
+    if (e.group === undefined && (e.rh === 0 || (e.rh === 1 && !existed))) retainedToSend.push({ entry: e, sub });
+  }
+  const v5 = conn.protocolVersion === 5;
+  const granted = entries.map((e) => (v5 ? e.code! : v3SubackCode(e.code!)));
+  conn.writePacket({ cmd: 'suback', messageId: packet.messageId!, granted });
+  for (const { entry, sub } of retainedToSend) {
+    for (const message of broker.retainedMatching(session.account, entry.levels)) {
+      // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN=1.
+      broker.deliver(session, {
+        message,
+        qos: (message.qos < sub.qos ? message.qos : sub.qos) as 0 | 1 | 2,
+        retain: true,
+        subscriptionIds: subId !== undefined ? [subId] : undefined,
+      });
+    }
+  }
+}

@@ -1,0 +1,211 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBroker, collect, waitFor, sleep, RawClient, type Received, type TestBroker } from './harness.ts';
+
+let tb: TestBroker | undefined;
+afterEach(async () => {
+  await tb?.close();
+  tb = undefined;
+});
+
+describe('publish / subscribe', () => {
+  it.each([4, 5] as const)('QoS 0/1/2 end to end, downgraded to the granted QoS (v%i)', async (protocolVersion) => {
+    tb = await startBroker();
+    const sub = await tb.connect({ protocolVersion });
+    const got = collect(sub);
+    await sub.subscribeAsync('a/#', { qos: 2 });
+    await sub.subscribeAsync('low/+', { qos: 0 });
+    const pub = await tb.connect({ protocolVersion });
+    await pub.publishAsync('a/0', 'zero', { qos: 0 });
+    await pub.publishAsync('a/1', 'one', { qos: 1 });
+    await pub.publishAsync('a/2', 'two', { qos: 2 });
+    await pub.publishAsync('low/x', 'down', { qos: 2 });
+    await waitFor(() => got.length === 4);
+    expect(got.map((g) => [g.topic, g.payload, g.packet.qos])).toEqual([
+      ['a/0', 'zero', 0],
+      ['a/1', 'one', 1],
+      ['a/2', 'two', 2],
+      ['low/x', 'down', 0],
+    ]);
+  });
+
+  it('accounts are isolated: same topic, different accounts', async () => {
+    tb = await startBroker();
+    const a = await tb.connect({ clientId: 'a' });
+    const b = await tb.connect({ clientId: 'b', username: 'bob', password: 'pw-b' });
+    const gotA = collect(a);
+    const gotB = collect(b);
+    await a.subscribeAsync('devices/1');
+    await b.subscribeAsync('#');
+    const a2 = await tb.connect({ clientId: 'a2', username: 'alice2', password: 'pw-a2' });
+    await a2.publishAsync('devices/1', 'for-a', { qos: 1 });
+    await waitFor(() => gotA.length === 1);
+    await sleep(50);
+    expect(gotA[0]!.topic).toBe('devices/1');
+    expect(gotB).toHaveLength(0);
+  });
+
+  it('[MQTT-3.3.5-1] overlapping subscriptions deliver once at the max QoS, with all subscription ids (v5)', async () => {
+    tb = await startBroker();
+    const sub = await tb.connect({ protocolVersion: 5 });
+    const got = collect(sub);
+    await sub.subscribeAsync('o/#', { qos: 0, properties: { subscriptionIdentifier: 7 } });
+    await sub.subscribeAsync('o/+', { qos: 1, properties: { subscriptionIdentifier: 9 } });
+    const pub = await tb.connect({ protocolVersion: 5 });
+    await pub.publishAsync('o/x', 'once', { qos: 2 });
+    await waitFor(() => got.length === 1);
+    await sleep(50);
+    expect(got).toHaveLength(1);
+    expect(got[0]!.packet.qos).toBe(1);
+    expect([got[0]!.packet.properties?.subscriptionIdentifier].flat().sort()).toEqual([7, 9]);
+  });
+
+  it('retained messages: stored, sent on subscribe with RETAIN=1, deleted by an empty payload', async () => {
+    tb = await startBroker();
+    const pub = await tb.connect();
+    await pub.publishAsync('r/1', 'kept', { qos: 1, retain: true });
+    const s1 = await tb.connect();
+    const got = collect(s1);
+    await s1.subscribeAsync('r/#');
+    await waitFor(() => got.length === 1);
+    expect(got[0]!.packet.retain).toBe(true);
+    await pub.publishAsync('r/1', '', { qos: 1, retain: true });
+    const s2 = await tb.connect();
+    const got2 = collect(s2);
+    await s2.subscribeAsync('r/#');
+    await sleep(100);
+    expect(got2).toHaveLength(0);
+  });
+
+  it('Retain Handling 2 sends no retained; Retain As Published keeps the flag on live messages (v5)', async () => {
+    tb = await startBroker();
+    const pub = await tb.connect({ protocolVersion: 5 });
+    await pub.publishAsync('rh/1', 'kept', { qos: 1, retain: true });
+    const s = await tb.connect({ protocolVersion: 5 });
+    const got = collect(s);
+    await s.subscribeAsync('rh/#', { qos: 1, rh: 2, rap: true });
+    await sleep(100);
+    expect(got).toHaveLength(0);
+    await pub.publishAsync('rh/1', 'live', { qos: 1, retain: true });
+    await waitFor(() => got.length === 1);
+    expect(got[0]!.packet.retain).toBe(true);
+    const s2 = await tb.connect({ protocolVersion: 5 });
+    const got2 = collect(s2);
+    await s2.subscribeAsync('rh/#', { qos: 1, rh: 0 });
+    await waitFor(() => got2.length === 1);
+    await pub.publishAsync('rh/1', 'live2', { qos: 1, retain: true });
+    await waitFor(() => got2.length === 2);
+    expect(got2[1]!.packet.retain).toBe(false);
+  });
+
+  it('No Local: a client does not get its own messages back (v5)', async () => {
+    tb = await startBroker();
+    const c = await tb.connect({ protocolVersion: 5 });
+    const got = collect(c);
+    await c.subscribeAsync('nl/#', { qos: 1, nl: true });
+    await c.publishAsync('nl/1', 'mine', { qos: 1 });
+    const other = await tb.connect({ protocolVersion: 5 });
+    await other.publishAsync('nl/1', 'theirs', { qos: 1 });
+    await waitFor(() => got.length === 1);
+    await sleep(50);
+    expect(got.map((g) => g.payload)).toEqual(['theirs']);
+  });
+
+  it('shared subscriptions: round-robin within a group, each group gets every message', async () => {
+    tb = await startBroker();
+    const m1 = await tb.connect({ protocolVersion: 5 });
+    const m2 = await tb.connect({ protocolVersion: 5 });
+    const other = await tb.connect({ protocolVersion: 4 });
+    const g1 = collect(m1);
+    const g2 = collect(m2);
+    const g3 = collect(other);
+    await m1.subscribeAsync('$share/g/jobs/+', { qos: 1 });
+    await m2.subscribeAsync('$share/g/jobs/+', { qos: 1 });
+    await other.subscribeAsync('$share/h/jobs/#', { qos: 1 });
+    const pub = await tb.connect();
+    for (let i = 0; i < 10; i++) await pub.publishAsync('jobs/x', `${i}`, { qos: 1 });
+    await waitFor(() => g1.length + g2.length === 10 && g3.length === 10);
+    expect(g1.length).toBe(5);
+    expect(g2.length).toBe(5);
+  });
+
+  it('user properties, response topic, correlation data and content type pass through (v5)', async () => {
+    tb = await startBroker();
+    const s = await tb.connect({ protocolVersion: 5 });
+    const got = collect(s);
+    await s.subscribeAsync('req/#', { qos: 1 });
+    const p = await tb.connect({ protocolVersion: 5 });
+    await p.publishAsync('req/1', 'q', {
+      qos: 1,
+      properties: { userProperties: { k: 'v' }, responseTopic: 'resp/1', correlationData: Buffer.from('cid'), contentType: 'text/plain', payloadFormatIndicator: true },
+    });
+    await waitFor(() => got.length === 1);
+    const props = got[0]!.packet.properties!;
+    expect(props.userProperties).toEqual({ k: 'v' });
+    expect(props.responseTopic).toBe('resp/1');
+    expect(props.correlationData?.toString()).toBe('cid');
+    expect(props.contentType).toBe('text/plain');
+    expect(props.payloadFormatIndicator).toBe(true);
+  });
+
+  it('topic aliases from clients are resolved and not forwarded (v5)', async () => {
+    tb = await startBroker();
+    const s = await tb.connect({ protocolVersion: 5 });
+    const got = collect(s);
+    await s.subscribeAsync('alias/#', { qos: 1 });
+    const r = new RawClient(tb.port, 5);
+    await r.ready();
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'al', clean: true, keepalive: 0, username: 'alice', password: Buffer.from('pw-a') });
+    await r.next('connack');
+    r.send({ cmd: 'publish', topic: 'alias/one', payload: Buffer.from('1'), qos: 1, messageId: 1, dup: false, retain: false, properties: { topicAlias: 3 } });
+    r.send({ cmd: 'publish', topic: '', payload: Buffer.from('2'), qos: 1, messageId: 2, dup: false, retain: false, properties: { topicAlias: 3 } });
+    await waitFor(() => got.length === 2);
+    expect(got.map((g) => g.topic)).toEqual(['alias/one', 'alias/one']);
+    expect(got[1]!.packet.properties?.topicAlias).toBeUndefined();
+    // Alias above our maximum → DISCONNECT 0x94.
+    r.send({ cmd: 'publish', topic: 'alias/x', payload: Buffer.from('3'), qos: 0, dup: false, retain: false, properties: { topicAlias: 99 } });
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x94 });
+    r.close();
+  });
+
+  it('message expiry: an expired queued message is not delivered; the remaining lifetime is forwarded', async () => {
+    tb = await startBroker();
+    const s = await tb.connect({ protocolVersion: 5, clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 60 } });
+    await s.subscribeAsync('e/#', { qos: 1 });
+    await s.endAsync();
+    const p = await tb.connect({ protocolVersion: 5 });
+    await p.publishAsync('e/short', 'gone', { qos: 1, properties: { messageExpiryInterval: 1 } });
+    await p.publishAsync('e/long', 'kept', { qos: 1, properties: { messageExpiryInterval: 100 } });
+    await sleep(1_100);
+    const got: Received[] = [];
+    await tb.connect({ protocolVersion: 5, clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 60 } }, got);
+    await waitFor(() => got.length === 1);
+    await sleep(50);
+    expect(got.map((g) => g.payload)).toEqual(['kept']);
+    expect(got[0]!.packet.properties?.messageExpiryInterval).toBeLessThanOrEqual(99);
+  });
+
+  it('unsubscribe stops delivery; v5 UNSUBACK says 0x11 for an unknown filter', async () => {
+    tb = await startBroker();
+    const c = await tb.connect({ protocolVersion: 5 });
+    const got = collect(c);
+    await c.subscribeAsync('u/1');
+    const res = await c.unsubscribeAsync(['u/1', 'u/none']);
+    expect((res as { reasonCode?: number[] } | undefined)?.reasonCode ?? [0, 0x11]).toEqual([0, 0x11]);
+    await c.publishAsync('u/1', 'x');
+    await sleep(100);
+    expect(got).toHaveLength(0);
+  });
+
+  it('Maximum Packet Size of the client: larger messages are not sent to it', async () => {
+    tb = await startBroker();
+    const small = await tb.connect({ protocolVersion: 5, properties: { maximumPacketSize: 100 } });
+    const got = collect(small);
+    await small.subscribeAsync('big/#');
+    const p = await tb.connect();
+    await p.publishAsync('big/1', 'x'.repeat(500));
+    await p.publishAsync('big/2', 'ok');
+    await waitFor(() => got.length === 1);
+    expect(got[0]!.topic).toBe('big/2');
+    expect(tb.metrics.get('dropped_too_large')).toBe(1);
+  });
+});

@@ -1,0 +1,166 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBroker, collect, waitFor, sleep, RawClient, type Received, type TestBroker } from './harness.ts';
+
+let tb: TestBroker | undefined;
+afterEach(async () => {
+  await tb?.close();
+  tb = undefined;
+});
+
+const login = { username: 'alice', password: Buffer.from('pw-a') };
+
+describe('sessions and wills', () => {
+  it.each([4, 5] as const)('persistent session: subscriptions kept and QoS 1 queued while offline (v%i)', async (protocolVersion) => {
+    tb = await startBroker();
+    const persistent = protocolVersion === 5 ? { clean: false, properties: { sessionExpiryInterval: 60 } } : { clean: false };
+    const s = await tb.connect({ protocolVersion, clientId: 'p1', ...persistent });
+    await s.subscribeAsync('q/#', { qos: 1 });
+    await s.endAsync();
+    const p = await tb.connect({ protocolVersion });
+    await p.publishAsync('q/1', 'while-away', { qos: 1 });
+    await p.publishAsync('q/0', 'qos0-dropped', { qos: 0 });
+    const got: Received[] = [];
+    const s2 = await tb.connect({ protocolVersion, clientId: 'p1', ...persistent }, got);
+    expect(s2.connected).toBe(true);
+    await waitFor(() => got.length === 1);
+    await sleep(50);
+    expect(got.map((g) => g.payload)).toEqual(['while-away']);
+  });
+
+  it('clean start discards the session (sessionPresent=false)', async () => {
+    tb = await startBroker();
+    const s = await tb.connect({ protocolVersion: 5, clientId: 'c1', clean: false, properties: { sessionExpiryInterval: 60 } });
+    await s.subscribeAsync('c/#', { qos: 1 });
+    await s.endAsync();
+    const s2 = await tb.connect({ protocolVersion: 5, clientId: 'c1', clean: true });
+    const got = collect(s2);
+    const p = await tb.connect();
+    await p.publishAsync('c/1', 'x', { qos: 1 });
+    await sleep(100);
+    expect(got).toHaveLength(0);
+  });
+
+  it('session expiry ends an offline session', async () => {
+    tb = await startBroker();
+    const s = await tb.connect({ protocolVersion: 5, clientId: 'se', clean: false, properties: { sessionExpiryInterval: 1 } });
+    await s.subscribeAsync('se/#', { qos: 1 });
+    await s.endAsync();
+    await waitFor(() => tb!.broker.stats().sessions === 0, 3_000);
+  });
+
+  it('unacknowledged QoS 1 is redelivered with DUP on reconnect', async () => {
+    tb = await startBroker();
+    const r = new RawClient(tb.port, 4);
+    await r.ready();
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'redo', clean: false, keepalive: 0, ...login });
+    await r.next('connack');
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'rd/#', qos: 1 }] });
+    await r.next('suback');
+    const p = await tb.connect();
+    await p.publishAsync('rd/1', 'again', { qos: 1 });
+    const first = (await r.next('publish')) as { dup: boolean; messageId: number };
+    expect(first.dup).toBe(false);
+    r.close(); // no PUBACK
+    await waitFor(() => tb!.broker.clients().length === 1);
+    const r2 = new RawClient(tb.port, 4);
+    await r2.ready();
+    r2.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'redo', clean: false, keepalive: 0, ...login });
+    expect(await r2.next('connack')).toMatchObject({ sessionPresent: true });
+    const again = (await r2.next('publish')) as { dup: boolean; messageId: number; payload: Buffer };
+    expect(again.dup).toBe(true);
+    expect(again.messageId).toBe(first.messageId);
+    expect(again.payload.toString()).toBe('again');
+    r2.close();
+  });
+
+  it('QoS 2 inbound duplicate is delivered once', async () => {
+    tb = await startBroker();
+    const s = await tb.connect();
+    const got = collect(s);
+    await s.subscribeAsync('d2/#', { qos: 2 });
+    const r = new RawClient(tb.port, 4);
+    await r.ready();
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'q2', clean: true, keepalive: 0, ...login });
+    await r.next('connack');
+    const pub = { cmd: 'publish' as const, topic: 'd2/x', payload: Buffer.from('once'), qos: 2 as const, messageId: 5, retain: false, dup: false };
+    r.send(pub);
+    await r.next('pubrec');
+    r.send({ ...pub, dup: true });
+    await r.next('pubrec');
+    r.send({ cmd: 'pubrel', messageId: 5 });
+    await r.next('pubcomp');
+    await waitFor(() => got.length === 1);
+    await sleep(50);
+    expect(got).toHaveLength(1);
+    r.close();
+  });
+
+  it('[MQTT-3.3.4-7] more unacknowledged QoS 2 than our Receive Maximum → DISCONNECT 0x93', async () => {
+    tb = await startBroker({ receiveMaximum: 2 });
+    const r = new RawClient(tb.port, 5);
+    await r.ready();
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'rm', clean: true, keepalive: 0, ...login });
+    await r.next('connack');
+    for (let id = 1; id <= 3; id++) r.send({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 2, messageId: id, retain: false, dup: false });
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x93 });
+    r.close();
+  });
+
+  it("the client's Receive Maximum bounds in-flight QoS 1 to it; the rest is queued then sent", async () => {
+    tb = await startBroker();
+    const r = new RawClient(tb.port, 5);
+    await r.ready();
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'win', clean: true, keepalive: 0, ...login, properties: { receiveMaximum: 2 } });
+    await r.next('connack');
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'w', qos: 1 }] });
+    await r.next('suback');
+    const p = await tb.connect();
+    for (let i = 0; i < 5; i++) await p.publishAsync('w', `${i}`, { qos: 1 });
+    await sleep(100);
+    expect(r.packets.filter((x) => x.cmd === 'publish')).toHaveLength(2);
+    const first = (await r.next('publish')) as { messageId: number };
+    r.send({ cmd: 'puback', messageId: first.messageId });
+    await waitFor(() => r.packets.filter((x) => x.cmd === 'publish').length === 2);
+    r.close();
+  });
+
+  it('will: published on an abrupt close, not on a normal DISCONNECT', async () => {
+    tb = await startBroker();
+    const w = await tb.connect();
+    const got = collect(w);
+    await w.subscribeAsync('will/#');
+    const dying = await tb.connect({ clientId: 'dying', will: { topic: 'will/dying', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    (dying as unknown as { stream: { destroy(): void } }).stream.destroy();
+    await waitFor(() => got.length === 1);
+    const polite = await tb.connect({ clientId: 'polite', will: { topic: 'will/polite', payload: Buffer.from('no'), qos: 1, retain: false } });
+    await polite.endAsync();
+    await sleep(100);
+    expect(got.map((g) => g.topic)).toEqual(['will/dying']);
+  });
+
+  it('will delay: not sent if the session resumes in time; sent after the delay otherwise (v5)', async () => {
+    tb = await startBroker();
+    const w = await tb.connect();
+    const got = collect(w);
+    await w.subscribeAsync('wd/#');
+    const opts = { protocolVersion: 5 as const, clientId: 'wd', clean: false, properties: { sessionExpiryInterval: 60 }, will: { topic: 'wd/x', payload: Buffer.from('late'), qos: 0 as const, retain: false, properties: { willDelayInterval: 1 } } };
+    const c = await tb.connect(opts);
+    (c as unknown as { stream: { destroy(): void } }).stream.destroy();
+    await sleep(300);
+    const c2 = await tb.connect(opts);
+    await sleep(1_000);
+    expect(got).toHaveLength(0);
+    (c2 as unknown as { stream: { destroy(): void } }).stream.destroy();
+    await waitFor(() => got.length === 1, 3_000);
+  });
+
+  it('v5 DISCONNECT 0x04 sends the will', async () => {
+    tb = await startBroker();
+    const w = await tb.connect();
+    const got = collect(w);
+    await w.subscribeAsync('w4/#');
+    const c = await tb.connect({ protocolVersion: 5, will: { topic: 'w4/x', payload: Buffer.from('bye'), qos: 0, retain: false } });
+    await c.endAsync(false, { reasonCode: 0x04 });
+    await waitFor(() => got.length === 1);
+  });
+});
