@@ -1,10 +1,15 @@
 // The CLI's composition root: the one place besides services' main.ts that reads process.env.
+// Commands are imported on demand so that `tollgate check` does not load the whole mesh.
 import { parseArgs } from 'node:util';
 import { meshEnvSchema, parseEnv, serviceNames, type ServiceName } from '#libs/config/index.ts';
 import { createOutput, failure, UsageError } from './output.ts';
-import { runStart } from './commands/start.ts';
-import { runMigrate } from './commands/migrate.ts';
-import { runHealth } from './commands/health.ts';
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) throw new UsageError('expected input on stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 const HELP = `usage: tollgate <command> [options]
 
@@ -12,9 +17,19 @@ commands:
   start [--service identity|authz|quota|broker]   run the mesh (or one service) in this process
   migrate [--service NAME]                         apply pending database migrations
   health                                           grpc.health.v1 check of every configured service
+  account create NAME [--parent ID]                a subaccount (of your token's account by default)
+  account list [--account ID]                      an account and its subtree
+  user create USERNAME --account ID --role ROLE    password read from stdin
+  token create --kind master|standard|acl [--account ID] [--name N] [--rules FILE|-]
+               [--ip MASKS] [--expires 30d] [--ttl 1h] [--short-form]
+  token list [--account ID] [--all] | token show ID | token revoke ID
+  check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
+                                                   prints the decision; exit 3 when denied
 
 options:
   --json        print one JSON object
+  --token T     credential for admin verbs (else TOLLGATE_TOKEN, else in development the
+                master token in <data dir>/bootstrap.json)
   --help        this text
 
 Settings come from the environment (see README: TOLLGATE_*, DATABASE_URL).`;
@@ -26,7 +41,26 @@ async function main(argv: string[]): Promise<number> {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }, service: { type: 'string' } },
+      options: {
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        service: { type: 'string' },
+        token: { type: 'string' },
+        account: { type: 'string' },
+        parent: { type: 'string' },
+        role: { type: 'string' },
+        kind: { type: 'string' },
+        name: { type: 'string' },
+        rules: { type: 'string' },
+        ip: { type: 'string' },
+        expires: { type: 'string' },
+        ttl: { type: 'string' },
+        'short-form': { type: 'boolean' },
+        all: { type: 'boolean' },
+        action: { type: 'string' },
+        resource: { type: 'string' },
+        'client-id': { type: 'string' },
+      },
     });
     const [command] = positionals;
     if (values.help || !command) {
@@ -39,11 +73,16 @@ async function main(argv: string[]): Promise<number> {
     const out = createOutput(json);
     switch (command) {
       case 'start':
-        return await runStart(env, { service, out });
+        return await (await import('./commands/start.ts')).runStart(env, { service, out });
       case 'migrate':
-        return await runMigrate(env, { service, out });
+        return await (await import('./commands/migrate.ts')).runMigrate(env, { service, out });
       case 'health':
-        return await runHealth(env, { out });
+        return await (await import('./commands/health.ts')).runHealth(env, { out });
+      case 'account':
+      case 'user':
+      case 'token':
+      case 'check':
+        return await (await import('./commands/admin.ts')).runAdmin({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin });
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);
     }

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { startTestMesh, type TestMesh } from '../test/harness/mesh.ts';
+
+const cli = new URL('../bin/tollgate.js', import.meta.url).pathname;
+
+describe('tollgate CLI admin verbs against a running mesh', () => {
+  let mesh: TestMesh;
+  let tenant: { accountId: string; masterToken: string };
+  let env: Record<string, string>;
+
+  function tollgate(args: string[], stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [cli, ...args], { env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end(stdin ?? '');
+    });
+  }
+  const json = async (args: string[], stdin?: string) => {
+    const r = await tollgate([...args, '--json'], stdin);
+    if (r.code !== 0 && r.code !== 3) throw new Error(`${args.join(' ')} → ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  };
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    tenant = await mesh.createTenant('cli');
+    env = {
+      PATH: process.env.PATH ?? '',
+      TOLLGATE_IDENTITY_URL: mesh.address('identity'),
+      TOLLGATE_AUTHZ_URL: mesh.address('authz'),
+      TOLLGATE_TOKEN: tenant.masterToken,
+      TOLLGATE_DATA_DIR: mesh.dataDir,
+    };
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('creates an acl token from stdin rules, checks it, revokes it', async () => {
+    const rules = JSON.stringify([{ effect: 'allow', actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }]);
+    const created = await json(['token', 'create', '--kind', 'acl', '--name', 'sensor', '--rules', '-', '--expires', '30d'], rules);
+    expect(created.id).toMatch(/^tok_/);
+    expect(created.secret).toMatch(/^tg_/);
+    const secret = created.secret as string;
+    const allowed = await json(['check', '--token', secret, '--action', 'publish', '--resource', 'mqtt:devices/c1/temp', '--client-id', 'c1']);
+    expect(allowed).toMatchObject({ allowed: true, reason: 'ALLOWED' });
+    const denied = await tollgate(['check', '--token', secret, '--action', 'publish', '--resource', 'mqtt:devices/c2/temp', '--client-id', 'c1', '--json']);
+    expect(denied.code).toBe(3);
+    expect(JSON.parse(denied.stdout)).toMatchObject({ allowed: false, reason: 'NO_MATCHING_RULE' });
+    const listed = await json(['token', 'list']);
+    expect((listed.tokens as { id: string }[]).some((t) => t.id === created.id)).toBe(true);
+    await json(['token', 'revoke', created.id as string]);
+    const after = await json(['check', '--token', secret, '--action', 'publish', '--resource', 'mqtt:devices/c1/temp', '--client-id', 'c1']);
+    expect(after).toMatchObject({ allowed: false, reason: 'TOKEN_REVOKED' });
+  });
+
+  it('creates a subaccount and a user (password on stdin), and lists the tree', async () => {
+    const sub = await json(['account', 'create', 'plant-3']);
+    expect(sub).toMatchObject({ parent_id: tenant.accountId, depth: 2 });
+    const user = await json(['user', 'create', `operator-${Date.now()}`, '--account', sub.id as string, '--role', 'admin'], 'a long enough passphrase\n');
+    expect(user.id).toMatch(/^usr_/);
+    const tree = await json(['account', 'list']);
+    expect((tree.accounts as { id: string }[]).map((a) => a.id)).toEqual([tenant.accountId, sub.id]);
+  });
+
+  it('fails with one line and a non-zero exit on bad input', async () => {
+    const weak = await tollgate(['user', 'create', 'weakling', '--account', tenant.accountId, '--role', 'member', '--json'], 'short\n');
+    expect(weak.code).toBe(1);
+    expect(weak.stderr.trim().split('\n')).toHaveLength(1);
+    expect(JSON.parse(weak.stdout).error.code).toBe('INVALID_ARGUMENT');
+    const badKind = await tollgate(['token', 'create', '--kind', 'root']);
+    expect(badKind.code).toBe(2);
+  });
+});

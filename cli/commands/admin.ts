@@ -1,0 +1,168 @@
+import { readFileSync } from 'node:fs';
+import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
+import { parseDurationMs, type MeshEnv } from '#libs/config/index.ts';
+import { AppError, invalidArgument } from '#libs/errors/index.ts';
+import { createRpcClient } from '#libs/rpc/index.ts';
+import { AuthzService, Effect, TokenKind, type Token } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { IdentityService, Role, type Account } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { UsageError, type Output } from '../output.ts';
+import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
+
+export interface AdminArgs {
+  positionals: string[];
+  flags: Record<string, string | boolean | undefined>;
+  env: MeshEnv;
+  envToken: string | undefined;
+  out: Output;
+  readStdin(): Promise<string>;
+}
+
+const iso = (t: Timestamp | undefined) => (t ? new Date(timestampMs(t)).toISOString() : null);
+const kinds: Record<string, TokenKind> = { master: TokenKind.MASTER, standard: TokenKind.STANDARD, acl: TokenKind.ACL };
+const kindName = (k: TokenKind) => Object.entries(kinds).find(([, v]) => v === k)?.[0] ?? 'unknown';
+const roles: Record<string, Role> = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER, viewer: Role.VIEWER };
+
+function tokenJson(t: Token) {
+  return {
+    id: t.id,
+    name: t.name,
+    account_id: t.accountId,
+    kind: kindName(t.kind),
+    rules: t.rules.map((r) => ({ effect: r.effect === Effect.ALLOW ? 'allow' : 'deny', actions: r.actions, resources: r.resources })),
+    ip_allow: t.ipAllow,
+    expires_at: iso(t.expiresAt),
+    ttl_seconds: Number(t.ttlSeconds),
+    short_form: t.shortForm,
+    created_at: iso(t.createdAt),
+    revoked_at: iso(t.revokedAt),
+  };
+}
+
+const accountJson = (a: Account) => ({ id: a.id, name: a.name, parent_id: a.parentId || null, depth: a.depth, suspended: a.effectivelySuspended, created_at: iso(a.createdAt) });
+
+function str(flags: AdminArgs['flags'], name: string, required = false): string | undefined {
+  const v = flags[name];
+  if (typeof v === 'string' && v.length) return v;
+  if (required) throw new UsageError(`--${name} is required`);
+  return undefined;
+}
+
+function parseRules(text: string): { effect: Effect; actions: string[]; resources: string[] }[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw invalidArgument('rules', 'must be a JSON array of {effect, actions, resources}');
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { rules?: unknown }).rules;
+  if (!Array.isArray(list)) throw invalidArgument('rules', 'must be a JSON array of {effect, actions, resources}');
+  return list.map((r: { effect?: string; actions?: string[]; resources?: string[] }, i) => {
+    if (r.effect !== 'allow' && r.effect !== 'deny') throw invalidArgument(`rules[${i}].effect`, 'must be allow or deny');
+    return { effect: r.effect === 'allow' ? Effect.ALLOW : Effect.DENY, actions: r.actions ?? [], resources: r.resources ?? [] };
+  });
+}
+
+/** account / user / token / check verbs over the services' gRPC APIs. */
+export async function runAdmin(args: AdminArgs): Promise<number> {
+  const [noun, verb, ...rest] = args.positionals;
+  const token = resolveCliToken(args.env, str(args.flags, 'token'), args.envToken);
+  const auth = { headers: { authorization: `Bearer ${token}` } };
+  const tls = clientTls(args.env);
+  const authz = createRpcClient(AuthzService, serviceAddress(args.env, 'authz'), { tls });
+  const identity = createRpcClient(IdentityService, serviceAddress(args.env, 'identity'), { tls });
+  const callerAccount = async (): Promise<string> => {
+    const who = await authz.authenticate({ bearer: token });
+    if (!who.allowed || !who.principal) throw new AppError('UNAUTHENTICATED', `the credential was refused: ${who.reason}`, { reason: who.reason });
+    return who.principal.accountId;
+  };
+  try {
+    switch (`${noun} ${verb ?? ''}`.trim()) {
+      case 'account create': {
+        const name = rest[0];
+        if (!name) throw new UsageError('usage: tollgate account create NAME [--parent ID]');
+        const res = await identity.createAccount({ name, parentId: str(args.flags, 'parent') ?? (await callerAccount()) }, auth);
+        const a = accountJson(res.account!);
+        args.out.result(a, () => `created account ${a.id} (${a.name}) at depth ${a.depth}`);
+        return 0;
+      }
+      case 'account list': {
+        const root = str(args.flags, 'account') ?? (await callerAccount());
+        const tree = await identity.getAccountTree({ accountId: root, includeDescendants: true }, auth);
+        const accounts = [tree.account!, ...tree.descendants].map(accountJson);
+        args.out.result({ accounts }, () => accounts.map((a) => `${'  '.repeat(a.depth - 1)}${a.id}  ${a.name}${a.suspended ? '  (suspended)' : ''}`).join('\n'));
+        return 0;
+      }
+      case 'user create': {
+        const username = rest[0];
+        if (!username) throw new UsageError('usage: tollgate user create USERNAME --account ID --role ROLE  (password on stdin)');
+        const role = roles[str(args.flags, 'role', true)!];
+        if (role === undefined) throw new UsageError('--role: expected owner, admin, member or viewer');
+        const password = (await args.readStdin()).replace(/\r?\n$/, '');
+        const res = await identity.createUser({ username, password, accountId: str(args.flags, 'account', true)!, role }, auth);
+        args.out.result({ id: res.user!.id, username: res.user!.username }, () => `created user ${res.user!.id} (${res.user!.username})`);
+        return 0;
+      }
+      case 'token create': {
+        const kind = kinds[str(args.flags, 'kind', true)!];
+        if (kind === undefined) throw new UsageError('--kind: expected master, standard or acl');
+        const rulesFlag = str(args.flags, 'rules');
+        const rules = rulesFlag === undefined ? [] : parseRules(rulesFlag === '-' ? await args.readStdin() : readFileSync(rulesFlag, 'utf8'));
+        const expires = str(args.flags, 'expires');
+        const expiresMs = expires === undefined ? undefined : parseDurationMs(expires);
+        if (expires !== undefined && expiresMs === undefined) throw new UsageError('--expires: expected a duration like 30d or 12h');
+        const ttl = str(args.flags, 'ttl');
+        const ttlMs = ttl === undefined ? 0 : parseDurationMs(ttl);
+        if (ttlMs === undefined) throw new UsageError('--ttl: expected a duration like 1h');
+        const res = await authz.createToken(
+          {
+            accountId: str(args.flags, 'account') ?? (await callerAccount()),
+            name: str(args.flags, 'name') ?? '',
+            kind,
+            rules,
+            ipAllow: (str(args.flags, 'ip') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+            ...(expiresMs === undefined ? {} : { expiresAt: timestampFromMs(Date.now() + expiresMs) }),
+            ttlSeconds: BigInt(Math.floor(ttlMs / 1000)),
+            shortForm: args.flags['short-form'] === true,
+          },
+          auth,
+        );
+        const t = tokenJson(res.token!);
+        args.out.result({ ...t, secret: res.secret }, () => `created ${t.kind} token ${t.id}\nsecret (shown once): ${res.secret}`);
+        return 0;
+      }
+      case 'token list': {
+        const res = await authz.listTokens({ accountId: str(args.flags, 'account') ?? (await callerAccount()), includeRevoked: args.flags['all'] === true, pageSize: 1_000 }, auth);
+        const tokens = res.tokens.map(tokenJson);
+        args.out.result({ tokens }, () => tokens.map((t) => `${t.id}  ${t.kind.padEnd(8)} ${t.name}${t.revoked_at ? '  (revoked)' : ''}`).join('\n') || '(no tokens)');
+        return 0;
+      }
+      case 'token show':
+      case 'token revoke': {
+        const id = rest[0];
+        if (!id) throw new UsageError(`usage: tollgate token ${verb} TOKEN_ID`);
+        const res = verb === 'show' ? await authz.getToken({ tokenId: id }, auth) : await authz.revokeToken({ tokenId: id }, auth);
+        const t = tokenJson(res.token!);
+        args.out.result(t, () => (verb === 'show' ? JSON.stringify(t, null, 2) : `revoked ${t.id}`));
+        return 0;
+      }
+      case 'check': {
+        const res = await authz.authorize({
+          credential: { bearer: str(args.flags, 'token') ?? token },
+          action: str(args.flags, 'action', true)!,
+          resource: str(args.flags, 'resource') ?? '',
+          clientId: str(args.flags, 'client-id') ?? '',
+          peerIp: str(args.flags, 'ip') ?? '',
+          accountId: str(args.flags, 'account') ?? '',
+        });
+        const d = { allowed: res.allowed, reason: res.reason, account_id: res.accountId, cache_ttl_ms: Number(res.cacheTtlMs) };
+        args.out.result(d, () => `${d.allowed ? 'ALLOW' : 'DENY'} (${d.reason})`);
+        return d.allowed ? 0 : 3;
+      }
+      default:
+        throw new UsageError(`unknown command '${args.positionals.join(' ')}' (try --help)`);
+    }
+  } finally {
+    authz.close();
+    identity.close();
+  }
+}
