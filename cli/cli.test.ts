@@ -52,6 +52,10 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     const denied = await tollgate(['check', '--token', secret, '--action', 'publish', '--resource', 'mqtt:devices/c2/temp', '--client-id', 'c1', '--json']);
     expect(denied.code).toBe(3);
     expect(JSON.parse(denied.stdout)).toMatchObject({ allowed: false, reason: 'NO_MATCHING_RULE' });
+    const narrowed = await json(['token', 'update', created.id as string, '--rules', '-'], JSON.stringify([{ effect: 'allow', actions: ['publish'], resources: ['mqtt:devices/${client_id}/temp'] }]));
+    expect((narrowed.rules as unknown[]).length).toBe(1);
+    const rotated = await json(['token', 'rotate', created.id as string, '--grace', '1h']);
+    expect(rotated.secret).not.toBe(secret);
     const listed = await json(['token', 'list']);
     expect((listed.tokens as { id: string }[]).some((t) => t.id === created.id)).toBe(true);
     await json(['token', 'revoke', created.id as string]);

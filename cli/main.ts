@@ -23,6 +23,8 @@ commands:
   token create --kind master|standard|acl [--account ID] [--name N] [--rules FILE|-]
                [--ip MASKS] [--expires 30d] [--ttl 1h] [--short-form]
   token list [--account ID] [--all] | token show ID | token revoke ID
+  token update ID [--name N] [--rules FILE|-] [--ip MASKS] [--expires 30d|never] [--ttl 1h]
+  token rotate ID [--grace 1h]                     new secret; the old one valid for the grace period
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
 
@@ -60,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
         action: { type: 'string' },
         resource: { type: 'string' },
         'client-id': { type: 'string' },
+        grace: { type: 'string' },
       },
     });
     const [command] = positionals;

@@ -136,6 +136,53 @@ export async function runAdmin(args: AdminArgs): Promise<number> {
         args.out.result({ tokens }, () => tokens.map((t) => `${t.id}  ${t.kind.padEnd(8)} ${t.name}${t.revoked_at ? '  (revoked)' : ''}`).join('\n') || '(no tokens)');
         return 0;
       }
+      case 'token update': {
+        const id = rest[0];
+        if (!id) throw new UsageError('usage: tollgate token update TOKEN_ID [--name N] [--rules FILE|-] [--ip MASKS] [--expires 30d|never] [--ttl 1h]');
+        const mask: string[] = [];
+        const rulesFlag = str(args.flags, 'rules');
+        const expires = str(args.flags, 'expires');
+        const ttl = str(args.flags, 'ttl');
+        const ip = str(args.flags, 'ip');
+        const name = str(args.flags, 'name');
+        if (name !== undefined) mask.push('name');
+        if (rulesFlag !== undefined) mask.push('rules');
+        if (ip !== undefined) mask.push('ip_allow');
+        if (expires !== undefined) mask.push('expires_at');
+        if (ttl !== undefined) mask.push('ttl_seconds');
+        if (mask.length === 0) throw new UsageError('token update: name at least one of --name, --rules, --ip, --expires, --ttl');
+        const expiresMs = expires === undefined || expires === 'never' ? undefined : parseDurationMs(expires);
+        if (expires !== undefined && expires !== 'never' && expiresMs === undefined) throw new UsageError('--expires: expected a duration like 30d, or never');
+        const ttlMs = ttl === undefined ? 0 : parseDurationMs(ttl);
+        if (ttlMs === undefined) throw new UsageError('--ttl: expected a duration like 1h');
+        const res = await authz.updateToken(
+          {
+            tokenId: id,
+            updateMask: mask,
+            name: name ?? '',
+            rules: rulesFlag === undefined ? [] : parseRules(rulesFlag === '-' ? await args.readStdin() : readFileSync(rulesFlag, 'utf8')),
+            ipAllow: (ip ?? '').split(',').map((x) => x.trim()).filter(Boolean),
+            ...(expiresMs === undefined ? {} : { expiresAt: timestampFromMs(Date.now() + expiresMs) }),
+            ttlSeconds: BigInt(Math.floor(ttlMs / 1000)),
+          },
+          auth,
+        );
+        const t = tokenJson(res.token!);
+        args.out.result(t, () => `updated ${t.id} (${mask.join(', ')})`);
+        return 0;
+      }
+      case 'token rotate': {
+        const id = rest[0];
+        if (!id) throw new UsageError('usage: tollgate token rotate TOKEN_ID [--grace 1h]');
+        const grace = str(args.flags, 'grace');
+        const graceMs = grace === undefined ? 0 : parseDurationMs(grace);
+        if (graceMs === undefined) throw new UsageError('--grace: expected a duration like 1h');
+        const res = await authz.rotateToken({ tokenId: id, graceSeconds: BigInt(Math.floor(graceMs / 1000)) }, auth);
+        const t = tokenJson(res.token!);
+        args.out.result({ ...t, secret: res.secret }, () => `rotated ${t.id}
+new secret (shown once): ${res.secret}`);
+        return 0;
+      }
       case 'token show':
       case 'token revoke': {
         const id = rest[0];

@@ -21,6 +21,8 @@ export interface IdentityBenchRow {
   cpuMsPerOp: number;
   ops: number;
   concurrency: number;
+  /** Cores busy with *other* processes meanwhile (host busy − this process): > 0.2 means contended figures. */
+  otherCores: number;
 }
 
 export interface IdentityBenchOptions {
@@ -65,6 +67,7 @@ export async function runIdentityBench(options: IdentityBenchOptions = {}): Prom
 async function measure(name: string, concurrency: number, durationMs: number, op: () => Promise<unknown>): Promise<IdentityBenchRow> {
   for (let i = 0; i < Math.min(3, concurrency); i++) await op(); // warm-up
   const latencies: number[] = [];
+  const hostStart = hostCpuMs();
   const cpuStart = process.cpuUsage();
   const start = performance.now();
   const deadline = start + durationMs;
@@ -78,6 +81,9 @@ async function measure(name: string, concurrency: number, durationMs: number, op
   await Promise.all(Array.from({ length: concurrency }, worker));
   const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpuStart);
+  const hostEnd = hostCpuMs();
+  const myCores = (cpu.user + cpu.system) / 1000 / wallMs;
+  const hostCores = (hostEnd.busy - hostStart.busy) / (hostEnd.total - hostStart.total) * cpus().length;
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
   return {
@@ -88,17 +94,32 @@ async function measure(name: string, concurrency: number, durationMs: number, op
     cpuMsPerOp: (cpu.user + cpu.system) / 1000 / latencies.length,
     ops: latencies.length,
     concurrency,
+    otherCores: Math.max(0, hostCores - myCores),
   };
 }
 
+/** Host-wide CPU time (all cores) from os.cpus(): busy and total ms. */
+function hostCpuMs(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const cpu of cpus()) {
+    const { user, nice, sys, idle, irq } = cpu.times;
+    busy += user + nice + sys + irq;
+    total += user + nice + sys + idle + irq;
+  }
+  return { busy, total };
+}
+
 function printTable(rows: IdentityBenchRow[]): void {
-  const header = ['scenario', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op', 'ops'];
-  const body = rows.map((row) => [row.name, row.opsPerSecond.toFixed(1), row.latencyMsP50.toFixed(2), row.latencyMsP99.toFixed(2), row.cpuMsPerOp.toFixed(3), String(row.ops)]);
+  const header = ['scenario', 'ops/s', 'p50 ms', 'p99 ms', 'CPU ms/op', 'ops', 'other load (cores)'];
+  const body = rows.map((row) => [row.name, row.opsPerSecond.toFixed(1), row.latencyMsP50.toFixed(2), row.latencyMsP99.toFixed(2), row.cpuMsPerOp.toFixed(3), String(row.ops), row.otherCores.toFixed(2)]);
   const widths = header.map((_, i) => Math.max(header[i]!.length, ...body.map((line) => line[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const cells of body) console.log(line(cells));
+  const busiest = Math.max(...rows.map((row) => row.otherCores));
+  if (busiest > 0.2) console.log(`\nwarning: other processes used up to ${busiest.toFixed(2)} cores during the run; throughput figures are contended (CPU ms/op is not)`);
   const one = rows.find((row) => row.concurrency === 1 && row.name.startsWith('argon2id verify'));
   const best = rows.filter((row) => row.name.startsWith('argon2id verify')).sort((a, b) => b.opsPerSecond - a.opsPerSecond)[0];
   const jwt = rows.find((row) => row.name.startsWith('EdDSA JWT verify'));

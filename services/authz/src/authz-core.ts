@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { newId, isId } from '#libs/crypto/ids.ts';
 import { generateTokenSecret, hashTokenSecret, isWellFormedTokenSecret, shortFormOf, SHORT_FORM_LENGTH } from '#libs/crypto/token-secret.ts';
 import { invalidArgument, notFound, failedPrecondition } from '#libs/errors/index.ts';
-import { checkTokenUsable, decisionTtlMs, tokenKinds, type InvalidationEvent, type TokenKind, type TokenRecord, type TokenRule, type TokenStore } from './domain/token-record.ts';
+import { checkTokenUsable, decisionTtlMs, tokenKinds, type InvalidationEvent, type TokenKind, type TokenPatch, type TokenRecord, type TokenRule, type TokenStore } from './domain/token-record.ts';
 import { checkAccess, compileRules, type CompiledAcl } from './domain/acl-engine.ts';
 import { aclActions, type AclAction } from './domain/acl-rule.ts';
 import { compileIpAllowList, isIpAllowed, type IpAllowList } from './domain/ip-allow-list.ts';
@@ -271,6 +271,28 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     });
   }
 
+  async function updateToken(id: string, patch: TokenPatch): Promise<TokenRecord> {
+    const current = (await store.get(id)) ?? (() => { throw notFound('token_id', 'token'); })();
+    if (patch.name !== undefined && patch.name.length > MAX_NAME) throw invalidArgument('name', `must be at most ${MAX_NAME} characters`);
+    if (patch.rules !== undefined) validateTokenFields({ kind: current.kind, rules: patch.rules, ipAllow: [], shortForm: false });
+    if (patch.ipAllow !== undefined) compileIpAllowList(patch.ipAllow, 'ip_allow');
+    if (typeof patch.expiresAtMs === 'number' && patch.expiresAtMs <= now()) throw invalidArgument('expires_at', 'must be in the future');
+    if (patch.ttlSeconds !== undefined && (patch.ttlSeconds < 0 || patch.ttlSeconds > 10 * 365 * 86_400)) throw invalidArgument('ttl_seconds', 'must be between 0 and ten years');
+    const token = await store.update(id, patch, now());
+    if (!token) throw notFound('token_id', 'token');
+    forget(id);
+    return token;
+  }
+
+  async function rotateToken(id: string, graceSeconds: number): Promise<{ token: TokenRecord; secret: string }> {
+    if (graceSeconds < 0 || graceSeconds > 30 * 86_400) throw invalidArgument('grace_seconds', 'must be between 0 and 30 days');
+    const secret = generateTokenSecret();
+    const token = await store.rotate(id, hashTokenSecret(secret), sha256(shortFormOf(secret)), graceSeconds > 0 ? now() + graceSeconds * 1000 : undefined, now());
+    if (!token) throw notFound('token_id', 'token');
+    forget(id);
+    return { token, secret };
+  }
+
   async function revokeToken(id: string): Promise<TokenRecord> {
     const token = await store.revoke(id, now());
     if (!token) throw notFound('token_id', 'token');
@@ -303,7 +325,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     await store.touch(ids, now());
   }
 
-  return { store, identity, decisions, createToken, authenticate, authorize, revokeToken, onInvalidation, flushUsage };
+  return { store, identity, decisions, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, flushUsage };
 }
 
 export type AuthzCore = ReturnType<typeof createAuthzCore>;

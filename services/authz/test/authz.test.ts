@@ -140,6 +140,36 @@ describe('authz service (real schema, real gRPC)', () => {
     }
   });
 
+  it('updates rules (the change takes effect at once) and rotates a secret with a grace period', async () => {
+    const t = await mesh.createTenant('update');
+    const dev = await aclToken(t.accountId, t.masterToken, [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:a'] }]);
+    const credential = { bearer: dev.secret };
+    expect((await authz.authorize({ credential, action: 'publish', resource: 'mqtt:b' })).allowed).toBe(false);
+    await authz.updateToken({ tokenId: dev.token!.id, updateMask: ['rules'], rules: [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:b'] }] }, bearer(t.masterToken));
+    expect((await authz.authorize({ credential, action: 'publish', resource: 'mqtt:b' })).allowed).toBe(true);
+    const badMask = (await authz.updateToken({ tokenId: dev.token!.id, updateMask: ['owner'] }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(badMask.field).toBe('update_mask[0]');
+    const rotated = await authz.rotateToken({ tokenId: dev.token!.id, graceSeconds: 60n }, bearer(t.masterToken));
+    expect(rotated.secret).not.toBe(dev.secret);
+    expect((await authz.authenticate({ bearer: rotated.secret })).allowed).toBe(true);
+    expect((await authz.authenticate({ bearer: dev.secret })).allowed).toBe(true); // within grace
+    const hard = await authz.rotateToken({ tokenId: dev.token!.id }, bearer(t.masterToken));
+    expect((await authz.authenticate({ bearer: rotated.secret })).reason).toBe('TOKEN_UNKNOWN');
+    expect((await authz.authenticate({ bearer: hard.secret })).allowed).toBe(true);
+  });
+
+  it('accepts the flespi short form only for tokens created with it', async () => {
+    const t = await mesh.createTenant('short');
+    const rules = [{ effect: Effect.ALLOW, actions: ['connect', 'publish'], resources: ['mqtt:#'] }];
+    const short = await aclToken(t.accountId, t.masterToken, rules, { shortForm: true });
+    const ok = await authz.authenticate({ username: short.token!.id, password: short.secret.slice(0, 16) });
+    expect(ok.allowed).toBe(true);
+    const wrong = await authz.authenticate({ username: short.token!.id, password: `${short.secret.slice(0, 15)}x` });
+    expect(wrong).toMatchObject({ allowed: false, reason: 'TOKEN_UNKNOWN' });
+    const long = await aclToken(t.accountId, t.masterToken, rules);
+    expect(await authz.authenticate({ username: long.token!.id, password: long.secret.slice(0, 16) })).toMatchObject({ allowed: false });
+  });
+
   it('keeps recent decisions, every denial included, for operators', async () => {
     const t = await mesh.createTenant('recent');
     const dev = await aclToken(t.accountId, t.masterToken, [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:ok'] }]);

@@ -110,7 +110,7 @@ describe('bad input', () => {
       pub.publish('flood/x', payload, { qos: 0 });
       await pub.publishAsync('flood/x', payload, { qos: 1 });
     }
-    await waitFor(() => got.filter((g) => g.packet.qos === 1).length === 300, 20_000
+    await waitFor(() => got.filter((g) => g.packet.qos === 1).length === 300, 20_000);
     const session = tb.broker.clients().find((c) => c.clientId === 'slow')!;
     expect(session.queued).toBeLessThanOrEqual(100);
     expect(tb.metrics.get('dropped_qos0_slow_consumer')).toBeGreaterThan(0);

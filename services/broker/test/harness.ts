@@ -121,7 +121,7 @@ export class RawClient {
     this.socket = net.connect(port, '127.0.0.1');
     this.#parser = mqttPacket.parser({ protocolVersion: version });
     this.#parser.on('packet', (p) => this.packets.push(p));
-    this.socket.on('data', (d) => this.#parser.parse(d));
+    this.socket.on('data', (d: Buffer) => this.#parser.parse(d));
     this.socket.on('close', () => (this.closed = true));
     this.socket.on('error', () => {});
   }

@@ -33,7 +33,7 @@ function resolve(filter: string, vars: AclVars): string[] | null {
     const m = /^\$\{(\w+)\}$/.exec(level);
     if (m) {
       const v = vars[m[1] as keyof AclVars];
-      if (v === undefined || v === '' || /[+#/*]/.test(v)) return null;
+      if (v === undefined || v === '' || /[+#/]/.test(v)) return null;
       out.push(v);
     } else out.push(level);
   }
@@ -81,7 +81,7 @@ const ruleFilter = fc
   .filter((f) => f.length > 0);
 const refRule = fc.record({ deny: fc.boolean(), publish: fc.boolean(), subscribe: fc.boolean(), filter: ruleFilter });
 const refRules = fc.array(refRule, { minLength: 0, maxLength: 6 });
-const varValue = fc.constantFrom('a', 'b', '$', '', '+', '#', 'a/b', undefined);
+const varValue = fc.constantFrom('a', 'b', '$', '', '+', '#', 'a/b', 'a+', undefined);
 const vars = fc.record({ client_id: varValue, username: varValue }).map((v) => v as AclVars);
 const topic = fc.array(fc.constantFrom(...LITERALS, FRESH), { minLength: 1, maxLength: MAX_RULE_LEVELS + 2 }).filter((t) => t.join('/').length > 0);
 const filter = fc

@@ -131,6 +131,23 @@ describe('checkAccess', () => {
     }
   });
 
+  it('reuses its level scratch safely: a shorter topic after a longer one', () => {
+    const acl = compileRules([allow(['mqtt:a']), allow(['mqtt:a/b/c/#'])]);
+    expect(checkAccess(acl, { action: 'publish', resource: 'mqtt:x/y/z/w' }).allowed).toBe(false);
+    expect(checkAccess(acl, { action: 'publish', resource: 'mqtt:a' }).ruleIndex).toBe(0);
+    expect(checkAccess(acl, { action: 'publish', resource: 'mqtt:a/b/c' }).ruleIndex).toBe(1);
+    expect(checkAccess(acl, { action: 'publish', resource: 'mqtt:a/b' }).allowed).toBe(false);
+  });
+
+  it('long and non-BMP topics take the full validator and still match', () => {
+    const acl = compileRules([allow(['mqtt:long/#']), allow(['mqtt:😀/+'])]);
+    const long = 'long/' + 'x'.repeat(60_000);
+    expect(checkAccess(acl, { action: 'publish', resource: `mqtt:${long}` }).allowed).toBe(true);
+    expect(checkAccess(acl, { action: 'publish', resource: 'mqtt:😀/ü' }).allowed).toBe(true);
+    expect(() => checkAccess(acl, { action: 'publish', resource: `mqtt:long/${'é'.repeat(40_000)}` })).toThrow(/65535 bytes/);
+    expect(() => checkAccess(acl, { action: 'publish', resource: 'mqtt:a\ud800' })).toThrow(/surrogate/);
+  });
+
   it('rejects an unknown action', () => {
     expect(() => checkAccess(compileRules([]), { action: 'fly' as AclAction, resource: 'mqtt:a' })).toThrow(/unknown action/);
   });

@@ -14,7 +14,7 @@
  * [MQTT-4.7.2-1] a rule starting with `+` or `#` never matches a topic starting with `$`.
  *
  * Placeholders: `${account}`, `${token}`, `${client_id}`, `${username}` in a rule fill one whole
- * level and compare equal to `vars[name]`. A value that is empty or contains `+`, `#`, `/` (or `*`)
+ * level and compare equal to `vars[name]`. A value that is empty or contains `+`, `#` or `/`
  * never matches — so a client id cannot inject a wildcard or climb levels. `vars` comes from the
  * authenticated principal (authz sets it), never from the client's topic.
  *
@@ -41,6 +41,7 @@ import {
   type LevelTrie,
   matchConcrete,
   overlapsDeny,
+  splitTopicLevels,
   type PatternLevel,
 } from './level-trie.ts';
 
@@ -77,6 +78,8 @@ export interface CompiledAcl {
   /** Frozen decisions by rule index, built lazily: a check allocates no result object. */
   readonly allowedByRule: AccessDecision[];
   readonly deniedByRule: AccessDecision[];
+  /** Topic levels of the check in progress (see publishAt). */
+  readonly levelScratch: string[];
 }
 
 const NO_MATCHING_RULE: AccessDecision = Object.freeze({ allowed: false, reason: 'NO_MATCHING_RULE' });
@@ -111,6 +114,7 @@ export function compileRules(rules: unknown): CompiledAcl {
     dataset: { read: dataIndex(), write: dataIndex(), admin: dataIndex() },
     allowedByRule: [],
     deniedByRule: [],
+    levelScratch: [],
   };
   valid.forEach((rule, index) => {
     const deny = rule.effect === 'deny';
@@ -157,7 +161,8 @@ export function checkAccess(acl: CompiledAcl, request: AccessRequest): AccessDec
   const vars = request.vars ?? EMPTY_VARS;
   switch (action) {
     case 'publish':
-      return checkPublish(acl, mqttValue(resource, action), vars);
+      if (!resource.startsWith('mqtt:')) throw invalidArgument('resource', `${action} needs an mqtt: resource`);
+      return publishAt(acl, resource, 5, vars);
     case 'subscribe':
       return checkSubscribe(acl, mqttValue(resource, action), vars);
     case 'connect':
@@ -171,7 +176,8 @@ export function checkAccess(acl: CompiledAcl, request: AccessRequest): AccessDec
         if (!split.value.startsWith('/')) throw invalidArgument('resource', "api path must start with '/'");
         const trie = acl.api[action];
         if (trie.ruleCount === 0) return NO_MATCHING_RULE;
-        matchConcrete(trie, split.value.split('/'), vars);
+        const levels = split.value.split('/');
+        matchConcrete(trie, levels, levels.length, vars);
         return decide(acl, trie.foundAllow, trie.foundDeny);
       }
       if (split.value.length === 0) throw invalidArgument('resource', 'dataset id must not be empty');
@@ -186,13 +192,32 @@ export function checkAccess(acl: CompiledAcl, request: AccessRequest): AccessDec
   }
 }
 
-/** Publish of a topic name: the broker's hot path. The topic is split once; the walk allocates nothing. */
+/** Publish of a topic name: the broker's hot path. */
 export function checkPublish(acl: CompiledAcl, topic: string, vars: AclVars = EMPTY_VARS): AccessDecision {
-  const problem = checkTopicName(topic);
-  if (problem !== null) throw invalidArgument('resource', `topic ${problem}`);
+  return publishAt(acl, topic, 0, vars);
+}
+
+/**
+ * Publish check on `text` from `start` (`mqtt:` resources are read in place, not sliced).
+ * Trade-off: one scan validates and splits into the compiled ACL's reused level array, and the
+ * walk allocates nothing; this makes a check non-reentrant, which synchronous code never is.
+ */
+function publishAt(acl: CompiledAcl, text: string, start: number, vars: AclVars): AccessDecision {
+  const levels = acl.levelScratch;
+  const count = splitTopicLevels(text, start, levels);
+  if (count < 0) {
+    const problem = checkTopicName(text.slice(start));
+    if (problem !== null) throw invalidArgument('resource', `topic ${problem}`);
+    const all = text.slice(start).split('/'); // long but valid: the slow path
+    return publishLevels(acl, all, all.length, vars);
+  }
+  return publishLevels(acl, levels, count, vars);
+}
+
+function publishLevels(acl: CompiledAcl, levels: string[], count: number, vars: AclVars): AccessDecision {
   const trie = acl.publish;
   if (trie.ruleCount === 0) return NO_MATCHING_RULE;
-  matchConcrete(trie, topic.split('/'), vars);
+  matchConcrete(trie, levels, count, vars);
   return decide(acl, trie.foundAllow, trie.foundDeny);
 }
 

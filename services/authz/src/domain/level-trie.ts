@@ -31,6 +31,8 @@ export interface TrieNode {
   denyHash: number;
   /** A deny rule ends at or below this node (placeholder values not considered). */
   hasDenyBelow: boolean;
+  /** The literal children with `hasDenyBelow`, so a filter `+` never scans all literal children. */
+  denyLiterals: [string, TrieNode][] | null;
 }
 
 export interface LevelTrie {
@@ -46,7 +48,7 @@ export interface LevelTrie {
 export type PatternLevel = { kind: 'literal'; value: string } | { kind: 'plus' } | { kind: 'placeholder'; name: AclPlaceholder };
 
 function createNode(): TrieNode {
-  return { literals: null, plus: null, placeholders: null, allowEnd: -1, denyEnd: -1, allowHash: -1, denyHash: -1, hasDenyBelow: false };
+  return { literals: null, plus: null, placeholders: null, allowEnd: -1, denyEnd: -1, allowHash: -1, denyHash: -1, hasDenyBelow: false, denyLiterals: null };
 }
 
 export function createLevelTrie(dollarRule: boolean): LevelTrie {
@@ -80,18 +82,28 @@ export function insertPattern(trie: LevelTrie, levels: readonly PatternLevel[], 
     else node.allowHash = lower(node.allowHash, ruleIndex);
   } else if (deny) node.denyEnd = lower(node.denyEnd, ruleIndex);
   else node.allowEnd = lower(node.allowEnd, ruleIndex);
-  if (deny) for (const n of path) n.hasDenyBelow = true;
+  if (deny) {
+    levels.forEach((level, i) => {
+      const parent = path[i]!;
+      const child = path[i + 1]!;
+      if (level.kind === 'literal' && !child.hasDenyBelow) (parent.denyLiterals ??= []).push([level.value, child]);
+    });
+    for (const n of path) n.hasDenyBelow = true;
+  }
   trie.ruleCount++;
 }
 
 const DOLLAR = 0x24;
 
-/** A placeholder value may stand for one level only: not empty, no wildcard, no separator. */
+/**
+ * A placeholder value may stand for one level only: not empty, no wildcard, no separator.
+ * (`*` is allowed: it is a wildcard only in api: rule patterns, never in a checked path.)
+ */
 export function isUsableValue(value: string | undefined): value is string {
   if (value === undefined || value.length === 0) return false;
   for (let i = 0; i < value.length; i++) {
     const c = value.charCodeAt(i);
-    if (c === 0x2b || c === 0x23 || c === 0x2f || c === 0x2a || c === 0) return false; // + # / * NUL
+    if (c === 0x2b || c === 0x23 || c === 0x2f || c === 0) return false; // + # / NUL
   }
   return true;
 }
@@ -99,23 +111,45 @@ export function isUsableValue(value: string | undefined): value is string {
 // ---------------------------------------------------------------- concrete topics (publish, API)
 
 /**
- * Rules matching a concrete topic: sets `trie.foundAllow` / `trie.foundDeny` to the lowest
- * matching rule index (-1 if none). `levels` is the topic split on `/`, done once by the caller.
+ * Splits `text` from `start` on `/` into `out` (reused by the caller: no array allocated per
+ * check) and returns the number of levels, or -1 when the text is not a plain topic name: a
+ * wildcard, U+0000 or a surrogate (left to the full validator), or long enough that its UTF-8
+ * size must be counted. Folding validation into the one scan is the hot path's main saving.
  */
-export function matchConcrete(trie: LevelTrie, levels: readonly string[], vars: AclVars): void {
+export function splitTopicLevels(text: string, start: number, out: string[]): number {
+  const end = text.length;
+  if (end === start || (end - start) * 3 > 65_535) return -1;
+  let count = 0;
+  let levelStart = start;
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x2f) {
+      out[count++] = text.substring(levelStart, i);
+      levelStart = i + 1;
+    } else if (c === 0x2b || c === 0x23 || c === 0 || (c >= 0xd800 && c <= 0xdfff)) return -1;
+  }
+  out[count++] = text.substring(levelStart, end);
+  return count;
+}
+
+/**
+ * Rules matching a concrete topic: sets `trie.foundAllow` / `trie.foundDeny` to the lowest
+ * matching rule index (-1 if none). `levels[0..count)` is the topic split on `/`, done once by the caller.
+ */
+export function matchConcrete(trie: LevelTrie, levels: readonly string[], count: number, vars: AclVars): void {
   trie.foundAllow = -1;
   trie.foundDeny = -1;
   const dollarTopic = trie.dollarRule && levels[0]!.charCodeAt(0) === DOLLAR;
-  walk(trie, trie.root, levels, 0, vars, dollarTopic);
+  walk(trie, trie.root, levels, count, 0, vars, dollarTopic);
 }
 
-function walk(trie: LevelTrie, node: TrieNode, levels: readonly string[], i: number, vars: AclVars, dollarTopic: boolean): void {
+function walk(trie: LevelTrie, node: TrieNode, levels: readonly string[], count: number, i: number, vars: AclVars, dollarTopic: boolean): void {
   // A `#` mark matches the rest, including nothing (the parent level); at the root only non-$ topics.
   if ((node.allowHash >= 0 || node.denyHash >= 0) && !(i === 0 && dollarTopic)) {
     if (node.allowHash >= 0) trie.foundAllow = lower(trie.foundAllow, node.allowHash);
     if (node.denyHash >= 0) trie.foundDeny = lower(trie.foundDeny, node.denyHash);
   }
-  if (i === levels.length) {
+  if (i === count) {
     if (node.allowEnd >= 0) trie.foundAllow = lower(trie.foundAllow, node.allowEnd);
     if (node.denyEnd >= 0) trie.foundDeny = lower(trie.foundDeny, node.denyEnd);
     return;
@@ -123,15 +157,15 @@ function walk(trie: LevelTrie, node: TrieNode, levels: readonly string[], i: num
   const level = levels[i]!;
   if (node.literals !== null) {
     const child = node.literals.get(level);
-    if (child !== undefined) walk(trie, child, levels, i + 1, vars, dollarTopic);
+    if (child !== undefined) walk(trie, child, levels, count, i + 1, vars, dollarTopic);
   }
-  if (node.plus !== null && !(i === 0 && dollarTopic)) walk(trie, node.plus, levels, i + 1, vars, dollarTopic);
+  if (node.plus !== null && !(i === 0 && dollarTopic)) walk(trie, node.plus, levels, count, i + 1, vars, dollarTopic);
   if (node.placeholders !== null) {
     for (const edge of node.placeholders) {
       // Equality with a level of a valid topic name already excludes '+', '#' and '/'.
       const value = vars[edge.name];
       if (value !== undefined && value.length > 0 && value === level && isUsableValue(value)) {
-        walk(trie, edge.node, levels, i + 1, vars, dollarTopic);
+        walk(trie, edge.node, levels, count, i + 1, vars, dollarTopic);
       }
     }
   }
@@ -235,8 +269,8 @@ export function overlapsDeny(trie: LevelTrie, levels: readonly string[], vars: A
 /** Children reachable by some non-`$` (at depth 0) value, placeholders only with a usable value. */
 function pushChildren(trie: LevelTrie, n: TrieNode, depth: number, vars: AclVars, out: TrieNode[]): void {
   const noDollar = depth === 0 && trie.dollarRule;
-  if (n.literals !== null) {
-    for (const [value, child] of n.literals) if (child.hasDenyBelow && !(noDollar && value.charCodeAt(0) === DOLLAR)) out.push(child);
+  if (n.denyLiterals !== null) {
+    for (const [value, child] of n.denyLiterals) if (!(noDollar && value.charCodeAt(0) === DOLLAR)) out.push(child);
   }
   if (n.plus !== null && n.plus.hasDenyBelow) out.push(n.plus);
   if (n.placeholders !== null) {

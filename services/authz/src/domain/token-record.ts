@@ -41,6 +41,15 @@ export interface NewToken {
   createdBy: string;
 }
 
+export interface TokenPatch {
+  name?: string | undefined;
+  rules?: TokenRule[] | undefined;
+  ipAllow?: string[] | undefined;
+  /** null clears the expiry. */
+  expiresAtMs?: number | null | undefined;
+  ttlSeconds?: number | undefined;
+}
+
 export interface TokenStore {
   create(token: NewToken): Promise<TokenRecord>;
   get(id: string): Promise<TokenRecord | undefined>;
@@ -49,6 +58,10 @@ export interface TokenStore {
   /** By the SHA-256 of the full secret (current, or previous within its rotation grace). */
   findBySecretHash(hash: string, nowMs: number): Promise<TokenRecord | undefined>;
   list(accountIds: readonly string[], options: { includeRevoked: boolean; limit: number; afterId?: string | undefined }): Promise<TokenRecord[]>;
+  /** Replaces the named fields and appends TOKEN_UPDATED to the feed; undefined if unknown. */
+  update(id: string, patch: TokenPatch, nowMs: number): Promise<TokenRecord | undefined>;
+  /** New secret; the old one stays valid until `graceUntilMs` (revoked at once when undefined). */
+  rotate(id: string, secretHash: string, shortHash: string | undefined, graceUntilMs: number | undefined, nowMs: number): Promise<TokenRecord | undefined>;
   /** Marks revoked (idempotent) and appends to the invalidation feed; returns the token, undefined if unknown. */
   revoke(id: string, nowMs: number): Promise<TokenRecord | undefined>;
   invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]>;

@@ -139,6 +139,30 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
       const items = await core.store.list([req.accountId], { includeRevoked: req.includeRevoked, limit: size, afterId: req.pageToken || undefined });
       return { tokens: items.map(tokenToProto), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
     },
+    async updateToken(req, ctx) {
+      const token = await core.store.get(required(req.tokenId, 'token_id'));
+      if (!token) throw notFound('token_id', 'token');
+      await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      const mask = new Set(req.updateMask);
+      const known = ['name', 'rules', 'ip_allow', 'expires_at', 'ttl_seconds'];
+      for (const [i, f] of req.updateMask.entries()) if (!known.includes(f)) throw invalidArgument(`update_mask[${i}]`, `unknown field; known: ${known.join(', ')}`);
+      if (mask.size === 0) throw invalidArgument('update_mask', 'name at least one field to update');
+      const updated = await core.updateToken(token.id, {
+        ...(mask.has('name') ? { name: req.name } : {}),
+        ...(mask.has('rules') ? { rules: rulesFromProto(req.rules) } : {}),
+        ...(mask.has('ip_allow') ? { ipAllow: [...req.ipAllow] } : {}),
+        ...(mask.has('expires_at') ? { expiresAtMs: req.expiresAt ? timestampMs(req.expiresAt) : null } : {}),
+        ...(mask.has('ttl_seconds') ? { ttlSeconds: Number(req.ttlSeconds) } : {}),
+      });
+      return { token: tokenToProto(updated) };
+    },
+    async rotateToken(req, ctx) {
+      const token = await core.store.get(required(req.tokenId, 'token_id'));
+      if (!token) throw notFound('token_id', 'token');
+      await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      const { token: rotated, secret } = await core.rotateToken(token.id, Number(req.graceSeconds));
+      return { token: tokenToProto(rotated), secret };
+    },
     async revokeToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');

@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
 import { rowsOf, type Db } from '#libs/db/index.ts';
-import type { InvalidationEvent, InvalidationKind, NewToken, TokenRecord, TokenStore } from '../domain/token-record.ts';
+import type { InvalidationEvent, InvalidationKind, NewToken, TokenPatch, TokenRecord, TokenStore } from '../domain/token-record.ts';
 import { invalidations, tokens, type TokenRow } from './schema.ts';
 
 const ms = (d: Date | null): number | undefined => (d ? d.getTime() : undefined);
@@ -96,6 +96,41 @@ export class PostgresTokenStore implements TokenStore {
       if (!row) return undefined;
       await appendInvalidation(tx as unknown as Db, { kind: 'TOKEN_REVOKED', tokenId: id, accountId: row.accountId });
       return toRecord(row);
+    });
+  }
+
+  async update(id: string, patch: TokenPatch, nowMs: number): Promise<TokenRecord | undefined> {
+    return this.db.transaction(async (tx) => {
+      const set: Partial<typeof tokens.$inferInsert> = { updatedAt: new Date(nowMs) };
+      if (patch.name !== undefined) set.name = patch.name;
+      if (patch.rules !== undefined) set.rules = patch.rules;
+      if (patch.ipAllow !== undefined) set.ipAllow = patch.ipAllow;
+      if (patch.expiresAtMs !== undefined) set.expiresAt = patch.expiresAtMs === null ? null : new Date(patch.expiresAtMs);
+      if (patch.ttlSeconds !== undefined) set.ttlSeconds = patch.ttlSeconds;
+      const [row] = await tx.update(tokens).set(set).where(eq(tokens.id, id)).returning();
+      if (!row) return undefined;
+      await appendInvalidation(tx as unknown as Db, { kind: 'TOKEN_UPDATED', tokenId: id, accountId: row.accountId });
+      return toRecord(row);
+    });
+  }
+
+  async rotate(id: string, secretHash: string, shortHash: string | undefined, graceUntilMs: number | undefined, nowMs: number): Promise<TokenRecord | undefined> {
+    return this.db.transaction(async (tx) => {
+      const [current] = await tx.select().from(tokens).where(eq(tokens.id, id));
+      if (!current) return undefined;
+      const [row] = await tx
+        .update(tokens)
+        .set({
+          secretHash,
+          shortHash: current.shortHash === null ? null : (shortHash ?? null),
+          previousSecretHash: graceUntilMs === undefined ? null : current.secretHash,
+          previousValidUntil: graceUntilMs === undefined ? null : new Date(graceUntilMs),
+          updatedAt: new Date(nowMs),
+        })
+        .where(eq(tokens.id, id))
+        .returning();
+      await appendInvalidation(tx as unknown as Db, { kind: 'TOKEN_UPDATED', tokenId: id, accountId: row!.accountId });
+      return toRecord(row!);
     });
   }
 

@@ -1,0 +1,121 @@
+import { describe, expect, it } from 'vitest';
+import { OtpauthTotpEngine } from '../crypto/otpauth-totp-engine.ts';
+import { decidePasswordLogin, type LoginCandidate, type PasswordLoginInput } from './password-login.ts';
+import type { PasswordHasher } from './ports.ts';
+import { FakeClock, FakeDigest, SeededRandom } from './test-doubles.ts';
+import { TwoFactor } from './two-factor.ts';
+
+/** Plaintext "hash" with a version tag, counting calls: lets the test see the dummy path run. */
+class FakeHasher implements PasswordHasher {
+  version = 'v2';
+  calls: string[] = [];
+  async hash(password: string) {
+    this.calls.push('hash');
+    return `${this.version}:${password}`;
+  }
+  async verify(phc: string, password: string) {
+    this.calls.push('verify');
+    return phc.slice(phc.indexOf(':') + 1) === password;
+  }
+  needsRehash(phc: string) {
+    return !phc.startsWith(`${this.version}:`);
+  }
+  async verifyDummy(_password: string): Promise<false> {
+    this.calls.push('dummy');
+    return false;
+  }
+}
+
+const engine = new OtpauthTotpEngine();
+
+function setup() {
+  const clock = new FakeClock(1_700_000_000_000);
+  const hasher = new FakeHasher();
+  const twoFactor = new TwoFactor({ engine, random: new SeededRandom(), digest: new FakeDigest(), clock });
+  const alice: LoginCandidate = { id: 'usr_alice', passwordPhc: 'v2:a sturdy passphrase' };
+  const input = (over: Partial<PasswordLoginInput> = {}): PasswordLoginInput => ({ password: 'a sturdy passphrase', ip: '203.0.113.7', accountId: 'acc_1', user: alice, throttle: {}, twoFactorPath: [], ...over });
+  return { clock, hasher, twoFactor, alice, input, deps: { hasher, twoFactor, clock } };
+}
+
+describe('decidePasswordLogin', () => {
+  it('a good password logs in, clears the username counter and audits login_ok', async () => {
+    const { input, deps } = setup();
+    const outcome = await decidePasswordLogin(input(), deps);
+    expect(outcome).toMatchObject({ ok: true, userId: 'usr_alice', rehashedPhc: undefined, throttle: { username: undefined } });
+    expect(outcome.audit.map((event) => event.kind)).toEqual(['login_ok']);
+  });
+
+  it('wrong password and unknown user answer the same, both run a verify, both count', async () => {
+    const { input, deps, hasher } = setup();
+    const wrong = await decidePasswordLogin(input({ password: 'not the passphrase' }), deps);
+    const unknown = await decidePasswordLogin(input({ user: undefined }), deps);
+    expect(hasher.calls).toEqual(['verify', 'dummy']);
+    for (const outcome of [wrong, unknown]) {
+      expect(outcome).toMatchObject({ ok: false, reason: 'INVALID_CREDENTIALS', throttle: { username: { failures: 1 }, ip: { failures: 1 } } });
+      expect(outcome.audit.map((event) => event.kind)).toEqual(['login_failed']);
+    }
+  });
+
+  it('the fifth failure audits a lockout; then even the right password is refused without hashing', async () => {
+    const { input, deps, clock, hasher } = setup();
+    let throttle: PasswordLoginInput['throttle'] = {};
+    let last;
+    for (let i = 0; i < 5; i++) {
+      clock.advance(60_000); // past each backoff
+      last = await decidePasswordLogin(input({ password: 'nope nope nope', throttle }), deps);
+      throttle = { ...throttle, ...last.throttle };
+    }
+    expect(last?.audit.map((event) => event.kind)).toEqual(['login_failed', 'lockout', 'lockout']);
+    hasher.calls = [];
+    const locked = await decidePasswordLogin(input({ throttle }), deps);
+    expect(locked).toMatchObject({ ok: false, reason: 'LOCKED_OUT', retryAfterMs: 15 * 60_000 });
+    expect(hasher.calls).toEqual([]);
+  });
+
+  it('rehashes on login when the parameters changed', async () => {
+    const { input, deps, alice } = setup();
+    const outcome = await decidePasswordLogin(input({ user: { ...alice, passwordPhc: 'v1:a sturdy passphrase' } }), deps);
+    expect(outcome).toMatchObject({ ok: true, rehashedPhc: 'v2:a sturdy passphrase' });
+  });
+
+  describe('with TOTP', () => {
+    function enrolled() {
+      const ctx = setup();
+      const { enrollment, secret } = ctx.twoFactor.enroll('alice');
+      const confirmed = ctx.twoFactor.confirm(enrollment, engine.generate(secret, ctx.clock.nowMs()));
+      if (!confirmed.ok) throw new Error('confirm');
+      ctx.clock.advance(60_000);
+      return { ...ctx, secret, user: { ...ctx.alice, totp: confirmed.enrollment }, recoveryCodes: confirmed.recoveryCodes };
+    }
+
+    it.each([
+      ['no code → asks for it, not a failure', () => undefined, { ok: false, reason: 'TWO_FACTOR_REQUIRED', throttle: {} }],
+      ['a wrong code counts as a failure', () => '000000', { ok: false, reason: 'TWO_FACTOR_INVALID', throttle: { username: { failures: 1 } } }],
+    ])('%s', async (_case, code, expected) => {
+      const { input, deps, user } = enrolled();
+      expect(await decidePasswordLogin(input({ user, secondFactor: code() }), deps)).toMatchObject(expected);
+    });
+
+    it('a right code logs in and records the step; the same code again is refused', async () => {
+      const { input, deps, user, secret, clock } = enrolled();
+      const code = engine.generate(secret, clock.nowMs());
+      const first = await decidePasswordLogin(input({ user, secondFactor: code }), deps);
+      expect(first.ok).toBe(true);
+      const second = await decidePasswordLogin(input({ user: { ...user, totp: first.totp }, secondFactor: code }), deps);
+      expect(second).toMatchObject({ ok: false, reason: 'TWO_FACTOR_INVALID' });
+    });
+
+    it('a recovery code works once and is audited', async () => {
+      const { input, deps, user, recoveryCodes } = enrolled();
+      const outcome = await decidePasswordLogin(input({ user, secondFactor: recoveryCodes[0] }), deps);
+      expect(outcome.ok && outcome.totp?.recoveryCodeHashes).toHaveLength(9);
+      expect(outcome.audit.map((event) => event.kind)).toEqual(['recovery_code_used', 'login_ok']);
+    });
+
+    it('an account requiring 2FA refuses a user without it until they enroll', async () => {
+      const { input, deps } = setup();
+      const outcome = await decidePasswordLogin(input({ twoFactorPath: [{ accountId: 'acc_1', requireTwoFactor: true }] }), deps);
+      expect(outcome).toMatchObject({ ok: false, reason: 'TWO_FACTOR_ENROLLMENT_REQUIRED' });
+    });
+  });
+});

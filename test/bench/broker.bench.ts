@@ -1,0 +1,361 @@
+/**
+ * Broker benchmark: Tollgate's broker edge (token auth, per-topic ACL and quota metering on)
+ * against aedes (no auth) and Mosquitto 2 (when /usr/sbin/mosquitto exists), side by side.
+ *
+ *   node test/bench/broker.bench.ts        (prints a table; ends by itself in ~60 s)
+ *
+ * Every broker runs in its own process (Mosquitto natively; Tollgate and aedes forked from this
+ * file with `--serve`), so the load generator here never shares an event loop with a broker.
+ * The load generator is ours: pre-encoded mqtt-packet frames written in batches, and a frame
+ * counter that reads only fixed headers (and the packet id for QoS 1), so the client side stays
+ * cheap. Scenarios: QoS 0 fan-in 8→1 at 64 B, QoS 0 fan-out 1→8 at 64 B, QoS 1 round trips
+ * (4 publishers, 64 in flight each, subscriber acking). Broker CPU µs/message comes from
+ * /proc/<pid>/stat (utime+stime) over the measured window.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqttPacket from 'mqtt-packet';
+
+const WARMUP_MS = 500;
+const MEASURE_MS = 3_000;
+const PAYLOAD = Buffer.alloc(64, 0x61);
+const USER = 'bench';
+const PASSWORD = 'bench-token-secret';
+
+type BrokerName = 'tollgate' | 'aedes' | 'mosquitto';
+
+export interface BrokerBenchRow {
+  broker: BrokerName;
+  scenario: 'fan-in 8→1 QoS0' | 'fan-out 1→8 QoS0' | 'QoS1 round trips';
+  messagesPerSecond: number;
+  cpuMicrosPerMessage: number | undefined;
+}
+
+// ---- brokers under test ------------------------------------------------------------------
+
+async function serve(name: string): Promise<void> {
+  if (name === 'aedes') {
+    const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(): Promise<{ handle: (s: net.Socket) => void }> } };
+    const aedes = await Aedes.createBroker();
+    const server = net.createServer((s) => aedes.handle(s));
+    server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as net.AddressInfo).port }));
+    return;
+  }
+  const { createBroker } = await import('../../services/broker/src/broker.ts');
+  const { InMemoryAuthenticator } = await import('../../services/broker/src/adapters/in-memory-authenticator.ts');
+  const { noopMetrics } = await import('../../services/broker/src/adapters/counting-metrics.ts');
+  // Quota on: every inbound message and byte is spent from a local per-account lease.
+  const leases = new Map<string, { messages: number; bytes: number }>();
+  const quota = {
+    acquireConnection: async () => ({ granted: true as const }),
+    releaseConnection: () => {},
+    spendInbound(account: string, messages: number, bytes: number) {
+      let lease = leases.get(account);
+      if (!lease) leases.set(account, (lease = { messages: 1e12, bytes: 1e15 }));
+      lease.messages -= messages;
+      lease.bytes -= bytes;
+      return lease.messages >= 0 && lease.bytes >= 0 ? ({ kind: 'ok' } as const) : ({ kind: 'exhausted', cutOff: false } as const);
+    },
+  };
+  const broker = createBroker({
+    authenticator: new InMemoryAuthenticator({
+      users: [{ username: USER, password: PASSWORD, account: 'acc_bench', canPublish: (t) => t.startsWith('bench/'), canSubscribe: (f) => f.startsWith('bench/') }],
+    }),
+    quota,
+    metrics: noopMetrics,
+    tcp: { host: '127.0.0.1', port: 0 },
+    maxQueuedMessages: 10_000,
+    maxBufferedBytesPerClient: 8 * 1024 * 1024,
+  });
+  const addr = await broker.listen();
+  process.send!({ port: addr.tcp!.port });
+}
+
+interface Running {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
+  });
+  return { port, pid: child.pid!, stop: () => kill(child) };
+}
+
+async function startMosquitto(): Promise<Running | undefined> {
+  const bin = '/usr/sbin/mosquitto';
+  if (!existsSync(bin)) return undefined;
+  const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-mosq-'));
+  const port = await freePort();
+  const conf = join(dir, 'mosquitto.conf');
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 10000\nlog_dest none\n`);
+  const child = spawn(bin, ['-c', conf], { stdio: 'ignore' });
+  for (let i = 0; i < 100; i++) {
+    if (await canConnect(port)) break;
+    await sleep(50);
+  }
+  return {
+    port,
+    pid: child.pid!,
+    stop: async () => {
+      await kill(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.on('error', () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (100 Hz)
+  } catch {
+    return undefined;
+  }
+}
+
+// ---- load generator ----------------------------------------------------------------------
+
+/** A raw client: counts PUBLISH frames from fixed headers; acks QoS 1 when asked. */
+class LoadClient {
+  readonly socket: net.Socket;
+  received = 0;
+  pubacks = 0;
+  #rest: Buffer | undefined;
+  onPuback: (() => void) | undefined;
+  #ackQos1 = false;
+  #connack!: () => void;
+  #suback: (() => void) | undefined;
+
+  constructor(port: number) {
+    this.socket = net.connect(port, '127.0.0.1');
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (d: Buffer) => this.#onData(d));
+    this.socket.on('error', () => {});
+  }
+
+  async connect(clientId: string): Promise<void> {
+    const done = new Promise<void>((r) => (this.#connack = r));
+    this.socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: USER, password: Buffer.from(PASSWORD) }));
+    await done;
+  }
+
+  async subscribe(topic: string, qos: 0 | 1): Promise<void> {
+    this.#ackQos1 = qos === 1;
+    const done = new Promise<void>((r) => (this.#suback = r));
+    this.socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos }] }));
+    await done;
+  }
+
+  #onData(chunk: Buffer): void {
+    let buf = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk;
+    this.#rest = undefined;
+    let i = 0;
+    let acks: Buffer[] | undefined;
+    while (i < buf.length) {
+      const start = i;
+      const type = buf[i]! >> 4;
+      let len = 0;
+      let mul = 1;
+      let j = i + 1;
+      let complete = false;
+      while (j < buf.length) {
+        const b = buf[j++]!;
+        len += (b & 0x7f) * mul;
+        mul *= 128;
+        if ((b & 0x80) === 0) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete || j + len > buf.length) {
+        this.#rest = buf.subarray(start);
+        break;
+      }
+      if (type === 3) {
+        this.received++;
+        if (this.#ackQos1 && ((buf[start]! >> 1) & 3) === 1) {
+          const topicLen = buf.readUInt16BE(j);
+          const id = buf.readUInt16BE(j + 2 + topicLen);
+          (acks ??= []).push(Buffer.from([0x40, 2, id >> 8, id & 0xff]));
+        }
+      } else if (type === 4) {
+        this.pubacks++;
+        this.onPuback?.();
+      } else if (type === 2) this.#connack();
+      else if (type === 9) this.#suback?.();
+      i = j + len;
+    }
+    if (this.#rest) this.#rest = Buffer.from(this.#rest);
+    if (acks) this.socket.write(acks.length === 1 ? acks[0]! : Buffer.concat(acks));
+    buf = Buffer.alloc(0);
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Writes pre-encoded QoS 0 PUBLISH batches as fast as the socket drains. */
+function floodQos0(client: LoadClient, topic: string, until: { stop: boolean }): void {
+  const one = mqttPacket.generate({ cmd: 'publish', topic, payload: PAYLOAD, qos: 0, retain: false, dup: false });
+  const batch = Buffer.concat(Array.from({ length: 256 }, () => one));
+  const pump = (): void => {
+    while (!until.stop) {
+      if (!client.socket.write(batch)) {
+        client.socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+}
+
+async function measure(pid: number, count: () => number): Promise<{ rate: number; cpu: number | undefined }> {
+  await sleep(WARMUP_MS);
+  const c0 = count();
+  const t0 = performance.now();
+  const cpu0 = cpuTicks(pid);
+  await sleep(MEASURE_MS);
+  const n = count() - c0;
+  const secs = (performance.now() - t0) / 1000;
+  const cpu1 = cpuTicks(pid);
+  const cpu = cpu0 !== undefined && cpu1 !== undefined && n > 0 ? ((cpu1 - cpu0) * 10_000) / n : undefined;
+  return { rate: n / secs, cpu };
+}
+
+async function clients(port: number, n: number, prefix: string): Promise<LoadClient[]> {
+  const out = Array.from({ length: n }, () => new LoadClient(port));
+  await Promise.all(out.map((c, i) => c.connect(`${prefix}-${i}`)));
+  return out;
+}
+
+async function fanIn(b: Running): Promise<{ rate: number; cpu: number | undefined }> {
+  const [sub] = await clients(b.port, 1, 'fi-sub');
+  await sub!.subscribe('bench/in', 0);
+  const pubs = await clients(b.port, 8, 'fi-pub');
+  const until = { stop: false };
+  for (const p of pubs) floodQos0(p, 'bench/in', until);
+  const r = await measure(b.pid, () => sub!.received);
+  until.stop = true;
+  for (const c of [sub!, ...pubs]) c.close();
+  return r;
+}
+
+async function fanOut(b: Running): Promise<{ rate: number; cpu: number | undefined }> {
+  const subs = await clients(b.port, 8, 'fo-sub');
+  await Promise.all(subs.map((s) => s.subscribe('bench/out', 0)));
+  const [pub] = await clients(b.port, 1, 'fo-pub');
+  const until = { stop: false };
+  floodQos0(pub!, 'bench/out', until);
+  const r = await measure(b.pid, () => subs.reduce((a, s) => a + s.received, 0));
+  until.stop = true;
+  for (const c of [pub!, ...subs]) c.close();
+  return r;
+}
+
+async function qos1(b: Running): Promise<{ rate: number; cpu: number | undefined }> {
+  const [sub] = await clients(b.port, 1, 'q1-sub');
+  await sub!.subscribe('bench/q1/#', 1);
+  const pubs = await clients(b.port, 4, 'q1-pub');
+  const until = { stop: false };
+  pubs.forEach((p, k) => {
+    let id = 0;
+    const send = (): void => {
+      if (until.stop) return;
+      id = id === 65_535 ? 1 : id + 1;
+      p.socket.write(mqttPacket.generate({ cmd: 'publish', topic: `bench/q1/${k}`, payload: PAYLOAD, qos: 1, messageId: id, retain: false, dup: false }));
+    };
+    p.onPuback = send;
+    for (let i = 0; i < 64; i++) send();
+  });
+  const r = await measure(b.pid, () => pubs.reduce((a, p) => a + p.pubacks, 0));
+  until.stop = true;
+  for (const c of [sub!, ...pubs]) c.close();
+  return r;
+}
+
+export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
+  const rows: BrokerBenchRow[] = [];
+  const starters: Array<[BrokerName, () => Promise<Running | undefined>]> = [
+    ['tollgate', () => startForked('tollgate')],
+    ['aedes', () => startForked('aedes')],
+    ['mosquitto', startMosquitto],
+  ];
+  const scenarios = [
+    ['fan-in 8→1 QoS0', fanIn],
+    ['fan-out 1→8 QoS0', fanOut],
+    ['QoS1 round trips', qos1],
+  ] as const;
+  for (const [name, start] of starters) {
+    const running = await start();
+    if (!running) {
+      process.stdout.write(`${name}: not installed, skipped\n`);
+      continue;
+    }
+    try {
+      for (const [scenario, run] of scenarios) {
+        const r = await run(running);
+        rows.push({ broker: name, scenario, messagesPerSecond: r.rate, cpuMicrosPerMessage: r.cpu });
+        await sleep(200);
+      }
+    } finally {
+      await running.stop();
+    }
+  }
+  const mosq = (s: string) => rows.find((r) => r.broker === 'mosquitto' && r.scenario === s)?.messagesPerSecond;
+  const lines = ['| broker | scenario | msgs/s | broker CPU µs/msg | × Mosquitto |', '|---|---|---:|---:|---:|'];
+  for (const r of rows) {
+    const m = mosq(r.scenario);
+    lines.push(
+      `| ${r.broker} | ${r.scenario} | ${Math.round(r.messagesPerSecond).toLocaleString('en-US')} | ${r.cpuMicrosPerMessage?.toFixed(2) ?? 'n/a'} | ${m ? (r.messagesPerSecond / m).toFixed(2) : 'n/a'} |`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return rows;
+}
+
+const serveAt = process.argv.indexOf('--serve');
+if (serveAt >= 0) {
+  await serve(process.argv[serveAt + 1]!);
+} else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  await runBrokerBench();
+  process.exit(0);
+}
