@@ -33,6 +33,7 @@ export interface BrokerBenchRow {
   scenario: 'fan-in 8→1 QoS0' | 'fan-out 1→8 QoS0' | 'QoS1 round trips';
   messagesPerSecond: number;
   cpuMicrosPerMessage: number | undefined;
+  note?: string;
 }
 
 // ---- brokers under test ------------------------------------------------------------------
@@ -78,6 +79,7 @@ async function serve(name: string): Promise<void> {
 interface Running {
   port: number;
   pid: number;
+  exited: boolean;
   stop(): Promise<void>;
 }
 
@@ -96,7 +98,9 @@ async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
     child.once('message', (m) => resolve((m as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
   });
-  return { port, pid: child.pid!, stop: () => kill(child) };
+  const running: Running = { port, pid: child.pid!, exited: false, stop: () => kill(child) };
+  child.once('exit', () => (running.exited = true));
+  return running;
 }
 
 async function startMosquitto(): Promise<Running | undefined> {
@@ -111,14 +115,17 @@ async function startMosquitto(): Promise<Running | undefined> {
     if (await canConnect(port)) break;
     await sleep(50);
   }
-  return {
+  const running: Running = {
     port,
     pid: child.pid!,
+    exited: false,
     stop: async () => {
       await kill(child);
       rmSync(dir, { recursive: true, force: true });
     },
   };
+  child.once('exit', () => (running.exited = true));
+  return running;
 }
 
 function kill(child: ChildProcess): Promise<void> {
@@ -172,7 +179,10 @@ class LoadClient {
   }
 
   async connect(clientId: string): Promise<void> {
-    const done = new Promise<void>((r) => (this.#connack = r));
+    const done = new Promise<void>((r, reject) => {
+      this.#connack = r;
+      this.socket.once('close', () => reject(new Error('connection closed before CONNACK')));
+    });
     this.socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: USER, password: Buffer.from(PASSWORD) }));
     await done;
   }
@@ -332,8 +342,18 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
     }
     try {
       for (const [scenario, run] of scenarios) {
-        const r = await run(running);
-        rows.push({ broker: name, scenario, messagesPerSecond: r.rate, cpuMicrosPerMessage: r.cpu });
+        if (running.exited) {
+          rows.push({ broker: name, scenario, messagesPerSecond: 0, cpuMicrosPerMessage: undefined, note: 'broker process had crashed' });
+          continue;
+        }
+        const r = await run(running).catch(() => ({ rate: 0, cpu: undefined }));
+        rows.push({
+          broker: name,
+          scenario,
+          messagesPerSecond: r.rate,
+          cpuMicrosPerMessage: r.cpu,
+          ...(running.exited ? { note: 'broker process crashed during the run' } : {}),
+        });
         await sleep(200);
       }
     } finally {
@@ -341,11 +361,11 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
     }
   }
   const mosq = (s: string) => rows.find((r) => r.broker === 'mosquitto' && r.scenario === s)?.messagesPerSecond;
-  const lines = ['| broker | scenario | msgs/s | broker CPU µs/msg | × Mosquitto |', '|---|---|---:|---:|---:|'];
+  const lines = ['| broker | scenario | msgs/s | broker CPU µs/msg | × Mosquitto | note |', '|---|---|---:|---:|---:|---|'];
   for (const r of rows) {
     const m = mosq(r.scenario);
     lines.push(
-      `| ${r.broker} | ${r.scenario} | ${Math.round(r.messagesPerSecond).toLocaleString('en-US')} | ${r.cpuMicrosPerMessage?.toFixed(2) ?? 'n/a'} | ${m ? (r.messagesPerSecond / m).toFixed(2) : 'n/a'} |`,
+      `| ${r.broker} | ${r.scenario} | ${Math.round(r.messagesPerSecond).toLocaleString('en-US')} | ${r.cpuMicrosPerMessage?.toFixed(2) ?? 'n/a'} | ${m ? (r.messagesPerSecond / m).toFixed(2) : 'n/a'} | ${r.note ?? ''} |`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -30,6 +30,8 @@ export interface IdentityBenchOptions {
   durationMs?: number;
   argon2Concurrency?: number[];
   verifyConcurrency?: number;
+  /** Print the table (default true: `npm run bench` expects each bench to print its own figures). */
+  print?: boolean;
 }
 
 export async function runIdentityBench(options: IdentityBenchOptions = {}): Promise<IdentityBenchRow[]> {
@@ -61,6 +63,7 @@ export async function runIdentityBench(options: IdentityBenchOptions = {}): Prom
     }),
   );
   rows.push(await measure('EdDSA JWT issue, 16 in flight', 16, durationMs / 2, () => ring.issueAccessToken({ sub: 'usr_bench', acc: 'acc_bench', roles: ['admin'] })));
+  if (options.print ?? true) printTable(rows);
   return rows;
 }
 
@@ -131,7 +134,6 @@ function printTable(rows: IdentityBenchRow[]): void {
 if (import.meta.main) {
   const started = performance.now();
   console.log(`identity bench — node ${process.version}, ${availableParallelism()} CPUs (${cpus()[0]?.model ?? 'unknown'})\n`);
-  const rows = await runIdentityBench();
-  printTable(rows);
+  await runIdentityBench();
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
 }

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 const benches = [
   { name: 'rpc', file: './rpc.bench.ts', run: 'runRpcBench' },
   { name: 'acl', file: './acl.bench.ts', run: 'runAclBench' },
+  { name: 'authz', file: './authz.bench.ts', run: 'runAuthzBench' },
   { name: 'quota', file: './quota.bench.ts', run: 'runQuotaBench' },
   { name: 'identity', file: './identity.bench.ts', run: 'runIdentityBench' },
   { name: 'broker', file: './broker.bench.ts', run: 'runBrokerBench' },

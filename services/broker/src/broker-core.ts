@@ -12,6 +12,7 @@ import { RC } from './domain/reason-codes.ts';
 import type { ResolvedBrokerOptions } from './broker-options.ts';
 import type { Connection } from './connection.ts';
 import { Session, type Delivery, type Message } from './session.ts';
+import { encodePublish } from './publish-codec.ts';
 
 interface Target {
   qos: 0 | 1 | 2;
@@ -127,7 +128,8 @@ export class BrokerCore {
       this.metrics.count('dropped_queue_full');
       return;
     }
-    store.set(message.topic, message);
+    // The payload may be a view into a socket chunk: copy what is kept indefinitely.
+    store.set(message.topic, { ...message, payload: Buffer.from(message.payload) });
   }
 
   *retainedMatching(account: string, filter: string): Iterable<Message> {
@@ -284,6 +286,10 @@ export class BrokerCore {
     // QoS 0 fan-out: encode once per distinct (version, retain) and share the buffer.
     const key = cache !== undefined && packetId === 0 && d.subscriptionIds === undefined ? `${conn.protocolVersion}${d.retain ? 1 : 0}` : undefined;
     let buf = key !== undefined ? cache!.get(key) : undefined;
+    if (!buf && (!v5 || (message.properties === undefined && message.expiresAtMs === undefined && d.subscriptionIds === undefined))) {
+      buf = encodePublish(message.topic, message.payload, d.qos, d.retain, dup, packetId, v5);
+      if (key !== undefined) cache!.set(key, buf);
+    }
     if (!buf) {
       const packet: IPublishPacket = {
         cmd: 'publish',

@@ -11,13 +11,9 @@ import type { Session } from './session.ts';
 import type { MqttProtocol } from './domain/ports.ts';
 import { RC } from './domain/reason-codes.ts';
 import { dispatchPacket } from './handlers/index.ts';
+import { decodePublish } from './publish-codec.ts';
 
 export type TransportKind = 'tcp' | 'tls' | 'ws';
-
-interface ParserInternals {
-  packet: { length: number };
-  settings: { protocolVersion?: number };
-}
 
 export class Connection {
   readonly broker: BrokerCore;
@@ -46,6 +42,8 @@ export class Connection {
   /** Normal DISCONNECT received: no will [MQTT-3.1.2-10]. */
   cleanDisconnect = false;
   #queued: Packet[] | undefined;
+  /** Bytes of an incomplete frame carried to the next chunk. */
+  #partial: Buffer | undefined;
   #throttled = false;
   #out: Buffer[] = [];
   #outBytes = 0;
@@ -69,14 +67,66 @@ export class Connection {
     });
   }
 
+  /**
+   * Frames packets ourselves: PUBLISH is decoded on the fast path, any other packet is handed
+   * whole to mqtt-packet. An oversized packet is refused as soon as its length is known, so a
+   * client can never make us hold more than one maximum packet.
+   */
   #onData(chunk: Buffer): void {
     if (this.closed) return;
     this.lastSeenMs = this.broker.clock.now();
-    this.parser.parse(chunk);
-    // The parser buffers a packet until it is complete: refuse an oversized one as soon as its
-    // length is known, so a client cannot make us hold more than one maximum packet.
-    const pending = (this.parser as unknown as ParserInternals).packet.length;
-    if (pending > this.broker.options.maxPacketSizeBytes && !this.closed) this.#tooLarge();
+    let buf = chunk;
+    if (this.#partial) {
+      buf = Buffer.concat([this.#partial, chunk]);
+      this.#partial = undefined;
+    }
+    const max = this.broker.options.maxPacketSizeBytes;
+    const end = buf.length;
+    let i = 0;
+    while (i < end && !this.closed) {
+      // [MQTT-3.1.0-1] the first packet must be CONNECT: anything else is dropped at the first byte.
+      if (!this.connectSeen && buf[i] !== 0x10) {
+        this.broker.metrics.count('protocol_errors');
+        return this.destroy();
+      }
+      let len = 0;
+      let mul = 1;
+      let j = i + 1;
+      let complete = false;
+      for (let n = 0; n < 4 && j < end; n++) {
+        const b = buf[j++]!;
+        len += (b & 0x7f) * mul;
+        mul *= 128;
+        if ((b & 0x80) === 0) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete) {
+        // [MQTT-1.5.5] the Remaining Length is at most 4 bytes.
+        if (j - i > 4) return this.#malformed();
+        break;
+      }
+      const headerLen = j - i;
+      if (len > max) return this.#tooLarge();
+      if (j + len > end) break;
+      const frame = buf.subarray(i, j + len);
+      i = j + len;
+      if (frame[0]! >> 4 === 3 && this.connected) {
+        const packet = decodePublish(frame, headerLen, this.protocolVersion === 5);
+        if (packet === 'malformed') return this.#malformed();
+        if (packet === 'fallback') this.parser.parse(frame);
+        else this.#onPacket(packet);
+      } else {
+        this.parser.parse(frame);
+      }
+    }
+    if (i < end && !this.closed) this.#partial = Buffer.from(buf.subarray(i));
+  }
+
+  #malformed(): void {
+    this.broker.metrics.count('protocol_errors');
+    this.disconnect(RC.malformedPacket);
   }
 
   #tooLarge(): void {

@@ -51,7 +51,7 @@ describe('bad input', () => {
     await waitFor(() => r4.closed);
   });
 
-  it('invalid UTF-8 in a topic → DISCONNECT 0x90', async () => {
+  it('[MQTT-1.5.4-1] ill-formed UTF-8 in a topic → DISCONNECT 0x81 (malformed)', async () => {
     tb = await startBroker();
     const r = await connected(tb.port, 5);
     const good = mqttPacket.generate({ cmd: 'publish', topic: 'ab', payload: Buffer.from('x'), qos: 0, retain: false, dup: false }, { protocolVersion: 5 });
@@ -59,7 +59,7 @@ describe('bad input', () => {
     good[i] = 0xc3;
     good[i + 1] = 0x28; // invalid 2-byte sequence
     r.sendBytes(good);
-    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x90 });
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x81 });
   });
 
   it('oversized packet → DISCONNECT 0x95 as soon as its length is known', async () => {

@@ -122,3 +122,38 @@ describe('compiled ACL vs reference matcher', () => {
     );
   });
 });
+
+describe('api: path patterns vs reference matcher', () => {
+  // `*` one segment, `**` (last) zero or more segments; no `$` rule for paths.
+  function refPathMatch(pattern: readonly string[], path: readonly string[]): boolean {
+    for (let i = 0; i < pattern.length; i++) {
+      if (pattern[i] === '**') return true;
+      if (i >= path.length) return false;
+      if (pattern[i] !== '*' && pattern[i] !== path[i]) return false;
+    }
+    return pattern.length === path.length;
+  }
+  const segment = fc.constantFrom('a', 'b', '$', 'f');
+  const pattern = fc
+    .tuple(fc.array(fc.constantFrom('a', 'b', '$', '*'), { maxLength: 3 }), fc.boolean())
+    .map(([s, all]) => '/' + (all ? [...s, '**'] : s).join('/'));
+  const path = fc.array(segment, { maxLength: 4 }).map((s) => '/' + s.join('/'));
+  const apiRule = fc.record({ deny: fc.boolean(), pattern });
+
+  it('read: 10,000 random rule sets and paths', () => {
+    fc.assert(
+      fc.property(fc.array(apiRule, { maxLength: 6 }), path, (rules, p) => {
+        const acl = compileRules(rules.map((r) => ({ effect: r.deny ? 'deny' : 'allow', actions: ['read'], resources: [`api:${r.pattern}`] })));
+        const segments = p.split('/');
+        let expected = 'NO_MATCHING_RULE';
+        for (const r of rules) {
+          if (!refPathMatch(r.pattern.split('/'), segments)) continue;
+          if (r.deny) expected = 'DENIED_BY_RULE';
+          else if (expected !== 'DENIED_BY_RULE') expected = 'ALLOWED';
+        }
+        expect(checkAccess(acl, { action: 'read', resource: `api:${p}` }).reason).toBe(expected);
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+});

@@ -52,6 +52,14 @@ describe('isIpAllowed', () => {
     ['', false],
   ] as const)('%s → %s', (ip, allowed) => expect(isIpAllowed(list, ip)).toBe(allowed));
 
+  it('IPv6 prefixes that split a group, and ::ffff:0:0/96 for mapped addresses', () => {
+    const v6 = compileIpAllowList(['2001:db8:f000::/36', '::ffff:0:0/96']);
+    expect(isIpAllowed(v6, '2001:db8:fabc::1')).toBe(true);
+    expect(isIpAllowed(v6, '2001:db8:e000::1')).toBe(false);
+    expect(isIpAllowed(v6, '::ffff:1.2.3.4')).toBe(true);
+    expect(isIpAllowed(v6, '1.2.3.4')).toBe(false); // a plain IPv4 peer is not an IPv6 address
+  });
+
   it('an empty list allows every address', () => {
     expect(isIpAllowed(compileIpAllowList([]), '1.2.3.4')).toBe(true);
   });

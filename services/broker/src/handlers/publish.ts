@@ -29,9 +29,8 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void | 
       conn.topicAliases.set(alias, topic);
     }
   }
-  // [MQTT-3.3.2-2] no wildcards; [MQTT-1.5.3-1/2] valid UTF-8, no U+0000. The codec decodes
-  // invalid UTF-8 to U+FFFD, so U+FFFD in a topic is taken as malformed input.
-  if (checkTopicName(topic) !== null || topic.includes('\uFFFD')) {
+  // [MQTT-3.3.2-2] no wildcards; [MQTT-1.5.3-2] no U+0000 (ill-formed UTF-8 is refused by the framer).
+  if (checkTopicName(topic) !== null) {
     broker.metrics.count('protocol_errors');
     return conn.disconnect(RC.topicNameInvalid);
   }

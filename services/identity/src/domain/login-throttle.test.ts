@@ -113,3 +113,29 @@ describe('keys', () => {
     ['::1', 'ip6:0:0:0:0::/64'],
   ])('ip %s', (ip, key) => expect(ipThrottleKey(ip)).toBe(key));
 });
+
+describe('property: an attacker gets at most maxFailures guesses per lockout period', () => {
+  it('holds for any timing of attempts', async () => {
+    const fc = await import('fast-check');
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 20 * MIN }), { minLength: 1, maxLength: 60 }), (gaps) => {
+        let state: AttemptState | undefined;
+        let nowMs = 0;
+        const accepted: number[] = [];
+        for (const gap of gaps) {
+          nowMs += gap;
+          if (!checkAttempt(state, nowMs).allowed) continue;
+          accepted.push(nowMs);
+          state = recordFailure(state, nowMs).state;
+        }
+        // In every half-open window of lockoutMs, at most maxFailures guesses were accepted.
+        for (let i = 0; i < accepted.length; i++) {
+          const inWindow = accepted.filter((t) => t >= accepted[i]! && t < accepted[i]! + defaultThrottlePolicy.lockoutMs).length;
+          if (inWindow > defaultThrottlePolicy.maxFailures) return false;
+        }
+        return true;
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OtpauthTotpEngine } from '../crypto/otpauth-totp-engine.ts';
+import { createAuditEvent } from './audit-event.ts';
 import { decidePasswordLogin, type LoginCandidate, type PasswordLoginInput } from './password-login.ts';
 import type { PasswordHasher } from './ports.ts';
 import { FakeClock, FakeDigest, SeededRandom } from './test-doubles.ts';
@@ -28,6 +29,12 @@ class FakeHasher implements PasswordHasher {
 
 const engine = new OtpauthTotpEngine();
 
+/** Every audit event the login decides on must pass the audit constructor's secret filter. */
+function assertAuditable<T extends { audit: Parameters<typeof createAuditEvent>[0][] }>(outcome: T): T {
+  for (const event of outcome.audit) createAuditEvent(event, { clock: new FakeClock(), newId: () => 'aud_1' });
+  return outcome;
+}
+
 function setup() {
   const clock = new FakeClock(1_700_000_000_000);
   const hasher = new FakeHasher();
@@ -40,15 +47,15 @@ function setup() {
 describe('decidePasswordLogin', () => {
   it('a good password logs in, clears the username counter and audits login_ok', async () => {
     const { input, deps } = setup();
-    const outcome = await decidePasswordLogin(input(), deps);
+    const outcome = assertAuditable(await decidePasswordLogin(input(), deps));
     expect(outcome).toMatchObject({ ok: true, userId: 'usr_alice', rehashedPhc: undefined, throttle: { username: undefined } });
     expect(outcome.audit.map((event) => event.kind)).toEqual(['login_ok']);
   });
 
   it('wrong password and unknown user answer the same, both run a verify, both count', async () => {
     const { input, deps, hasher } = setup();
-    const wrong = await decidePasswordLogin(input({ password: 'not the passphrase' }), deps);
-    const unknown = await decidePasswordLogin(input({ user: undefined }), deps);
+    const wrong = assertAuditable(await decidePasswordLogin(input({ password: 'not the passphrase' }), deps));
+    const unknown = assertAuditable(await decidePasswordLogin(input({ user: undefined }), deps));
     expect(hasher.calls).toEqual(['verify', 'dummy']);
     for (const outcome of [wrong, unknown]) {
       expect(outcome).toMatchObject({ ok: false, reason: 'INVALID_CREDENTIALS', throttle: { username: { failures: 1 }, ip: { failures: 1 } } });
@@ -62,20 +69,21 @@ describe('decidePasswordLogin', () => {
     let last;
     for (let i = 0; i < 5; i++) {
       clock.advance(60_000); // past each backoff
-      last = await decidePasswordLogin(input({ password: 'nope nope nope', throttle }), deps);
+      last = assertAuditable(await decidePasswordLogin(input({ password: 'nope nope nope', throttle }), deps));
       throttle = { ...throttle, ...last.throttle };
     }
     expect(last?.audit.map((event) => event.kind)).toEqual(['login_failed', 'lockout', 'lockout']);
     hasher.calls = [];
-    const locked = await decidePasswordLogin(input({ throttle }), deps);
+    const locked = assertAuditable(await decidePasswordLogin(input({ throttle }), deps));
     expect(locked).toMatchObject({ ok: false, reason: 'LOCKED_OUT', retryAfterMs: 15 * 60_000 });
     expect(hasher.calls).toEqual([]);
   });
 
   it('rehashes on login when the parameters changed', async () => {
     const { input, deps, alice } = setup();
-    const outcome = await decidePasswordLogin(input({ user: { ...alice, passwordPhc: 'v1:a sturdy passphrase' } }), deps);
+    const outcome = assertAuditable(await decidePasswordLogin(input({ user: { ...alice, passwordPhc: 'v1:a sturdy passphrase' } }), deps));
     expect(outcome).toMatchObject({ ok: true, rehashedPhc: 'v2:a sturdy passphrase' });
+    expect(outcome.audit[0]?.details).toEqual({ hash_upgraded: 'true' });
   });
 
   describe('with TOTP', () => {
@@ -93,28 +101,28 @@ describe('decidePasswordLogin', () => {
       ['a wrong code counts as a failure', () => '000000', { ok: false, reason: 'TWO_FACTOR_INVALID', throttle: { username: { failures: 1 } } }],
     ])('%s', async (_case, code, expected) => {
       const { input, deps, user } = enrolled();
-      expect(await decidePasswordLogin(input({ user, secondFactor: code() }), deps)).toMatchObject(expected);
+      expect(assertAuditable(await decidePasswordLogin(input({ user, secondFactor: code() }), deps))).toMatchObject(expected);
     });
 
     it('a right code logs in and records the step; the same code again is refused', async () => {
       const { input, deps, user, secret, clock } = enrolled();
       const code = engine.generate(secret, clock.nowMs());
-      const first = await decidePasswordLogin(input({ user, secondFactor: code }), deps);
+      const first = assertAuditable(await decidePasswordLogin(input({ user, secondFactor: code }), deps));
       expect(first.ok).toBe(true);
-      const second = await decidePasswordLogin(input({ user: { ...user, totp: first.totp }, secondFactor: code }), deps);
+      const second = assertAuditable(await decidePasswordLogin(input({ user: { ...user, totp: first.totp }, secondFactor: code }), deps));
       expect(second).toMatchObject({ ok: false, reason: 'TWO_FACTOR_INVALID' });
     });
 
     it('a recovery code works once and is audited', async () => {
       const { input, deps, user, recoveryCodes } = enrolled();
-      const outcome = await decidePasswordLogin(input({ user, secondFactor: recoveryCodes[0] }), deps);
+      const outcome = assertAuditable(await decidePasswordLogin(input({ user, secondFactor: recoveryCodes[0] }), deps));
       expect(outcome.ok && outcome.totp?.recoveryCodeHashes).toHaveLength(9);
       expect(outcome.audit.map((event) => event.kind)).toEqual(['recovery_code_used', 'login_ok']);
     });
 
     it('an account requiring 2FA refuses a user without it until they enroll', async () => {
       const { input, deps } = setup();
-      const outcome = await decidePasswordLogin(input({ twoFactorPath: [{ accountId: 'acc_1', requireTwoFactor: true }] }), deps);
+      const outcome = assertAuditable(await decidePasswordLogin(input({ twoFactorPath: [{ accountId: 'acc_1', requireTwoFactor: true }] }), deps));
       expect(outcome).toMatchObject({ ok: false, reason: 'TWO_FACTOR_ENROLLMENT_REQUIRED' });
     });
   });

@@ -80,7 +80,7 @@ export async function decidePasswordLogin(input: PasswordLoginInput, deps: Passw
   }
 
   const rehashedPhc = deps.hasher.needsRehash(user.passwordPhc) ? await deps.hasher.hash(input.password) : undefined;
-  audit.push({ ...base, kind: 'login_ok', outcome: 'success', ...(rehashedPhc ? { details: { password_rehashed: 'true' } } : {}) });
+  audit.push({ ...base, kind: 'login_ok', outcome: 'success', ...(rehashedPhc ? { details: { hash_upgraded: 'true' } } : {}) });
   // Success clears the username counter; the IP counter is left as it is (see login-throttle.ts).
   return { ok: true, userId: user.id, rehashedPhc, totp, throttle: { username: undefined }, audit };
 

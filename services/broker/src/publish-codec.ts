@@ -1,0 +1,87 @@
+/**
+ * Hot-path PUBLISH codec. mqtt-packet's streaming parser copies every packet through a buffer
+ * list and its generator validates every field; for PUBLISH — nearly all traffic — we frame and
+ * decode/encode by hand, and hand everything else (and v5 PUBLISH carrying properties) to
+ * mqtt-packet. Trade-off: payloads are views into the socket chunk (no copy); what is kept for
+ * long (retained messages) is copied by the caller.
+ */
+import { isUtf8 } from 'node:buffer';
+import type { IPublishPacket } from 'mqtt-packet';
+
+export type DecodeResult = IPublishPacket | 'malformed' | 'fallback';
+
+/** Decodes a complete PUBLISH frame whose fixed header is `headerLen` bytes. */
+export function decodePublish(frame: Buffer, headerLen: number, v5: boolean): DecodeResult {
+  const b0 = frame[0]!;
+  const qos = (b0 >> 1) & 3;
+  // [MQTT-3.3.1-4] both QoS bits set is malformed.
+  if (qos === 3) return 'malformed';
+  const end = frame.length;
+  let p = headerLen;
+  if (p + 2 > end) return 'malformed';
+  const topicLen = (frame[p]! << 8) | frame[p + 1]!;
+  p += 2;
+  if (p + topicLen > end) return 'malformed';
+  const topicStart = p;
+  p += topicLen;
+  let messageId: number | undefined;
+  if (qos > 0) {
+    if (p + 2 > end) return 'malformed';
+    messageId = (frame[p]! << 8) | frame[p + 1]!;
+    p += 2;
+  }
+  const topicBytes = frame.subarray(topicStart, topicStart + topicLen);
+  // [MQTT-1.5.4-1] ill-formed UTF-8 makes the packet malformed (mqtt-packet would decode it to U+FFFD).
+  if (!isAscii(topicBytes) && !isUtf8(topicBytes)) return 'malformed';
+  if (v5) {
+    if (p >= end) return 'malformed';
+    // Properties present: let mqtt-packet decode them.
+    if (frame[p] !== 0) return 'fallback';
+    p += 1;
+  }
+  const packet: IPublishPacket = {
+    cmd: 'publish',
+    topic: topicBytes.toString('utf8'),
+    payload: frame.subarray(p),
+    qos: qos as 0 | 1 | 2,
+    dup: (b0 & 8) !== 0,
+    retain: (b0 & 1) !== 0,
+    length: end - headerLen,
+  };
+  if (messageId !== undefined) packet.messageId = messageId;
+  return packet;
+}
+
+function isAscii(b: Buffer): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i]! > 0x7f) return false;
+  return true;
+}
+
+/**
+ * Encodes a PUBLISH without properties (v3.1.1, or v5 with an empty property list).
+ */
+export function encodePublish(topic: string, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, v5: boolean): Buffer {
+  const topicLen = Buffer.byteLength(topic);
+  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+  const lenBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+  const buf = Buffer.allocUnsafe(1 + lenBytes + remaining);
+  buf[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
+  let p = 1;
+  let x = remaining;
+  do {
+    let byte = x % 128;
+    x = Math.floor(x / 128);
+    if (x > 0) byte |= 0x80;
+    buf[p++] = byte;
+  } while (x > 0);
+  buf[p++] = topicLen >> 8;
+  buf[p++] = topicLen & 0xff;
+  p += buf.write(topic, p, 'utf8');
+  if (qos > 0) {
+    buf[p++] = packetId >> 8;
+    buf[p++] = packetId & 0xff;
+  }
+  if (v5) buf[p++] = 0;
+  payload.copy(buf, p);
+  return buf;
+}
