@@ -94,6 +94,9 @@ describe('authz service (real schema, real gRPC)', () => {
   it('pushes a revoke on WatchInvalidations within 100 ms and replays from a sequence', async () => {
     const t = await mesh.createTenant('feed');
     const tok = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    // An earlier event, so that the one under test is never the feed's first (resume needs one before it).
+    const earlier = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    await authz.revokeToken({ tokenId: earlier.token!.id }, bearer(t.masterToken));
     const abort = new AbortController();
     const stream = authz.watchInvalidations({}, { ...serviceHeaders, signal: abort.signal })[Symbol.asyncIterator]();
     await new Promise((r) => setTimeout(r, 100)); // the stream is open server-side
@@ -164,7 +167,8 @@ describe('authz service (real schema, real gRPC)', () => {
     const short = await aclToken(t.accountId, t.masterToken, rules, { shortForm: true });
     const ok = await authz.authenticate({ username: short.token!.id, password: short.secret.slice(0, 16) });
     expect(ok.allowed).toBe(true);
-    const wrong = await authz.authenticate({ username: short.token!.id, password: `${short.secret.slice(0, 15)}x` });
+    const last = short.secret[15]!;
+    const wrong = await authz.authenticate({ username: short.token!.id, password: `${short.secret.slice(0, 15)}${last === 'x' ? 'y' : 'x'}` });
     expect(wrong).toMatchObject({ allowed: false, reason: 'TOKEN_UNKNOWN' });
     const long = await aclToken(t.accountId, t.masterToken, rules);
     expect(await authz.authenticate({ username: long.token!.id, password: long.secret.slice(0, 16) })).toMatchObject({ allowed: false });

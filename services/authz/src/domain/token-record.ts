@@ -2,8 +2,9 @@
  * A stored API token as the authz domain sees it, the port that keeps them, and the checks that
  * decide whether a presented token may be used at all (before any ACL rule is looked at).
  */
-export type TokenKind = 'master' | 'standard' | 'acl';
-export const tokenKinds: readonly TokenKind[] = ['master', 'standard', 'acl'];
+import type { TokenKind } from './token-kind.ts';
+
+export { tokenKinds, type TokenKind } from './token-kind.ts';
 
 export interface TokenRule {
   effect: 'allow' | 'deny';
