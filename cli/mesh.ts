@@ -8,7 +8,7 @@ import type { StartedService } from '#libs/service/service-host.ts';
 import { createIdentityApp, identityMigrations, type IdentityApp } from '#services/identity/src/app.ts';
 import { createAuthzApp, authzMigrations, type AuthzApp } from '#services/authz/src/app.ts';
 import { createQuotaApp, quotaMigrations } from '#services/quota/src/app.ts';
-import { createBrokerApp } from '#services/broker/src/app.ts';
+import { createBrokerApp, type BrokerApp } from '#services/broker/src/app.ts';
 import { createConsoleApp } from '#services/console/src/app.ts';
 import { resolveSecretKey } from './secret-key.ts';
 import { bootstrapIfEmpty, type BootstrapCredentials } from './bootstrap.ts';
@@ -37,6 +37,7 @@ export interface RunningMesh {
   database: Database;
   identity: IdentityApp | undefined;
   authz: AuthzApp | undefined;
+  broker: BrokerApp | undefined;
   stop(): Promise<void>;
 }
 
@@ -119,10 +120,28 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
       await startOne(authz);
     }
     if (runs('quota')) await startOne(createQuotaApp({ listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT) }, deps));
+    let broker: BrokerApp | undefined;
     if (runs('broker')) {
-      await startOne(
-        createBrokerApp({ listen: listen(env.TOLLGATE_BROKER_GRPC_PORT), mqtt: { port: env.TOLLGATE_MQTT_PORT, tlsPort: env.TOLLGATE_MQTTS_PORT, wsPort: env.TOLLGATE_MQTT_WS_PORT } }, deps),
+      if (!!env.TOLLGATE_MQTT_TLS_CERT !== !!env.TOLLGATE_MQTT_TLS_KEY) {
+        throw new AppError('INVALID_ARGUMENT', 'TOLLGATE_MQTT_TLS_CERT and TOLLGATE_MQTT_TLS_KEY: set both or neither', { field: 'TOLLGATE_MQTT_TLS_CERT' });
+      }
+      broker = createBrokerApp(
+        {
+          listen: listen(env.TOLLGATE_BROKER_GRPC_PORT),
+          peers,
+          clientTls: tls.client,
+          mqtt: {
+            host: env.TOLLGATE_HOST,
+            port: env.TOLLGATE_MQTT_PORT,
+            tls: env.TOLLGATE_MQTT_TLS_CERT && env.TOLLGATE_MQTT_TLS_KEY ? { port: env.TOLLGATE_MQTTS_PORT, certFile: env.TOLLGATE_MQTT_TLS_CERT, keyFile: env.TOLLGATE_MQTT_TLS_KEY } : undefined,
+            wsPort: env.TOLLGATE_MQTT_WS_PORT,
+          },
+          anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
+          authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
+        },
+        deps,
       );
+      await startOne(broker);
     }
 
     let consoleInfo: { httpAddress: string } | undefined;
@@ -133,7 +152,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
 
     const bootstrap = identity && authz && options.bootstrap !== false ? await bootstrapIfEmpty({ identity, authz, dataDir }) : undefined;
-    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, stop };
+    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, broker, stop };
   } catch (error) {
     await stop();
     throw error;

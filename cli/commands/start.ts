@@ -9,6 +9,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
   const summary = {
     services: mesh.services.map((s) => ({ name: s.name, grpc: s.grpcAddress, http: s.httpAddress ?? null })),
     console: mesh.console?.httpAddress ?? null,
+    mqtt: mesh.broker ? mesh.broker.mqttAddresses() : null,
     database: mesh.database.kind,
     migrations_applied: mesh.migrations.flatMap((m) => m.applied.map((a) => `${m.schema}/${a}`)),
     bootstrap: mesh.bootstrap?.created ? { ...mesh.bootstrap.credentials, file: mesh.bootstrap.file } : mesh.bootstrap ? { file: mesh.bootstrap.file } : null,
@@ -17,6 +18,10 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
   options.out.result(summary, () => {
     const lines = ['Tollgate is running', ''];
     for (const s of summary.services) lines.push(`  ${s.name.padEnd(9)} gRPC ${s.grpc}${s.http ? `   HTTP ${s.http}` : ''}`);
+    if (summary.mqtt) {
+      const m = summary.mqtt;
+      lines.push(`  mqtt      ${m.tcp ? `mqtt://${m.tcp}` : ''}${m.tls ? `   mqtts://${m.tls}` : '   (MQTTS off: set TOLLGATE_MQTT_TLS_CERT/KEY)'}${m.ws ? `   ws://${m.ws}` : ''}`);
+    }
     if (summary.console) lines.push(`  console   ${summary.console}`);
     lines.push('', `  database: ${summary.database}${summary.migrations_applied.length ? ` (applied ${summary.migrations_applied.length} migrations)` : ''}`);
     if (mesh.bootstrap?.created && mesh.bootstrap.credentials) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { databaseUrl, host, logLevel, port, url } from './env-schema.ts';
+import { databaseUrl, duration, host, logLevel, port, url } from './env-schema.ts';
 
 /** Well-known default ports (ARCHITECTURE §2). */
 export const defaultPorts = Object.freeze({
@@ -49,5 +49,15 @@ export const portEnvShape = {
   TOLLGATE_MQTT_WS_PORT: port(defaultPorts.broker.mqttWs),
 };
 
-export const meshEnvSchema = z.object({ ...commonEnvShape, ...peerEnvShape, ...portEnvShape });
+/** Broker edge settings beyond its ports. */
+export const brokerEnvShape = {
+  TOLLGATE_MQTT_TLS_CERT: z.string().optional(),
+  TOLLGATE_MQTT_TLS_KEY: z.string().optional(),
+  /** acl token id whose account and rules apply to clients that send no credentials. */
+  TOLLGATE_BROKER_ANONYMOUS_TOKEN: z.string().regex(/^tok_[0-9a-z]{20}$/, { message: 'expected a token id (tok_…)' }).optional(),
+  TOLLGATE_BROKER_AUTHZ_STALE_LIMIT: duration('5m'),
+  TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
+};
+
+export const meshEnvSchema = z.object({ ...commonEnvShape, ...peerEnvShape, ...portEnvShape, ...brokerEnvShape });
 export type MeshEnv = z.infer<typeof meshEnvSchema>;

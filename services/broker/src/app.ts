@@ -1,18 +1,136 @@
-import { createRpcServer } from '#libs/rpc/index.ts';
-import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
+import { readFileSync } from 'node:fs';
+import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { unauthenticated } from '#libs/errors/index.ts';
+import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
+import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { createBroker, type Broker } from './broker.ts';
+import { UnlimitedQuotaMeter } from './adapters/unlimited-quota-meter.ts';
+import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
+import { followInvalidations } from './clients/invalidation-follower.ts';
+import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
+import { brokerAdminHandlers } from './grpc/broker-admin-handlers.ts';
 
 export interface BrokerAppConfig {
   listen: ServiceListen;
-  mqtt: { port: number; tlsPort: number; wsPort: number };
+  peers: PeerDirectory;
+  clientTls?: RpcClientTlsConfig | undefined;
+  mqtt: {
+    host: string;
+    port: number;
+    /** MQTT over TLS: on when cert and key are given. */
+    tls?: { port: number; certFile: string; keyFile: string } | undefined;
+    /** MQTT over WebSocket; `undefined` turns it off. */
+    wsPort?: number | undefined;
+  };
+  /** acl token id whose account and rules apply to clients without credentials (unset: refused). */
+  anonymousTokenId?: string | undefined;
+  /** How long cached decisions are served past their TTL while authz is unreachable. */
+  authzStaleLimitMs?: number | undefined;
+}
+
+export interface BrokerApp extends ServiceApp {
+  readonly broker: Broker;
+  mqttAddresses(): { tcp?: string; tls?: string; ws?: string };
 }
 
 /**
- * Composition root of the MQTT broker edge. The broker core (services/broker/src) is wired to its
- * listeners and to authz/quota in the broker issue; the admin RPCs answer UNIMPLEMENTED until then.
+ * Composition root of the MQTT broker edge: the broker core on its listeners, authenticating
+ * through authz (credential cache, in-process ACL), following authz's invalidation feed to
+ * disconnect revoked clients, and the admin gRPC API.
  */
-export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): ServiceApp {
+export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): BrokerApp {
+  const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'broker')}` };
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, headers: serviceAuth });
+  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, headers: serviceAuth });
+  const metrics = createObservedBrokerMetrics();
+  const authenticator = createAuthzAuthenticator({
+    authz,
+    anonymousTokenId: config.anonymousTokenId,
+    staleLimitMs: config.authzStaleLimitMs,
+    onUnavailable: () => metrics.count('authz_unavailable'),
+  });
+  const broker = createBroker({
+    authenticator,
+    // Quota metering is wired to the quota service's leases in the quota issue; until then the
+    // edge meters nothing and refuses nothing for quota reasons.
+    quota: new UnlimitedQuotaMeter(),
+    metrics,
+    tcp: { host: config.mqtt.host, port: config.mqtt.port },
+    ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
+    ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),
+  });
+
+  const requireAdmin = createAdminGuard({
+    secretKey: deps.secretKey,
+    async authenticate(bearer, peerIp) {
+      const res = await authz.authenticate({ bearer, peerIp: peerIp ?? '' });
+      if (!res.allowed || !res.principal) return { denied: res.reason || 'CREDENTIAL_INVALID' };
+      const kind = res.principal.kind === TokenKind.MASTER ? 'master' : res.principal.kind === TokenKind.STANDARD ? 'standard' : res.principal.kind === TokenKind.ACL ? 'acl' : 'user';
+      return { accountId: res.principal.accountId, subject: res.principal.subject, kind };
+    },
+    async accountPath(accountId) {
+      const tree = await identity.getAccountTree({ accountId }).catch(() => undefined);
+      return tree ? [...tree.ancestors.map((a) => a.id), tree.account!.id] : [];
+    },
+  });
+  const callerAccount = async (ctx: Parameters<typeof requireAdmin>[0]) => {
+    const header = ctx.header('authorization') ?? '';
+    const res = await authz.authenticate({ bearer: header.replace(/^Bearer /, '') });
+    if (!res.allowed || !res.principal) throw unauthenticated('authorization: a Bearer credential is required', res.reason || 'CREDENTIAL_MISSING');
+    return res.principal.accountId;
+  };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(BrokerAdminService, {});
-  return hostService({ name: 'broker', listen: { ...config.listen, httpPort: undefined }, rpc });
+  rpc.add(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin, callerAccount));
+
+  let feed: ReturnType<typeof followInvalidations> | undefined;
+  let addresses: { tcp?: string; tls?: string; ws?: string } = {};
+  const host = hostService({
+    name: 'broker',
+    listen: { ...config.listen, httpPort: undefined },
+    rpc,
+    onStop: async () => {
+      feed?.stop();
+      await broker.close();
+      authz.close();
+      identity.close();
+    },
+  });
+
+  return {
+    ...host,
+    broker,
+    mqttAddresses: () => addresses,
+    async start(): Promise<StartedService> {
+      const bound = await broker.listen();
+      const fmt = (b: { host: string; port: number } | undefined) => (b ? `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}` : undefined);
+      addresses = { ...(bound.tcp ? { tcp: fmt(bound.tcp)! } : {}), ...(bound.tls ? { tls: fmt(bound.tls)! } : {}), ...(bound.ws ? { ws: fmt(bound.ws)! } : {}) };
+      // Revocation: every token change disconnects the token's clients (0x98 administrative
+      // action; 0x87 not authorized once expired) and drops its cached decisions.
+      feed = followInvalidations({
+        authz,
+        logger: deps.logger,
+        target: {
+          onToken(tokenId, kind) {
+            authenticator.dropCache(tokenId);
+            broker.dropAuthCache();
+            broker.disconnectWhere((c) => c.subject === tokenId, kind === 'expired' ? 0x87 : 0x98);
+          },
+          onAccountSuspended(accountId) {
+            authenticator.dropCache();
+            broker.dropAuthCache();
+            broker.disconnectWhere((c) => c.account === accountId, 0x98);
+          },
+          onReset() {
+            authenticator.dropCache();
+            broker.dropAuthCache();
+          },
+        },
+      });
+      return host.start();
+    },
+  };
 }

@@ -128,8 +128,8 @@ export class BrokerCore {
       this.metrics.count('dropped_queue_full');
       return;
     }
-    // The payload may be a view into a socket chunk: copy what is kept indefinitely.
-    store.set(message.topic, { ...message, payload: Buffer.from(message.payload) });
+    ownPayload(message);
+    store.set(message.topic, message);
   }
 
   *retainedMatching(account: string, filter: string): Iterable<Message> {
@@ -242,10 +242,12 @@ export class BrokerCore {
       this.metrics.count('dropped_queue_full');
       return;
     }
+    ownPayload(delivery.message);
     session.queue.push(delivery);
   }
 
   #sendInflight(session: Session, conn: Connection, delivery: Delivery): void {
+    ownPayload(delivery.message);
     const packetId = session.allocatePacketId();
     if (this.#send(conn, delivery, packetId, false)) {
       session.inflight.set(packetId, { ...delivery, packetId, state: 'publish' });
@@ -427,4 +429,14 @@ export class BrokerCore {
     }
     for (const [key, hit] of this.#authCache) if (hit.untilMs <= now) this.#authCache.delete(key);
   }
+}
+
+/**
+ * Inbound payloads are views into the socket chunk they arrived in (publish-codec.ts). A message
+ * that is kept (queued, in flight) gets its own copy, once, so it does not pin the whole chunk.
+ */
+function ownPayload(message: Message): void {
+  if (message.payloadOwned) return;
+  message.payloadOwned = true;
+  message.payload = Buffer.from(message.payload);
 }

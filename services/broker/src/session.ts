@@ -19,6 +19,8 @@ export interface Message {
   /** Client-visible topic (inside the account namespace). */
   topic: string;
   payload: Buffer;
+  /** The payload is our own copy, not a view into a socket chunk. */
+  payloadOwned?: boolean;
   qos: 0 | 1 | 2;
   retain: boolean;
   properties: ForwardProperties | undefined;

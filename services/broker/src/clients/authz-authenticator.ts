@@ -1,0 +1,133 @@
+import { createHash } from 'node:crypto';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
+import type { ServiceClient } from '#libs/rpc/index.ts';
+import { isAppError } from '#libs/errors/index.ts';
+import { AuthzService, Effect, TokenKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
+// The ACL engine is pure code shared with authz: the rules snapshot from Authenticate is compiled
+// here so that topic checks never leave the process.
+import { checkPublish, checkSubscribe, compileRules, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
+import type { AuthenticateRequest, AuthenticateResult, Authenticator, TopicAuthorizer } from '../domain/ports.ts';
+
+export interface AuthzAuthenticatorOptions {
+  authz: ServiceClient<typeof AuthzService>;
+  /** Decisions may be served from cache this long past their TTL while authz is unreachable. */
+  staleLimitMs?: number;
+  /** acl token id for clients that send no username (unset: anonymous is refused). */
+  anonymousTokenId?: string | undefined;
+  nowMs?: () => number;
+  onUnavailable?: () => void;
+}
+
+interface CachedDecision {
+  result: Extract<AuthenticateResult, { allowed: true }>;
+  tokenId: string | undefined;
+  accountId: string;
+  freshUntilMs: number;
+  staleUntilMs: number;
+}
+
+const ALLOW_ALL: TopicAuthorizer = {
+  checkPublish: () => 'allow',
+  checkSubscribe: () => 'allow',
+  authorizePublish: async () => true,
+  authorizeSubscribe: async (filters) => filters.map(() => true),
+};
+
+function aclAuthorizer(acl: CompiledAcl, vars: Record<string, string>): TopicAuthorizer {
+  const pub = (topic: string) => checkPublish(acl, topic, vars).allowed;
+  const sub = (filter: string) => checkSubscribe(acl, filter, vars).allowed;
+  return {
+    checkPublish: (topic) => (pub(topic) ? 'allow' : 'deny'),
+    checkSubscribe: (filter) => (sub(filter) ? 'allow' : 'deny'),
+    authorizePublish: async (topic) => pub(topic),
+    authorizeSubscribe: async (filters) => filters.map(sub),
+  };
+}
+
+const toRules = (rules: Rule[]) => rules.map((r) => ({ effect: r.effect === Effect.DENY ? 'deny' : 'allow', actions: [...r.actions], resources: [...r.resources] }));
+
+/**
+ * The broker's Authenticator over authz: a credential cache keyed by a hash of (username,
+ * password, peer IP) for the TTL authz gives, the token's rules compiled in process, and the
+ * failure policy — authz unreachable: new credentials are refused as `unavailable` (CONNACK 0x88),
+ * known ones are served from cache up to `staleLimitMs` past their TTL.
+ */
+export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Authenticator & { dropCache(tokenId?: string): void; size(): number } {
+  const now = options.nowMs ?? Date.now;
+  const staleLimitMs = options.staleLimitMs ?? 5 * 60_000;
+  const cache = new Map<string, CachedDecision>();
+
+  function keyOf(req: AuthenticateRequest): string {
+    return createHash('sha256')
+      .update(req.username ?? '\u0000anonymous')
+      .update('\u0000')
+      .update(req.password ?? Buffer.alloc(0))
+      .update('\u0000')
+      .update(req.peerIp)
+      .digest('base64');
+  }
+
+  function build(req: AuthenticateRequest, res: { principal: { accountId: string; subject: string; kind: TokenKind; superuser: boolean; tokenId: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined } ; rules: Rule[]; cacheTtlMs: bigint }): AuthenticateResult {
+    const p = res.principal;
+    let acl = ALLOW_ALL;
+    if (p.kind === TokenKind.ACL) {
+      const compiled = compileRules(toRules(res.rules));
+      // An acl token may connect unless one of its rules denies `connect`.
+      if (compiled.connect.deny >= 0) return { allowed: false, reason: 'not_authorized' };
+      acl = aclAuthorizer(compiled, { account: p.accountId, token: p.tokenId, client_id: req.clientId, username: req.username ?? '' });
+    }
+    return {
+      allowed: true,
+      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: p.kind !== TokenKind.ACL },
+      acl,
+      cacheTtlMs: Number(res.cacheTtlMs),
+      ...(p.expiresAt ? { expiresAtMs: timestampMs(p.expiresAt) } : {}),
+    };
+  }
+
+  async function ask(req: AuthenticateRequest): Promise<AuthenticateResult> {
+    if (req.username === undefined) {
+      if (!options.anonymousTokenId) return { allowed: false, reason: 'not_authorized' };
+      const { token } = await options.authz.getToken({ tokenId: options.anonymousTokenId });
+      if (!token || token.kind !== TokenKind.ACL || token.revokedAt) return { allowed: false, reason: 'not_authorized' };
+      return build(req, { principal: { accountId: token.accountId, subject: token.id, kind: token.kind, superuser: false, tokenId: token.id, expiresAt: token.expiresAt }, rules: token.rules, cacheTtlMs: 60_000n });
+    }
+    const res = await options.authz.authenticate({ protocol: 1, username: req.username, password: req.password?.toString('utf8') ?? '', clientId: req.clientId, peerIp: req.peerIp }, { deadlineMs: 200 });
+    if (!res.allowed || !res.principal) {
+      const reason = res.reason === 'TOKEN_EXPIRED' ? 'expired' : res.reason === 'ACCOUNT_SUSPENDED' || res.reason === 'IP_NOT_ALLOWED' ? 'not_authorized' : 'bad_credentials';
+      return { allowed: false, reason };
+    }
+    return build(req, { principal: res.principal, rules: res.rules, cacheTtlMs: res.cacheTtlMs });
+  }
+
+  return {
+    async authenticate(req) {
+      const key = keyOf(req);
+      const t = now();
+      const hit = cache.get(key);
+      if (hit && hit.freshUntilMs > t) return hit.result;
+      try {
+        const result = await ask(req);
+        if (result.allowed && result.cacheTtlMs > 0) {
+          if (cache.size > 100_000) cache.clear();
+          cache.set(key, { result, tokenId: result.principal.tokenId, accountId: result.principal.account, freshUntilMs: t + result.cacheTtlMs, staleUntilMs: t + result.cacheTtlMs + staleLimitMs });
+        } else {
+          cache.delete(key);
+        }
+        return result;
+      } catch (error) {
+        const code = isAppError(error) ? error.code : 'UNAVAILABLE';
+        if (code !== 'UNAVAILABLE' && code !== 'DEADLINE_EXCEEDED' && code !== 'INTERNAL') throw error;
+        options.onUnavailable?.();
+        // Failure policy: keep serving what we knew, up to the stale limit; refuse the unknown.
+        if (hit && hit.staleUntilMs > t && (hit.result.expiresAtMs === undefined || hit.result.expiresAtMs > t)) return hit.result;
+        return { allowed: false, reason: 'unavailable', unavailable: true };
+      }
+    },
+    dropCache(tokenId) {
+      if (tokenId === undefined) return cache.clear();
+      for (const [key, entry] of cache) if (entry.tokenId === tokenId) cache.delete(key);
+    },
+    size: () => cache.size,
+  };
+}

@@ -1,0 +1,54 @@
+import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { invalidArgument } from '#libs/errors/index.ts';
+import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import type { ServiceImpl } from '#libs/rpc/index.ts';
+import type { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import type { Broker } from '../broker.ts';
+import type { CountingMetrics } from '../adapters/counting-metrics.ts';
+
+/** gRPC ⇄ broker admin: list and kick clients (per account), stats. */
+export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, requireAdmin: RequireAdmin, rootAccountOf: (ctx: Parameters<RequireAdmin>[0]) => Promise<string>): Partial<ServiceImpl<typeof BrokerAdminService>> {
+  return {
+    async listClients(req, ctx) {
+      const accountId = req.accountId || (await rootAccountOf(ctx));
+      await requireAdmin(ctx, accountId, 'read');
+      const limit = req.limit === 0 ? 1_000 : Math.min(req.limit, 10_000);
+      const clients = broker.clients().filter((c) => c.account === accountId).slice(0, limit);
+      return {
+        clients: clients.map((c) => ({
+          clientId: c.clientId,
+          accountId: c.account,
+          subject: c.subject,
+          peer: c.peerIp,
+          protocolVersion: c.protocol === 'mqtt5' ? 5 : c.protocol === 'mqtt3.1.1' ? 4 : 3,
+          transport: c.transport,
+          connectedAt: timestampFromMs(c.connectedAtMs),
+          subscriptions: c.subscriptions,
+        })),
+      };
+    },
+    async kickClient(req, ctx) {
+      if (!req.clientId) throw invalidArgument('client_id', 'is required');
+      const accountId = req.accountId || (await rootAccountOf(ctx));
+      await requireAdmin(ctx, accountId, 'write');
+      const reason = req.reasonCode === 0 ? 0x98 : req.reasonCode;
+      if (reason < 0x80 || reason > 0xa2) throw invalidArgument('reason_code', 'must be an MQTT 5 error reason code (0x80-0xA2)');
+      return { kicked: broker.kick(req.clientId, reason, accountId) > 0 };
+    },
+    async getStats() {
+      const s = broker.stats();
+      const m = metrics.counters;
+      const n = (k: string) => BigInt(m.get(k as never) ?? 0);
+      return {
+        connections: BigInt(s.connections),
+        sessions: BigInt(s.sessions),
+        messagesIn: n('messages_in'),
+        messagesOut: n('messages_out'),
+        bytesIn: n('bytes_in'),
+        bytesOut: n('bytes_out'),
+        dropped: n('dropped_qos0_slow_consumer') + n('dropped_queue_full') + n('dropped_expired') + n('dropped_too_large'),
+        denied: n('publish_denied') + n('subscribe_denied'),
+      };
+    },
+  };
+}

@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createRpcClient } from '#libs/rpc/index.ts';
+import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+/**
+ * The whole mesh in one process: real identity, authz and broker over real gRPC, devices as real
+ * MQTT.js clients. Quota is not on the edge yet (the quota issue).
+ */
+describe('MQTT devices through the mesh', () => {
+  let mesh: TestMesh;
+  let authz: ReturnType<typeof createRpcClient<typeof AuthzService>>;
+  const clients: MqttClient[] = [];
+  let mqttUrl: string;
+
+  function connect(opts: IClientOptions): Promise<MqttClient> {
+    return new Promise((resolve, reject) => {
+      const client = mqtt.connect(mqttUrl, { reconnectPeriod: 0, connectTimeout: 3_000, ...opts });
+      clients.push(client);
+      client.once('connect', () => resolve(client));
+      client.once('error', (e) => {
+        client.end(true);
+        reject(e);
+      });
+    });
+  }
+
+  async function deviceToken(accountId: string, master: string) {
+    return authz.createToken(
+      { accountId, name: 'fleet', kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }] },
+      bearer(master),
+    );
+  }
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    authz = createRpcClient(AuthzService, mesh.address('authz'));
+    mqttUrl = `mqtt://${mesh.broker!.mqttAddresses().tcp}`;
+  });
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    authz?.close();
+    await mesh?.stop();
+  });
+
+  it('lets an acl-token device publish and subscribe on devices/${client_id}/# and nowhere else', async () => {
+    const t = await mesh.createTenant('fleet-a');
+    const { secret } = await deviceToken(t.accountId, t.masterToken);
+    const dev = await connect({ protocolVersion: 5, clientId: 'c1', username: secret });
+    const granted = await dev.subscribeAsync('devices/c1/#');
+    expect(granted.map((g) => g.qos)).toEqual([0]);
+    await expect(dev.subscribeAsync('devices/+/temp')).rejects.toThrow(/Not authorized/);
+    const got = new Promise<string>((resolve) => dev.once('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)));
+    await dev.publishAsync('devices/c1/temp', '21.5', { qos: 1 });
+    expect(await got).toBe('devices/c1/temp=21.5');
+    const refused = await dev.publishAsync('devices/c2/temp', 'x', { qos: 1 }).then(
+      (p) => p,
+      (e: { code?: number }) => e,
+    );
+    expect(refused).toMatchObject({ code: 0x87 });
+  });
+
+  it('refuses a bad token (v5 0x86, v3.1.1 return code 4)', async () => {
+    await expect(connect({ protocolVersion: 5, clientId: 'x', username: 'tg_not-a-real-token' })).rejects.toMatchObject({ code: 0x86 });
+    await expect(connect({ protocolVersion: 4, clientId: 'y', username: 'nobody', password: 'wrong password here' })).rejects.toMatchObject({ code: 4 });
+  });
+
+  it('isolates accounts: the same topic in two accounts never crosses', async () => {
+    const a = await mesh.createTenant('iso-a');
+    const b = await mesh.createTenant('iso-b');
+    const subA = await connect({ protocolVersion: 5, clientId: 'sa', username: a.masterToken });
+    const pubB = await connect({ protocolVersion: 5, clientId: 'pb', username: b.masterToken });
+    const subB = await connect({ protocolVersion: 5, clientId: 'sb', username: b.masterToken });
+    await subA.subscribeAsync('devices/1');
+    await subB.subscribeAsync('devices/1');
+    const seenA: string[] = [];
+    subA.on('message', (_t, p) => seenA.push(p.toString()));
+    const seenB = new Promise<string>((resolve) => subB.once('message', (_t, p) => resolve(p.toString())));
+    await pubB.publishAsync('devices/1', 'from-b', { qos: 1 });
+    expect(await seenB).toBe('from-b');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seenA).toEqual([]);
+  });
+
+  it('disconnects a revoked token within one second (DISCONNECT 0x98), and lists/kicks clients', async () => {
+    const t = await mesh.createTenant('revoke');
+    const tok = await deviceToken(t.accountId, t.masterToken);
+    const dev = await connect({ protocolVersion: 5, clientId: 'c7', username: tok.secret });
+    const admin = createRpcClient(BrokerAdminService, mesh.address('broker'));
+    const listed = await admin.listClients({ accountId: t.accountId }, bearer(t.masterToken));
+    expect(listed.clients.map((c) => c.clientId)).toEqual(['c7']);
+    const disconnected = new Promise<number>((resolve) => dev.once('disconnect', (p) => resolve(p.reasonCode ?? -1)));
+    const revokedAt = performance.now();
+    await authz.revokeToken({ tokenId: tok.token!.id }, bearer(t.masterToken));
+    expect(await disconnected).toBe(0x98);
+    expect(performance.now() - revokedAt).toBeLessThan(1_000);
+    await expect(connect({ protocolVersion: 5, clientId: 'c7', username: tok.secret })).rejects.toMatchObject({ code: 0x86 });
+    const other = await connect({ protocolVersion: 5, clientId: 'c8', username: t.masterToken });
+    const kicked = new Promise<number>((resolve) => other.once('disconnect', (p) => resolve(p.reasonCode ?? -1)));
+    expect((await admin.kickClient({ clientId: 'c8', accountId: t.accountId }, bearer(t.masterToken))).kicked).toBe(true);
+    expect(await kicked).toBe(0x98);
+    const stranger = await mesh.createTenant('stranger');
+    await expect(admin.listClients({ accountId: t.accountId }, bearer(stranger.masterToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    admin.close();
+  });
+
+  it('when authz is down: new connects get 0x88, connected devices keep publishing', async () => {
+    const t = await mesh.createTenant('outage');
+    const { secret } = await deviceToken(t.accountId, t.masterToken);
+    const dev = await connect({ protocolVersion: 5, clientId: 'c1', username: secret });
+    await dev.subscribeAsync('devices/c1/#');
+    await mesh.authz!.stop();
+    await expect(connect({ protocolVersion: 5, clientId: 'late', username: t.masterToken })).rejects.toMatchObject({ code: 0x88 });
+    await expect(connect({ protocolVersion: 4, clientId: 'late3', username: t.masterToken })).rejects.toMatchObject({ code: 3 });
+    const got = new Promise<string>((resolve) => dev.once('message', (_t, p) => resolve(p.toString())));
+    await dev.publishAsync('devices/c1/still', 'alive', { qos: 1 });
+    expect(await got).toBe('alive');
+  });
+});
