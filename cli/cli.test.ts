@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import mqtt from 'mqtt';
 import { startTestMesh, type TestMesh } from '../test/harness/mesh.ts';
 
 const cli = new URL('../bin/tollgate.js', import.meta.url).pathname;
@@ -33,6 +34,7 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
       PATH: process.env.PATH ?? '',
       TOLLGATE_IDENTITY_URL: mesh.address('identity'),
       TOLLGATE_AUTHZ_URL: mesh.address('authz'),
+      TOLLGATE_BROKER_URL: mesh.address('broker'),
       TOLLGATE_TOKEN: tenant.masterToken,
       TOLLGATE_DATA_DIR: mesh.dataDir,
     };
@@ -70,6 +72,16 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     expect(user.id).toMatch(/^usr_/);
     const tree = await json(['account', 'list']);
     expect((tree.accounts as { id: string }[]).map((a) => a.id)).toEqual([tenant.accountId, sub.id]);
+  });
+
+  it('lists and kicks MQTT clients', async () => {
+    const device = await mqtt.connectAsync(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: 'cli-dev', username: tenant.masterToken, reconnectPeriod: 0 });
+    const listed = await json(['clients', 'list']);
+    expect((listed.clients as { client_id: string }[]).map((c) => c.client_id)).toEqual(['cli-dev']);
+    const gone = new Promise<number | undefined>((resolve) => device.once('disconnect', (p) => resolve(p.reasonCode)));
+    expect(await json(['clients', 'kick', 'cli-dev'])).toMatchObject({ kicked: true });
+    expect(await gone).toBe(0x98);
+    device.end(true);
   });
 
   it('fails with one line and a non-zero exit on bad input', async () => {

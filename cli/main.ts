@@ -25,6 +25,8 @@ commands:
   token list [--account ID] [--all] | token show ID | token revoke ID
   token update ID [--name N] [--rules FILE|-] [--ip MASKS] [--expires 30d|never] [--ttl 1h]
   token rotate ID [--grace 1h]                     new secret; the old one valid for the grace period
+  clients list [--account ID] | clients kick CLIENT_ID [--account ID]
+                                                   MQTT clients connected to the broker edge
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
 
@@ -85,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       case 'user':
       case 'token':
       case 'check':
+      case 'clients':
         return await (await import('./commands/admin.ts')).runAdmin({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin });
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);

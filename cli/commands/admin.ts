@@ -5,6 +5,7 @@ import { AppError, invalidArgument } from '#libs/errors/index.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind, type Token } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService, Role, type Account } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { UsageError, type Output } from '../output.ts';
 import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
 
@@ -191,6 +192,25 @@ new secret (shown once): ${res.secret}`);
         const t = tokenJson(res.token!);
         args.out.result(t, () => (verb === 'show' ? JSON.stringify(t, null, 2) : `revoked ${t.id}`));
         return 0;
+      }
+      case 'clients list':
+      case 'clients kick': {
+        const broker = createRpcClient(BrokerAdminService, serviceAddress(args.env, 'broker'), { tls });
+        try {
+          if (verb === 'list') {
+            const res = await broker.listClients({ accountId: str(args.flags, 'account') ?? '' }, auth);
+            const clients = res.clients.map((c) => ({ client_id: c.clientId, account_id: c.accountId, subject: c.subject, peer: c.peer, protocol_version: c.protocolVersion, transport: c.transport, connected_at: iso(c.connectedAt), subscriptions: c.subscriptions }));
+            args.out.result({ clients }, () => clients.map((c) => `${c.client_id.padEnd(24)} ${c.peer.padEnd(16)} v${c.protocol_version} ${c.transport} ${c.subject}`).join('\n') || '(no clients)');
+            return 0;
+          }
+          const clientId = rest[0];
+          if (!clientId) throw new UsageError('usage: tollgate clients kick CLIENT_ID [--account ID]');
+          const res = await broker.kickClient({ clientId, accountId: str(args.flags, 'account') ?? '' }, auth);
+          args.out.result({ client_id: clientId, kicked: res.kicked }, () => (res.kicked ? `kicked ${clientId}` : `${clientId} is not connected`));
+          return res.kicked ? 0 : 1;
+        } finally {
+          broker.close();
+        }
       }
       case 'check': {
         const res = await authz.authorize({

@@ -144,3 +144,26 @@ describe('bad input', () => {
     await sleep(10);
   });
 });
+
+describe('protocol errors (v5)', () => {
+  it('[MQTT-3.14.2-2] DISCONNECT may not set a Session Expiry when it was 0 → 0x82', async () => {
+    tb = await startBroker();
+    const r = await connected(tb.port, 5);
+    r.send({ cmd: 'disconnect', reasonCode: 0, properties: { sessionExpiryInterval: 60 } });
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x82 });
+  });
+
+  it('[MQTT-3.8.3-4] No Local on a shared subscription → 0x82', async () => {
+    tb = await startBroker();
+    const r = await connected(tb.port, 5);
+    r.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/t', qos: 0, nl: true }] });
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x82 });
+  });
+
+  it('a server-bound-only packet from a client (SUBACK) → 0x82', async () => {
+    tb = await startBroker();
+    const r = await connected(tb.port, 5);
+    r.send({ cmd: 'suback', messageId: 1, granted: [0] });
+    expect(await r.next('disconnect')).toMatchObject({ reasonCode: 0x82 });
+  });
+});
