@@ -30,7 +30,9 @@ type BrokerName = 'tollgate' | 'aedes' | 'mosquitto';
 
 export interface BrokerBenchRow {
   broker: BrokerName;
-  scenario: 'fan-in 8→1 QoS0' | 'fan-out 1→8 QoS0' | 'QoS1 round trips';
+  scenario: 'fan-in 8→1 QoS0' | 'fan-out 1→8 QoS0' | 'QoS1 round trips' | 'connect+disconnect (credentials)' | 'latency @1k msg/s';
+  p50Ms?: number;
+  p99Ms?: number;
   messagesPerSecond: number;
   cpuMicrosPerMessage: number | undefined;
   note?: string;
@@ -167,8 +169,10 @@ class LoadClient {
   pubacks = 0;
   #rest: Buffer | undefined;
   onPuback: (() => void) | undefined;
+  /** Called with each PUBLISH payload (a view, valid during the call). */
+  onPayload: ((buf: Buffer, start: number, end: number) => void) | undefined;
   #ackQos1 = false;
-  #connack!: () => void;
+  #connack: () => void = () => {};
   #suback: (() => void) | undefined;
 
   constructor(port: number) {
@@ -221,6 +225,10 @@ class LoadClient {
       }
       if (type === 3) {
         this.received++;
+        if (this.onPayload) {
+          const topicLen = buf.readUInt16BE(j);
+          this.onPayload(buf, j + 2 + topicLen + (((buf[start]! >> 1) & 3) > 0 ? 2 : 0), j + len);
+        }
         if (this.#ackQos1 && ((buf[start]! >> 1) & 3) === 1) {
           const topicLen = buf.readUInt16BE(j);
           const id = buf.readUInt16BE(j + 2 + topicLen);
@@ -322,6 +330,87 @@ async function qos1(b: Running): Promise<{ rate: number; cpu: number | undefined
   return r;
 }
 
+async function connects(b: Running): Promise<{ rate: number; cpu: number | undefined }> {
+  const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'cd', clean: true, keepalive: 0, username: USER, password: Buffer.from(PASSWORD) });
+  const disconnect = mqttPacket.generate({ cmd: 'disconnect' });
+  const until = { stop: false };
+  let done = 0;
+  const worker = async (k: number): Promise<void> => {
+    const packet = Buffer.from(connect);
+    packet[packet.indexOf('cd') + 1] = 0x61 + k; // a distinct client id per worker
+    while (!until.stop) {
+      await new Promise<void>((resolve) => {
+        const s = net.connect(b.port, '127.0.0.1', () => s.write(packet));
+        s.once('data', () => {
+          s.end(disconnect);
+          done++;
+        });
+        s.once('close', () => resolve());
+        s.on('error', () => {});
+      });
+    }
+  };
+  const workers = Array.from({ length: 8 }, (_, k) => worker(k));
+  const r = await measure(b.pid, () => done);
+  until.stop = true;
+  await Promise.all(workers);
+  return r;
+}
+
+/** One publisher at 1,000 msg/s QoS 0; the subscriber reads a send timestamp from each payload. */
+async function latency(b: Running): Promise<{ rate: number; cpu: number | undefined; p50: number; p99: number }> {
+  const [sub] = await clients(b.port, 1, 'lat-sub');
+  const [pub] = await clients(b.port, 1, 'lat-pub');
+  await sub!.subscribe('bench/lat', 0);
+  const samples: number[] = [];
+  sub!.onPayload = (buf, start) => samples.push(performance.now() - buf.readDoubleLE(start));
+  const payload = Buffer.alloc(64);
+  const timer = setInterval(() => {
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 10; i++) {
+      payload.writeDoubleLE(performance.now(), 0);
+      frames.push(mqttPacket.generate({ cmd: 'publish', topic: 'bench/lat', payload, qos: 0, retain: false, dup: false }));
+    }
+    pub!.socket.write(Buffer.concat(frames));
+  }, 10);
+  await sleep(WARMUP_MS);
+  samples.length = 0;
+  await sleep(2_000);
+  clearInterval(timer);
+  const sorted = samples.slice().sort((x, y) => x - y);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  sub!.close();
+  pub!.close();
+  return { rate: samples.length / 2, cpu: undefined, p50: at(0.5), p99: at(0.99) };
+}
+
+function rssKb(pid: number): number | undefined {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const IDLE_CONNECTIONS = 10_000;
+
+/** Broker RSS growth per idle, authenticated connection (10,000 of them, keep-alive 0). */
+async function idleRss(b: Running): Promise<number | undefined> {
+  const before = rssKb(b.pid);
+  const sockets: LoadClient[] = [];
+  for (let i = 0; i < IDLE_CONNECTIONS; i += 500) {
+    const batch = Array.from({ length: 500 }, () => new LoadClient(b.port));
+    await Promise.all(batch.map((c, k) => c.connect(`idle-${i + k}`).catch(() => {})));
+    sockets.push(...batch);
+  }
+  await sleep(500);
+  const after = rssKb(b.pid);
+  for (const c of sockets) c.close();
+  await sleep(500);
+  return before !== undefined && after !== undefined ? (after - before) / IDLE_CONNECTIONS : undefined;
+}
+
 export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
   const rows: BrokerBenchRow[] = [];
   const starters: Array<[BrokerName, () => Promise<Running | undefined>]> = [
@@ -333,7 +422,10 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
     ['fan-in 8→1 QoS0', fanIn],
     ['fan-out 1→8 QoS0', fanOut],
     ['QoS1 round trips', qos1],
+    ['connect+disconnect (credentials)', connects],
+    ['latency @1k msg/s', latency],
   ] as const;
+  const idle: Array<[BrokerName, number | undefined]> = [];
   for (const [name, start] of starters) {
     const running = await start();
     if (!running) {
@@ -346,28 +438,32 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
           rows.push({ broker: name, scenario, messagesPerSecond: 0, cpuMicrosPerMessage: undefined, note: 'broker process had crashed' });
           continue;
         }
-        const r = await run(running).catch(() => ({ rate: 0, cpu: undefined }));
+        const r: { rate: number; cpu: number | undefined; p50?: number; p99?: number } = await run(running).catch(() => ({ rate: 0, cpu: undefined }));
         rows.push({
           broker: name,
           scenario,
           messagesPerSecond: r.rate,
           cpuMicrosPerMessage: r.cpu,
+          ...(r.p50 !== undefined ? { p50Ms: r.p50, p99Ms: r.p99! } : {}),
           ...(running.exited ? { note: 'broker process crashed during the run' } : {}),
         });
         await sleep(200);
       }
+      if (!running.exited) idle.push([name, await idleRss(running).catch(() => undefined)]);
     } finally {
       await running.stop();
     }
   }
   const mosq = (s: string) => rows.find((r) => r.broker === 'mosquitto' && r.scenario === s)?.messagesPerSecond;
-  const lines = ['| broker | scenario | msgs/s | broker CPU µs/msg | × Mosquitto | note |', '|---|---|---:|---:|---:|---|'];
+  const lines = ['| broker | scenario | msgs/s (connects/s) | broker CPU µs/msg | × Mosquitto | note |', '|---|---|---:|---:|---:|---|'];
   for (const r of rows) {
     const m = mosq(r.scenario);
     lines.push(
-      `| ${r.broker} | ${r.scenario} | ${Math.round(r.messagesPerSecond).toLocaleString('en-US')} | ${r.cpuMicrosPerMessage?.toFixed(2) ?? 'n/a'} | ${m ? (r.messagesPerSecond / m).toFixed(2) : 'n/a'} | ${r.note ?? ''} |`,
+      `| ${r.broker} | ${r.scenario} | ${Math.round(r.messagesPerSecond).toLocaleString('en-US')} | ${r.cpuMicrosPerMessage?.toFixed(2) ?? 'n/a'} | ${m && r.p50Ms === undefined ? (r.messagesPerSecond / m).toFixed(2) : 'n/a'} | ${r.p50Ms !== undefined ? `p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms!.toFixed(3)} ms` : ''}${r.note ?? ''} |`,
     );
   }
+  lines.push('', `| broker | RSS per idle connection (${IDLE_CONNECTIONS.toLocaleString('en-US')} connections) |`, '|---|---:|');
+  for (const [name, kb] of idle) lines.push(`| ${name} | ${kb !== undefined ? `${kb.toFixed(1)} KB` : 'n/a'} |`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return rows;
 }

@@ -2,7 +2,9 @@ import { fileURLToPath } from 'node:url';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
-import { createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { createJwksVerifier } from './clients/jwks-cache.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
@@ -32,14 +34,17 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
   const store = new PostgresTokenStore(deps.database.db);
-  const core = createAuthzCore({ store, identity, decisionTtlMs: config.decisionTtlMs });
+  const jwks = createJwksVerifier({
+    identity: createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` } }),
+  });
+  const core = createAuthzCore({ store, identity, decisionTtlMs: config.decisionTtlMs, verifyJwt: jwks.verify });
   const hub = createInvalidationHub({ database: deps.database, store, logger: deps.logger, onEvent: core.onInvalidation });
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
     async authenticate(bearer, peerIp) {
       const outcome = await core.authenticate({ bearer, username: '', password: '', peerIp });
       if (!outcome.allowed) return { denied: outcome.reason };
-      return { accountId: outcome.principal.accountId, subject: outcome.principal.subject, kind: outcome.principal.kind };
+      return { accountId: outcome.principal.accountId, subject: outcome.principal.subject, kind: outcome.principal.kind, role: outcome.principal.role };
     },
     accountPath: async (accountId) => (await identity.accountPath(accountId)).map((a) => a.id),
   });

@@ -8,6 +8,7 @@ import { aclActions, type AclAction } from './domain/acl-rule.ts';
 import { compileIpAllowList, isIpAllowed, type IpAllowList } from './domain/ip-allow-list.ts';
 import type { IdentityPeer } from './clients/identity-peer.ts';
 import { DecisionLog } from './decision-log.ts';
+import { looksLikeJwt, type JwtOutcome } from './clients/jwks-cache.ts';
 
 export interface AuthzCoreOptions {
   store: TokenStore;
@@ -18,12 +19,16 @@ export interface AuthzCoreOptions {
   /** How long an account path (and its suspension state) is cached; the identity feed clears it sooner. */
   accountCacheMs?: number;
   decisionLog?: DecisionLog;
+  /** Verifies identity access tokens (JWT) offline; unset: JWTs are refused as JWT_UNSUPPORTED. */
+  verifyJwt?: ((token: string) => Promise<JwtOutcome>) | undefined;
 }
 
 export interface Principal {
   accountId: string;
   subject: string;
   kind: TokenKind | 'user';
+  /** For users (identity JWT or password): their role in `accountId`. */
+  role?: string | undefined;
   superuser: boolean;
   tokenId: string | undefined;
   expiresAtMs: number | undefined;
@@ -204,6 +209,8 @@ export function createAuthzCore(options: AuthzCoreOptions) {
       if (!entry || !expected || !timingSafeEqual(given, Buffer.from(expected))) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
       return decideToken(entry, input.peerIp);
     }
+    const jwt = [input.bearer, input.password].find((v) => v && looksLikeJwt(v));
+    if (jwt) return decideJwt(jwt);
     if (input.bearer || input.username.startsWith('tg_') || input.password.startsWith('tg_')) {
       // Looks like a token but the checksum fails: rejected without a database lookup.
       return { allowed: false, reason: 'TOKEN_MALFORMED', cacheTtlMs: 0 };
@@ -214,12 +221,32 @@ export function createAuthzCore(options: AuthzCoreOptions) {
       return {
         allowed: true,
         reason: 'ALLOWED',
-        principal: { accountId: outcome.accountId, subject: outcome.userId, kind: 'user', superuser: false, tokenId: undefined, expiresAtMs: undefined },
+        principal: { accountId: outcome.accountId, subject: outcome.userId, kind: 'user', role: outcome.role, superuser: false, tokenId: undefined, expiresAtMs: undefined },
         rules: [],
         cacheTtlMs: defaultTtl,
       };
     }
     return { allowed: false, reason: 'CREDENTIAL_MISSING', cacheTtlMs: 0 };
+  }
+
+  async function decideJwt(token: string): Promise<AuthenticateOutcome> {
+    if (!options.verifyJwt) return { allowed: false, reason: 'JWT_UNSUPPORTED', cacheTtlMs: 0 };
+    const verified = await options.verifyJwt(token);
+    if (!verified.valid) return { allowed: false, reason: verified.reason, cacheTtlMs: 0 };
+    const { claims } = verified;
+    if (!claims.acc) return { allowed: false, reason: 'JWT_INVALID', cacheTtlMs: 0 };
+    const path = await accountPath(claims.acc);
+    if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
+    if (path.some((a) => a.suspended)) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 };
+    const expiresAtMs = typeof claims.exp === 'number' ? claims.exp * 1000 : undefined;
+    const role = ['owner', 'admin', 'member', 'viewer'].find((r) => claims.roles?.includes(r));
+    return {
+      allowed: true,
+      reason: 'ALLOWED',
+      principal: { accountId: claims.acc, subject: claims.sub, kind: 'user', role, superuser: false, tokenId: undefined, expiresAtMs },
+      rules: [],
+      cacheTtlMs: Math.max(0, Math.min(defaultTtl, (expiresAtMs ?? Infinity) - now())),
+    };
   }
 
   async function principalOf(credential: Credential, peerIp: string | undefined): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
@@ -258,7 +285,13 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     }
     const ttl = outcome.cacheTtlMs;
     if (principal.kind === 'master') return answer(true, 'ALLOWED', ttl, accountId);
-    if (principal.kind === 'standard' || principal.kind === 'user') {
+    if (principal.kind === 'user') {
+      // Users act by role: owner/admin everything in their account, member all but admin, viewer reads.
+      if (principal.role === 'owner' || principal.role === 'admin') return answer(true, 'ALLOWED', ttl, accountId);
+      if (principal.role === 'viewer') return ['read', 'subscribe', 'connect'].includes(action) ? answer(true, 'ALLOWED', ttl, accountId) : answer(false, 'ROLE_NOT_ALLOWED', ttl, accountId);
+      return action === 'admin' ? answer(false, 'ROLE_NOT_ALLOWED', ttl, accountId) : answer(true, 'ALLOWED', ttl, accountId);
+    }
+    if (principal.kind === 'standard') {
       // Standard tokens may do everything but manage tokens and subaccounts (the admin action).
       return action === 'admin' ? answer(false, 'KIND_NOT_ALLOWED', ttl, accountId) : answer(true, 'ALLOWED', ttl, accountId);
     }

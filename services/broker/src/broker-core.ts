@@ -55,6 +55,7 @@ export class BrokerCore {
    * and ip are in the key because ACL rules and IP allow-lists can depend on them.
    */
   async authenticate(request: AuthenticateRequest): Promise<AuthenticateResult> {
+    if (!this.options.cacheCredentials) return this.options.authenticator.authenticate(request);
     const key = createHash('sha256')
       .update(request.username ?? '\u0000anonymous')
       .update('\u0000')

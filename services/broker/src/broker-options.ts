@@ -36,6 +36,11 @@ export interface BrokerOptions {
   /** Cap on Session Expiry, also the lifetime of a v3.1.1 CleanSession=0 session. Default 7 days. */
   maxSessionExpirySeconds?: number;
   maxRetainedPerAccount?: number;
+  /**
+   * Keep allowed CONNECT decisions in the broker's own credential cache for their TTL (default
+   * true). Turn off when the Authenticator caches itself (e.g. with a stale-serving policy).
+   */
+  cacheCredentials?: boolean;
   /** Period of the housekeeping sweep (timeouts, keep-alive, wills, expiry). Default 500 ms. */
   sweepIntervalMs?: number;
 }
@@ -61,6 +66,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     topicAliasMaximum: options.topicAliasMaximum ?? 32,
     maxSessionExpirySeconds: options.maxSessionExpirySeconds ?? 7 * 86_400,
     maxRetainedPerAccount: options.maxRetainedPerAccount ?? 100_000,
+    cacheCredentials: options.cacheCredentials ?? true,
     sweepIntervalMs: options.sweepIntervalMs ?? 500,
   };
 }

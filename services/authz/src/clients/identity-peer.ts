@@ -1,5 +1,7 @@
 import { createLazyClient, type RpcClientOptions } from '#libs/rpc/index.ts';
-import { AccountState, IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { AccountState, IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
+
+const roleNames: Partial<Record<Role, string>> = { [Role.OWNER]: 'owner', [Role.ADMIN]: 'admin', [Role.MEMBER]: 'member', [Role.VIEWER]: 'viewer' };
 
 /** What authz needs from identity. */
 export interface IdentityPeer {
@@ -26,7 +28,7 @@ export function createGrpcIdentityPeer(address: () => string, options: RpcClient
     async verifyPassword(input) {
       const res = await client.verifyPassword({ username: input.username, password: input.password, peerIp: input.peerIp, accountId: input.accountId ?? '' });
       if (!res.allowed) return { allowed: false, reason: res.reason || 'INVALID_CREDENTIALS' };
-      return { allowed: true, userId: res.userId, accountId: res.accountId, role: String(res.role) };
+      return { allowed: true, userId: res.userId, accountId: res.accountId, role: roleNames[res.role] ?? 'viewer' };
     },
     close: () => client.close(),
   };
