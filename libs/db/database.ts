@@ -30,6 +30,8 @@ export interface DatabaseOptions {
   /** Connection pool size for Postgres. */
   poolSize?: number;
   connectTimeoutSeconds?: number;
+  /** Postgres `application_name` of every connection (shows in pg_stat_activity). */
+  applicationName?: string;
 }
 
 const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -55,6 +57,7 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
       max: options.poolSize ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 10,
       onnotice: () => {},
+      connection: { application_name: options.applicationName ?? 'tollgate' },
     });
   } catch (error) {
     throw new AppError('INVALID_ARGUMENT', `DATABASE_URL: malformed (${(error as Error).message})`, { field: 'DATABASE_URL' });

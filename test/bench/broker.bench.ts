@@ -433,6 +433,8 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
       continue;
     }
     try {
+      // First, on a fresh process: later scenarios leave freed heap that idle sockets would reuse.
+      idle.push([name, await idleRss(running).catch(() => undefined)]);
       for (const [scenario, run] of scenarios) {
         if (running.exited) {
           rows.push({ broker: name, scenario, messagesPerSecond: 0, cpuMicrosPerMessage: undefined, note: 'broker process had crashed' });
@@ -449,7 +451,6 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
         });
         await sleep(200);
       }
-      if (!running.exited) idle.push([name, await idleRss(running).catch(() => undefined)]);
     } finally {
       await running.stop();
     }
