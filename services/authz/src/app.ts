@@ -5,6 +5,7 @@ import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { createJwksVerifier } from './clients/jwks-cache.ts';
+import { followAccounts } from './clients/account-follower.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
@@ -34,9 +35,12 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
   const store = new PostgresTokenStore(deps.database.db);
-  const jwks = createJwksVerifier({
-    identity: createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` } }),
+  const identityClient = createLazyClient(IdentityService, () => config.peers.address('identity'), {
+    tls: config.clientTls,
+    defaultDeadlineMs: 2_000,
+    headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
+  const jwks = createJwksVerifier({ identity: identityClient });
   const core = createAuthzCore({ store, identity, decisionTtlMs: config.decisionTtlMs, verifyJwt: jwks.verify });
   const hub = createInvalidationHub({ database: deps.database, store, logger: deps.logger, onEvent: core.onInvalidation });
   const requireAdmin = createAdminGuard({
@@ -52,6 +56,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   rpc.add(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }));
   const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
   let usageTimer: NodeJS.Timeout | undefined;
+  let accounts: { stop(): void } | undefined;
   const host = hostService({
     name: 'authz',
     listen: config.listen,
@@ -59,6 +64,8 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     http,
     onStop: async () => {
       clearInterval(usageTimer);
+      accounts?.stop();
+      identityClient.close();
       await core.flushUsage().catch(() => {});
       await hub.stop();
       identity.close();
@@ -69,6 +76,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     core,
     async start() {
       await hub.start();
+      accounts = followAccounts({ identity: identityClient, store, logger: deps.logger, onChange: core.forgetAccounts });
       usageTimer = setInterval(() => core.flushUsage().catch((error: unknown) => deps.logger.warn({ err: error }, 'usage flush failed')), 5_000);
       usageTimer.unref();
       return host.start();

@@ -350,6 +350,11 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     if (event.kind === 'ACCOUNT_SUSPENDED') accountPaths.clear();
   }
 
+  /** An account changed (identity's feed): account paths and suspension states are read again. */
+  function forgetAccounts(): void {
+    accountPaths.clear();
+  }
+
   /** Writes last-use times for sliding TTLs in one batch. */
   async function flushUsage(): Promise<void> {
     if (used.size === 0) return;
@@ -358,7 +363,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     await store.touch(ids, now());
   }
 
-  return { store, identity, decisions, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, flushUsage };
+  return { store, identity, decisions, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, forgetAccounts, flushUsage };
 }
 
 export type AuthzCore = ReturnType<typeof createAuthzCore>;

@@ -15,13 +15,36 @@ import { decodePublish } from './publish-codec.ts';
 
 export type TransportKind = 'tcp' | 'tls' | 'ws';
 
+/**
+ * One mqtt-packet parser for every connection: the framer above it only ever hands it whole
+ * frames, so it returns to its initial state after each one and nothing is kept per connection
+ * (a parser with its buffer list costs ~1 KB per idle connection). Parsing is synchronous, so
+ * `parsing` names the connection the parser's events belong to.
+ */
+const sharedParser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: object };
+const SETTINGS = { 3: { protocolVersion: 3 }, 4: { protocolVersion: 4 }, 5: { protocolVersion: 5 } } as const;
+let parsing: Connection | undefined;
+sharedParser.on('packet', (packet: Packet) => parsing?.onParsedPacket(packet));
+sharedParser.on('error', (err: Error) => parsing?.onParseError(err));
+
+function parseFrame(conn: Connection, frame: Buffer): void {
+  const previous = parsing;
+  parsing = conn;
+  // A CONNECT replaces the parser's settings with itself: reset them to this connection's.
+  sharedParser.settings = SETTINGS[conn.protocolVersion];
+  try {
+    sharedParser.parse(frame);
+  } finally {
+    parsing = previous;
+  }
+}
+
 export class Connection {
   readonly broker: BrokerCore;
   readonly stream: Duplex;
   readonly transport: TransportKind;
   readonly peerIp: string;
   readonly openedAtMs: number;
-  readonly parser: mqtt.Parser;
   session: Session | undefined;
   /** CONNECT seen (even while its authentication is pending). */
   connectSeen = false;
@@ -56,9 +79,6 @@ export class Connection {
     this.peerIp = peerIp;
     this.openedAtMs = broker.clock.now();
     this.lastSeenMs = this.openedAtMs;
-    this.parser = mqtt.parser({ protocolVersion: 4 });
-    this.parser.on('packet', (packet: Packet) => this.#onPacket(packet));
-    this.parser.on('error', (err: Error) => this.#onParseError(err));
     stream.on('data', (chunk: Buffer) => this.#onData(chunk));
     stream.on('error', () => this.destroy());
     stream.on('close', () => this.#onClose());
@@ -115,10 +135,10 @@ export class Connection {
       if (frame[0]! >> 4 === 3 && this.connected) {
         const packet = decodePublish(frame, headerLen, this.protocolVersion === 5);
         if (packet === 'malformed') return this.#malformed();
-        if (packet === 'fallback') this.parser.parse(frame);
+        if (packet === 'fallback') parseFrame(this, frame);
         else this.#onPacket(packet);
       } else {
-        this.parser.parse(frame);
+        parseFrame(this, frame);
       }
     }
     if (i < end && !this.closed) this.#partial = Buffer.from(buf.subarray(i));
@@ -134,6 +154,16 @@ export class Connection {
     // [MQTT-3.2.2-? / 4.13] v5: DISCONNECT 0x95 Packet too large; v3.1.1: close.
     if (!this.connected && this.connectSeen === false) this.destroy();
     else this.disconnect(RC.packetTooLarge);
+  }
+
+  /** @internal from the shared parser */
+  onParsedPacket(packet: Packet): void {
+    this.#onPacket(packet);
+  }
+
+  /** @internal from the shared parser */
+  onParseError(err: Error): void {
+    this.#onParseError(err);
   }
 
   #onPacket(packet: Packet): void {

@@ -65,6 +65,8 @@ export interface TokenStore {
   rotate(id: string, secretHash: string, shortHash: string | undefined, graceUntilMs: number | undefined, nowMs: number): Promise<TokenRecord | undefined>;
   /** Marks revoked (idempotent) and appends to the invalidation feed; returns the token, undefined if unknown. */
   revoke(id: string, nowMs: number): Promise<TokenRecord | undefined>;
+  /** Appends ACCOUNT_SUSPENDED once per `sourceKey` (identity's event), whichever replica is first. */
+  recordAccountSuspended(accountId: string, sourceKey: string): Promise<void>;
   invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]>;
   oldestInvalidationSequence(): Promise<number | undefined>;
   latestInvalidationSequence(): Promise<number>;

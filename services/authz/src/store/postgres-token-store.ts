@@ -134,6 +134,10 @@ export class PostgresTokenStore implements TokenStore {
     });
   }
 
+  async recordAccountSuspended(accountId: string, sourceKey: string): Promise<void> {
+    await this.db.transaction(async (tx) => appendInvalidation(tx as unknown as Db, { kind: 'ACCOUNT_SUSPENDED', accountId, sourceKey }));
+  }
+
   async invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]> {
     const rows = await this.db.select().from(invalidations).where(gt(invalidations.sequence, afterSequence)).orderBy(asc(invalidations.sequence)).limit(limit);
     return rows.map((r) => ({ sequence: r.sequence, kind: r.kind as InvalidationKind, tokenId: r.tokenId ?? undefined, accountId: r.accountId ?? undefined }));
@@ -176,8 +180,13 @@ export class PostgresTokenStore implements TokenStore {
 export const INVALIDATION_CHANNEL = 'tollgate_authz_invalidations';
 
 /** Appends to the feed and NOTIFYs in the same transaction: listeners hear it exactly when it commits. */
-export async function appendInvalidation(db: Db, event: { kind: InvalidationKind; tokenId?: string | undefined; accountId?: string | undefined }): Promise<void> {
-  const [row] = await db.insert(invalidations).values({ kind: event.kind, tokenId: event.tokenId ?? null, accountId: event.accountId ?? null }).returning({ sequence: invalidations.sequence });
+export async function appendInvalidation(db: Db, event: { kind: InvalidationKind; tokenId?: string | undefined; accountId?: string | undefined; sourceKey?: string | undefined }): Promise<void> {
+  const [row] = await db
+    .insert(invalidations)
+    .values({ kind: event.kind, tokenId: event.tokenId ?? null, accountId: event.accountId ?? null, sourceKey: event.sourceKey ?? null })
+    .onConflictDoNothing()
+    .returning({ sequence: invalidations.sequence });
+  if (!row) return; // another replica already recorded this source event
   const payload = JSON.stringify({ sequence: row!.sequence, kind: event.kind, tokenId: event.tokenId, accountId: event.accountId });
   await db.execute(sql`select pg_notify(${INVALIDATION_CHANNEL}, ${payload})`);
 }

@@ -34,6 +34,7 @@ export const invalidations = authzSchema.table('invalidations', {
   tokenId: text('token_id'),
   accountId: text('account_id'),
   at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  sourceKey: text('source_key'),
 });
 
 export type TokenRow = typeof tokens.$inferSelect;
