@@ -21,13 +21,28 @@ export type TransportKind = 'tcp' | 'tls' | 'ws';
  * (a parser with its buffer list costs ~1 KB per idle connection). Parsing is synchronous, so
  * `parsing` names the connection the parser's events belong to.
  */
-const sharedParser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: object };
 const SETTINGS = { 3: { protocolVersion: 3 }, 4: { protocolVersion: 4 }, 5: { protocolVersion: 5 } } as const;
 let parsing: Connection | undefined;
-sharedParser.on('packet', (packet: Packet) => parsing?.onParsedPacket(packet));
-sharedParser.on('error', (err: Error) => parsing?.onParseError(err));
+// mqtt-packet does not fully recover from an error (its state machine is left mid-packet), so a
+// parser that reported one is replaced before the next frame.
+let parserFailed = false;
+let sharedParser = createSharedParser();
+
+function createSharedParser(): mqtt.Parser & { settings: object } {
+  const parser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: object };
+  parser.on('packet', (packet: Packet) => parsing?.onParsedPacket(packet));
+  parser.on('error', (err: Error) => {
+    parserFailed = true;
+    parsing?.onParseError(err);
+  });
+  return parser;
+}
 
 function parseFrame(conn: Connection, frame: Buffer): void {
+  if (parserFailed) {
+    parserFailed = false;
+    sharedParser = createSharedParser();
+  }
   const previous = parsing;
   parsing = conn;
   // A CONNECT replaces the parser's settings with itself: reset them to this connection's.
