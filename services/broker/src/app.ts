@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
-import { unauthenticated } from '#libs/errors/index.ts';
+import { AppError, unauthenticated } from '#libs/errors/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
@@ -105,7 +105,11 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     broker,
     mqttAddresses: () => addresses,
     async start(): Promise<StartedService> {
-      const bound = await broker.listen();
+      const bound = await broker.listen().catch((error: NodeJS.ErrnoException) => {
+        const where = error.port !== undefined ? `${error.address ?? config.mqtt.host}:${error.port}` : config.mqtt.host;
+        const which = error.port === config.mqtt.tls?.port ? 'TOLLGATE_MQTTS_PORT' : error.port === config.mqtt.wsPort ? 'TOLLGATE_MQTT_WS_PORT' : 'TOLLGATE_MQTT_PORT';
+        throw new AppError('UNAVAILABLE', `cannot listen on ${where}: ${error.code === 'EADDRINUSE' ? `port in use (set ${which})` : error.message}`, { cause: error });
+      });
       const fmt = (b: { host: string; port: number } | undefined) => (b ? `${b.host.includes(':') ? `[${b.host}]` : b.host}:${b.port}` : undefined);
       addresses = { ...(bound.tcp ? { tcp: fmt(bound.tcp)! } : {}), ...(bound.tls ? { tls: fmt(bound.tls)! } : {}), ...(bound.ws ? { ws: fmt(bound.ws)! } : {}) };
       // Revocation: every token change disconnects the token's clients (0x98 administrative
