@@ -42,6 +42,8 @@ export function hostService(options: {
   listen: ServiceListen;
   rpc: RpcServer;
   http?: Hono | undefined;
+  /** Runs before the gRPC server drains: end long-lived streams here so shutdown need not wait them out. */
+  beforeShutdown?: () => Promise<void>;
   onStop?: () => Promise<void>;
 }): ServiceApp {
   let http: HttpServerHandle | undefined;
@@ -67,6 +69,7 @@ export function hostService(options: {
     },
     async stop() {
       await http?.close();
+      await options.beforeShutdown?.();
       await options.rpc.shutdown();
       await options.onStop?.();
       started = undefined;

@@ -62,12 +62,12 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     listen: config.listen,
     rpc,
     http,
+    beforeShutdown: () => hub.stop(),
     onStop: async () => {
       clearInterval(usageTimer);
       accounts?.stop();
       identityClient.close();
       await core.flushUsage().catch(() => {});
-      await hub.stop();
       identity.close();
     },
   });

@@ -35,6 +35,8 @@ export function createInvalidationHub(options: InvalidationHubOptions): Invalida
   const { store, logger } = options;
   const now = options.nowMs ?? Date.now;
   const subscribers = new Set<(event: InvalidationEvent) => void>();
+  const wakers = new Set<() => void>();
+  let stopping = false;
   const seen = new Set<number>();
   const seenOrder: number[] = [];
   let lastSequence = 0;
@@ -83,6 +85,9 @@ export function createInvalidationHub(options: InvalidationHubOptions): Invalida
       timers = [pollTimer, expiryTimer];
     },
     async stop() {
+      // End every open stream so the gRPC server can shut down without waiting out its grace.
+      stopping = true;
+      for (const wakeUp of wakers) wakeUp();
       timers.forEach(clearInterval);
       timers = [];
       await unlisten?.().catch(() => {});
@@ -98,6 +103,7 @@ export function createInvalidationHub(options: InvalidationHubOptions): Invalida
       subscribers.add(deliver);
       const onAbort = () => wake?.();
       signal.addEventListener('abort', onAbort, { once: true });
+      wakers.add(onAbort);
       return (async function* () {
         try {
           const delivered = new Set<number>();
@@ -117,7 +123,7 @@ export function createInvalidationHub(options: InvalidationHubOptions): Invalida
               cursor = batch.at(-1)!.sequence;
             }
           }
-          while (!signal.aborted) {
+          while (!signal.aborted && !stopping) {
             const event = queue.shift();
             if (event) {
               if (!delivered.has(event.sequence)) yield event;
@@ -128,6 +134,7 @@ export function createInvalidationHub(options: InvalidationHubOptions): Invalida
           }
         } finally {
           subscribers.delete(deliver);
+          wakers.delete(onAbort);
           signal.removeEventListener('abort', onAbort);
         }
       })();

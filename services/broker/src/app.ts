@@ -59,6 +59,8 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     // edge meters nothing and refuses nothing for quota reasons.
     quota: new UnlimitedQuotaMeter(),
     metrics,
+    // One credential cache only — the authz authenticator's, which also carries the stale policy.
+    cacheCredentials: false,
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),
@@ -105,7 +107,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     broker,
     mqttAddresses: () => addresses,
     async start(): Promise<StartedService> {
-      const bound = await broker.listen().catch((error: NodeJS.ErrnoException) => {
+      const bound = await broker.listen().catch((error: NodeJS.ErrnoException & { port?: number; address?: string }) => {
         const where = error.port !== undefined ? `${error.address ?? config.mqtt.host}:${error.port}` : config.mqtt.host;
         const which = error.port === config.mqtt.tls?.port ? 'TOLLGATE_MQTTS_PORT' : error.port === config.mqtt.wsPort ? 'TOLLGATE_MQTT_WS_PORT' : 'TOLLGATE_MQTT_PORT';
         throw new AppError('UNAVAILABLE', `cannot listen on ${where}: ${error.code === 'EADDRINUSE' ? `port in use (set ${which})` : error.message}`, { cause: error });
