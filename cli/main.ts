@@ -78,7 +78,7 @@ async function main(argv: string[]): Promise<number> {
     const out = createOutput(json);
     switch (command) {
       case 'start':
-        return await (await import('./commands/start.ts')).runStart(env, { service, out });
+        return await (await import('./commands/start.ts')).runStart(env, { service, out, explicitEnv: new Set(Object.keys(process.env).filter((k) => process.env[k]?.trim())) });
       case 'migrate':
         return await (await import('./commands/migrate.ts')).runMigrate(env, { service, out });
       case 'health':

@@ -26,6 +26,22 @@ export interface MeshOptions {
   argon2?: { memoryCost?: number; timeCost?: number } | undefined;
   console?: boolean | undefined;
   bootstrap?: boolean | undefined;
+  /**
+   * MQTT ports left at their defaults that another broker already holds are replaced by free ones
+   * (development convenience; `notes` says so). Explicitly configured ports are never changed.
+   */
+  mqttDefaultPortFallback?: boolean | undefined;
+}
+
+/** Whether host:port can be bound right now. */
+async function isPortFree(host: string, port: number): Promise<boolean> {
+  if (port === 0) return true;
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
 }
 
 export interface RunningMesh {
@@ -38,6 +54,8 @@ export interface RunningMesh {
   identity: IdentityApp | undefined;
   authz: AuthzApp | undefined;
   broker: BrokerApp | undefined;
+  /** Things the operator should know about this start (e.g. a port that was taken). */
+  notes: string[];
   stop(): Promise<void>;
 }
 
@@ -121,6 +139,12 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
     if (runs('quota')) await startOne(createQuotaApp({ listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT) }, deps));
     let broker: BrokerApp | undefined;
+    const notes: string[] = [];
+    const mqttPort = async (port: number, name: string) => {
+      if (!options.mqttDefaultPortFallback || (await isPortFree(env.TOLLGATE_HOST, port))) return port;
+      notes.push(`port ${port} is taken (another MQTT broker?): ${name} uses a free port instead; set ${name} to choose one`);
+      return 0;
+    };
     if (runs('broker')) {
       if (!!env.TOLLGATE_MQTT_TLS_CERT !== !!env.TOLLGATE_MQTT_TLS_KEY) {
         throw new AppError('INVALID_ARGUMENT', 'TOLLGATE_MQTT_TLS_CERT and TOLLGATE_MQTT_TLS_KEY: set both or neither', { field: 'TOLLGATE_MQTT_TLS_CERT' });
@@ -132,9 +156,12 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           clientTls: tls.client,
           mqtt: {
             host: env.TOLLGATE_HOST,
-            port: env.TOLLGATE_MQTT_PORT,
-            tls: env.TOLLGATE_MQTT_TLS_CERT && env.TOLLGATE_MQTT_TLS_KEY ? { port: env.TOLLGATE_MQTTS_PORT, certFile: env.TOLLGATE_MQTT_TLS_CERT, keyFile: env.TOLLGATE_MQTT_TLS_KEY } : undefined,
-            wsPort: env.TOLLGATE_MQTT_WS_PORT,
+            port: await mqttPort(env.TOLLGATE_MQTT_PORT, 'TOLLGATE_MQTT_PORT'),
+            tls:
+              env.TOLLGATE_MQTT_TLS_CERT && env.TOLLGATE_MQTT_TLS_KEY
+                ? { port: await mqttPort(env.TOLLGATE_MQTTS_PORT, 'TOLLGATE_MQTTS_PORT'), certFile: env.TOLLGATE_MQTT_TLS_CERT, keyFile: env.TOLLGATE_MQTT_TLS_KEY }
+                : undefined,
+            wsPort: await mqttPort(env.TOLLGATE_MQTT_WS_PORT, 'TOLLGATE_MQTT_WS_PORT'),
           },
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
@@ -152,7 +179,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
 
     const bootstrap = identity && authz && options.bootstrap !== false ? await bootstrapIfEmpty({ identity, authz, dataDir }) : undefined;
-    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, broker, stop };
+    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, broker, notes, stop };
   } catch (error) {
     await stop();
     throw error;

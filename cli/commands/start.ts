@@ -3,9 +3,12 @@ import type { Output } from '../output.ts';
 import { startMesh } from '../mesh.ts';
 
 /** `tollgate start`: runs until SIGINT/SIGTERM, then stops gracefully. */
-export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output }): Promise<number> {
+export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output; explicitEnv: ReadonlySet<string> }): Promise<number> {
   const started = Date.now();
-  const mesh = await startMesh(env, { only: options.service });
+  // In development, an MQTT port left at its default but held by another broker is swapped for a
+  // free one (and said so); a port the operator set is never changed.
+  const fallback = env.TOLLGATE_ENV === 'development' && !['TOLLGATE_MQTT_PORT', 'TOLLGATE_MQTTS_PORT', 'TOLLGATE_MQTT_WS_PORT'].some((k) => options.explicitEnv.has(k));
+  const mesh = await startMesh(env, { only: options.service, mqttDefaultPortFallback: fallback });
   const summary = {
     services: mesh.services.map((s) => ({ name: s.name, grpc: s.grpcAddress, http: s.httpAddress ?? null })),
     console: mesh.console?.httpAddress ?? null,
@@ -13,6 +16,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
     database: mesh.database.kind,
     migrations_applied: mesh.migrations.flatMap((m) => m.applied.map((a) => `${m.schema}/${a}`)),
     bootstrap: mesh.bootstrap?.created ? { ...mesh.bootstrap.credentials, file: mesh.bootstrap.file } : mesh.bootstrap ? { file: mesh.bootstrap.file } : null,
+    notes: mesh.notes,
     started_in_ms: Date.now() - started,
   };
   options.out.result(summary, () => {
@@ -37,6 +41,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
     } else if (mesh.bootstrap) {
       lines.push('', `  bootstrap credentials: ${mesh.bootstrap.file}`);
     }
+    for (const note of summary.notes) lines.push('', `  note: ${note}`);
     lines.push('', `ready in ${summary.started_in_ms} ms — Ctrl+C to stop`);
     return lines.join('\n');
   });

@@ -199,6 +199,20 @@ describe('bad configuration', () => {
     expect(String(error)).toContain(`cannot listen on 127.0.0.1:${port}: port in use`);
   });
 
+  it('in development, moves an MQTT port left at its default off a port another broker holds, and says so', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    const mesh = await startTestMesh({ only: 'broker', env: { TOLLGATE_MQTT_PORT: String(port) }, mqttDefaultPortFallback: true });
+    try {
+      expect(mesh.notes).toEqual([`port ${port} is taken (another MQTT broker?): TOLLGATE_MQTT_PORT uses a free port instead; set TOLLGATE_MQTT_PORT to choose one`]);
+      expect(mesh.broker!.mqttAddresses().tcp).not.toBe(`127.0.0.1:${port}`);
+    } finally {
+      await mesh.stop();
+      blocker.close();
+    }
+  });
+
   it('refuses an unknown command with usage exit code 2', async () => {
     const { code, stderr } = await tollgate(['frobnicate'], {});
     expect(code).toBe(2);

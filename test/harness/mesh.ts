@@ -21,7 +21,7 @@ export interface TestMesh extends RunningMesh {
  * Starts any subset of the mesh in this process through the same factories as `tollgate start`:
  * port 0 everywhere, the run's test database (Postgres in CI, else PGlite), cheap argon2.
  */
-export async function startTestMesh(options: { only?: ServiceName; bootstrap?: boolean; database?: Database; env?: Record<string, string> } = {}): Promise<TestMesh> {
+export async function startTestMesh(options: { only?: ServiceName; bootstrap?: boolean; database?: Database; env?: Record<string, string>; mqttDefaultPortFallback?: boolean } = {}): Promise<TestMesh> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const env = parseEnv(meshEnvSchema, {
     TOLLGATE_DATA_DIR: dataDir,
@@ -50,6 +50,7 @@ export async function startTestMesh(options: { only?: ServiceName; bootstrap?: b
     secretKey,
     argon2: { memoryCost: 1024, timeCost: 1 },
     bootstrap: options.bootstrap ?? false,
+    mqttDefaultPortFallback: options.mqttDefaultPortFallback,
   });
   return {
     ...mesh,
