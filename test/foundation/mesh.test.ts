@@ -70,6 +70,30 @@ describe('the mesh in one process', () => {
     expect(denied.headers.get('content-type')).toContain('application/problem+json');
   });
 
+  it('shows operators recent denials, clients and traces on the console API (root master token only)', async () => {
+    const root = await mesh.createTenant('operator');
+    const authz = createRpcClient(AuthzService, mesh.address('authz'));
+    const acl = await authz.createToken({ accountId: root.accountId, kind: TokenKind.ACL, rules: [] }, bearer(root.masterToken));
+    await authz.authorize({ credential: { bearer: acl.secret }, action: 'publish', resource: 'mqtt:nope', clientId: 'dev9' });
+    authz.close();
+    const base = mesh.console!.httpAddress;
+    const get = (path: string, token = root.masterToken) => fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    const decisions = (await (await get('/api/v1/decisions?denials_only=true')).json()) as { decisions: { resource: string; client_id: string }[] };
+    expect(decisions.decisions[0]).toMatchObject({ resource: 'mqtt:nope', client_id: 'dev9' });
+    expect((await get('/api/v1/clients')).status).toBe(200);
+    const traces = (await (await get('/api/v1/traces?limit=5')).json()) as { spans: unknown[] };
+    expect(traces.spans.length).toBeGreaterThan(0);
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const sub = await identity.createAccount({ name: 'not an operator', parentId: root.accountId }, bearer(root.masterToken));
+    identity.close();
+    const subAuthz = createRpcClient(AuthzService, mesh.address('authz'));
+    const subMaster = await subAuthz.createToken({ accountId: sub.account!.id, kind: TokenKind.MASTER }, bearer(root.masterToken));
+    subAuthz.close();
+    expect((await get('/api/v1/decisions', subMaster.secret)).status).toBe(403);
+    const page = await (await fetch(`${base}/`)).text();
+    expect(page).toContain('<title>Tollgate console</title>');
+  });
+
   it('keeps admin RPCs closed: no credential, a foreign account, an acl-less standard token', async () => {
     const a = await mesh.createTenant('tenant-a');
     const b = await mesh.createTenant('tenant-b');

@@ -4,7 +4,9 @@ import { unauthenticated, permissionDenied } from '#libs/errors/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import type { Logger, Telemetry } from '#libs/telemetry/index.ts';
 import { serviceNames } from '#libs/config/index.ts';
+import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { consolePage } from './console-page.ts';
 
@@ -30,7 +32,9 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, headers: serviceAuth });
   const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, headers: serviceAuth });
 
-  async function requireOperator(authorization: string | undefined): Promise<void> {
+  const broker = createLazyClient(BrokerAdminService, () => config.peers.address('broker'), { tls: config.clientTls });
+
+  async function requireOperator(authorization: string | undefined): Promise<string> {
     const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
     if (!bearer) throw unauthenticated('authorization: a Bearer master token is required', 'CREDENTIAL_MISSING');
     const res = await authz.authenticate({ bearer });
@@ -38,6 +42,7 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
     if (res.principal.kind !== TokenKind.MASTER) throw permissionDenied('operators use a master token', 'INSUFFICIENT_PRIVILEGE');
     const tree = await identity.getAccountTree({ accountId: res.principal.accountId });
     if (tree.ancestors.length > 0) throw permissionDenied('operators use a master token of a root account', 'INSUFFICIENT_PRIVILEGE');
+    return res.principal.accountId;
   }
 
   const app = createBaseHttpApp({ service: 'console', telemetry: deps.telemetry, logger: deps.logger });
@@ -60,6 +65,27 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
     return c.json({ spans: deps.telemetry.spans.list({ ...(traceId ? { traceId } : {}), limit }) });
   });
 
+  // Operator views over the services' own admin RPCs, called with the operator's own credential.
+  app.get('/api/v1/decisions', async (c) => {
+    const authorization = c.req.header('authorization');
+    const root = await requireOperator(authorization);
+    const res = await authz.listRecentDecisions(
+      { accountId: c.req.query('account_id') || root, denialsOnly: c.req.query('denials_only') === 'true', limit: Math.min(Number(c.req.query('limit') ?? 100) || 100, 1_000) },
+      { headers: { authorization: authorization! } },
+    );
+    return c.json({
+      decisions: res.decisions.map((d) => ({ at: d.at ? new Date(timestampMs(d.at)).toISOString() : null, allowed: d.allowed, reason: d.reason, action: d.action, resource: d.resource, account_id: d.accountId, subject: d.subject, client_id: d.clientId, peer_ip: d.peerIp, source: d.source })),
+    });
+  });
+  app.get('/api/v1/clients', async (c) => {
+    const authorization = c.req.header('authorization');
+    const root = await requireOperator(authorization);
+    const res = await broker.listClients({ accountId: c.req.query('account_id') || root }, { headers: { authorization: authorization! } });
+    return c.json({
+      clients: res.clients.map((cl) => ({ client_id: cl.clientId, account_id: cl.accountId, subject: cl.subject, peer: cl.peer, protocol_version: cl.protocolVersion, transport: cl.transport, connected_at: cl.connectedAt ? new Date(timestampMs(cl.connectedAt)).toISOString() : null, subscriptions: cl.subscriptions })),
+    });
+  });
+
   let server: HttpServerHandle | undefined;
   return {
     name: 'console',
@@ -71,6 +97,7 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
       await server?.close();
       authz.close();
       identity.close();
+      broker.close();
     },
   };
 }
