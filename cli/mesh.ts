@@ -7,7 +7,7 @@ import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
 import type { StartedService } from '#libs/service/service-host.ts';
 import { createIdentityApp, identityMigrations, type IdentityApp } from '#services/identity/src/app.ts';
 import { createAuthzApp, authzMigrations, type AuthzApp } from '#services/authz/src/app.ts';
-import { createQuotaApp, quotaMigrations } from '#services/quota/src/app.ts';
+import { createQuotaApp, quotaMigrations, type QuotaApp } from '#services/quota/src/app.ts';
 import { createBrokerApp, type BrokerApp } from '#services/broker/src/app.ts';
 import { createConsoleApp } from '#services/console/src/app.ts';
 import { resolveSecretKey } from './secret-key.ts';
@@ -54,6 +54,7 @@ export interface RunningMesh {
   identity: IdentityApp | undefined;
   authz: AuthzApp | undefined;
   broker: BrokerApp | undefined;
+  quota: QuotaApp | undefined;
   /** Things the operator should know about this start (e.g. a port that was taken). */
   notes: string[];
   stop(): Promise<void>;
@@ -137,7 +138,11 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
       authz = createAuthzApp({ listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client }, deps);
       await startOne(authz);
     }
-    if (runs('quota')) await startOne(createQuotaApp({ listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT) }, deps));
+    let quota: QuotaApp | undefined;
+    if (runs('quota')) {
+      quota = createQuotaApp({ listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT), peers, clientTls: tls.client }, deps);
+      await startOne(quota);
+    }
     let broker: BrokerApp | undefined;
     const notes: string[] = [];
     const mqttPort = async (port: number, name: string) => {
@@ -179,7 +184,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
 
     const bootstrap = identity && authz && options.bootstrap !== false ? await bootstrapIfEmpty({ identity, authz, dataDir }) : undefined;
-    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, broker, notes, stop };
+    return { services, console: consoleInfo, bootstrap, migrations, peers, database, identity, authz, broker, quota, notes, stop };
   } catch (error) {
     await stop();
     throw error;

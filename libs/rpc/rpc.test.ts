@@ -94,6 +94,19 @@ describe('libs/rpc adapter', () => {
     client.close();
   });
 
+  it('answers UNIMPLEMENTED, naming the method, for an RPC a service leaves out', async () => {
+    const partial = createRpcServer({ logger: silentLogger() });
+    partial.add(EchoService, { echo: async (req) => ({ message: req.message }) });
+    const address = `127.0.0.1:${await partial.listen('127.0.0.1', 0)}`;
+    const client = createRpcClient(EchoService, address);
+    expect((await client.echo({ message: 'x' })).message).toBe('x');
+    const error = (await drain(client.echoStream({ count: 1 }))) as AppError;
+    expect(error.code).toBe('UNIMPLEMENTED');
+    expect(error.message).toContain('tollgate.echo.v1.EchoService/EchoStream');
+    client.close();
+    await partial.shutdown();
+  });
+
   it('serves grpc.health.v1 to an independent client', async () => {
     const pkg = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as GrpcObject;
     const Health = ((pkg.grpc as GrpcObject).health as GrpcObject).v1 as GrpcObject;

@@ -10,7 +10,6 @@ import { AppError } from '#libs/errors/index.ts';
 import { openDatabase } from '#libs/db/index.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
-import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
 
 const run = promisify(execFile);
@@ -140,14 +139,6 @@ describe('the mesh in one process', () => {
     const badKind = (await authz.createToken({ accountId: a.accountId, kind: TokenKind.UNSPECIFIED }, bearer(a.masterToken)).catch((e: unknown) => e)) as AppError;
     expect(badKind.field).toBe('kind');
     authz.close();
-  });
-
-  it('answers UNIMPLEMENTED, by name, for RPCs not built yet', async () => {
-    const quota = createRpcClient(QuotaService, mesh.address('quota'));
-    const error = (await quota.consume({ accountId: 'acc_x', metric: 'api.requests', amount: 1n }).catch((e: unknown) => e)) as AppError;
-    expect(error.code).toBe('UNIMPLEMENTED');
-    expect(error.message).toContain('tollgate.quota.v1.QuotaService/Consume');
-    quota.close();
   });
 
   it('traces one admin call across authz and identity (parent/child over real gRPC)', async () => {

@@ -1,22 +1,77 @@
 import { fileURLToPath } from 'node:url';
+import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
-import { createRpcServer } from '#libs/rpc/index.ts';
+import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
+import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { quotaHandlers } from './grpc/quota-handlers.ts';
+import { createQuotaCore, type QuotaCore } from './quota-core.ts';
+import { PostgresQuotaStore } from './store/postgres-quota-store.ts';
 
 export const quotaMigrations = { schema: 'quota', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
 export interface QuotaAppConfig {
   listen: ServiceListen;
+  peers: PeerDirectory;
+  clientTls?: RpcClientTlsConfig | undefined;
+  /** How often buffered volume counters and usage batches are written. */
+  flushIntervalMs?: number | undefined;
 }
 
-/**
- * Composition root of the quota service. The quota engine (services/quota/src/domain) is wired to
- * these RPCs in the quota issue; until then its RPCs answer UNIMPLEMENTED by name.
- */
-export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): ServiceApp {
+export interface QuotaApp extends ServiceApp {
+  readonly core: QuotaCore;
+}
+
+/** Composition root of the quota service. */
+export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): QuotaApp {
+  const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'quota')}` };
+  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: serviceAuth });
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: serviceAuth });
+  const pathOf = async (accountId: string) => {
+    const tree = await identity.getAccountTree({ accountId }).catch((error: { code?: string }) => {
+      if (error.code === 'NOT_FOUND') return undefined;
+      throw error;
+    });
+    return tree ? [...tree.ancestors.map((a) => a.id), tree.account!.id] : [];
+  };
+  const core = createQuotaCore({ store: new PostgresQuotaStore(deps.database.db), accounts: { pathOf }, logger: deps.logger });
+  const requireAdmin = createAdminGuard({
+    secretKey: deps.secretKey,
+    async authenticate(bearer, peerIp) {
+      const res = await authz.authenticate({ bearer, peerIp: peerIp ?? '' });
+      if (!res.allowed || !res.principal) return { denied: res.reason || 'CREDENTIAL_INVALID' };
+      const kind = res.principal.kind === TokenKind.MASTER ? 'master' : res.principal.kind === TokenKind.STANDARD ? 'standard' : res.principal.kind === TokenKind.ACL ? 'acl' : 'user';
+      return { accountId: res.principal.accountId, subject: res.principal.subject, kind };
+    },
+    accountPath: pathOf,
+  });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(QuotaService, {});
+  rpc.add(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey));
   const http = createBaseHttpApp({ service: 'quota', telemetry: deps.telemetry, logger: deps.logger });
-  return hostService({ name: 'quota', listen: config.listen, rpc, http });
+  let timer: NodeJS.Timeout | undefined;
+  const host = hostService({
+    name: 'quota',
+    listen: config.listen,
+    rpc,
+    http,
+    onStop: async () => {
+      clearInterval(timer);
+      await core.flush().catch(() => {});
+      identity.close();
+      authz.close();
+    },
+  });
+  return {
+    ...host,
+    core,
+    async start() {
+      await core.restore();
+      timer = setInterval(() => void core.flush().catch((error: unknown) => deps.logger.warn({ err: error }, 'quota flush failed')), config.flushIntervalMs ?? 1_000);
+      timer.unref();
+      return host.start();
+    },
+  };
 }
