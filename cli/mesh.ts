@@ -170,6 +170,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           },
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
+          quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
         },
         deps,
       );

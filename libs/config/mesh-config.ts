@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { databaseUrl, duration, host, logLevel, port, url } from './env-schema.ts';
+import { bool, databaseUrl, duration, host, logLevel, port, url } from './env-schema.ts';
 
 /** Well-known default ports (ARCHITECTURE §2). */
 export const defaultPorts = Object.freeze({
@@ -56,6 +56,8 @@ export const brokerEnvShape = {
   /** acl token id whose account and rules apply to clients that send no credentials. */
   TOLLGATE_BROKER_ANONYMOUS_TOKEN: z.string().regex(/^tok_[0-9a-z]{20}$/, { message: 'expected a token id (tok_…)' }).optional(),
   TOLLGATE_BROKER_AUTHZ_STALE_LIMIT: duration('5m'),
+  /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
+  TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
 };
 

@@ -8,7 +8,9 @@ import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { createBroker, type Broker } from './broker.ts';
-import { UnlimitedQuotaMeter } from './adapters/unlimited-quota-meter.ts';
+import { randomBytes } from 'node:crypto';
+import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
@@ -30,6 +32,10 @@ export interface BrokerAppConfig {
   anonymousTokenId?: string | undefined;
   /** How long cached decisions are served past their TTL while authz is unreachable. */
   authzStaleLimitMs?: number | undefined;
+  /** Quota unreachable and the local lease spent: admit (true, default) or hold clients back. */
+  quotaFailOpen?: boolean | undefined;
+  /** This edge's name in leases and usage batches (default: a random one per process). */
+  edgeId?: string | undefined;
 }
 
 export interface BrokerApp extends ServiceApp {
@@ -53,11 +59,17 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     staleLimitMs: config.authzStaleLimitMs,
     onUnavailable: () => metrics.count('authz_unavailable'),
   });
+  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, headers: serviceAuth });
+  const quotaMeter = createLeaseQuotaMeter({
+    quota: quotaClient,
+    edgeId: config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`,
+    logger: deps.logger,
+    failOpen: config.quotaFailOpen ?? true,
+    onUnavailable: () => metrics.count('quota_unavailable'),
+  });
   const broker = createBroker({
     authenticator,
-    // Quota metering is wired to the quota service's leases in the quota issue; until then the
-    // edge meters nothing and refuses nothing for quota reasons.
-    quota: new UnlimitedQuotaMeter(),
+    quota: quotaMeter,
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
     cacheCredentials: false,
@@ -97,6 +109,8 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     onStop: async () => {
       feed?.stop();
       await broker.close();
+      await quotaMeter.stop();
+      quotaClient.close();
       authz.close();
       identity.close();
     },

@@ -100,7 +100,8 @@ export type BrokerCounter =
   | 'dropped_expired'
   | 'dropped_too_large'
   | 'protocol_errors'
-  | 'authz_unavailable';
+  | 'authz_unavailable'
+  | 'quota_unavailable';
 
 export interface BrokerMetrics {
   count(counter: BrokerCounter, n?: number): void;

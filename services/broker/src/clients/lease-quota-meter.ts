@@ -1,0 +1,161 @@
+import type { ServiceClient } from '#libs/rpc/index.ts';
+import type { Logger } from '#libs/telemetry/index.ts';
+import type { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import type { ConnectionSlot, QuotaMeter, SpendResult } from '../domain/ports.ts';
+
+export interface LeaseQuotaMeterOptions {
+  quota: ServiceClient<typeof QuotaService>;
+  edgeId: string;
+  logger: Logger;
+  /** Quota unreachable and no lease left: admit (true) or refuse (false). Counted either way. */
+  failOpen: boolean;
+  onUnavailable?: () => void;
+  /** Messages (and 1,000× bytes) asked for per lease. */
+  leaseSize?: number;
+  reportEveryMs?: number;
+  slotTtlMs?: number;
+}
+
+interface Budget {
+  remaining: number;
+  refillBelow: number;
+  inflight: Promise<void> | undefined;
+  retryAtMs: number;
+  exhausted: boolean;
+  unavailable: boolean;
+}
+
+const OK: SpendResult = { kind: 'ok' };
+
+/**
+ * The broker's QuotaMeter over the quota service: every inbound message and byte is spent from a
+ * local lease with no round trip; a lease is refilled in the background before it runs out; usage
+ * goes to quota in batches (idempotent batch ids, retried until taken); each client holds a
+ * connection slot that is renewed while it is connected, so a crashed edge leaks nothing.
+ */
+export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { stop(): Promise<void> } {
+  const leaseSize = options.leaseSize ?? 1_000;
+  const budgets = new Map<string, Budget>();
+  const usage = new Map<string, number>();
+  const slots = new Map<string, string>();
+  const pendingBatches: { batchId: string; items: { accountId: string; metric: string; amount: bigint }[] }[] = [];
+  let batchSeq = 0;
+
+  const budgetOf = (account: string, metric: string): Budget => {
+    const key = `${account}|${metric}`;
+    let b = budgets.get(key);
+    if (!b) budgets.set(key, (b = { remaining: 0, refillBelow: 0, inflight: undefined, retryAtMs: 0, exhausted: false, unavailable: false }));
+    return b;
+  };
+
+  function refill(account: string, metric: string, b: Budget, want: number): void {
+    if (b.inflight || Date.now() < b.retryAtMs) return;
+    b.inflight = options.quota
+      .lease({ accountId: account, metric, want: BigInt(want), edgeId: options.edgeId }, { deadlineMs: 500 })
+      .then((res) => {
+        b.unavailable = false;
+        b.remaining += Number(res.granted);
+        b.refillBelow = Number(res.refillBelow);
+        b.exhausted = res.volumeExhausted;
+        if (res.granted === 0n) b.retryAtMs = Date.now() + Math.max(10, Math.min(Number(res.retryAfterMs), 60_000));
+      })
+      .catch((error: unknown) => {
+        b.unavailable = true;
+        b.retryAtMs = Date.now() + 1_000;
+        options.onUnavailable?.();
+        options.logger.warn({ err: error }, 'quota lease failed');
+      })
+      .finally(() => {
+        b.inflight = undefined;
+      });
+  }
+
+  function spend(account: string, metric: string, amount: number, want: number): SpendResult {
+    const b = budgetOf(account, metric);
+    if (b.remaining >= amount) {
+      b.remaining -= amount;
+      if (b.remaining < b.refillBelow) refill(account, metric, b, want);
+      return OK;
+    }
+    if (b.exhausted && !b.inflight) {
+      refill(account, metric, b, want);
+      return { kind: 'exhausted', cutOff: true };
+    }
+    if (b.unavailable) {
+      refill(account, metric, b, want);
+      return options.failOpen ? OK : { kind: 'throttled', retryAfterMs: 1_000 };
+    }
+    refill(account, metric, b, Math.max(want, amount));
+    return { kind: 'throttled', retryAfterMs: Math.max(5, b.retryAtMs - Date.now()) };
+  }
+
+  function record(account: string, metric: string, amount: number): void {
+    const key = `${account}|${metric}`;
+    usage.set(key, (usage.get(key) ?? 0) + amount);
+  }
+
+  async function report(): Promise<void> {
+    if (usage.size) {
+      const items = [...usage].map(([key, amount]) => {
+        const [accountId, metric] = key.split('|') as [string, string];
+        return { accountId, metric, amount: BigInt(amount) };
+      });
+      usage.clear();
+      pendingBatches.push({ batchId: `${options.edgeId}-${Date.now().toString(36)}-${batchSeq++}`, items });
+    }
+    while (pendingBatches.length) {
+      try {
+        await options.quota.reportUsage({ batchId: pendingBatches[0]!.batchId, edgeId: options.edgeId, items: pendingBatches[0]!.items });
+        pendingBatches.shift();
+      } catch {
+        return; // kept; the same batch id is sent again next time, so it is counted once
+      }
+    }
+  }
+
+  const reportTimer = setInterval(() => void report(), options.reportEveryMs ?? 1_000);
+  reportTimer.unref();
+  const slotTtlMs = options.slotTtlMs ?? 60_000;
+  const renewTimer = setInterval(() => {
+    const ids = [...slots.values()];
+    if (ids.length) void options.quota.renewSlots({ slotIds: ids, ttlMs: BigInt(slotTtlMs) }).catch(() => options.onUnavailable?.());
+  }, slotTtlMs / 3);
+  renewTimer.unref();
+
+  return {
+    async acquireConnection(account, clientId): Promise<ConnectionSlot> {
+      try {
+        const res = await options.quota.acquireSlot({ accountId: account, metric: 'mqtt.connections', holderId: `${options.edgeId}/${account}/${clientId}`, ttlMs: BigInt(slotTtlMs) }, { deadlineMs: 500 });
+        if (!res.allowed) return { granted: false, reason: 'quota_exceeded' };
+        slots.set(`${account}|${clientId}`, res.slotId);
+        return { granted: true };
+      } catch {
+        options.onUnavailable?.();
+        return options.failOpen ? { granted: true } : { granted: false, reason: 'unavailable' };
+      }
+    },
+    releaseConnection(account, clientId) {
+      const id = slots.get(`${account}|${clientId}`);
+      if (!id) return;
+      slots.delete(`${account}|${clientId}`);
+      void options.quota.releaseSlot({ slotId: id }).catch(() => {});
+    },
+    spendInbound(account, messages, bytes) {
+      const m = spend(account, 'mqtt.messages.in', messages, leaseSize);
+      if (m.kind !== 'ok') return m;
+      const b = spend(account, 'mqtt.bytes.in', bytes, leaseSize * 1_000);
+      if (b.kind !== 'ok') {
+        budgetOf(account, 'mqtt.messages.in').remaining += messages; // give the message back: not admitted
+        return b;
+      }
+      record(account, 'mqtt.messages.in', messages);
+      record(account, 'mqtt.bytes.in', bytes);
+      return OK;
+    },
+    async stop() {
+      clearInterval(reportTimer);
+      clearInterval(renewTimer);
+      await report();
+    },
+  };
+}
