@@ -35,6 +35,7 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
       TOLLGATE_IDENTITY_URL: mesh.address('identity'),
       TOLLGATE_AUTHZ_URL: mesh.address('authz'),
       TOLLGATE_BROKER_URL: mesh.address('broker'),
+      TOLLGATE_QUOTA_URL: mesh.address('quota'),
       TOLLGATE_TOKEN: tenant.masterToken,
       TOLLGATE_DATA_DIR: mesh.dataDir,
     };
@@ -72,6 +73,19 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     expect(user.id).toMatch(/^usr_/);
     const tree = await json(['account', 'list']);
     expect((tree.accounts as { id: string }[]).map((a) => a.id)).toEqual([tenant.accountId, sub.id]);
+  });
+
+  it('sets and shows limits, and refuses a child above its parent', async () => {
+    const set = await json(['limit', 'set', 'mqtt.messages.in', '1000', '--per', 'minute', '--burst', '200']);
+    expect((set.limits as { metric: string; value: number }[])[0]).toMatchObject({ metric: 'mqtt.messages.in', value: 1000, per: 'minute', burst: 200 });
+    const sub = await json(['account', 'create', 'limited-child']);
+    const shown = await json(['limit', 'show', '--account', sub.id as string]);
+    expect((shown.limits as { source_account_id: string }[])[0]!.source_account_id).toBe(tenant.accountId);
+    const above = await tollgate(['limit', 'set', '--account', sub.id as string, 'mqtt.messages.in', '5000', '--per', 'minute']);
+    expect(above.code).toBe(1);
+    expect(above.stderr).toContain("5000 is above the parent's 1000");
+    const usage = await json(['usage', 'show', '--since', '1h']);
+    expect(Array.isArray(usage.series)).toBe(true);
   });
 
   it('lists and kicks MQTT clients', async () => {

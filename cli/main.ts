@@ -25,6 +25,9 @@ commands:
   token list [--account ID] [--all] | token show ID | token revoke ID
   token update ID [--name N] [--rules FILE|-] [--ip MASKS] [--expires 30d|never] [--ttl 1h]
   token rotate ID [--grace 1h]                     new secret; the old one valid for the grace period
+  limit set [--account ID] METRIC VALUE [--per second|minute|day|month] [--burst N] [--shadow]
+  limit show [--account ID]                        effective limits, with the account each comes from
+  usage show [--account ID] [--metric M] [--since 1h] [--subtree]
   clients list [--account ID] | clients kick CLIENT_ID [--account ID]
                                                    MQTT clients connected to the broker edge
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
@@ -65,6 +68,12 @@ async function main(argv: string[]): Promise<number> {
         resource: { type: 'string' },
         'client-id': { type: 'string' },
         grace: { type: 'string' },
+        per: { type: 'string' },
+        burst: { type: 'string' },
+        shadow: { type: 'boolean' },
+        metric: { type: 'string' },
+        since: { type: 'string' },
+        subtree: { type: 'boolean' },
       },
     });
     const [command] = positionals;
@@ -88,6 +97,8 @@ async function main(argv: string[]): Promise<number> {
       case 'token':
       case 'check':
       case 'clients':
+      case 'limit':
+      case 'usage':
         return await (await import('./commands/admin.ts')).runAdmin({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin });
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);

@@ -6,6 +6,7 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind, type Token } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService, Role, type Account } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import { LimitKind, Period, QuotaService, type EffectiveLimit } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { UsageError, type Output } from '../output.ts';
 import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
 
@@ -192,6 +193,54 @@ new secret (shown once): ${res.secret}`);
         const t = tokenJson(res.token!);
         args.out.result(t, () => (verb === 'show' ? JSON.stringify(t, null, 2) : `revoked ${t.id}`));
         return 0;
+      }
+      case 'limit set':
+      case 'limit show':
+      case 'usage show': {
+        const quota = createRpcClient(QuotaService, serviceAddress(args.env, 'quota'), { tls });
+        try {
+          const accountId = str(args.flags, 'account') ?? (await callerAccount());
+          const limitJson = (l: EffectiveLimit) => ({
+            metric: l.limit!.metric,
+            kind: ['unspecified', 'rate', 'volume', 'concurrency', 'count'][l.limit!.kind],
+            value: Number(l.limit!.value),
+            per: ['', 'second', 'minute', 'day', 'month'][l.limit!.period] || null,
+            burst: Number(l.limit!.burst) || null,
+            shadow: l.limit!.shadow,
+            source_account_id: l.sourceAccountId,
+          });
+          if (verb === 'set') {
+            const [metric, valueText] = rest;
+            if (!metric || valueText === undefined) throw new UsageError('usage: tollgate limit set --account ID METRIC VALUE [--per second|minute|day|month] [--burst N] [--shadow]');
+            const per = str(args.flags, 'per');
+            const periodOf: Record<string, Period> = { second: Period.SECOND, minute: Period.MINUTE, day: Period.DAY, month: Period.MONTH };
+            if (per !== undefined && periodOf[per] === undefined) throw new UsageError('--per: expected second, minute, day or month');
+            const kind = metric === 'mqtt.connections' || metric === 'mqtt.subscriptions' ? LimitKind.CONCURRENCY : ['tokens', 'subaccounts', 'users'].includes(metric) ? LimitKind.COUNT : per === 'day' || per === 'month' ? LimitKind.VOLUME : LimitKind.RATE;
+            if (!/^-?\d+$/.test(valueText)) throw new UsageError('VALUE: expected a whole number (-1 inherits)');
+            const burst = str(args.flags, 'burst');
+            const res = await quota.setLimits(
+              { accountId, limits: [{ metric, kind, value: BigInt(valueText), period: per ? periodOf[per]! : Period.UNSPECIFIED, burst: burst ? BigInt(burst) : 0n, shadow: args.flags['shadow'] === true }] },
+              auth,
+            );
+            const limits = res.limits.map(limitJson);
+            args.out.result({ account_id: accountId, limits }, () => `set ${metric} on ${accountId}`);
+            return 0;
+          }
+          if (noun === 'limit') {
+            const res = await quota.getLimits({ accountId }, auth);
+            const limits = res.limits.map(limitJson);
+            args.out.result({ account_id: accountId, limits }, () => limits.map((l) => `${l.metric.padEnd(20)} ${l.kind!.padEnd(11)} ${String(l.value).padStart(10)}${l.per ? `/${l.per}` : ''}${l.shadow ? ' (shadow)' : ''}  from ${l.source_account_id}`).join('\n') || '(no limits)');
+            return 0;
+          }
+          const since = parseDurationMs(str(args.flags, 'since') ?? '1h');
+          if (since === undefined) throw new UsageError('--since: expected a duration like 1h or 7d');
+          const res = await quota.getUsage({ accountId, metric: str(args.flags, 'metric') ?? '', from: timestampFromMs(Date.now() - since), subtree: args.flags['subtree'] === true, stepSeconds: 60 }, auth);
+          const series = res.series.map((s) => ({ metric: s.metric, total: Number(s.total), points: s.points.map((p) => ({ at: iso(p.at), amount: Number(p.amount) })) }));
+          args.out.result({ account_id: accountId, series }, () => series.map((s) => `${s.metric.padEnd(20)} ${s.total}`).join('\n'));
+          return 0;
+        } finally {
+          quota.close();
+        }
       }
       case 'clients list':
       case 'clients kick': {
