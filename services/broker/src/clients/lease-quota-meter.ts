@@ -35,17 +35,17 @@ const OK: SpendResult = { kind: 'ok' };
  */
 export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { stop(): Promise<void> } {
   const leaseSize = options.leaseSize ?? 1_000;
-  const budgets = new Map<string, Budget>();
-  const usage = new Map<string, number>();
+  // Hot path: one Map lookup per message (by account), no string building, no allocation.
+  const accounts = new Map<string, { messages: Budget; bytes: Budget; usedMessages: number; usedBytes: number }>();
   const slots = new Map<string, string>();
   const pendingBatches: { batchId: string; items: { accountId: string; metric: string; amount: bigint }[] }[] = [];
   let batchSeq = 0;
 
-  const budgetOf = (account: string, metric: string): Budget => {
-    const key = `${account}|${metric}`;
-    let b = budgets.get(key);
-    if (!b) budgets.set(key, (b = { remaining: 0, refillBelow: 0, inflight: undefined, retryAtMs: 0, exhausted: false, unavailable: false }));
-    return b;
+  const newBudget = (): Budget => ({ remaining: 0, refillBelow: 0, inflight: undefined, retryAtMs: 0, exhausted: false, unavailable: false });
+  const accountOf = (account: string) => {
+    let a = accounts.get(account);
+    if (!a) accounts.set(account, (a = { messages: newBudget(), bytes: newBudget(), usedMessages: 0, usedBytes: 0 }));
+    return a;
   };
 
   function refill(account: string, metric: string, b: Budget, want: number): void {
@@ -70,8 +70,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       });
   }
 
-  function spend(account: string, metric: string, amount: number, want: number): SpendResult {
-    const b = budgetOf(account, metric);
+  function spend(b: Budget, account: string, metric: string, amount: number, want: number): SpendResult {
     if (b.remaining >= amount) {
       b.remaining -= amount;
       if (b.remaining < b.refillBelow) refill(account, metric, b, want);
@@ -89,20 +88,15 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     return { kind: 'throttled', retryAfterMs: Math.max(5, b.retryAtMs - Date.now()) };
   }
 
-  function record(account: string, metric: string, amount: number): void {
-    const key = `${account}|${metric}`;
-    usage.set(key, (usage.get(key) ?? 0) + amount);
-  }
-
   async function report(): Promise<void> {
-    if (usage.size) {
-      const items = [...usage].map(([key, amount]) => {
-        const [accountId, metric] = key.split('|') as [string, string];
-        return { accountId, metric, amount: BigInt(amount) };
-      });
-      usage.clear();
-      pendingBatches.push({ batchId: `${options.edgeId}-${Date.now().toString(36)}-${batchSeq++}`, items });
+    const items: { accountId: string; metric: string; amount: bigint }[] = [];
+    for (const [accountId, a] of accounts) {
+      if (a.usedMessages) items.push({ accountId, metric: 'mqtt.messages.in', amount: BigInt(a.usedMessages) });
+      if (a.usedBytes) items.push({ accountId, metric: 'mqtt.bytes.in', amount: BigInt(a.usedBytes) });
+      a.usedMessages = 0;
+      a.usedBytes = 0;
     }
+    if (items.length) pendingBatches.push({ batchId: `${options.edgeId}-${Date.now().toString(36)}-${batchSeq++}`, items });
     while (pendingBatches.length) {
       try {
         await options.quota.reportUsage({ batchId: pendingBatches[0]!.batchId, edgeId: options.edgeId, items: pendingBatches[0]!.items });
@@ -141,15 +135,16 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       void options.quota.releaseSlot({ slotId: id }).catch(() => {});
     },
     spendInbound(account, messages, bytes) {
-      const m = spend(account, 'mqtt.messages.in', messages, leaseSize);
+      const a = accountOf(account);
+      const m = spend(a.messages, account, 'mqtt.messages.in', messages, leaseSize);
       if (m.kind !== 'ok') return m;
-      const b = spend(account, 'mqtt.bytes.in', bytes, leaseSize * 1_000);
+      const b = spend(a.bytes, account, 'mqtt.bytes.in', bytes, leaseSize * 1_000);
       if (b.kind !== 'ok') {
-        budgetOf(account, 'mqtt.messages.in').remaining += messages; // give the message back: not admitted
+        a.messages.remaining += messages; // give the message back: it was not admitted
         return b;
       }
-      record(account, 'mqtt.messages.in', messages);
-      record(account, 'mqtt.bytes.in', bytes);
+      a.usedMessages += messages;
+      a.usedBytes += bytes;
       return OK;
     },
     async stop() {
