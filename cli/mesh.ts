@@ -140,7 +140,19 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
     let quota: QuotaApp | undefined;
     if (runs('quota')) {
-      quota = createQuotaApp({ listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT), peers, clientTls: tls.client }, deps);
+      const replicas = env.TOLLGATE_QUOTA_REPLICAS?.split(',');
+      if (replicas && (env.TOLLGATE_QUOTA_REPLICA_INDEX === undefined || env.TOLLGATE_QUOTA_REPLICA_INDEX >= replicas.length)) {
+        throw new AppError('INVALID_ARGUMENT', 'TOLLGATE_QUOTA_REPLICA_INDEX: required with TOLLGATE_QUOTA_REPLICAS, the 0-based position of this replica in it', { field: 'TOLLGATE_QUOTA_REPLICA_INDEX' });
+      }
+      quota = createQuotaApp(
+        {
+          listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT),
+          peers,
+          clientTls: tls.client,
+          replicas: replicas ? { addresses: () => replicas, self: env.TOLLGATE_QUOTA_REPLICA_INDEX! } : undefined,
+        },
+        deps,
+      );
       await startOne(quota);
     }
     let broker: BrokerApp | undefined;

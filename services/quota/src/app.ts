@@ -8,6 +8,7 @@ import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { quotaHandlers } from './grpc/quota-handlers.ts';
+import { createShardRouter } from './clients/shard-router.ts';
 import { createQuotaCore, type QuotaCore } from './quota-core.ts';
 import { PostgresQuotaStore } from './store/postgres-quota-store.ts';
 
@@ -19,6 +20,8 @@ export interface QuotaAppConfig {
   clientTls?: RpcClientTlsConfig | undefined;
   /** How often buffered volume counters and usage batches are written. */
   flushIntervalMs?: number | undefined;
+  /** Several replicas: every replica's gRPC address in the same order, and which one this is. */
+  replicas?: { addresses: () => readonly string[]; self: number } | undefined;
 }
 
 export interface QuotaApp extends ServiceApp {
@@ -37,7 +40,14 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     });
     return tree ? [...tree.ancestors.map((a) => a.id), tree.account!.id] : [];
   };
-  const core = createQuotaCore({ store: new PostgresQuotaStore(deps.database.db), accounts: { pathOf }, logger: deps.logger });
+  const LIMITS_CHANNEL = 'tollgate_quota_limits';
+  const core = createQuotaCore({
+    store: new PostgresQuotaStore(deps.database.db),
+    accounts: { pathOf },
+    logger: deps.logger,
+    onLimitsWritten: (accountId) => deps.database.notify(LIMITS_CHANNEL, accountId),
+  });
+  let unlisten: (() => Promise<void>) | undefined;
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
     async authenticate(bearer, peerIp) {
@@ -48,8 +58,9 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     },
     accountPath: pathOf,
   });
+  const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey));
+  rpc.add(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router));
   const http = createBaseHttpApp({ service: 'quota', telemetry: deps.telemetry, logger: deps.logger });
   let timer: NodeJS.Timeout | undefined;
   const host = hostService({
@@ -59,9 +70,11 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     http,
     onStop: async () => {
       clearInterval(timer);
+      await unlisten?.().catch(() => {});
       await core.flush().catch(() => {});
       identity.close();
       authz.close();
+      router?.close();
     },
   });
   return {
@@ -69,6 +82,7 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     core,
     async start() {
       await core.restore();
+      unlisten = await deps.database.listen(LIMITS_CHANNEL, (accountId) => core.forgetLimits(accountId));
       timer = setInterval(() => void core.flush().catch((error: unknown) => deps.logger.warn({ err: error }, 'quota flush failed')), config.flushIntervalMs ?? 1_000);
       timer.unref();
       return host.start();

@@ -19,12 +19,14 @@ const MINUTE = 60_000;
  * counters persisted in batches — buffered in memory while Postgres is unreachable, written when it
  * returns, each batch once.
  */
-export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: AccountPaths; clock?: Clock; logger: Logger }) {
+export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: AccountPaths; clock?: Clock; logger: Logger; onLimitsWritten?: (accountId: string) => Promise<void> }) {
   const clock = deps.clock ?? { nowMs: Date.now };
   const pendingVolume: { accountId: string; metric: string; windowStartMs: number; amount: number }[] = [];
   const engine = new QuotaEngine({ clock, volumeSink: { add: (accountId, metric, windowStartMs, amount) => pendingVolume.push({ accountId, metric, windowStartMs, amount }) } });
   const paths = new Map<string, { ids: string[]; atMs: number }>();
-  const limitCache = new Map<string, Limit[]>();
+  // Limits per account; dropped by every replica when any replica writes them (NOTIFY), and re-read
+  // after 5 s at most in case a notification was missed.
+  const limitCache = new Map<string, { limits: Limit[]; atMs: number }>();
   const pendingBatches: { batchId: string; edgeId: string; rows: UsageRow[] }[] = [];
   const listeners = new Set<(event: { kind: 'changed' | 'volume_exhausted'; accountId: string; metric: string }) => void>();
 
@@ -40,9 +42,13 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
 
   async function levels(accountId: string): Promise<PathLevel[]> {
     const ids = await pathIds(accountId);
-    const missing = ids.filter((id) => !limitCache.has(id));
-    if (missing.length) for (const [id, ls] of await deps.store.limitsOf(missing)) limitCache.set(id, ls);
-    return ids.map((id) => ({ accountId: id, limits: limitCache.get(id) ?? [] }));
+    const now = clock.nowMs();
+    const missing = ids.filter((id) => {
+      const hit = limitCache.get(id);
+      return !hit || now - hit.atMs > 5_000;
+    });
+    if (missing.length) for (const [id, limits] of await deps.store.limitsOf(missing)) limitCache.set(id, { limits, atMs: now });
+    return ids.map((id) => ({ accountId: id, limits: limitCache.get(id)?.limits ?? [] }));
   }
 
   async function setLimits(accountId: string, input: readonly Limit[]): Promise<Map<string, EffectiveLimit>> {
@@ -52,6 +58,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
     valid.forEach((l, i) => assertWithinParent(l, parentEffective, `limits[${i}]`));
     await deps.store.setLimits(accountId, valid);
     limitCache.delete(accountId);
+    await deps.onLimitsWritten?.(accountId);
     for (const l of valid) for (const listen of listeners) listen({ kind: 'changed', accountId, metric: l.metric });
     return effectiveLimits(await levels(accountId));
   }
@@ -147,9 +154,16 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
     return { series, total: series.reduce((a, p) => a + p.amount, 0) };
   }
 
+  /** Another replica changed this account's limits. */
+  function forgetLimits(accountId: string): void {
+    limitCache.delete(accountId);
+    for (const listen of listeners) listen({ kind: 'changed', accountId, metric: '' });
+  }
+
   return {
     engine,
     levels,
+    forgetLimits,
     setLimits,
     getLimits,
     reportUsage,

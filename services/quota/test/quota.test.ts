@@ -127,6 +127,45 @@ describe('quota service (real schema, real gRPC)', () => {
     identity.close();
   });
 
+  it('with two replicas, each tree has one owner: the limit holds whichever replica is asked', async () => {
+    const t = await tree('replicas');
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'api.requests', kind: LimitKind.VOLUME, value: 10n, period: Period.DAY }] }, bearer(t.masterToken));
+    const addresses: string[] = [];
+    const make = (self: number) =>
+      createQuotaApp(
+        { listen: { host: '127.0.0.1', grpcPort: 0, httpPort: 0 }, peers: new PeerDirectory({ identity: mesh.address('identity'), authz: mesh.address('authz') }), replicas: { addresses: () => addresses, self } },
+        { database: mesh.database, logger: silentLogger(), telemetry: mesh.telemetry, secretKey: mesh.secretKey },
+      );
+    const apps = [make(0), make(1)];
+    for (const app of apps) addresses.push((await app.start()).grpcAddress);
+    const clients = addresses.map((a) => createRpcClient(QuotaService, a));
+    try {
+      // 6 through one replica and 6 through the other: without an owner each would allow all 6.
+      const first = await clients[0]!.consume({ accountId: t.c1, metric: 'api.requests', amount: 6n }, service);
+      const second = await clients[1]!.consume({ accountId: t.c2, metric: 'api.requests', amount: 6n }, service);
+      expect([first.allowed, second.allowed]).toEqual([true, false]);
+      expect(second.limitingAccountId).toBe(t.accountId);
+      // Slots too: acquired through one replica, released through the other.
+      await clients[0]!.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.connections', kind: LimitKind.CONCURRENCY, value: 1n }] }, bearer(t.masterToken));
+      const slot = await clients[1]!.acquireSlot({ accountId: t.c1, metric: 'mqtt.connections', holderId: 'edge/c1' }, service);
+      expect(slot.allowed).toBe(true);
+      // The new limit reaches the owner replica through NOTIFY: within a second at most.
+      const deadline = Date.now() + 1_000;
+      let other = await clients[0]!.acquireSlot({ accountId: t.c2, metric: 'mqtt.connections', holderId: 'edge/c2' }, service);
+      while (other.allowed && Date.now() < deadline) {
+        await clients[0]!.releaseSlot({ slotId: other.slotId }, service);
+        await new Promise((r) => setTimeout(r, 20));
+        other = await clients[0]!.acquireSlot({ accountId: t.c2, metric: 'mqtt.connections', holderId: 'edge/c2' }, service);
+      }
+      expect(other.allowed).toBe(false);
+      await clients[0]!.releaseSlot({ slotId: slot.slotId }, service);
+      expect((await clients[1]!.acquireSlot({ accountId: t.c2, metric: 'mqtt.connections', holderId: 'edge/c2' }, service)).allowed).toBe(true);
+    } finally {
+      clients.forEach((c) => c.close());
+      for (const app of apps) await app.stop();
+    }
+  });
+
   it('grants leases that never let four edges overshoot a parent limit', async () => {
     const t = await tree('leases');
     await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 1_000n, period: Period.MINUTE, burst: 1_000n }] }, bearer(t.masterToken));

@@ -1,7 +1,8 @@
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { invalidArgument } from '#libs/errors/index.ts';
 import { requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
-import type { ServiceImpl } from '#libs/rpc/index.ts';
+import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
+import type { ShardRouter } from '../clients/shard-router.ts';
 import { LimitEventKind, LimitKind as ProtoKind, Period as ProtoPeriod, type Limit as ProtoLimit, type QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import type { EffectiveLimit, Limit } from '../domain/limits.ts';
 import type { LimitKind, Period } from '../domain/metrics.ts';
@@ -40,7 +41,18 @@ const positive = (v: bigint, field: string) => {
 };
 
 /** gRPC ⇄ quota core. Limits: account admins. Consume/leases/slots/usage reports: mesh services. */
-export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array): Partial<ServiceImpl<typeof QuotaService>> {
+export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter): Partial<ServiceImpl<typeof QuotaService>> {
+  /** The owner replica of this account's tree, when it is another one (and this call was not forwarded already). */
+  const ownerElsewhere = async (accountId: string, ctx: CallContext): Promise<number | undefined> => {
+    if (!router || ctx.header('x-tollgate-forwarded')) return undefined;
+    const path = await core.levels(accountId);
+    const owner = router.ownerOf(path[0]!.accountId);
+    return owner === router.self ? undefined : owner;
+  };
+  const slotOwner = (slotId: string): number | undefined => {
+    const m = /^r(\d+)\./.exec(slotId);
+    return m ? Number(m[1]) : undefined;
+  };
   return {
     async setLimits(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
@@ -54,18 +66,25 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
     },
     async consume(req, ctx) {
       requireService(secretKey, ctx);
+      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
+      if (owner !== undefined) return router!.peer(owner).consume(req);
       const r = core.engine.consume({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, amount: positive(req.amount, 'amount'), idempotencyKey: req.idempotencyKey || undefined });
       return { allowed: r.allowed, remaining: BigInt(r.remaining), resetAfterMs: BigInt(r.resetAfterMs), limit: BigInt(r.limit), limitingAccountId: r.limitingAccountId, shadowed: r.shadowed };
     },
     async lease(req, ctx) {
       requireService(secretKey, ctx);
+      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
+      if (owner !== undefined) return router!.peer(owner).lease(req);
       const r = core.engine.lease({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, want: positive(req.want, 'want'), edgeId: required(req.edgeId, 'edge_id') });
       if (r.volumeExhausted) core.emit({ kind: 'volume_exhausted', accountId: req.accountId, metric: req.metric });
       return { granted: BigInt(r.granted), validForMs: 10_000n, refillBelow: BigInt(r.refillBelow), limitingAccountId: r.limitingAccountId, retryAfterMs: BigInt(Number.isFinite(r.retryAfterMs) ? r.retryAfterMs : 60_000), volumeExhausted: r.volumeExhausted };
     },
     async acquireSlot(req, ctx) {
       requireService(secretKey, ctx);
-      const slotId = `${required(req.holderId, 'holder_id')}:${req.metric}`;
+      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
+      if (owner !== undefined) return router!.peer(owner).acquireSlot(req);
+      // The owner's index leads the slot id, so renewals and releases find their way back.
+      const slotId = `r${router?.self ?? 0}.${required(req.holderId, 'holder_id')}:${req.metric}`;
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
       const r = core.engine.acquireSlot({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, slotId, ttlMs });
       return { allowed: r.allowed, slotId: r.allowed ? slotId : '', limitingAccountId: r.limitingAccountId, expiresInMs: BigInt(ttlMs) };
@@ -73,11 +92,23 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
     async renewSlots(req, ctx) {
       requireService(secretKey, ctx);
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
-      return { expiredSlotIds: core.engine.renewSlots(req.slotIds, ttlMs) };
+      const mine: string[] = [];
+      const expired: string[] = [];
+      const elsewhere = new Map<number, string[]>();
+      for (const id of req.slotIds) {
+        const owner = slotOwner(id);
+        if (!router || ctx.header('x-tollgate-forwarded') || owner === undefined || owner === router.self) mine.push(id);
+        else elsewhere.set(owner, [...(elsewhere.get(owner) ?? []), id]);
+      }
+      expired.push(...core.engine.renewSlots(mine, ttlMs));
+      for (const [owner, ids] of elsewhere) expired.push(...(await router!.peer(owner).renewSlots({ slotIds: ids, ttlMs: req.ttlMs })).expiredSlotIds);
+      return { expiredSlotIds: expired };
     },
     async releaseSlot(req, ctx) {
       requireService(secretKey, ctx);
-      core.engine.releaseSlot(required(req.slotId, 'slot_id'));
+      const owner = slotOwner(required(req.slotId, 'slot_id'));
+      if (router && !ctx.header('x-tollgate-forwarded') && owner !== undefined && owner !== router.self) return router.peer(owner).releaseSlot(req);
+      core.engine.releaseSlot(req.slotId);
       return {};
     },
     async reportUsage(req, ctx) {
