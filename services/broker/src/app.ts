@@ -9,7 +9,7 @@ import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { createBroker, type Broker } from './broker.ts';
 import { randomBytes } from 'node:crypto';
-import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { LimitEventKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
@@ -101,6 +101,25 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
   rpc.add(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin, callerAccount));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
+  const limitsWatch = new AbortController();
+  /** Limit changes reach this edge within a second: budgets of a changed account are dropped. */
+  const followLimits = async () => {
+    let backoffMs = 200;
+    while (!limitsWatch.signal.aborted) {
+      try {
+        for await (const event of quotaClient.watchLimits({ edgeId: 'broker' }, { signal: limitsWatch.signal })) {
+          backoffMs = 200;
+          // A change on an ancestor applies to its whole subtree, which this edge cannot see:
+          // drop every budget (the next message of each account leases anew, at the new limit).
+          if (event.kind === LimitEventKind.CHANGED) for (const c of new Set(broker.clients().map((cl) => cl.account))) quotaMeter.forget(c);
+        }
+      } catch {
+        if (limitsWatch.signal.aborted) return;
+      }
+      await new Promise((r) => setTimeout(r, backoffMs).unref());
+      backoffMs = Math.min(backoffMs * 2, 5_000);
+    }
+  };
   let addresses: { tcp?: string; tls?: string; ws?: string } = {};
   const host = hostService({
     name: 'broker',
@@ -108,6 +127,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     rpc,
     onStop: async () => {
       feed?.stop();
+      limitsWatch.abort();
       await broker.close();
       await quotaMeter.stop();
       quotaClient.close();
@@ -150,6 +170,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
           },
         },
       });
+      void followLimits();
       return host.start();
     },
   };

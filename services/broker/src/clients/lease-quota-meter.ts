@@ -33,7 +33,7 @@ const OK: SpendResult = { kind: 'ok' };
  * goes to quota in batches (idempotent batch ids, retried until taken); each client holds a
  * connection slot that is renewed while it is connected, so a crashed edge leaks nothing.
  */
-export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { stop(): Promise<void> } {
+export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { forget(account: string): void; stop(): Promise<void> } {
   const leaseSize = options.leaseSize ?? 1_000;
   // Hot path: one Map lookup per message (by account), no string building, no allocation.
   const accounts = new Map<string, { messages: Budget; bytes: Budget; usedMessages: number; usedBytes: number }>();
@@ -146,6 +146,13 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       a.usedMessages += messages;
       a.usedBytes += bytes;
       return OK;
+    },
+    /** The account's limits changed (quota's WatchLimits): drop its local budgets; the next message leases anew. */
+    forget(account: string) {
+      const a = accounts.get(account);
+      if (!a) return;
+      a.messages = newBudget();
+      a.bytes = newBudget();
     },
     async stop() {
       clearInterval(reportTimer);
