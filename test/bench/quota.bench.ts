@@ -81,7 +81,7 @@ async function grpcConsume(seconds: number) {
     await warm.consume({ accountId: tenant.accountId, metric: 'api.requests', amount: 1n }, { headers: { authorization: `Bearer ${service}` } });
     warm.close();
     const result = await new Promise<{ latencies: number[]; elapsed: number }>((resolve, reject) => {
-      const w = new Worker(new URL('./quota-load-worker.ts', import.meta.url), { workerData: { address: mesh.address('quota'), accountId: tenant.accountId, service, seconds, inFlight: 64 } });
+      const w = new Worker(new URL('./grpc-load-worker.ts', import.meta.url), { workerData: { address: mesh.address('quota'), mode: 'consume', accountId: tenant.accountId, service, seconds, inFlight: 64 } });
       w.once('message', resolve);
       w.once('error', reject);
     });

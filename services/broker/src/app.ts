@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AppError, unauthenticated } from '#libs/errors/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
-import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { createBroker, type Broker } from './broker.ts';
@@ -80,12 +81,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
 
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
-    async authenticate(bearer, peerIp) {
-      const res = await authz.authenticate({ bearer, peerIp: peerIp ?? '' });
-      if (!res.allowed || !res.principal) return { denied: res.reason || 'CREDENTIAL_INVALID' };
-      const kind = res.principal.kind === TokenKind.MASTER ? 'master' : res.principal.kind === TokenKind.STANDARD ? 'standard' : res.principal.kind === TokenKind.ACL ? 'acl' : 'user';
-      return { accountId: res.principal.accountId, subject: res.principal.subject, kind };
-    },
+    authenticate: authenticateThroughAuthz(authz),
     async accountPath(accountId) {
       const tree = await identity.getAccountTree({ accountId }).catch(() => undefined);
       return tree ? [...tree.ancestors.map((a) => a.id), tree.account!.id] : [];
