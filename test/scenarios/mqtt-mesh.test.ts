@@ -134,6 +134,41 @@ describe('MQTT devices through the mesh', () => {
     quota.close();
   });
 
+  it('admits anonymous clients only through the configured anonymous acl token', async () => {
+    // The mesh under test has no anonymous token: refused (v5 0x87).
+    await expect(connect({ protocolVersion: 5, clientId: 'anon' })).rejects.toMatchObject({ code: 0x87 });
+    const t = await mesh.createTenant('open-demo');
+    const tok = await authz.createToken(
+      { accountId: t.accountId, kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:public/#'] }] },
+      bearer(t.masterToken),
+    );
+    const demo = await startTestMesh({ only: undefined, database: mesh.database, env: { TOLLGATE_BROKER_ANONYMOUS_TOKEN: tok.token!.id } });
+    try {
+      const anon = await mqtt.connectAsync(`mqtt://${demo.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: 'anon', reconnectPeriod: 0 });
+      expect((await anon.subscribeAsync('public/news'))[0]!.qos).toBe(0);
+      await expect(anon.subscribeAsync('private/x')).rejects.toThrow(/Not authorized/);
+      anon.end(true);
+    } finally {
+      await demo.stop();
+    }
+  });
+
+  it('when quota is down: connected devices keep publishing (fail open, counted)', async () => {
+    const t = await mesh.createTenant('quota-outage');
+    // Small leases (a quarter of a 40-message burst): the edge must go back to quota after ~10.
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 40n, period: Period.SECOND, burst: 40n }] }, bearer(t.masterToken));
+    quota.close();
+    const dev = await connect({ protocolVersion: 5, clientId: 'q1', username: t.masterToken });
+    await dev.publishAsync('q/warm', 'x', { qos: 1 });
+    await mesh.quota!.stop();
+    for (let i = 0; i < 20; i++) await dev.publishAsync('q/x', String(i), { qos: 1 });
+    const admin = createRpcClient(BrokerAdminService, mesh.address('broker'));
+    const stats = await admin.getStats({});
+    admin.close();
+    expect(stats.messagesIn).toBeGreaterThanOrEqual(21n);
+  });
+
   it('when authz is down: new connects get 0x88, connected devices keep publishing', async () => {
     const t = await mesh.createTenant('outage');
     const { secret } = await deviceToken(t.accountId, t.masterToken);
