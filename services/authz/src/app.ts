@@ -4,6 +4,7 @@ import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { LimitKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createJwksVerifier } from './clients/jwks-cache.ts';
 import { followAccounts } from './clients/account-follower.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
@@ -41,7 +42,33 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
   const jwks = createJwksVerifier({ identity: identityClient });
-  const core = createAuthzCore({ store, identity, decisionTtlMs: config.decisionTtlMs, verifyJwt: jwks.verify });
+  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` } });
+  const core = createAuthzCore({
+    store,
+    identity,
+    decisionTtlMs: config.decisionTtlMs,
+    verifyJwt: jwks.verify,
+    // Count limits (quota's `tokens` metric) are checked here, on create; without a quota service
+    // in this mesh there are none.
+    tokenCountLimits: async (accountId) => {
+      if (!config.peers.has('quota')) return [];
+      // Every level's own limit counts (a parent's limit holds over its whole subtree).
+      const out: { accountId: string; value: number; shadow: boolean }[] = [];
+      for (const level of await identity.accountPath(accountId)) {
+        const res = await quotaClient.getLimits({ accountId: level.id });
+        for (const l of res.limits) {
+          if (l.sourceAccountId === level.id && l.limit?.metric === 'tokens' && l.limit.kind === LimitKind.COUNT && l.limit.value >= 0n) {
+            out.push({ accountId: level.id, value: Number(l.limit.value), shadow: l.limit.shadow });
+          }
+        }
+      }
+      return out;
+    },
+    subtreeOf: async (accountId) => {
+      const tree = await identityClient.getAccountTree({ accountId, includeDescendants: true });
+      return [tree.account!.id, ...tree.descendants.map((a) => a.id)];
+    },
+  });
   const hub = createInvalidationHub({ database: deps.database, store, logger: deps.logger, onEvent: core.onInvalidation });
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
@@ -67,6 +94,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
       clearInterval(usageTimer);
       accounts?.stop();
       identityClient.close();
+      quotaClient.close();
       await core.flushUsage().catch(() => {});
       identity.close();
     },

@@ -19,6 +19,13 @@ export interface AuthzCoreOptions {
   /** How long an account path (and its suspension state) is cached; the identity feed clears it sooner. */
   accountCacheMs?: number;
   decisionLog?: DecisionLog;
+  /**
+   * Count limits on tokens (quota's `tokens` metric): for each account on the path with a limit, its
+   * value and whether it is shadow-only. Unset: no count limits.
+   */
+  tokenCountLimits?: ((accountId: string) => Promise<{ accountId: string; value: number; shadow: boolean }[]>) | undefined;
+  /** Every account in a subtree, the root included. */
+  subtreeOf?: ((accountId: string) => Promise<string[]>) | undefined;
   /** Verifies identity access tokens (JWT) offline; unset: JWTs are refused as JWT_UNSUPPORTED. */
   verifyJwt?: ((token: string) => Promise<JwtOutcome>) | undefined;
 }
@@ -156,6 +163,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     const path = await identity.accountPath(input.accountId);
     if (path.length === 0) throw notFound('account_id', 'account');
     if (path.some((a) => a.suspended)) throw failedPrecondition('account_id: the account is suspended');
+    await assertTokenCount(input.accountId);
     const secret = generateTokenSecret();
     const token = await store.create({
       id: newId('tok'),
@@ -171,6 +179,18 @@ export function createAuthzCore(options: AuthzCoreOptions) {
       createdBy: input.createdBy,
     });
     return { token, secret };
+  }
+
+  /** A `tokens` count limit on the account or an ancestor counts the live tokens of its whole subtree. */
+  async function assertTokenCount(accountId: string): Promise<void> {
+    if (!options.tokenCountLimits || !options.subtreeOf) return;
+    for (const limit of await options.tokenCountLimits(accountId)) {
+      if (limit.shadow) continue;
+      const live = await store.countLive(await options.subtreeOf(limit.accountId), now());
+      if (live >= limit.value) {
+        throw failedPrecondition(`account_id: the token limit of ${limit.value} set on ${limit.accountId} is reached (${live} live tokens)`, { limiting_account: limit.accountId, limit: String(limit.value) });
+      }
+    }
   }
 
   async function decideToken(entry: CachedToken | undefined, peerIp: string | undefined): Promise<AuthenticateOutcome> {

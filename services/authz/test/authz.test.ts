@@ -6,6 +6,7 @@ import { silentLogger } from '#libs/telemetry/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AuthzService, Effect, InvalidationKind, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { LimitKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { createAuthzApp, type AuthzApp } from '../src/app.ts';
 
@@ -172,6 +173,24 @@ describe('authz service (real schema, real gRPC)', () => {
     expect(wrong).toMatchObject({ allowed: false, reason: 'TOKEN_UNKNOWN' });
     const long = await aclToken(t.accountId, t.masterToken, rules);
     expect(await authz.authenticate({ username: long.token!.id, password: long.secret.slice(0, 16) })).toMatchObject({ allowed: false });
+  });
+
+  it('enforces a tokens count limit over the whole subtree (quota), naming the limiting account', async () => {
+    const t = await mesh.createTenant('counted');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const sub = (await identity.createAccount({ name: 'child', parentId: t.accountId }, bearer(t.masterToken))).account!;
+    identity.close();
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    // The tenant already has its master token: a limit of 3 leaves room for two more, anywhere below.
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'tokens', kind: LimitKind.COUNT, value: 3n }] }, bearer(t.masterToken));
+    quota.close();
+    await authz.createToken({ accountId: sub.id, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    const second = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    const over = (await authz.createToken({ accountId: sub.id, kind: TokenKind.STANDARD }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(over.code).toBe('FAILED_PRECONDITION');
+    expect(over.message).toContain(`token limit of 3 set on ${t.accountId}`);
+    await authz.revokeToken({ tokenId: second.token!.id }, bearer(t.masterToken));
+    expect((await authz.createToken({ accountId: sub.id, kind: TokenKind.STANDARD }, bearer(t.masterToken))).secret).toMatch(/^tg_/);
   });
 
   it('keeps recent decisions, every denial included, for operators', async () => {

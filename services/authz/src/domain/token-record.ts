@@ -54,6 +54,8 @@ export interface TokenPatch {
 export interface TokenStore {
   create(token: NewToken): Promise<TokenRecord>;
   get(id: string): Promise<TokenRecord | undefined>;
+  /** Live (not revoked, not expired) tokens in these accounts. */
+  countLive(accountIds: readonly string[], nowMs: number): Promise<number>;
   /** SHA-256 of the token's short form, when it was created with one. */
   getShortHash(id: string): Promise<string | undefined>;
   /** By the SHA-256 of the full secret (current, or previous within its rotation grace). */

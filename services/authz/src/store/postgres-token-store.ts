@@ -56,6 +56,16 @@ export class PostgresTokenStore implements TokenStore {
     return row ? toRecord(row) : undefined;
   }
 
+  async countLive(accountIds: readonly string[], nowMs: number): Promise<number> {
+    if (accountIds.length === 0) return 0;
+    const rows = rowsOf(
+      await this.db.execute(
+        sql`select count(*)::int as n from authz.tokens where account_id in (${sql.join(accountIds.map((id) => sql`${id}`), sql`, `)}) and revoked_at is null and (expires_at is null or expires_at > ${new Date(nowMs).toISOString()}::timestamptz)`,
+      ),
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async getShortHash(id: string): Promise<string | undefined> {
     const [row] = await this.db.select({ shortHash: tokens.shortHash }).from(tokens).where(eq(tokens.id, id));
     return row?.shortHash ?? undefined;
