@@ -184,7 +184,15 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   /** A `tokens` count limit on the account or an ancestor counts the live tokens of its whole subtree. */
   async function assertTokenCount(accountId: string): Promise<void> {
     if (!options.tokenCountLimits || !options.subtreeOf) return;
-    for (const limit of await options.tokenCountLimits(accountId)) {
+    let limits: { accountId: string; value: number; shadow: boolean }[];
+    try {
+      limits = await options.tokenCountLimits(accountId);
+    } catch (error) {
+      // Quota unreachable: the count limit cannot be read; creating tokens fails open (logged by the caller's span).
+      if ((error as { code?: string }).code === 'UNAVAILABLE' || (error as { code?: string }).code === 'DEADLINE_EXCEEDED') return;
+      throw error;
+    }
+    for (const limit of limits) {
       if (limit.shadow) continue;
       const live = await store.countLive(await options.subtreeOf(limit.accountId), now());
       if (live >= limit.value) {
