@@ -46,6 +46,8 @@ export interface Broker {
   /** Drops cached credential decisions (authz invalidation feed). */
   dropAuthCache(): void;
   stats(): { connections: number; sessions: number };
+  /** Serves one MQTT connection over any duplex stream (an in-memory pair in tests). */
+  handle(stream: Duplex, peerIp?: string): void;
 }
 
 export function createBroker(options: BrokerOptions): Broker {
@@ -180,5 +182,6 @@ export function createBroker(options: BrokerOptions): Broker {
 
     dropAuthCache: () => core.dropAuthCache(),
     stats: () => ({ connections: connected().length, sessions: core.sessions.size }),
+    handle: (stream, peerIp = '127.0.0.1') => accept(stream, 'memory', peerIp),
   };
 }

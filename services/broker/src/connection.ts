@@ -13,7 +13,8 @@ import { RC } from './domain/reason-codes.ts';
 import { dispatchPacket } from './handlers/index.ts';
 import { decodePublish } from './publish-codec.ts';
 
-export type TransportKind = 'tcp' | 'tls' | 'ws';
+/** `memory`: an in-process duplex (packet-level tests, embedding). */
+export type TransportKind = 'tcp' | 'tls' | 'ws' | 'memory';
 
 /**
  * One mqtt-packet parser for every connection: the framer above it only ever hands it whole
