@@ -25,6 +25,8 @@ const MEASURE_MS = 3_000;
 const PAYLOAD = Buffer.alloc(64, 0x61);
 const USER = 'bench';
 const PASSWORD = 'bench-token-secret';
+/** The credentials the load clients present to the broker under test (Tollgate: an acl token). */
+let credentials = { username: USER, password: PASSWORD };
 
 type BrokerName = 'tollgate' | 'aedes' | 'mosquitto';
 
@@ -48,34 +50,32 @@ async function serve(name: string): Promise<void> {
     server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as net.AddressInfo).port }));
     return;
   }
-  const { createBroker } = await import('../../services/broker/src/broker.ts');
-  const { InMemoryAuthenticator } = await import('../../services/broker/src/adapters/in-memory-authenticator.ts');
-  const { noopMetrics } = await import('../../services/broker/src/adapters/counting-metrics.ts');
-  // Quota on: every inbound message and byte is spent from a local per-account lease.
-  const leases = new Map<string, { messages: number; bytes: number }>();
-  const quota = {
-    acquireConnection: async () => ({ granted: true as const }),
-    releaseConnection: () => {},
-    spendInbound(account: string, messages: number, bytes: number) {
-      let lease = leases.get(account);
-      if (!lease) leases.set(account, (lease = { messages: 1e12, bytes: 1e15 }));
-      lease.messages -= messages;
-      lease.bytes -= bytes;
-      return lease.messages >= 0 && lease.bytes >= 0 ? ({ kind: 'ok' } as const) : ({ kind: 'exhausted', cutOff: false } as const);
-    },
-  };
-  const broker = createBroker({
-    authenticator: new InMemoryAuthenticator({
-      users: [{ username: USER, password: PASSWORD, account: 'acc_bench', canPublish: (t) => t.startsWith('bench/'), canSubscribe: (f) => f.startsWith('bench/') }],
-    }),
-    quota,
-    metrics: noopMetrics,
-    tcp: { host: '127.0.0.1', port: 0 },
-    maxQueuedMessages: 10_000,
-    maxBufferedBytesPerClient: 8 * 1024 * 1024,
+  // Tollgate as it runs for real: the whole mesh in this process (PGlite), a device token of kind
+  // acl with per-topic rules checked by the compiled ACL engine, every message metered against
+  // quota leases, usage reported in batches.
+  const { startMesh } = await import('../../cli/mesh.ts');
+  const { meshEnvSchema, parseEnv } = await import('../../libs/config/index.ts');
+  const { silentLogger } = await import('../../libs/telemetry/index.ts');
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-mesh-'));
+  const ports = Object.fromEntries(
+    ['CONSOLE_HTTP', 'IDENTITY_GRPC', 'IDENTITY_HTTP', 'AUTHZ_GRPC', 'AUTHZ_HTTP', 'QUOTA_GRPC', 'QUOTA_HTTP', 'BROKER_GRPC'].map((k) => [`TOLLGATE_${k}_PORT`, '0']),
+  );
+  const env = parseEnv(meshEnvSchema, { ...ports, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' });
+  const mesh = await startMesh(env, { bootstrap: false, console: false, logger: silentLogger() });
+  const account = await mesh.identity!.core.createAccount({ name: 'bench' });
+  const { secret } = await mesh.authz!.core.createToken({
+    accountId: account.id,
+    name: 'bench devices',
+    kind: 'acl',
+    rules: [{ effect: 'allow', actions: ['publish', 'subscribe'], resources: ['mqtt:bench/#'] }],
+    ipAllow: [],
+    expiresAtMs: undefined,
+    ttlSeconds: 0,
+    shortForm: false,
+    createdBy: 'bench',
   });
-  const addr = await broker.listen();
-  process.send!({ port: addr.tcp!.port });
+  const tcp = mesh.broker!.mqttAddresses().tcp!;
+  process.send!({ port: Number(tcp.slice(tcp.lastIndexOf(':') + 1)), username: secret, password: '' });
 }
 
 interface Running {
@@ -97,7 +97,11 @@ async function freePort(): Promise<number> {
 async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
-    child.once('message', (m) => resolve((m as { port: number }).port));
+    child.once('message', (m) => {
+      const msg = m as { port: number; username?: string; password?: string };
+      credentials = msg.username === undefined ? { username: USER, password: PASSWORD } : { username: msg.username, password: msg.password ?? '' };
+      resolve(msg.port);
+    });
     child.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
   });
   const running: Running = { port, pid: child.pid!, exited: false, stop: () => kill(child) };
@@ -106,6 +110,7 @@ async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
 }
 
 async function startMosquitto(): Promise<Running | undefined> {
+  credentials = { username: USER, password: PASSWORD };
   const bin = '/usr/sbin/mosquitto';
   if (!existsSync(bin)) return undefined;
   const dir = mkdtempSync(join(tmpdir(), 'tollgate-bench-mosq-'));
@@ -187,7 +192,7 @@ class LoadClient {
       this.#connack = r;
       this.socket.once('close', () => reject(new Error('connection closed before CONNACK')));
     });
-    this.socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: USER, password: Buffer.from(PASSWORD) }));
+    this.socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: credentials.username, password: Buffer.from(credentials.password) }));
     await done;
   }
 
@@ -331,7 +336,7 @@ async function qos1(b: Running): Promise<{ rate: number; cpu: number | undefined
 }
 
 async function connects(b: Running): Promise<{ rate: number; cpu: number | undefined }> {
-  const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'cd', clean: true, keepalive: 0, username: USER, password: Buffer.from(PASSWORD) });
+  const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'cd', clean: true, keepalive: 0, username: credentials.username, password: Buffer.from(credentials.password) });
   const disconnect = mqttPacket.generate({ cmd: 'disconnect' });
   const until = { stop: false };
   let done = 0;
