@@ -131,7 +131,10 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     let identity: IdentityApp | undefined;
     let authz: AuthzApp | undefined;
     if (runs('identity')) {
-      identity = createIdentityApp({ listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 }, deps);
+      identity = createIdentityApp(
+        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL },
+        deps,
+      );
       await startOne(identity);
     }
     if (runs('authz')) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 
@@ -9,6 +10,9 @@ import type { TestProject } from 'vitest/node';
  * Workers read the choice from TOLLGATE_TEST_DATABASE_URL (unset means PGlite).
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // One mesh secret key per run: meshes sharing the run's database must also share the key that
+  // seals what they store (signing keys), as the replicas of a real mesh do.
+  process.env.TOLLGATE_TEST_SECRET_KEY = randomBytes(32).toString('base64');
   const base = process.env.DATABASE_URL;
   if (base) return createFreshDatabase(base, project);
   const container = await startContainerIfDocker();

@@ -41,7 +41,7 @@ export async function startTestMesh(options: { only?: ServiceName; bootstrap?: b
   });
   const database = options.database ?? (await openTestDatabase());
   const telemetry = startTelemetry({ serviceName: 'tollgate-test' });
-  const secretKey = randomBytes(32);
+  const secretKey = process.env.TOLLGATE_TEST_SECRET_KEY ? Buffer.from(process.env.TOLLGATE_TEST_SECRET_KEY, 'base64') : randomBytes(32);
   const mesh = await startMesh(env, {
     only: options.only,
     database,

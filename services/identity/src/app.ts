@@ -10,6 +10,17 @@ import { Argon2PasswordHasher, type Argon2Params } from './crypto/argon2-passwor
 import { identityHandlers } from './grpc/identity-handlers.ts';
 import { createIdentityCore, type IdentityCore } from './identity-core.ts';
 import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
+import { PostgresAuditStore, PostgresRefreshTokenStore, PostgresSigningKeyStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
+import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './crypto/signing-key-ring.ts';
+import { NodeRandomSource, NodeSecretDigest } from './crypto/node-random-source.ts';
+import { OtpauthTotpEngine } from './crypto/otpauth-totp-engine.ts';
+import { RefreshTokenService } from './domain/refresh-tokens.ts';
+import { TwoFactor } from './domain/two-factor.ts';
+import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
+import { createSessions, type Sessions } from './sessions.ts';
+import { sessionHandlers } from './grpc/session-handlers.ts';
+import { createSecretBox } from '#libs/crypto/secret-box.ts';
+import { AppError } from '#libs/errors/index.ts';
 
 export const identityMigrations = { schema: 'identity', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
@@ -18,16 +29,25 @@ export interface IdentityAppConfig {
   peers: PeerDirectory;
   clientTls?: RpcClientTlsConfig | undefined;
   argon2?: Partial<Argon2Params> | undefined;
+  /** Lifetime of access tokens (default 6 h, env TOLLGATE_ACCESS_TOKEN_TTL). */
+  accessTokenTtlMs?: number | undefined;
+  /** JWT `iss` and OIDC issuer; default: this service's HTTP address. */
+  issuer?: string | undefined;
 }
 
 export interface IdentityApp extends ServiceApp {
   readonly core: IdentityCore;
+  /** Sessions and keys, ready once `start()` has resolved. */
+  runtime(): { sessions: Sessions; ring: SigningKeyRing };
 }
+
+export const ACCESS_TOKEN_AUDIENCE = 'tollgate';
 
 /** Composition root of the identity service: store, hasher, core, gRPC and HTTP. */
 export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps): IdentityApp {
   const store = new PostgresIdentityStore(deps.database.db);
-  const core = createIdentityCore({ store, hasher: new Argon2PasswordHasher(config.argon2 ?? {}) });
+  const hasher = new Argon2PasswordHasher(config.argon2 ?? {});
+  const core = createIdentityCore({ store, hasher });
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), {
     tls: config.clientTls,
     defaultDeadlineMs: 2_000,
@@ -43,9 +63,50 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     },
     accountPath: async (accountId) => (await store.accountPath(accountId)).map((a) => a.id),
   });
+  const clock = { nowMs: () => Date.now() };
+  const random = new NodeRandomSource();
+  const digest = new NodeSecretDigest();
+  let runtime: { sessions: Sessions; ring: SigningKeyRing } | undefined;
+  const ready = () => {
+    if (!runtime) throw new AppError('UNAVAILABLE', 'identity is starting', { reason: 'STARTING' });
+    return runtime;
+  };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(IdentityService, identityHandlers(core, requireAdmin));
+  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey) });
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
+  http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
+  http.get('/.well-known/openid-configuration', (c) => {
+    const issuer = ready().ring.issuer;
+    return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }));
+  });
   const host = hostService({ name: 'identity', listen: config.listen, rpc, http, onStop: async () => authz.close() });
-  return { ...host, core };
+  return {
+    ...host,
+    core,
+    runtime: ready,
+    async start() {
+      const started = await host.start();
+      const ring = await SigningKeyRing.open({
+        store: new PostgresSigningKeyStore(deps.database.db),
+        secretBox: createSecretBox(deps.secretKey),
+        clock,
+        issuer: config.issuer ?? started.httpAddress ?? 'http://localhost',
+        audience: ACCESS_TOKEN_AUDIENCE,
+        maxAccessTokenTtlMs: Math.max(config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS, 24 * 3_600_000),
+      });
+      const sessions = createSessions({
+        store,
+        hasher,
+        ring,
+        refresh: new RefreshTokenService({ store: new PostgresRefreshTokenStore(deps.database.db), clock, random, digest }),
+        throttle: new PostgresThrottleStore(deps.database.db),
+        audit: new PostgresAuditStore(deps.database.db),
+        twoFactor: new TwoFactor({ engine: new OtpauthTotpEngine(), random, digest, clock }),
+        clock,
+        accessTokenTtlMs: config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS,
+      });
+      runtime = { sessions, ring };
+      return started;
+    },
+  };
 }

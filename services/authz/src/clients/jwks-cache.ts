@@ -16,7 +16,9 @@ export type JwtOutcome =
  */
 export function createJwksVerifier(options: { identity: ServiceClient<typeof IdentityService>; minRefreshMs?: number; nowMs?: () => number }) {
   const now = options.nowMs ?? Date.now;
-  const minRefreshMs = options.minRefreshMs ?? 30_000;
+  // At most one refetch a second, however many unknown kids arrive (a flood of forged kids cannot
+  // turn into a flood of JWKS fetches), and a rotated key is picked up within a second.
+  const minRefreshMs = options.minRefreshMs ?? 1_000;
   let jwks: { keys: ReturnType<typeof createLocalJWKSet>; kids: Set<string>; issuer: string } | undefined;
   let lastFetchMs = -Infinity;
   let inflight: Promise<void> | undefined;
