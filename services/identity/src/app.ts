@@ -19,6 +19,7 @@ import { TwoFactor } from './domain/two-factor.ts';
 import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { sessionHandlers } from './grpc/session-handlers.ts';
+import { createAccountFeed } from './grpc/account-feed.ts';
 import { createSecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError } from '#libs/errors/index.ts';
 
@@ -72,19 +73,21 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     return runtime;
   };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey) });
+  const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
+  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey), ...accountFeed.handlers });
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
   http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
   http.get('/.well-known/openid-configuration', (c) => {
     const issuer = ready().ring.issuer;
     return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }));
   });
-  const host = hostService({ name: 'identity', listen: config.listen, rpc, http, onStop: async () => authz.close() });
+  const host = hostService({ name: 'identity', listen: config.listen, rpc, http, beforeShutdown: () => accountFeed.stop(), onStop: async () => authz.close() });
   return {
     ...host,
     core,
     runtime: ready,
     async start() {
+      await accountFeed.start();
       const started = await host.start();
       const ring = await SigningKeyRing.open({
         store: new PostgresSigningKeyStore(deps.database.db),

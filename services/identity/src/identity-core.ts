@@ -70,7 +70,22 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     return { allowed: true, user, accountId: membership.accountId, role: membership.role };
   }
 
-  return { store, createAccount, getAccount, createUser, checkPassword };
+  /** Suspends (or resumes) an account: every check of it and its subtree is refused while suspended. */
+  async function setSuspended(id: string, suspended: boolean): Promise<AccountRecord> {
+    await getAccount(id);
+    const affected = [id, ...(await store.descendants(id)).map((a) => a.id)];
+    await store.changeAccount(id, { kind: suspended ? 'suspended' : 'resumed' }, affected);
+    return getAccount(id);
+  }
+
+  async function renameAccount(id: string, name: string): Promise<AccountRecord> {
+    const valid = validateAccountName(name);
+    await getAccount(id);
+    await store.changeAccount(id, { kind: 'renamed', name: valid }, [id]);
+    return getAccount(id);
+  }
+
+  return { store, createAccount, getAccount, createUser, checkPassword, setSuspended, renameAccount };
 }
 
 export type IdentityCore = ReturnType<typeof createIdentityCore>;

@@ -80,6 +80,21 @@ export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin)
         descendants: descendants.map((a) => accountToProto(a, suspended || a.state === 'suspended')),
       };
     },
+    async suspendAccount(req, ctx) {
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
+      if (req.reason.length > 256) throw invalidArgument('reason', 'must be at most 256 characters');
+      return { account: accountToProto(await core.setSuspended(req.accountId, true), true) };
+    },
+    async resumeAccount(req, ctx) {
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
+      const account = await core.setSuspended(req.accountId, false);
+      const path = await core.store.accountPath(account.id);
+      return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
+    },
+    async renameAccount(req, ctx) {
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      return { account: accountToProto(await core.renameAccount(req.accountId, req.name)) };
+    },
     async createUser(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
       const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role: roleFromProto(req.role) });

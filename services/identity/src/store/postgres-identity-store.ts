@@ -104,6 +104,35 @@ export class PostgresIdentityStore {
     return found.map(toAccount);
   }
 
+  /** Sets the state (or name) and appends to the change feed, NOTIFYing in the same transaction. */
+  async changeAccount(id: string, change: { kind: 'suspended' | 'resumed' | 'renamed'; name?: string }, affected: readonly string[]): Promise<number | undefined> {
+    return this.db.transaction(async (tx) => {
+      const set = change.kind === 'renamed' ? { name: change.name!, updatedAt: new Date() } : { state: (change.kind === 'suspended' ? 'suspended' : 'active') as 'active' | 'suspended', updatedAt: new Date() };
+      const updated = await tx.update(accounts).set(set).where(eq(accounts.id, id)).returning({ id: accounts.id });
+      if (updated.length === 0) return undefined;
+      const rows = rowsOf(
+        await tx.execute(
+          sql`insert into identity.account_changes (kind, account_id, affected_account_ids)
+              values (${change.kind}, ${id}, array(select jsonb_array_elements_text(${JSON.stringify(affected)}::jsonb)))
+              returning sequence`,
+        ),
+      );
+      const sequence = Number(rows[0]!.sequence);
+      await tx.execute(sql`select pg_notify('tollgate_identity_accounts', ${String(sequence)})`);
+      return sequence;
+    });
+  }
+
+  async accountChangesSince(afterSequence: number, limit: number): Promise<{ sequence: number; kind: string; accountId: string; affected: string[] }[]> {
+    const rows = rowsOf(await this.db.execute(sql`select sequence, kind, account_id, affected_account_ids from identity.account_changes where sequence > ${afterSequence} order by sequence limit ${limit}`));
+    return rows.map((r) => ({ sequence: Number(r.sequence), kind: String(r.kind), accountId: String(r.account_id), affected: (r.affected_account_ids as string[]) ?? [] }));
+  }
+
+  async latestAccountChange(): Promise<number> {
+    const rows = rowsOf(await this.db.execute(sql`select coalesce(max(sequence), 0)::bigint as s from identity.account_changes`));
+    return Number(rows[0]?.s ?? 0);
+  }
+
   async createUser(input: { id: string; username: string; passwordHash: string; accountId: string; role: Role }): Promise<UserRecord> {
     try {
       await this.db.transaction(async (tx) => {

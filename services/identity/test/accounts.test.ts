@@ -1,0 +1,56 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt from 'mqtt';
+import { createRpcClient } from '#libs/rpc/index.ts';
+import type { AppError } from '#libs/errors/index.ts';
+import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+
+describe('suspending an account (identity → authz → broker)', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('suspends the subtree for every check, disconnects its MQTT clients, and resumes', async () => {
+    const t = await mesh.createTenant('suspend');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const authz = createRpcClient(AuthzService, mesh.address('authz'));
+    const child = (await identity.createAccount({ name: 'plant', parentId: t.accountId }, bearer(t.masterToken))).account!;
+    const childToken = await authz.createToken({ accountId: child.id, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    const device = await mqtt.connectAsync(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: 'plant-dev', username: childToken.secret, reconnectPeriod: 0 });
+    const kicked = new Promise<number | undefined>((resolve) => device.once('disconnect', (p) => resolve(p.reasonCode)));
+    const suspended = await identity.suspendAccount({ accountId: child.id }, bearer(t.masterToken));
+    expect(suspended.account).toMatchObject({ effectivelySuspended: true });
+    expect(await kicked).toBe(0x98);
+    // authz hears it through the feed: the child's token is refused (within a second).
+    const deadline = Date.now() + 1_500;
+    let answer = await authz.authenticate({ bearer: childToken.secret });
+    while (answer.allowed && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+      answer = await authz.authenticate({ bearer: childToken.secret });
+    }
+    expect(answer).toMatchObject({ allowed: false, reason: 'ACCOUNT_SUSPENDED' });
+    const stranger = await mesh.createTenant('stranger');
+    const refused = (await identity.resumeAccount({ accountId: child.id }, bearer(stranger.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(refused.code).toBe('PERMISSION_DENIED');
+    await identity.resumeAccount({ accountId: child.id }, bearer(t.masterToken));
+    await identity.renameAccount({ accountId: child.id, name: 'plant 2' }, bearer(t.masterToken));
+    expect((await identity.getAccount({ accountId: child.id }, bearer(t.masterToken))).account).toMatchObject({ name: 'plant 2', effectivelySuspended: false });
+    const again = Date.now() + 6_000;
+    let back = await authz.authenticate({ bearer: childToken.secret });
+    while (!back.allowed && Date.now() < again) {
+      await new Promise((r) => setTimeout(r, 100));
+      back = await authz.authenticate({ bearer: childToken.secret });
+    }
+    expect(back.allowed).toBe(true);
+    identity.close();
+    authz.close();
+    device.end(true);
+  });
+});
