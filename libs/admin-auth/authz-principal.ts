@@ -9,6 +9,6 @@ export function authenticateThroughAuthz(authz: ServiceClient<typeof AuthzServic
   return async (bearer: string, peerIp: string | undefined): Promise<AdminPrincipal | { denied: string }> => {
     const res = await authz.authenticate({ bearer, peerIp: peerIp ?? '' });
     if (!res.allowed || !res.principal) return { denied: res.reason || 'CREDENTIAL_INVALID' };
-    return { accountId: res.principal.accountId, subject: res.principal.subject, kind: kinds[res.principal.kind] ?? 'user' };
+    return { accountId: res.principal.accountId, subject: res.principal.subject, kind: kinds[res.principal.kind] ?? 'user', role: res.principal.role || undefined };
   };
 }

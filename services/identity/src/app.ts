@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
-import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { Argon2PasswordHasher, type Argon2Params } from './crypto/argon2-password-hasher.ts';
 import { identityHandlers } from './grpc/identity-handlers.ts';
@@ -56,12 +57,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
   });
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
-    async authenticate(bearer, peerIp) {
-      const res = await authz.authenticate({ bearer, peerIp: peerIp ?? '' });
-      if (!res.allowed || !res.principal) return { denied: res.reason || 'CREDENTIAL_INVALID' };
-      const kind = res.principal.kind === TokenKind.MASTER ? 'master' : res.principal.kind === TokenKind.STANDARD ? 'standard' : res.principal.kind === TokenKind.ACL ? 'acl' : 'user';
-      return { accountId: res.principal.accountId, subject: res.principal.subject, kind };
-    },
+    authenticate: authenticateThroughAuthz(authz),
     accountPath: async (accountId) => (await store.accountPath(accountId)).map((a) => a.id),
   });
   const clock = { nowMs: () => Date.now() };

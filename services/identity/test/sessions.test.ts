@@ -72,6 +72,18 @@ describe('identity sessions (real schema, real gRPC and HTTP)', () => {
     authz.close();
   });
 
+  it('lets users administer by role with their access token: owner/admin write, viewer reads, never another tree', async () => {
+    const owner = await user('roles-owner');
+    const ownerToken = (await login(owner.username, owner.password)).session!.accessToken;
+    const sub = await identity.createAccount({ name: 'made by a user', parentId: owner.accountId }, bearer(ownerToken));
+    expect(sub.account!.parentId).toBe(owner.accountId);
+    const viewer = await user('roles-viewer', Role.VIEWER);
+    const viewerToken = (await login(viewer.username, viewer.password)).session!.accessToken;
+    expect((await identity.getAccount({ accountId: viewer.accountId }, bearer(viewerToken))).account!.id).toBe(viewer.accountId);
+    await expect(identity.createAccount({ name: 'nope', parentId: viewer.accountId }, bearer(viewerToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await expect(identity.getAccount({ accountId: owner.accountId }, bearer(viewerToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+  });
+
   it('answers wrong passwords and unknown users alike, then backs off and locks out (audited)', async () => {
     const u = await user('lockout');
     const wrong = await login(u.username, 'wrong password 123');

@@ -456,6 +456,13 @@ export declare type Principal = Message<"tollgate.authz.v1.Principal"> & {
    * @generated from field: google.protobuf.Timestamp expires_at = 6;
    */
   expiresAt?: Timestamp | undefined;
+
+  /**
+   * Users (identity JWT or password): their role in account_id (owner, admin, member, viewer).
+   *
+   * @generated from field: string role = 7;
+   */
+  role: string;
 };
 
 /**

@@ -186,6 +186,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
           kind: p.kind === 'user' ? ProtoKind.UNSPECIFIED : kindToProto[p.kind],
           superuser: p.superuser,
           tokenId: p.tokenId ?? '',
+          role: p.role ?? '',
           ...(p.expiresAtMs === undefined ? {} : { expiresAt: timestampFromMs(p.expiresAtMs) }),
         },
         rules: rulesToProto(outcome.rules),
