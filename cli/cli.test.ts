@@ -75,6 +75,28 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     expect((tree.accounts as { id: string }[]).map((a) => a.id)).toEqual([tenant.accountId, sub.id]);
   });
 
+  it('logs a user in (password on stdin), lists the audit log, suspends and resumes, rotates keys', async () => {
+    const username = `cli-user-${Date.now()}`;
+    const created = await json(['user', 'create', username, '--account', tenant.accountId, '--role', 'admin'], 'a long enough passphrase\n');
+    const session = await json(['login', username], 'a long enough passphrase\n');
+    expect(session).toMatchObject({ user_id: created.id, account_id: tenant.accountId });
+    expect(session.access_token).toMatch(/^eyJ/);
+    const refused = await tollgate(['login', username], 'not the passphrase\n');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('login refused: INVALID_CREDENTIALS');
+    const audit = await json(['audit', 'list']);
+    expect((audit.events as { kind: string }[]).map((e) => e.kind)).toEqual(expect.arrayContaining(['login_ok', 'login_failed']));
+    const sub = await json(['account', 'create', 'to-suspend']);
+    expect(await json(['account', 'suspend', sub.id as string])).toMatchObject({ suspended: true });
+    expect(await json(['account', 'resume', sub.id as string])).toMatchObject({ suspended: false });
+    expect(await json(['user', 'add-role', created.id as string, '--account', sub.id as string, '--role', 'viewer'])).toMatchObject({ id: created.id });
+    const rotated = await tollgate(['keys', 'rotate', '--json']);
+    expect(rotated.code).toBe(1); // no mesh secret key in this environment
+    env.TOLLGATE_SECRET_KEY = Buffer.from(mesh.secretKey).toString('base64');
+    expect((await json(['keys', 'rotate'])).kid).toBeTruthy();
+    delete env.TOLLGATE_SECRET_KEY;
+  });
+
   it('sets and shows limits, and refuses a child above its parent', async () => {
     const set = await json(['limit', 'set', 'mqtt.messages.in', '1000', '--per', 'minute', '--burst', '200']);
     expect((set.limits as { metric: string; value: number }[])[0]).toMatchObject({ metric: 'mqtt.messages.in', value: 1000, per: 'minute', burst: 200 });

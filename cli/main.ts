@@ -2,7 +2,10 @@
 // Commands are imported on demand so that `tollgate check` does not load the whole mesh.
 import { parseArgs } from 'node:util';
 import { meshEnvSchema, parseEnv, serviceNames, type ServiceName } from '#libs/config/index.ts';
+import { resolve } from 'node:path';
 import { createOutput, failure, UsageError } from './output.ts';
+import { resolveSecretKey } from './secret-key.ts';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 
 async function readStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new UsageError('expected input on stdin');
@@ -19,7 +22,12 @@ commands:
   health                                           grpc.health.v1 check of every configured service
   account create NAME [--parent ID]                a subaccount (of your token's account by default)
   account list [--account ID]                      an account and its subtree
+  account suspend ID | account resume ID          suspends (resumes) the account and its subtree
   user create USERNAME --account ID --role ROLE    password read from stdin
+  user add-role USER_ID --account ID --role ROLE
+  login USERNAME [--account ID] [--totp CODE]      password from stdin; prints access and refresh tokens
+  audit list [--account ID]                        security events, newest first
+  keys rotate                                      new signing key (needs TOLLGATE_SECRET_KEY, or the dev data dir)
   token create --kind master|standard|acl [--account ID] [--name N] [--rules FILE|-]
                [--ip MASKS] [--expires 30d] [--ttl 1h] [--short-form]
   token list [--account ID] [--all] | token show ID | token revoke ID
@@ -74,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
         metric: { type: 'string' },
         since: { type: 'string' },
         subtree: { type: 'boolean' },
+        totp: { type: 'string' },
       },
     });
     const [command] = positionals;
@@ -94,12 +103,26 @@ async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/health.ts')).runHealth(env, { out });
       case 'account':
       case 'user':
+      case 'login':
+      case 'audit':
+      case 'keys':
       case 'token':
       case 'check':
       case 'clients':
       case 'limit':
       case 'usage':
-        return await (await import('./commands/admin.ts')).runAdmin({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin });
+        return await (await import('./commands/admin.ts')).runAdmin({
+          positionals,
+          flags: values,
+          env,
+          envToken: process.env.TOLLGATE_TOKEN,
+          out,
+          readStdin,
+          serviceCredential: () => {
+            const key = resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir: resolve(env.TOLLGATE_DATA_DIR), mustExist: true });
+            return mintServiceCredential(key, 'console');
+          },
+        });
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);
     }

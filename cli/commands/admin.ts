@@ -17,6 +17,8 @@ export interface AdminArgs {
   envToken: string | undefined;
   out: Output;
   readStdin(): Promise<string>;
+  /** A service credential from the mesh secret key (operator verbs such as `keys rotate`). */
+  serviceCredential(): string;
 }
 
 const iso = (t: Timestamp | undefined) => (t ? new Date(timestampMs(t)).toISOString() : null);
@@ -67,7 +69,8 @@ function parseRules(text: string): { effect: Effect; actions: string[]; resource
 /** account / user / token / check verbs over the services' gRPC APIs. */
 export async function runAdmin(args: AdminArgs): Promise<number> {
   const [noun, verb, ...rest] = args.positionals;
-  const token = resolveCliToken(args.env, str(args.flags, 'token'), args.envToken);
+  if (noun === 'login') return runLogin(args, verb);
+  const token = noun === 'keys' ? '' : resolveCliToken(args.env, str(args.flags, 'token'), args.envToken);
   const auth = { headers: { authorization: `Bearer ${token}` } };
   const tls = clientTls(args.env);
   const authz = createRpcClient(AuthzService, serviceAddress(args.env, 'authz'), { tls });
@@ -85,6 +88,35 @@ export async function runAdmin(args: AdminArgs): Promise<number> {
         const res = await identity.createAccount({ name, parentId: str(args.flags, 'parent') ?? (await callerAccount()) }, auth);
         const a = accountJson(res.account!);
         args.out.result(a, () => `created account ${a.id} (${a.name}) at depth ${a.depth}`);
+        return 0;
+      }
+      case 'account suspend':
+      case 'account resume': {
+        const id = rest[0];
+        if (!id) throw new UsageError(`usage: tollgate account ${verb} ACCOUNT_ID`);
+        const res = verb === 'suspend' ? await identity.suspendAccount({ accountId: id }, auth) : await identity.resumeAccount({ accountId: id }, auth);
+        const a = accountJson(res.account!);
+        args.out.result(a, () => `${verb === 'suspend' ? 'suspended' : 'resumed'} ${a.id} (${a.name})`);
+        return 0;
+      }
+      case 'user add-role': {
+        const userId = rest[0];
+        if (!userId) throw new UsageError('usage: tollgate user add-role USER_ID --account ID --role ROLE');
+        const role = roles[str(args.flags, 'role', true)!];
+        if (role === undefined) throw new UsageError('--role: expected owner, admin, member or viewer');
+        const res = await identity.setMembership({ userId, accountId: str(args.flags, 'account', true)!, role }, auth);
+        args.out.result({ id: res.user!.id, memberships: res.user!.memberships.map((m) => ({ account_id: m.accountId, role: Object.keys(roles).find((k) => roles[k] === m.role) })) }, () => `${res.user!.username} now has ${str(args.flags, 'role')} in ${str(args.flags, 'account')}`);
+        return 0;
+      }
+      case 'audit list': {
+        const res = await identity.listAuditEvents({ accountId: str(args.flags, 'account') ?? (await callerAccount()), pageSize: 100 }, auth);
+        const events = res.events.map((e) => ({ id: e.id, at: iso(e.at), kind: e.kind, outcome: e.outcome, actor_id: e.actorId || null, subject_id: e.subjectId || null, ip: e.ip || null, details: e.details }));
+        args.out.result({ events }, () => events.map((e) => `${e.at}  ${e.kind.padEnd(22)} ${e.outcome.padEnd(28)} ${e.ip ?? ''}`).join('\n') || '(no events)');
+        return 0;
+      }
+      case 'keys rotate': {
+        const res = await identity.rotateSigningKey({}, { headers: { authorization: `Bearer ${args.serviceCredential()}` } });
+        args.out.result({ kid: res.kid, retired_kids: res.retiredKids }, () => `new signing key ${res.kid}; older keys stay in the JWKS until their tokens expire`);
         return 0;
       }
       case 'account list': {
@@ -279,6 +311,25 @@ new secret (shown once): ${res.secret}`);
     }
   } finally {
     authz.close();
+    identity.close();
+  }
+}
+
+/** `tollgate login USERNAME` (password on stdin): prints the session's tokens. */
+async function runLogin(args: AdminArgs, username: string | undefined): Promise<number> {
+  if (!username) throw new UsageError('usage: tollgate login USERNAME  (password on stdin) [--account ID] [--totp CODE]');
+  const password = (await args.readStdin()).replace(/\r?\n$/, '');
+  const identity = createRpcClient(IdentityService, serviceAddress(args.env, 'identity'), { tls: clientTls(args.env) });
+  try {
+    const res = await identity.login({ username, password, accountId: str(args.flags, 'account') ?? '', totpCode: str(args.flags, 'totp') ?? '' });
+    if (!res.allowed || !res.session) {
+      throw new AppError('UNAUTHENTICATED', `login refused: ${res.reason}${res.retryAfterMs ? ` (retry in ${Math.ceil(Number(res.retryAfterMs) / 1000)} s)` : ''}`, { reason: res.reason });
+    }
+    const s = res.session;
+    const out = { user_id: s.userId, account_id: s.accountId, access_token: s.accessToken, access_expires_at: iso(s.accessExpiresAt), refresh_token: s.refreshToken, refresh_expires_at: iso(s.refreshExpiresAt) };
+    args.out.result(out, () => `logged in as ${username} in ${s.accountId}\naccess token (until ${out.access_expires_at}):\n${s.accessToken}\nrefresh token:\n${s.refreshToken}`);
+    return 0;
+  } finally {
     identity.close();
   }
 }

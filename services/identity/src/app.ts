@@ -70,7 +70,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
   };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
-  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey), ...accountFeed.handlers });
+  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey, new PostgresAuditStore(deps.database.db), requireAdmin), ...accountFeed.handlers });
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
   http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
   http.get('/.well-known/openid-configuration', (c) => {

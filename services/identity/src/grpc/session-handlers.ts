@@ -5,7 +5,8 @@ import { isServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
-import { signingKeySubject } from '../domain/audit-event.ts';
+import { signingKeySubject, type AuditEvent } from '../domain/audit-event.ts';
+import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { Session, Sessions } from '../sessions.ts';
 
 const outcomes: Record<string, LoginOutcome> = {
@@ -27,8 +28,25 @@ const sessionToProto = (s: Session) => ({
 });
 
 /** gRPC ⇄ sessions and signing keys. A wrong password is an outcome, never an error status. */
-export function sessionHandlers(ready: () => { sessions: Sessions; ring: SigningKeyRing }, secretKey: Uint8Array): Partial<ServiceImpl<typeof IdentityService>> {
+export function sessionHandlers(
+  ready: () => { sessions: Sessions; ring: SigningKeyRing },
+  secretKey: Uint8Array,
+  audit: { list(filter: { accountId?: string | undefined; kind?: string | undefined; beforeMs?: number | undefined; limit: number }): Promise<AuditEvent[]> },
+  requireAdmin: RequireAdmin,
+): Partial<ServiceImpl<typeof IdentityService>> {
   return {
+    async listAuditEvents(req, ctx) {
+      if (!req.accountId) throw invalidArgument('account_id', 'is required');
+      await requireAdmin(ctx, req.accountId, 'read');
+      const limit = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 1_000);
+      const beforeMs = req.pageToken ? Number(req.pageToken) : undefined;
+      if (beforeMs !== undefined && !Number.isSafeInteger(beforeMs)) throw invalidArgument('page_token', 'is not one this service gave');
+      const events = await audit.list({ accountId: req.accountId, kind: req.kind || undefined, beforeMs, limit });
+      return {
+        events: events.map((e) => ({ id: e.id, kind: e.kind, actorId: e.actorUserId ?? '', accountId: e.accountId ?? '', subjectId: e.subject ?? '', ip: e.ip ?? '', outcome: e.reason ? `${e.outcome}:${e.reason}` : e.outcome, details: { ...e.details }, at: timestampFromMs(e.atMs) })),
+        nextPageToken: events.length === limit ? String(events.at(-1)!.atMs) : '',
+      };
+    },
     async login(req, ctx) {
       if (req.username.length > 128) throw invalidArgument('username', 'must be at most 128 characters');
       // `peer_ip` is believed only from a mesh service logging a user in on their behalf; anyone
