@@ -6,6 +6,7 @@ import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { LimitKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { Argon2PasswordHasher, type Argon2Params } from './crypto/argon2-password-hasher.ts';
 import { identityHandlers } from './grpc/identity-handlers.ts';
@@ -49,11 +50,28 @@ export const ACCESS_TOKEN_AUDIENCE = 'tollgate';
 export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps): IdentityApp {
   const store = new PostgresIdentityStore(deps.database.db);
   const hasher = new Argon2PasswordHasher(config.argon2 ?? {});
-  const core = createIdentityCore({ store, hasher });
+  const serviceHeaders = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'identity')}` };
+  const quota = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: serviceHeaders });
+  const core = createIdentityCore({
+    store,
+    hasher,
+    // Count limits live in quota; every level's own limit counts over its subtree.
+    countLimits: async (metric, accountId) => {
+      if (!config.peers.has('quota')) return [];
+      const out: { accountId: string; value: number }[] = [];
+      for (const level of await store.accountPath(accountId)) {
+        const res = await quota.getLimits({ accountId: level.id });
+        for (const l of res.limits) {
+          if (l.sourceAccountId === level.id && l.limit?.metric === metric && l.limit.kind === LimitKind.COUNT && l.limit.value >= 0n && !l.limit.shadow) out.push({ accountId: level.id, value: Number(l.limit.value) });
+        }
+      }
+      return out;
+    },
+  });
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), {
     tls: config.clientTls,
     defaultDeadlineMs: 2_000,
-    headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'identity')}` },
+    headers: serviceHeaders,
   });
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
@@ -77,7 +95,11 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     const issuer = ready().ring.issuer;
     return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }));
   });
-  const host = hostService({ name: 'identity', listen: config.listen, rpc, http, beforeShutdown: () => accountFeed.stop(), onStop: async () => authz.close() });
+  const host = hostService({ name: 'identity', listen: config.listen, rpc, http, beforeShutdown: () => accountFeed.stop(), onStop: async () => {
+      authz.close();
+      quota.close();
+    },
+  });
   return {
     ...host,
     core,

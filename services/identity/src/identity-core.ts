@@ -1,5 +1,5 @@
 import { newId } from '#libs/crypto/ids.ts';
-import { invalidArgument, notFound } from '#libs/errors/index.ts';
+import { failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
 import { MAX_ACCOUNT_DEPTH, validateAccountName } from './domain/account-tree.ts';
 import { accountTreeTooDeep } from './domain/errors.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
@@ -22,8 +22,33 @@ export type PasswordCheckOutcome =
  * Identity's use cases over its store: the account tree, users and password checks.
  * (Sessions, TOTP, grants and audit build on this; see services/identity/README.md.)
  */
-export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher: PasswordHasher }) {
+/** Count limits from quota (`subaccounts`, `users`): each limited account on the path, root first. */
+export type CountLimits = (metric: 'subaccounts' | 'users', accountId: string) => Promise<{ accountId: string; value: number }[]>;
+
+export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher: PasswordHasher; countLimits?: CountLimits | undefined }) {
   const { store, hasher } = deps;
+
+  /** A `subaccounts` limit counts the limited account's descendants; `users` the distinct members of its subtree. */
+  async function assertCount(metric: 'subaccounts' | 'users', accountId: string, adding: number): Promise<void> {
+    if (!deps.countLimits) return;
+    let limits: { accountId: string; value: number }[];
+    try {
+      limits = await deps.countLimits(metric, accountId);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'UNAVAILABLE' || (error as { code?: string }).code === 'DEADLINE_EXCEEDED') return; // quota down: fail open
+      throw error;
+    }
+    for (const limit of limits) {
+      const below = (await store.descendants(limit.accountId)).map((a) => a.id);
+      const current = metric === 'subaccounts' ? below.length : await store.countUsersIn([limit.accountId, ...below]);
+      if (current + adding > limit.value) {
+        throw failedPrecondition(`${metric === 'subaccounts' ? 'parent_id' : 'account_id'}: the ${metric} limit of ${limit.value} set on ${limit.accountId} is reached (${current})`, {
+          limiting_account: limit.accountId,
+          limit: String(limit.value),
+        });
+      }
+    }
+  }
 
   async function createAccount(input: { name: string; parentId?: string | undefined }): Promise<AccountRecord> {
     const name = validateAccountName(input.name);
@@ -33,6 +58,7 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
       if (!parent) throw notFound('parent_id', 'parent account');
       if (parent.depth >= MAX_ACCOUNT_DEPTH) throw accountTreeTooDeep('parent_id', MAX_ACCOUNT_DEPTH);
       depth = parent.depth + 1;
+      await assertCount('subaccounts', input.parentId, 1);
     }
     return store.createAccount({ id: newId('acc'), name, parentId: input.parentId || undefined, depth });
   }
@@ -50,6 +76,7 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     await getAccount(input.accountId).catch(() => {
       throw notFound('account_id', 'account');
     });
+    await assertCount('users', input.accountId, 1);
     const passwordHash = await hasher.hash(input.password);
     return store.createUser({ id: newId('usr'), username, passwordHash, accountId: input.accountId, role });
   }

@@ -3,7 +3,8 @@ import mqtt from 'mqtt';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import type { AppError } from '#libs/errors/index.ts';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
-import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { LimitKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
@@ -52,5 +53,35 @@ describe('suspending an account (identity → authz → broker)', () => {
     identity.close();
     authz.close();
     device.end(true);
+  });
+});
+
+describe('count limits from quota', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('caps subaccounts and users over the whole subtree, naming the limiting account', async () => {
+    const t = await mesh.createTenant('counted');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    await quota.setLimits(
+      { accountId: t.accountId, limits: [{ metric: 'subaccounts', kind: LimitKind.COUNT, value: 2n }, { metric: 'users', kind: LimitKind.COUNT, value: 1n }] },
+      bearer(t.masterToken),
+    );
+    const a = (await identity.createAccount({ name: 'a', parentId: t.accountId }, bearer(t.masterToken))).account!;
+    await identity.createAccount({ name: 'a1', parentId: a.id }, bearer(t.masterToken));
+    const third = (await identity.createAccount({ name: 'b', parentId: t.accountId }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(third.code).toBe('FAILED_PRECONDITION');
+    expect(third.message).toContain(`subaccounts limit of 2 set on ${t.accountId}`);
+    await identity.createUser({ username: `u1-${Date.now()}`, password: 'a long enough passphrase', accountId: a.id, role: Role.MEMBER }, bearer(t.masterToken));
+    const second = (await identity.createUser({ username: `u2-${Date.now()}`, password: 'a long enough passphrase', accountId: t.accountId, role: Role.MEMBER }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(second.code).toBe('FAILED_PRECONDITION');
+    identity.close();
+    quota.close();
   });
 });

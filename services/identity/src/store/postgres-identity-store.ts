@@ -133,6 +133,13 @@ export class PostgresIdentityStore {
     return Number(rows[0]?.s ?? 0);
   }
 
+  /** Users with a membership anywhere in these accounts (each counted once). */
+  async countUsersIn(accountIds: readonly string[]): Promise<number> {
+    if (accountIds.length === 0) return 0;
+    const rows = rowsOf(await this.db.execute(sql`select count(distinct user_id)::int as n from identity.memberships where account_id in (${sql.join(accountIds.map((id) => sql`${id}`), sql`, `)})`));
+    return Number(rows[0]?.n ?? 0);
+  }
+
   async createUser(input: { id: string; username: string; passwordHash: string; accountId: string; role: Role }): Promise<UserRecord> {
     try {
       await this.db.transaction(async (tx) => {
