@@ -134,6 +134,24 @@ describe('MQTT devices through the mesh', () => {
     quota.close();
   });
 
+  it('applies a limit changed at runtime on the edge within a second', async () => {
+    const t = await mesh.createTenant('runtime-limit');
+    const dev = await connect({ protocolVersion: 5, clientId: 'r1', username: t.masterToken });
+    for (let i = 0; i < 5; i++) await dev.publishAsync('rt/x', String(i), { qos: 1 }); // unlimited: a large lease is held locally
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    const changedAt = performance.now();
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.VOLUME, value: 0n, period: Period.DAY }] }, bearer(t.masterToken));
+    quota.close();
+    let refusedAfterMs: number | undefined;
+    while (refusedAfterMs === undefined && performance.now() - changedAt < 2_000) {
+      const r = await dev.publishAsync('rt/x', 'more', { qos: 1 }).then(() => undefined, (e: { code?: number }) => e.code);
+      if (r === 0x97) refusedAfterMs = performance.now() - changedAt;
+      else await new Promise((res) => setTimeout(res, 20));
+    }
+    expect(refusedAfterMs).toBeDefined();
+    expect(refusedAfterMs!).toBeLessThan(1_000);
+  });
+
   it('admits anonymous clients only through the configured anonymous acl token', async () => {
     // The mesh under test has no anonymous token: refused (v5 0x87).
     await expect(connect({ protocolVersion: 5, clientId: 'anon' })).rejects.toMatchObject({ code: 0x87 });
