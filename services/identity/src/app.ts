@@ -22,6 +22,8 @@ import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { sessionHandlers } from './grpc/session-handlers.ts';
 import { createAccountFeed } from './grpc/account-feed.ts';
+import { extrasHandlers } from './grpc/extras-handlers.ts';
+import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
 import { createSecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError } from '#libs/errors/index.ts';
 
@@ -87,8 +89,14 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     return runtime;
   };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  const secretBox = createSecretBox(deps.secretKey);
+  const totpStore = new PostgresTotpStore(deps.database.db, secretBox);
+  const refreshStore = new PostgresRefreshTokenStore(deps.database.db);
+  const twoFactor = new TwoFactor({ engine: new OtpauthTotpEngine(), random: new NodeRandomSource(), digest: new NodeSecretDigest(), clock: { nowMs: () => Date.now() } });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
-  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey, new PostgresAuditStore(deps.database.db), requireAdmin), ...accountFeed.handlers });
+  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey, new PostgresAuditStore(deps.database.db), requireAdmin), ...accountFeed.handlers,
+    ...extrasHandlers({ store, hasher, totp: totpStore, grants: new PostgresGrantStore(deps.database.db), twoFactor, requireAdmin, sessions: () => ready().sessions }),
+  });
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
   http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
   http.get('/.well-known/openid-configuration', (c) => {
@@ -109,7 +117,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
       const started = await host.start();
       const ring = await SigningKeyRing.open({
         store: new PostgresSigningKeyStore(deps.database.db),
-        secretBox: createSecretBox(deps.secretKey),
+        secretBox,
         clock,
         issuer: config.issuer ?? started.httpAddress ?? 'http://localhost',
         audience: ACCESS_TOKEN_AUDIENCE,
@@ -119,10 +127,15 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
         store,
         hasher,
         ring,
-        refresh: new RefreshTokenService({ store: new PostgresRefreshTokenStore(deps.database.db), clock, random, digest }),
+        refresh: new RefreshTokenService({ store: refreshStore, clock, random, digest }),
+        totp: totpStore,
+        refreshOwner: async (token) => {
+          const record = await refreshStore.findToken(digest.sha256Hex(token));
+          return record ? (await refreshStore.getFamily(record.familyId))?.userId : undefined;
+        },
         throttle: new PostgresThrottleStore(deps.database.db),
         audit: new PostgresAuditStore(deps.database.db),
-        twoFactor: new TwoFactor({ engine: new OtpauthTotpEngine(), random, digest, clock }),
+        twoFactor,
         clock,
         accessTokenTtlMs: config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS,
       });

@@ -10,6 +10,7 @@ import type { TwoFactor } from './domain/two-factor.ts';
 import type { SigningKeyRing } from './crypto/signing-key-ring.ts';
 import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
 import type { PostgresAuditStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
+import type { PostgresTotpStore } from './store/postgres-extras-store.ts';
 
 export interface Session {
   accessToken: string;
@@ -34,6 +35,9 @@ export type RefreshResult = { allowed: true; session: Session } | { allowed: fal
 export function createSessions(deps: {
   store: PostgresIdentityStore;
   hasher: PasswordHasher;
+  totp: PostgresTotpStore;
+  /** The user a refresh token belongs to, without spending it. */
+  refreshOwner: (token: string) => Promise<string | undefined>;
   ring: SigningKeyRing;
   refresh: RefreshTokenService;
   throttle: PostgresThrottleStore;
@@ -69,7 +73,7 @@ export function createSessions(deps: {
         ip: input.peerIp,
         accountId,
         // A user without a membership in the asked account is an unknown user for this login.
-        user: user && membership ? { id: user.id, passwordPhc: user.passwordHash } : undefined,
+        user: user && membership ? { id: user.id, passwordPhc: user.passwordHash, totp: await deps.totp.get(user.id) } : undefined,
         throttle: { username: await deps.throttle.get(userKey), ip: ipKey ? await deps.throttle.get(ipKey) : undefined },
         twoFactorPath: path.map((a) => ({ accountId: a.id, requireTwoFactor: a.requireTotp })),
       },
@@ -79,6 +83,7 @@ export function createSessions(deps: {
     if (ipKey && 'ip' in outcome.throttle) await deps.throttle.put(ipKey, outcome.throttle.ip);
     await audit(outcome.audit);
     if (!outcome.ok) return { allowed: false, reason: outcome.reason, retryAfterMs: outcome.retryAfterMs };
+    if (outcome.totp) await deps.totp.put(outcome.userId, outcome.totp); // the replay guard moved on
     if (outcome.rehashedPhc) await deps.store.setPasswordHash(outcome.userId, outcome.rehashedPhc);
     if (path.some((a) => a.state === 'suspended')) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', retryAfterMs: undefined };
     const refresh = await deps.refresh.startFamily(outcome.userId, accountId!);
@@ -105,7 +110,22 @@ export function createSessions(deps: {
     if (revoked?.revoked) await audit([{ kind: 'token_family_revoked', outcome: 'success', reason: 'LOGOUT' }]);
   }
 
-  return { login, refresh, logout, audit };
+  /** Re-targets a session at another account the user belongs to. */
+  async function switchAccount(token: string, accountId: string): Promise<RefreshResult> {
+    const userId = await deps.refreshOwner(token);
+    const user = userId ? await deps.store.getUser(userId) : undefined;
+    if (!user) return { allowed: false, reason: 'UNKNOWN_TOKEN' };
+    if (!user.memberships.some((m) => m.accountId === accountId)) return { allowed: false, reason: 'NOT_A_MEMBER' };
+    return refresh(token, accountId);
+  }
+
+  /** A changed password ends every session of the user. */
+  async function passwordChanged(userId: string): Promise<void> {
+    await deps.refresh.revokeAllOfUser(userId, 'password_changed');
+    await audit([{ kind: 'password_changed', outcome: 'success', actorUserId: userId, subject: userId }]);
+  }
+
+  return { login, refresh, logout, audit, switchAccount, passwordChanged };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -167,6 +167,19 @@ export class PostgresIdentityStore {
     await this.db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
   }
 
+  async setRequireTotp(accountId: string, requireTotp: boolean): Promise<void> {
+    await this.db.update(accounts).set({ requireTotp, updatedAt: new Date() }).where(eq(accounts.id, accountId));
+  }
+
+  async countOwners(accountId: string): Promise<number> {
+    const rows = await this.db.select({ userId: memberships.userId }).from(memberships).where(and(eq(memberships.accountId, accountId), eq(memberships.role, 'owner')));
+    return rows.length;
+  }
+
+  async removeMembership(userId: string, accountId: string): Promise<void> {
+    await this.db.delete(memberships).where(and(eq(memberships.userId, userId), eq(memberships.accountId, accountId)));
+  }
+
   async setMembership(userId: string, accountId: string, role: Role): Promise<void> {
     await this.db
       .insert(memberships)
