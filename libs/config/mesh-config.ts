@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { bool, databaseUrl, duration, host, logLevel, port, url } from './env-schema.ts';
+import { bool, databaseUrl, duration, host, logLevel, port, positiveInt, url } from './env-schema.ts';
 
 /** Well-known default ports (ARCHITECTURE §2). */
 export const defaultPorts = Object.freeze({
@@ -59,6 +59,9 @@ export const brokerEnvShape = {
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
+  /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
+  TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
+  TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),
   /** Quota replicas (gRPC host:port, comma separated, the same order on every replica); unset: one. */
   TOLLGATE_QUOTA_REPLICAS: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}(,[A-Za-z0-9.:_\-[\]]+:\d{1,5})*$/, { message: 'expected host:port,host:port,…' }).optional(),
   TOLLGATE_QUOTA_REPLICA_INDEX: z.string().regex(/^\d{1,3}$/, { message: 'expected the 0-based index of this replica in TOLLGATE_QUOTA_REPLICAS' }).transform(Number).optional(),

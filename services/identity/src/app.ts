@@ -94,7 +94,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
   const refreshStore = new PostgresRefreshTokenStore(deps.database.db);
   const twoFactor = new TwoFactor({ engine: new OtpauthTotpEngine(), random: new NodeRandomSource(), digest: new NodeSecretDigest(), clock: { nowMs: () => Date.now() } });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
-  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin), ...sessionHandlers(ready, deps.secretKey, new PostgresAuditStore(deps.database.db), requireAdmin), ...accountFeed.handlers,
+  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin, (events) => ready().sessions.audit(events)), ...sessionHandlers(ready, deps.secretKey, new PostgresAuditStore(deps.database.db), requireAdmin), ...accountFeed.handlers,
     ...extrasHandlers({ store, hasher, totp: totpStore, grants: new PostgresGrantStore(deps.database.db), twoFactor, requireAdmin, sessions: () => ready().sessions }),
   });
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });

@@ -65,6 +65,12 @@ describe('identity: 2FA, account policy, passwords, memberships, grants', () => 
     const lastOwner = (await identity.removeMembership({ userId: u.id, accountId: t.accountId }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
     expect(lastOwner.code).toBe('FAILED_PRECONDITION');
     await identity.removeMembership({ userId: u.id, accountId: sub.id }, bearer(t.masterToken));
+    const admin = await user('admin', t.accountId, t.masterToken, Role.ADMIN);
+    const adminToken = (await login(admin.username, password)).session!.accessToken;
+    const noOwner = (await identity.setMembership({ userId: admin.id, accountId: t.accountId, role: Role.OWNER }, bearer(adminToken)).catch((e: unknown) => e)) as AppError;
+    expect(noOwner.code).toBe('PERMISSION_DENIED');
+    const events = await identity.listAuditEvents({ accountId: sub.id, kind: 'role_changed' }, bearer(t.masterToken));
+    expect(events.events.length).toBeGreaterThan(0);
     const badOld = (await identity.changePassword({ userId: u.id, currentPassword: 'not it at all', newPassword: 'another long passphrase' }).catch((e: unknown) => e)) as AppError;
     expect(badOld.code).toBe('PERMISSION_DENIED');
     const weak = (await identity.changePassword({ userId: u.id, currentPassword: password, newPassword: 'short' }).catch((e: unknown) => e)) as AppError;

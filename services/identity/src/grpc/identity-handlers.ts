@@ -1,5 +1,6 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { invalidArgument, notFound } from '#libs/errors/index.ts';
+import { AppError, invalidArgument, notFound } from '#libs/errors/index.ts';
+import type { AuditEventInput } from '../domain/audit-event.ts';
 import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { AccountState, IdentityService, LoginOutcome, Role as ProtoRole } from '#gen/tollgate/identity/v1/identity_pb.js';
@@ -46,7 +47,7 @@ const required = (value: string, field: string): string => {
 const pageSize = (n: number): number => (n === 0 ? 100 : Math.min(n, 1_000));
 
 /** gRPC ⇄ identity core. Translation and admin checks only. */
-export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin): Partial<ServiceImpl<typeof IdentityService>> {
+export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin, audit: (events: AuditEventInput[]) => Promise<void> = async () => {}): Partial<ServiceImpl<typeof IdentityService>> {
   return {
     async createAccount(req, ctx) {
       // A root account is made by bootstrap only; subaccounts by an admin of the parent.
@@ -113,12 +114,16 @@ export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin)
       return { users: items.map(userToProto), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
     },
     async setMembership(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
       const role = roleFromProto(req.role);
       const user = await core.store.getUser(required(req.userId, 'user_id'));
       if (!user) throw notFound('user_id', 'user');
       await core.getAccount(req.accountId);
+      // Only an owner (or a master token / mesh service) may make someone an owner.
+      if (role === 'owner' && actor.kind === 'user' && actor.role !== 'owner') throw new AppError('PERMISSION_DENIED', 'only an owner may grant the owner role', { reason: 'OWNER_REQUIRED' });
+      const before = user.memberships.find((m) => m.accountId === req.accountId)?.role;
       await core.store.setMembership(user.id, req.accountId, role);
+      await audit([{ kind: 'role_changed', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId: actor.kind === 'user' ? actor.subject : null, details: { from: before ?? 'none', to: role } }]);
       return { user: userToProto((await core.store.getUser(user.id))!) };
     },
     async verifyPassword(req) {
