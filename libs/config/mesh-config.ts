@@ -62,6 +62,9 @@ export const brokerEnvShape = {
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
   TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),
+  /** Failed logins (per username, and per IP) before a lockout, and how long it lasts. */
+  TOLLGATE_LOGIN_MAX_FAILURES: positiveInt(5, 'failures'),
+  TOLLGATE_LOGIN_LOCKOUT: duration('15m'),
   /** Quota replicas (gRPC host:port, comma separated, the same order on every replica); unset: one. */
   TOLLGATE_QUOTA_REPLICAS: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}(,[A-Za-z0-9.:_\-[\]]+:\d{1,5})*$/, { message: 'expected host:port,host:port,…' }).optional(),
   TOLLGATE_QUOTA_REPLICA_INDEX: z.string().regex(/^\d{1,3}$/, { message: 'expected the 0-based index of this replica in TOLLGATE_QUOTA_REPLICAS' }).transform(Number).optional(),

@@ -17,6 +17,7 @@ import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './crypto/signing-ke
 import { NodeRandomSource, NodeSecretDigest } from './crypto/node-random-source.ts';
 import { OtpauthTotpEngine } from './crypto/otpauth-totp-engine.ts';
 import { RefreshTokenService } from './domain/refresh-tokens.ts';
+import { defaultThrottlePolicy } from './domain/login-throttle.ts';
 import { TwoFactor } from './domain/two-factor.ts';
 import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
 import { createSessions, type Sessions } from './sessions.ts';
@@ -36,6 +37,8 @@ export interface IdentityAppConfig {
   argon2?: Partial<Argon2Params> | undefined;
   /** Lifetime of access tokens (default 6 h, env TOLLGATE_ACCESS_TOKEN_TTL). */
   accessTokenTtlMs?: number | undefined;
+  /** Brute-force policy (both per username and per IP): failures before lockout, lockout length. */
+  lockout?: { maxFailures: number; lockoutMs: number } | undefined;
   /** JWT `iss` and OIDC issuer; default: this service's HTTP address. */
   issuer?: string | undefined;
 }
@@ -138,6 +141,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
         twoFactor,
         clock,
         accessTokenTtlMs: config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS,
+        throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, ...config.lockout } : undefined,
       });
       runtime = { sessions, ring };
       return started;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { invalidArgument } from '#libs/errors/index.ts';
 import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts';
-import { ipThrottleKey, usernameThrottleKey } from './domain/login-throttle.ts';
+import { ipThrottleKey, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
 import { decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
 import type { Clock, PasswordHasher } from './domain/ports.ts';
 import type { RefreshTokenService } from './domain/refresh-tokens.ts';
@@ -45,6 +45,7 @@ export function createSessions(deps: {
   twoFactor: TwoFactor;
   clock: Clock;
   accessTokenTtlMs: number;
+  throttlePolicy?: ThrottlePolicy | undefined;
 }) {
   const audit = (inputs: readonly AuditEventInput[]) =>
     deps.audit.append(inputs.map((input) => createAuditEvent(input, { clock: deps.clock, newId: () => `evt_${randomUUID().replaceAll('-', '')}` })));
@@ -77,7 +78,7 @@ export function createSessions(deps: {
         throttle: { username: await deps.throttle.get(userKey), ip: ipKey ? await deps.throttle.get(ipKey) : undefined },
         twoFactorPath: path.map((a) => ({ accountId: a.id, requireTwoFactor: a.requireTotp })),
       },
-      { hasher: deps.hasher, twoFactor: deps.twoFactor, clock: deps.clock },
+      { hasher: deps.hasher, twoFactor: deps.twoFactor, clock: deps.clock, ...(deps.throttlePolicy ? { policies: { username: deps.throttlePolicy, ip: deps.throttlePolicy } } : {}) },
     );
     if ('username' in outcome.throttle) await deps.throttle.put(userKey, outcome.throttle.username);
     if (ipKey && 'ip' in outcome.throttle) await deps.throttle.put(ipKey, outcome.throttle.ip);
