@@ -83,6 +83,7 @@ interface Running {
   pid: number;
   exited: boolean;
   stop(): Promise<void>;
+  gc?: () => Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -95,7 +96,7 @@ async function freePort(): Promise<number> {
 }
 
 async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (m) => {
       const msg = m as { port: number; username?: string; password?: string };
@@ -104,7 +105,19 @@ async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
     });
     child.once('exit', (code) => reject(new Error(`${name} exited ${code}`)));
   });
-  const running: Running = { port, pid: child.pid!, exited: false, stop: () => kill(child) };
+  const running: Running = {
+    port,
+    pid: child.pid!,
+    exited: false,
+    stop: () => kill(child),
+    // Node brokers: collect garbage before a memory reading, so it shows what idle connections hold.
+    gc: () =>
+      new Promise<void>((resolve) => {
+        child.once('message', () => resolve());
+        child.send('gc');
+        setTimeout(resolve, 2_000).unref();
+      }),
+  };
   child.once('exit', () => (running.exited = true));
   return running;
 }
@@ -402,6 +415,7 @@ const IDLE_CONNECTIONS = 10_000;
 
 /** Broker RSS growth per idle, authenticated connection (10,000 of them, keep-alive 0). */
 async function idleRss(b: Running): Promise<number | undefined> {
+  await b.gc?.();
   const before = rssKb(b.pid);
   const sockets: LoadClient[] = [];
   for (let i = 0; i < IDLE_CONNECTIONS; i += 500) {
@@ -410,6 +424,7 @@ async function idleRss(b: Running): Promise<number | undefined> {
     sockets.push(...batch);
   }
   await sleep(500);
+  await b.gc?.();
   const after = rssKb(b.pid);
   for (const c of sockets) c.close();
   await sleep(500);
@@ -476,6 +491,13 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
 
 const serveAt = process.argv.indexOf('--serve');
 if (serveAt >= 0) {
+  process.on('message', (m) => {
+    if (m !== 'gc') return;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
+    gc?.();
+    process.send!('gc-done');
+  });
   await serve(process.argv[serveAt + 1]!);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await runBrokerBench();

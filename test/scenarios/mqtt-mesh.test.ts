@@ -65,6 +65,18 @@ describe('MQTT devices through the mesh', () => {
     expect(refused).toMatchObject({ code: 0x87 });
   });
 
+  it('binds ${client_id} to each connection, even when many devices share one token (cached credential)', async () => {
+    const t = await mesh.createTenant('shared-token');
+    const { secret } = await deviceToken(t.accountId, t.masterToken);
+    const first = await connect({ protocolVersion: 5, clientId: 'd1', username: secret });
+    const second = await connect({ protocolVersion: 5, clientId: 'd2', username: secret }); // served from the credential cache
+    expect(await second.publishAsync('devices/d2/t', 'ok', { qos: 1 })).toBeDefined();
+    const crossed = await second.publishAsync('devices/d1/t', 'not mine', { qos: 1 }).then((p) => p, (e: { code?: number }) => e);
+    expect(crossed).toMatchObject({ code: 0x87 });
+    await expect(second.subscribeAsync('devices/d1/#')).rejects.toThrow(/Not authorized/);
+    expect(await first.publishAsync('devices/d1/t', 'ok', { qos: 1 })).toBeDefined();
+  });
+
   it('refuses a bad token (v5 0x86, v3.1.1 return code 4)', async () => {
     await expect(connect({ protocolVersion: 5, clientId: 'x', username: 'tg_not-a-real-token' })).rejects.toMatchObject({ code: 0x86 });
     await expect(connect({ protocolVersion: 4, clientId: 'y', username: 'nobody', password: 'wrong password here' })).rejects.toMatchObject({ code: 4 });

@@ -18,8 +18,17 @@ export interface AuthzAuthenticatorOptions {
   onUnavailable?: () => void;
 }
 
+/** What a credential resolves to, independent of the connection (client id) presenting it. */
+interface Grant {
+  principal: { account: string; subject: string; tokenId?: string; superuser: boolean };
+  /** Compiled rules of an acl token; undefined for principals that act as superusers in their account. */
+  acl: CompiledAcl | undefined;
+  cacheTtlMs: number;
+  expiresAtMs: number | undefined;
+}
+
 interface CachedDecision {
-  result: Extract<AuthenticateResult, { allowed: true }>;
+  grant: Grant;
   tokenId: string | undefined;
   accountId: string;
   freshUntilMs: number;
@@ -67,37 +76,43 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
       .digest('base64');
   }
 
-  function build(req: AuthenticateRequest, res: { principal: { accountId: string; subject: string; kind: TokenKind; superuser: boolean; tokenId: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined } ; rules: Rule[]; cacheTtlMs: bigint }): AuthenticateResult {
+  function grantOf(res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
     const p = res.principal;
-    let acl = ALLOW_ALL;
-    if (p.kind === TokenKind.ACL) {
-      const compiled = compileRules(toRules(res.rules));
-      // An acl token may connect unless one of its rules denies `connect`.
-      if (compiled.connect.deny >= 0) return { allowed: false, reason: 'not_authorized' };
-      acl = aclAuthorizer(compiled, { account: p.accountId, token: p.tokenId, client_id: req.clientId, username: req.username ?? '' });
-    }
+    const acl = p.kind === TokenKind.ACL ? compileRules(toRules(res.rules)) : undefined;
+    // An acl token may connect unless one of its rules denies `connect`.
+    if (acl && acl.connect.deny >= 0) return 'connect_denied';
     return {
-      allowed: true,
       principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: p.kind !== TokenKind.ACL },
       acl,
       cacheTtlMs: Number(res.cacheTtlMs),
-      ...(p.expiresAt ? { expiresAtMs: timestampMs(p.expiresAt) } : {}),
+      expiresAtMs: p.expiresAt ? timestampMs(p.expiresAt) : undefined,
     };
   }
 
-  async function ask(req: AuthenticateRequest): Promise<AuthenticateResult> {
+  /**
+   * The per-connection answer: placeholders such as ${client_id} are bound to *this* connection's
+   * values — never to whichever connection first presented the same credential.
+   */
+  function resultFor(grant: Grant, req: AuthenticateRequest): AuthenticateResult {
+    const acl = grant.acl ? aclAuthorizer(grant.acl, { account: grant.principal.account, token: grant.principal.tokenId ?? '', client_id: req.clientId, username: req.username ?? '' }) : ALLOW_ALL;
+    return { allowed: true, principal: grant.principal, acl, cacheTtlMs: grant.cacheTtlMs, ...(grant.expiresAtMs !== undefined ? { expiresAtMs: grant.expiresAtMs } : {}) };
+  }
+
+  async function ask(req: AuthenticateRequest): Promise<Grant | Extract<AuthenticateResult, { allowed: false }>> {
     if (req.username === undefined) {
       if (!options.anonymousTokenId) return { allowed: false, reason: 'not_authorized' };
       const { token } = await options.authz.getToken({ tokenId: options.anonymousTokenId });
       if (!token || token.kind !== TokenKind.ACL || token.revokedAt) return { allowed: false, reason: 'not_authorized' };
-      return build(req, { principal: { accountId: token.accountId, subject: token.id, kind: token.kind, superuser: false, tokenId: token.id, expiresAt: token.expiresAt }, rules: token.rules, cacheTtlMs: 60_000n });
+      const grant = grantOf({ principal: { accountId: token.accountId, subject: token.id, kind: token.kind, tokenId: token.id, expiresAt: token.expiresAt }, rules: token.rules, cacheTtlMs: 60_000n });
+      return grant === 'connect_denied' ? { allowed: false, reason: 'not_authorized' } : grant;
     }
     const res = await options.authz.authenticate({ protocol: 1, username: req.username, password: req.password?.toString('utf8') ?? '', clientId: req.clientId, peerIp: req.peerIp }, { deadlineMs: 200 });
     if (!res.allowed || !res.principal) {
       const reason = res.reason === 'TOKEN_EXPIRED' ? 'expired' : res.reason === 'ACCOUNT_SUSPENDED' || res.reason === 'IP_NOT_ALLOWED' ? 'not_authorized' : 'bad_credentials';
       return { allowed: false, reason };
     }
-    return build(req, { principal: res.principal, rules: res.rules, cacheTtlMs: res.cacheTtlMs });
+    const grant = grantOf({ principal: res.principal, rules: res.rules, cacheTtlMs: res.cacheTtlMs });
+    return grant === 'connect_denied' ? { allowed: false, reason: 'not_authorized' } : grant;
   }
 
   return {
@@ -105,22 +120,24 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
       const key = keyOf(req);
       const t = now();
       const hit = cache.get(key);
-      if (hit && hit.freshUntilMs > t) return hit.result;
+      if (hit && hit.freshUntilMs > t) return resultFor(hit.grant, req);
       try {
-        const result = await ask(req);
-        if (result.allowed && result.cacheTtlMs > 0) {
-          if (cache.size > 100_000) cache.clear();
-          cache.set(key, { result, tokenId: result.principal.tokenId, accountId: result.principal.account, freshUntilMs: t + result.cacheTtlMs, staleUntilMs: t + result.cacheTtlMs + staleLimitMs });
-        } else {
+        const answer = await ask(req);
+        if ('allowed' in answer) {
           cache.delete(key);
+          return answer;
         }
-        return result;
+        if (answer.cacheTtlMs > 0) {
+          if (cache.size > 100_000) cache.clear();
+          cache.set(key, { grant: answer, tokenId: answer.principal.tokenId, accountId: answer.principal.account, freshUntilMs: t + answer.cacheTtlMs, staleUntilMs: t + answer.cacheTtlMs + staleLimitMs });
+        }
+        return resultFor(answer, req);
       } catch (error) {
         const code = isAppError(error) ? error.code : 'UNAVAILABLE';
         if (code !== 'UNAVAILABLE' && code !== 'DEADLINE_EXCEEDED' && code !== 'INTERNAL') throw error;
         options.onUnavailable?.();
         // Failure policy: keep serving what we knew, up to the stale limit; refuse the unknown.
-        if (hit && hit.staleUntilMs > t && (hit.result.expiresAtMs === undefined || hit.result.expiresAtMs > t)) return hit.result;
+        if (hit && hit.staleUntilMs > t && (hit.grant.expiresAtMs === undefined || hit.grant.expiresAtMs > t)) return resultFor(hit.grant, req);
         return { allowed: false, reason: 'unavailable', unavailable: true };
       }
     },
