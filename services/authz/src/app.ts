@@ -4,7 +4,8 @@ import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
-import { LimitKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { countLimitsOnPath } from '#libs/quota-client/count-limits.ts';
 import { createJwksVerifier } from './clients/jwks-cache.ts';
 import { followAccounts } from './clients/account-follower.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
@@ -50,20 +51,8 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     verifyJwt: jwks.verify,
     // Count limits (quota's `tokens` metric) are checked here, on create; without a quota service
     // in this mesh there are none.
-    tokenCountLimits: async (accountId) => {
-      if (!config.peers.has('quota')) return [];
-      // Every level's own limit counts (a parent's limit holds over its whole subtree).
-      const out: { accountId: string; value: number; shadow: boolean }[] = [];
-      for (const level of await identity.accountPath(accountId)) {
-        const res = await quotaClient.getLimits({ accountId: level.id });
-        for (const l of res.limits) {
-          if (l.sourceAccountId === level.id && l.limit?.metric === 'tokens' && l.limit.kind === LimitKind.COUNT && l.limit.value >= 0n) {
-            out.push({ accountId: level.id, value: Number(l.limit.value), shadow: l.limit.shadow });
-          }
-        }
-      }
-      return out;
-    },
+    tokenCountLimits: async (accountId) =>
+      config.peers.has('quota') ? countLimitsOnPath(quotaClient, (await identity.accountPath(accountId)).map((a) => a.id), 'tokens') : [],
     subtreeOf: async (accountId) => {
       const tree = await identityClient.getAccountTree({ accountId, includeDescendants: true });
       return [tree.account!.id, ...tree.descendants.map((a) => a.id)];

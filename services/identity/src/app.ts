@@ -6,7 +6,8 @@ import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
-import { LimitKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { countLimitsOnPath } from '#libs/quota-client/count-limits.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { Argon2PasswordHasher, type Argon2Params } from './crypto/argon2-password-hasher.ts';
 import { identityHandlers } from './grpc/identity-handlers.ts';
@@ -61,17 +62,8 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     store,
     hasher,
     // Count limits live in quota; every level's own limit counts over its subtree.
-    countLimits: async (metric, accountId) => {
-      if (!config.peers.has('quota')) return [];
-      const out: { accountId: string; value: number }[] = [];
-      for (const level of await store.accountPath(accountId)) {
-        const res = await quota.getLimits({ accountId: level.id });
-        for (const l of res.limits) {
-          if (l.sourceAccountId === level.id && l.limit?.metric === metric && l.limit.kind === LimitKind.COUNT && l.limit.value >= 0n && !l.limit.shadow) out.push({ accountId: level.id, value: Number(l.limit.value) });
-        }
-      }
-      return out;
-    },
+    countLimits: async (metric, accountId) =>
+      config.peers.has('quota') ? (await countLimitsOnPath(quota, (await store.accountPath(accountId)).map((a) => a.id), metric)).filter((l) => !l.shadow) : [],
   });
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), {
     tls: config.clientTls,
