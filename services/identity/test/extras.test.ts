@@ -40,12 +40,13 @@ describe('identity: 2FA, account policy, passwords, memberships, grants', () => 
     const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
     const wrong = (await identity.confirmTotp({ userId: u.id, code: '000000' === totp.generate() ? '111111' : '000000' }, bearer(access)).catch((e: unknown) => e)) as AppError;
     expect(wrong.field).toBe('code');
-    const confirmed = await identity.confirmTotp({ userId: u.id, code: totp.generate() }, bearer(access));
+    const firstCode = totp.generate();
+    const confirmed = await identity.confirmTotp({ userId: u.id, code: firstCode }, bearer(access));
     expect(confirmed.recoveryCodes).toHaveLength(10);
     await identity.setAccountPolicy({ accountId: t.accountId, requireTotp: true }, bearer(t.masterToken));
     expect(await login(u.username, password)).toMatchObject({ allowed: false, outcome: LoginOutcome.TOTP_REQUIRED });
     // The confirming code used this time step: the same code again is a replay.
-    expect(await login(u.username, password, totp.generate())).toMatchObject({ allowed: false, outcome: LoginOutcome.TOTP_INVALID });
+    expect(await login(u.username, password, firstCode)).toMatchObject({ allowed: false, outcome: LoginOutcome.TOTP_INVALID });
     await new Promise((r) => setTimeout(r, 1_100)); // the failure's backoff
     expect((await login(u.username, password, confirmed.recoveryCodes[0]!)).allowed).toBe(true);
     const someone = await user('no-2fa', t.accountId, t.masterToken, Role.MEMBER);
