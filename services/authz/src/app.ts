@@ -8,6 +8,10 @@ import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { countLimitsOnPath } from '#libs/quota-client/count-limits.ts';
 import { createJwksVerifier } from './clients/jwks-cache.ts';
 import { followAccounts } from './clients/account-follower.ts';
+import { createBrokerCredentials } from './http/broker-credentials.ts';
+import { rabbitmqRoutes } from './http/rabbitmq-routes.ts';
+import { emqxRoutes } from './http/emqx-routes.ts';
+import { goAuthRoutes } from './http/go-auth-routes.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
@@ -71,6 +75,11 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   rpc.add(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }));
   const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
+  // Foreign brokers delegate to the same engine (services/authz/README.md, "Adapters").
+  const brokerCredentials = createBrokerCredentials(core);
+  http.route('/rabbitmq', rabbitmqRoutes(core, brokerCredentials, deps.logger));
+  http.route('/emqx', emqxRoutes(core, brokerCredentials, deps.logger));
+  http.route('/mosquitto', goAuthRoutes(core, brokerCredentials, deps.logger));
   let usageTimer: NodeJS.Timeout | undefined;
   let accounts: { stop(): void } | undefined;
   const host = hostService({

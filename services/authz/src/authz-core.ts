@@ -46,6 +46,8 @@ export type AuthenticateOutcome =
   | { allowed: false; reason: string; cacheTtlMs: number };
 
 export interface Credential {
+  /** In-process adapters only: a principal resolved earlier (e.g. a broker's remembered login). */
+  authenticated?: AuthenticateOutcome | undefined;
   tokenId?: string | undefined;
   bearer?: string | undefined;
   username?: string | undefined;
@@ -278,6 +280,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   }
 
   async function principalOf(credential: Credential, peerIp: string | undefined): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
+    if (credential.authenticated) return { outcome: credential.authenticated, entry: undefined };
     if (credential.tokenId) {
       if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
       const entry = await tokenById(credential.tokenId);
