@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { meshEnvSchema, parseEnv, type ServiceName } from '#libs/config/index.ts';
 import type { Database } from '#libs/db/index.ts';
 import { silentLogger, startTelemetry, type Telemetry } from '#libs/telemetry/index.ts';
 import { startMesh, type RunningMesh } from '../../cli/mesh.ts';
-import { openTestDatabase } from './database.ts';
+import { openTestDatabase, testSecretKey } from './database.ts';
 
 export interface TestMesh extends RunningMesh {
   telemetry: Telemetry;
@@ -41,7 +40,7 @@ export async function startTestMesh(options: { only?: ServiceName; bootstrap?: b
   });
   const database = options.database ?? (await openTestDatabase());
   const telemetry = startTelemetry({ serviceName: 'tollgate-test' });
-  const secretKey = process.env.TOLLGATE_TEST_SECRET_KEY ? Buffer.from(process.env.TOLLGATE_TEST_SECRET_KEY, 'base64') : randomBytes(32);
+  const secretKey = testSecretKey();
   const mesh = await startMesh(env, {
     only: options.only,
     database,

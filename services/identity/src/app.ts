@@ -2,32 +2,35 @@ import { fileURLToPath } from 'node:url';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
+import { createSecretBox } from '#libs/crypto/secret-box.ts';
+import { AppError } from '#libs/errors/index.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
-import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
-import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { countLimitsOnPath } from '#libs/quota-client/count-limits.ts';
+import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { Argon2PasswordHasher, type Argon2Params } from './crypto/argon2-password-hasher.ts';
-import { identityHandlers } from './grpc/identity-handlers.ts';
-import { createIdentityCore, type IdentityCore } from './identity-core.ts';
-import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
-import { PostgresAuditStore, PostgresRefreshTokenStore, PostgresSigningKeyStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
-import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { NodeRandomSource, NodeSecretDigest } from './crypto/node-random-source.ts';
 import { OtpauthTotpEngine } from './crypto/otpauth-totp-engine.ts';
-import { RefreshTokenService } from './domain/refresh-tokens.ts';
+import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { defaultThrottlePolicy } from './domain/login-throttle.ts';
-import { TwoFactor } from './domain/two-factor.ts';
 import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
-import { createSessions, type Sessions } from './sessions.ts';
-import { sessionHandlers } from './grpc/session-handlers.ts';
+import type { Clock } from './domain/ports.ts';
+import { RefreshTokenService } from './domain/refresh-tokens.ts';
+import { TwoFactor } from './domain/two-factor.ts';
 import { createAccountFeed } from './grpc/account-feed.ts';
-import { extrasHandlers } from './grpc/extras-handlers.ts';
+import { grantHandlers } from './grpc/grant-handlers.ts';
+import { identityHandlers } from './grpc/identity-handlers.ts';
+import { sessionHandlers } from './grpc/session-handlers.ts';
+import { totpHandlers } from './grpc/totp-handlers.ts';
+import { createIdentityCore, type IdentityCore } from './identity-core.ts';
+import { createSessions, type Sessions } from './sessions.ts';
 import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
-import { createSecretBox } from '#libs/crypto/secret-box.ts';
-import { AppError } from '#libs/errors/index.ts';
+import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
+import { PostgresAuditStore, PostgresRefreshTokenStore, PostgresSigningKeyStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
+import { authenticateWithAccessTokens, createAccessTokenVerifier } from './user-principal.ts';
 
 export const identityMigrations = { schema: 'identity', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
@@ -44,6 +47,11 @@ export interface IdentityAppConfig {
   issuer?: string | undefined;
 }
 
+/** What the composition root passes in; `clock` is for tests (lockouts, token expiry) and defaults to the wall clock. */
+export interface IdentityAppDeps extends ServiceDeps {
+  clock?: Clock | undefined;
+}
+
 export interface IdentityApp extends ServiceApp {
   readonly core: IdentityCore;
   /** Sessions and keys, ready once `start()` has resolved. */
@@ -51,13 +59,27 @@ export interface IdentityApp extends ServiceApp {
 }
 
 export const ACCESS_TOKEN_AUDIENCE = 'tollgate';
+/** Replicas re-read the signing keys this often (another one rotated) and drop keys no token can use. */
+const KEY_RING_REFRESH_MS = 60_000;
 
-/** Composition root of the identity service: store, hasher, core, gRPC and HTTP. */
-export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps): IdentityApp {
-  const store = new PostgresIdentityStore(deps.database.db);
+/** Composition root of the identity service: stores, crypto, core, sessions, gRPC and HTTP. */
+export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDeps): IdentityApp {
+  const db = deps.database.db;
+  const clock = deps.clock ?? { nowMs: () => Date.now() };
+  const random = new NodeRandomSource();
+  const digest = new NodeSecretDigest();
+  const secretBox = createSecretBox(deps.secretKey);
+  const store = new PostgresIdentityStore(db);
+  const totpStore = new PostgresTotpStore(db, secretBox);
+  const refreshStore = new PostgresRefreshTokenStore(db);
+  const auditLog = new PostgresAuditStore(db);
   const hasher = new Argon2PasswordHasher(config.argon2 ?? {});
-  const serviceHeaders = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'identity')}` };
-  const quota = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: serviceHeaders });
+  const twoFactor = new TwoFactor({ engine: new OtpauthTotpEngine(), random, digest, clock });
+
+  // Peers: quota (count limits) and authz (who an API token is), both with this service's credential.
+  const peerOptions = { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'identity')}` } };
+  const quota = createLazyClient(QuotaService, () => config.peers.address('quota'), peerOptions);
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), peerOptions);
   const core = createIdentityCore({
     store,
     hasher,
@@ -65,40 +87,43 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     countLimits: async (metric, accountId) =>
       config.peers.has('quota') ? (await countLimitsOnPath(quota, (await store.accountPath(accountId)).map((a) => a.id), metric)).filter((l) => !l.shadow) : [],
   });
-  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), {
-    tls: config.clientTls,
-    defaultDeadlineMs: 2_000,
-    headers: serviceHeaders,
-  });
-  const requireAdmin = createAdminGuard({
-    secretKey: deps.secretKey,
-    authenticate: authenticateThroughAuthz(authz),
-    accountPath: async (accountId) => (await store.accountPath(accountId)).map((a) => a.id),
-  });
-  const clock = { nowMs: () => Date.now() };
-  const random = new NodeRandomSource();
-  const digest = new NodeSecretDigest();
-  let runtime: { sessions: Sessions; ring: SigningKeyRing } | undefined;
+
+  let runtime: { sessions: Sessions; ring: SigningKeyRing; verify: ReturnType<typeof createAccessTokenVerifier> } | undefined;
   const ready = () => {
     if (!runtime) throw new AppError('UNAVAILABLE', 'identity is starting', { reason: 'STARTING' });
     return runtime;
   };
+  // Identity's own access tokens are verified here against current memberships; API tokens by authz.
+  const authenticate = authenticateWithAccessTokens({ verify: () => runtime?.verify, store, otherwise: authenticateThroughAuthz(authz) });
+  const requireAdmin = createAdminGuard({ secretKey: deps.secretKey, authenticate, accountPath: async (id) => (id ? (await store.accountPath(id)).map((a) => a.id) : []) });
+  const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
+
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  const secretBox = createSecretBox(deps.secretKey);
-  const totpStore = new PostgresTotpStore(deps.database.db, secretBox);
-  const refreshStore = new PostgresRefreshTokenStore(deps.database.db);
-  const twoFactor = new TwoFactor({ engine: new OtpauthTotpEngine(), random: new NodeRandomSource(), digest: new NodeSecretDigest(), clock: { nowMs: () => Date.now() } });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
-  rpc.add(IdentityService, { ...identityHandlers(core, requireAdmin, (events) => ready().sessions.audit(events)), ...sessionHandlers(ready, deps.secretKey, new PostgresAuditStore(deps.database.db), requireAdmin), ...accountFeed.handlers,
-    ...extrasHandlers({ store, hasher, totp: totpStore, grants: new PostgresGrantStore(deps.database.db), twoFactor, requireAdmin, sessions: () => ready().sessions }),
+  rpc.add(IdentityService, {
+    ...identityHandlers({ core, requireAdmin, audit, totpActiveAmong: (ids) => totpStore.activeAmong(ids), verifyPassword: (input) => ready().sessions.verifyPassword(input), secretKey: deps.secretKey }),
+    ...sessionHandlers({ ready, secretKey: deps.secretKey, auditLog, store, requireAdmin, authenticate }),
+    ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
+    ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
+    ...accountFeed.handlers,
   });
+
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
-  http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=300' }));
+  http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
   http.get('/.well-known/openid-configuration', (c) => {
     const issuer = ready().ring.issuer;
-    return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }));
+    return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }), 200, { 'cache-control': 'public, max-age=300' });
   });
-  const host = hostService({ name: 'identity', listen: config.listen, rpc, http, beforeShutdown: () => accountFeed.stop(), onStop: async () => {
+
+  let keyRefresh: ReturnType<typeof setInterval> | undefined;
+  const host = hostService({
+    name: 'identity',
+    listen: config.listen,
+    rpc,
+    http,
+    beforeShutdown: () => accountFeed.stop(),
+    onStop: async () => {
+      clearInterval(keyRefresh);
       authz.close();
       quota.close();
     },
@@ -110,32 +135,39 @@ export function createIdentityApp(config: IdentityAppConfig, deps: ServiceDeps):
     async start() {
       await accountFeed.start();
       const started = await host.start();
+      const accessTokenTtlMs = config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS;
       const ring = await SigningKeyRing.open({
-        store: new PostgresSigningKeyStore(deps.database.db),
+        store: new PostgresSigningKeyStore(db),
         secretBox,
         clock,
-        issuer: config.issuer ?? started.httpAddress ?? 'http://localhost',
+        issuer: (config.issuer ?? started.httpAddress ?? 'http://localhost').replace(/\/+$/, ''),
         audience: ACCESS_TOKEN_AUDIENCE,
-        maxAccessTokenTtlMs: Math.max(config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS, 24 * 3_600_000),
+        // Also how long a retired key stays in the JWKS: at least as long as any token it signed lives.
+        maxAccessTokenTtlMs: Math.max(accessTokenTtlMs, 24 * 3_600_000),
       });
       const sessions = createSessions({
         store,
         hasher,
         ring,
         refresh: new RefreshTokenService({ store: refreshStore, clock, random, digest }),
+        refreshStore,
+        digest,
         totp: totpStore,
-        refreshOwner: async (token) => {
-          const record = await refreshStore.findToken(digest.sha256Hex(token));
-          return record ? (await refreshStore.getFamily(record.familyId))?.userId : undefined;
-        },
-        throttle: new PostgresThrottleStore(deps.database.db),
-        audit: new PostgresAuditStore(deps.database.db),
+        throttle: new PostgresThrottleStore(db),
+        audit: auditLog,
         twoFactor,
         clock,
-        accessTokenTtlMs: config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS,
+        accessTokenTtlMs,
         throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, ...config.lockout } : undefined,
       });
-      runtime = { sessions, ring };
+      runtime = { sessions, ring, verify: createAccessTokenVerifier(ring, clock) };
+      keyRefresh = setInterval(() => {
+        ring
+          .reload()
+          .then(() => ring.prune())
+          .catch((err: unknown) => deps.logger.warn({ err }, 'signing key refresh failed'));
+      }, KEY_RING_REFRESH_MS);
+      keyRefresh.unref();
       return started;
     },
   };

@@ -14,17 +14,13 @@ export function validateUsername(username: string, field = 'username'): string {
   return username;
 }
 
-export type PasswordCheckOutcome =
-  | { allowed: true; user: UserRecord; accountId: string; role: Role }
-  | { allowed: false; reason: 'INVALID_CREDENTIALS' | 'ACCOUNT_SUSPENDED' };
+/** Count limits from quota (`subaccounts`, `users`): each limited account on the path, root first. */
+export type CountLimits = (metric: 'subaccounts' | 'users', accountId: string) => Promise<{ accountId: string; value: number }[]>;
 
 /**
  * Identity's use cases over its store: the account tree, users and password checks.
  * (Sessions, TOTP, grants and audit build on this; see services/identity/README.md.)
  */
-/** Count limits from quota (`subaccounts`, `users`): each limited account on the path, root first. */
-export type CountLimits = (metric: 'subaccounts' | 'users', accountId: string) => Promise<{ accountId: string; value: number }[]>;
-
 export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher: PasswordHasher; countLimits?: CountLimits | undefined }) {
   const { store, hasher } = deps;
 
@@ -81,22 +77,6 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     return store.createUser({ id: newId('usr'), username, passwordHash, accountId: input.accountId, role });
   }
 
-  /** Username + password → the user and their role in the chosen account. Unknown users cost a dummy hash. */
-  async function checkPassword(input: { username: string; password: string; accountId?: string | undefined }): Promise<PasswordCheckOutcome> {
-    const user = await store.findUserByUsername(input.username);
-    if (!user) {
-      await hasher.verifyDummy(input.password);
-      return { allowed: false, reason: 'INVALID_CREDENTIALS' };
-    }
-    if (!(await hasher.verify(user.passwordHash, input.password))) return { allowed: false, reason: 'INVALID_CREDENTIALS' };
-    if (hasher.needsRehash(user.passwordHash)) await store.setPasswordHash(user.id, await hasher.hash(input.password));
-    const membership = input.accountId ? user.memberships.find((m) => m.accountId === input.accountId) : user.memberships[0];
-    if (!membership) return { allowed: false, reason: 'INVALID_CREDENTIALS' };
-    const path = await store.accountPath(membership.accountId);
-    if (path.some((a) => a.state === 'suspended')) return { allowed: false, reason: 'ACCOUNT_SUSPENDED' };
-    return { allowed: true, user, accountId: membership.accountId, role: membership.role };
-  }
-
   /** Suspends (or resumes) an account: every check of it and its subtree is refused while suspended. */
   async function setSuspended(id: string, suspended: boolean): Promise<AccountRecord> {
     await getAccount(id);
@@ -112,7 +92,15 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     return getAccount(id);
   }
 
-  return { store, createAccount, getAccount, createUser, checkPassword, setSuspended, renameAccount };
+  /** An account's 2FA policy; it applies to the members of its whole subtree. */
+  async function setRequireTotp(id: string, requireTotp: boolean): Promise<AccountRecord> {
+    await getAccount(id);
+    const affected = [id, ...(await store.descendants(id)).map((a) => a.id)];
+    await store.changeAccount(id, { kind: 'policy_changed', requireTotp }, affected);
+    return getAccount(id);
+  }
+
+  return { store, createAccount, getAccount, createUser, setSuspended, renameAccount, setRequireTotp };
 }
 
 export type IdentityCore = ReturnType<typeof createIdentityCore>;

@@ -70,15 +70,20 @@ describe('identity: 2FA, account policy, passwords, memberships, grants', () => 
     const adminToken = (await login(admin.username, password)).session!.accessToken;
     const noOwner = (await identity.setMembership({ userId: admin.id, accountId: t.accountId, role: Role.OWNER }, bearer(adminToken)).catch((e: unknown) => e)) as AppError;
     expect(noOwner.code).toBe('PERMISSION_DENIED');
-    const events = await identity.listAuditEvents({ accountId: sub.id, kind: 'role_changed' }, bearer(t.masterToken));
-    expect(events.events.length).toBeGreaterThan(0);
-    const badOld = (await identity.changePassword({ userId: u.id, currentPassword: 'not it at all', newPassword: 'another long passphrase' }).catch((e: unknown) => e)) as AppError;
-    expect(badOld.code).toBe('PERMISSION_DENIED');
+    const events = await identity.listAuditEvents({ accountId: sub.id, kind: 'member_added' }, bearer(t.masterToken));
+    expect(events.events.map((e) => e.subjectId)).toContain(u.id);
+    expect((await identity.listAuditEvents({ accountId: sub.id, kind: 'member_removed' }, bearer(t.masterToken))).events.map((e) => e.subjectId)).toContain(u.id);
     const weak = (await identity.changePassword({ userId: u.id, currentPassword: password, newPassword: 'short' }).catch((e: unknown) => e)) as AppError;
     expect(weak.field).toBe('new_password');
     await identity.changePassword({ userId: u.id, currentPassword: password, newPassword: 'another long passphrase' });
     expect((await identity.refreshSession({ refreshToken: switched.session!.refreshToken })).allowed).toBe(false);
     expect((await login(u.username, 'another long passphrase')).allowed).toBe(true);
+    // A wrong current password counts against the username's login throttle (no unthrottled oracle).
+    const badOld = (await identity.changePassword({ userId: u.id, currentPassword: 'not it at all', newPassword: 'yet another passphrase' }).catch((e: unknown) => e)) as AppError;
+    expect(badOld).toMatchObject({ code: 'PERMISSION_DENIED', reason: 'INVALID_CREDENTIALS' });
+    expect(await login(u.username, 'another long passphrase')).toMatchObject({ allowed: false, outcome: LoginOutcome.LOCKED_OUT });
+    const held = (await identity.changePassword({ userId: u.id, currentPassword: 'another long passphrase', newPassword: 'yet another passphrase' }).catch((e: unknown) => e)) as AppError;
+    expect(held).toMatchObject({ code: 'RESOURCE_EXHAUSTED', reason: 'LOCKED_OUT' });
   });
 
   it('hides a restricted resource from members without a grant', async () => {

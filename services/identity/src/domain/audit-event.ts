@@ -24,6 +24,7 @@ export const auditEventKinds = [
   'account_renamed',
   'account_suspended',
   'account_unsuspended',
+  'account_policy_changed',
   'grant_changed',
   'key_rotated',
 ] as const;

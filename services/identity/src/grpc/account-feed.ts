@@ -4,6 +4,7 @@ import type { Database } from '#libs/db/index.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { AccountChangeKind, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
+import { accountToProto } from './proto-mapping.ts';
 
 const kinds: Record<string, AccountChangeKind> = {
   created: AccountChangeKind.CREATED,
@@ -31,12 +32,14 @@ export function createAccountFeed(deps: { database: Database; store: PostgresIde
         for (;;) {
           for (const change of await deps.store.accountChangesSince(cursor, 1_000)) {
             cursor = change.sequence;
-            const account = await deps.store.getAccount(change.accountId);
+            const path = await deps.store.accountPath(change.accountId);
+            const account = path.at(-1);
             yield {
               sequence: BigInt(change.sequence),
               kind: kinds[change.kind] ?? AccountChangeKind.UNSPECIFIED,
               affectedAccountIds: change.affected,
-              ...(account ? { account: { id: account.id, name: account.name, parentId: account.parentId ?? '', depth: account.depth } } : {}),
+              // The account as it is now (a later change may already be applied), with its effective state.
+              ...(account ? { account: accountToProto(account, path.some((a) => a.state === 'suspended')) } : {}),
             };
           }
           const next = await notified.next();

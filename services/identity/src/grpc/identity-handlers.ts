@@ -1,58 +1,75 @@
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { AppError, invalidArgument, notFound } from '#libs/errors/index.ts';
-import type { AuditEventInput } from '../domain/audit-event.ts';
-import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
-import type { ServiceImpl } from '#libs/rpc/index.ts';
-import { AccountState, IdentityService, LoginOutcome, Role as ProtoRole } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { AppError, failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
+import { requireService, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
+import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { looksLikeSecret, type AuditEventInput } from '../domain/audit-event.ts';
+import { wouldRemoveLastOwner, type Role } from '../domain/roles.ts';
 import type { IdentityCore } from '../identity-core.ts';
-import type { AccountRecord, UserRecord } from '../store/postgres-identity-store.ts';
-import type { Role } from '../domain/roles.ts';
+import type { Sessions } from '../sessions.ts';
+import type { UserRecord } from '../store/postgres-identity-store.ts';
+import { accountToProto, actorFields, loginOutcomes, pageSize, required, roleFromProto, roleToProto, userToProto } from './proto-mapping.ts';
 
-const roleToProto: Record<Role, ProtoRole> = { owner: ProtoRole.OWNER, admin: ProtoRole.ADMIN, member: ProtoRole.MEMBER, viewer: ProtoRole.VIEWER };
-const roleFromProto = (role: ProtoRole, field = 'role'): Role => {
-  const found = (Object.entries(roleToProto) as [Role, ProtoRole][]).find(([, v]) => v === role);
-  if (!found) throw invalidArgument(field, 'must be one of ROLE_OWNER, ROLE_ADMIN, ROLE_MEMBER, ROLE_VIEWER');
-  return found[0];
-};
-
-function accountToProto(a: AccountRecord, effectivelySuspended = a.state === 'suspended') {
-  return {
-    id: a.id,
-    name: a.name,
-    parentId: a.parentId ?? '',
-    depth: a.depth,
-    state: a.state === 'active' ? AccountState.ACTIVE : AccountState.SUSPENDED,
-    effectivelySuspended,
-    requireTotp: a.requireTotp,
-    createdAt: timestampFromMs(a.createdAtMs),
-  };
+export interface IdentityHandlerDeps {
+  core: IdentityCore;
+  requireAdmin: RequireAdmin;
+  audit: (events: AuditEventInput[]) => Promise<void>;
+  /** Which of these users have 2FA active. */
+  totpActiveAmong: (userIds: readonly string[]) => Promise<Set<string>>;
+  verifyPassword: Sessions['verifyPassword'];
+  secretKey: Uint8Array;
 }
 
-function userToProto(u: UserRecord) {
-  return {
-    id: u.id,
-    username: u.username,
-    memberships: u.memberships.map((m) => ({ accountId: m.accountId, role: roleToProto[m.role] })),
-    totpEnabled: false,
-    createdAt: timestampFromMs(u.createdAtMs),
-  };
+/**
+ * Changing an owner's membership (making one, demoting or removing one) takes an owner, a master
+ * token or a mesh service; admins and standard tokens manage everyone else (roles.ts, rule 4).
+ */
+function assertMayTouchOwner(actor: AdminPrincipal, from: Role | undefined, to: Role | null): void {
+  if (from !== 'owner' && to !== 'owner') return;
+  const mayTouch = actor.kind === 'master' || actor.kind === 'service' || (actor.kind === 'user' && actor.role === 'owner');
+  if (!mayTouch) throw new AppError('PERMISSION_DENIED', 'only an owner may grant, change or remove the owner role', { reason: 'OWNER_REQUIRED' });
 }
 
-const required = (value: string, field: string): string => {
-  if (!value) throw invalidArgument(field, 'is required');
-  if (value.length > 128) throw invalidArgument(field, 'must be at most 128 characters');
-  return value;
-};
+/** gRPC ⇄ identity core for the account tree, users and memberships. Translation, admin checks and audit only. */
+export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl<typeof IdentityService>> {
+  const { core, requireAdmin, audit } = deps;
+  const toProto = async (user: UserRecord) => userToProto(user, (await deps.totpActiveAmong([user.id])).has(user.id));
 
-const pageSize = (n: number): number => (n === 0 ? 100 : Math.min(n, 1_000));
+  /** The user, if the caller may read at least one account they belong to (else NOT_FOUND: no probing). */
+  async function readableUser(ctx: CallContext, userId: string): Promise<UserRecord> {
+    const user = await core.store.getUser(required(userId, 'user_id'));
+    if (!user) throw notFound('user_id', 'user');
+    let denied: unknown = notFound('user_id', 'user');
+    for (const m of user.memberships) {
+      try {
+        await requireAdmin(ctx, m.accountId, 'read');
+        return user;
+      } catch (error) {
+        if ((error as { code?: string }).code === 'UNAUTHENTICATED') throw error;
+        denied = error;
+      }
+    }
+    throw denied;
+  }
 
-/** gRPC ⇄ identity core. Translation and admin checks only. */
-export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin, audit: (events: AuditEventInput[]) => Promise<void> = async () => {}): Partial<ServiceImpl<typeof IdentityService>> {
+  async function changeState(ctx: CallContext, accountId: string, suspended: boolean, reason: string) {
+    const actor = await requireAdmin(ctx, required(accountId, 'account_id'), 'manage_accounts');
+    if (reason.length > 256) throw invalidArgument('reason', 'must be at most 256 characters');
+    // The reason goes to the audit log, which refuses anything that looks like a secret: check before acting.
+    if (reason && looksLikeSecret(reason)) throw invalidArgument('reason', 'looks like a secret; describe the reason in words');
+    const account = await core.setSuspended(accountId, suspended);
+    const { actorUserId, details } = actorFields(actor);
+    await audit([{ kind: suspended ? 'account_suspended' : 'account_unsuspended', outcome: 'success', accountId, subject: accountId, actorUserId, details: { ...details, ...(reason ? { note: reason.slice(0, 256) } : {}) } }]);
+    const path = await core.store.accountPath(account.id);
+    return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
+  }
+
   return {
     async createAccount(req, ctx) {
       // A root account is made by bootstrap only; subaccounts by an admin of the parent.
-      await requireAdmin(ctx, required(req.parentId, 'parent_id'), 'manage_accounts');
-      return { account: accountToProto(await core.createAccount({ name: req.name, parentId: req.parentId })) };
+      const actor = await requireAdmin(ctx, required(req.parentId, 'parent_id'), 'manage_accounts');
+      const account = await core.createAccount({ name: req.name, parentId: req.parentId });
+      await audit([{ kind: 'account_created', outcome: 'success', accountId: account.id, subject: account.id, ...actorFields(actor) }]);
+      return { account: accountToProto(account) };
     },
     async getAccount(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
@@ -64,9 +81,18 @@ export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin,
     async listAccounts(req, ctx) {
       const root = required(req.rootId, 'root_id');
       await requireAdmin(ctx, root, 'read');
+      const path = await core.store.accountPath(root);
+      const rootSuspended = path.some((a) => a.state === 'suspended');
       const size = pageSize(req.pageSize);
       const items = await core.store.descendants(root, { limit: size, afterId: req.pageToken || undefined });
-      return { accounts: items.map((a) => accountToProto(a)), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
+      // Effective state needs each account's own ancestors inside the subtree too.
+      const all = rootSuspended ? [] : await core.store.descendants(root);
+      const byId = new Map(all.map((a) => [a.id, a]));
+      const suspendedBelow = (id: string | undefined): boolean => {
+        for (let a = id ? byId.get(id) : undefined; a; a = a.parentId ? byId.get(a.parentId) : undefined) if (a.state === 'suspended') return true;
+        return false;
+      };
+      return { accounts: items.map((a) => accountToProto(a, rootSuspended || suspendedBelow(a.id))), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
     },
     async getAccountTree(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
@@ -75,66 +101,96 @@ export function identityHandlers(core: IdentityCore, requireAdmin: RequireAdmin,
       if (!account) throw notFound('account_id', 'account');
       const suspended = path.some((a) => a.state === 'suspended');
       const descendants = req.includeDescendants ? await core.store.descendants(req.accountId) : [];
+      const byId = new Map(descendants.map((a) => [a.id, a]));
+      const suspendedWithin = (id: string | undefined): boolean => {
+        for (let a = id ? byId.get(id) : undefined; a; a = a.parentId ? byId.get(a.parentId) : undefined) if (a.state === 'suspended') return true;
+        return false;
+      };
       return {
         account: accountToProto(account, suspended),
         ancestors: path.slice(0, -1).map((a, i) => accountToProto(a, path.slice(0, i + 1).some((p) => p.state === 'suspended'))),
-        descendants: descendants.map((a) => accountToProto(a, suspended || a.state === 'suspended')),
+        descendants: descendants.map((a) => accountToProto(a, suspended || suspendedWithin(a.id))),
       };
     },
     async suspendAccount(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
-      if (req.reason.length > 256) throw invalidArgument('reason', 'must be at most 256 characters');
-      return { account: accountToProto(await core.setSuspended(req.accountId, true), true) };
+      return changeState(ctx, req.accountId, true, req.reason);
     },
     async resumeAccount(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
-      const account = await core.setSuspended(req.accountId, false);
+      return changeState(ctx, req.accountId, false, '');
+    },
+    async renameAccount(req, ctx) {
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
+      const account = await core.renameAccount(req.accountId, req.name);
+      await audit([{ kind: 'account_renamed', outcome: 'success', accountId: account.id, subject: account.id, ...actorFields(actor) }]);
       const path = await core.store.accountPath(account.id);
       return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
     },
-    async renameAccount(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
-      return { account: accountToProto(await core.renameAccount(req.accountId, req.name)) };
+    async setAccountPolicy(req, ctx) {
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
+      const account = await core.setRequireTotp(req.accountId, req.requireTotp);
+      const { actorUserId, details } = actorFields(actor);
+      await audit([{ kind: 'account_policy_changed', outcome: 'success', accountId: account.id, subject: account.id, actorUserId, details: { ...details, two_factor_required: String(req.requireTotp) } }]);
+      const path = await core.store.accountPath(account.id);
+      return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
     },
     async createUser(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
-      const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role: roleFromProto(req.role) });
-      return { user: userToProto(user) };
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      const role = roleFromProto(req.role);
+      assertMayTouchOwner(actor, undefined, role);
+      const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role });
+      const { actorUserId, details } = actorFields(actor);
+      await audit([{ kind: 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, role, new_user: 'true' } }]);
+      return { user: userToProto(user, false) };
     },
     async getUser(req, ctx) {
-      const user = await core.store.getUser(required(req.userId, 'user_id'));
-      if (!user) throw notFound('user_id', 'user');
-      await requireAdmin(ctx, user.memberships[0]?.accountId ?? '', 'read');
-      return { user: userToProto(user) };
+      return { user: await toProto(await readableUser(ctx, req.userId)) };
     },
     async listUsers(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
       const size = pageSize(req.pageSize);
       const items = await core.store.listUsers(req.accountId, { limit: size, afterId: req.pageToken || undefined });
-      return { users: items.map(userToProto), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
+      const totp = await deps.totpActiveAmong(items.map((u) => u.id));
+      return { users: items.map((u) => userToProto(u, totp.has(u.id))), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
     },
     async setMembership(req, ctx) {
       const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
       const role = roleFromProto(req.role);
       const user = await core.store.getUser(required(req.userId, 'user_id'));
       if (!user) throw notFound('user_id', 'user');
-      await core.getAccount(req.accountId);
-      // Only an owner (or a master token / mesh service) may make someone an owner.
-      if (role === 'owner' && actor.kind === 'user' && actor.role !== 'owner') throw new AppError('PERMISSION_DENIED', 'only an owner may grant the owner role', { reason: 'OWNER_REQUIRED' });
+      const account = await core.getAccount(req.accountId);
       const before = user.memberships.find((m) => m.accountId === req.accountId)?.role;
-      await core.store.setMembership(user.id, req.accountId, role);
-      await audit([{ kind: 'role_changed', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId: actor.kind === 'user' ? actor.subject : null, details: { from: before ?? 'none', to: role } }]);
-      return { user: userToProto((await core.store.getUser(user.id))!) };
-    },
-    async verifyPassword(req) {
-      // Service-to-service: authz asks on behalf of an MQTT/HTTP client. The answer is the outcome.
-      if (!req.username) throw invalidArgument('username', 'is required');
-      if (req.password.length > 1024) throw invalidArgument('password', 'must be at most 1024 characters');
-      const outcome = await core.checkPassword({ username: req.username, password: req.password, accountId: req.accountId || undefined });
-      if (!outcome.allowed) {
-        return { allowed: false, reason: outcome.reason, outcome: outcome.reason === 'ACCOUNT_SUSPENDED' ? LoginOutcome.ACCOUNT_SUSPENDED : LoginOutcome.INVALID_CREDENTIALS };
+      assertMayTouchOwner(actor, before, role);
+      if (account.depth === 1 && wouldRemoveLastOwner(await core.store.countOwners(account.id), before ?? null, role)) {
+        throw failedPrecondition('role: the last owner of a root account cannot be demoted');
       }
-      return { allowed: true, reason: 'ALLOWED', outcome: LoginOutcome.OK, userId: outcome.user.id, accountId: outcome.accountId, role: roleToProto[outcome.role] };
+      await core.store.setMembership(user.id, req.accountId, role);
+      const { actorUserId, details } = actorFields(actor);
+      await audit([{ kind: before ? 'role_changed' : 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, from: before ?? 'none', to: role } }]);
+      return { user: await toProto((await core.store.getUser(user.id))!) };
+    },
+    async removeMembership(req, ctx) {
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      const user = await core.store.getUser(required(req.userId, 'user_id'));
+      const membership = user?.memberships.find((m) => m.accountId === req.accountId);
+      if (!user || !membership) throw notFound('user_id', 'membership');
+      assertMayTouchOwner(actor, membership.role, null);
+      const account = await core.getAccount(req.accountId);
+      if (account.depth === 1 && wouldRemoveLastOwner(await core.store.countOwners(req.accountId), membership.role, null)) {
+        throw failedPrecondition('user_id: the last owner of a root account cannot be removed');
+      }
+      await core.store.removeMembership(user.id, req.accountId);
+      const { actorUserId, details } = actorFields(actor);
+      await audit([{ kind: 'member_removed', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, from: membership.role } }]);
+      return { user: await toProto((await core.store.getUser(user.id))!) };
+    },
+    async verifyPassword(req, ctx) {
+      // Service-to-service only (authz, for a client's username + password): anyone else could use
+      // it as a password oracle. Same throttle and 2FA rules as Login; the answer is the outcome.
+      requireService(deps.secretKey, ctx);
+      const outcome = await deps.verifyPassword({ username: req.username, password: req.password, accountId: req.accountId || undefined, peerIp: req.peerIp || null });
+      if (!outcome.ok) return { allowed: false, reason: outcome.reason, outcome: loginOutcomes[outcome.reason] ?? LoginOutcome.INVALID_CREDENTIALS };
+      return { allowed: true, reason: 'ALLOWED', outcome: LoginOutcome.OK, userId: outcome.userId, accountId: outcome.accountId, role: roleToProto[outcome.role] };
     },
   };
 }
+

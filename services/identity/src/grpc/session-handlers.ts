@@ -1,22 +1,15 @@
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { invalidArgument } from '#libs/errors/index.ts';
-import { peerIp, requireService } from '#libs/admin-auth/admin-guard.ts';
-import { isServiceCredential } from '#libs/admin-auth/service-credential.ts';
-import type { ServiceImpl } from '#libs/rpc/index.ts';
+import { timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { AppError, invalidArgument, permissionDenied, unauthenticated } from '#libs/errors/index.ts';
+import { peerIp, requireService, type AdminGuardPorts, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { isServiceCredential, verifyServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
-import { signingKeySubject, type AuditEvent } from '../domain/audit-event.ts';
-import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { auditEventKinds, signingKeySubject } from '../domain/audit-event.ts';
 import type { Session, Sessions } from '../sessions.ts';
-
-const outcomes: Record<string, LoginOutcome> = {
-  INVALID_CREDENTIALS: LoginOutcome.INVALID_CREDENTIALS,
-  LOCKED_OUT: LoginOutcome.LOCKED_OUT,
-  TWO_FACTOR_REQUIRED: LoginOutcome.TOTP_REQUIRED,
-  TWO_FACTOR_INVALID: LoginOutcome.TOTP_INVALID,
-  TWO_FACTOR_ENROLLMENT_REQUIRED: LoginOutcome.TOTP_ENROLLMENT_REQUIRED,
-  ACCOUNT_SUSPENDED: LoginOutcome.ACCOUNT_SUSPENDED,
-};
+import type { PostgresAuditStore } from '../store/postgres-session-store.ts';
+import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
+import { actorFields, loginOutcomes, required } from './proto-mapping.ts';
 
 const sessionToProto = (s: Session) => ({
   accessToken: s.accessToken,
@@ -27,37 +20,50 @@ const sessionToProto = (s: Session) => ({
   userId: s.userId,
 });
 
-/** gRPC ⇄ sessions and signing keys. A wrong password is an outcome, never an error status. */
-export function sessionHandlers(
-  ready: () => { sessions: Sessions; ring: SigningKeyRing },
-  secretKey: Uint8Array,
-  audit: { list(filter: { accountId?: string | undefined; kind?: string | undefined; beforeMs?: number | undefined; limit: number }): Promise<AuditEvent[]> },
-  requireAdmin: RequireAdmin,
-): Partial<ServiceImpl<typeof IdentityService>> {
+const bearerOf = (ctx: CallContext): string => {
+  const header = ctx.header('authorization');
+  return header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
+};
+
+/** `<ms>.<id>` of the last event on a page. */
+function parsePageToken(token: string): { atMs: number; id: string } | undefined {
+  if (!token) return undefined;
+  const dot = token.indexOf('.');
+  const atMs = Number(token.slice(0, dot));
+  const id = token.slice(dot + 1);
+  if (dot < 1 || !Number.isSafeInteger(atMs) || !/^evt_[A-Za-z0-9]{1,64}$/.test(id)) throw invalidArgument('page_token', 'is not one this service gave');
+  return { atMs, id };
+}
+
+/**
+ * gRPC ⇄ sessions, signing keys and the audit log. A wrong password is an outcome, never an error
+ * status; only a mesh service may name the client's address (`peer_ip`) for the per-IP throttle.
+ */
+export function sessionHandlers(deps: {
+  ready: () => { sessions: Sessions; ring: SigningKeyRing };
+  secretKey: Uint8Array;
+  auditLog: PostgresAuditStore;
+  store: PostgresIdentityStore;
+  requireAdmin: RequireAdmin;
+  authenticate: AdminGuardPorts['authenticate'];
+}): Partial<ServiceImpl<typeof IdentityService>> {
+  const { ready, requireAdmin } = deps;
+
+  /** The client's address: as said by a mesh service logging a user in on their behalf (or none), else the socket's. */
+  function clientIp(ctx: CallContext, claimed: string): string | null {
+    const bearer = bearerOf(ctx);
+    if (isServiceCredential(bearer)) {
+      requireService(deps.secretKey, ctx);
+      // Without a claimed address the service's own address would be throttled for all its users.
+      return claimed.trim() || null;
+    }
+    return peerIp(ctx.peer) ?? null;
+  }
+
   return {
-    async listAuditEvents(req, ctx) {
-      if (!req.accountId) throw invalidArgument('account_id', 'is required');
-      await requireAdmin(ctx, req.accountId, 'read');
-      const limit = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 1_000);
-      const beforeMs = req.pageToken ? Number(req.pageToken) : undefined;
-      if (beforeMs !== undefined && !Number.isSafeInteger(beforeMs)) throw invalidArgument('page_token', 'is not one this service gave');
-      const events = await audit.list({ accountId: req.accountId, kind: req.kind || undefined, beforeMs, limit });
-      return {
-        events: events.map((e) => ({ id: e.id, kind: e.kind, actorId: e.actorUserId ?? '', accountId: e.accountId ?? '', subjectId: e.subject ?? '', ip: e.ip ?? '', outcome: e.reason ? `${e.outcome}:${e.reason}` : e.outcome, details: { ...e.details }, at: timestampFromMs(e.atMs) })),
-        nextPageToken: events.length === limit ? String(events.at(-1)!.atMs) : '',
-      };
-    },
     async login(req, ctx) {
-      if (req.username.length > 128) throw invalidArgument('username', 'must be at most 128 characters');
-      // `peer_ip` is believed only from a mesh service logging a user in on their behalf; anyone
-      // else could dodge the per-IP throttle by naming another address.
-      const trusted = isServiceCredential((ctx.header('authorization') ?? '').replace(/^Bearer /, '')) ? (() => {
-        requireService(secretKey, ctx);
-        return true;
-      })() : false;
-      const ip = (trusted && req.peerIp) || peerIp(ctx.peer) || null;
-      const result = await ready().sessions.login({ username: req.username, password: req.password, totpCode: req.totpCode || undefined, accountId: req.accountId || undefined, peerIp: ip });
-      if (!result.allowed) return { allowed: false, outcome: outcomes[result.reason] ?? LoginOutcome.INVALID_CREDENTIALS, reason: result.reason, retryAfterMs: BigInt(result.retryAfterMs ?? 0) };
+      const result = await ready().sessions.login({ username: req.username, password: req.password, totpCode: req.totpCode || undefined, accountId: req.accountId || undefined, peerIp: clientIp(ctx, req.peerIp) });
+      if (!result.allowed) return { allowed: false, outcome: loginOutcomes[result.reason] ?? LoginOutcome.INVALID_CREDENTIALS, reason: result.reason, retryAfterMs: BigInt(result.retryAfterMs ?? 0) };
       return { allowed: true, outcome: LoginOutcome.OK, reason: 'OK', session: sessionToProto(result.session) };
     },
     async refreshSession(req) {
@@ -65,8 +71,18 @@ export function sessionHandlers(
       return result.allowed ? { allowed: true, reason: 'OK', session: sessionToProto(result.session) } : { allowed: false, reason: result.reason };
     },
     async logout(req) {
-      if (!req.refreshToken) throw invalidArgument('refresh_token', 'is required');
+      if (!req.refreshToken || req.refreshToken.length > 256) throw invalidArgument('refresh_token', 'is required (at most 256 characters)');
       await ready().sessions.logout(req.refreshToken);
+      return {};
+    },
+    async switchAccount(req) {
+      if (!req.refreshToken || req.refreshToken.length > 256) throw invalidArgument('refresh_token', 'is required (at most 256 characters)');
+      const result = await ready().sessions.switchAccount(req.refreshToken, required(req.accountId, 'account_id'));
+      return result.allowed ? { allowed: true, reason: 'OK', session: sessionToProto(result.session) } : { allowed: false, reason: result.reason };
+    },
+    async changePassword(req, ctx) {
+      // The current password is the proof (throttled like logins); every session of the user ends.
+      await ready().sessions.changePassword({ userId: required(req.userId, 'user_id'), currentPassword: req.currentPassword, newPassword: req.newPassword, peerIp: clientIp(ctx, '') });
       return {};
     },
     async getJwks() {
@@ -74,12 +90,56 @@ export function sessionHandlers(
       return { jwksJson: JSON.stringify(ring.jwks()), issuer: ring.issuer };
     },
     async rotateSigningKey(_req, ctx) {
-      // Key rotation is an operator action carried out through a mesh service (console/CLI) credential.
-      requireService(secretKey, ctx);
+      // Keys are the mesh's: a mesh service (console / CLI with the secret key), or the master token
+      // or an owner of a root account.
+      const bearer = bearerOf(ctx);
+      if (!bearer) throw unauthenticated('authorization: a Bearer credential is required', 'CREDENTIAL_MISSING');
+      let actor: Parameters<typeof actorFields>[0];
+      if (isServiceCredential(bearer)) {
+        const service = verifyServiceCredential(deps.secretKey, bearer);
+        if (!service) throw unauthenticated('authorization: unknown service credential', 'CREDENTIAL_INVALID');
+        actor = { accountId: '*', subject: `service:${service}`, kind: 'service' };
+      } else {
+        const principal = await deps.authenticate(bearer, peerIp(ctx.peer));
+        if ('denied' in principal) throw unauthenticated(`authorization: ${principal.denied}`, principal.denied);
+        const root = (await deps.store.accountPath(principal.accountId)).length === 1;
+        if (!root || !(principal.kind === 'master' || (principal.kind === 'user' && principal.role === 'owner'))) {
+          throw permissionDenied('rotating signing keys takes a mesh service, or the master token or an owner of a root account', 'ROOT_REQUIRED');
+        }
+        actor = principal;
+      }
       const { ring, sessions } = ready();
       const rotated = await ring.rotate();
-      await sessions.audit([{ kind: 'key_rotated', outcome: 'success', subject: signingKeySubject(rotated.kid) }]);
+      const { actorUserId, details } = actorFields(actor);
+      await sessions.audit([{ kind: 'key_rotated', outcome: 'success', subject: signingKeySubject(rotated.kid), actorUserId, accountId: actor.kind === 'service' ? null : actor.accountId, details }]);
       return { kid: rotated.kid, retiredKids: rotated.retiredKid ? [rotated.retiredKid] : [] };
+    },
+    async listAuditEvents(req, ctx) {
+      // An account's events and its subtree's, for its admins; every event (account_id empty) for mesh services.
+      let accountIds: string[] = [];
+      if (req.accountId) {
+        const principal = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
+        if (principal.kind === 'user' && principal.role !== 'owner' && principal.role !== 'admin') {
+          throw new AppError('PERMISSION_DENIED', 'the audit log is for owners and admins', { reason: 'INSUFFICIENT_PRIVILEGE' });
+        }
+        accountIds = [req.accountId, ...(await deps.store.descendants(req.accountId)).map((a) => a.id)];
+      } else {
+        requireService(deps.secretKey, ctx);
+      }
+      if (req.kind && !(auditEventKinds as readonly string[]).includes(req.kind)) throw invalidArgument('kind', `must be one of ${auditEventKinds.join(', ')}`);
+      const limit = req.pageSize === 0 ? 100 : Math.min(req.pageSize, 1_000);
+      const events = await deps.auditLog.list({
+        accountIds,
+        kind: req.kind || undefined,
+        sinceMs: req.since ? timestampDate(req.since).getTime() : undefined,
+        before: parsePageToken(req.pageToken),
+        limit,
+      });
+      const last = events.at(-1);
+      return {
+        events: events.map((e) => ({ id: e.id, kind: e.kind, actorId: e.actorUserId ?? '', accountId: e.accountId ?? '', subjectId: e.subject ?? '', ip: e.ip ?? '', outcome: e.reason ? `${e.outcome}:${e.reason}` : e.outcome, details: { ...e.details }, at: timestampFromMs(e.atMs) })),
+        nextPageToken: events.length === limit && last ? `${last.atMs}.${last.id}` : '',
+      };
     },
   };
 }

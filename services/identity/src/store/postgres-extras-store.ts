@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { bigint, boolean, jsonb, pgSchema, text } from 'drizzle-orm/pg-core';
 import type { Db } from '#libs/db/index.ts';
 import type { SecretBox } from '#libs/crypto/secret-box.ts';
@@ -61,8 +61,33 @@ export class PostgresTotpStore {
     };
     await this.db.insert(totp).values({ userId, ...values }).onConflictDoUpdate({ target: totp.userId, set: values });
   }
+  /**
+   * Moves an active enrollment from `before` to `after` (a used time step, a spent recovery code)
+   * only if nobody else did first: two logins racing with one code cannot both pass (compare-and-set).
+   */
+  async advance(userId: string, before: TotpEnrollment, after: TotpEnrollment): Promise<boolean> {
+    const rows = await this.db
+      .update(totp)
+      .set({ lastUsedStep: after.lastUsedStep, recoveryCodeHashes: after.recoveryCodeHashes })
+      .where(
+        and(
+          eq(totp.userId, userId),
+          eq(totp.status, 'active'),
+          before.lastUsedStep === null ? isNull(totp.lastUsedStep) : eq(totp.lastUsedStep, before.lastUsedStep),
+          sql`${totp.recoveryCodeHashes} = ${JSON.stringify(before.recoveryCodeHashes)}::jsonb`,
+        ),
+      )
+      .returning({ userId: totp.userId });
+    return rows.length === 1;
+  }
   async delete(userId: string): Promise<void> {
     await this.db.delete(totp).where(eq(totp.userId, userId));
+  }
+  /** Which of these users have 2FA active. */
+  async activeAmong(userIds: readonly string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const rows = await this.db.select({ userId: totp.userId }).from(totp).where(and(inArray(totp.userId, [...userIds]), eq(totp.status, 'active')));
+    return new Set(rows.map((r) => r.userId));
   }
 }
 

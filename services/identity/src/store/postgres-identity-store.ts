@@ -38,6 +38,22 @@ const isUniqueViolation = (error: unknown): boolean => {
   return e.code === '23505' || e.cause?.code === '23505';
 };
 
+type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+
+/** Appends to `identity.account_changes` and wakes every WatchAccounts stream (NOTIFY is sent at commit). */
+async function appendChange(tx: Tx, kind: string, accountId: string, affected: readonly string[]): Promise<number> {
+  const rows = rowsOf(
+    await tx.execute(
+      sql`insert into identity.account_changes (kind, account_id, affected_account_ids)
+          values (${kind}, ${accountId}, array(select jsonb_array_elements_text(${JSON.stringify(affected)}::jsonb)))
+          returning sequence`,
+    ),
+  );
+  const sequence = Number(rows[0]!.sequence);
+  await tx.execute(sql`select pg_notify('tollgate_identity_accounts', ${String(sequence)})`);
+  return sequence;
+}
+
 /** Accounts, users and memberships in the `identity` schema (Postgres or PGlite). */
 export class PostgresIdentityStore {
   private readonly db: Db;
@@ -51,12 +67,16 @@ export class PostgresIdentityStore {
     return Number(rows[0]?.n ?? 0);
   }
 
+  /** Inserts the account and its `created` change (NOTIFYing feed followers) in one transaction. */
   async createAccount(input: { id: string; name: string; parentId: string | undefined; depth: number }): Promise<AccountRecord> {
-    const [row] = await this.db
-      .insert(accounts)
-      .values({ id: input.id, name: input.name, parentId: input.parentId ?? null, depth: input.depth, state: 'active', requireTotp: false })
-      .returning();
-    return toAccount(row!);
+    return this.db.transaction(async (tx) => {
+      const [row] = await tx
+        .insert(accounts)
+        .values({ id: input.id, name: input.name, parentId: input.parentId ?? null, depth: input.depth, state: 'active', requireTotp: false })
+        .returning();
+      await appendChange(tx, 'created', input.id, [input.id]);
+      return toAccount(row!);
+    });
   }
 
   async getAccount(id: string): Promise<AccountRecord | undefined> {
@@ -104,22 +124,23 @@ export class PostgresIdentityStore {
     return found.map(toAccount);
   }
 
-  /** Sets the state (or name) and appends to the change feed, NOTIFYing in the same transaction. */
-  async changeAccount(id: string, change: { kind: 'suspended' | 'resumed' | 'renamed'; name?: string }, affected: readonly string[]): Promise<number | undefined> {
+  /** Sets the state, name or 2FA policy and appends to the change feed, NOTIFYing in the same transaction. */
+  async changeAccount(
+    id: string,
+    change: { kind: 'suspended' | 'resumed' } | { kind: 'renamed'; name: string } | { kind: 'policy_changed'; requireTotp: boolean },
+    affected: readonly string[],
+  ): Promise<number | undefined> {
     return this.db.transaction(async (tx) => {
-      const set = change.kind === 'renamed' ? { name: change.name!, updatedAt: new Date() } : { state: (change.kind === 'suspended' ? 'suspended' : 'active') as 'active' | 'suspended', updatedAt: new Date() };
+      const updatedAt = new Date();
+      const set =
+        change.kind === 'renamed'
+          ? { name: change.name, updatedAt }
+          : change.kind === 'policy_changed'
+            ? { requireTotp: change.requireTotp, updatedAt }
+            : { state: (change.kind === 'suspended' ? 'suspended' : 'active') as 'active' | 'suspended', updatedAt };
       const updated = await tx.update(accounts).set(set).where(eq(accounts.id, id)).returning({ id: accounts.id });
       if (updated.length === 0) return undefined;
-      const rows = rowsOf(
-        await tx.execute(
-          sql`insert into identity.account_changes (kind, account_id, affected_account_ids)
-              values (${change.kind}, ${id}, array(select jsonb_array_elements_text(${JSON.stringify(affected)}::jsonb)))
-              returning sequence`,
-        ),
-      );
-      const sequence = Number(rows[0]!.sequence);
-      await tx.execute(sql`select pg_notify('tollgate_identity_accounts', ${String(sequence)})`);
-      return sequence;
+      return appendChange(tx, change.kind, id, affected);
     });
   }
 
@@ -165,10 +186,6 @@ export class PostgresIdentityStore {
 
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
     await this.db.update(users).set({ passwordHash, updatedAt: new Date() }).where(eq(users.id, userId));
-  }
-
-  async setRequireTotp(accountId: string, requireTotp: boolean): Promise<void> {
-    await this.db.update(accounts).set({ requireTotp, updatedAt: new Date() }).where(eq(accounts.id, accountId));
   }
 
   async countOwners(accountId: string): Promise<number> {

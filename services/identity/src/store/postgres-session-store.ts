@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNull, lt, or, sql } from 'drizzle-orm';
 import { bigint, integer, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import type { JWK } from 'jose';
 import type { Db } from '#libs/db/index.ts';
@@ -144,18 +144,24 @@ export class PostgresAuditStore {
     if (events.length === 0) return;
     await this.db.insert(auditEvents).values(events.map((e) => ({ ...e, at: new Date(e.atMs), details: { ...e.details } })));
   }
-  async list(filter: { accountId?: string | undefined; kind?: string | undefined; beforeMs?: number | undefined; limit: number }): Promise<AuditEvent[]> {
+  /**
+   * Newest first. `accountIds` empty = every account (mesh services only); `before` is the last
+   * event of the previous page (time, then id: events of one millisecond are neither lost nor repeated).
+   */
+  async list(filter: { accountIds?: readonly string[] | undefined; kind?: string | undefined; sinceMs?: number | undefined; before?: { atMs: number; id: string } | undefined; limit: number }): Promise<AuditEvent[]> {
+    const before = filter.before;
     const rows = await this.db
       .select()
       .from(auditEvents)
       .where(
         and(
-          filter.accountId ? eq(auditEvents.accountId, filter.accountId) : undefined,
+          filter.accountIds && filter.accountIds.length > 0 ? inArray(auditEvents.accountId, [...filter.accountIds]) : undefined,
           filter.kind ? eq(auditEvents.kind, filter.kind) : undefined,
-          filter.beforeMs !== undefined ? lt(auditEvents.at, new Date(filter.beforeMs)) : undefined,
+          filter.sinceMs !== undefined ? gte(auditEvents.at, new Date(filter.sinceMs)) : undefined,
+          before ? or(lt(auditEvents.at, new Date(before.atMs)), and(eq(auditEvents.at, new Date(before.atMs)), lt(auditEvents.id, before.id))) : undefined,
         ),
       )
-      .orderBy(desc(auditEvents.at), desc(sql`${auditEvents.id}`))
+      .orderBy(desc(auditEvents.at), desc(auditEvents.id))
       .limit(filter.limit);
     return rows.map((r) => ({ ...r, atMs: r.at.getTime(), kind: r.kind as AuditEvent['kind'], outcome: r.outcome as AuditEvent['outcome'] }));
   }
