@@ -12,6 +12,10 @@ import { createBrokerCredentials } from './http/broker-credentials.ts';
 import { rabbitmqRoutes } from './http/rabbitmq-routes.ts';
 import { emqxRoutes } from './http/emqx-routes.ts';
 import { goAuthRoutes } from './http/go-auth-routes.ts';
+import { envoyAuthorizationHandlers } from './grpc/envoy-authz-handlers.ts';
+import { goAuthGrpcHandlers } from './grpc/go-auth-handlers.ts';
+import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
+import { AuthService } from '#gen/grpc/auth_pb.js';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
@@ -74,12 +78,14 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   rpc.add(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }));
+  rpc.add(Authorization, envoyAuthorizationHandlers(core));
   const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
   // Foreign brokers delegate to the same engine (services/authz/README.md, "Adapters").
   const brokerCredentials = createBrokerCredentials(core);
   http.route('/rabbitmq', rabbitmqRoutes(core, brokerCredentials, deps.logger));
   http.route('/emqx', emqxRoutes(core, brokerCredentials, deps.logger));
   http.route('/mosquitto', goAuthRoutes(core, brokerCredentials, deps.logger));
+  rpc.add(AuthService, goAuthGrpcHandlers(core, brokerCredentials));
   let usageTimer: NodeJS.Timeout | undefined;
   let accounts: { stop(): void } | undefined;
   const host = hostService({

@@ -9,6 +9,8 @@ import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { quotaHandlers } from './grpc/quota-handlers.ts';
+import { envoyRateLimitHandlers } from './grpc/envoy-ratelimit-handlers.ts';
+import { RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
 import { createShardRouter } from './clients/shard-router.ts';
 import { createQuotaCore, type QuotaCore } from './quota-core.ts';
 import { PostgresQuotaStore } from './store/postgres-quota-store.ts';
@@ -57,6 +59,7 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
   const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   rpc.add(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router));
+  rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey));
   const http = createBaseHttpApp({ service: 'quota', telemetry: deps.telemetry, logger: deps.logger });
   let timer: NodeJS.Timeout | undefined;
   const host = hostService({

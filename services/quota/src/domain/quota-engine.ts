@@ -132,6 +132,29 @@ export class QuotaEngine {
     return result;
   }
 
+  /**
+   * Several consumes decided together: when any is refused, none is counted (Envoy's descriptors of
+   * one request). Each is checked on its own path; they should name different accounts or metrics.
+   */
+  consumeAll(inputs: readonly { path: readonly PathLevel[]; metric: string; amount: number }[]): ConsumeResult[] {
+    const now = this.clock.nowMs();
+    const planned = inputs.map((input, i) => {
+      metricSpec(input.metric, `descriptors[${i}].metric`);
+      if (!Number.isSafeInteger(input.amount) || input.amount < 1) throw invalidArgument(`descriptors[${i}].hits_addend`, 'must be a whole number ≥ 1');
+      return { input, checks: this.checksFor(input.path, input.metric, now) };
+    });
+    const refused = planned.some((p) => p.checks.some((c) => !c.limit.shadow && c.headroom < p.input.amount));
+    if (refused) {
+      return planned.map((p) => {
+        const no = p.checks.filter((c) => !c.limit.shadow && c.headroom < p.input.amount).at(-1);
+        if (no) return { allowed: false, remaining: Math.max(0, no.headroom), resetAfterMs: no.waitMs, limit: no.limit.value, limitingAccountId: no.accountId, shadowed: false };
+        const tightest = p.checks.length ? p.checks.reduce((a, b) => (b.headroom < a.headroom ? b : a)) : undefined;
+        return tightest ? { allowed: true, remaining: tightest.headroom, resetAfterMs: tightest.waitMs, limit: tightest.limit.value, limitingAccountId: tightest.accountId, shadowed: false } : UNLIMITED;
+      });
+    }
+    return planned.map((p) => this.decide(p.checks, p.input.amount));
+  }
+
   private decide(checks: Check[], amount: number): ConsumeResult {
     if (checks.length === 0) return UNLIMITED;
     // Check every level first; commit only when every enforcing level says yes.
