@@ -52,7 +52,8 @@ const metadataGetter = {
 };
 
 export function createRpcServer(options: RpcServerOptions): RpcServer {
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024 });
+  // channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it costs on every call.
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.enable_channelz': 0 });
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const services: DescService[] = [];
   health.addToServer(server);
@@ -133,6 +134,12 @@ interface Running {
   finish(error?: unknown): void;
 }
 
+/**
+ * Per-call bookkeeping. This runs on every call of the hot RPCs (authz's Authorize, Envoy's Check), so
+ * what a handler rarely needs is made on first use: the child logger (pino's child() is not cheap
+ * and most calls log nothing at info), and the abort signal with its deadline timer (unary handlers
+ * almost never look at it; deadline propagation reads `deadlineMs`).
+ */
 function begin(method: DescMethod, call: Call, logger: Logger): Running {
   const rpc = `${method.parent.typeName}/${method.name}`;
   const metadata = call.metadata;
@@ -140,24 +147,43 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
   const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID().replaceAll('-', '')}`;
   const rawDeadline = call.getDeadline();
   const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
-  const abort = new AbortController();
-  const onCancel = (): void => abort.abort(new AppError('CANCELLED', 'call cancelled by the client'));
+  let abort: AbortController | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  let finished = false;
+  const onCancel = (): void => {
+    cancelled = true;
+    abort?.abort(new AppError('CANCELLED', 'call cancelled by the client'));
+  };
   const events = call as unknown as NodeJS.EventEmitter;
   events.once('cancelled', onCancel);
-  const timer = deadlineMs === undefined ? undefined : setTimeout(() => abort.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
-  timer?.unref();
+  const signal = (): AbortSignal => {
+    if (abort) return abort.signal;
+    const controller = new AbortController();
+    abort = controller;
+    if (cancelled) controller.abort(new AppError('CANCELLED', 'call cancelled by the client'));
+    else if (deadlineMs !== undefined && !finished) {
+      timer = setTimeout(() => controller.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
+      timer.unref();
+    }
+    return controller.signal;
+  };
 
   const parent = propagation.extract(context.active(), metadata, metadataGetter);
   const span = tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'tollgate.request_id': requestId } }, parent);
-  const traceId = span.spanContext().traceId;
-  const child = logger.child({ requestId, traceId, rpc });
+  let child: Logger | undefined;
+  const callLogger = (): Logger => (child ??= logger.child({ requestId, traceId: span.spanContext().traceId, rpc }));
   const ctx: CallContext = {
     requestId,
     deadlineMs,
-    signal: abort.signal,
+    get signal() {
+      return signal();
+    },
     rpc,
     peer: call.getPeer(),
-    logger: child,
+    get logger() {
+      return callLogger();
+    },
     header(name) {
       const value = metadata.get(name.toLowerCase())[0];
       return typeof value === 'string' ? value : undefined;
@@ -170,6 +196,7 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
     span,
     run: (fn) => context.with(activeContext, () => currentCall.run(ctx, fn)),
     finish(error) {
+      finished = true;
       if (timer) clearTimeout(timer);
       events.removeListener('cancelled', onCancel);
       const elapsed = performance.now() - started;
@@ -179,10 +206,10 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
         code = appError.code;
         span.setStatus({ code: SpanStatusCode.ERROR, message: appError.publicMessage });
         span.setAttribute('tollgate.error_reason', appError.reason);
-        if (appError.code === 'INTERNAL') child.error({ err: appError.cause ?? appError }, 'rpc failed');
-        else child.debug({ code, reason: appError.reason, elapsedMs: elapsed }, 'rpc error');
-      } else {
-        child.debug({ elapsedMs: elapsed }, 'rpc ok');
+        if (appError.code === 'INTERNAL') callLogger().error({ err: appError.cause ?? appError }, 'rpc failed');
+        else if (logger.isLevelEnabled('debug')) callLogger().debug({ code, reason: appError.reason, elapsedMs: elapsed }, 'rpc error');
+      } else if (logger.isLevelEnabled('debug')) {
+        callLogger().debug({ elapsedMs: elapsed }, 'rpc ok');
       }
       span.setAttribute('rpc.grpc.status_code', code);
       span.end();
