@@ -18,6 +18,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import mqttPacket from 'mqtt-packet';
 
 const WARMUP_MS = 500;
@@ -52,7 +53,8 @@ async function serve(name: string): Promise<void> {
   }
   // Tollgate as it runs for real: the whole mesh in this process (PGlite), a device token of kind
   // acl with per-topic rules checked by the compiled ACL engine, every message metered against
-  // quota leases, usage reported in batches.
+  // quota leases, every connection holding an `mqtt.connections` slot from the edge's leased block,
+  // usage reported in batches.
   const { startMesh } = await import('../../cli/mesh.ts');
   const { meshEnvSchema, parseEnv } = await import('../../libs/config/index.ts');
   const { silentLogger } = await import('../../libs/telemetry/index.ts');
@@ -83,7 +85,8 @@ interface Running {
   pid: number;
   exited: boolean;
   stop(): Promise<void>;
-  gc?: () => Promise<void>;
+  /** Node brokers: collects garbage and answers the JS heap in use after it (bytes). */
+  gc?: () => Promise<number | undefined>;
 }
 
 async function freePort(): Promise<number> {
@@ -112,10 +115,10 @@ async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
     stop: () => kill(child),
     // Node brokers: collect garbage before a memory reading, so it shows what idle connections hold.
     gc: () =>
-      new Promise<void>((resolve) => {
-        child.once('message', () => resolve());
+      new Promise<number | undefined>((resolve) => {
+        child.once('message', (m) => resolve((m as { heapUsed?: number }).heapUsed));
         child.send('gc');
-        setTimeout(resolve, 2_000).unref();
+        setTimeout(() => resolve(undefined), 2_000).unref();
       }),
   };
   child.once('exit', () => (running.exited = true));
@@ -413,9 +416,13 @@ function rssKb(pid: number): number | undefined {
 
 const IDLE_CONNECTIONS = 10_000;
 
-/** Broker RSS growth per idle, authenticated connection (10,000 of them, keep-alive 0). */
-async function idleRss(b: Running): Promise<number | undefined> {
-  await b.gc?.();
+/**
+ * Broker RSS growth per idle, authenticated connection (10,000 of them, keep-alive 0), and for the
+ * Node brokers the JS heap growth (V8's used heap after a forced GC): RSS also holds native socket
+ * state and whatever heap pages V8 keeps, the heap figure is what the connections' objects take.
+ */
+async function idleRss(b: Running): Promise<{ rssKb: number | undefined; heapKb: number | undefined }> {
+  const heapBefore = await b.gc?.();
   const before = rssKb(b.pid);
   const sockets: LoadClient[] = [];
   for (let i = 0; i < IDLE_CONNECTIONS; i += 500) {
@@ -424,11 +431,14 @@ async function idleRss(b: Running): Promise<number | undefined> {
     sockets.push(...batch);
   }
   await sleep(500);
-  await b.gc?.();
+  const heapAfter = await b.gc?.();
   const after = rssKb(b.pid);
   for (const c of sockets) c.close();
   await sleep(500);
-  return before !== undefined && after !== undefined ? (after - before) / IDLE_CONNECTIONS : undefined;
+  return {
+    rssKb: before !== undefined && after !== undefined ? (after - before) / IDLE_CONNECTIONS : undefined,
+    heapKb: heapBefore !== undefined && heapAfter !== undefined ? (heapAfter - heapBefore) / 1024 / IDLE_CONNECTIONS : undefined,
+  };
 }
 
 export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
@@ -445,7 +455,7 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
     ['connect+disconnect (credentials)', connects],
     ['latency @1k msg/s', latency],
   ] as const;
-  const idle: Array<[BrokerName, number | undefined]> = [];
+  const idle: Array<[BrokerName, { rssKb: number | undefined; heapKb: number | undefined }]> = [];
   for (const [name, start] of starters) {
     const running = await start();
     if (!running) {
@@ -454,7 +464,7 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
     }
     try {
       // First, on a fresh process: later scenarios leave freed heap that idle sockets would reuse.
-      idle.push([name, await idleRss(running).catch(() => undefined)]);
+      idle.push([name, await idleRss(running).catch(() => ({ rssKb: undefined, heapKb: undefined }))]);
       for (const [scenario, run] of scenarios) {
         if (running.exited) {
           rows.push({ broker: name, scenario, messagesPerSecond: 0, cpuMicrosPerMessage: undefined, note: 'broker process had crashed' });
@@ -483,8 +493,9 @@ export async function runBrokerBench(): Promise<BrokerBenchRow[]> {
       `| ${r.broker} | ${r.scenario} | ${Math.round(r.messagesPerSecond).toLocaleString('en-US')} | ${r.cpuMicrosPerMessage?.toFixed(2) ?? 'n/a'} | ${m && r.p50Ms === undefined ? (r.messagesPerSecond / m).toFixed(2) : 'n/a'} | ${r.p50Ms !== undefined ? `p50 ${r.p50Ms.toFixed(3)} ms, p99 ${r.p99Ms!.toFixed(3)} ms` : ''}${r.note ?? ''} |`,
     );
   }
-  lines.push('', `| broker | RSS per idle connection (${IDLE_CONNECTIONS.toLocaleString('en-US')} connections) |`, '|---|---:|');
-  for (const [name, kb] of idle) lines.push(`| ${name} | ${kb !== undefined ? `${kb.toFixed(1)} KB` : 'n/a'} |`);
+  const kb = (v: number | undefined) => (v !== undefined ? `${v.toFixed(1)} KB` : 'n/a');
+  lines.push('', `| broker | RSS per idle connection (${IDLE_CONNECTIONS.toLocaleString('en-US')} connections) | JS heap per idle connection |`, '|---|---:|---:|');
+  for (const [name, m] of idle) lines.push(`| ${name} | ${kb(m.rssKb)} | ${kb(m.heapKb)} |`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return rows;
 }
@@ -496,7 +507,7 @@ if (serveAt >= 0) {
     const gc = (globalThis as { gc?: () => void }).gc;
     gc?.();
     gc?.();
-    process.send!('gc-done');
+    process.send!({ heapUsed: getHeapStatistics().used_heap_size });
   });
   await serve(process.argv[serveAt + 1]!);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

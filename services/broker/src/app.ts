@@ -106,8 +106,8 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
         for await (const event of quotaClient.watchLimits({ edgeId: 'broker' }, { signal: limitsWatch.signal })) {
           backoffMs = 200;
           // A change on an ancestor applies to its whole subtree, which this edge cannot see:
-          // drop every budget (the next message of each account leases anew, at the new limit).
-          if (event.kind === LimitEventKind.CHANGED) for (const c of new Set(broker.clients().map((cl) => cl.account))) quotaMeter.forget(c);
+          // drop every budget and connection block (each account leases anew, at the new limit).
+          if (event.kind === LimitEventKind.CHANGED) quotaMeter.forgetAll();
         }
       } catch {
         if (limitsWatch.signal.aborted) return;

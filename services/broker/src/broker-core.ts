@@ -96,14 +96,14 @@ export class BrokerCore {
 
   /** Adds `sub` to the session and the trie; answers whether it replaced an existing one. */
   subscribe(session: Session, levelsFilter: string, sub: Subscription<Session>): boolean {
-    session.subscriptions.set(sub.filter, sub);
+    session.setSubscription(sub);
     return this.tree(session.account).add(levelsFilter, sub);
   }
 
   unsubscribe(session: Session, filter: string): boolean {
     const sub = session.subscriptions.get(filter);
     if (!sub) return false;
-    session.subscriptions.delete(filter);
+    session.deleteSubscription(filter);
     const levels = sub.group === undefined ? filter : filter.slice(filter.indexOf('/', 7) + 1);
     const tree = this.#trees.get(session.account);
     tree?.remove(levels, session, sub.group);
@@ -244,14 +244,14 @@ export class BrokerCore {
       return;
     }
     ownPayload(delivery.message);
-    session.queue.push(delivery);
+    session.enqueue(delivery);
   }
 
   #sendInflight(session: Session, conn: Connection, delivery: Delivery): void {
     ownPayload(delivery.message);
     const packetId = session.allocatePacketId();
     if (this.#send(conn, delivery, packetId, false)) {
-      session.inflight.set(packetId, { ...delivery, packetId, state: 'publish' });
+      session.setInflight({ ...delivery, packetId, state: 'publish' });
     }
   }
 
@@ -271,32 +271,45 @@ export class BrokerCore {
       if (d.qos === 0) this.#send(conn, d, 0, false);
       else this.#sendInflight(session, conn, d);
     }
-    if (i > 0) session.queue = queue.slice(i);
+    if (i > 0) session.dequeue(i);
   }
 
   /** Resends in-flight messages after a session resumes [MQTT-4.4.0-1]: PUBLISH with DUP, or PUBREL. */
   resendInflight(session: Session, conn: Connection): void {
     for (const f of session.inflight.values()) {
-      if (f.state === 'pubrel') conn.writePacket({ cmd: 'pubrel', messageId: f.packetId });
-      else if (!this.#send(conn, f, f.packetId, true)) session.inflight.delete(f.packetId);
+      if (f.state === 'pubrel') conn.writeAck('pubrel', f.packetId);
+      else if (!this.#send(conn, f, f.packetId, true)) session.deleteInflight(f.packetId);
     }
   }
 
-  /** Encodes and writes one PUBLISH; false when it is over the client's Maximum Packet Size. */
+  /**
+   * Encodes and writes one PUBLISH; false when it is over the client's Maximum Packet Size. To a v5
+   * client that takes topic aliases, a topic is sent once with its alias, then as the alias alone.
+   */
   #send(conn: Connection, d: Delivery, packetId: number, dup: boolean, cache?: Map<string, Buffer>): boolean {
     const v5 = conn.protocolVersion === 5;
     const message = d.message;
-    // QoS 0 fan-out: encode once per distinct (version, retain) and share the buffer.
-    const key = cache !== undefined && packetId === 0 && d.subscriptionIds === undefined ? `${conn.protocolVersion}${d.retain ? 1 : 0}` : undefined;
+    const aliases = v5 ? conn.outboundAliases() : undefined;
+    let alias = 0;
+    let aliasKnown = false;
+    if (aliases !== undefined) {
+      alias = aliases.lookup(message.topic);
+      aliasKnown = alias !== 0;
+      if (!aliasKnown) alias = aliases.next();
+    }
+    const topic = aliasKnown ? '' : message.topic;
+    // QoS 0 fan-out: encode once per distinct (version, retain) and share the buffer (not when the
+    // packet carries this connection's own alias).
+    const key = cache !== undefined && packetId === 0 && d.subscriptionIds === undefined && alias === 0 ? `${conn.protocolVersion}${d.retain ? 1 : 0}` : undefined;
     let buf = key !== undefined ? cache!.get(key) : undefined;
     if (!buf && (!v5 || (message.properties === undefined && message.expiresAtMs === undefined && d.subscriptionIds === undefined))) {
-      buf = encodePublish(message.topic, message.payload, d.qos, d.retain, dup, packetId, v5);
+      buf = encodePublish(topic, message.payload, d.qos, d.retain, dup, packetId, v5, alias);
       if (key !== undefined) cache!.set(key, buf);
     }
     if (!buf) {
       const packet: IPublishPacket = {
         cmd: 'publish',
-        topic: message.topic,
+        topic,
         payload: message.payload,
         qos: d.qos,
         retain: d.retain,
@@ -310,17 +323,20 @@ export class BrokerCore {
           props.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAtMs - this.clock.now()) / 1000));
         }
         if (d.subscriptionIds !== undefined) props.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0]! : d.subscriptionIds;
+        if (alias !== 0) props.topicAlias = alias;
         packet.properties = props;
       }
       buf = mqtt.generate(packet, { protocolVersion: conn.protocolVersion });
       if (key !== undefined) cache!.set(key, buf);
     }
-    // [MQTT-3.1.2-25] never send a packet larger than the client's Maximum Packet Size.
+    // [MQTT-3.1.2-27/28] never send a packet larger than the client's Maximum Packet Size: discard it
+    // (and leave the alias map as it was).
     if (buf.length > conn.clientMaxPacketSize) {
       this.metrics.count('dropped_too_large');
       return false;
     }
     conn.write(buf);
+    if (aliases !== undefined) aliases.sent(message.topic, alias);
     this.metrics.count('messages_out');
     this.metrics.count('bytes_out', buf.length);
     return true;
@@ -349,8 +365,8 @@ export class BrokerCore {
   endSession(session: Session): void {
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
-    session.queue = [];
-    session.inflight.clear();
+    session.clearQueue();
+    session.clearInflight();
     if (session.will && session.willAtMs !== undefined) this.publishWill(session);
     session.will = undefined;
     session.willAtMs = undefined;
@@ -363,6 +379,9 @@ export class BrokerCore {
     session.willAtMs = undefined;
     if (!will) return;
     const message = will.message;
+    // [3.1.3.2.4] the will's Message Expiry Interval is its lifetime from publication: queued and
+    // retained copies expire like any message, and subscribers get the remaining lifetime.
+    if (will.expirySeconds !== undefined) message.expiresAtMs = this.clock.now() + will.expirySeconds * 1000;
     const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(message.topic);
     const send = (allowed: boolean): void => {
       if (!allowed) {

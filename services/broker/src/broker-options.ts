@@ -33,6 +33,11 @@ export interface BrokerOptions {
   maxBufferedBytesPerClient?: number;
   /** Topic Alias Maximum accepted from clients. Default 32. */
   topicAliasMaximum?: number;
+  /**
+   * Topic aliases the broker assigns on PUBLISH packets to a v5 client that asks for them (its
+   * CONNECT Topic Alias Maximum), at most this many per connection. Default 32; 0 turns it off.
+   */
+  outboundTopicAliasMaximum?: number;
   /** Cap on Session Expiry, also the lifetime of a v3.1.1 CleanSession=0 session. Default 7 days. */
   maxSessionExpirySeconds?: number;
   maxRetainedPerAccount?: number;
@@ -64,6 +69,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     maxQueuedMessages: options.maxQueuedMessages ?? 1_000,
     maxBufferedBytesPerClient: options.maxBufferedBytesPerClient ?? 1_048_576,
     topicAliasMaximum: options.topicAliasMaximum ?? 32,
+    outboundTopicAliasMaximum: options.outboundTopicAliasMaximum ?? 32,
     maxSessionExpirySeconds: options.maxSessionExpirySeconds ?? 7 * 86_400,
     maxRetainedPerAccount: options.maxRetainedPerAccount ?? 100_000,
     cacheCredentials: options.cacheCredentials ?? true,

@@ -58,7 +58,8 @@ export function createBroker(options: BrokerOptions): Broker {
   let sweep: NodeJS.Timeout | undefined;
 
   function accept(stream: Duplex, transport: TransportKind, peerIp: string): void {
-    if (stream instanceof net.Socket) stream.setNoDelay(true);
+    // Plain TCP sockets come with Nagle off already (the server's `noDelay`): one syscall less per connect.
+    if (transport !== 'tcp' && stream instanceof net.Socket) stream.setNoDelay(true);
     const conn = new Connection(core, stream, transport, peerIp);
     core.connections.add(conn);
     core.metrics.count('connections_opened');

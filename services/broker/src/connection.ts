@@ -11,7 +11,8 @@ import type { Session } from './session.ts';
 import type { MqttProtocol } from './domain/ports.ts';
 import { RC } from './domain/reason-codes.ts';
 import { dispatchPacket } from './handlers/index.ts';
-import { decodePublish } from './publish-codec.ts';
+import { decodePublish, encodeAck, type AckCommand } from './publish-codec.ts';
+import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 
 /** `memory`: an in-process duplex (packet-level tests, embedding). */
 export type TransportKind = 'tcp' | 'tls' | 'ws' | 'memory';
@@ -23,6 +24,10 @@ export type TransportKind = 'tcp' | 'tls' | 'ws' | 'memory';
  * `parsing` names the connection the parser's events belong to.
  */
 const SETTINGS = { 3: { protocolVersion: 3 }, 4: { protocolVersion: 4 }, 5: { protocolVersion: 5 } } as const;
+// mqtt-packet builds 65,536 two-byte Buffers (~6.5 MB of heap) on its first generate() to write
+// numbers from a table. The broker frames PUBLISH and acknowledgements itself and generates only
+// the rarer packets (CONNACK, SUBACK, v5 reason codes), so the table costs more than it saves.
+mqtt.writeToStream.cacheNumbers = false;
 let parsing: Connection | undefined;
 // mqtt-packet does not fully recover from an error (its state machine is left mid-packet), so a
 // parser that reported one is replaced before the next frame.
@@ -55,6 +60,9 @@ function parseFrame(conn: Connection, frame: Buffer): void {
   }
 }
 
+const OWNER = Symbol('tollgate.connection');
+type OwnedStream = Duplex & { [OWNER]: Connection };
+
 export class Connection {
   readonly broker: BrokerCore;
   readonly stream: Duplex;
@@ -77,14 +85,20 @@ export class Connection {
   clientMaxPacketSize = 268_435_455;
   /** Outbound in-flight window: min(client's Receive Maximum, ours) [MQTT-3.3.4-9]. */
   sendWindow = 65_535;
+  /** Aliases the client assigned to its topics (inbound). */
   topicAliases: Map<number, string> | undefined;
+  /** Aliases we may assign to our PUBLISH packets: min(client's Topic Alias Maximum, our cap). */
+  outboundAliasMaximum = 0;
+  #outboundAliases: OutboundTopicAliases | undefined;
   /** Normal DISCONNECT received: no will [MQTT-3.1.2-10]. */
   cleanDisconnect = false;
   #queued: Packet[] | undefined;
   /** Bytes of an incomplete frame carried to the next chunk. */
   #partial: Buffer | undefined;
   #throttled = false;
-  #out: Buffer[] = [];
+  #awaitingDrain = false;
+  /** Written this event-loop turn, not yet flushed (allocated on first write). */
+  #out: Buffer[] | undefined;
   #outBytes = 0;
   dirty = false;
 
@@ -95,12 +109,30 @@ export class Connection {
     this.peerIp = peerIp;
     this.openedAtMs = broker.clock.now();
     this.lastSeenMs = this.openedAtMs;
-    stream.on('data', (chunk: Buffer) => this.#onData(chunk));
-    stream.on('error', () => this.destroy());
-    stream.on('close', () => this.#onClose());
-    stream.on('drain', () => {
-      if (this.session && this.connected) this.broker.pump(this.session);
-    });
+    // One set of listener functions for every connection (no closures per connection): they find
+    // their Connection on the stream. 'drain' is listened to only while a write is backed up.
+    (stream as OwnedStream)[OWNER] = this;
+    stream.on('data', Connection.#onStreamData);
+    stream.on('error', Connection.#onStreamError);
+    stream.on('close', Connection.#onStreamClose);
+  }
+
+  static #onStreamData(this: OwnedStream, chunk: Buffer): void {
+    this[OWNER].#onData(chunk);
+  }
+
+  static #onStreamError(this: OwnedStream): void {
+    this[OWNER].destroy();
+  }
+
+  static #onStreamClose(this: OwnedStream): void {
+    this[OWNER].#onClose();
+  }
+
+  static #onStreamDrain(this: OwnedStream): void {
+    const conn = this[OWNER];
+    conn.#awaitingDrain = false;
+    if (conn.session && conn.connected) conn.broker.pump(conn.session);
   }
 
   /**
@@ -257,6 +289,18 @@ export class Connection {
     this.disconnect(RC.malformedPacket);
   }
 
+  /** The outbound alias map, created on first use; undefined when the client takes no aliases. */
+  outboundAliases(): OutboundTopicAliases | undefined {
+    if (this.outboundAliasMaximum === 0) return undefined;
+    return (this.#outboundAliases ??= new OutboundTopicAliases(this.outboundAliasMaximum));
+  }
+
+  /** An acknowledgement; a reason code other than success is v5 only (and goes through mqtt-packet). */
+  writeAck(cmd: AckCommand, packetId: number, reasonCode = 0): void {
+    if (reasonCode !== 0 && this.protocolVersion === 5) this.writePacket({ cmd, messageId: packetId, reasonCode } as Packet);
+    else this.write(encodeAck(cmd, packetId));
+  }
+
   writePacket(packet: Packet): void {
     if (this.closed) return;
     const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
@@ -266,7 +310,7 @@ export class Connection {
   /** Batched: flushed once per event-loop turn for every connection written to (fan-in/fan-out). */
   write(buf: Buffer): void {
     if (this.closed) return;
-    this.#out.push(buf);
+    (this.#out ??= []).push(buf);
     this.#outBytes += buf.length;
     if (!this.dirty) {
       this.dirty = true;
@@ -277,13 +321,14 @@ export class Connection {
   flush(): void {
     this.dirty = false;
     const out = this.#out;
-    if (out.length === 0 || this.closed && this.stream.destroyed) return;
-    this.#out = [];
+    if (out === undefined || (this.closed && this.stream.destroyed)) return;
+    this.#out = undefined;
     this.#outBytes = 0;
-    if (out.length === 1) {
-      this.stream.write(out[0]!);
-    } else {
-      this.stream.write(Buffer.concat(out));
+    const more = this.stream.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+    // Backed up: resume the session's queue when the socket drains.
+    if (!more && !this.#awaitingDrain) {
+      this.#awaitingDrain = true;
+      this.stream.once('drain', Connection.#onStreamDrain);
     }
   }
 

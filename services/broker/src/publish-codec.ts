@@ -58,11 +58,13 @@ function isAscii(b: Buffer): boolean {
 }
 
 /**
- * Encodes a PUBLISH without properties (v3.1.1, or v5 with an empty property list).
+ * Encodes a PUBLISH without properties (v3.1.1, or v5 with an empty property list), or in v5 with
+ * a Topic Alias as its only property (`topicAlias` > 0; the topic may then be empty).
  */
-export function encodePublish(topic: string, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, v5: boolean): Buffer {
+export function encodePublish(topic: string, payload: Buffer, qos: number, retain: boolean, dup: boolean, packetId: number, v5: boolean, topicAlias = 0): Buffer {
   const topicLen = Buffer.byteLength(topic);
-  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0) + payload.length;
+  const propsLen = v5 ? (topicAlias > 0 ? 4 : 1) : 0;
+  const remaining = 2 + topicLen + (qos > 0 ? 2 : 0) + propsLen + payload.length;
   const lenBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
   const buf = Buffer.allocUnsafe(1 + lenBytes + remaining);
   buf[0] = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
@@ -81,7 +83,33 @@ export function encodePublish(topic: string, payload: Buffer, qos: number, retai
     buf[p++] = packetId >> 8;
     buf[p++] = packetId & 0xff;
   }
-  if (v5) buf[p++] = 0;
+  if (v5) {
+    if (topicAlias > 0) {
+      // Property Length 3: Topic Alias (0x23), a Two Byte Integer.
+      buf[p++] = 3;
+      buf[p++] = 0x23;
+      buf[p++] = topicAlias >> 8;
+      buf[p++] = topicAlias & 0xff;
+    } else buf[p++] = 0;
+  }
   payload.copy(buf, p);
+  return buf;
+}
+
+/** First byte of each acknowledgement; PUBREL carries the fixed flags 0010 [MQTT-3.6.1-1]. */
+const ACK_TYPE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
+
+export type AckCommand = keyof typeof ACK_TYPE;
+
+/**
+ * PUBACK / PUBREC / PUBREL / PUBCOMP with no reason code: four bytes, the same in v3.1.1 and v5
+ * (v5 omits a 0x00 reason code with no properties: Remaining Length 2 [MQTT-3.4.2.1]).
+ */
+export function encodeAck(cmd: AckCommand, packetId: number): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf[0] = ACK_TYPE[cmd];
+  buf[1] = 2;
+  buf[2] = packetId >> 8;
+  buf[3] = packetId & 0xff;
   return buf;
 }

@@ -19,8 +19,9 @@ afterEach(async () => {
   broker = undefined;
 });
 
-function open(): Wire {
+function open(options: { outboundTopicAliasMaximum?: number } = {}): Wire {
   broker = createBroker({
+    ...options,
     authenticator: new InMemoryAuthenticator({ users: [{ username: 'dev', password: 'pw', account: 'acc_m' }] }),
     quota: new UnlimitedQuotaMeter(),
     tcp: false,
@@ -84,5 +85,54 @@ describe('broker over an in-memory duplex', () => {
     const disconnect = (await wire.next()) as Packet & { reasonCode: number };
     expect(disconnect.cmd).toBe('disconnect');
     expect(disconnect.reasonCode).toBe(0x81);
+  });
+
+  it('[MQTT-4.12.0-1, MQTT-3.1.4-6] CONNECT with an Authentication Method: CONNACK 0x8C, close, and an AUTH behind it is not processed', async () => {
+    const wire = open();
+    // Pipelined, as a SCRAM client would send them: CONNECT (method + client-first) then AUTH.
+    wire.send({ ...connect, properties: { authenticationMethod: 'SCRAM-SHA-1', authenticationData: Buffer.from('client-first') } });
+    wire.send({ cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-1', authenticationData: Buffer.from('client-final') } });
+    const connack = (await wire.next()) as Packet & { reasonCode: number; sessionPresent: boolean; properties?: Record<string, unknown> };
+    expect(connack).toMatchObject({ cmd: 'connack', reasonCode: 0x8c, sessionPresent: false });
+    expect(connack.properties?.authenticationMethod).toBeUndefined();
+    await wire.closed;
+    expect(broker!.clients()).toEqual([]);
+  });
+
+  it('[MQTT-4.12.0-7] AUTH after a CONNACK that named no method → DISCONNECT 0x82', async () => {
+    const wire = open();
+    wire.send(connect);
+    await wire.next();
+    wire.send({ cmd: 'auth', reasonCode: 0x19, properties: { authenticationMethod: 'SCRAM-SHA-1' } });
+    expect(await wire.next()).toMatchObject({ cmd: 'disconnect', reasonCode: 0x82 });
+    await wire.closed;
+  });
+
+  it('[MQTT-3.15.1-1] AUTH with reserved flag bits set is malformed → DISCONNECT 0x81', async () => {
+    const wire = open();
+    wire.send(connect);
+    await wire.next();
+    wire.sendRaw(Buffer.from([0xf1, 0x00]));
+    expect(await wire.next()).toMatchObject({ cmd: 'disconnect', reasonCode: 0x81 });
+    await wire.closed;
+  });
+
+  it('outbound topic aliases on the wire: Topic Alias property 0x23, then an empty topic', async () => {
+    const wire = open();
+    wire.send({ ...connect, properties: { topicAliasMaximum: 1 } });
+    await wire.next();
+    wire.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'devices/+/temp', qos: 0 }] });
+    await wire.next();
+    const pub = (topic: string) => wire.send({ cmd: 'publish', topic, payload: Buffer.from('21'), qos: 0, retain: false, dup: false });
+    pub('devices/kitchen/temp');
+    pub('devices/kitchen/temp');
+    pub('devices/garage/temp');
+    type Publish = Packet & { topic: string; length: number; properties?: { topicAlias?: number } };
+    const got: Publish[] = [];
+    for (let i = 0; i < 3; i++) got.push((await wire.next()) as Publish);
+    // One alias allowed: the third topic takes it over, named in full.
+    expect(got.map((p) => [p.topic, p.properties?.topicAlias])).toEqual([['devices/kitchen/temp', 1], ['', 1], ['devices/garage/temp', 1]]);
+    // The repeat is smaller by the whole topic: both carry the same 3-byte property.
+    expect(got[0]!.length - got[1]!.length).toBe('devices/kitchen/temp'.length);
   });
 });

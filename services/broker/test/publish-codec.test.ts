@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
-import { decodePublish, encodePublish } from '../src/publish-codec.ts';
+import { decodePublish, encodeAck, encodePublish } from '../src/publish-codec.ts';
+import { OutboundTopicAliases } from '../src/outbound-topic-aliases.ts';
 
 describe('publish codec', () => {
   it.each([
@@ -32,5 +33,38 @@ describe('publish codec', () => {
   it('hands v5 PUBLISH with properties to mqtt-packet', () => {
     const buf = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.from('x'), qos: 0, retain: false, dup: false, properties: { contentType: 'a' } }, { protocolVersion: 5 });
     expect(decodePublish(buf, 2, true)).toBe('fallback');
+  });
+
+  const parse = (buf: Buffer, version: number): mqttPacket.Packet[] => {
+    const parser = mqttPacket.parser({ protocolVersion: version });
+    const got: mqttPacket.Packet[] = [];
+    parser.on('packet', (p) => got.push(p));
+    parser.parse(buf);
+    return got;
+  };
+
+  it('encodes a v5 Topic Alias as the only property, with or without the topic', () => {
+    expect(parse(encodePublish('a/b', Buffer.from('x'), 1, false, false, 9, true, 300), 5)[0]).toMatchObject({ topic: 'a/b', messageId: 9, properties: { topicAlias: 300 } });
+    expect(parse(encodePublish('', Buffer.from('x'), 0, true, false, 0, true, 1), 5)[0]).toMatchObject({ topic: '', retain: true, properties: { topicAlias: 1 } });
+  });
+
+  it.each([4, 5])('encodes PUBACK, PUBREC, PUBREL and PUBCOMP as mqtt-packet reads them (v%i)', (version) => {
+    for (const cmd of ['puback', 'pubrec', 'pubrel', 'pubcomp'] as const) {
+      expect(parse(encodeAck(cmd, 65_535), version)[0]).toMatchObject({ cmd, messageId: 65_535 });
+    }
+  });
+});
+
+describe('OutboundTopicAliases', () => {
+  it('hands out 1..maximum, then re-maps the least recently used alias', () => {
+    const aliases = new OutboundTopicAliases(2);
+    const send = (topic: string) => {
+      const known = aliases.lookup(topic);
+      const alias = known || aliases.next();
+      aliases.sent(topic, alias);
+      return known ? `=${alias}` : `+${alias}`;
+    };
+    expect(['a', 'b', 'a', 'c', 'b', 'a', 'c'].map(send)).toEqual(['+1', '+2', '=1', '+2', '+1', '+2', '+1']);
+    expect(aliases.size).toBe(2);
   });
 });

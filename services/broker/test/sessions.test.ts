@@ -154,6 +154,76 @@ describe('sessions and wills', () => {
     await waitFor(() => got.length === 1, 3_000);
   });
 
+  describe('Message Expiry on wills (v5)', () => {
+    /** The broker's clock, moved by the test (no real waiting through a lifetime). */
+    const fakeClock = () => {
+      const c = { t: Date.now(), now: () => c.t };
+      return c;
+    };
+    const die = (c: unknown) => (c as { stream: { destroy(): void } }).stream.destroy();
+
+    it('is published with the will and expires from the retained store like any message', async () => {
+      const clock = fakeClock();
+      tb = await startBroker({ clock });
+      const watcher = await tb.connect({ protocolVersion: 5 });
+      const live = collect(watcher);
+      await watcher.subscribeAsync('wx/#');
+      const dying = await tb.connect({ protocolVersion: 5, clientId: 'wx', will: { topic: 'wx/status', payload: Buffer.from('offline'), qos: 1, retain: true, properties: { messageExpiryInterval: 10 } } });
+      die(dying);
+      await waitFor(() => live.length === 1);
+      expect(live[0]!.packet.properties?.messageExpiryInterval).toBe(10);
+      // 4 s later a new subscriber gets the retained will with the rest of its lifetime [MQTT-3.3.2-6].
+      clock.t += 4_000;
+      const early = await tb.connect({ protocolVersion: 5 });
+      const gotEarly = collect(early);
+      await early.subscribeAsync('wx/status');
+      await waitFor(() => gotEarly.length === 1);
+      expect(gotEarly[0]!).toMatchObject({ payload: 'offline', packet: { retain: true, properties: { messageExpiryInterval: 6 } } });
+      // Past its lifetime it is gone [MQTT-3.3.2-5].
+      clock.t += 7_000;
+      const late = await tb.connect({ protocolVersion: 5 });
+      const gotLate = collect(late);
+      await late.subscribeAsync('wx/status');
+      await sleep(100);
+      expect(gotLate).toEqual([]);
+    });
+
+    it('expires in an offline session\'s queue; without the property a will never expires', async () => {
+      const clock = fakeClock();
+      tb = await startBroker({ clock });
+      const persistent = { protocolVersion: 5 as const, clientId: 'wq', clean: false, properties: { sessionExpiryInterval: 3_600 } };
+      const s = await tb.connect(persistent);
+      await s.subscribeAsync('wq/#', { qos: 1 });
+      await s.endAsync();
+      const a = await tb.connect({ protocolVersion: 5, clientId: 'wa', will: { topic: 'wq/a', payload: Buffer.from('short'), qos: 1, retain: false, properties: { messageExpiryInterval: 5 } } });
+      const b = await tb.connect({ protocolVersion: 5, clientId: 'wb', will: { topic: 'wq/b', payload: Buffer.from('forever'), qos: 1, retain: false } });
+      die(a);
+      die(b);
+      await waitFor(() => tb!.broker.clients().length === 0);
+      clock.t += 6_000;
+      const got: Received[] = [];
+      await tb.connect(persistent, got);
+      await waitFor(() => got.length === 1);
+      await sleep(50);
+      expect(got.map((g) => g.payload)).toEqual(['forever']);
+      expect(got[0]!.packet.properties?.messageExpiryInterval).toBeUndefined();
+    });
+
+    it('counts from publication, not from the disconnect: a delayed will keeps its whole lifetime', async () => {
+      const clock = fakeClock();
+      tb = await startBroker({ clock });
+      const watcher = await tb.connect({ protocolVersion: 5 });
+      const got = collect(watcher);
+      await watcher.subscribeAsync('wd2/#');
+      const c = await tb.connect({ protocolVersion: 5, clientId: 'wd2', clean: false, properties: { sessionExpiryInterval: 60 }, will: { topic: 'wd2/x', payload: Buffer.from('late'), qos: 1, retain: false, properties: { willDelayInterval: 30, messageExpiryInterval: 20 } } });
+      die(c);
+      await waitFor(() => tb!.broker.clients().length === 1);
+      clock.t += 31_000; // the will delay has passed: the next sweep publishes it
+      await waitFor(() => got.length === 1);
+      expect(got[0]!.packet.properties?.messageExpiryInterval).toBe(20);
+    });
+  });
+
   it('v5 DISCONNECT 0x04 sends the will', async () => {
     tb = await startBroker();
     const w = await tb.connect();

@@ -12,6 +12,7 @@ import { quotaHandlers } from './grpc/quota-handlers.ts';
 import { envoyRateLimitHandlers } from './grpc/envoy-ratelimit-handlers.ts';
 import { RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
 import { createShardRouter } from './clients/shard-router.ts';
+import { createRateLimitForwarder } from './clients/ratelimit-forwarder.ts';
 import { createQuotaCore, type QuotaCore } from './quota-core.ts';
 import { PostgresQuotaStore } from './store/postgres-quota-store.ts';
 
@@ -59,7 +60,8 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
   const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   rpc.add(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router));
-  rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey));
+  const rateLimitForwarder = config.replicas ? createRateLimitForwarder({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
+  rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey, rateLimitForwarder));
   const http = createBaseHttpApp({ service: 'quota', telemetry: deps.telemetry, logger: deps.logger });
   let timer: NodeJS.Timeout | undefined;
   const host = hostService({
@@ -74,6 +76,7 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
       identity.close();
       authz.close();
       router?.close();
+      rateLimitForwarder?.close();
     },
   });
   return {

@@ -166,6 +166,26 @@ describe('quota service (real schema, real gRPC)', () => {
     }
   });
 
+  it('leases blocks of connection slots to edges: reserved over the tree, resized, renewed, released', async () => {
+    const t = await tree('slot-blocks');
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.connections', kind: LimitKind.CONCURRENCY, value: 8n }] }, bearer(t.masterToken));
+    const ask = (accountId: string, holderId: string, held: bigint, want: bigint) => quota.leaseSlots({ accountId, metric: 'mqtt.connections', holderId, held, want, ttlMs: 60_000n }, service);
+    const a = await ask(t.c1, 'edge-a/c1', 0n, 64n);
+    expect(a).toMatchObject({ granted: 2n, limited: true, limitingAccountId: t.accountId }); // a quarter of the headroom
+    expect(a.slotId).toMatch(/^r0\.edge-a\/c1:/);
+    expect((await ask(t.c1, 'edge-a/c1', 0n, 64n)).granted).toBe(2n); // the same block again: a resize, not more
+    // Another edge fills the parent; the held connections of a block are always kept.
+    let b = await ask(t.c2, 'edge-b/c2', 0n, 1n);
+    while (b.granted > 0n && !b.limitingAccountId) b = await ask(t.c2, 'edge-b/c2', b.granted, 1n);
+    expect(b).toMatchObject({ granted: 6n, limitingAccountId: t.accountId });
+    expect(await quota.renewSlots({ slotIds: [a.slotId, b.slotId], ttlMs: 60_000n }, service)).toMatchObject({ expiredSlotIds: [] });
+    await quota.releaseSlot({ slotId: a.slotId }, service);
+    expect((await ask(t.c2, 'edge-b/c2', 6n, 2n)).granted).toBe(7n);
+    const wrong = (await quota.leaseSlots({ accountId: t.c1, metric: 'mqtt.messages.in', holderId: 'e', want: 1n }, service).catch((e: unknown) => e)) as AppError;
+    expect(wrong.field).toBe('metric');
+    await ask(t.c2, 'edge-b/c2', 0n, 0n);
+  });
+
   it('grants leases that never let four edges overshoot a parent limit', async () => {
     const t = await tree('leases');
     await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 1_000n, period: Period.MINUTE, burst: 1_000n }] }, bearer(t.masterToken));

@@ -358,6 +358,97 @@ export declare type ReleaseSlotResponse = Message<"tollgate.quota.v1.ReleaseSlot
 export declare const ReleaseSlotResponseSchema: GenMessage<ReleaseSlotResponse>;
 
 /**
+ * Sets the size of the edge's block for (account, metric, holder): `held` slots in use on the
+ * edge, which are always kept (they are open connections), plus up to `want` more, granted within
+ * every level's headroom (a fair share of it). Idempotent: the same request twice reserves once.
+ * Renewed with RenewSlots and released with ReleaseSlot (slot_id), like a single slot; a block
+ * that is not renewed expires with everything it held. held + want = 0 releases the block.
+ *
+ * @generated from message tollgate.quota.v1.LeaseSlotsRequest
+ */
+export declare type LeaseSlotsRequest = Message<"tollgate.quota.v1.LeaseSlotsRequest"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * @generated from field: string metric = 2;
+   */
+  metric: string;
+
+  /**
+   * Names the block (e.g. "<edge id>/<account id>"); one block per holder, account and metric.
+   *
+   * @generated from field: string holder_id = 3;
+   */
+  holderId: string;
+
+  /**
+   * @generated from field: uint64 held = 4;
+   */
+  held: bigint;
+
+  /**
+   * @generated from field: uint64 want = 5;
+   */
+  want: bigint;
+
+  /**
+   * @generated from field: uint64 ttl_ms = 6;
+   */
+  ttlMs: bigint;
+};
+
+/**
+ * Describes the message tollgate.quota.v1.LeaseSlotsRequest.
+ * Use `create(LeaseSlotsRequestSchema)` to create a new message.
+ */
+export declare const LeaseSlotsRequestSchema: GenMessage<LeaseSlotsRequest>;
+
+/**
+ * @generated from message tollgate.quota.v1.LeaseSlotsResponse
+ */
+export declare type LeaseSlotsResponse = Message<"tollgate.quota.v1.LeaseSlotsResponse"> & {
+  /**
+   * The block's size now: held plus what was granted of want.
+   *
+   * @generated from field: uint64 granted = 1;
+   */
+  granted: bigint;
+
+  /**
+   * @generated from field: string slot_id = 2;
+   */
+  slotId: string;
+
+  /**
+   * When less than held + want was granted: the level that is full.
+   *
+   * @generated from field: string limiting_account_id = 3;
+   */
+  limitingAccountId: string;
+
+  /**
+   * @generated from field: uint64 expires_in_ms = 4;
+   */
+  expiresInMs: bigint;
+
+  /**
+   * A concurrency limit applies somewhere on the account's path.
+   *
+   * @generated from field: bool limited = 5;
+   */
+  limited: boolean;
+};
+
+/**
+ * Describes the message tollgate.quota.v1.LeaseSlotsResponse.
+ * Use `create(LeaseSlotsResponseSchema)` to create a new message.
+ */
+export declare const LeaseSlotsResponseSchema: GenMessage<LeaseSlotsResponse>;
+
+/**
  * @generated from message tollgate.quota.v1.LeaseRequest
  */
 export declare type LeaseRequest = Message<"tollgate.quota.v1.LeaseRequest"> & {
@@ -822,6 +913,17 @@ export declare const QuotaService: GenService<{
     methodKind: "unary";
     input: typeof ReleaseSlotRequestSchema;
     output: typeof ReleaseSlotResponseSchema;
+  },
+  /**
+   * A block of concurrency slots held by one edge for one account (its connections), resized
+   * as a whole: the edge admits and releases inside the block without a round trip.
+   *
+   * @generated from rpc tollgate.quota.v1.QuotaService.LeaseSlots
+   */
+  leaseSlots: {
+    methodKind: "unary";
+    input: typeof LeaseSlotsRequestSchema;
+    output: typeof LeaseSlotsResponseSchema;
   },
   /**
    * @generated from rpc tollgate.quota.v1.QuotaService.Lease

@@ -1,7 +1,8 @@
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
-import type { ConnectionSlot, QuotaMeter, SpendResult } from '../domain/ports.ts';
+import type { QuotaMeter, SpendResult } from '../domain/ports.ts';
+import { createConnectionSlotBlocks } from './connection-slot-blocks.ts';
 
 export interface LeaseQuotaMeterOptions {
   quota: ServiceClient<typeof QuotaService>;
@@ -16,6 +17,7 @@ export interface LeaseQuotaMeterOptions {
    */
   leaseSize?: number;
   reportEveryMs?: number;
+  /** Connection slot blocks expire on quota unless renewed within this (the edge died). */
   slotTtlMs?: number;
 }
 
@@ -33,14 +35,14 @@ const OK: SpendResult = { kind: 'ok' };
 /**
  * The broker's QuotaMeter over the quota service: every inbound message and byte is spent from a
  * local lease with no round trip; a lease is refilled in the background before it runs out; usage
- * goes to quota in batches (idempotent batch ids, retried until taken); each client holds a
- * connection slot that is renewed while it is connected, so a crashed edge leaks nothing.
+ * goes to quota in batches (idempotent batch ids, retried until taken); connection slots come
+ * from a block per account leased the same way (connection-slot-blocks.ts), renewed while held,
+ * so a crashed edge leaks nothing.
  */
-export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { forget(account: string): void; stop(): Promise<void> } {
+export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { forget(account: string): void; forgetAll(): void; stop(): Promise<void> } {
   const leaseSize = options.leaseSize ?? 20_000;
   // Hot path: one Map lookup per message (by account), no string building, no allocation.
   const accounts = new Map<string, { messages: Budget; bytes: Budget; usedMessages: number; usedBytes: number }>();
-  const slots = new Map<string, string>();
   const pendingBatches: { batchId: string; items: { accountId: string; metric: string; amount: bigint }[] }[] = [];
   let batchSeq = 0;
 
@@ -112,31 +114,18 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
 
   const reportTimer = setInterval(() => void report(), options.reportEveryMs ?? 1_000);
   reportTimer.unref();
-  const slotTtlMs = options.slotTtlMs ?? 60_000;
-  const renewTimer = setInterval(() => {
-    const ids = [...slots.values()];
-    if (ids.length) void options.quota.renewSlots({ slotIds: ids, ttlMs: BigInt(slotTtlMs) }).catch(() => options.onUnavailable?.());
-  }, slotTtlMs / 3);
-  renewTimer.unref();
+  const connections = createConnectionSlotBlocks({
+    quota: options.quota,
+    edgeId: options.edgeId,
+    logger: options.logger,
+    failOpen: options.failOpen,
+    onUnavailable: options.onUnavailable,
+    ttlMs: options.slotTtlMs,
+  });
 
   return {
-    async acquireConnection(account, clientId): Promise<ConnectionSlot> {
-      try {
-        const res = await options.quota.acquireSlot({ accountId: account, metric: 'mqtt.connections', holderId: `${options.edgeId}/${account}/${clientId}`, ttlMs: BigInt(slotTtlMs) }, { deadlineMs: 500 });
-        if (!res.allowed) return { granted: false, reason: 'quota_exceeded' };
-        slots.set(`${account}|${clientId}`, res.slotId);
-        return { granted: true };
-      } catch {
-        options.onUnavailable?.();
-        return options.failOpen ? { granted: true } : { granted: false, reason: 'unavailable' };
-      }
-    },
-    releaseConnection(account, clientId) {
-      const id = slots.get(`${account}|${clientId}`);
-      if (!id) return;
-      slots.delete(`${account}|${clientId}`);
-      void options.quota.releaseSlot({ slotId: id }).catch(() => {});
-    },
+    acquireConnection: (account) => connections.acquire(account),
+    releaseConnection: (account) => connections.release(account),
     spendInbound(account, messages, bytes) {
       const a = accountOf(account);
       const m = spend(a.messages, account, 'mqtt.messages.in', messages, leaseSize);
@@ -152,15 +141,23 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     },
     /** The account's limits changed (quota's WatchLimits): drop its local budgets; the next message leases anew. */
     forget(account: string) {
+      connections.forget(account);
       const a = accounts.get(account);
       if (!a) return;
       a.messages = newBudget();
       a.bytes = newBudget();
     },
+    /** Limits changed on some account: every budget and connection block is asked for again. */
+    forgetAll() {
+      connections.forget();
+      for (const a of accounts.values()) {
+        a.messages = newBudget();
+        a.bytes = newBudget();
+      }
+    },
     async stop() {
       clearInterval(reportTimer);
-      clearInterval(renewTimer);
-      await report();
+      await Promise.all([report(), connections.stop()]);
     },
   };
 }

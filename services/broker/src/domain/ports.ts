@@ -73,7 +73,8 @@ export type SpendResult =
   | { kind: 'exhausted'; cutOff: boolean };
 
 export interface QuotaMeter {
-  acquireConnection(account: string, clientId: string): Promise<ConnectionSlot>;
+  /** Synchronous when it can answer locally (a slot from the edge's block). */
+  acquireConnection(account: string, clientId: string): ConnectionSlot | Promise<ConnectionSlot>;
   releaseConnection(account: string, clientId: string): void;
   spendInbound(account: string, messages: number, bytes: number): SpendResult;
 }

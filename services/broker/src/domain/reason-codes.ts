@@ -20,6 +20,7 @@ export const RC = {
   serverBusy: 0x89,
   banned: 0x8a,
   serverShuttingDown: 0x8b,
+  badAuthenticationMethod: 0x8c,
   keepAliveTimeout: 0x8d,
   sessionTakenOver: 0x8e,
   topicFilterInvalid: 0x8f,
@@ -50,6 +51,7 @@ const V3_CONNACK: Partial<Record<number, number>> = {
   [RC.badUsernameOrPassword]: 4,
   [RC.notAuthorized]: 5,
   [RC.banned]: 5,
+  [RC.badAuthenticationMethod]: 5,
 };
 
 export function v3ConnackCode(v5Code: number): number {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import { checkTopicName } from '#libs/topics/topic-filter.ts';
 import type { Connection } from '../connection.ts';
-import type { AuthenticateResult } from '../domain/ports.ts';
+import type { AuthenticateResult, ConnectionSlot } from '../domain/ports.ts';
 import { RC, connackCodeForDenial, v3ConnackCode } from '../domain/reason-codes.ts';
 import { Session, type ForwardProperties } from '../session.ts';
 
@@ -47,6 +47,14 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     if (checkTopicName(packet.will.topic) !== null) return refuse(conn, v5 ? RC.topicNameInvalid : RC.notAuthorized);
   }
   if (props?.receiveMaximum === 0 || props?.maximumPacketSize === 0) return refuse(conn, RC.protocolError);
+  if (v5 && (props?.authenticationMethod !== undefined || props?.authenticationData !== undefined)) {
+    // [3.1.2.11.10] Authentication Data without an Authentication Method is a Protocol Error.
+    if (props.authenticationMethod === undefined) return refuse(conn, RC.protocolError);
+    // [MQTT-4.12.0-1] we support no enhanced authentication method (credentials travel as
+    // username/password): CONNACK 0x8C and close. Nothing the client sent after this CONNECT is
+    // processed [MQTT-3.1.4-6]: the connection is closed with the packets still queued behind it.
+    return refuse(conn, RC.badAuthenticationMethod, 'no enhanced authentication method is supported; send the token as the username');
+  }
 
   let auth: AuthenticateResult;
   try {
@@ -68,7 +76,14 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   }
   const principal = auth.principal;
 
-  const slot = await broker.options.quota.acquireConnection(principal.account, clientId).catch(() => ({ granted: false as const, reason: 'unavailable' as const }));
+  // Usually answered from the edge's block of slots, synchronously.
+  let slot: ConnectionSlot;
+  try {
+    const pending = broker.options.quota.acquireConnection(principal.account, clientId);
+    slot = pending instanceof Promise ? await pending : pending;
+  } catch {
+    slot = { granted: false, reason: 'unavailable' };
+  }
   if (!slot.granted) {
     if (!conn.closed) refuse(conn, slot.reason === 'unavailable' ? RC.serverUnavailable : RC.quotaExceeded);
     return;
@@ -118,9 +133,10 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
         qos: (w.qos ?? 0) as 0 | 1 | 2,
         retain: w.retain ?? false,
         properties: v5 && wp ? forwardable(wp) : undefined,
-        expiresAtMs: undefined, // the will's Message Expiry counts from its publication; not applied (documented gap)
+        expiresAtMs: undefined, // set when the will is published (its lifetime counts from then)
       },
       delaySeconds: v5 ? (wp?.willDelayInterval ?? 0) : 0,
+      expirySeconds: v5 ? wp?.messageExpiryInterval : undefined,
     };
   }
 
@@ -131,6 +147,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   conn.principalExpiresAtMs = auth.expiresAtMs;
   if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
   conn.sendWindow = Math.min(props?.receiveMaximum ?? 65_535, broker.options.maxInflightOut);
+  // [MQTT-3.1.2-29/30] aliases on our PUBLISH packets only if the client asked, never above its maximum.
+  conn.outboundAliasMaximum = v5 ? Math.min(props?.topicAliasMaximum ?? 0, broker.options.outboundTopicAliasMaximum) : 0;
   broker.metrics.count('connects_accepted');
 
   let keepalive = packet.keepalive ?? 0;

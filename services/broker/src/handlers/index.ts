@@ -9,6 +9,7 @@ import { handleUnsubscribe } from './unsubscribe.ts';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.ts';
 import { handlePingreq } from './pingreq.ts';
 import { handleDisconnect } from './disconnect.ts';
+import { handleAuth } from './auth.ts';
 
 export function dispatchPacket(conn: Connection, packet: Packet): void | Promise<void> {
   if (packet.cmd === 'connect') return handleConnect(conn, packet);
@@ -37,8 +38,10 @@ export function dispatchPacket(conn: Connection, packet: Packet): void | Promise
       return handlePingreq(conn);
     case 'disconnect':
       return handleDisconnect(conn, packet);
+    case 'auth':
+      return handleAuth(conn);
     default:
-      // Server-bound only: CONNACK, SUBACK, … from a client (and AUTH, not supported) are protocol errors.
+      // Server-bound only: CONNACK, SUBACK, … from a client are protocol errors.
       conn.broker.metrics.count('protocol_errors');
       conn.disconnect(RC.protocolError);
   }

@@ -38,12 +38,12 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void | 
   const id = packet.messageId ?? 0;
   if (qos === 2) {
     // [MQTT-4.3.3-?] a QoS 2 id already received: PUBREC again, do not deliver twice.
-    if (session.incomingQos2.has(id)) {
-      conn.writePacket({ cmd: 'pubrec', messageId: id });
+    if (session.hasIncomingQos2(id)) {
+      conn.writeAck('pubrec', id);
       return;
     }
     // [MQTT-3.3.4-7] more unacknowledged QoS 2 than our Receive Maximum: DISCONNECT 0x93.
-    if (session.incomingQos2.size >= broker.options.receiveMaximum) return conn.disconnect(RC.receiveMaximumExceeded);
+    if (session.incomingQos2Count >= broker.options.receiveMaximum) return conn.disconnect(RC.receiveMaximumExceeded);
   }
 
   const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
@@ -104,14 +104,10 @@ function accept(conn: Connection, packet: IPublishPacket, topic: string, payload
   };
   if (packet.retain) broker.retain(session.account, message);
   const reached = broker.route(session.account, message, session);
-  if (qos === 2) session.incomingQos2.add(id);
+  if (qos === 2) session.addIncomingQos2(id);
   if (qos > 0) acknowledge(conn, qos, id, reached === 0 && conn.protocolVersion === 5 ? RC.noMatchingSubscribers : RC.success);
 }
 
 function acknowledge(conn: Connection, qos: number, id: number, reasonCode: number): void {
-  if (conn.protocolVersion === 5 && reasonCode !== RC.success) {
-    conn.writePacket({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId: id, reasonCode });
-  } else {
-    conn.writePacket({ cmd: qos === 1 ? 'puback' : 'pubrec', messageId: id });
-  }
+  conn.writeAck(qos === 1 ? 'puback' : 'pubrec', id, reasonCode);
 }

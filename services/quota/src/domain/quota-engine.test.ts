@@ -106,6 +106,88 @@ describe('QuotaEngine', () => {
     expect(engine.slotCount('acc_c', 'mqtt.connections')).toBe(1);
   });
 
+  it('a retried acquireSlot with the same id counts once', () => {
+    const engine = new QuotaEngine({ clock: new FakeClock() });
+    const path: PathLevel[] = [{ accountId: 'acc_r', limits: [{ metric: 'mqtt.connections', kind: 'concurrency', value: 2, period: undefined, burst: undefined, shadow: false }] }];
+    engine.acquireSlot({ path, metric: 'mqtt.connections', slotId: 's1', ttlMs: 1_000 });
+    engine.acquireSlot({ path, metric: 'mqtt.connections', slotId: 's1', ttlMs: 1_000 });
+    expect(engine.slotCount('acc_r', 'mqtt.connections')).toBe(1);
+  });
+
+  describe('slot blocks (edges holding connection slots)', () => {
+    const connections = (value: number): Limit => ({ metric: 'mqtt.connections', kind: 'concurrency', value, period: undefined, burst: undefined, shadow: false });
+    const tree = (parentLimit: number): PathLevel[][] => {
+      const parent = { accountId: 'acc_p', limits: [connections(parentLimit)] };
+      return [[parent, { accountId: 'acc_c1', limits: [] }], [parent, { accountId: 'acc_c2', limits: [] }]];
+    };
+
+    it('grants a block without a limit in full and reserves it at every level', () => {
+      const engine = new QuotaEngine({ clock: new FakeClock() });
+      const path: PathLevel[] = [{ accountId: 'acc_p', limits: [] }, { accountId: 'acc_c', limits: [] }];
+      expect(engine.leaseSlots({ path, metric: 'mqtt.connections', slotId: 'b1', held: 0, want: 64, ttlMs: 1_000 })).toEqual({ granted: 64, limitingAccountId: '', limited: false });
+      expect(engine.slotCount('acc_p', 'mqtt.connections')).toBe(64);
+      expect(engine.slotCount('acc_c', 'mqtt.connections')).toBe(64);
+    });
+
+    it('is a resize, not an addition: the same block asked twice is held once', () => {
+      const engine = new QuotaEngine({ clock: new FakeClock() });
+      const [c1] = tree(100);
+      engine.leaseSlots({ path: c1!, metric: 'mqtt.connections', slotId: 'b1', held: 0, want: 10, ttlMs: 1_000 });
+      engine.leaseSlots({ path: c1!, metric: 'mqtt.connections', slotId: 'b1', held: 0, want: 10, ttlMs: 1_000 });
+      expect(engine.slotCount('acc_p', 'mqtt.connections')).toBe(10);
+      // Shrinking to what is in use gives the rest back; held 0 and want 0 releases the block.
+      expect(engine.leaseSlots({ path: c1!, metric: 'mqtt.connections', slotId: 'b1', held: 3, want: 0, ttlMs: 1_000 }).granted).toBe(3);
+      expect(engine.slotCount('acc_p', 'mqtt.connections')).toBe(3);
+      engine.leaseSlots({ path: c1!, metric: 'mqtt.connections', slotId: 'b1', held: 0, want: 0, ttlMs: 1_000 });
+      expect(engine.slotCount('acc_p', 'mqtt.connections')).toBe(0);
+    });
+
+    it('never lets the blocks of several edges together exceed a parent limit', () => {
+      const engine = new QuotaEngine({ clock: new FakeClock() });
+      const [c1, c2] = tree(10);
+      // Four edges (two per child) each grow their block one connection at a time, as edges do.
+      const edges = [c1!, c2!, c1!, c2!].map((path, i) => ({ path, id: `edge-${i}`, held: 0, capacity: 0, refused: 0 }));
+      for (let round = 0; round < 20; round++) {
+        for (const e of edges) {
+          if (e.held < e.capacity) {
+            e.held++;
+            continue;
+          }
+          const r = engine.leaseSlots({ path: e.path, metric: 'mqtt.connections', slotId: e.id, held: e.held, want: 4, ttlMs: 60_000 });
+          e.capacity = r.granted;
+          if (e.held < e.capacity) e.held++;
+          else {
+            e.refused++;
+            expect(r.limitingAccountId).toBe('acc_p');
+          }
+        }
+      }
+      expect(edges.reduce((a, e) => a + e.held, 0)).toBe(10);
+      expect(edges.reduce((a, e) => a + e.capacity, 0)).toBeLessThanOrEqual(10);
+      expect(engine.slotCount('acc_p', 'mqtt.connections')).toBeLessThanOrEqual(10);
+      expect(edges.every((e) => e.refused > 0)).toBe(true);
+    });
+
+    it('keeps what an edge holds even above a lowered limit, and grants nothing more', () => {
+      const engine = new QuotaEngine({ clock: new FakeClock() });
+      const [c1] = tree(1);
+      const r = engine.leaseSlots({ path: c1!, metric: 'mqtt.connections', slotId: 'b1', held: 5, want: 2, ttlMs: 1_000 });
+      expect(r).toEqual({ granted: 5, limitingAccountId: 'acc_p', limited: true });
+    });
+
+    it('expires a block that is not renewed (the edge died), with everything it held', () => {
+      const clock = new FakeClock();
+      const engine = new QuotaEngine({ clock });
+      const [c1, c2] = tree(10);
+      engine.leaseSlots({ path: c1!, metric: 'mqtt.connections', slotId: 'dead', held: 8, want: 0, ttlMs: 1_000 });
+      expect(engine.leaseSlots({ path: c2!, metric: 'mqtt.connections', slotId: 'live', held: 0, want: 8, ttlMs: 5_000 }).granted).toBe(1);
+      clock.t += 1_500;
+      expect(engine.renewSlots(['dead', 'live'], 5_000)).toEqual(['dead']);
+      expect(engine.slotCount('acc_p', 'mqtt.connections')).toBe(1);
+      expect(engine.leaseSlots({ path: c2!, metric: 'mqtt.connections', slotId: 'live', held: 1, want: 8, ttlMs: 5_000 }).granted).toBe(3);
+    });
+  });
+
   it('the issue scenario: parent 1,000 msgs/min, two children, 4 edges on leases — admitted ≤ 1,000 × 1.01 + one lease', () => {
     const clock = new FakeClock();
     const engine = new QuotaEngine({ clock });

@@ -42,6 +42,8 @@ export interface VolumeSink {
 
 interface Check {
   accountId: string;
+  /** The counter this check reads and commits to (several requests' checks may share one). */
+  counter: string;
   limit: Limit;
   headroom: number;
   waitMs: number;
@@ -59,8 +61,12 @@ export class QuotaEngine {
   private readonly clock: Clock;
   private readonly buckets = new Map<string, Bucket>();
   private readonly volumes = new Map<string, { windowStartMs: number; used: number }>();
-  private readonly slots = new Map<string, { path: string[]; metric: string; expiresAtMs: number }>();
+  /** Single slots (count 1) and edges' blocks (count n), by slot id. */
+  private readonly slots = new Map<string, { path: string[]; metric: string; count: number; expiresAtMs: number; blocksKey: string | undefined }>();
   private readonly slotCounts = new Map<string, number>();
+  /** Block ids per (leaf account, metric): how many edges share that account's headroom. */
+  private readonly blocks = new Map<string, Set<string>>();
+  private nextReapMs = 0;
   private readonly idempotent = new Map<string, { result: ConsumeResult; expiresAtMs: number }>();
   private readonly edges = new Map<string, Map<string, number>>();
   private readonly volumeSink: VolumeSink | undefined;
@@ -91,7 +97,7 @@ export class QuotaEngine {
           if (!bucket) this.buckets.set(key, (bucket = newBucket(capacity, now)));
           refill(bucket, capacity, ratePerMs, now);
           const b = bucket;
-          checks.push({ accountId: level.accountId, limit, headroom: Math.floor(b.tokens), waitMs: 0, commit: (n) => (b.tokens -= n) });
+          checks.push({ accountId: level.accountId, counter: `rate:${key}`, limit, headroom: Math.floor(b.tokens), waitMs: 0, commit: (n) => (b.tokens -= n) });
           checks[checks.length - 1]!.waitMs = waitMs(b, 1, ratePerMs);
         } else if (limit.kind === 'volume') {
           const window = calendarWindow(limit.period as 'day' | 'month', now);
@@ -101,6 +107,7 @@ export class QuotaEngine {
           const c = counter;
           checks.push({
             accountId: level.accountId,
+            counter: `volume:${key}`,
             limit,
             headroom: limit.value - c.used,
             waitMs: window.endMs - now,
@@ -134,7 +141,9 @@ export class QuotaEngine {
 
   /**
    * Several consumes decided together: when any is refused, none is counted (Envoy's descriptors of
-   * one request). Each is checked on its own path; they should name different accounts or metrics.
+   * one request). Descriptors can share a counter (the same account and metric twice, or two
+   * subaccounts under one limited parent): their amounts add up there, so the request is refused
+   * when the sum does not fit, and `remaining` counts what the earlier descriptors took.
    */
   consumeAll(inputs: readonly { path: readonly PathLevel[]; metric: string; amount: number }[]): ConsumeResult[] {
     const now = this.clock.nowMs();
@@ -143,16 +152,34 @@ export class QuotaEngine {
       if (!Number.isSafeInteger(input.amount) || input.amount < 1) throw invalidArgument(`descriptors[${i}].hits_addend`, 'must be a whole number ≥ 1');
       return { input, checks: this.checksFor(input.path, input.metric, now) };
     });
-    const refused = planned.some((p) => p.checks.some((c) => !c.limit.shadow && c.headroom < p.input.amount));
-    if (refused) {
+    const demand = new Map<string, number>();
+    for (const p of planned) for (const c of p.checks) demand.set(c.counter, (demand.get(c.counter) ?? 0) + p.input.amount);
+    const short = (c: Check) => !c.limit.shadow && c.headroom < demand.get(c.counter)!;
+    if (planned.some((p) => p.checks.some(short))) {
       return planned.map((p) => {
-        const no = p.checks.filter((c) => !c.limit.shadow && c.headroom < p.input.amount).at(-1);
+        const no = p.checks.filter(short).at(-1); // the deepest level that said no
         if (no) return { allowed: false, remaining: Math.max(0, no.headroom), resetAfterMs: no.waitMs, limit: no.limit.value, limitingAccountId: no.accountId, shadowed: false };
         const tightest = p.checks.length ? p.checks.reduce((a, b) => (b.headroom < a.headroom ? b : a)) : undefined;
-        return tightest ? { allowed: true, remaining: tightest.headroom, resetAfterMs: tightest.waitMs, limit: tightest.limit.value, limitingAccountId: tightest.accountId, shadowed: false } : UNLIMITED;
+        return tightest ? { allowed: true, remaining: Math.max(0, tightest.headroom), resetAfterMs: tightest.waitMs, limit: tightest.limit.value, limitingAccountId: tightest.accountId, shadowed: false } : UNLIMITED;
       });
     }
-    return planned.map((p) => this.decide(p.checks, p.input.amount));
+    const taken = new Map<string, number>();
+    return planned.map(({ input, checks }) => {
+      if (checks.length === 0) return UNLIMITED;
+      let tightest = checks[0]!;
+      let least = Infinity;
+      let shadowed = false;
+      for (const c of checks) {
+        const left = c.headroom - (taken.get(c.counter) ?? 0);
+        if (left < input.amount) shadowed = true; // only a shadow limit can be short here
+        if (left < least) [least, tightest] = [left, c];
+      }
+      for (const c of checks) {
+        c.commit(input.amount);
+        taken.set(c.counter, (taken.get(c.counter) ?? 0) + input.amount);
+      }
+      return { allowed: true, remaining: Math.max(0, least - input.amount), resetAfterMs: tightest.waitMs, limit: tightest.limit.value, limitingAccountId: tightest.accountId, shadowed };
+    });
   }
 
   private decide(checks: Check[], amount: number): ConsumeResult {
@@ -205,41 +232,86 @@ export class QuotaEngine {
     return { granted, limitingAccountId: tightest.accountId, retryAfterMs: 0, volumeExhausted: false, refillBelow: Math.max(1, Math.floor(granted / 4)) };
   }
 
-  /** A concurrency slot at every level of the path, or none at all. */
+  /**
+   * A concurrency slot at every level of the path, or none at all. Acquiring a slot id that is
+   * already held renews it (a retried call counts once).
+   */
   acquireSlot(input: { path: readonly PathLevel[]; metric: string; slotId: string; ttlMs: number }): { allowed: boolean; limitingAccountId: string } {
-    const spec = metricSpec(input.metric);
-    if (!spec.kinds.includes('concurrency')) throw invalidArgument('metric', `${input.metric} is not a concurrency metric`);
+    this.concurrencyMetric(input.metric);
     const now = this.clock.nowMs();
     this.reapSlots(now);
-    for (let i = input.path.length - 1; i >= 0; i--) {
-      const level = input.path[i]!;
-      const limit = level.limits.find((l) => l.metric === input.metric && l.kind === 'concurrency' && l.value >= 0 && !l.shadow);
-      if (limit && (this.slotCounts.get(`${level.accountId}|${input.metric}`) ?? 0) >= limit.value) return { allowed: false, limitingAccountId: level.accountId };
+    const held = this.liveSlot(input.slotId, now);
+    if (held) {
+      held.expiresAtMs = now + input.ttlMs;
+      return { allowed: true, limitingAccountId: '' };
     }
-    const ids = input.path.map((l) => l.accountId);
-    this.slots.set(input.slotId, { path: ids, metric: input.metric, expiresAtMs: now + input.ttlMs });
-    for (const id of ids) this.slotCounts.set(`${id}|${input.metric}`, (this.slotCounts.get(`${id}|${input.metric}`) ?? 0) + 1);
+    const full = this.concurrencyHeadroom(input.path, input.metric).find((c) => c.headroom < 1);
+    if (full) return { allowed: false, limitingAccountId: full.accountId };
+    this.holdSlots(input.slotId, input.path, input.metric, 1, now + input.ttlMs, undefined);
     return { allowed: true, limitingAccountId: '' };
   }
 
-  /** Extends live slots; answers the ids that had already expired. */
+  /**
+   * Sets the size of a block of slots one edge holds for one account: `held` slots (open
+   * connections, always kept — they exist whatever the limit says now) plus up to `want` more,
+   * reserved at every level like single slots, so edges together never hold more than a limit
+   * allows. What is granted of `want` is at most a fair share of the tightest headroom (a quarter
+   * of it, divided among the blocks on the same account) and at least one slot while any headroom
+   * is left. Idempotent: the block's previous size is given back before the new one is taken.
+   */
+  leaseSlots(input: { path: readonly PathLevel[]; metric: string; slotId: string; held: number; want: number; ttlMs: number }): { granted: number; limitingAccountId: string; limited: boolean } {
+    this.concurrencyMetric(input.metric);
+    if (!Number.isSafeInteger(input.held) || input.held < 0) throw invalidArgument('held', 'must be a whole number ≥ 0');
+    if (!Number.isSafeInteger(input.want) || input.want < 0) throw invalidArgument('want', 'must be a whole number ≥ 0');
+    const now = this.clock.nowMs();
+    this.reapSlots(now);
+    this.releaseSlot(input.slotId);
+    const levels = this.concurrencyHeadroom(input.path, input.metric);
+    const leaf = input.path[input.path.length - 1]?.accountId ?? '';
+    const blocksKey = `${leaf}|${input.metric}`;
+    let extra = input.want;
+    let limitingAccountId = '';
+    if (levels.length > 0 && input.want > 0) {
+      const tightest = levels.reduce((a, b) => (b.headroom < a.headroom ? b : a));
+      const free = tightest.headroom - input.held;
+      const sharing = (this.blocks.get(blocksKey)?.size ?? 0) + 1;
+      extra = free <= 0 ? 0 : Math.min(input.want, free, Math.max(1, Math.floor(free / (4 * sharing))));
+      if (extra < input.want) limitingAccountId = tightest.accountId;
+    }
+    const granted = input.held + extra;
+    if (granted > 0) this.holdSlots(input.slotId, input.path, input.metric, granted, now + input.ttlMs, blocksKey);
+    return { granted, limitingAccountId, limited: levels.length > 0 };
+  }
+
+  /** Extends live slots and blocks; answers the ids that had already expired. */
   renewSlots(slotIds: readonly string[], ttlMs: number): string[] {
     const now = this.clock.nowMs();
     this.reapSlots(now);
     const expired: string[] = [];
     for (const id of slotIds) {
-      const slot = this.slots.get(id);
+      const slot = this.liveSlot(id, now);
       if (slot) slot.expiresAtMs = now + ttlMs;
       else expired.push(id);
     }
     return expired;
   }
 
+  /** Gives back a slot, or a whole block. */
   releaseSlot(slotId: string): void {
     const slot = this.slots.get(slotId);
     if (!slot) return;
     this.slots.delete(slotId);
-    for (const id of slot.path) this.slotCounts.set(`${id}|${slot.metric}`, Math.max(0, (this.slotCounts.get(`${id}|${slot.metric}`) ?? 1) - 1));
+    if (slot.blocksKey !== undefined) {
+      const blocks = this.blocks.get(slot.blocksKey);
+      blocks?.delete(slotId);
+      if (blocks?.size === 0) this.blocks.delete(slot.blocksKey);
+    }
+    for (const id of slot.path) {
+      const key = `${id}|${slot.metric}`;
+      const left = (this.slotCounts.get(key) ?? 0) - slot.count;
+      if (left > 0) this.slotCounts.set(key, left);
+      else this.slotCounts.delete(key);
+    }
   }
 
   slotCount(accountId: string, metric: string): number {
@@ -251,7 +323,46 @@ export class QuotaEngine {
     return this.volumes.get(`${accountId}|${metric}`)?.used ?? 0;
   }
 
+  private concurrencyMetric(metric: string): void {
+    if (!metricSpec(metric).kinds.includes('concurrency')) throw invalidArgument('metric', `${metric} is not a concurrency metric`);
+  }
+
+  /** Headroom of every level that enforces a concurrency limit on this metric, leaf first. */
+  private concurrencyHeadroom(path: readonly PathLevel[], metric: string): { accountId: string; headroom: number }[] {
+    const out: { accountId: string; headroom: number }[] = [];
+    for (let i = path.length - 1; i >= 0; i--) {
+      const level = path[i]!;
+      const limit = level.limits.find((l) => l.metric === metric && l.kind === 'concurrency' && l.value >= 0 && !l.shadow);
+      if (limit) out.push({ accountId: level.accountId, headroom: limit.value - (this.slotCounts.get(`${level.accountId}|${metric}`) ?? 0) });
+    }
+    return out;
+  }
+
+  private holdSlots(slotId: string, path: readonly PathLevel[], metric: string, count: number, expiresAtMs: number, blocksKey: string | undefined): void {
+    const ids = path.map((l) => l.accountId);
+    this.slots.set(slotId, { path: ids, metric, count, expiresAtMs, blocksKey });
+    for (const id of ids) this.slotCounts.set(`${id}|${metric}`, (this.slotCounts.get(`${id}|${metric}`) ?? 0) + count);
+    if (blocksKey !== undefined) {
+      let blocks = this.blocks.get(blocksKey);
+      if (!blocks) this.blocks.set(blocksKey, (blocks = new Set()));
+      blocks.add(slotId);
+    }
+  }
+
+  /** The slot, unless it has expired (then it is released now). */
+  private liveSlot(slotId: string, now: number) {
+    const slot = this.slots.get(slotId);
+    if (slot && slot.expiresAtMs <= now) {
+      this.releaseSlot(slotId);
+      return undefined;
+    }
+    return slot;
+  }
+
+  /** Expired slots and blocks go back; at most once a second (a scan of every slot). */
   private reapSlots(now: number): void {
+    if (now < this.nextReapMs) return;
+    this.nextReapMs = now + 1_000;
     for (const [id, slot] of this.slots) if (slot.expiresAtMs <= now) this.releaseSlot(id);
   }
 

@@ -1,8 +1,10 @@
 import { invalidArgument } from '#libs/errors/index.ts';
+import { isId } from '#libs/crypto/ids.ts';
 import { requireService } from '#libs/admin-auth/admin-guard.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { RateLimitResponse_Code, RateLimitResponse_RateLimit_Unit, type RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
 import type { QuotaCore } from '../quota-core.ts';
+import type { RateLimitForwarder } from '../clients/ratelimit-forwarder.ts';
 
 const units: Record<string, RateLimitResponse_RateLimit_Unit> = {
   second: RateLimitResponse_RateLimit_Unit.SECOND,
@@ -16,24 +18,45 @@ const units: Record<string, RateLimitResponse_RateLimit_Unit> = {
  * account with an entry `account` (required) and the metric with `metric` (default
  * `api.requests`); hits are the descriptor's `hits_addend`, else the request's, else 1. All
  * descriptors of one request are decided together: when one is over its limit, nothing is counted.
- * Envoy presents a service credential (`tollgate service-credential envoy`) as `authorization`
- * metadata in its grpc_service config.
+ * Bad input (no `account` entry, not an account id, an unknown account, an unknown metric, hits
+ * below 1) is INVALID_ARGUMENT naming the descriptor's field. Envoy presents a service credential
+ * minted for `envoy` as `authorization` initial metadata in its grpc_service config
+ * (services/quota/README.md, "Envoy rate limit"); without one the call is UNAUTHENTICATED.
  */
-export function envoyRateLimitHandlers(core: QuotaCore, secretKey: Uint8Array): ServiceImpl<typeof RateLimitService> {
+export function envoyRateLimitHandlers(core: QuotaCore, secretKey: Uint8Array, replicas?: RateLimitForwarder): ServiceImpl<typeof RateLimitService> {
   return {
     async shouldRateLimit(req, ctx) {
       requireService(secretKey, ctx);
       if (req.descriptors.length === 0 || req.descriptors.length > 64) throw invalidArgument('descriptors', 'between 1 and 64 descriptors');
+      // Validated before any lookup, so a bad request names its first bad field.
+      const named = req.descriptors.map((d, i) => {
+        if (d.entries.length > 32) throw invalidArgument(`descriptors[${i}].entries`, 'at most 32 entries');
+        const entry = (key: string) => d.entries.find((e) => e.key === key)?.value;
+        const accountId = entry('account');
+        if (!accountId) throw invalidArgument(`descriptors[${i}].entries`, 'an entry with key "account" is required');
+        if (!isId(accountId, 'acc')) throw invalidArgument(`descriptors[${i}].entries.account`, 'must be an account id (acc_…)');
+        // Request hits_addend 0 means 1 (proto3 cannot tell unset from 0); a descriptor's is a wrapper, so 0 is 0.
+        const hits = d.hitsAddend ?? BigInt(req.hitsAddend || 1);
+        if (hits < 1n || hits > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`descriptors[${i}].hits_addend`, 'must be ≥ 1');
+        return { accountId, metric: entry('metric') ?? 'api.requests', amount: Number(hits) };
+      });
       const inputs = await Promise.all(
-        req.descriptors.map(async (d, i) => {
-          const entry = (key: string) => d.entries.find((e) => e.key === key)?.value;
-          const accountId = entry('account');
-          if (!accountId) throw invalidArgument(`descriptors[${i}].entries`, 'an entry with key "account" is required');
-          const hits = d.hitsAddend ?? BigInt(req.hitsAddend || 1);
-          if (hits < 1n || hits > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`descriptors[${i}].hits_addend`, 'must be ≥ 1');
-          return { path: await core.levels(accountId), metric: entry('metric') ?? 'api.requests', amount: Number(hits) };
+        named.map(async (n, i) => {
+          try {
+            return { path: await core.levels(n.accountId), metric: n.metric, amount: n.amount };
+          } catch (error) {
+            if ((error as { code?: string }).code === 'NOT_FOUND') throw invalidArgument(`descriptors[${i}].entries.account`, 'no such account');
+            throw error;
+          }
         }),
       );
+      if (replicas && !ctx.header('x-tollgate-forwarded')) {
+        // Several replicas: the owner of the account trees decides (all or nothing needs one owner).
+        const owners = new Set(inputs.map((input) => replicas.ownerOf(input.path[0]!.accountId)));
+        if (owners.size > 1) throw invalidArgument('descriptors', 'name account trees held by different quota replicas: send them in separate requests');
+        const [owner] = owners;
+        if (owner !== replicas.self) return replicas.shouldRateLimit(owner!, req);
+      }
       const results = core.engine.consumeAll(inputs);
       const statuses = results.map((r, i) => {
         const limit = inputs[i]!.path.flatMap((l) => l.limits).find((l) => l.metric === inputs[i]!.metric && l.value === r.limit && (l.kind === 'rate' || l.kind === 'volume'));

@@ -89,6 +89,21 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
       const r = core.engine.acquireSlot({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, slotId, ttlMs });
       return { allowed: r.allowed, slotId: r.allowed ? slotId : '', limitingAccountId: r.limitingAccountId, expiresInMs: BigInt(ttlMs) };
     },
+    async leaseSlots(req, ctx) {
+      requireService(secretKey, ctx);
+      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
+      if (owner !== undefined) return router!.peer(owner).leaseSlots(req);
+      // One block per (holder, metric) on the owner replica: the id is the holder's, so a retried or
+      // repeated resize replaces the block instead of adding another.
+      const slotId = `r${router?.self ?? 0}.${required(req.holderId, 'holder_id')}:${req.metric}`;
+      const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
+      const count = (v: bigint, field: string) => {
+        if (v > 1_000_000_000n) throw invalidArgument(field, 'must be at most 1000000000');
+        return Number(v);
+      };
+      const r = core.engine.leaseSlots({ path: await core.levels(req.accountId), metric: req.metric, slotId, held: count(req.held, 'held'), want: count(req.want, 'want'), ttlMs });
+      return { granted: BigInt(r.granted), slotId: r.granted > 0 ? slotId : '', limitingAccountId: r.limitingAccountId, expiresInMs: BigInt(ttlMs), limited: r.limited };
+    },
     async renewSlots(req, ctx) {
       requireService(secretKey, ctx);
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
