@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
+import { createRpcClient } from '#libs/rpc/index.ts';
+import { RateLimitResponse_Code, RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
 import { startTestMesh, type TestMesh } from '../test/harness/mesh.ts';
 
 const cli = new URL('../bin/tollgate.js', import.meta.url).pathname;
@@ -118,6 +120,24 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     expect(await json(['clients', 'kick', 'cli-dev'])).toMatchObject({ kicked: true });
     expect(await gone).toBe(0x98);
     device.end(true);
+  });
+
+  it('mints a service credential that quota accepts from Envoy, and refuses a bad name', async () => {
+    expect((await tollgate(['service-credential', 'envoy', '--json'])).code).toBe(1); // no mesh secret key in this environment
+    env.TOLLGATE_SECRET_KEY = Buffer.from(mesh.secretKey).toString('base64');
+    try {
+      const minted = await json(['service-credential', 'envoy']);
+      expect(minted).toMatchObject({ service: 'envoy', credential: expect.stringMatching(/^tgsvc_envoy_/) });
+      const rls = createRpcClient(RateLimitService, mesh.address('quota'));
+      const request = { domain: 'tollgate', descriptors: [{ entries: [{ key: 'account', value: tenant.accountId }, { key: 'metric', value: 'api.requests' }] }] };
+      await expect(rls.shouldRateLimit(request)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+      const answer = await rls.shouldRateLimit(request, { headers: { authorization: `Bearer ${minted.credential as string}` } });
+      expect(answer.overallCode).toBe(RateLimitResponse_Code.OK);
+      rls.close();
+      expect((await tollgate(['service-credential', 'Envoy!'])).code).toBe(2);
+    } finally {
+      delete env.TOLLGATE_SECRET_KEY;
+    }
   });
 
   it('fails with one line and a non-zero exit on bad input', async () => {

@@ -28,6 +28,9 @@ commands:
   login USERNAME [--account ID] [--totp CODE]      password from stdin; prints access and refresh tokens
   audit list [--account ID]                        security events, newest first
   keys rotate                                      new signing key (needs TOLLGATE_SECRET_KEY, or the dev data dir)
+  service-credential NAME                          a mesh service credential (tgsvc_NAME_…) for infrastructure
+                                                   that calls internal RPCs, e.g. Envoy's rate limit filter
+                                                   (needs TOLLGATE_SECRET_KEY, or the dev data dir)
   token create --kind master|standard|acl [--account ID] [--name N] [--rules FILE|-]
                [--ip MASKS] [--expires 30d] [--ttl 1h] [--short-form]
   token list [--account ID] [--all] | token show ID | token revoke ID
@@ -101,6 +104,14 @@ async function main(argv: string[]): Promise<number> {
         return await (await import('./commands/migrate.ts')).runMigrate(env, { service, out });
       case 'health':
         return await (await import('./commands/health.ts')).runHealth(env, { out });
+      case 'service-credential': {
+        const name = positionals[1];
+        if (!name || positionals.length > 2 || !/^[a-z]{2,16}$/.test(name)) throw new UsageError('service-credential NAME: NAME is 2-16 lower-case letters, e.g. envoy');
+        const key = resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir: resolve(env.TOLLGATE_DATA_DIR), mustExist: true });
+        const credential = mintServiceCredential(key, name);
+        out.result({ service: name, credential }, () => credential);
+        return 0;
+      }
       case 'account':
       case 'user':
       case 'login':

@@ -138,7 +138,10 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
       await startOne(identity);
     }
     if (runs('authz')) {
-      authz = createAuthzApp({ listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client }, deps);
+      authz = createAuthzApp(
+        { listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client, rabbitmqDefaultVhostAccountId: env.TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT, sharedBrokerNamespace: env.TOLLGATE_SHARED_BROKER_NAMESPACE },
+        deps,
+      );
       await startOne(authz);
     }
     let quota: QuotaApp | undefined;

@@ -70,5 +70,21 @@ export const brokerEnvShape = {
   TOLLGATE_QUOTA_REPLICA_INDEX: z.string().regex(/^\d{1,3}$/, { message: 'expected the 0-based index of this replica in TOLLGATE_QUOTA_REPLICAS' }).transform(Number).optional(),
 };
 
-export const meshEnvSchema = z.object({ ...commonEnvShape, ...peerEnvShape, ...portEnvShape, ...brokerEnvShape });
+/** authz settings beyond its ports. */
+export const authzEnvShape = {
+  /**
+   * The account RabbitMQ's default vhost `/` stands for (single-tenant deployments: only that
+   * account's principals, or its ancestors' master tokens, may use `/`); unset: `/` is refused and
+   * every account uses the vhost named by its id.
+   */
+  TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT: z.string().regex(/^acc_[0-9a-z]{20}$/, { message: 'expected an account id (acc_…)' }).optional(),
+  /**
+   * How EMQX and Mosquitto (go-auth), which have one topic space for every account, keep accounts
+   * apart: `account-prefix` — every topic is `<account id>/<topic>` — or `none`, topics as they are
+   * in the principal's own account (single tenant: every account shares the broker's topics).
+   */
+  TOLLGATE_SHARED_BROKER_NAMESPACE: z.enum(['account-prefix', 'none'], { message: 'expected account-prefix or none' }).default('account-prefix'),
+};
+
+export const meshEnvSchema = z.object({ ...commonEnvShape, ...peerEnvShape, ...portEnvShape, ...brokerEnvShape, ...authzEnvShape });
 export type MeshEnv = z.infer<typeof meshEnvSchema>;

@@ -1,3 +1,4 @@
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
@@ -41,8 +42,15 @@ export function createBaseHttpApp(options: { service: string; telemetry: Telemet
   return app;
 }
 
-export async function startHttpServer(app: Hono, host: string, port: number): Promise<HttpServerHandle> {
+export interface HttpServerOptions {
+  /** How long an idle keep-alive connection is kept open; Node's default (5 s) when unset. */
+  keepAliveTimeoutMs?: number | undefined;
+}
+
+export async function startHttpServer(app: Hono, host: string, port: number, options: HttpServerOptions = {}): Promise<HttpServerHandle> {
   const server = createAdaptorServer({ fetch: app.fetch, hostname: host });
+  // Created without `createServer` options, the adaptor's server is a plain node:http one.
+  if (options.keepAliveTimeoutMs !== undefined) (server as HttpServer).keepAliveTimeout = options.keepAliveTimeoutMs;
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
       reject(new AppError('UNAVAILABLE', `cannot listen on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'port in use' : error.message}`, { cause: error })),

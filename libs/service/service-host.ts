@@ -42,6 +42,8 @@ export function hostService(options: {
   listen: ServiceListen;
   rpc: RpcServer;
   http?: Hono | undefined;
+  /** Idle keep-alive time of the HTTP port (ms); Node's default (5 s) when unset. */
+  httpKeepAliveTimeoutMs?: number | undefined;
   /** Runs before the gRPC server drains: end long-lived streams here so shutdown need not wait them out. */
   beforeShutdown?: () => Promise<void>;
   onStop?: () => Promise<void>;
@@ -55,7 +57,7 @@ export function hostService(options: {
       if (started) return started;
       const grpcPort = await options.rpc.listen(options.listen.host, options.listen.grpcPort);
       try {
-        if (options.http && options.listen.httpPort !== undefined) http = await startHttpServer(options.http, options.listen.host, options.listen.httpPort);
+        if (options.http && options.listen.httpPort !== undefined) http = await startHttpServer(options.http, options.listen.host, options.listen.httpPort, { keepAliveTimeoutMs: options.httpKeepAliveTimeoutMs });
       } catch (error) {
         await options.rpc.shutdown();
         throw error;

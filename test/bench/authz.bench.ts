@@ -1,10 +1,13 @@
 // authz over gRPC on loopback: Authorize calls/s with 64 in flight and p50/p99, and AuthorizeBatch
 // decisions/s. The server (the whole mesh, PGlite) runs in this thread; the client in a worker.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
+import { h2loadAvailable, runH2load, type H2loadResult } from './h2load.ts';
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 
@@ -16,8 +19,39 @@ function load(job: Record<string, unknown>): Promise<{ latencies: number[]; elap
   });
 }
 
+/**
+ * The server alone: the mesh in a child process, loaded by h2load (C) from outside, so neither a
+ * grpc-js client nor the load generator shares the server's event loop. 64 in flight is the issue's
+ * figure; 1 and 8 in flight show the latency of a lightly loaded server.
+ */
+async function serverAloneWithH2load(seconds: number): Promise<H2loadResult[]> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./authz-server-process.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: child.stdout! }).once('line', resolve);
+      child.once('exit', (code) => reject(new Error(`authz server process exited (${code})`)));
+    });
+    const { address, authorize } = JSON.parse(line) as { address: string; authorize: string };
+    const results: H2loadResult[] = [];
+    for (const inFlight of [1, 8, 64]) {
+      results.push(await runH2load({ address, path: '/tollgate.authz.v1.AuthzService/Authorize', body: Buffer.from(authorize, 'base64'), seconds, inFlight }));
+    }
+    return results;
+  } finally {
+    child.stdin!.end();
+    await new Promise((resolve) => child.once('exit', resolve));
+  }
+}
+
 export async function runAuthzBench(options: { seconds?: number } = {}) {
   const seconds = options.seconds ?? 5;
+  if (h2loadAvailable()) {
+    const alone = await serverAloneWithH2load(seconds);
+    process.stdout.write('authz Authorize, server alone in its own process (whole mesh, PGlite), load from h2load (nghttp2, C), one HTTP/2 connection\n');
+    console.table(alone);
+  } else {
+    process.stdout.write('authz: h2load not installed (Debian nghttp2-client): the server-alone figures are skipped\n');
+  }
   const mesh = await startTestMesh();
   try {
     const tenant = await mesh.createTenant('bench');

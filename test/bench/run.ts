@@ -6,9 +6,11 @@ const benches = [
   { name: 'rpc', file: './rpc.bench.ts', run: 'runRpcBench' },
   { name: 'acl', file: './acl.bench.ts', run: 'runAclBench' },
   { name: 'authz', file: './authz.bench.ts', run: 'runAuthzBench' },
+  { name: 'envoy', file: './envoy.bench.ts', run: 'runEnvoyBench' },
   { name: 'quota', file: './quota.bench.ts', run: 'runQuotaBench' },
   { name: 'identity', file: './identity.bench.ts', run: 'runIdentityBench' },
   { name: 'broker', file: './broker.bench.ts', run: 'runBrokerBench' },
+  { name: 'rabbitmq', file: './rabbitmq.bench.ts', run: 'runRabbitmqBench' },
 ];
 
 const wanted = process.argv.slice(2);

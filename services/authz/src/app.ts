@@ -12,6 +12,7 @@ import { createBrokerCredentials } from './http/broker-credentials.ts';
 import { rabbitmqRoutes } from './http/rabbitmq-routes.ts';
 import { emqxRoutes } from './http/emqx-routes.ts';
 import { goAuthRoutes } from './http/go-auth-routes.ts';
+import type { SharedBrokerNamespace } from './http/adapter-topic.ts';
 import { envoyAuthorizationHandlers } from './grpc/envoy-authz-handlers.ts';
 import { goAuthGrpcHandlers } from './grpc/go-auth-handlers.ts';
 import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
@@ -32,6 +33,10 @@ export interface AuthzAppConfig {
   clientTls?: RpcClientTlsConfig | undefined;
   /** Default decision cache TTL (ms). */
   decisionTtlMs?: number | undefined;
+  /** The account RabbitMQ's default vhost `/` stands for; unset: `/` is refused (TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT). */
+  rabbitmqDefaultVhostAccountId?: string | undefined;
+  /** How EMQX and go-auth topics name their account; unset: `account-prefix` (TOLLGATE_SHARED_BROKER_NAMESPACE). */
+  sharedBrokerNamespace?: SharedBrokerNamespace | undefined;
 }
 
 export interface AuthzApp extends ServiceApp {
@@ -82,10 +87,12 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
   // Foreign brokers delegate to the same engine (services/authz/README.md, "Adapters").
   const brokerCredentials = createBrokerCredentials(core);
-  http.route('/rabbitmq', rabbitmqRoutes(core, brokerCredentials, deps.logger));
-  http.route('/emqx', emqxRoutes(core, brokerCredentials, deps.logger));
-  http.route('/mosquitto', goAuthRoutes(core, brokerCredentials, deps.logger));
-  rpc.add(AuthService, goAuthGrpcHandlers(core, brokerCredentials));
+  http.route('/rabbitmq', rabbitmqRoutes(core, brokerCredentials, deps.logger, { defaultVhostAccountId: config.rabbitmqDefaultVhostAccountId }));
+  // EMQX and Mosquitto share one topic space among accounts: the namespace mode keeps them apart.
+  const namespace = { namespace: config.sharedBrokerNamespace };
+  http.route('/emqx', emqxRoutes(core, brokerCredentials, deps.logger, namespace));
+  http.route('/mosquitto', goAuthRoutes(core, brokerCredentials, deps.logger, namespace));
+  rpc.add(AuthService, goAuthGrpcHandlers(core, brokerCredentials, namespace));
   let usageTimer: NodeJS.Timeout | undefined;
   let accounts: { stop(): void } | undefined;
   const host = hostService({
@@ -93,6 +100,9 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     listen: config.listen,
     rpc,
     http,
+    // Brokers' HTTP clients keep idle connections longer than Node's 5 s (RabbitMQ's httpc: 120 s);
+    // outliving them spares a request on a socket we just closed (contract doc §4, keep-alive).
+    httpKeepAliveTimeoutMs: 125_000,
     beforeShutdown: () => hub.stop(),
     onStop: async () => {
       clearInterval(usageTimer);

@@ -280,7 +280,16 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   }
 
   async function principalOf(credential: Credential, peerIp: string | undefined): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
-    if (credential.authenticated) return { outcome: credential.authenticated, entry: undefined };
+    if (credential.authenticated) {
+      // A login remembered by an adapter (a foreign broker's later checks for the same user): the
+      // account may have been suspended since, so its state is read again (cached, and dropped on
+      // identity's account feed).
+      const remembered = credential.authenticated;
+      if (remembered.allowed && (await accountPath(remembered.principal.accountId)).some((a) => a.suspended)) {
+        return { outcome: { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 }, entry: undefined };
+      }
+      return { outcome: remembered, entry: undefined };
+    }
     if (credential.tokenId) {
       if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
       const entry = await tokenById(credential.tokenId);
@@ -310,7 +319,8 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     if (input.accountId && input.accountId !== principal.accountId) {
       // A parent's master token reaches a subaccount only when the request names it.
       const path = await accountPath(input.accountId);
-      if (principal.kind !== 'master' || !path.some((a) => a.id === principal.accountId)) return answer(false, 'ACCOUNT_NOT_IN_SCOPE', 0, input.accountId);
+      // Recorded in the caller's own account: the account it named learns nothing of a stranger's attempt.
+      if (principal.kind !== 'master' || !path.some((a) => a.id === principal.accountId)) return answer(false, 'ACCOUNT_NOT_IN_SCOPE', 0, principal.accountId);
       if (path.some((a) => a.suspended)) return answer(false, 'ACCOUNT_SUSPENDED', 0, input.accountId);
       accountId = input.accountId;
     }

@@ -86,7 +86,7 @@ describe('authz service (real schema, real gRPC)', () => {
     expect(explicit).toMatchObject({ allowed: true, accountId: sub.id });
     const childMaster = await authz.createToken({ accountId: sub.id, kind: TokenKind.MASTER }, bearer(t.masterToken));
     const upward = await authz.authorize({ credential: { bearer: childMaster.secret }, action: 'publish', resource: 'mqtt:x', accountId: t.accountId });
-    expect(upward).toMatchObject({ allowed: false, reason: 'ACCOUNT_NOT_IN_SCOPE' });
+    expect(upward).toMatchObject({ allowed: false, reason: 'ACCOUNT_NOT_IN_SCOPE', accountId: sub.id });
     const standard = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
     const manage = (await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(standard.secret)).catch((e: unknown) => e)) as AppError;
     expect(manage.code).toBe('PERMISSION_DENIED');

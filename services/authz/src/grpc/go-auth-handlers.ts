@@ -1,26 +1,68 @@
+import { invalidArgument } from '#libs/errors/index.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { AuthService } from '#gen/grpc/auth_pb.js';
 import type { AuthzCore } from '../authz-core.ts';
+import { createAdapterRefusals, MALFORMED_REQUEST, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN } from '../adapter-refusals.ts';
 import type { BrokerCredentials } from '../http/broker-credentials.ts';
+import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from '../http/adapter-topic.ts';
 
-/** mosquitto-go-auth's gRPC backend: the same answers as its HTTP backend (`/mosquitto/*`). */
-export function goAuthGrpcHandlers(core: AuthzCore, credentials: BrokerCredentials): ServiceImpl<typeof AuthService> {
+const MAX_CREDENTIAL = 4_096;
+const MAX_CLIENT_ID = 65_535;
+
+/**
+ * mosquitto-go-auth's gRPC backend (`grpc.AuthService`): the same answers as its HTTP backend
+ * (`/mosquitto/*`). A "no" is `ok: false`; malformed input — a missing username, `acc` outside
+ * 1-4, an empty or invalid topic, over-long strings — is `INVALID_ARGUMENT` naming the field. Both
+ * are recorded as decisions (source `go-auth`). Topics are placed in an account per `namespace`
+ * (`account-prefix` by default: `<account id>/<topic>`, adapter-topic.ts), as over HTTP.
+ */
+export function goAuthGrpcHandlers(core: AuthzCore, credentials: BrokerCredentials, options: { namespace?: SharedBrokerNamespace | undefined } = {}): ServiceImpl<typeof AuthService> {
+  const refusals = createAdapterRefusals(core);
+  const topics = createTopicNamespace(core, options.namespace ?? 'account-prefix');
+  const refuse = async (field: string, problem: string, refusal: Omit<Parameters<typeof refusals.record>[0], 'source' | 'reason'> & { reason?: string }) => {
+    await refusals.record({ source: 'go-auth', reason: MALFORMED_REQUEST, ...refusal });
+    return invalidArgument(field, problem);
+  };
+
   return {
     async getUser(req) {
-      if (!req.username) return { ok: false };
-      return { ok: (await credentials.login(req.username, req.password, undefined)).allowed };
+      const base = { action: 'connect', clientId: req.clientid };
+      if (!req.username) throw await refuse('username', 'is required', { ...base, reason: 'CREDENTIAL_MISSING' });
+      if (req.username.length > MAX_CREDENTIAL) throw await refuse('username', `must be at most ${MAX_CREDENTIAL} characters`, base);
+      if (req.password.length > MAX_CREDENTIAL) throw await refuse('password', `must be at most ${MAX_CREDENTIAL} characters`, base);
+      if (req.clientid.length > MAX_CLIENT_ID) throw await refuse('clientid', `must be at most ${MAX_CLIENT_ID} characters`, base);
+      const outcome = await credentials.login(req.username, req.password, undefined, req.clientid || undefined);
+      if (!outcome.allowed) await refusals.record({ source: 'go-auth', reason: outcome.reason, ...base });
+      return { ok: outcome.allowed };
     },
-    // No superusers: a superuser would skip ACL checks and with them the account boundary.
+    // No superusers: a superuser would skip ACL checks and with them the account boundary. Not
+    // recorded: go-auth asks before every ACL check (unless `auth_opt_disable_superuser true`).
     getSuperuser: async () => ({ ok: false }),
     async checkAcl(req) {
-      const credential = credentials.credentialOf(req.username);
-      if (!credential || !req.topic || req.acc < 1 || req.acc > 4) return { ok: false };
-      const actions: ('publish' | 'subscribe')[] = [];
-      if (req.acc & 2) actions.push('publish');
-      if (req.acc & 1 || req.acc & 4) actions.push('subscribe');
-      for (const action of actions) {
-        if (action === 'publish' && (req.topic.includes('+') || req.topic.includes('#'))) return { ok: false };
-        const [d] = await core.authorize({ credential, action, resources: [`mqtt:${req.topic}`], clientId: req.clientid, peerIp: undefined, accountId: undefined, source: 'go-auth' });
+      const action = req.acc === 2 || req.acc === 3 ? 'publish' : req.acc === 1 || req.acc === 4 ? 'subscribe' : '';
+      const base = { action, resource: `mqtt:${req.topic}`, clientId: req.clientid };
+      if (!req.username) throw await refuse('username', 'is required', base);
+      if (req.username.length > MAX_CREDENTIAL) throw await refuse('username', `must be at most ${MAX_CREDENTIAL} characters`, base);
+      if (req.clientid.length > MAX_CLIENT_ID) throw await refuse('clientid', `must be at most ${MAX_CLIENT_ID} characters`, base);
+      const credential = credentials.credentialOf(req.username, req.clientid || undefined);
+      if (req.acc < 1 || req.acc > 4) throw await refuse('acc', 'must be 1 (read), 2 (write), 3 (read and write) or 4 (subscribe)', { ...base, credential });
+      // acc 4 carries a filter (a subscription), 1-3 a topic name (a delivery, a publish).
+      const topic = req.topic ? adapterTopic(req.acc === 4 ? 'subscribe' : 'publish', req.topic) : undefined;
+      if (topic === undefined) throw await refuse('topic', req.topic ? 'is not a valid topic for this acc' : 'is required', { ...base, credential });
+      if (!credential) {
+        await refusals.record({ source: 'go-auth', reason: PRINCIPAL_UNKNOWN, ...base });
+        return { ok: false };
+      }
+      const scoped = await topics.scope(credential, topic, undefined);
+      if (!scoped) {
+        await refusals.record({ source: 'go-auth', reason: NAMESPACE_MISMATCH, ...base, credential });
+        return { ok: false };
+      }
+      const checks: ('publish' | 'subscribe')[] = [];
+      if (req.acc & 2) checks.push('publish');
+      if (req.acc & 1 || req.acc & 4) checks.push('subscribe');
+      for (const check of checks) {
+        const [d] = await core.authorize({ credential, action: check, resources: [scoped.resource], clientId: req.clientid, peerIp: undefined, accountId: scoped.accountId, source: 'go-auth' });
         if (!d?.allowed) return { ok: false };
       }
       return { ok: true };

@@ -1,4 +1,5 @@
 import { isWellFormedTokenSecret } from '#libs/crypto/token-secret.ts';
+import { looksLikeJwt } from '../clients/jwks-cache.ts';
 import type { AuthenticateOutcome, AuthzCore, Credential } from '../authz-core.ts';
 
 /**
@@ -6,26 +7,34 @@ import type { AuthenticateOutcome, AuthzCore, Credential } from '../authz-core.t
  * alone (RabbitMQ's vhost/resource/topic, EMQX and go-auth ACL checks). A token used as the
  * username is its own credential every time; a username+password login is remembered for
  * `rememberMs` after it succeeded, so later checks can be answered for that user.
+ *
+ * When the password carries the credential (a token or an identity JWT) the username is whatever
+ * the client chose, so it cannot name the login alone: another client could log in with the same
+ * username and its own token and have its checks answered with this one's rules. Such logins are
+ * remembered per (username, client id) when the broker sends a client id — an MQTT broker lets only
+ * one session hold a client id — and looked up the same way.
  */
 export function createBrokerCredentials(core: AuthzCore, options: { rememberMs?: number; nowMs?: () => number } = {}) {
   const rememberMs = options.rememberMs ?? 3_600_000;
   const now = options.nowMs ?? Date.now;
   const logins = new Map<string, { outcome: AuthenticateOutcome; untilMs: number }>();
+  const perClient = (username: string, clientId: string) => `${username}\u0000${clientId}`;
 
   return {
     /** The `user` / authn check. */
-    async login(username: string, password: string, peerIp: string | undefined): Promise<AuthenticateOutcome> {
+    async login(username: string, password: string, peerIp: string | undefined, clientId?: string): Promise<AuthenticateOutcome> {
       const outcome = await core.authenticate({ username, password, bearer: '', peerIp });
-      if (outcome.allowed && !isWellFormedTokenSecret(username)) {
+      if (outcome.allowed && username !== '' && !isWellFormedTokenSecret(username)) {
+        const credentialInPassword = isWellFormedTokenSecret(password) || looksLikeJwt(password);
         if (logins.size > 100_000) logins.clear();
-        logins.set(username, { outcome, untilMs: now() + rememberMs });
+        logins.set(credentialInPassword && clientId ? perClient(username, clientId) : username, { outcome, untilMs: now() + rememberMs });
       }
       return outcome;
     },
-    /** The credential to decide later checks with, from the username alone; undefined when unknown. */
-    credentialOf(username: string): Credential | undefined {
+    /** The credential to decide later checks with, from the username (and client id); undefined when unknown. */
+    credentialOf(username: string, clientId?: string): Credential | undefined {
       if (isWellFormedTokenSecret(username)) return { username };
-      const remembered = logins.get(username);
+      const remembered = (clientId ? logins.get(perClient(username, clientId)) : undefined) ?? logins.get(username);
       if (!remembered || remembered.untilMs <= now()) return undefined;
       return { authenticated: remembered.outcome, username };
     },

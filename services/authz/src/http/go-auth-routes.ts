@@ -1,80 +1,144 @@
+import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '#libs/telemetry/index.ts';
-import type { AuthzCore } from '../authz-core.ts';
+import type { AuthzCore, Credential } from '../authz-core.ts';
+import { createAdapterRefusals, MALFORMED_REQUEST, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN, REQUEST_TOO_LARGE, reasonOfError } from '../adapter-refusals.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
+import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from './adapter-topic.ts';
+
+const MAX_BODY = 16 * 1024;
 
 /** mosquitto-go-auth `acc` values: 1 read (a delivery), 2 write, 3 read + write, 4 subscribe. */
 const ACC_READ = 1;
 const ACC_WRITE = 2;
 const ACC_SUBSCRIBE = 4;
 
+/** What a refusal records as the action of an ACL check. */
+const actionOfAcc = (acc: string | undefined) => (acc === '2' || acc === '3' ? 'publish' : acc === '1' || acc === '4' ? 'subscribe' : '');
+
+class BadRequest extends Error {
+  readonly reason: string;
+  constructor(message: string, reason: string = MALFORMED_REQUEST) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/**
+ * The request body. go-auth sends its JSON body with every method, GET included (`auth_opt_http_method
+ * GET`); the fetch API drops a GET body, so it is read from the Node request itself, within the limit.
+ */
+async function bodyOf(c: Context): Promise<string> {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if ((c.req.method !== 'GET' && c.req.method !== 'HEAD') || !incoming || incoming.readableEnded) return c.req.text();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of incoming) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new BadRequest('body too large', REQUEST_TOO_LARGE);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** JSON (go-auth's default `params_mode`), a form (`params_mode form`), or a query string. */
 async function paramsOf(c: Context): Promise<Record<string, string>> {
-  const text = await c.req.text();
+  const text = await bodyOf(c);
   const type = c.req.header('content-type') ?? '';
   if (type.includes('application/json') || text.trimStart().startsWith('{')) {
-    const parsed = JSON.parse(text) as unknown;
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('body must be a JSON object');
-    return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v)]));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new BadRequest('body is not JSON');
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequest('body must be a JSON object');
+    const params: Record<string, string> = {};
+    for (const [k, v] of Object.entries(parsed)) {
+      if (v !== null && typeof v === 'object') throw new BadRequest(`${k} must be a string or a number`);
+      params[k] = v === null || v === undefined ? '' : String(v);
+    }
+    return params;
   }
   return Object.fromEntries(new URLSearchParams(text || new URL(c.req.url).search));
 }
 
 /**
  * mosquitto-go-auth's HTTP backend (`/mosquitto/getuser`, `/superuser`, `/aclcheck`): JSON or form
- * parameters; 200 allows and 403 refuses, with a `{"ok": bool, "error": string}` body so that both
- * its `status` and `json` response modes read the same answer. Bad input is a 4xx, never a 5xx.
+ * parameters, by POST (go-auth's default), GET or PUT; 200 allows and 403 refuses, with a
+ * `{"ok": bool, "error": string}` body so that its `status` and `json` response modes read the
+ * same answer. Bad input is a 400 (413 when over 16 KiB) — a clean deny for go-auth, which retries
+ * only on ≥ 500 — and is recorded as a decision (source `go-auth`). 503 only when a peer Tollgate
+ * needs (identity) is unreachable.
+ *
+ * Mosquitto has one topic space for every account: with `namespace` `account-prefix` (the default)
+ * every topic is `<account id>/<topic>` (adapter-topic.ts); `none` is for single-tenant deployments.
  */
-export function goAuthRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger): Hono {
+export function goAuthRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger, options: { namespace?: SharedBrokerNamespace | undefined } = {}): Hono {
   const app = new Hono();
-  app.use('*', bodyLimit({ maxSize: 16 * 1024, onError: (c) => c.json({ ok: false, error: 'body too large' }, 413) }));
+  const refusals = createAdapterRefusals(core);
+  const topics = createTopicNamespace(core, options.namespace ?? 'account-prefix');
+  type Status = 400 | 403 | 413 | 503;
   const ok = (c: Context) => c.json({ ok: true, error: '' }, 200);
-  const no = (c: Context, error: string, status: 400 | 403 = 403) => c.json({ ok: false, error }, status);
+  const no = async (c: Context, status: Status, error: string, refusal?: Omit<Parameters<typeof refusals.record>[0], 'source'>) => {
+    if (refusal) await refusals.record({ source: 'go-auth', ...refusal });
+    return c.json({ ok: false, error }, status);
+  };
+  const failed = (c: Context, error: unknown, refusal: Omit<Parameters<typeof refusals.record>[0], 'source' | 'reason'>) => {
+    if (error instanceof BadRequest) return no(c, error.reason === REQUEST_TOO_LARGE ? 413 : 400, error.message, { ...refusal, reason: error.reason });
+    const reason = reasonOfError(error);
+    logger.warn({ err: error }, 'go-auth check refused');
+    return no(c, reason === 'UNAVAILABLE' ? 503 : 403, reason === 'UNAVAILABLE' ? 'unavailable' : 'refused', { ...refusal, reason });
+  };
 
-  app.post('/getuser', async (c) => {
-    let p: Record<string, string>;
+  app.use('*', bodyLimit({ maxSize: MAX_BODY, onError: (c) => no(c, 413, 'body too large', { reason: REQUEST_TOO_LARGE, action: c.req.path.endsWith('/getuser') ? 'connect' : '' }) }));
+
+  app.on(['GET', 'POST', 'PUT'], '/getuser', async (c) => {
+    let p: Record<string, string> = {};
     try {
       p = await paramsOf(c);
-    } catch {
-      return no(c, 'malformed parameters', 400);
-    }
-    if (!p.username) return no(c, 'username is required', 400);
-    try {
-      const outcome = await credentials.login(p.username, p.password ?? '', undefined);
-      return outcome.allowed ? ok(c) : no(c, outcome.reason.toLowerCase());
+      const base = { action: 'connect', clientId: p.clientid };
+      if (p.username === undefined) throw new BadRequest('username is required');
+      if (!p.username) return await no(c, 400, 'username is required', { ...base, reason: 'CREDENTIAL_MISSING' });
+      const outcome = await credentials.login(p.username, p.password ?? '', undefined, p.clientid || undefined);
+      return outcome.allowed ? ok(c) : await no(c, 403, outcome.reason.toLowerCase(), { ...base, reason: outcome.reason });
     } catch (error) {
-      logger.debug({ err: error }, 'go-auth getuser refused');
-      return no(c, 'refused');
+      return failed(c, error, { action: 'connect', clientId: p.clientid });
     }
   });
 
-  // No superusers: a superuser would skip ACL checks and with them the account boundary.
-  app.post('/superuser', (c) => no(c, 'no superusers'));
+  // No superusers: a superuser would skip ACL checks and with them the account boundary. Not
+  // recorded: go-auth asks before every ACL check (unless `auth_opt_disable_superuser true`).
+  app.on(['GET', 'POST', 'PUT'], '/superuser', (c) => c.json({ ok: false, error: 'no superusers' }, 403));
 
-  app.post('/aclcheck', async (c) => {
-    let p: Record<string, string>;
+  app.on(['GET', 'POST', 'PUT'], '/aclcheck', async (c) => {
+    let p: Record<string, string> = {};
+    let credential: Credential | undefined;
     try {
       p = await paramsOf(c);
-    } catch {
-      return no(c, 'malformed parameters', 400);
-    }
-    const acc = Number(p.acc);
-    if (!p.username || !p.topic || !Number.isInteger(acc) || acc < 1 || acc > 4) return no(c, 'username, topic and acc (1-4) are required', 400);
-    const credential = credentials.credentialOf(p.username);
-    if (!credential) return no(c, 'unknown user');
-    const actions: ('publish' | 'subscribe')[] = [];
-    if (acc & ACC_WRITE) actions.push('publish');
-    if (acc & ACC_READ || acc & ACC_SUBSCRIBE) actions.push('subscribe');
-    try {
+      const base = { action: actionOfAcc(p.acc), resource: p.topic === undefined ? undefined : `mqtt:${p.topic}`, clientId: p.clientid };
+      credential = p.username ? credentials.credentialOf(p.username, p.clientid || undefined) : undefined;
+      const acc = Number(p.acc);
+      if (!p.username || !p.topic || !Number.isInteger(acc) || acc < 1 || acc > 4) {
+        return await no(c, 400, 'username, topic and acc (1-4) are required', { ...base, reason: MALFORMED_REQUEST, credential });
+      }
+      // acc 4 carries a filter (a subscription), 1-3 a topic name (a delivery, a publish).
+      const topic = adapterTopic(acc === ACC_SUBSCRIBE ? 'subscribe' : 'publish', p.topic);
+      if (topic === undefined) return await no(c, 400, 'not a valid topic for this acc', { ...base, reason: MALFORMED_REQUEST, credential });
+      if (!credential) return await no(c, 403, 'unknown user', { ...base, reason: PRINCIPAL_UNKNOWN });
+      const scoped = await topics.scope(credential, topic, undefined);
+      if (!scoped) return await no(c, 403, 'namespace_mismatch', { ...base, reason: NAMESPACE_MISMATCH, credential });
+      const actions: ('publish' | 'subscribe')[] = [];
+      if (acc & ACC_WRITE) actions.push('publish');
+      if (acc & ACC_READ || acc & ACC_SUBSCRIBE) actions.push('subscribe');
       for (const action of actions) {
-        if (action === 'publish' && (p.topic.includes('+') || p.topic.includes('#'))) return no(c, 'wildcards cannot be published to');
-        const [d] = await core.authorize({ credential, action, resources: [`mqtt:${p.topic}`], clientId: p.clientid ?? '', peerIp: undefined, accountId: undefined, source: 'go-auth' });
-        if (!d?.allowed) return no(c, (d?.reason ?? 'denied').toLowerCase());
+        const [d] = await core.authorize({ credential, action, resources: [scoped.resource], clientId: p.clientid ?? '', peerIp: undefined, accountId: scoped.accountId, source: 'go-auth' });
+        if (!d?.allowed) return await no(c, 403, (d?.reason ?? 'denied').toLowerCase());
       }
       return ok(c);
     } catch (error) {
-      logger.debug({ err: error }, 'go-auth aclcheck refused');
-      return no(c, 'refused');
+      return failed(c, error, { action: actionOfAcc(p.acc), resource: p.topic === undefined ? undefined : `mqtt:${p.topic}`, clientId: p.clientid, credential });
     }
   });
   return app;

@@ -1,10 +1,35 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { isId } from '#libs/crypto/ids.ts';
+import { toAppError } from '#libs/errors/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
-import type { AuthzCore } from '../authz-core.ts';
+import type { AuthenticateOutcome, AuthzCore, Credential, Principal } from '../authz-core.ts';
+import type { TokenRule } from '../domain/token-record.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
 
 const MAX_BODY = 16 * 1024;
+const SOURCE = 'rabbitmq';
+
+/** Refusal reasons of this adapter (beside the engine's): the same names as the other adapters'. */
+export const rabbitmqReasons = {
+  /** A field is missing or cannot be read; the body is over 16 KiB (REQUEST_TOO_LARGE). */
+  malformed: 'MALFORMED_REQUEST',
+  tooLarge: 'REQUEST_TOO_LARGE',
+  /** A username that is not a token and has no remembered login. */
+  principalUnknown: 'PRINCIPAL_UNKNOWN',
+  /** The vhost is neither an account id nor `/` bound to one (TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT). */
+  vhostNotAccount: 'VHOST_NOT_ACCOUNT',
+  /** A routing key this adapter cannot reason about as an MQTT topic (see `/topic`). */
+  routingKeyUnsupported: 'ROUTING_KEY_UNSUPPORTED',
+} as const;
+
+export interface RabbitmqRoutesOptions {
+  /**
+   * The account RabbitMQ's default vhost `/` stands for (a single-tenant deployment); unset, `/`
+   * is refused: every account uses the vhost named by its id, so tenants never share an exchange.
+   */
+  defaultVhostAccountId?: string | undefined;
+}
 
 /** RabbitMQ routing key (on a topic exchange) → MQTT topic or filter: `.` → `/`, `*` → `+`, `#` stays. */
 export function routingKeyToTopic(routingKey: string): string {
@@ -14,69 +39,225 @@ export function routingKeyToTopic(routingKey: string): string {
     .join('/');
 }
 
+/** As on Tollgate's own broker edge: an acl token may connect unless one of its rules denies `connect`. */
+function deniesConnect(rules: readonly TokenRule[]): boolean {
+  return rules.some((r) => r.effect === 'deny' && r.actions.includes('connect') && r.resources.some((x) => x.startsWith('mqtt:')));
+}
+
 /**
- * `rabbitmq_auth_backend_http` (3.10, as observed on the wire): four endpoints, GET query or POST
- * form, answers `200` with exactly `allow` or `deny` (no newline). Everything that cannot be
- * answered yes — bad input, unknown users, errors — is `deny`: RabbitMQ fails closed anyway, and a
- * client's mistake never becomes a 5xx. vhost `/` is the principal's own account; any other vhost
- * names an account id (a parent's master token may name a subaccount).
+ * What an acl token may touch besides topics (checked by `/topic`): exactly what RabbitMQ's MQTT
+ * plugin and an AMQP subscriber need — the `amq.topic` exchange (publish: write, bind source:
+ * read), its own MQTT subscription queues `mqtt-subscription-<client_id>qos0|qos1` and server-named
+ * `amq.gen-*` queues (clients cannot declare `amq.*` names themselves). Never `amq.default` or
+ * another exchange: publishing there would reach queues without a topic check.
  */
-export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger): Hono {
+function aclMayUseResource(resource: string | null, name: string, permission: string | null, clientId: string): boolean {
+  if (permission !== 'configure' && permission !== 'write' && permission !== 'read') return false;
+  if (resource === 'exchange') return name === 'amq.topic' && permission !== 'configure';
+  if (resource !== 'queue') return false;
+  return name.startsWith('amq.gen-') || (clientId !== '' && (name === `mqtt-subscription-${clientId}qos0` || name === `mqtt-subscription-${clientId}qos1`));
+}
+
+/**
+ * `rabbitmq_auth_backend_http` (3.10.8, as observed on the wire; test/interop/rabbitmq.test.ts runs
+ * a real node against it): four endpoints, GET query or POST form, answers `200` with exactly
+ * `allow` or `deny` (no newline, no tags). Everything that cannot be answered yes — bad input,
+ * unknown users, errors — is `deny`: RabbitMQ fails closed anyway, and a client's mistake never
+ * becomes a 5xx. Every refusal is a decision (`source: 'rabbitmq'`) in the recent-decisions ring.
+ *
+ * Tenancy: the vhost IS the account. A principal may use the vhost named by its own account id; a
+ * parent's master token may name a subaccount (core.authorize's account selector). `/` is refused
+ * unless `defaultVhostAccountId` binds it to one account. Vhosts are RabbitMQ's isolation unit
+ * (exchanges, queues, bindings), so two accounts never share `amq.topic`.
+ */
+export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger, options: RabbitmqRoutesOptions = {}): Hono {
   const app = new Hono();
-  app.use('*', bodyLimit({ maxSize: MAX_BODY, onError: (c) => c.text('deny', 200) }));
+
+  const record = (
+    allowed: boolean,
+    reason: string,
+    d: { action: string; resource: string; principal?: Principal | undefined; accountId?: string | undefined; clientId?: string | null | undefined; peerIp?: string | null | undefined },
+  ) =>
+    core.decisions.record({
+      atMs: Date.now(),
+      allowed,
+      reason,
+      action: d.action,
+      resource: d.resource.slice(0, 256),
+      accountId: d.accountId ?? d.principal?.accountId ?? '',
+      subject: d.principal?.subject ?? '',
+      clientId: (d.clientId ?? '').slice(0, 256),
+      peerIp: (d.peerIp ?? '').slice(0, 64),
+      source: SOURCE,
+    });
+
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY,
+      onError: (c) => {
+        record(false, rabbitmqReasons.tooLarge, { action: 'connect', resource: '' });
+        return c.text('deny', 200);
+      },
+    }),
+  );
 
   const answer = (c: Context, allowed: boolean) => c.body(allowed ? 'allow' : 'deny', 200, { 'content-type': 'text/plain' });
   const fields = async (c: Context): Promise<URLSearchParams> => (c.req.method === 'POST' ? new URLSearchParams(await c.req.text()) : new URL(c.req.url).searchParams);
-  const accountOf = (vhost: string | null) => (!vhost || vhost === '/' ? undefined : vhost);
-  const guarded = (handler: (c: Context, f: URLSearchParams) => Promise<boolean>) => async (c: Context) => {
+  const guarded = (action: string, handler: (f: URLSearchParams) => Promise<boolean>) => async (c: Context) => {
+    let f: URLSearchParams | undefined;
     try {
-      return answer(c, await handler(c, await fields(c)));
+      f = await fields(c);
+      return answer(c, await handler(f));
     } catch (error) {
-      logger.debug({ err: error }, 'rabbitmq check refused');
+      // Could not be answered (a malformed topic, identity unreachable…): a refusal all the same.
+      const appError = toAppError(error);
+      const reason = appError.code === 'INVALID_ARGUMENT' ? rabbitmqReasons.malformed : appError.code;
+      if (appError.code === 'INVALID_ARGUMENT') logger.debug({ err: error }, 'rabbitmq check refused');
+      else logger.warn({ err: error }, 'rabbitmq check could not be answered: refused');
+      record(false, reason, { action, resource: f?.get('name') ?? '', clientId: f?.get('client_id') ?? f?.get('variable_map.client_id') });
       return answer(c, false);
     }
   };
 
-  const authorize = async (f: URLSearchParams, action: 'connect' | 'publish' | 'subscribe', resource: string | undefined, clientId: string, ip?: string) => {
-    const credential = credentials.credentialOf(f.get('username') ?? '');
-    if (!credential) return undefined;
-    const [decision] = await core.authorize({ credential, action, resources: resource === undefined ? [] : [resource], clientId, peerIp: ip, accountId: accountOf(f.get('vhost')), source: 'rabbitmq' });
-    return decision;
+  /** The account a vhost stands for: its own id, or `/` when bound; undefined otherwise. */
+  const accountOfVhost = (vhost: string): string | undefined => {
+    if (vhost === '/') return options.defaultVhostAccountId;
+    return isId(vhost, 'acc') ? vhost : undefined;
+  };
+
+  /**
+   * Who is asking, and which account (vhost) for. Refusals are recorded here, under the caller's
+   * account when it is known. `credential` is for core.authorize: the remembered login, or the
+   * token itself (so the core uses its compiled rules).
+   */
+  const admit = async (
+    f: URLSearchParams,
+    action: string,
+    resource: string,
+    peerIp: string | undefined,
+  ): Promise<{ credential: Credential; outcome: Extract<AuthenticateOutcome, { allowed: true }>; accountId: string } | undefined> => {
+    const username = f.get('username');
+    const vhost = f.get('vhost');
+    const clientId = f.get('client_id') ?? f.get('variable_map.client_id');
+    if (!username || vhost === null) {
+      record(false, rabbitmqReasons.malformed, { action, resource, clientId, peerIp });
+      return undefined;
+    }
+    const credential = credentials.credentialOf(username, clientId || undefined);
+    if (!credential) {
+      record(false, rabbitmqReasons.principalUnknown, { action, resource, clientId, peerIp });
+      return undefined;
+    }
+    const outcome = credential.authenticated ?? (await core.authenticate({ username, password: '', bearer: '', peerIp }));
+    if (!outcome.allowed) {
+      record(false, outcome.reason, { action, resource, clientId, peerIp });
+      return undefined;
+    }
+    const accountId = accountOfVhost(vhost);
+    if (!accountId) {
+      record(false, rabbitmqReasons.vhostNotAccount, { action, resource: `vhost:${vhost}`, principal: outcome.principal, clientId, peerIp });
+      return undefined;
+    }
+    return { credential, outcome, accountId };
+  };
+
+  /** Scope for principals that are not acl tokens: the core's account selector decides (and records). */
+  const mayEnter = async (admitted: { credential: Credential; outcome: AuthenticateOutcome; accountId: string }, clientId: string, peerIp: string | undefined) => {
+    const [decision] = await core.authorize({ credential: { authenticated: admitted.outcome, username: admitted.credential.username }, action: 'connect', resources: [], clientId, peerIp, accountId: admitted.accountId, source: SOURCE });
+    return decision?.allowed ?? false;
   };
 
   for (const method of ['get', 'post'] as const) {
-    app[method]('/user', guarded(async (_c, f) => {
+    // Authentication only: AMQP sends no vhost here (MQTT does); the vhost check decides the account.
+    app[method]('/user', guarded('connect', async (f) => {
       const username = f.get('username');
-      if (!username) return false;
-      return (await credentials.login(username, f.get('password') ?? '', undefined)).allowed;
+      const clientId = f.get('client_id');
+      if (!username) {
+        record(false, rabbitmqReasons.malformed, { action: 'connect', resource: '', clientId });
+        return false;
+      }
+      // The `user` call carries no IP (contract §3.4): tokens with an IP allow-list are refused here.
+      const outcome = await credentials.login(username, f.get('password') ?? '', undefined, clientId || undefined);
+      if (!outcome.allowed) record(false, outcome.reason, { action: 'connect', resource: f.get('vhost') === null ? '' : `vhost:${f.get('vhost')}`, clientId });
+      return outcome.allowed;
     }));
-    app[method]('/vhost', guarded(async (_c, f) => {
-      const decision = await authorize(f, 'connect', undefined, f.get('client_id') ?? '', f.get('ip') ?? undefined);
-      // An acl token may connect unless a rule denies `connect` (as on Tollgate's own broker).
-      return !!decision && (decision.allowed || decision.reason === 'NO_MATCHING_RULE');
-    }));
-    app[method]('/resource', guarded(async (_c, f) => {
-      const decision = await authorize(f, 'connect', undefined, f.get('client_id') ?? '');
-      if (!decision || !(decision.allowed || decision.reason === 'NO_MATCHING_RULE')) return false;
-      if (decision.allowed) return true; // master, standard, users: every queue and exchange of their vhost
-      // acl tokens: what MQTT-through-RabbitMQ needs, nothing else; topics are checked by /topic.
-      const name = f.get('name') ?? '';
+
+    app[method]('/vhost', guarded('connect', async (f) => {
+      const vhost = f.get('vhost') ?? '';
       const clientId = f.get('client_id') ?? '';
-      if (f.get('resource') === 'exchange') return name === 'amq.topic';
-      return name.startsWith('amq.gen-') || (clientId !== '' && (name === `mqtt-subscription-${clientId}qos0` || name === `mqtt-subscription-${clientId}qos1`));
+      const ip = f.get('ip') || undefined;
+      const admitted = await admit(f, 'connect', `vhost:${vhost}`, ip);
+      if (!admitted) return false;
+      const { principal, rules } = admitted.outcome;
+      if (principal.kind !== 'acl') return mayEnter(admitted, clientId, ip);
+      // acl tokens never select another account; the core's `connect` check would answer
+      // NO_MATCHING_RULE for a token without connect rules, which the broker edge treats as allowed.
+      const refuse = principal.accountId !== admitted.accountId ? 'ACCOUNT_NOT_IN_SCOPE' : deniesConnect(rules) ? 'DENIED_BY_RULE' : undefined;
+      // Recorded in the caller's own account (as the core does): a named account learns nothing of strangers.
+      record(!refuse, refuse ?? 'ALLOWED', { action: 'connect', resource: `vhost:${vhost}`, principal, clientId, peerIp: ip });
+      return !refuse;
     }));
-    app[method]('/topic', guarded(async (_c, f) => {
+
+    app[method]('/resource', guarded('connect', async (f) => {
+      const kind = f.get('resource');
+      const name = f.get('name') ?? '';
+      const permission = f.get('permission');
+      const clientId = f.get('client_id') ?? '';
+      const described = `${kind ?? '?'}:${name}`;
+      const admitted = await admit(f, permission ?? '', described, undefined);
+      if (!admitted) return false;
+      const { principal } = admitted.outcome;
+      if (principal.kind !== 'acl') {
+        // Users act by role: a viewer reads, so it may not write to an exchange (= publish).
+        if (principal.kind === 'user' && principal.role === 'viewer' && kind === 'exchange' && permission !== 'read') {
+          record(false, 'ROLE_NOT_ALLOWED', { action: permission ?? '', resource: described, principal, clientId });
+          return false;
+        }
+        // Master, standard and users: every queue and exchange of the vhosts they may enter.
+        return mayEnter(admitted, clientId, undefined);
+      }
+      const refuse = principal.accountId !== admitted.accountId ? 'ACCOUNT_NOT_IN_SCOPE' : aclMayUseResource(kind, name, permission, clientId) ? undefined : 'KIND_NOT_ALLOWED';
+      record(!refuse, refuse ?? 'ALLOWED', { action: permission ?? '', resource: described, principal, clientId });
+      return !refuse;
+    }));
+
+    app[method]('/topic', guarded('publish', async (f) => {
       const routingKey = f.get('routing_key');
-      if (!routingKey || f.get('resource') !== 'topic') return false;
-      const topic = routingKeyToTopic(routingKey);
       const permission = f.get('permission');
       const clientId = f.get('variable_map.client_id') ?? f.get('client_id') ?? '';
-      if (permission === 'write') {
-        if (topic.includes('+') || topic.includes('#')) return false;
-        return (await authorize(f, 'publish', `mqtt:${topic}`, clientId))?.allowed ?? false;
+      const action = permission === 'write' ? 'publish' : permission === 'read' ? 'subscribe' : undefined;
+      const username = f.get('username');
+      const vhost = f.get('vhost');
+      const resource = `mqtt:${routingKeyToTopic(routingKey ?? '')}`;
+      if (routingKey === null || !action || f.get('resource') !== 'topic' || !username || vhost === null) {
+        record(false, rabbitmqReasons.malformed, { action: action ?? permission ?? '', resource: routingKey ?? '', clientId });
+        return false;
       }
-      if (permission === 'read') return (await authorize(f, 'subscribe', `mqtt:${topic}`, clientId))?.allowed ?? false;
-      return false;
+      const credential = credentials.credentialOf(username, clientId || undefined);
+      if (!credential) {
+        record(false, rabbitmqReasons.principalUnknown, { action, resource, clientId });
+        return false;
+      }
+      const accountId = accountOfVhost(vhost);
+      // The routing key is what RabbitMQ matches bindings against, so it is reasoned about word by
+      // word: a `.` inside an MQTT topic (`devices/c1.x`) reaches us as a level separator
+      // (`devices.c1.x`), exactly as RabbitMQ routes it. MQTT-originated keys never hold a `/`
+      // (the plugin turns every `/` into `.`); an AMQP key word holding one would be one level to
+      // RabbitMQ but several to the rules, so it is refused. Publishing to a `$` topic is refused
+      // too: a binding's leading `#` / `*` matches it in RabbitMQ, unlike an MQTT filter
+      // ([MQTT-4.7.2-1]), so subscriptions with a leading wildcard stay within what rules allow.
+      // A publish names one topic: wildcards (literal words to AMQP) are refused.
+      const unsupported = routingKey.includes('/') || (action === 'publish' && (routingKey.startsWith('$') || resource.includes('+') || resource.includes('#')));
+      if (!accountId || unsupported) {
+        const outcome = credential.authenticated ?? (await core.authenticate({ username, password: '', bearer: '', peerIp: undefined }));
+        const principal = outcome.allowed ? outcome.principal : undefined;
+        record(false, accountId ? rabbitmqReasons.routingKeyUnsupported : rabbitmqReasons.vhostNotAccount, { action, resource: accountId ? resource : `vhost:${vhost}`, principal, clientId });
+        return false;
+      }
+      // Topic patterns are filters: subscribe is allowed only if every topic the pattern can match is.
+      const [decision] = await core.authorize({ credential, action, resources: [resource], clientId, peerIp: undefined, accountId, source: SOURCE });
+      return decision?.allowed ?? false;
     }));
   }
   return app;

@@ -2,15 +2,40 @@
 // @generated from file envoy/config/core/v3/base.proto (package envoy.config.core.v3, syntax proto3)
 /* eslint-disable */
 
-// Minimal subset of Envoy's public envoy.config.core.v3 header types (same names and field numbers).
+// Minimal subset of Envoy's public envoy.config.core.v3 base types (same package, names and field
+// numbers), written for Tollgate's ext_authz and rate limit servers.
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
+import type { Any } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file envoy/config/core/v3/base.proto.
  */
 export declare const file_envoy_config_core_v3_base: GenFile;
+
+/**
+ * Typed and untyped per-filter metadata, keyed by filter name.
+ *
+ * @generated from message envoy.config.core.v3.Metadata
+ */
+export declare type Metadata = Message<"envoy.config.core.v3.Metadata"> & {
+  /**
+   * @generated from field: map<string, google.protobuf.Struct> filter_metadata = 1;
+   */
+  filterMetadata: { [key: string]: JsonObject };
+
+  /**
+   * @generated from field: map<string, google.protobuf.Any> typed_filter_metadata = 2;
+   */
+  typedFilterMetadata: { [key: string]: Any };
+};
+
+/**
+ * Describes the message envoy.config.core.v3.Metadata.
+ * Use `create(MetadataSchema)` to create a new message.
+ */
+export declare const MetadataSchema: GenMessage<Metadata>;
 
 /**
  * @generated from message envoy.config.core.v3.HeaderValue
@@ -27,6 +52,8 @@ export declare type HeaderValue = Message<"envoy.config.core.v3.HeaderValue"> & 
   value: string;
 
   /**
+   * Set instead of `value` when Envoy encodes raw header bytes.
+   *
    * @generated from field: bytes raw_value = 3;
    */
   rawValue: Uint8Array;
@@ -48,6 +75,8 @@ export declare type HeaderValueOption = Message<"envoy.config.core.v3.HeaderValu
   header?: HeaderValue | undefined;
 
   /**
+   * Deprecated in Envoy in favour of append_action.
+   *
    * @generated from field: google.protobuf.BoolValue append = 2;
    */
   append?: boolean | undefined;
@@ -98,4 +127,41 @@ export enum HeaderValueOption_HeaderAppendAction {
  * Describes the enum envoy.config.core.v3.HeaderValueOption.HeaderAppendAction.
  */
 export declare const HeaderValueOption_HeaderAppendActionSchema: GenEnum<HeaderValueOption_HeaderAppendAction>;
+
+/**
+ * @generated from message envoy.config.core.v3.HeaderMap
+ */
+export declare type HeaderMap = Message<"envoy.config.core.v3.HeaderMap"> & {
+  /**
+   * @generated from field: repeated envoy.config.core.v3.HeaderValue headers = 1;
+   */
+  headers: HeaderValue[];
+};
+
+/**
+ * Describes the message envoy.config.core.v3.HeaderMap.
+ * Use `create(HeaderMapSchema)` to create a new message.
+ */
+export declare const HeaderMapSchema: GenMessage<HeaderMap>;
+
+/**
+ * @generated from message envoy.config.core.v3.QueryParameter
+ */
+export declare type QueryParameter = Message<"envoy.config.core.v3.QueryParameter"> & {
+  /**
+   * @generated from field: string key = 1;
+   */
+  key: string;
+
+  /**
+   * @generated from field: string value = 2;
+   */
+  value: string;
+};
+
+/**
+ * Describes the message envoy.config.core.v3.QueryParameter.
+ * Use `create(QueryParameterSchema)` to create a new message.
+ */
+export declare const QueryParameterSchema: GenMessage<QueryParameter>;
 

@@ -2,40 +2,62 @@
 // @generated from file envoy/config/core/v3/base.proto (package envoy.config.core.v3, syntax proto3)
 /* eslint-disable */
 
-// Minimal subset of Envoy's public envoy.config.core.v3 header types (same names and field numbers).
+// Minimal subset of Envoy's public envoy.config.core.v3 base types (same package, names and field
+// numbers), written for Tollgate's ext_authz and rate limit servers.
 
 import { enumDesc, fileDesc, messageDesc, tsEnum } from "@bufbuild/protobuf/codegenv2";
-import { file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_any, file_google_protobuf_struct, file_google_protobuf_wrappers } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file envoy/config/core/v3/base.proto.
  */
 export const file_envoy_config_core_v3_base = /*@__PURE__*/
-  fileDesc("Ch9lbnZveS9jb25maWcvY29yZS92My9iYXNlLnByb3RvEhRlbnZveS5jb25maWcuY29yZS52MyI8CgtIZWFkZXJWYWx1ZRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAkSEQoJcmF3X3ZhbHVlGAMgASgMIt4CChFIZWFkZXJWYWx1ZU9wdGlvbhIxCgZoZWFkZXIYASABKAsyIS5lbnZveS5jb25maWcuY29yZS52My5IZWFkZXJWYWx1ZRIqCgZhcHBlbmQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuQm9vbFZhbHVlElEKDWFwcGVuZF9hY3Rpb24YAyABKA4yOi5lbnZveS5jb25maWcuY29yZS52My5IZWFkZXJWYWx1ZU9wdGlvbi5IZWFkZXJBcHBlbmRBY3Rpb24SGAoQa2VlcF9lbXB0eV92YWx1ZRgEIAEoCCJ9ChJIZWFkZXJBcHBlbmRBY3Rpb24SGwoXQVBQRU5EX0lGX0VYSVNUU19PUl9BREQQABIRCg1BRERfSUZfQUJTRU5UEAESHgoaT1ZFUldSSVRFX0lGX0VYSVNUU19PUl9BREQQAhIXChNPVkVSV1JJVEVfSUZfRVhJU1RTEANiBnByb3RvMw", [file_google_protobuf_wrappers]);
+  fileDesc("Ch9lbnZveS9jb25maWcvY29yZS92My9iYXNlLnByb3RvEhRlbnZveS5jb25maWcuY29yZS52MyLRAgoITWV0YWRhdGESSwoPZmlsdGVyX21ldGFkYXRhGAEgAygLMjIuZW52b3kuY29uZmlnLmNvcmUudjMuTWV0YWRhdGEuRmlsdGVyTWV0YWRhdGFFbnRyeRJWChV0eXBlZF9maWx0ZXJfbWV0YWRhdGEYAiADKAsyNy5lbnZveS5jb25maWcuY29yZS52My5NZXRhZGF0YS5UeXBlZEZpbHRlck1ldGFkYXRhRW50cnkaTgoTRmlsdGVyTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSJgoFdmFsdWUYAiABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0OgI4ARpQChhUeXBlZEZpbHRlck1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEiMKBXZhbHVlGAIgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueToCOAEiPAoLSGVhZGVyVmFsdWUSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJEhEKCXJhd192YWx1ZRgDIAEoDCLeAgoRSGVhZGVyVmFsdWVPcHRpb24SMQoGaGVhZGVyGAEgASgLMiEuZW52b3kuY29uZmlnLmNvcmUudjMuSGVhZGVyVmFsdWUSKgoGYXBwZW5kGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkJvb2xWYWx1ZRJRCg1hcHBlbmRfYWN0aW9uGAMgASgOMjouZW52b3kuY29uZmlnLmNvcmUudjMuSGVhZGVyVmFsdWVPcHRpb24uSGVhZGVyQXBwZW5kQWN0aW9uEhgKEGtlZXBfZW1wdHlfdmFsdWUYBCABKAgifQoSSGVhZGVyQXBwZW5kQWN0aW9uEhsKF0FQUEVORF9JRl9FWElTVFNfT1JfQUREEAASEQoNQUREX0lGX0FCU0VOVBABEh4KGk9WRVJXUklURV9JRl9FWElTVFNfT1JfQUREEAISFwoTT1ZFUldSSVRFX0lGX0VYSVNUUxADIj8KCUhlYWRlck1hcBIyCgdoZWFkZXJzGAEgAygLMiEuZW52b3kuY29uZmlnLmNvcmUudjMuSGVhZGVyVmFsdWUiLAoOUXVlcnlQYXJhbWV0ZXISCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_struct, file_google_protobuf_wrappers]);
+
+/**
+ * Describes the message envoy.config.core.v3.Metadata.
+ * Use `create(MetadataSchema)` to create a new message.
+ */
+export const MetadataSchema = /*@__PURE__*/
+  messageDesc(file_envoy_config_core_v3_base, 0);
 
 /**
  * Describes the message envoy.config.core.v3.HeaderValue.
  * Use `create(HeaderValueSchema)` to create a new message.
  */
 export const HeaderValueSchema = /*@__PURE__*/
-  messageDesc(file_envoy_config_core_v3_base, 0);
+  messageDesc(file_envoy_config_core_v3_base, 1);
 
 /**
  * Describes the message envoy.config.core.v3.HeaderValueOption.
  * Use `create(HeaderValueOptionSchema)` to create a new message.
  */
 export const HeaderValueOptionSchema = /*@__PURE__*/
-  messageDesc(file_envoy_config_core_v3_base, 1);
+  messageDesc(file_envoy_config_core_v3_base, 2);
 
 /**
  * Describes the enum envoy.config.core.v3.HeaderValueOption.HeaderAppendAction.
  */
 export const HeaderValueOption_HeaderAppendActionSchema = /*@__PURE__*/
-  enumDesc(file_envoy_config_core_v3_base, 1, 0);
+  enumDesc(file_envoy_config_core_v3_base, 2, 0);
 
 /**
  * @generated from enum envoy.config.core.v3.HeaderValueOption.HeaderAppendAction
  */
 export const HeaderValueOption_HeaderAppendAction = /*@__PURE__*/
   tsEnum(HeaderValueOption_HeaderAppendActionSchema);
+
+/**
+ * Describes the message envoy.config.core.v3.HeaderMap.
+ * Use `create(HeaderMapSchema)` to create a new message.
+ */
+export const HeaderMapSchema = /*@__PURE__*/
+  messageDesc(file_envoy_config_core_v3_base, 3);
+
+/**
+ * Describes the message envoy.config.core.v3.QueryParameter.
+ * Use `create(QueryParameterSchema)` to create a new message.
+ */
+export const QueryParameterSchema = /*@__PURE__*/
+  messageDesc(file_envoy_config_core_v3_base, 4);
 

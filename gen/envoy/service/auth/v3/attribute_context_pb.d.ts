@@ -2,10 +2,12 @@
 // @generated from file envoy/service/auth/v3/attribute_context.proto (package envoy.service.auth.v3, syntax proto3)
 /* eslint-disable */
 
-// Minimal subset of Envoy's public envoy.service.auth.v3.AttributeContext (same names and field numbers).
+// Minimal subset of Envoy's public envoy.service.auth.v3.AttributeContext (same package, names and
+// field numbers).
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { HeaderMap, Metadata } from "../../../config/core/v3/base_pb.js";
 import type { Address } from "../../../config/core/v3/address_pb.js";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 
@@ -37,6 +39,21 @@ export declare type AttributeContext = Message<"envoy.service.auth.v3.AttributeC
    * @generated from field: map<string, string> context_extensions = 10;
    */
   contextExtensions: { [key: string]: string };
+
+  /**
+   * @generated from field: envoy.config.core.v3.Metadata metadata_context = 11;
+   */
+  metadataContext?: Metadata | undefined;
+
+  /**
+   * @generated from field: envoy.service.auth.v3.AttributeContext.TLSSession tls_session = 12;
+   */
+  tlsSession?: AttributeContext_TLSSession | undefined;
+
+  /**
+   * @generated from field: envoy.config.core.v3.Metadata route_metadata_context = 13;
+   */
+  routeMetadataContext?: Metadata | undefined;
 };
 
 /**
@@ -117,11 +134,15 @@ export declare type AttributeContext_HttpRequest = Message<"envoy.service.auth.v
   method: string;
 
   /**
+   * Lower-case names; pseudo-headers (`:authority`, `:path`, …) included.
+   *
    * @generated from field: map<string, string> headers = 3;
    */
   headers: { [key: string]: string };
 
   /**
+   * Includes the query string.
+   *
    * @generated from field: string path = 4;
    */
   path: string;
@@ -165,6 +186,13 @@ export declare type AttributeContext_HttpRequest = Message<"envoy.service.auth.v
    * @generated from field: bytes raw_body = 12;
    */
   rawBody: Uint8Array;
+
+  /**
+   * Filled instead of `headers` when the filter sets encode_raw_headers.
+   *
+   * @generated from field: envoy.config.core.v3.HeaderMap header_map = 13;
+   */
+  headerMap?: HeaderMap | undefined;
 };
 
 /**
@@ -172,4 +200,20 @@ export declare type AttributeContext_HttpRequest = Message<"envoy.service.auth.v
  * Use `create(AttributeContext_HttpRequestSchema)` to create a new message.
  */
 export declare const AttributeContext_HttpRequestSchema: GenMessage<AttributeContext_HttpRequest>;
+
+/**
+ * @generated from message envoy.service.auth.v3.AttributeContext.TLSSession
+ */
+export declare type AttributeContext_TLSSession = Message<"envoy.service.auth.v3.AttributeContext.TLSSession"> & {
+  /**
+   * @generated from field: string sni = 1;
+   */
+  sni: string;
+};
+
+/**
+ * Describes the message envoy.service.auth.v3.AttributeContext.TLSSession.
+ * Use `create(AttributeContext_TLSSessionSchema)` to create a new message.
+ */
+export declare const AttributeContext_TLSSessionSchema: GenMessage<AttributeContext_TLSSession>;
 

@@ -9,7 +9,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { AttributeContext } from "./attribute_context_pb.js";
 import type { HttpStatus } from "../../../type/v3/http_status_pb.js";
-import type { HeaderValueOption } from "../../../config/core/v3/base_pb.js";
+import type { HeaderValueOption, QueryParameter } from "../../../config/core/v3/base_pb.js";
 import type { Status } from "../../../../google/rpc/status_pb.js";
 
 /**
@@ -69,6 +69,13 @@ export declare type OkHttpResponse = Message<"envoy.service.auth.v3.OkHttpRespon
   headers: HeaderValueOption[];
 
   /**
+   * Deprecated in Envoy in favour of CheckResponse.dynamic_metadata.
+   *
+   * @generated from field: google.protobuf.Struct dynamic_metadata = 3;
+   */
+  dynamicMetadata?: JsonObject | undefined;
+
+  /**
    * @generated from field: repeated string headers_to_remove = 5;
    */
   headersToRemove: string[];
@@ -77,6 +84,16 @@ export declare type OkHttpResponse = Message<"envoy.service.auth.v3.OkHttpRespon
    * @generated from field: repeated envoy.config.core.v3.HeaderValueOption response_headers_to_add = 6;
    */
   responseHeadersToAdd: HeaderValueOption[];
+
+  /**
+   * @generated from field: repeated envoy.config.core.v3.QueryParameter query_parameters_to_set = 7;
+   */
+  queryParametersToSet: QueryParameter[];
+
+  /**
+   * @generated from field: repeated string query_parameters_to_remove = 8;
+   */
+  queryParametersToRemove: string[];
 };
 
 /**
@@ -111,6 +128,8 @@ export declare type CheckResponse = Message<"envoy.service.auth.v3.CheckResponse
     case: "okResponse";
   } | {
     /**
+     * An authorization-server error (counted as such by Envoy, subject to failure_mode_allow).
+     *
      * @generated from field: envoy.service.auth.v3.DeniedHttpResponse error_response = 5;
      */
     value: DeniedHttpResponse;

@@ -6,10 +6,10 @@
 // numbers), so that a real Envoy can call Tollgate's quota service.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import type { Message } from "@bufbuild/protobuf";
+import type { JsonObject, Message } from "@bufbuild/protobuf";
 import type { RateLimitDescriptor } from "../../../extensions/common/ratelimit/v3/ratelimit_pb.js";
 import type { HeaderValue } from "../../../config/core/v3/base_pb.js";
-import type { Duration } from "@bufbuild/protobuf/wkt";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 
 /**
  * Describes the file envoy/service/ratelimit/v3/rls.proto.
@@ -31,6 +31,8 @@ export declare type RateLimitRequest = Message<"envoy.service.ratelimit.v3.RateL
   descriptors: RateLimitDescriptor[];
 
   /**
+   * 0 means 1.
+   *
    * @generated from field: uint32 hits_addend = 3;
    */
   hitsAddend: number;
@@ -52,6 +54,8 @@ export declare type RateLimitResponse = Message<"envoy.service.ratelimit.v3.Rate
   overallCode: RateLimitResponse_Code;
 
   /**
+   * Index-aligned with the request's descriptors.
+   *
    * @generated from field: repeated envoy.service.ratelimit.v3.RateLimitResponse.DescriptorStatus statuses = 2;
    */
   statuses: RateLimitResponse_DescriptorStatus[];
@@ -65,6 +69,21 @@ export declare type RateLimitResponse = Message<"envoy.service.ratelimit.v3.Rate
    * @generated from field: repeated envoy.config.core.v3.HeaderValue request_headers_to_add = 4;
    */
   requestHeadersToAdd: HeaderValue[];
+
+  /**
+   * @generated from field: bytes raw_body = 5;
+   */
+  rawBody: Uint8Array;
+
+  /**
+   * @generated from field: google.protobuf.Struct dynamic_metadata = 6;
+   */
+  dynamicMetadata?: JsonObject | undefined;
+
+  /**
+   * @generated from field: envoy.service.ratelimit.v3.RateLimitResponse.Quota quota = 7;
+   */
+  quota?: RateLimitResponse_Quota | undefined;
 };
 
 /**
@@ -172,6 +191,11 @@ export declare type RateLimitResponse_DescriptorStatus = Message<"envoy.service.
    * @generated from field: google.protobuf.Duration duration_until_reset = 4;
    */
   durationUntilReset?: Duration | undefined;
+
+  /**
+   * @generated from field: envoy.service.ratelimit.v3.RateLimitResponse.Quota quota = 5;
+   */
+  quota?: RateLimitResponse_Quota | undefined;
 };
 
 /**
@@ -179,6 +203,40 @@ export declare type RateLimitResponse_DescriptorStatus = Message<"envoy.service.
  * Use `create(RateLimitResponse_DescriptorStatusSchema)` to create a new message.
  */
 export declare const RateLimitResponse_DescriptorStatusSchema: GenMessage<RateLimitResponse_DescriptorStatus>;
+
+/**
+ * Not implemented in Envoy; never set by Tollgate.
+ *
+ * @generated from message envoy.service.ratelimit.v3.RateLimitResponse.Quota
+ */
+export declare type RateLimitResponse_Quota = Message<"envoy.service.ratelimit.v3.RateLimitResponse.Quota"> & {
+  /**
+   * @generated from field: uint32 requests = 1;
+   */
+  requests: number;
+
+  /**
+   * @generated from oneof envoy.service.ratelimit.v3.RateLimitResponse.Quota.expiration_specifier
+   */
+  expirationSpecifier: {
+    /**
+     * @generated from field: google.protobuf.Timestamp valid_until = 2;
+     */
+    value: Timestamp;
+    case: "validUntil";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * @generated from field: string id = 3;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message envoy.service.ratelimit.v3.RateLimitResponse.Quota.
+ * Use `create(RateLimitResponse_QuotaSchema)` to create a new message.
+ */
+export declare const RateLimitResponse_QuotaSchema: GenMessage<RateLimitResponse_Quota>;
 
 /**
  * @generated from enum envoy.service.ratelimit.v3.RateLimitResponse.Code

@@ -6,6 +6,7 @@
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { RateLimitUnit } from "../../../../type/v3/ratelimit_unit_pb.js";
 
 /**
  * Describes the file envoy/extensions/common/ratelimit/v3/ratelimit.proto.
@@ -27,6 +28,8 @@ export declare type RateLimitDescriptor = Message<"envoy.extensions.common.ratel
   limit?: RateLimitDescriptor_RateLimitOverride | undefined;
 
   /**
+   * Overrides the request's hits_addend for this descriptor.
+   *
    * @generated from field: google.protobuf.UInt64Value hits_addend = 3;
    */
   hitsAddend?: bigint | undefined;
@@ -60,6 +63,8 @@ export declare type RateLimitDescriptor_Entry = Message<"envoy.extensions.common
 export declare const RateLimitDescriptor_EntrySchema: GenMessage<RateLimitDescriptor_Entry>;
 
 /**
+ * A limit carried by the request itself; Tollgate's limits live in quota, so it is ignored.
+ *
  * @generated from message envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride
  */
 export declare type RateLimitDescriptor_RateLimitOverride = Message<"envoy.extensions.common.ratelimit.v3.RateLimitDescriptor.RateLimitOverride"> & {
@@ -69,9 +74,9 @@ export declare type RateLimitDescriptor_RateLimitOverride = Message<"envoy.exten
   requestsPerUnit: number;
 
   /**
-   * @generated from field: uint32 unit = 2;
+   * @generated from field: envoy.type.v3.RateLimitUnit unit = 2;
    */
-  unit: number;
+  unit: RateLimitUnit;
 };
 
 /**

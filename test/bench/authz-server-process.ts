@@ -1,0 +1,24 @@
+// The authz benchmark's server in a process of its own (the whole mesh, as `tollgate start` runs it,
+// on an in-memory PGlite): creates a tenant and an acl token with 100 rules, prints one JSON line
+// with authz's gRPC address and the framed Authorize request h2load replays, then serves until its
+// stdin closes. The request is checked once here so that the bench never measures a denial.
+import { create, toBinary } from '@bufbuild/protobuf';
+import { AuthzService, AuthorizeRequestSchema, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { createRpcClient } from '#libs/rpc/index.ts';
+import { startTestMesh } from '../harness/mesh.ts';
+import { grpcFrame } from './h2load.ts';
+
+const mesh = await startTestMesh();
+const tenant = await mesh.createTenant('bench');
+const authz = createRpcClient(AuthzService, mesh.address('authz'));
+const rules = Array.from({ length: 100 }, (_, i) => ({ effect: Effect.ALLOW, actions: ['publish'], resources: [`mqtt:devices/\${client_id}/sensor${i}/#`] }));
+const { secret } = await authz.createToken({ accountId: tenant.accountId, kind: TokenKind.ACL, rules }, { headers: { authorization: `Bearer ${tenant.masterToken}` } });
+const request = { credential: { bearer: secret }, action: 'publish', resource: 'mqtt:devices/c1/sensor7/temp', clientId: 'c1' };
+const check = await authz.authorize(request);
+if (!check.allowed) throw new Error(`bench request denied: ${check.reason}`);
+authz.close();
+process.stdout.write(`${JSON.stringify({ address: mesh.address('authz'), authorize: grpcFrame(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, request))).toString('base64') })}\n`);
+process.stdin.resume();
+process.stdin.on('end', () => {
+  void mesh.stop().then(() => process.exit(0));
+});
