@@ -4,6 +4,7 @@
 // stdin closes. The request is checked once here so that the bench never measures a denial.
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AuthzService, AuthorizeRequestSchema, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { Authorization, CheckRequestSchema } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
 import { grpcFrame } from './h2load.ts';
@@ -11,13 +12,33 @@ import { grpcFrame } from './h2load.ts';
 const mesh = await startTestMesh();
 const tenant = await mesh.createTenant('bench');
 const authz = createRpcClient(AuthzService, mesh.address('authz'));
-const rules = Array.from({ length: 100 }, (_, i) => ({ effect: Effect.ALLOW, actions: ['publish'], resources: [`mqtt:devices/\${client_id}/sensor${i}/#`] }));
+const rules = [
+  ...Array.from({ length: 100 }, (_, i) => ({ effect: Effect.ALLOW, actions: ['publish'], resources: [`mqtt:devices/\${client_id}/sensor${i}/#`] })),
+  // For Envoy's Check: an API key reading telemetry.
+  { effect: Effect.ALLOW, actions: ['read'], resources: ['api:/v1/devices/*/telemetry'] },
+];
 const { secret } = await authz.createToken({ accountId: tenant.accountId, kind: TokenKind.ACL, rules }, { headers: { authorization: `Bearer ${tenant.masterToken}` } });
 const request = { credential: { bearer: secret }, action: 'publish', resource: 'mqtt:devices/c1/sensor7/temp', clientId: 'c1' };
 const check = await authz.authorize(request);
 if (!check.allowed) throw new Error(`bench request denied: ${check.reason}`);
+const envoyCheck = create(CheckRequestSchema, {
+  attributes: {
+    source: { address: { address: { case: 'socketAddress', value: { address: '10.1.2.3', portSpecifier: { case: 'portValue', value: 50_000 } } } } },
+    request: { http: { method: 'GET', path: '/v1/devices/d7/telemetry', host: 'api.example', scheme: 'https', headers: { authorization: `Bearer ${secret}`, ':method': 'GET', ':path': '/v1/devices/d7/telemetry' } } },
+  },
+});
+const envoy = createRpcClient(Authorization, mesh.address('authz'));
+const checked = await envoy.check(envoyCheck);
+if (checked.status?.code !== 0) throw new Error(`bench Check denied: ${checked.status?.message}`);
+envoy.close();
 authz.close();
-process.stdout.write(`${JSON.stringify({ address: mesh.address('authz'), authorize: grpcFrame(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, request))).toString('base64') })}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    address: mesh.address('authz'),
+    authorize: grpcFrame(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, request))).toString('base64'),
+    check: grpcFrame(toBinary(CheckRequestSchema, envoyCheck)).toString('base64'),
+  })}\n`,
+);
 process.stdin.resume();
 process.stdin.on('end', () => {
   void mesh.stop().then(() => process.exit(0));

@@ -24,18 +24,19 @@ function load(job: Record<string, unknown>): Promise<{ latencies: number[]; elap
  * grpc-js client nor the load generator shares the server's event loop. 64 in flight is the issue's
  * figure; 1 and 8 in flight show the latency of a lightly loaded server.
  */
-async function serverAloneWithH2load(seconds: number): Promise<H2loadResult[]> {
+async function serverAloneWithH2load(seconds: number): Promise<(H2loadResult & { rpc: string })[]> {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./authz-server-process.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
   try {
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once('line', resolve);
       child.once('exit', (code) => reject(new Error(`authz server process exited (${code})`)));
     });
-    const { address, authorize } = JSON.parse(line) as { address: string; authorize: string };
-    const results: H2loadResult[] = [];
+    const { address, authorize, check } = JSON.parse(line) as { address: string; authorize: string; check: string };
+    const results: (H2loadResult & { rpc: string })[] = [];
     for (const inFlight of [1, 8, 64]) {
-      results.push(await runH2load({ address, path: '/tollgate.authz.v1.AuthzService/Authorize', body: Buffer.from(authorize, 'base64'), seconds, inFlight }));
+      results.push({ rpc: 'Authorize', ...(await runH2load({ address, path: '/tollgate.authz.v1.AuthzService/Authorize', body: Buffer.from(authorize, 'base64'), seconds, inFlight })) });
     }
+    results.push({ rpc: 'envoy Authorization/Check', ...(await runH2load({ address, path: '/envoy.service.auth.v3.Authorization/Check', body: Buffer.from(check, 'base64'), seconds, inFlight: 64 })) });
     return results;
   } finally {
     child.stdin!.end();
