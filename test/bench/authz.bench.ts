@@ -2,22 +2,14 @@
 // decisions/s. The server (the whole mesh, PGlite) runs in this thread; the client in a worker.
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
+import { loadInWorker, percentile } from './closed-loop.ts';
 import { h2loadAvailable, runH2load, type H2loadResult } from './h2load.ts';
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-
-function load(job: Record<string, unknown>): Promise<{ latencies: number[]; elapsed: number }> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./grpc-load-worker.ts', import.meta.url), { workerData: job });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-}
+const load = (job: Record<string, unknown>) => loadInWorker(new URL('./grpc-load-worker.ts', import.meta.url), job);
 
 /**
  * The server alone: the mesh in a child process, loaded by h2load (C) from outside, so neither a
@@ -70,8 +62,8 @@ export async function runAuthzBench(options: { seconds?: number } = {}) {
         rpc: mode === 'authorize' ? 'Authorize' : `AuthorizeBatch (${batchSize} topics)`,
         callsPerSecond: Math.round(calls),
         decisionsPerSecond: Math.round(mode === 'authorize' ? calls : calls * batchSize),
-        p50Ms: Number(pct(latencies, 0.5).toFixed(2)),
-        p99Ms: Number(pct(latencies, 0.99).toFixed(2)),
+        p50Ms: Number(percentile(latencies, 0.5).toFixed(2)),
+        p99Ms: Number(percentile(latencies, 0.99).toFixed(2)),
       };
       results.push(row);
     }

@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
+import { runClosedLoop } from './closed-loop.ts';
 
 interface Job {
   address: string;
@@ -39,19 +40,6 @@ if (job.mode === 'check') {
   close = () => authz.close();
 }
 
-for (let w = 0; w < 200; w++) await call();
-const latencies: number[] = [];
-const end = performance.now() + job.seconds * 1000;
-const started = performance.now();
-await Promise.all(
-  Array.from({ length: job.inFlight }, async () => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      await call();
-      latencies.push(performance.now() - t);
-    }
-  }),
-);
-const elapsed = (performance.now() - started) / 1000;
+const result = await runClosedLoop(call, { seconds: job.seconds, inFlight: job.inFlight });
 close();
-parentPort!.postMessage({ latencies, elapsed });
+parentPort!.postMessage(result);

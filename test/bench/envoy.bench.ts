@@ -1,21 +1,13 @@
 // Envoy ext_authz on authz: envoy.service.auth.v3.Authorization/Check calls/s with 64 in flight and
 // p50/p99, next to Tollgate's own Authorize with the same credential and resource (the adapter's
 // cost is the ratio). The server (the whole mesh, PGlite) runs in this thread; the client in a worker.
-import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
+import { loadInWorker, percentile } from './closed-loop.ts';
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
-
-function load(job: Record<string, unknown>): Promise<{ latencies: number[]; elapsed: number }> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./envoy-check-worker.ts', import.meta.url), { workerData: job });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-}
+const load = (job: Record<string, unknown>) => loadInWorker(new URL('./envoy-check-worker.ts', import.meta.url), job);
 
 export async function runEnvoyBench(options: { seconds?: number } = {}) {
   const seconds = options.seconds ?? 5;
@@ -40,8 +32,8 @@ export async function runEnvoyBench(options: { seconds?: number } = {}) {
       rows.push({
         rpc: mode === 'check' ? 'envoy Authorization/Check' : 'tollgate Authorize (same token, api: resource)',
         callsPerSecond: Math.round(latencies.length / elapsed),
-        p50Ms: Number(pct(latencies, 0.5).toFixed(2)),
-        p99Ms: Number(pct(latencies, 0.99).toFixed(2)),
+        p50Ms: Number(percentile(latencies, 0.5).toFixed(2)),
+        p99Ms: Number(percentile(latencies, 0.99).toFixed(2)),
         serverLoopBusy: `${Math.round(busy * 100)} %`,
       });
     }

@@ -4,6 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
+import { runClosedLoop } from './closed-loop.ts';
 
 interface Job {
   address: string;
@@ -38,19 +39,6 @@ if (job.mode === 'consume') {
   close = () => authz.close();
 }
 
-for (let w = 0; w < 200; w++) await call();
-const latencies: number[] = [];
-const end = performance.now() + job.seconds * 1000;
-const started = performance.now();
-await Promise.all(
-  Array.from({ length: job.inFlight }, async () => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      await call();
-      latencies.push(performance.now() - t);
-    }
-  }),
-);
-const elapsed = (performance.now() - started) / 1000;
+const result = await runClosedLoop(call, { seconds: job.seconds, inFlight: job.inFlight });
 close();
-parentPort!.postMessage({ latencies, elapsed });
+parentPort!.postMessage(result);

@@ -2,6 +2,7 @@
 // node:http keep-alive agent, `inFlight` requests outstanding at all times, each answer checked.
 import { Agent, request } from 'node:http';
 import { parentPort, workerData } from 'node:worker_threads';
+import { runClosedLoop } from './closed-loop.ts';
 
 interface Job {
   url: string;
@@ -31,28 +32,14 @@ function post(): Promise<string> {
   });
 }
 
-/** `inFlight` loops posting until `seconds` have passed. */
-async function load(seconds: number, latencies: number[]): Promise<number> {
-  let failed = 0;
-  const end = performance.now() + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: job.inFlight }, async () => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        const answer = await post().catch(() => 'error');
-        latencies.push(performance.now() - t);
-        if (answer !== job.expect) failed++;
-      }
-    }),
-  );
-  return failed;
-}
-
+let failed = 0;
+const call = async () => {
+  const answer = await post().catch(() => 'error');
+  if (answer !== job.expect) failed++;
+};
 // Warm-up under the same load (sockets open, both sides' JIT settled), not measured.
-await load(2, []);
-const latencies: number[] = [];
-const started = performance.now();
-const failed = await load(job.seconds, latencies);
-const elapsed = (performance.now() - started) / 1000;
+await runClosedLoop(call, { seconds: 2, inFlight: job.inFlight, warmUpCalls: 0 });
+failed = 0;
+const { latencies, elapsed } = await runClosedLoop(call, { seconds: job.seconds, inFlight: job.inFlight, warmUpCalls: 0 });
 agent.destroy();
 parentPort!.postMessage({ latencies, elapsed, failed });

@@ -2,7 +2,6 @@
 // a 3-level tree, Consume over gRPC (64 in flight) with p50/p99, and over-admission in the 4-edge
 // lease scenario of the quota issue.
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
 import { QuotaEngine, type PathLevel } from '#services/quota/src/domain/quota-engine.ts';
 import { createLeaseQuotaMeter } from '#services/broker/src/clients/lease-quota-meter.ts';
 import { silentLogger } from '#libs/telemetry/index.ts';
@@ -10,6 +9,7 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh } from '../harness/mesh.ts';
+import { loadInWorker, percentile } from './closed-loop.ts';
 
 const rate = (value: number) => ({ metric: 'mqtt.messages.in', kind: 'rate' as const, value, period: 'minute' as const, burst: value, shadow: false });
 
@@ -80,13 +80,9 @@ async function grpcConsume(seconds: number) {
     const warm = createRpcClient(QuotaService, mesh.address('quota'));
     await warm.consume({ accountId: tenant.accountId, metric: 'api.requests', amount: 1n }, { headers: { authorization: `Bearer ${service}` } });
     warm.close();
-    const result = await new Promise<{ latencies: number[]; elapsed: number }>((resolve, reject) => {
-      const w = new Worker(new URL('./grpc-load-worker.ts', import.meta.url), { workerData: { address: mesh.address('quota'), mode: 'consume', accountId: tenant.accountId, service, seconds, inFlight: 64 } });
-      w.once('message', resolve);
-      w.once('error', reject);
-    });
+    const result = await loadInWorker(new URL('./grpc-load-worker.ts', import.meta.url), { address: mesh.address('quota'), mode: 'consume', accountId: tenant.accountId, service, seconds, inFlight: 64 });
     const sorted = result.latencies.sort((a, b) => a - b);
-    const pct = (p: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+    const pct = (p: number) => percentile(sorted, p);
     return { callsPerSecond: Math.round(sorted.length / result.elapsed), p50Ms: Number(pct(0.5).toFixed(2)), p99Ms: Number(pct(0.99).toFixed(2)) };
   } finally {
     await mesh.stop();

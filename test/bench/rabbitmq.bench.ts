@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { Worker } from 'node:worker_threads';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
+import { loadInWorker, percentile, type LoadResult } from './closed-loop.ts';
 
 const run = promisify(execFile);
 const FORM = 'application/x-www-form-urlencoded';
@@ -36,12 +36,8 @@ function wrkAvailable(): boolean {
   }
 }
 
-function nodeLoad(url: string, body: string, seconds: number): Promise<{ latencies: number[]; elapsed: number; failed: number }> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('./http-load-worker.ts', import.meta.url), { workerData: { url, body, contentType: FORM, expect: 'allow', seconds, inFlight: IN_FLIGHT } });
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
+function nodeLoad(url: string, body: string, seconds: number) {
+  return loadInWorker(new URL('./http-load-worker.ts', import.meta.url), { url, body, contentType: FORM, expect: 'allow', seconds, inFlight: IN_FLIGHT }) as Promise<LoadResult & { failed: number }>;
 }
 
 /** wrk with a Lua script: POST the form, count every answer that is not `200 allow`. */
@@ -99,7 +95,7 @@ export async function runRabbitmqBench(options: { seconds?: number } = {}) {
     for (const e of endpoints) {
       const n = await nodeLoad(`${base}${e.path}`, e.body, seconds);
       const sorted = n.latencies.sort((a, b) => a - b);
-      const pct = (p: number) => Number(sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!.toFixed(2));
+      const pct = (p: number) => Number(percentile(sorted, p).toFixed(2));
       rows.push({ endpoint: e.endpoint, generator: 'node:http keep-alive, worker thread', 'decisions/s': Math.round(sorted.length / n.elapsed), 'p50 ms': pct(0.5), 'p99 ms': pct(0.99), failed: n.failed });
       if (wrk) {
         const w = await wrkLoad(`${base}${e.path}`, e.body, seconds);

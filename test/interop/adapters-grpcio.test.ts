@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
+import { hasGrpcio, python } from '../harness/python.ts';
 
-const python = '/usr/bin/python3';
-const hasGrpcio = (() => {
-  try {
-    execFileSync(python, ['-c', 'import grpc, grpc_tools'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 

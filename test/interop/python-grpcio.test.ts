@@ -1,21 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { promisify } from 'node:util';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
+import { hasGrpcio, python } from '../harness/python.ts';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
-const python = '/usr/bin/python3';
-const hasGrpcio = (() => {
-  try {
-    execFileSync(python, ['-c', 'import grpc, grpc_tools'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 // Needs Debian's python3-grpcio and python3-grpc-tools (.ci/run installs them); skipped, saying so, elsewhere.
 describe.skipIf(!hasGrpcio)('an independent client (Python grpcio) calls Tollgate cold', () => {
