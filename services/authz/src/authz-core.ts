@@ -63,6 +63,11 @@ export interface AuthorizeInput {
   /** Explicit subaccount selector (a parent's master token addressing a subaccount). */
   accountId: string | undefined;
   source: string;
+  /**
+   * The token's IP allow-list is enforced by another call of the same session (RabbitMQ checks the
+   * peer address once, on `vhost`, the only call that carries it): skip it here.
+   */
+  ipCheckedElsewhere?: boolean | undefined;
 }
 
 export interface AuthorizeDecision {
@@ -203,11 +208,11 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     }
   }
 
-  async function decideToken(entry: CachedToken | undefined, peerIp: string | undefined): Promise<AuthenticateOutcome> {
+  async function decideToken(entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere = false): Promise<AuthenticateOutcome> {
     if (!entry) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
     const { token } = entry;
     const t = now();
-    const usable = checkTokenUsable(token, t, () => !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
+    const usable = checkTokenUsable(token, t, () => ipCheckedElsewhere || !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
     if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
     const path = await accountPath(token.accountId);
     if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
@@ -227,9 +232,9 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   }
 
   /** A presented credential → who it is. A bad credential is an answer, not an error. */
-  async function authenticate(input: { username: string; password: string; bearer: string; peerIp: string | undefined }): Promise<AuthenticateOutcome> {
+  async function authenticate(input: { username: string; password: string; bearer: string; peerIp: string | undefined; ipCheckedElsewhere?: boolean | undefined }): Promise<AuthenticateOutcome> {
     for (const candidate of [input.bearer, input.username, input.password]) {
-      if (candidate && isWellFormedTokenSecret(candidate)) return decideToken(await tokenBySecret(candidate), input.peerIp);
+      if (candidate && isWellFormedTokenSecret(candidate)) return decideToken(await tokenBySecret(candidate), input.peerIp, input.ipCheckedElsewhere);
     }
     // flespi short form: username = token id, password = first 16 characters of the secret.
     if (isId(input.username, 'tok') && input.password.length === SHORT_FORM_LENGTH) {
@@ -237,7 +242,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
       const expected = entry?.token.shortForm ? await store.getShortHash(entry.token.id) : undefined;
       const given = Buffer.from(sha256(input.password));
       if (!entry || !expected || !timingSafeEqual(given, Buffer.from(expected))) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
-      return decideToken(entry, input.peerIp);
+      return decideToken(entry, input.peerIp, input.ipCheckedElsewhere);
     }
     const jwt = [input.bearer, input.password].find((v) => v && looksLikeJwt(v));
     if (jwt) return decideJwt(jwt);
@@ -279,7 +284,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     };
   }
 
-  async function principalOf(credential: Credential, peerIp: string | undefined): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
+  async function principalOf(credential: Credential, peerIp: string | undefined, ipCheckedElsewhere = false): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
     if (credential.authenticated) {
       // A login remembered by an adapter (a foreign broker's later checks for the same user): the
       // account may have been suspended since, so its state is read again (cached, and dropped on
@@ -293,9 +298,9 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     if (credential.tokenId) {
       if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
       const entry = await tokenById(credential.tokenId);
-      return { outcome: await decideToken(entry, peerIp), entry };
+      return { outcome: await decideToken(entry, peerIp, ipCheckedElsewhere), entry };
     }
-    const outcome = await authenticate({ username: credential.username ?? '', password: credential.password ?? '', bearer: credential.bearer ?? '', peerIp });
+    const outcome = await authenticate({ username: credential.username ?? '', password: credential.password ?? '', bearer: credential.bearer ?? '', peerIp, ipCheckedElsewhere });
     const entry = outcome.allowed && outcome.principal.tokenId ? tokensById.get(outcome.principal.tokenId) : undefined;
     return { outcome, entry };
   }
@@ -306,7 +311,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     if (input.resources.length === 0 && input.action !== 'connect') throw invalidArgument('resource', 'is required');
     if (input.resources.length > 1_000) throw invalidArgument('resources', 'at most 1000 per call');
     const action = input.action as AclAction;
-    const { outcome, entry } = await principalOf(input.credential, input.peerIp);
+    const { outcome, entry } = await principalOf(input.credential, input.peerIp, input.ipCheckedElsewhere ?? false);
     const resources = input.resources.length ? input.resources : [''];
     const answer = (allowed: boolean, reason: string, ttl: number, accountId: string) =>
       resources.map((resource) => {
@@ -396,6 +401,14 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     accountPaths.clear();
   }
 
+  /**
+   * A token already known by id (an adapter remembered its login) decided again as of now, from
+   * `peerIp`: revoked, expired, suspended or outside its IP allow-list since.
+   */
+  async function authenticateTokenId(tokenId: string, peerIp: string | undefined): Promise<AuthenticateOutcome> {
+    return decideToken(await tokenById(tokenId), peerIp);
+  }
+
   /** Writes last-use times for sliding TTLs in one batch. */
   async function flushUsage(): Promise<void> {
     if (used.size === 0) return;
@@ -404,7 +417,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     await store.touch(ids, now());
   }
 
-  return { store, identity, decisions, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, forgetAccounts, flushUsage };
+  return { store, identity, decisions, authenticateTokenId, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, forgetAccounts, flushUsage };
 }
 
 export type AuthzCore = ReturnType<typeof createAuthzCore>;

@@ -63,6 +63,32 @@ describe('foreign broker adapters over HTTP (exact request shapes)', () => {
       expect((await text(await topicCheck(device, vhost, 'devices.c1.*', 'write'))).body).toBe('deny');
     });
 
+    it("checks a token's IP allow-list on `vhost`, the one call that carries the peer address", async () => {
+      const authz = createRpcClient(AuthzService, mesh.address('authz'));
+      const fenced = (
+        await authz.createToken(
+          { accountId: tenant.accountId, kind: TokenKind.ACL, ipAllow: ['10.9.0.0/16'], rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }] },
+          bearer(tenant.masterToken),
+        )
+      ).secret;
+      authz.close();
+      const vhost = tenant.accountId;
+      const fromIp = (username: string, ip: string | undefined, clientId = 'c1') => form('/rabbitmq/vhost', { username, vhost, ...(ip === undefined ? {} : { ip }), tags: '', client_id: clientId });
+      // `user` has no address: the login passes, and the connection is decided on `vhost`.
+      expect((await text(await form('/rabbitmq/user', { username: fenced, password: 'x', vhost, client_id: 'c1' }))).body).toBe('allow');
+      expect((await text(await fromIp(fenced, '10.9.1.2'))).body).toBe('allow');
+      expect((await text(await fromIp(fenced, '192.168.1.1'))).body).toBe('deny');
+      expect((await text(await fromIp(fenced, undefined))).body).toBe('deny');
+      // Resource and topic calls come only for connections whose vhost check passed.
+      expect((await text(await topicCheck(fenced, vhost, 'devices.c1.temp', 'write'))).body).toBe('allow');
+      expect((await text(await resourceCheck(fenced, vhost, 'exchange', 'amq.topic', 'write'))).body).toBe('allow');
+      // The token as the password of a made-up username (remembered per client id) gets the same check.
+      expect((await text(await form('/rabbitmq/user', { username: 'meter', password: fenced, vhost, client_id: 'c7' }))).body).toBe('allow');
+      expect((await text(await fromIp('meter', '192.168.1.1', 'c7'))).body).toBe('deny');
+      expect((await text(await fromIp('meter', '10.9.200.1', 'c7'))).body).toBe('allow');
+      expect(mesh.authz!.core.decisions.list({ denialsOnly: true }).some((d) => d.source === 'rabbitmq' && d.reason === 'IP_NOT_ALLOWED' && d.peerIp === '192.168.1.1')).toBe(true);
+    });
+
     it('the vhost is the account: its own id, a subaccount for a parent master token, never `/` by default', async () => {
       const identity = createRpcClient(IdentityService, mesh.address('identity'));
       const sub = (await identity.createAccount({ name: 'rmq-sub', parentId: tenant.accountId }, bearer(tenant.masterToken))).account!.id;

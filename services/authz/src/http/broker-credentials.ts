@@ -22,8 +22,8 @@ export function createBrokerCredentials(core: AuthzCore, options: { rememberMs?:
 
   return {
     /** The `user` / authn check. */
-    async login(username: string, password: string, peerIp: string | undefined, clientId?: string): Promise<AuthenticateOutcome> {
-      const outcome = await core.authenticate({ username, password, bearer: '', peerIp });
+    async login(username: string, password: string, peerIp: string | undefined, clientId?: string, options: { ipCheckedElsewhere?: boolean } = {}): Promise<AuthenticateOutcome> {
+      const outcome = await core.authenticate({ username, password, bearer: '', peerIp, ipCheckedElsewhere: options.ipCheckedElsewhere });
       if (outcome.allowed && username !== '' && !isWellFormedTokenSecret(username)) {
         const credentialInPassword = isWellFormedTokenSecret(password) || looksLikeJwt(password);
         if (logins.size > 100_000) logins.clear();

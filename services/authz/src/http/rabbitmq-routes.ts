@@ -136,6 +136,7 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
     action: string,
     resource: string,
     peerIp: string | undefined,
+    ipCheckedElsewhere = false,
   ): Promise<{ credential: Credential; outcome: Extract<AuthenticateOutcome, { allowed: true }>; accountId: string } | undefined> => {
     const username = f.get('username');
     const vhost = f.get('vhost');
@@ -149,7 +150,13 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       record(false, rabbitmqReasons.principalUnknown, { action, resource, clientId, peerIp });
       return undefined;
     }
-    const outcome = credential.authenticated ?? (await core.authenticate({ username, password: '', bearer: '', peerIp }));
+    const remembered = credential.authenticated;
+    // A token remembered from its `user` login (the token was the password) had no IP to check then:
+    // on the call that carries the peer address it is decided again, allow-list included.
+    const outcome =
+      remembered?.allowed && remembered.principal.tokenId && !ipCheckedElsewhere
+        ? await core.authenticateTokenId(remembered.principal.tokenId, peerIp)
+        : (remembered ?? (await core.authenticate({ username, password: '', bearer: '', peerIp, ipCheckedElsewhere })));
     if (!outcome.allowed) {
       record(false, outcome.reason, { action, resource, clientId, peerIp });
       return undefined;
@@ -177,8 +184,10 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
         record(false, rabbitmqReasons.malformed, { action: 'connect', resource: '', clientId });
         return false;
       }
-      // The `user` call carries no IP (contract §3.4): tokens with an IP allow-list are refused here.
-      const outcome = await credentials.login(username, f.get('password') ?? '', undefined, clientId || undefined);
+      // The `user` call carries no IP (contract §3.4): a token's IP allow-list is checked on `vhost`,
+      // the one call of every connection that carries the peer address; RabbitMQ makes no
+      // resource or topic call for a connection whose vhost check was refused.
+      const outcome = await credentials.login(username, f.get('password') ?? '', undefined, clientId || undefined, { ipCheckedElsewhere: true });
       if (!outcome.allowed) record(false, outcome.reason, { action: 'connect', resource: f.get('vhost') === null ? '' : `vhost:${f.get('vhost')}`, clientId });
       return outcome.allowed;
     }));
@@ -205,7 +214,7 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       const permission = f.get('permission');
       const clientId = f.get('client_id') ?? '';
       const described = `${kind ?? '?'}:${name}`;
-      const admitted = await admit(f, permission ?? '', described, undefined);
+      const admitted = await admit(f, permission ?? '', described, undefined, true);
       if (!admitted) return false;
       const { principal } = admitted.outcome;
       if (principal.kind !== 'acl') {
@@ -250,13 +259,13 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       // A publish names one topic: wildcards (literal words to AMQP) are refused.
       const unsupported = routingKey.includes('/') || (action === 'publish' && (routingKey.startsWith('$') || resource.includes('+') || resource.includes('#')));
       if (!accountId || unsupported) {
-        const outcome = credential.authenticated ?? (await core.authenticate({ username, password: '', bearer: '', peerIp: undefined }));
+        const outcome = credential.authenticated ?? (await core.authenticate({ username, password: '', bearer: '', peerIp: undefined, ipCheckedElsewhere: true }));
         const principal = outcome.allowed ? outcome.principal : undefined;
         record(false, accountId ? rabbitmqReasons.routingKeyUnsupported : rabbitmqReasons.vhostNotAccount, { action, resource: accountId ? resource : `vhost:${vhost}`, principal, clientId });
         return false;
       }
       // Topic patterns are filters: subscribe is allowed only if every topic the pattern can match is.
-      const [decision] = await core.authorize({ credential, action, resources: [resource], clientId, peerIp: undefined, accountId, source: SOURCE });
+      const [decision] = await core.authorize({ credential, action, resources: [resource], clientId, peerIp: undefined, accountId, source: SOURCE, ipCheckedElsewhere: true });
       return decision?.allowed ?? false;
     }));
   }
