@@ -5,6 +5,7 @@ import type { AuthzCore } from '../authz-core.ts';
 import type { TokenRule } from '../domain/token-record.ts';
 import { createAdapterRefusals, MALFORMED_REQUEST, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN, REQUEST_TOO_LARGE, reasonOfError } from '../adapter-refusals.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
+import { flatJsonObject, MalformedRequest } from './flat-json.ts';
 import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from './adapter-topic.ts';
 
 const MAX_BODY = 16 * 1024;
@@ -12,28 +13,13 @@ const MAX_BODY = 16 * 1024;
 /** Credentials nobody here knows: `ignore`, so EMQX's authenticator chain goes on. */
 const UNKNOWN = new Set(['TOKEN_UNKNOWN', 'TOKEN_MALFORMED', 'CREDENTIAL_MISSING', 'INVALID_CREDENTIALS']);
 
-class MalformedRequest extends Error {}
 
 /** EMQX renders its request template as a query (GET), a JSON object or a form (POST): one string map. */
 async function fieldsOf(c: Context): Promise<Record<string, string>> {
   if (c.req.method === 'GET') return Object.fromEntries(new URL(c.req.url).searchParams);
   const type = c.req.header('content-type') ?? '';
   const text = await c.req.text();
-  if (type.includes('application/json') || (!type.includes('form') && text.trimStart().startsWith('{'))) {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new MalformedRequest('body is not JSON');
-    }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new MalformedRequest('body must be a JSON object');
-    const fields: Record<string, string> = {};
-    for (const [k, v] of Object.entries(parsed)) {
-      if (v !== null && typeof v === 'object') throw new MalformedRequest(`${k} must be a string`);
-      fields[k] = v === null || v === undefined ? '' : String(v);
-    }
-    return fields;
-  }
+  if (type.includes('application/json') || (!type.includes('form') && text.trimStart().startsWith('{'))) return flatJsonObject(text);
   return Object.fromEntries(new URLSearchParams(text));
 }
 

@@ -5,6 +5,7 @@ import type { Logger } from '#libs/telemetry/index.ts';
 import type { AuthzCore, Credential } from '../authz-core.ts';
 import { createAdapterRefusals, MALFORMED_REQUEST, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN, REQUEST_TOO_LARGE, reasonOfError } from '../adapter-refusals.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
+import { flatJsonObject } from './flat-json.ts';
 import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from './adapter-topic.ts';
 
 const MAX_BODY = 16 * 1024;
@@ -47,19 +48,11 @@ async function paramsOf(c: Context): Promise<Record<string, string>> {
   const text = await bodyOf(c);
   const type = c.req.header('content-type') ?? '';
   if (type.includes('application/json') || text.trimStart().startsWith('{')) {
-    let parsed: unknown;
     try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new BadRequest('body is not JSON');
+      return flatJsonObject(text);
+    } catch (error) {
+      throw new BadRequest((error as Error).message);
     }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new BadRequest('body must be a JSON object');
-    const params: Record<string, string> = {};
-    for (const [k, v] of Object.entries(parsed)) {
-      if (v !== null && typeof v === 'object') throw new BadRequest(`${k} must be a string or a number`);
-      params[k] = v === null || v === undefined ? '' : String(v);
-    }
-    return params;
   }
   return Object.fromEntries(new URLSearchParams(text || new URL(c.req.url).search));
 }
