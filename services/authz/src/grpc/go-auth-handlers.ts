@@ -2,9 +2,10 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { AuthService } from '#gen/grpc/auth_pb.js';
 import type { AuthzCore } from '../authz-core.ts';
-import { createAdapterRefusals, MALFORMED_REQUEST, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN } from '../adapter-refusals.ts';
+import { createAdapterRefusals, MALFORMED_REQUEST } from '../adapter-refusals.ts';
+import { actionOfAcc, createGoAuthAcl } from '../go-auth-acl.ts';
 import type { BrokerCredentials } from '../http/broker-credentials.ts';
-import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from '../http/adapter-topic.ts';
+import type { SharedBrokerNamespace } from '../http/adapter-topic.ts';
 
 const MAX_CREDENTIAL = 4_096;
 const MAX_CLIENT_ID = 65_535;
@@ -18,7 +19,7 @@ const MAX_CLIENT_ID = 65_535;
  */
 export function goAuthGrpcHandlers(core: AuthzCore, credentials: BrokerCredentials, options: { namespace?: SharedBrokerNamespace | undefined } = {}): ServiceImpl<typeof AuthService> {
   const refusals = createAdapterRefusals(core);
-  const topics = createTopicNamespace(core, options.namespace ?? 'account-prefix');
+  const decideAcl = createGoAuthAcl(core, options.namespace ?? 'account-prefix');
   const refuse = async (field: string, problem: string, refusal: Omit<Parameters<typeof refusals.record>[0], 'source' | 'reason'> & { reason?: string }) => {
     await refusals.record({ source: 'go-auth', reason: MALFORMED_REQUEST, ...refusal });
     return invalidArgument(field, problem);
@@ -39,33 +40,16 @@ export function goAuthGrpcHandlers(core: AuthzCore, credentials: BrokerCredentia
     // recorded: go-auth asks before every ACL check (unless `auth_opt_disable_superuser true`).
     getSuperuser: async () => ({ ok: false }),
     async checkAcl(req) {
-      const action = req.acc === 2 || req.acc === 3 ? 'publish' : req.acc === 1 || req.acc === 4 ? 'subscribe' : '';
-      const base = { action, resource: `mqtt:${req.topic}`, clientId: req.clientid };
+      const base = { action: actionOfAcc(req.acc), resource: `mqtt:${req.topic}`, clientId: req.clientid };
       if (!req.username) throw await refuse('username', 'is required', base);
       if (req.username.length > MAX_CREDENTIAL) throw await refuse('username', `must be at most ${MAX_CREDENTIAL} characters`, base);
       if (req.clientid.length > MAX_CLIENT_ID) throw await refuse('clientid', `must be at most ${MAX_CLIENT_ID} characters`, base);
       const credential = credentials.credentialOf(req.username, req.clientid || undefined);
       if (req.acc < 1 || req.acc > 4) throw await refuse('acc', 'must be 1 (read), 2 (write), 3 (read and write) or 4 (subscribe)', { ...base, credential });
-      // acc 4 carries a filter (a subscription), 1-3 a topic name (a delivery, a publish).
-      const topic = req.topic ? adapterTopic(req.acc === 4 ? 'subscribe' : 'publish', req.topic) : undefined;
-      if (topic === undefined) throw await refuse('topic', req.topic ? 'is not a valid topic for this acc' : 'is required', { ...base, credential });
-      if (!credential) {
-        await refusals.record({ source: 'go-auth', reason: PRINCIPAL_UNKNOWN, ...base });
-        return { ok: false };
-      }
-      const scoped = await topics.scope(credential, topic, undefined);
-      if (!scoped) {
-        await refusals.record({ source: 'go-auth', reason: NAMESPACE_MISMATCH, ...base, credential });
-        return { ok: false };
-      }
-      const checks: ('publish' | 'subscribe')[] = [];
-      if (req.acc & 2) checks.push('publish');
-      if (req.acc & 1 || req.acc & 4) checks.push('subscribe');
-      for (const check of checks) {
-        const [d] = await core.authorize({ credential, action: check, resources: [scoped.resource], clientId: req.clientid, peerIp: undefined, accountId: scoped.accountId, source: 'go-auth' });
-        if (!d?.allowed) return { ok: false };
-      }
-      return { ok: true };
+      if (!req.topic) throw await refuse('topic', 'is required', { ...base, credential });
+      const answer = await decideAcl({ credential, acc: req.acc, topic: req.topic, clientId: req.clientid });
+      if (!answer.ok && answer.reason === 'invalid_topic') throw await refuse('topic', 'is not a valid topic for this acc', { ...base, credential });
+      return { ok: answer.ok };
     },
     getName: async () => ({ name: 'tollgate' }),
     // go-auth calls Halt when mosquitto stops; there is nothing of ours to stop.

@@ -3,20 +3,13 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { AuthzCore, Credential } from '../authz-core.ts';
-import { createAdapterRefusals, MALFORMED_REQUEST, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN, REQUEST_TOO_LARGE, reasonOfError } from '../adapter-refusals.ts';
+import { createAdapterRefusals, MALFORMED_REQUEST, REQUEST_TOO_LARGE, reasonOfError } from '../adapter-refusals.ts';
+import { actionOfAcc, createGoAuthAcl } from '../go-auth-acl.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
 import { flatJsonObject } from './flat-json.ts';
-import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from './adapter-topic.ts';
+import type { SharedBrokerNamespace } from './adapter-topic.ts';
 
 const MAX_BODY = 16 * 1024;
-
-/** mosquitto-go-auth `acc` values: 1 read (a delivery), 2 write, 3 read + write, 4 subscribe. */
-const ACC_READ = 1;
-const ACC_WRITE = 2;
-const ACC_SUBSCRIBE = 4;
-
-/** What a refusal records as the action of an ACL check. */
-const actionOfAcc = (acc: string | undefined) => (acc === '2' || acc === '3' ? 'publish' : acc === '1' || acc === '4' ? 'subscribe' : '');
 
 class BadRequest extends Error {
   readonly reason: string;
@@ -71,7 +64,7 @@ async function paramsOf(c: Context): Promise<Record<string, string>> {
 export function goAuthRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger, options: { namespace?: SharedBrokerNamespace | undefined } = {}): Hono {
   const app = new Hono();
   const refusals = createAdapterRefusals(core);
-  const topics = createTopicNamespace(core, options.namespace ?? 'account-prefix');
+  const checkAcl = createGoAuthAcl(core, options.namespace ?? 'account-prefix');
   type Status = 400 | 403 | 413 | 503;
   const ok = (c: Context) => c.json({ ok: true, error: '' }, 200);
   const no = async (c: Context, status: Status, error: string, refusal?: Omit<Parameters<typeof refusals.record>[0], 'source'>) => {
@@ -110,28 +103,18 @@ export function goAuthRoutes(core: AuthzCore, credentials: BrokerCredentials, lo
     let credential: Credential | undefined;
     try {
       p = await paramsOf(c);
-      const base = { action: actionOfAcc(p.acc), resource: p.topic === undefined ? undefined : `mqtt:${p.topic}`, clientId: p.clientid };
+      const base = { action: actionOfAcc(Number(p.acc)), resource: p.topic === undefined ? undefined : `mqtt:${p.topic}`, clientId: p.clientid };
       credential = p.username ? credentials.credentialOf(p.username, p.clientid || undefined) : undefined;
       const acc = Number(p.acc);
       if (!p.username || !p.topic || !Number.isInteger(acc) || acc < 1 || acc > 4) {
         return await no(c, 400, 'username, topic and acc (1-4) are required', { ...base, reason: MALFORMED_REQUEST, credential });
       }
-      // acc 4 carries a filter (a subscription), 1-3 a topic name (a delivery, a publish).
-      const topic = adapterTopic(acc === ACC_SUBSCRIBE ? 'subscribe' : 'publish', p.topic);
-      if (topic === undefined) return await no(c, 400, 'not a valid topic for this acc', { ...base, reason: MALFORMED_REQUEST, credential });
-      if (!credential) return await no(c, 403, 'unknown user', { ...base, reason: PRINCIPAL_UNKNOWN });
-      const scoped = await topics.scope(credential, topic, undefined);
-      if (!scoped) return await no(c, 403, 'namespace_mismatch', { ...base, reason: NAMESPACE_MISMATCH, credential });
-      const actions: ('publish' | 'subscribe')[] = [];
-      if (acc & ACC_WRITE) actions.push('publish');
-      if (acc & ACC_READ || acc & ACC_SUBSCRIBE) actions.push('subscribe');
-      for (const action of actions) {
-        const [d] = await core.authorize({ credential, action, resources: [scoped.resource], clientId: p.clientid ?? '', peerIp: undefined, accountId: scoped.accountId, source: 'go-auth' });
-        if (!d?.allowed) return await no(c, 403, (d?.reason ?? 'denied').toLowerCase());
-      }
-      return ok(c);
+      const answer = await checkAcl({ credential, acc, topic: p.topic, clientId: p.clientid ?? '' });
+      if (answer.ok) return ok(c);
+      if (answer.reason === 'invalid_topic') return await no(c, 400, 'not a valid topic for this acc', { ...base, reason: MALFORMED_REQUEST, credential });
+      return await no(c, 403, answer.reason === 'PRINCIPAL_UNKNOWN' ? 'unknown user' : answer.reason.toLowerCase());
     } catch (error) {
-      return failed(c, error, { action: actionOfAcc(p.acc), resource: p.topic === undefined ? undefined : `mqtt:${p.topic}`, clientId: p.clientid, credential });
+      return failed(c, error, { action: actionOfAcc(Number(p.acc)), resource: p.topic === undefined ? undefined : `mqtt:${p.topic}`, clientId: p.clientid, credential });
     }
   });
   return app;
