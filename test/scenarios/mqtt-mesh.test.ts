@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
@@ -95,8 +95,11 @@ describe('MQTT devices through the mesh', () => {
     const seenB = new Promise<string>((resolve) => subB.once('message', (_t, p) => resolve(p.toString())));
     await pubB.publishAsync('devices/1', 'from-b', { qos: 1 });
     expect(await seenB).toBe('from-b');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(seenA).toEqual([]);
+    // Sentinel: routed after B's message (PUBACK awaited), so A's socket would have carried B's first.
+    const pubA = await connect({ protocolVersion: 5, clientId: 'pa', username: a.masterToken });
+    await pubA.publishAsync('devices/1', 'from-a', { qos: 1 });
+    await vi.waitFor(() => expect(seenA.length).toBeGreaterThan(0));
+    expect(seenA).toEqual(['from-a']);
   });
 
   it('disconnects a revoked token within one second (DISCONNECT 0x98), and lists/kicks clients', async () => {
@@ -183,32 +186,56 @@ describe('MQTT devices through the mesh', () => {
     }
   });
 
+  /** Outage cases stop a service: each gets a mesh of its own (on the run's database), never the shared one. */
+  async function withOwnMesh(fn: (own: TestMesh, ownConnect: (opts: IClientOptions) => Promise<MqttClient>) => Promise<void>): Promise<void> {
+    const own = await startTestMesh({ database: mesh.database });
+    const url = `mqtt://${own.broker!.mqttAddresses().tcp}`;
+    const ownConnect = (opts: IClientOptions) => mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 3_000, ...opts }).then((c) => (clients.push(c), c));
+    try {
+      await fn(own, ownConnect);
+    } finally {
+      await own.stop();
+    }
+  }
+
   it('when quota is down: connected devices keep publishing (fail open, counted)', async () => {
-    const t = await mesh.createTenant('quota-outage');
-    // Small leases (a quarter of a 40-message burst): the edge must go back to quota after ~10.
-    const quota = createRpcClient(QuotaService, mesh.address('quota'));
-    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 40n, period: Period.SECOND, burst: 40n }] }, bearer(t.masterToken));
-    quota.close();
-    const dev = await connect({ protocolVersion: 5, clientId: 'q1', username: t.masterToken });
-    await dev.publishAsync('q/warm', 'x', { qos: 1 });
-    await mesh.quota!.stop();
-    for (let i = 0; i < 20; i++) await dev.publishAsync('q/x', String(i), { qos: 1 });
-    const admin = createRpcClient(BrokerAdminService, mesh.address('broker'));
-    const stats = await admin.getStats({});
-    admin.close();
-    expect(stats.messagesIn).toBeGreaterThanOrEqual(21n);
+    await withOwnMesh(async (own, ownConnect) => {
+      const t = await own.createTenant('quota-outage');
+      // Small leases (a quarter of a 40-message burst): the edge must go back to quota after ~10.
+      const quota = createRpcClient(QuotaService, own.address('quota'));
+      await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 40n, period: Period.SECOND, burst: 40n }] }, bearer(t.masterToken));
+      quota.close();
+      const dev = await ownConnect({ protocolVersion: 5, clientId: 'q1', username: t.masterToken });
+      await dev.publishAsync('q/warm', 'x', { qos: 1 });
+      expect(own.broker!.metrics.get('quota_unavailable')).toBe(0);
+      await own.quota!.stop();
+      for (let i = 0; i < 20; i++) await dev.publishAsync('q/x', String(i), { qos: 1 });
+      const admin = createRpcClient(BrokerAdminService, own.address('broker'));
+      const stats = await admin.getStats({}, bearer(t.masterToken));
+      admin.close();
+      expect(stats.messagesIn).toBeGreaterThanOrEqual(21n);
+      // Admitted while quota was unreachable, and counted as such.
+      expect(own.broker!.metrics.get('quota_unavailable')).toBeGreaterThan(0);
+    });
   });
 
   it('when authz is down: new connects get 0x88, connected devices keep publishing', async () => {
-    const t = await mesh.createTenant('outage');
-    const { secret } = await deviceToken(t.accountId, t.masterToken);
-    const dev = await connect({ protocolVersion: 5, clientId: 'c1', username: secret });
-    await dev.subscribeAsync('devices/c1/#');
-    await mesh.authz!.stop();
-    await expect(connect({ protocolVersion: 5, clientId: 'late', username: t.masterToken })).rejects.toMatchObject({ code: 0x88 });
-    await expect(connect({ protocolVersion: 4, clientId: 'late3', username: t.masterToken })).rejects.toMatchObject({ code: 3 });
-    const got = new Promise<string>((resolve) => dev.once('message', (_t, p) => resolve(p.toString())));
-    await dev.publishAsync('devices/c1/still', 'alive', { qos: 1 });
-    expect(await got).toBe('alive');
+    await withOwnMesh(async (own, ownConnect) => {
+      const ownAuthz = createRpcClient(AuthzService, own.address('authz'));
+      const t = await own.createTenant('outage');
+      const { secret } = await ownAuthz.createToken(
+        { accountId: t.accountId, name: 'fleet', kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }] },
+        bearer(t.masterToken),
+      );
+      ownAuthz.close();
+      const dev = await ownConnect({ protocolVersion: 5, clientId: 'c1', username: secret });
+      await dev.subscribeAsync('devices/c1/#');
+      await own.authz!.stop();
+      await expect(ownConnect({ protocolVersion: 5, clientId: 'late', username: t.masterToken })).rejects.toMatchObject({ code: 0x88 });
+      await expect(ownConnect({ protocolVersion: 4, clientId: 'late3', username: t.masterToken })).rejects.toMatchObject({ code: 3 });
+      const got = new Promise<string>((resolve) => dev.once('message', (_t, p) => resolve(p.toString())));
+      await dev.publishAsync('devices/c1/still', 'alive', { qos: 1 });
+      expect(await got).toBe('alive');
+    });
   });
 });

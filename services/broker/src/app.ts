@@ -14,6 +14,7 @@ import { LimitEventKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js
 import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
+import type { CountingMetrics } from './adapters/counting-metrics.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
 import { brokerAdminHandlers } from './grpc/broker-admin-handlers.ts';
 
@@ -41,6 +42,8 @@ export interface BrokerAppConfig {
 
 export interface BrokerApp extends ServiceApp {
   readonly broker: Broker;
+  /** The edge's event counters (what /metrics exports as tollgate.broker.events). */
+  readonly metrics: CountingMetrics;
   mqttAddresses(): { tcp?: string; tls?: string; ws?: string };
 }
 
@@ -135,6 +138,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
   return {
     ...host,
     broker,
+    metrics,
     mqttAddresses: () => addresses,
     async start(): Promise<StartedService> {
       const bound = await broker.listen().catch((error: NodeJS.ErrnoException & { port?: number; address?: string }) => {

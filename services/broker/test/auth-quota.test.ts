@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBroker, collect, waitFor, sleep, type TestBroker } from './harness.ts';
+import { startBroker, collect, waitFor, type TestBroker } from './harness.ts';
 import type { MqttClient } from 'mqtt';
 import { ScriptedQuotaMeter } from '../src/adapters/scripted-quota-meter.ts';
 import type { SpendResult } from '../src/domain/ports.ts';
@@ -41,8 +41,8 @@ describe('authorization', () => {
     await expect(d.publishAsync('devices/other/t', 'no', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
     await d.publishAsync('devices/other/t', 'no', { qos: 0 });
     await d.publishAsync('devices/d1/t', 'yes', { qos: 1 });
-    await waitFor(() => got.length === 1);
-    await sleep(50);
+    // 'yes' was sent after both refused publishes: it arriving alone proves they were dropped.
+    await waitFor(() => got.length > 0);
     expect(got.map((g) => g.topic)).toEqual(['devices/d1/t']);
     expect(tb.metrics.get('publish_denied')).toBe(2);
   });

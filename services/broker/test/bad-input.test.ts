@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';
 import mqttPacket from 'mqtt-packet';
-import { startBroker, collect, waitFor, sleep, RawClient, type TestBroker } from './harness.ts';
+import { startBroker, collect, waitFor, RawClient, type TestBroker } from './harness.ts';
 
 let tb: TestBroker | undefined;
 const raws: RawClient[] = [];
@@ -141,7 +141,6 @@ describe('bad input', () => {
     await waitFor(() => tb!.broker.stats().connections === 0 && tb!.broker.stats().sessions === 0, 10_000);
     const c = await tb.connect();
     expect(c.connected).toBe(true);
-    await sleep(10);
   });
 });
 

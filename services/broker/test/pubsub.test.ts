@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBroker, collect, waitFor, sleep, RawClient, type Received, type TestBroker } from './harness.ts';
+import { startBroker, collect, waitFor, RawClient, type Received, type TestBroker } from './harness.ts';
 
 let tb: TestBroker | undefined;
 afterEach(async () => {
@@ -39,9 +39,12 @@ describe('publish / subscribe', () => {
     const a2 = await tb.connect({ clientId: 'a2', username: 'alice2', password: 'pw-a2' });
     await a2.publishAsync('devices/1', 'for-a', { qos: 1 });
     await waitFor(() => gotA.length === 1);
-    await sleep(50);
     expect(gotA[0]!.topic).toBe('devices/1');
-    expect(gotB).toHaveLength(0);
+    // Sentinel: routed after a2's message (a2 had its PUBACK), so b's socket would carry a2's first.
+    const b2 = await tb.connect({ clientId: 'b2', username: 'bob', password: 'pw-b' });
+    await b2.publishAsync('sentinel', 'b', { qos: 1 });
+    await waitFor(() => gotB.length > 0);
+    expect(gotB.map((g) => g.topic)).toEqual(['sentinel']);
   });
 
   it('[MQTT-3.3.5-1] overlapping subscriptions deliver once at the max QoS, with all subscription ids (v5)', async () => {
@@ -52,9 +55,9 @@ describe('publish / subscribe', () => {
     await sub.subscribeAsync('o/+', { qos: 1, properties: { subscriptionIdentifier: 9 } });
     const pub = await tb.connect({ protocolVersion: 5 });
     await pub.publishAsync('o/x', 'once', { qos: 2 });
-    await waitFor(() => got.length === 1);
-    await sleep(50);
-    expect(got).toHaveLength(1);
+    await pub.publishAsync('o/sentinel', 'sentinel', { qos: 2 });
+    await waitFor(() => got.some((g) => g.payload === 'sentinel'));
+    expect(got.map((g) => g.payload)).toEqual(['once', 'sentinel']);
     expect(got[0]!.packet.qos).toBe(1);
     expect([got[0]!.packet.properties?.subscriptionIdentifier].flat().sort()).toEqual([7, 9]);
   });
@@ -72,8 +75,10 @@ describe('publish / subscribe', () => {
     const s2 = await tb.connect();
     const got2 = collect(s2);
     await s2.subscribeAsync('r/#');
-    await sleep(100);
-    expect(got2).toHaveLength(0);
+    // Retained messages are sent right after the SUBACK; a live sentinel comes after them.
+    await pub.publishAsync('r/sentinel', 'live', { qos: 1 });
+    await waitFor(() => got2.length > 0);
+    expect(got2.map((g) => g.topic)).toEqual(['r/sentinel']);
   });
 
   it('Retain Handling 2 sends no retained; Retain As Published keeps the flag on live messages (v5)', async () => {
@@ -83,10 +88,10 @@ describe('publish / subscribe', () => {
     const s = await tb.connect({ protocolVersion: 5 });
     const got = collect(s);
     await s.subscribeAsync('rh/#', { qos: 1, rh: 2, rap: true });
-    await sleep(100);
-    expect(got).toHaveLength(0);
     await pub.publishAsync('rh/1', 'live', { qos: 1, retain: true });
-    await waitFor(() => got.length === 1);
+    // The live message is the sentinel: a retained one would have been sent before it.
+    await waitFor(() => got.some((g) => g.payload === 'live'));
+    expect(got.map((g) => g.payload)).toEqual(['live']);
     expect(got[0]!.packet.retain).toBe(true);
     const s2 = await tb.connect({ protocolVersion: 5 });
     const got2 = collect(s2);
@@ -104,9 +109,9 @@ describe('publish / subscribe', () => {
     await c.subscribeAsync('nl/#', { qos: 1, nl: true });
     await c.publishAsync('nl/1', 'mine', { qos: 1 });
     const other = await tb.connect({ protocolVersion: 5 });
+    // 'mine' was routed before 'theirs' (PUBACK awaited), so 'theirs' arriving alone proves No Local.
     await other.publishAsync('nl/1', 'theirs', { qos: 1 });
-    await waitFor(() => got.length === 1);
-    await sleep(50);
+    await waitFor(() => got.length > 0);
     expect(got.map((g) => g.payload)).toEqual(['theirs']);
   });
 
@@ -168,19 +173,21 @@ describe('publish / subscribe', () => {
   });
 
   it('message expiry: an expired queued message is not delivered; the remaining lifetime is forwarded', async () => {
-    tb = await startBroker();
+    let offsetMs = 0;
+    tb = await startBroker({ clock: { now: () => Date.now() + offsetMs } });
     const s = await tb.connect({ protocolVersion: 5, clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 60 } });
     await s.subscribeAsync('e/#', { qos: 1 });
     await s.endAsync();
     const p = await tb.connect({ protocolVersion: 5 });
     await p.publishAsync('e/short', 'gone', { qos: 1, properties: { messageExpiryInterval: 1 } });
     await p.publishAsync('e/long', 'kept', { qos: 1, properties: { messageExpiryInterval: 100 } });
-    await sleep(1_100);
+    offsetMs = 1_100; // the broker's clock moves past the short message's lifetime
     const got: Received[] = [];
     await tb.connect({ protocolVersion: 5, clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 60 } }, got);
-    await waitFor(() => got.length === 1);
-    await sleep(50);
-    expect(got.map((g) => g.payload)).toEqual(['kept']);
+    // Queued messages go out right after the CONNACK; a live sentinel comes after them.
+    await p.publishAsync('e/sentinel', 'sentinel', { qos: 1 });
+    await waitFor(() => got.some((g) => g.payload === 'sentinel'));
+    expect(got.map((g) => g.payload)).toEqual(['kept', 'sentinel']);
     expect(got[0]!.packet.properties?.messageExpiryInterval).toBeLessThanOrEqual(99);
   });
 
@@ -189,11 +196,16 @@ describe('publish / subscribe', () => {
     const c = await tb.connect({ protocolVersion: 5 });
     const got = collect(c);
     await c.subscribeAsync('u/1');
-    const res = await c.unsubscribeAsync(['u/1', 'u/none']);
-    expect((res as { reasonCode?: number[] } | undefined)?.reasonCode ?? [0, 0x11]).toEqual([0, 0x11]);
+    await c.subscribeAsync('u/sentinel');
+    const unsuback = new Promise<number[] | undefined>((resolve) =>
+      c.on('packetreceive', (p) => p.cmd === 'unsuback' && resolve((p as { granted?: number[] }).granted)),
+    );
+    await c.unsubscribeAsync(['u/1', 'u/none']);
+    expect(await unsuback).toEqual([0, 0x11]);
     await c.publishAsync('u/1', 'x');
-    await sleep(100);
-    expect(got).toHaveLength(0);
+    await c.publishAsync('u/sentinel', 'sentinel');
+    await waitFor(() => got.length > 0);
+    expect(got.map((g) => g.topic)).toEqual(['u/sentinel']);
   });
 
   it('Maximum Packet Size of the client: larger messages are not sent to it', async () => {

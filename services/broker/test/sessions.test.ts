@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBroker, collect, waitFor, sleep, RawClient, type Received, type TestBroker } from './harness.ts';
+import { startBroker, collect, waitFor, RawClient, type Received, type TestBroker } from './harness.ts';
 
 let tb: TestBroker | undefined;
 afterEach(async () => {
@@ -22,9 +22,10 @@ describe('sessions and wills', () => {
     const got: Received[] = [];
     const s2 = await tb.connect({ protocolVersion, clientId: 'p1', ...persistent }, got);
     expect(s2.connected).toBe(true);
-    await waitFor(() => got.length === 1);
-    await sleep(50);
-    expect(got.map((g) => g.payload)).toEqual(['while-away']);
+    // Queued messages go out right after the CONNACK; a live sentinel comes after them.
+    await p.publishAsync('q/sentinel', 'sentinel', { qos: 1 });
+    await waitFor(() => got.some((g) => g.payload === 'sentinel'));
+    expect(got.map((g) => g.payload)).toEqual(['while-away', 'sentinel']);
   });
 
   it('clean start discards the session (sessionPresent=false)', async () => {
@@ -34,10 +35,12 @@ describe('sessions and wills', () => {
     await s.endAsync();
     const s2 = await tb.connect({ protocolVersion: 5, clientId: 'c1', clean: true });
     const got = collect(s2);
+    await s2.subscribeAsync('sentinel', { qos: 1 });
     const p = await tb.connect();
     await p.publishAsync('c/1', 'x', { qos: 1 });
-    await sleep(100);
-    expect(got).toHaveLength(0);
+    await p.publishAsync('sentinel', 'sentinel', { qos: 1 });
+    await waitFor(() => got.length > 0);
+    expect(got.map((g) => g.topic)).toEqual(['sentinel']);
   });
 
   it('session expiry ends an offline session', async () => {
@@ -89,9 +92,9 @@ describe('sessions and wills', () => {
     await r.next('pubrec');
     r.send({ cmd: 'pubrel', messageId: 5 });
     await r.next('pubcomp');
-    await waitFor(() => got.length === 1);
-    await sleep(50);
-    expect(got).toHaveLength(1);
+    r.send({ cmd: 'publish', topic: 'd2/sentinel', payload: Buffer.from('sentinel'), qos: 0, retain: false, dup: false });
+    await waitFor(() => got.some((g) => g.payload === 'sentinel'));
+    expect(got.map((g) => g.payload)).toEqual(['once', 'sentinel']);
     r.close();
   });
 
@@ -116,7 +119,9 @@ describe('sessions and wills', () => {
     await r.next('suback');
     const p = await tb.connect();
     for (let i = 0; i < 5; i++) await p.publishAsync('w', `${i}`, { qos: 1 });
-    await sleep(100);
+    // All five were routed (PUBACKs awaited); a PINGRESP written after them is the sentinel.
+    r.send({ cmd: 'pingreq' });
+    await r.next('pingresp');
     expect(r.packets.filter((x) => x.cmd === 'publish')).toHaveLength(2);
     const first = (await r.next('publish')) as { messageId: number };
     r.send({ cmd: 'puback', messageId: first.messageId });
@@ -134,24 +139,38 @@ describe('sessions and wills', () => {
     await waitFor(() => got.length === 1);
     const polite = await tb.connect({ clientId: 'polite', will: { topic: 'will/polite', payload: Buffer.from('no'), qos: 1, retain: false } });
     await polite.endAsync();
-    await sleep(100);
-    expect(got.map((g) => g.topic)).toEqual(['will/dying']);
+    await waitFor(() => !tb!.broker.clients().some((c) => c.clientId === 'polite'));
+    const p = await tb.connect();
+    await p.publishAsync('will/sentinel', 'sentinel', { qos: 1 });
+    await waitFor(() => got.length === 2);
+    expect(got.map((g) => g.topic)).toEqual(['will/dying', 'will/sentinel']);
   });
 
   it('will delay: not sent if the session resumes in time; sent after the delay otherwise (v5)', async () => {
-    tb = await startBroker();
+    const clock = { t: Date.now(), now: () => clock.t };
+    tb = await startBroker({ clock });
     const w = await tb.connect();
     const got = collect(w);
     await w.subscribeAsync('wd/#');
-    const opts = { protocolVersion: 5 as const, clientId: 'wd', clean: false, properties: { sessionExpiryInterval: 60 }, will: { topic: 'wd/x', payload: Buffer.from('late'), qos: 0 as const, retain: false, properties: { willDelayInterval: 1 } } };
-    const c = await tb.connect(opts);
-    (c as unknown as { stream: { destroy(): void } }).stream.destroy();
-    await sleep(300);
-    const c2 = await tb.connect(opts);
-    await sleep(1_000);
-    expect(got).toHaveLength(0);
-    (c2 as unknown as { stream: { destroy(): void } }).stream.destroy();
-    await waitFor(() => got.length === 1, 3_000);
+    const die = (client: unknown) => (client as { stream: { destroy(): void } }).stream.destroy();
+    const withWill = (clientId: string, topic: string) => ({ protocolVersion: 5 as const, clientId, clean: false, properties: { sessionExpiryInterval: 60 }, will: { topic, payload: Buffer.from('late'), qos: 0 as const, retain: false, properties: { willDelayInterval: 1 } } });
+    const c = await tb.connect(withWill('wd', 'wd/x'));
+    die(c);
+    await waitFor(() => tb!.broker.clients().length === 1);
+    clock.t += 300;
+    const c2 = await tb.connect(withWill('wd', 'wd/x'));
+    // A sentinel client dies now with the same delay: its will arriving proves the delay passed.
+    const sentinel = await tb.connect(withWill('wd-s', 'wd/sentinel'));
+    die(sentinel);
+    await waitFor(() => tb!.broker.clients().length === 2);
+    clock.t += 1_100;
+    await waitFor(() => got.length > 0);
+    expect(got.map((g) => g.topic)).toEqual(['wd/sentinel']);
+    die(c2);
+    await waitFor(() => tb!.broker.clients().length === 1);
+    clock.t += 1_100;
+    await waitFor(() => got.length === 2, 3_000);
+    expect(got.map((g) => g.topic)).toEqual(['wd/sentinel', 'wd/x']);
   });
 
   describe('Message Expiry on wills (v5)', () => {
@@ -184,8 +203,10 @@ describe('sessions and wills', () => {
       const late = await tb.connect({ protocolVersion: 5 });
       const gotLate = collect(late);
       await late.subscribeAsync('wx/status');
-      await sleep(100);
-      expect(gotLate).toEqual([]);
+      // Retained messages go out right after the SUBACK; a live one comes after them.
+      await watcher.publishAsync('wx/status', 'live', { qos: 1 });
+      await waitFor(() => gotLate.length > 0);
+      expect(gotLate.map((g) => g.payload)).toEqual(['live']);
     });
 
     it('expires in an offline session\'s queue; without the property a will never expires', async () => {
@@ -203,9 +224,10 @@ describe('sessions and wills', () => {
       clock.t += 6_000;
       const got: Received[] = [];
       await tb.connect(persistent, got);
-      await waitFor(() => got.length === 1);
-      await sleep(50);
-      expect(got.map((g) => g.payload)).toEqual(['forever']);
+      const p = await tb.connect({ protocolVersion: 5 });
+      await p.publishAsync('wq/sentinel', 'sentinel', { qos: 1 });
+      await waitFor(() => got.some((g) => g.payload === 'sentinel'));
+      expect(got.map((g) => g.payload)).toEqual(['forever', 'sentinel']);
       expect(got[0]!.packet.properties?.messageExpiryInterval).toBeUndefined();
     });
 
