@@ -18,6 +18,7 @@ const HELP = `usage: tollgate <command> [options]
 
 commands:
   start [--service identity|authz|quota|broker]   run the mesh (or one service) in this process
+        [--workers N]                              identity/authz: N processes sharing the service's ports
   migrate [--service NAME]                         apply pending database migrations
   health                                           grpc.health.v1 check of every configured service
   account create NAME [--parent ID]                a subaccount (of your token's account by default)
@@ -86,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
         since: { type: 'string' },
         subtree: { type: 'boolean' },
         totp: { type: 'string' },
+        workers: { type: 'string' },
       },
     });
     const [command] = positionals;
@@ -99,7 +101,12 @@ async function main(argv: string[]): Promise<number> {
     const out = createOutput(json);
     switch (command) {
       case 'start':
-        return await (await import('./commands/start.ts')).runStart(env, { service, out, explicitEnv: new Set(Object.keys(process.env).filter((k) => process.env[k]?.trim())) });
+        return await (await import('./commands/start.ts')).runStart(env, {
+          service,
+          out,
+          explicitEnv: new Set(Object.keys(process.env).filter((k) => process.env[k]?.trim())),
+          workers: (await import('./workers.ts')).checkWorkers(values.workers, service),
+        });
       case 'migrate':
         return await (await import('./commands/migrate.ts')).runMigrate(env, { service, out });
       case 'health':

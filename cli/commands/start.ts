@@ -1,14 +1,20 @@
 import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
 import type { Output } from '../output.ts';
 import { startMesh } from '../mesh.ts';
+import { isWorkerProcess, reportToPrimary, superviseWorkers } from '../workers.ts';
 
 /** `tollgate start`: runs until SIGINT/SIGTERM, then stops gracefully. */
-export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output; explicitEnv: ReadonlySet<string> }): Promise<number> {
+export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output; explicitEnv: ReadonlySet<string>; workers?: number }): Promise<number> {
+  if ((options.workers ?? 1) > 1 && !isWorkerProcess()) return superviseWorkers(options.workers!, options.out, options.service!);
+  const worker = isWorkerProcess();
   const started = Date.now();
   // In development, an MQTT port left at its default but held by another broker is swapped for a
   // free one (and said so); a port the operator set is never changed.
   const fallback = env.TOLLGATE_ENV === 'development' && !['TOLLGATE_MQTT_PORT', 'TOLLGATE_MQTTS_PORT', 'TOLLGATE_MQTT_WS_PORT'].some((k) => options.explicitEnv.has(k));
-  const mesh = await startMesh(env, { only: options.service, mqttDefaultPortFallback: fallback });
+  const mesh = await startMesh(env, { only: options.service, mqttDefaultPortFallback: fallback }).catch((error: unknown) => {
+    if (worker) reportToPrimary({ ready: false, error: describeError(error) });
+    throw error;
+  });
   const summary = {
     services: mesh.services.map((s) => ({ name: s.name, grpc: s.grpcAddress, http: s.httpAddress ?? null })),
     console: mesh.console?.httpAddress ?? null,
@@ -19,7 +25,8 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
     notes: mesh.notes,
     started_in_ms: Date.now() - started,
   };
-  options.out.result(summary, () => {
+  if (worker) reportToPrimary({ ready: true, summary: { ...summary, pid: process.pid } });
+  else options.out.result(summary, () => {
     const lines = ['Tollgate is running', ''];
     for (const s of summary.services) lines.push(`  ${s.name.padEnd(9)} gRPC ${s.grpc}${s.http ? `   HTTP ${s.http}` : ''}`);
     if (summary.mqtt) {
@@ -51,4 +58,11 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
   });
   await mesh.stop();
   return 0;
+}
+
+/** A start-up failure in one line, with its cause (a driver error says what the query met). */
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause instanceof Error ? error.cause.message : undefined;
+  return cause && !error.message.includes(cause) ? `${error.message.split('\n')[0]}: ${cause}` : error.message;
 }
