@@ -81,7 +81,7 @@ describe('every admin RPC authenticates before it validates', () => {
   });
 
   it('lists only RPCs that exist', () => {
-    const known = new Set(rpcs.map(([rpc]) => rpc));
+    const known = new Set<string>(rpcs.map(([rpc]) => rpc));
     expect(Object.keys(open).filter((rpc) => !known.has(rpc))).toEqual([]);
   });
 

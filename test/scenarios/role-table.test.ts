@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import type { AppError } from '#libs/errors/index.ts';
-import { mayPerform, operations, type CredentialKind, type Operation, type Role } from '#libs/policy/role-policy.ts';
+import { mayAssignRole, mayIssueToken, mayPerform, operations, type Actor, type CredentialKind, type Operation, type Role } from '#libs/policy/role-policy.ts';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService, Role as ProtoRole } from '#gen/tollgate/identity/v1/identity_pb.js';
@@ -55,6 +56,23 @@ describe('the role table, through every service', () => {
     }
   }
 
+  it.each<Role>(['owner', 'admin', 'member', 'viewer'])('%s on the MQTT edge (its access token as password): publish only with write, subscribe with read', async (role) => {
+    const tenant = await mesh.createTenant(`edge-${role}`);
+    const secret = password();
+    const username = `edge-${role}-${tenant.accountId}`;
+    await identity.createUser({ accountId: tenant.accountId, username, password: secret, role: protoRole[role] }, bearer(tenant.masterToken));
+    // The access token as the MQTT password: checked offline by authz (JWKS), like a device's token.
+    const login = await identity.login({ username, password: secret, accountId: tenant.accountId });
+    const client = await mqtt.connectAsync(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: `edge-${role}`, username, password: login.session!.accessToken, reconnectPeriod: 0, connectTimeout: 3_000 });
+    try {
+      const subscribed = await client.subscribeAsync('devices/#').then(() => 'allowed', () => 'denied');
+      const published = await client.publishAsync('devices/d1/temp', '21', { qos: 1 }).then(() => 'allowed', () => 'denied');
+      expect({ subscribed, published }).toEqual({ subscribed: mayPerform(role, 'read') ? 'allowed' : 'denied', published: mayPerform(role, 'write') ? 'allowed' : 'denied' });
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
   const subjects: (Role | Exclude<CredentialKind, 'service'>)[] = ['owner', 'admin', 'member', 'viewer', 'master', 'standard', 'acl'];
 
   it.each(subjects)('%s: every operation as the table says', async (subject) => {
@@ -95,6 +113,12 @@ describe('the role table, through every service', () => {
       got[operation] = await outcome(representative[operation]);
       want[operation] = mayPerform(subject, operation) ? 'allowed' : 'denied';
     }
+    // No escalation: nobody issues a token or hands out a role with more power than their own.
+    const actor: Actor = subject === 'master' || subject === 'standard' || subject === 'acl' ? { kind: subject } : { kind: 'user', role: subject };
+    got['issue a master token'] = await outcome(() => authz.createToken({ accountId, name: 'master made', kind: TokenKind.MASTER }, as));
+    want['issue a master token'] = mayIssueToken(actor, 'master') ? 'allowed' : 'denied';
+    got['make an admin'] = await outcome(() => identity.createUser({ accountId, username: `admin-by-${subject}-${accountId}`, password: password(), role: ProtoRole.ADMIN }, as));
+    want['make an admin'] = mayAssignRole(actor, null, 'admin').allowed ? 'allowed' : 'denied';
     expect(got).toEqual(want);
   });
 });

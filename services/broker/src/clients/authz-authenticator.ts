@@ -22,7 +22,7 @@ export interface AuthzAuthenticatorOptions {
 /** What a credential resolves to, independent of the connection (client id) presenting it. */
 interface Grant {
   principal: { account: string; subject: string; tokenId?: string; superuser: boolean };
-  /** Compiled rules of an acl token; undefined for principals that act as superusers in their account. */
+  /** Compiled rules of an acl token; undefined for principals that act by role or kind. */
   acl: CompiledAcl | undefined;
   /** Topic rights of a principal without rules (tokens by kind, users by role), from the role table. */
   byRole: TopicAuthorizer;
@@ -49,7 +49,8 @@ function topicRights(publish: boolean, subscribe: boolean): TopicAuthorizer {
     authorizeSubscribe: async (filters) => filters.map(() => subscribe),
   };
 }
-// The four possible answers, made once: every connection of such a principal shares one.
+// The four possible answers, made once: every connection of such a principal shares one. A
+// principal with all of them (RIGHTS[1][1]) is a superuser of its account: no per-topic checks.
 const RIGHTS = [[topicRights(false, false), topicRights(false, true)], [topicRights(true, false), topicRights(true, true)]] as const;
 /** A user acts by role, a master or standard token by kind (libs/policy/role-policy.ts): publish is `write`, subscribe `read`. */
 function rightsOf(kind: TokenKind, role: string): TopicAuthorizer {
@@ -114,13 +115,14 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
   function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; role?: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
     const p = res.principal;
     const acl = p.kind === TokenKind.ACL ? compileRules(toRules(res.rules)) : undefined;
+    const byRole = rightsOf(p.kind, p.role ?? '');
     // Authenticate refuses such tokens already (CONNECT_DENIED); the anonymous token is read
     // directly, so the engine's one answer is asked here too.
     if (acl && !mayConnect(acl)) return 'connect_denied';
     return {
-      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: p.kind !== TokenKind.ACL },
+      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: !acl && byRole === RIGHTS[1][1] },
       acl,
-      byRole: rightsOf(p.kind, p.role ?? ''),
+      byRole,
       cacheTtlMs: Number(res.cacheTtlMs),
       expiresAtMs: p.expiresAt ? timestampMs(p.expiresAt) : undefined,
       username,
