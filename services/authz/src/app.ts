@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { authenticatedFirst } from '#libs/admin-auth/authenticated-first.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
@@ -82,7 +83,14 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     accountPath: async (accountId) => (await identity.accountPath(accountId)).map((a) => a.id),
   });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }));
+  rpc.add(
+    AuthzService,
+    authenticatedFirst(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }), requireAdmin, {
+      authenticate: 'the credential to check is the request itself (brokers, the edge, services)',
+      authorize: 'the credential to check is the request itself',
+      authorizeBatch: 'the credential to check is the request itself',
+    }),
+  );
   rpc.add(Authorization, envoyAuthorizationHandlers(core));
   const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
   // Foreign brokers delegate to the same engine (services/authz/README.md, "Adapters").

@@ -3,7 +3,8 @@ import { newId, isId } from '#libs/crypto/ids.ts';
 import { generateTokenSecret, hashTokenSecret, isWellFormedTokenSecret, shortFormOf, SHORT_FORM_LENGTH } from '#libs/crypto/token-secret.ts';
 import { invalidArgument, notFound, failedPrecondition } from '#libs/errors/index.ts';
 import { checkTokenUsable, decisionTtlMs, tokenKinds, type InvalidationEvent, type TokenKind, type TokenPatch, type TokenRecord, type TokenRule, type TokenStore } from './domain/token-record.ts';
-import { checkAccess, compileRules, type CompiledAcl } from './domain/acl-engine.ts';
+import { actorMay, isRole, operationOfAction } from '#libs/policy/role-policy.ts';
+import { checkAccess, compileRules, mayConnect, type CompiledAcl } from './domain/acl-engine.ts';
 import { aclActions, type AclAction } from './domain/acl-rule.ts';
 import { compileIpAllowList, isIpAllowed, type IpAllowList } from './domain/ip-allow-list.ts';
 import type { IdentityPeer } from './clients/identity-peer.ts';
@@ -214,6 +215,9 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     const t = now();
     const usable = checkTokenUsable(token, t, () => ipCheckedElsewhere || !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
     if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
+    // An acl token whose rules deny `connect` is refused here, so that every path that admits a
+    // client — the edge, RabbitMQ, EMQX, go-auth, Envoy, admin RPCs — refuses it alike.
+    if (entry.acl && !mayConnect(entry.acl)) return { allowed: false, reason: 'CONNECT_DENIED', cacheTtlMs: 0 };
     const path = await accountPath(token.accountId);
     if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
     if (path.some((a) => a.suspended)) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 };
@@ -330,16 +334,11 @@ export function createAuthzCore(options: AuthzCoreOptions) {
       accountId = input.accountId;
     }
     const ttl = outcome.cacheTtlMs;
-    if (principal.kind === 'master') return answer(true, 'ALLOWED', ttl, accountId);
-    if (principal.kind === 'user') {
-      // Users act by role: owner/admin everything in their account, member all but admin, viewer reads.
-      if (principal.role === 'owner' || principal.role === 'admin') return answer(true, 'ALLOWED', ttl, accountId);
-      if (principal.role === 'viewer') return ['read', 'subscribe', 'connect'].includes(action) ? answer(true, 'ALLOWED', ttl, accountId) : answer(false, 'ROLE_NOT_ALLOWED', ttl, accountId);
-      return action === 'admin' ? answer(false, 'ROLE_NOT_ALLOWED', ttl, accountId) : answer(true, 'ALLOWED', ttl, accountId);
-    }
-    if (principal.kind === 'standard') {
-      // Standard tokens may do everything but manage tokens and subaccounts (the admin action).
-      return action === 'admin' ? answer(false, 'KIND_NOT_ALLOWED', ttl, accountId) : answer(true, 'ALLOWED', ttl, accountId);
+    if (principal.kind !== 'acl') {
+      // Users by role, master and standard tokens by kind: the role table (libs/policy/role-policy.ts).
+      const actor = principal.kind === 'user' ? { kind: 'user' as const, role: isRole(principal.role) ? principal.role : undefined } : { kind: principal.kind };
+      if (actorMay(actor, operationOfAction(action))) return answer(true, 'ALLOWED', ttl, accountId);
+      return answer(false, principal.kind === 'user' ? 'ROLE_NOT_ALLOWED' : 'KIND_NOT_ALLOWED', ttl, accountId);
     }
     const acl = entry?.acl ?? compileRules(outcome.rules);
     const vars = { account: accountId, token: principal.tokenId ?? '', client_id: input.clientId, username: input.credential.username ?? '' };

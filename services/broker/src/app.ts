@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { authenticatedFirst } from '#libs/admin-auth/authenticated-first.ts';
 import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
-import { AppError, unauthenticated } from '#libs/errors/index.ts';
+import { AppError } from '#libs/errors/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
@@ -90,14 +91,8 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
       return tree ? [...tree.ancestors.map((a) => a.id), tree.account!.id] : [];
     },
   });
-  const callerAccount = async (ctx: Parameters<typeof requireAdmin>[0]) => {
-    const header = ctx.header('authorization') ?? '';
-    const res = await authz.authenticate({ bearer: header.replace(/^Bearer /, '') });
-    if (!res.allowed || !res.principal) throw unauthenticated('authorization: a Bearer credential is required', res.reason || 'CREDENTIAL_MISSING');
-    return res.principal.accountId;
-  };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin, callerAccount));
+  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin), requireAdmin, {}));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
   const limitsWatch = new AbortController();

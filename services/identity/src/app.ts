@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { authenticatedFirst } from '#libs/admin-auth/authenticated-first.ts';
 import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { createSecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError } from '#libs/errors/index.ts';
@@ -100,13 +101,22 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
 
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
-  rpc.add(IdentityService, {
+  const handlers = {
     ...identityHandlers({ core, requireAdmin, audit, totpActiveAmong: (ids) => totpStore.activeAmong(ids), verifyPassword: (input) => ready().sessions.verifyPassword(input), secretKey: deps.secretKey }),
-    ...sessionHandlers({ ready, secretKey: deps.secretKey, auditLog, store, requireAdmin, authenticate }),
+    ...sessionHandlers({ ready, secretKey: deps.secretKey, auditLog, store, requireAdmin }),
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
     ...accountFeed.handlers,
-  });
+  };
+  // Every RPC but these authenticates before it validates (libs/admin-auth/authenticated-first.ts).
+  rpc.add(IdentityService, authenticatedFirst(IdentityService, handlers, requireAdmin, {
+    login: 'the password (and TOTP code) is the proof',
+    refreshSession: 'the refresh token is the proof',
+    logout: 'the refresh token is the proof',
+    switchAccount: 'the refresh token is the proof',
+    changePassword: 'the current password is the proof',
+    getJwks: 'public keys, for offline verification of access tokens',
+  }));
 
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
   http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));

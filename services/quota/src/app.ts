@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
+import { authenticatedFirst } from '#libs/admin-auth/authenticated-first.ts';
 import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
@@ -59,7 +60,7 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
   });
   const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router));
+  rpc.add(QuotaService, authenticatedFirst(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router), requireAdmin, {}));
   const rateLimitForwarder = config.replicas ? createRateLimitForwarder({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey, rateLimitForwarder));
   const http = createBaseHttpApp({ service: 'quota', telemetry: deps.telemetry, logger: deps.logger });

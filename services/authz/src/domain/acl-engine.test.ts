@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '#libs/errors/index.ts';
 import type { AclAction, AclRule, AclVars } from './acl-rule.ts';
-import { checkAccess, compileRules } from './acl-engine.ts';
+import { checkAccess, compileRules, mayConnect } from './acl-engine.ts';
 
 const allow = (resources: string[], actions: AclAction[] = ['publish', 'subscribe']): AclRule => ({ effect: 'allow', actions, resources });
 const deny = (resources: string[], actions: AclAction[] = ['publish', 'subscribe']): AclRule => ({ effect: 'deny', actions, resources });
@@ -74,7 +74,10 @@ const cases: Case[] = [
   ['sub: shared outside', [allow(['mqtt:a/#'])], 'subscribe', 'mqtt:$share/g/#', {}, 'NO_MATCHING_RULE'],
   // connect
   ['connect allowed', [allow(['mqtt:#'], ['connect'])], 'connect', 'mqtt:', {}, 'ALLOWED#0'],
-  ['connect not granted', [allow(['mqtt:#'])], 'connect', 'mqtt:', {}, 'NO_MATCHING_RULE'],
+  // A token may connect unless a rule denies it (mayConnect): no connect rule at all is a yes.
+  ['connect without connect rules', [allow(['mqtt:#'])], 'connect', 'mqtt:', {}, 'ALLOWED'],
+  ['connect with no rules at all', [], 'connect', '', {}, 'ALLOWED'],
+  ['connect denied without an allow', [allow(['mqtt:#']), deny(['mqtt:#'], ['connect'])], 'connect', '', {}, 'DENIED_BY_RULE#1'],
   ['connect denied', [allow(['mqtt:#'], ['connect']), deny(['mqtt:#'], ['connect'])], 'connect', '', {}, 'DENIED_BY_RULE#1'],
   // api
   ['api * one segment', [allow(['api:/devices/*'], ['read'])], 'read', 'api:/devices/7', {}, 'ALLOWED#0'],
@@ -100,6 +103,21 @@ describe('checkAccess', () => {
     expect(decision.reason).toBe(reason);
     expect(decision.allowed).toBe(reason === 'ALLOWED');
     expect(decision.ruleIndex).toBe(index === undefined ? undefined : Number(index));
+  });
+
+  it('mayConnect: the one answer to "may this token connect", agreeing with checkAccess', () => {
+    const cases: [Parameters<typeof compileRules>[0], boolean][] = [
+      [[], true],
+      [[allow(['mqtt:#'])], true],
+      [[allow(['mqtt:#'], ['connect'])], true],
+      [[allow(['mqtt:#']), deny(['mqtt:x'], ['connect'])], false],
+      [[allow(['mqtt:#'], ['connect']), deny(['mqtt:#'], ['connect'])], false],
+    ];
+    for (const [rules, expected] of cases) {
+      const acl = compileRules(rules);
+      expect(mayConnect(acl)).toBe(expected);
+      expect(checkAccess(acl, { action: 'connect', resource: '' }).allowed).toBe(expected);
+    }
   });
 
   it('answers with the same frozen decision object (no allocation per check)', () => {

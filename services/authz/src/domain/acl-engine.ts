@@ -9,7 +9,8 @@
  *   several together) AND no topic it can match is matched by a deny rule. So rule
  *   `devices/${client_id}/#` lets client c1 subscribe `devices/c1/+/temp` but not `devices/+/temp`,
  *   and a subscribe overlapping a deny rule (`#` vs deny `secret/x`) is denied.
- * - connect: the resource is not consulted; decided by the rules listing `connect` (see acl-rule.ts).
+ * - connect: the resource is not consulted; allowed unless a rule denies `connect` (`mayConnect`):
+ *   a token made for publishing and subscribing needs no connect rule to be usable.
  * - read / write / admin: `api:<path>` (concrete path) and `dataset:<id>`.
  * [MQTT-4.7.2-1] a rule starting with `+` or `#` never matches a topic starting with `$`.
  *
@@ -166,7 +167,8 @@ export function checkAccess(acl: CompiledAcl, request: AccessRequest): AccessDec
     case 'subscribe':
       return checkSubscribe(acl, mqttValue(resource, action), vars);
     case 'connect':
-      return decide(acl, acl.connect.allow, acl.connect.deny);
+      if (!mayConnect(acl)) return decide(acl, -1, acl.connect.deny);
+      return acl.connect.allow >= 0 ? decide(acl, acl.connect.allow, -1) : CONNECT_BY_DEFAULT;
     case 'read':
     case 'write':
     case 'admin': {
@@ -190,6 +192,17 @@ export function checkAccess(acl: CompiledAcl, request: AccessRequest): AccessDec
     default:
       throw invalidArgument('action', `unknown action ${JSON.stringify(action)} (known: ${aclActions.join(', ')})`);
   }
+}
+
+const CONNECT_BY_DEFAULT: AccessDecision = Object.freeze({ allowed: true, reason: 'ALLOWED' });
+
+/**
+ * May the holder of these rules connect at all? The one answer to that question (authz's
+ * Authenticate asks it, so the edge and every adapter inherit it): yes unless a rule denies
+ * `connect`. An allow rule for `connect` changes nothing but documents intent.
+ */
+export function mayConnect(acl: CompiledAcl): boolean {
+  return acl.connect.deny < 0;
 }
 
 /** Publish of a topic name: the broker's hot path. */

@@ -1,6 +1,7 @@
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
-import { invalidArgument, notFound } from '#libs/errors/index.ts';
-import { peerIp, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { invalidArgument, notFound, permissionDenied } from '#libs/errors/index.ts';
+import { actorOf, peerIp, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { mayIssueToken } from '#libs/policy/role-policy.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, InvalidationKind, TokenKind as ProtoKind, type Credential, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { requireService } from '#libs/admin-auth/admin-guard.ts';
@@ -73,6 +74,11 @@ const checkResource = (resource: string, field: string): string => {
   return resource;
 };
 
+/** A token of `kind` is made, changed or rotated only by whoever holds its powers (role table: no escalation). */
+function assertMayIssue(admin: AdminPrincipal, kind: TokenKind): void {
+  if (!mayIssueToken(actorOf(admin), kind)) throw permissionDenied(`a ${admin.kind}${admin.role ? ` (${admin.role})` : ''} credential may not issue a ${kind} token`, 'INSUFFICIENT_PRIVILEGE');
+}
+
 export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed: { hub: InvalidationHub; secretKey: Uint8Array }): Partial<ServiceImpl<typeof AuthzService>> {
   return {
     async authorize(req, ctx) {
@@ -114,10 +120,12 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
     },
     async createToken(req, ctx) {
       const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_tokens');
+      const kind = kindFromProto(req.kind);
+      assertMayIssue(admin, kind);
       const { token, secret } = await core.createToken({
         accountId: req.accountId,
         name: req.name,
-        kind: kindFromProto(req.kind),
+        kind,
         rules: rulesFromProto(req.rules),
         ipAllow: [...req.ipAllow],
         expiresAtMs: req.expiresAt ? timestampMs(req.expiresAt) : undefined,
@@ -142,7 +150,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
     async updateToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');
-      await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      assertMayIssue(await requireAdmin(ctx, token.accountId, 'manage_tokens'), token.kind);
       const mask = new Set(req.updateMask);
       const known = ['name', 'rules', 'ip_allow', 'expires_at', 'ttl_seconds'];
       for (const [i, f] of req.updateMask.entries()) if (!known.includes(f)) throw invalidArgument(`update_mask[${i}]`, `unknown field; known: ${known.join(', ')}`);
@@ -159,14 +167,14 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
     async rotateToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');
-      await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      assertMayIssue(await requireAdmin(ctx, token.accountId, 'manage_tokens'), token.kind);
       const { token: rotated, secret } = await core.rotateToken(token.id, Number(req.graceSeconds));
       return { token: tokenToProto(rotated), secret };
     },
     async revokeToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');
-      await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      assertMayIssue(await requireAdmin(ctx, token.accountId, 'manage_tokens'), token.kind);
       return { token: tokenToProto(await core.revokeToken(token.id)) };
     },
     async authenticate(req, ctx) {

@@ -1,5 +1,6 @@
 import { create } from '@bufbuild/protobuf';
 import { invalidArgument } from '#libs/errors/index.ts';
+import { parseBearer } from '#libs/admin-auth/bearer-credential.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { Authorization, type CheckResponse } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import type { AttributeContext_HttpRequest } from '#gen/envoy/service/auth/v3/attribute_context_pb.js';
@@ -82,8 +83,7 @@ export function envoyAuthorizationHandlers(core: AuthzCore): ServiceImpl<typeof 
       if (path.length > MAX_PATH) return refused('attributes.request.http.path', `must be at most ${MAX_PATH} characters`);
       const header = headerOf(http, 'authorization') ?? '';
       if (header.length > MAX_CREDENTIAL + 7) return refused('authorization', `must be at most ${MAX_CREDENTIAL} characters`);
-      // RFC 9110 §11.1: the scheme is case-insensitive.
-      const bearer = /^bearer /i.test(header) ? header.slice(7).trim() : '';
+      const bearer = parseBearer(header) ?? '';
       const who: AuthenticateOutcome = bearer ? await core.authenticate({ bearer, username: '', password: '', peerIp }) : { allowed: false, reason: 'CREDENTIAL_MISSING', cacheTtlMs: 0 };
       let decision;
       try {

@@ -2,9 +2,9 @@ import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { isId } from '#libs/crypto/ids.ts';
 import { toAppError } from '#libs/errors/index.ts';
+import { isRole, mayPerform } from '#libs/policy/role-policy.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { AuthenticateOutcome, AuthzCore, Credential, Principal } from '../authz-core.ts';
-import type { TokenRule } from '../domain/token-record.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
 
 const MAX_BODY = 16 * 1024;
@@ -37,11 +37,6 @@ export function routingKeyToTopic(routingKey: string): string {
     .split('.')
     .map((word) => (word === '*' ? '+' : word))
     .join('/');
-}
-
-/** As on Tollgate's own broker edge: an acl token may connect unless one of its rules denies `connect`. */
-function deniesConnect(rules: readonly TokenRule[]): boolean {
-  return rules.some((r) => r.effect === 'deny' && r.actions.includes('connect') && r.resources.some((x) => x.startsWith('mqtt:')));
 }
 
 /**
@@ -198,11 +193,11 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       const ip = f.get('ip') || undefined;
       const admitted = await admit(f, 'connect', `vhost:${vhost}`, ip);
       if (!admitted) return false;
-      const { principal, rules } = admitted.outcome;
+      const { principal } = admitted.outcome;
       if (principal.kind !== 'acl') return mayEnter(admitted, clientId, ip);
-      // acl tokens never select another account; the core's `connect` check would answer
-      // NO_MATCHING_RULE for a token without connect rules, which the broker edge treats as allowed.
-      const refuse = principal.accountId !== admitted.accountId ? 'ACCOUNT_NOT_IN_SCOPE' : deniesConnect(rules) ? 'DENIED_BY_RULE' : undefined;
+      // acl tokens never select another account. Whether they may connect at all was answered by
+      // core.authenticate (CONNECT_DENIED, acl-engine.ts `mayConnect`), on `user` and again here.
+      const refuse = principal.accountId !== admitted.accountId ? 'ACCOUNT_NOT_IN_SCOPE' : undefined;
       // Recorded in the caller's own account (as the core does): a named account learns nothing of strangers.
       record(!refuse, refuse ?? 'ALLOWED', { action: 'connect', resource: `vhost:${vhost}`, principal, clientId, peerIp: ip });
       return !refuse;
@@ -218,8 +213,8 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       if (!admitted) return false;
       const { principal } = admitted.outcome;
       if (principal.kind !== 'acl') {
-        // Users act by role: a viewer reads, so it may not write to an exchange (= publish).
-        if (principal.kind === 'user' && principal.role === 'viewer' && kind === 'exchange' && permission !== 'read') {
+        // Users act by role (libs/policy/role-policy.ts): writing to an exchange is publishing.
+        if (principal.kind === 'user' && !(isRole(principal.role) && mayPerform(principal.role, 'write')) && kind === 'exchange' && permission !== 'read') {
           record(false, 'ROLE_NOT_ALLOWED', { action: permission ?? '', resource: described, principal, clientId });
           return false;
         }

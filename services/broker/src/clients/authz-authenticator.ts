@@ -2,10 +2,11 @@ import { createHash } from 'node:crypto';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import { isAppError } from '#libs/errors/index.ts';
+import { actorMay, isRole } from '#libs/policy/role-policy.ts';
 import { AuthzService, Effect, TokenKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 // The ACL engine is pure code shared with authz: the rules snapshot from Authenticate is compiled
 // here so that topic checks never leave the process.
-import { checkPublish, checkSubscribe, compileRules, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
+import { checkPublish, checkSubscribe, compileRules, mayConnect, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
 import type { AuthenticateRequest, AuthenticateResult, Authenticator, TopicAuthorizer, TopicDecision } from '../domain/ports.ts';
 
 export interface AuthzAuthenticatorOptions {
@@ -21,8 +22,10 @@ export interface AuthzAuthenticatorOptions {
 /** What a credential resolves to, independent of the connection (client id) presenting it. */
 interface Grant {
   principal: { account: string; subject: string; tokenId?: string; superuser: boolean };
-  /** Compiled rules of an acl token; undefined for principals that act as superusers in their account. */
+  /** Compiled rules of an acl token; undefined for principals that act by role or kind. */
   acl: CompiledAcl | undefined;
+  /** Topic rights of a principal without rules (tokens by kind, users by role), from the role table. */
+  byRole: TopicAuthorizer;
   cacheTtlMs: number;
   expiresAtMs: number | undefined;
   /** The username the credential was presented with (part of the cache key): one string for every connection. */
@@ -37,12 +40,23 @@ interface CachedDecision {
   staleUntilMs: number;
 }
 
-const ALLOW_ALL: TopicAuthorizer = {
-  checkPublish: () => 'allow',
-  checkSubscribe: () => 'allow',
-  authorizePublish: async () => true,
-  authorizeSubscribe: async (filters) => filters.map(() => true),
-};
+/** Every topic of the account, or none, per direction: what the role table gives a principal without rules. */
+function topicRights(publish: boolean, subscribe: boolean): TopicAuthorizer {
+  return {
+    checkPublish: () => (publish ? 'allow' : 'deny'),
+    checkSubscribe: () => (subscribe ? 'allow' : 'deny'),
+    authorizePublish: async () => publish,
+    authorizeSubscribe: async (filters) => filters.map(() => subscribe),
+  };
+}
+// The four possible answers, made once: every connection of such a principal shares one. A
+// principal with all of them (RIGHTS[1][1]) is a superuser of its account: no per-topic checks.
+const RIGHTS = [[topicRights(false, false), topicRights(false, true)], [topicRights(true, false), topicRights(true, true)]] as const;
+/** A user acts by role, a master or standard token by kind (libs/policy/role-policy.ts): publish is `write`, subscribe `read`. */
+function rightsOf(kind: TokenKind, role: string): TopicAuthorizer {
+  const actor = kind === TokenKind.MASTER ? { kind: 'master' as const } : kind === TokenKind.STANDARD ? { kind: 'standard' as const } : { kind: 'user' as const, role: isRole(role) ? role : undefined };
+  return RIGHTS[actorMay(actor, 'write') ? 1 : 0][actorMay(actor, 'read') ? 1 : 0];
+}
 
 /**
  * An acl token's compiled rules bound to one connection's placeholder values. A class, not a
@@ -98,14 +112,17 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
       .digest('base64');
   }
 
-  function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
+  function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; role?: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
     const p = res.principal;
     const acl = p.kind === TokenKind.ACL ? compileRules(toRules(res.rules)) : undefined;
-    // An acl token may connect unless one of its rules denies `connect`.
-    if (acl && acl.connect.deny >= 0) return 'connect_denied';
+    const byRole = rightsOf(p.kind, p.role ?? '');
+    // Authenticate refuses such tokens already (CONNECT_DENIED); the anonymous token is read
+    // directly, so the engine's one answer is asked here too.
+    if (acl && !mayConnect(acl)) return 'connect_denied';
     return {
-      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: p.kind !== TokenKind.ACL },
+      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: !acl && byRole === RIGHTS[1][1] },
       acl,
+      byRole,
       cacheTtlMs: Number(res.cacheTtlMs),
       expiresAtMs: p.expiresAt ? timestampMs(p.expiresAt) : undefined,
       username,
@@ -117,7 +134,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
    * values — never to whichever connection first presented the same credential.
    */
   function resultFor(grant: Grant, req: AuthenticateRequest): AuthenticateResult {
-    const acl = grant.acl ? new CompiledTopicAuthorizer(grant.acl, { account: grant.principal.account, token: grant.principal.tokenId ?? '', client_id: req.clientId, username: grant.username }) : ALLOW_ALL;
+    const acl = grant.acl ? new CompiledTopicAuthorizer(grant.acl, { account: grant.principal.account, token: grant.principal.tokenId ?? '', client_id: req.clientId, username: grant.username }) : grant.byRole;
     return { allowed: true, principal: grant.principal, acl, cacheTtlMs: grant.cacheTtlMs, ...(grant.expiresAtMs !== undefined ? { expiresAtMs: grant.expiresAtMs } : {}) };
   }
 
@@ -131,7 +148,8 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
     }
     const res = await options.authz.authenticate({ protocol: 1, username: req.username, password: req.password?.toString('utf8') ?? '', clientId: req.clientId, peerIp: req.peerIp }, { deadlineMs: 200 });
     if (!res.allowed || !res.principal) {
-      const reason = res.reason === 'TOKEN_EXPIRED' ? 'expired' : res.reason === 'ACCOUNT_SUSPENDED' || res.reason === 'IP_NOT_ALLOWED' ? 'not_authorized' : 'bad_credentials';
+      // A known credential that may not connect now is "not authorized" (0x87); an unknown one "bad credentials" (0x86).
+      const reason = res.reason === 'TOKEN_EXPIRED' ? 'expired' : res.reason === 'ACCOUNT_SUSPENDED' || res.reason === 'IP_NOT_ALLOWED' || res.reason === 'CONNECT_DENIED' ? 'not_authorized' : 'bad_credentials';
       return { allowed: false, reason };
     }
     const grant = grantOf(req.username, { principal: res.principal, rules: res.rules, cacheTtlMs: res.cacheTtlMs });

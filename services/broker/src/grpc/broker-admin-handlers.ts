@@ -1,13 +1,18 @@
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { invalidArgument } from '#libs/errors/index.ts';
+import { invalidArgument, permissionDenied } from '#libs/errors/index.ts';
 import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import type { Broker } from '../broker.ts';
 import type { CountingMetrics } from '../adapters/counting-metrics.ts';
 
-/** gRPC ⇄ broker admin: list and kick clients (per account), stats. */
-export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, requireAdmin: RequireAdmin, rootAccountOf: (ctx: Parameters<RequireAdmin>[0]) => Promise<string>): Partial<ServiceImpl<typeof BrokerAdminService>> {
+/**
+ * gRPC ⇄ broker admin: list and kick clients (per account; the caller's own account when none is
+ * named), and the edge's stats — which count every tenant's traffic, so only a mesh service
+ * credential (an operator's, `tollgate service-credential`) reads them.
+ */
+export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, requireAdmin: RequireAdmin): Partial<ServiceImpl<typeof BrokerAdminService>> {
+  const rootAccountOf = async (ctx: Parameters<RequireAdmin>[0]) => (await requireAdmin.authenticate(ctx)).accountId;
   return {
     async listClients(req, ctx) {
       const accountId = req.accountId || (await rootAccountOf(ctx));
@@ -30,12 +35,14 @@ export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, re
     async kickClient(req, ctx) {
       if (!req.clientId) throw invalidArgument('client_id', 'is required');
       const accountId = req.accountId || (await rootAccountOf(ctx));
-      await requireAdmin(ctx, accountId, 'write');
+      await requireAdmin(ctx, accountId, 'kick');
       const reason = req.reasonCode === 0 ? 0x98 : req.reasonCode;
       if (reason < 0x80 || reason > 0xa2) throw invalidArgument('reason_code', 'must be an MQTT 5 error reason code (0x80-0xA2)');
       return { kicked: broker.kick(req.clientId, reason, accountId) > 0 };
     },
-    async getStats() {
+    async getStats(_req, ctx) {
+      const caller = await requireAdmin.authenticate(ctx);
+      if (caller.kind !== 'service') throw permissionDenied('the edge statistics cover every account: a mesh service credential is required', 'SERVICE_CREDENTIAL_REQUIRED');
       const s = broker.stats();
       const m = metrics.counters;
       const n = (k: string) => BigInt(m.get(k as never) ?? 0);

@@ -3,20 +3,22 @@
  *
  * Rules:
  * 1. A resource belongs to one account. A user's role on that account (held there or on an
- *    ancestor, see `effectiveRole`) gives: viewer → read, member → write, admin/owner → admin.
+ *    ancestor, see `effectiveRole`) gives what the role table (libs/policy/role-policy.ts) says:
+ *    `manage_users` → admin (admin, owner), `write` → write (member), else read (viewer).
  * 2. Explicit grants (`read` < `write` < `admin`) on a resource add to what the role gives.
  * 3. A *restricted* resource ignores roles: only users with a grant on it reach it.
- * 4. Who may grant/revoke on a resource: an admin/owner of its account, or a user holding `admin`
- *    on it. So an admin can always recover a restricted resource by granting themself.
+ * 4. Who may grant/revoke on a resource: a role that may `manage_users` in its account (admin,
+ *    owner), or a user holding `admin` on it. So an admin can always recover a restricted resource by granting themself.
  * 5. A suspended account (or ancestor) denies every access to its resources.
  */
+import { mayPerform } from '#libs/policy/role-policy.ts';
 import { effectiveRole, type Membership, type Role } from './roles.ts';
 
 export const permissions = ['read', 'write', 'admin'] as const;
 export type Permission = (typeof permissions)[number];
 
 const rank: Readonly<Record<Permission, number>> = { read: 1, write: 2, admin: 3 };
-const permissionOfRole: Readonly<Record<Role, Permission>> = { viewer: 'read', member: 'write', admin: 'admin', owner: 'admin' };
+const permissionOfRole = (role: Role): Permission => (mayPerform(role, 'manage_users') ? 'admin' : mayPerform(role, 'write') ? 'write' : 'read');
 
 export function isPermission(value: string): value is Permission {
   return (permissions as readonly string[]).includes(value);
@@ -53,7 +55,7 @@ export function resourcePermissionOf(user: ResourceUser, resource: Resource): { 
   let best: { permission: Permission; via: 'role' | 'grant' } | undefined;
   if (!resource.restricted) {
     const role = effectiveRole(user.memberships, resource.accountPath);
-    if (role) best = { permission: permissionOfRole[role.role], via: 'role' };
+    if (role) best = { permission: permissionOfRole(role.role), via: 'role' };
   }
   for (const grant of user.grants) {
     if (grant.resourceId !== resource.id || grant.userId !== user.id) continue;
@@ -73,6 +75,6 @@ export function checkResourceAccess(user: ResourceUser, resource: Resource, perm
 /** Rule 4: may `actor` grant or revoke access on `resource`? */
 export function canManageGrants(actor: ResourceUser, resource: Resource): boolean {
   const role = effectiveRole(actor.memberships, resource.accountPath);
-  if (role && (role.role === 'admin' || role.role === 'owner')) return true;
+  if (role && mayPerform(role.role, 'manage_users')) return true;
   return actor.grants.some((grant) => grant.resourceId === resource.id && grant.userId === actor.id && grant.permission === 'admin');
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { canManage, effectiveRole, parseRole, rolesForToken, wouldRemoveLastOwner, type AccountAction, type Membership } from './roles.ts';
+import { effectiveRole, parseRole, rolesForToken, wouldRemoveLastOwner, type Membership } from './roles.ts';
 
 // Paths root-first. Tree: acme ─ acme-eu ─ acme-eu-plant;  globex (another company).
 const acme = ['acme'];
@@ -18,50 +18,19 @@ const consultant: Membership[] = [
   { accountId: 'globex', role: 'member' },
 ];
 
-const setRole = (from: Membership['role'] | null, to: Membership['role'] | null): AccountAction => ({ kind: 'set_role', from, to });
-
-describe('canManage', () => {
-  it.each<[string, Membership[], string[], AccountAction, true | string]>([
-    // reads
-    ['viewer reads', viewer, acme, 'read', true],
-    ['viewer reads the subtree', viewer, plant, 'read', true],
-    ['viewer cannot write', viewer, acme, 'write', 'ROLE_TOO_LOW'],
-    ['viewer cannot manage', viewer, acme, 'manage', 'ROLE_TOO_LOW'],
-    ['member writes', member, plant, 'write', true],
-    ['member cannot manage', member, acme, 'manage', 'ROLE_TOO_LOW'],
-    ['member cannot add users', member, acme, setRole(null, 'viewer'), 'ROLE_TOO_LOW'],
-    // admin of X: X and its subtree, nothing else
-    ['admin manages own account', euAdmin, acmeEu, 'manage', true],
-    ['admin manages the subtree', euAdmin, plant, 'manage', true],
-    ['admin cannot manage the parent', euAdmin, acme, 'manage', 'NOT_A_MEMBER'],
-    ['admin cannot even read the parent', euAdmin, acme, 'read', 'NOT_A_MEMBER'],
-    ['admin cannot touch another company', euAdmin, globex, 'read', 'NOT_A_MEMBER'],
-    ['admin adds a member', euAdmin, acmeEu, setRole(null, 'member'), true],
-    ['admin grants admin', euAdmin, plant, setRole('member', 'admin'), true],
-    ['admin removes a viewer', euAdmin, acmeEu, setRole('viewer', null), true],
-    ['admin may not grant owner', euAdmin, acmeEu, setRole('admin', 'owner'), 'OWNER_REQUIRED'],
-    ['admin may not demote an owner', euAdmin, plant, setRole('owner', 'member'), 'OWNER_REQUIRED'],
-    ['admin may not remove an owner', euAdmin, plant, setRole('owner', null), 'OWNER_REQUIRED'],
-    // owner
-    ['owner manages everything below', owner, plant, 'manage', true],
-    ['owner grants owner', owner, acmeEu, setRole(null, 'owner'), true],
-    ['owner demotes an owner', owner, acme, setRole('owner', 'admin'), true],
-    ['owner of acme has nothing on globex', owner, globex, 'manage', 'NOT_A_MEMBER'],
-    // several accounts: the highest role on the path wins
-    ['consultant reads acme', consultant, acme, 'read', true],
-    ['consultant cannot write acme', consultant, acme, 'write', 'ROLE_TOO_LOW'],
-    ['consultant manages acme-eu', consultant, acmeEu, 'manage', true],
-    ['consultant manages the plant', consultant, plant, 'manage', true],
-    ['consultant writes globex', consultant, globex, 'write', true],
-    ['consultant cannot manage globex', consultant, globex, 'manage', 'ROLE_TOO_LOW'],
-    ['no memberships', [], acme, 'read', 'NOT_A_MEMBER'],
-  ])('%s', (_case, memberships, path, action, expected) => {
-    const decision = canManage(memberships, path, action);
-    expect(decision.allowed ? true : decision.reason).toBe(expected);
-  });
-
-  it('says which membership allowed it', () => {
-    expect(canManage(consultant, plant, 'manage')).toEqual({ allowed: true, role: 'admin', via: 'acme-eu' });
+describe('effectiveRole: where a role applies (what it may do is libs/policy/role-policy.ts)', () => {
+  it.each<[string, Membership[], string[], string | undefined]>([
+    ['an owner on the subtree', owner, plant, 'owner'],
+    ['a viewer on the subtree', viewer, plant, 'viewer'],
+    ['a member on its account', member, acme, 'member'],
+    ['an admin of X on X', euAdmin, acmeEu, 'admin'],
+    ['an admin of X never on its parent', euAdmin, acme, undefined],
+    ['an admin never on another company', euAdmin, globex, undefined],
+    ['the highest role on the path wins', consultant, plant, 'admin'],
+    ['a lower role above still applies where nothing higher does', consultant, acme, 'viewer'],
+    ['no memberships', [], acme, undefined],
+  ])('%s', (_case, memberships, path, expected) => {
+    expect(effectiveRole(memberships, path)?.role).toBe(expected);
   });
 });
 

@@ -1,5 +1,6 @@
 import { AppError, failedPrecondition, notFound } from '#libs/errors/index.ts';
-import type { AdminPrincipal, RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { actorOf, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { actorMay } from '#libs/policy/role-policy.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import { Permission as ProtoPermission, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { invalidArgument } from '#libs/errors/index.ts';
@@ -38,8 +39,9 @@ export function grantHandlers(deps: {
   }
 
   /**
-   * Who may change a resource's grants (rule 4): an owner/admin of its account, a user holding
-   * `admin` on the resource, a master or standard token of the account, or a mesh service.
+   * Who may change a resource's grants (rule 4): a user whose role may `manage_users` in its
+   * account or who holds `admin` on the resource; a credential whose kind may `manage_users`
+   * (role table: master, standard, mesh service).
    */
   async function requireGrantManager(ctx: CallContext, accountId: string, resourceId: string): Promise<{ actor: AdminPrincipal; resource: Resource }> {
     const actor = await requireAdmin(ctx, required(accountId, 'account_id'), 'read');
@@ -48,7 +50,7 @@ export function grantHandlers(deps: {
       const user = await store.getUser(actor.subject);
       const allowed = user && canManageGrants({ id: user.id, memberships: user.memberships, grants: await userGrants(accountId, resourceId, user.id) }, resource);
       if (!allowed) throw new AppError('PERMISSION_DENIED', 'managing grants takes an owner/admin of the account or admin on the resource', { reason: 'INSUFFICIENT_PRIVILEGE' });
-    } else if (actor.kind !== 'master' && actor.kind !== 'standard' && actor.kind !== 'service') {
+    } else if (!actorMay(actorOf(actor), 'manage_users')) {
       throw new AppError('PERMISSION_DENIED', `a ${actor.kind} credential may not manage grants`, { reason: 'INSUFFICIENT_PRIVILEGE' });
     }
     return { actor, resource };

@@ -1,5 +1,6 @@
 import { AppError, failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
-import { requireService, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { actorOf, requireService, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { mayAssignRole } from '#libs/policy/role-policy.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { looksLikeSecret, type AuditEventInput } from '../domain/audit-event.ts';
@@ -20,13 +21,15 @@ export interface IdentityHandlerDeps {
 }
 
 /**
- * Changing an owner's membership (making one, demoting or removing one) takes an owner, a master
- * token or a mesh service; admins and standard tokens manage everyone else (roles.ts, rule 4).
+ * A membership change from `from` to `to`: the role table decides (`mayAssignRole`: nobody hands
+ * out or takes away a role with more power than their own, so only an owner, a master token or a
+ * mesh service touches an owner).
  */
-function assertMayTouchOwner(actor: AdminPrincipal, from: Role | undefined, to: Role | null): void {
-  if (from !== 'owner' && to !== 'owner') return;
-  const mayTouch = actor.kind === 'master' || actor.kind === 'service' || (actor.kind === 'user' && actor.role === 'owner');
-  if (!mayTouch) throw new AppError('PERMISSION_DENIED', 'only an owner may grant, change or remove the owner role', { reason: 'OWNER_REQUIRED' });
+function assertMayAssign(actor: AdminPrincipal, from: Role | undefined, to: Role | null): void {
+  const decision = mayAssignRole(actorOf(actor), from ?? null, to);
+  if (decision.allowed) return;
+  const message = decision.reason === 'OWNER_REQUIRED' ? 'only an owner may grant, change or remove the owner role' : `a ${actor.kind}${actor.role ? ` (${actor.role})` : ''} credential may not ${to ? `grant the ${to} role` : 'remove this role'}`;
+  throw new AppError('PERMISSION_DENIED', message, { reason: decision.reason });
 }
 
 /** gRPC ⇄ identity core for the account tree, users and memberships. Translation, admin checks and audit only. */
@@ -52,7 +55,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
   }
 
   async function changeState(ctx: CallContext, accountId: string, suspended: boolean, reason: string) {
-    const actor = await requireAdmin(ctx, required(accountId, 'account_id'), 'manage_accounts');
+    const actor = await requireAdmin(ctx, required(accountId, 'account_id'), 'suspend');
     if (reason.length > 256) throw invalidArgument('reason', 'must be at most 256 characters');
     // The reason goes to the audit log, which refuses anything that looks like a secret: check before acting.
     if (reason && looksLikeSecret(reason)) throw invalidArgument('reason', 'looks like a secret; describe the reason in words');
@@ -66,7 +69,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
   return {
     async createAccount(req, ctx) {
       // A root account is made by bootstrap only; subaccounts by an admin of the parent.
-      const actor = await requireAdmin(ctx, required(req.parentId, 'parent_id'), 'manage_accounts');
+      const actor = await requireAdmin(ctx, required(req.parentId, 'parent_id'), 'manage_subaccounts');
       const account = await core.createAccount({ name: req.name, parentId: req.parentId });
       await audit([{ kind: 'account_created', outcome: 'success', accountId: account.id, subject: account.id, ...actorFields(actor) }]);
       return { account: accountToProto(account) };
@@ -119,14 +122,14 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       return changeState(ctx, req.accountId, false, '');
     },
     async renameAccount(req, ctx) {
-      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_subaccounts');
       const account = await core.renameAccount(req.accountId, req.name);
       await audit([{ kind: 'account_renamed', outcome: 'success', accountId: account.id, subject: account.id, ...actorFields(actor) }]);
       const path = await core.store.accountPath(account.id);
       return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
     },
     async setAccountPolicy(req, ctx) {
-      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_accounts');
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_subaccounts');
       const account = await core.setRequireTotp(req.accountId, req.requireTotp);
       const { actorUserId, details } = actorFields(actor);
       await audit([{ kind: 'account_policy_changed', outcome: 'success', accountId: account.id, subject: account.id, actorUserId, details: { ...details, two_factor_required: String(req.requireTotp) } }]);
@@ -134,9 +137,9 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
     },
     async createUser(req, ctx) {
-      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_users');
       const role = roleFromProto(req.role);
-      assertMayTouchOwner(actor, undefined, role);
+      assertMayAssign(actor, undefined, role);
       const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role });
       const { actorUserId, details } = actorFields(actor);
       await audit([{ kind: 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, role, new_user: 'true' } }]);
@@ -153,13 +156,13 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       return { users: items.map((u) => userToProto(u, totp.has(u.id))), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
     },
     async setMembership(req, ctx) {
-      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_users');
       const role = roleFromProto(req.role);
       const user = await core.store.getUser(required(req.userId, 'user_id'));
       if (!user) throw notFound('user_id', 'user');
       const account = await core.getAccount(req.accountId);
       const before = user.memberships.find((m) => m.accountId === req.accountId)?.role;
-      assertMayTouchOwner(actor, before, role);
+      assertMayAssign(actor, before, role);
       if (account.depth === 1 && wouldRemoveLastOwner(await core.store.countOwners(account.id), before ?? null, role)) {
         throw failedPrecondition('role: the last owner of a root account cannot be demoted');
       }
@@ -169,11 +172,11 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       return { user: await toProto((await core.store.getUser(user.id))!) };
     },
     async removeMembership(req, ctx) {
-      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_users');
       const user = await core.store.getUser(required(req.userId, 'user_id'));
       const membership = user?.memberships.find((m) => m.accountId === req.accountId);
       if (!user || !membership) throw notFound('user_id', 'membership');
-      assertMayTouchOwner(actor, membership.role, null);
+      assertMayAssign(actor, membership.role, null);
       const account = await core.getAccount(req.accountId);
       if (account.depth === 1 && wouldRemoveLastOwner(await core.store.countOwners(req.accountId), membership.role, null)) {
         throw failedPrecondition('user_id: the last owner of a root account cannot be removed');

@@ -1,7 +1,9 @@
 import { timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { AppError, invalidArgument, permissionDenied, unauthenticated } from '#libs/errors/index.ts';
-import { peerIp, requireService, type AdminGuardPorts, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
-import { isServiceCredential, verifyServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { invalidArgument, permissionDenied } from '#libs/errors/index.ts';
+import { actorOf, peerIp, requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { parseBearer } from '#libs/admin-auth/bearer-credential.ts';
+import { isServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { actorCovers } from '#libs/policy/role-policy.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
@@ -19,11 +21,6 @@ const sessionToProto = (s: Session) => ({
   accountId: s.accountId,
   userId: s.userId,
 });
-
-const bearerOf = (ctx: CallContext): string => {
-  const header = ctx.header('authorization');
-  return header?.startsWith('Bearer ') ? header.slice(7).trim() : '';
-};
 
 /** `<ms>.<id>` of the last event on a page. */
 function parsePageToken(token: string): { atMs: number; id: string } | undefined {
@@ -45,13 +42,12 @@ export function sessionHandlers(deps: {
   auditLog: PostgresAuditStore;
   store: PostgresIdentityStore;
   requireAdmin: RequireAdmin;
-  authenticate: AdminGuardPorts['authenticate'];
 }): Partial<ServiceImpl<typeof IdentityService>> {
   const { ready, requireAdmin } = deps;
 
   /** The client's address: as said by a mesh service logging a user in on their behalf (or none), else the socket's. */
   function clientIp(ctx: CallContext, claimed: string): string | null {
-    const bearer = bearerOf(ctx);
+    const bearer = parseBearer(ctx.header('authorization')) ?? '';
     if (isServiceCredential(bearer)) {
       requireService(deps.secretKey, ctx);
       // Without a claimed address the service's own address would be throttled for all its users.
@@ -90,23 +86,14 @@ export function sessionHandlers(deps: {
       return { jwksJson: JSON.stringify(ring.jwks()), issuer: ring.issuer };
     },
     async rotateSigningKey(_req, ctx) {
-      // Keys are the mesh's: a mesh service (console / CLI with the secret key), or the master token
-      // or an owner of a root account.
-      const bearer = bearerOf(ctx);
-      if (!bearer) throw unauthenticated('authorization: a Bearer credential is required', 'CREDENTIAL_MISSING');
-      let actor: Parameters<typeof actorFields>[0];
-      if (isServiceCredential(bearer)) {
-        const service = verifyServiceCredential(deps.secretKey, bearer);
-        if (!service) throw unauthenticated('authorization: unknown service credential', 'CREDENTIAL_INVALID');
-        actor = { accountId: '*', subject: `service:${service}`, kind: 'service' };
-      } else {
-        const principal = await deps.authenticate(bearer, peerIp(ctx.peer));
-        if ('denied' in principal) throw unauthenticated(`authorization: ${principal.denied}`, principal.denied);
-        const root = (await deps.store.accountPath(principal.accountId)).length === 1;
-        if (!root || !(principal.kind === 'master' || (principal.kind === 'user' && principal.role === 'owner'))) {
+      // Keys are the mesh's: a mesh service (console / CLI with the secret key), or whoever holds
+      // every power of an owner (role table: an owner, a master token) on a root account.
+      const actor = await requireAdmin.authenticate(ctx);
+      if (actor.kind !== 'service') {
+        const root = (await deps.store.accountPath(actor.accountId)).length === 1;
+        if (!root || !actorCovers(actorOf(actor), 'owner')) {
           throw permissionDenied('rotating signing keys takes a mesh service, or the master token or an owner of a root account', 'ROOT_REQUIRED');
         }
-        actor = principal;
       }
       const { ring, sessions } = ready();
       const rotated = await ring.rotate();
@@ -118,10 +105,7 @@ export function sessionHandlers(deps: {
       // An account's events and its subtree's, for its admins; every event (account_id empty) for mesh services.
       let accountIds: string[] = [];
       if (req.accountId) {
-        const principal = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
-        if (principal.kind === 'user' && principal.role !== 'owner' && principal.role !== 'admin') {
-          throw new AppError('PERMISSION_DENIED', 'the audit log is for owners and admins', { reason: 'INSUFFICIENT_PRIVILEGE' });
-        }
+        await requireAdmin(ctx, required(req.accountId, 'account_id'), 'audit_read');
         accountIds = [req.accountId, ...(await deps.store.descendants(req.accountId)).map((a) => a.id)];
       } else {
         requireService(deps.secretKey, ctx);

@@ -38,7 +38,7 @@ export function totpHandlers(deps: {
     }
     if (!actor) throw refusal;
     if (actor.kind === 'user' && actor.subject === user.id) return { user, actor, self: true };
-    for (const m of user.memberships) await requireAdmin(ctx, m.accountId, 'manage_accounts');
+    for (const m of user.memberships) await requireAdmin(ctx, m.accountId, 'manage_users');
     return { user, actor, self: false };
   }
 

@@ -55,7 +55,7 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
   };
   return {
     async setLimits(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'write');
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_limits');
       if (req.limits.length === 0 || req.limits.length > 100) throw invalidArgument('limits', 'between 1 and 100 limits');
       const effective = await core.setLimits(req.accountId, req.limits.map((l, i) => limitFromProto(l, `limits[${i}]`)));
       return { limits: [...effective.values()].map(effectiveToProto) };

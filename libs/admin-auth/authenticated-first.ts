@@ -1,0 +1,40 @@
+import type { DescService } from '@bufbuild/protobuf';
+import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
+import type { AdminPrincipal } from './admin-guard.ts';
+
+/** An RPC that answers without a credential, and why (the caller proves itself otherwise, or it is public). */
+export type OpenRpcs<S extends DescService> = Partial<Record<keyof ServiceImpl<S>, string>>;
+
+/**
+ * Authenticate before validating: every RPC of `service` not listed in `open` first resolves the
+ * caller's credential (UNAUTHENTICATED when missing or invalid), and only then runs its handler,
+ * which validates the request and asks the role table. So a call without a credential learns
+ * nothing about which fields a request needs — and an RPC added later is closed by default.
+ */
+export function authenticatedFirst<S extends DescService>(
+  service: S,
+  impl: Partial<ServiceImpl<S>>,
+  guard: { authenticate(ctx: CallContext): Promise<AdminPrincipal> },
+  open: OpenRpcs<S>,
+): Partial<ServiceImpl<S>> {
+  const wrapped: Record<string, unknown> = {};
+  const table = impl as Record<string, ((request: unknown, ctx: CallContext) => unknown) | undefined>;
+  for (const method of service.methods) {
+    const fn = table[method.localName];
+    if (typeof fn !== 'function') continue;
+    const handler = fn.bind(impl);
+    if (method.localName in open) wrapped[method.localName] = handler;
+    else if (method.methodKind === 'unary' || method.methodKind === 'client_streaming') {
+      wrapped[method.localName] = async (request: unknown, ctx: CallContext) => {
+        await guard.authenticate(ctx);
+        return handler(request, ctx);
+      };
+    } else {
+      wrapped[method.localName] = async function* (request: unknown, ctx: CallContext) {
+        await guard.authenticate(ctx);
+        yield* handler(request, ctx) as AsyncIterable<unknown>;
+      };
+    }
+  }
+  return wrapped as Partial<ServiceImpl<S>>;
+}
