@@ -98,6 +98,8 @@ export type BrokerCounter =
   | 'quota_exhausted'
   | 'dropped_qos0_slow_consumer'
   | 'dropped_queue_full'
+  | 'retained_refused'
+  | 'subscribe_quota_exceeded'
   | 'dropped_expired'
   | 'dropped_too_large'
   | 'protocol_errors'
