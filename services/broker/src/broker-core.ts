@@ -215,6 +215,7 @@ export class BrokerCore {
       // Replaced or deleted since, or retained after the SUBSCRIBE: not owed (routed live).
       if (store?.get(m.topic) !== m || m.retainedSeq! > c.untilSeq) continue;
       if (m.expiresAtMs !== undefined && m.expiresAtMs <= now) continue;
+      if (c.sub.filtered === true && !mayReceiveThrough(c.sub, m.topic)) continue;
       const qos = (m.qos < c.sub.qos ? m.qos : c.sub.qos) as 0 | 1 | 2;
       if (qos > 0 && session.inflight.size >= conn.sendWindow) {
         // Resumed by the next PUBACK/PUBCOMP (it pumps).
@@ -290,6 +291,8 @@ export class BrokerCore {
     const message = this.#routeMessage!;
     // [MQTT-3.8.3-3] No Local: not back to the publishing client.
     if (sub.noLocal && sub.owner === this.#routeOrigin) return;
+    // Only subscriptions granted overlapping a deny rule pay for this check.
+    if (sub.filtered === true && !mayReceiveThrough(sub, message.topic)) return;
     this.#addTarget(sub, message);
   };
 
@@ -300,6 +303,7 @@ export class BrokerCore {
     for (let i = 0; i < n; i++) {
       const idx = (group.next + i) % n;
       const sub = members[idx]!;
+      if (sub.filtered === true && !mayReceiveThrough(sub, this.#routeMessage!.topic)) continue;
       if (sub.owner.connection?.connected || i === n - 1) {
         group.next = (idx + 1) % n;
         this.#addTarget(sub, this.#routeMessage!);
@@ -564,6 +568,12 @@ export class BrokerCore {
     }
     for (const [key, hit] of this.#authCache) if (hit.untilMs <= now) this.#authCache.delete(key);
   }
+}
+
+/** A filtered subscription delivers `topic` only if its owner's ACL has no deny rule for it. */
+function mayReceiveThrough(sub: Subscription<Session>, topic: string): boolean {
+  const acl = sub.owner.acl;
+  return acl.mayReceive !== undefined && acl.mayReceive(topic);
 }
 
 /**

@@ -20,6 +20,8 @@ interface Entry {
   rh: number;
   /** Reason code so far; undefined = still to authorize. */
   code: number | undefined;
+  /** Granted overlapping a deny rule: deliveries are checked (ACL `allow-filtered`). */
+  filtered?: boolean;
 }
 
 export function handleSubscribe(conn: Connection, packet: ISubscribePacket): void | Promise<void> {
@@ -60,7 +62,10 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
     if (e.group !== undefined && e.nl) return conn.disconnect(RC.protocolError);
     const decision = session.principal.superuser ? 'allow' : session.acl.checkSubscribe(e.levels);
     if (decision === 'allow') e.code = e.qos;
-    else if (decision === 'deny') e.code = RC.notAuthorized;
+    else if (decision === 'allow-filtered') {
+      e.code = e.qos;
+      e.filtered = true;
+    }    else if (decision === 'deny') e.code = RC.notAuthorized;
     else unknown.push(e);
   }
   if (unknown.length === 0) return finish(conn, packet, entries, subId);
@@ -103,6 +108,7 @@ function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], su
       retainHandling: e.rh,
       subscriptionId: subId,
       group: e.group,
+      ...(e.filtered ? { filtered: true } : {}),
     };
     const existed = broker.subscribe(session, e.levels, sub);
     // [MQTT-3.3.1-9/10/11] Retain Handling 0: always; 1: only if new; 2: never. None for shared.
