@@ -189,6 +189,10 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
           quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
+          maxFiltersPerSubscribe: env.TOLLGATE_BROKER_MAX_FILTERS_PER_SUBSCRIBE,
+          maxSubscriptionsPerSession: env.TOLLGATE_BROKER_MAX_SUBSCRIPTIONS_PER_SESSION,
+          maxRetainedPerAccount: env.TOLLGATE_BROKER_MAX_RETAINED_PER_ACCOUNT,
+          subscribeOverlap: env.TOLLGATE_ACL_SUBSCRIBE_OVERLAP,
         },
         deps,
       );

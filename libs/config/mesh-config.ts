@@ -58,6 +58,14 @@ export const brokerEnvShape = {
   TOLLGATE_BROKER_AUTHZ_STALE_LIMIT: duration('5m'),
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
+  /** Topic filters taken from one SUBSCRIBE; the rest get SUBACK 0x97 (v3.1.1 0x80). */
+  TOLLGATE_BROKER_MAX_FILTERS_PER_SUBSCRIBE: positiveInt(128, 'filters'),
+  /** Subscriptions one MQTT session may hold; a new one beyond gets SUBACK 0x97 (v3.1.1 0x80). */
+  TOLLGATE_BROKER_MAX_SUBSCRIPTIONS_PER_SESSION: positiveInt(10_000, 'subscriptions'),
+  /** Retained messages per account on an edge; a retained PUBLISH adding one more gets 0x97. */
+  TOLLGATE_BROKER_MAX_RETAINED_PER_ACCOUNT: positiveInt(100_000, 'messages'),
+  /** A subscribe filter overlapping a deny rule: granted and filtered per delivery, or refused (0x87). */
+  TOLLGATE_ACL_SUBSCRIBE_OVERLAP: z.enum(['filter', 'refuse'], { message: 'expected filter or refuse' }).default('filter'),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { LimitEventKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
+import type { SubscribeOverlapMode } from './clients/compiled-topic-authorizer.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
 import type { CountingMetrics } from './adapters/counting-metrics.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
@@ -39,6 +40,12 @@ export interface BrokerAppConfig {
   quotaFailOpen?: boolean | undefined;
   /** This edge's name in leases and usage batches (default: a random one per process). */
   edgeId?: string | undefined;
+  /** Security limits (broker-options.ts has the defaults). */
+  maxFiltersPerSubscribe?: number | undefined;
+  maxSubscriptionsPerSession?: number | undefined;
+  maxRetainedPerAccount?: number | undefined;
+  /** A subscribe filter overlapping a deny rule: `filter` (default) grants it and checks each delivery; `refuse`: 0x87. */
+  subscribeOverlap?: SubscribeOverlapMode | undefined;
 }
 
 export interface BrokerApp extends ServiceApp {
@@ -63,6 +70,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     anonymousTokenId: config.anonymousTokenId,
     staleLimitMs: config.authzStaleLimitMs,
     onUnavailable: () => metrics.count('authz_unavailable'),
+    subscribeOverlap: config.subscribeOverlap ?? 'filter',
   });
   const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({
@@ -78,6 +86,9 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
     cacheCredentials: false,
+    ...(config.maxFiltersPerSubscribe !== undefined ? { maxFiltersPerSubscribe: config.maxFiltersPerSubscribe } : {}),
+    ...(config.maxSubscriptionsPerSession !== undefined ? { maxSubscriptionsPerSession: config.maxSubscriptionsPerSession } : {}),
+    ...(config.maxRetainedPerAccount !== undefined ? { maxRetainedPerAccount: config.maxRetainedPerAccount } : {}),
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),

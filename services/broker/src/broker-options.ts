@@ -40,7 +40,15 @@ export interface BrokerOptions {
   outboundTopicAliasMaximum?: number;
   /** Cap on Session Expiry, also the lifetime of a v3.1.1 CleanSession=0 session. Default 7 days. */
   maxSessionExpirySeconds?: number;
+  /**
+   * Retained messages kept per account (default 100,000). A retained PUBLISH that would add one
+   * more is refused whole: PUBACK/PUBREC 0x97 at QoS > 0, dropped and counted at QoS 0.
+   */
   maxRetainedPerAccount?: number;
+  /** Topic filters taken from one SUBSCRIBE; each one beyond gets SUBACK 0x97 (v3.1.1: 0x80). Default 128. */
+  maxFiltersPerSubscribe?: number;
+  /** Subscriptions one session may hold; a new one beyond gets SUBACK 0x97 (v3.1.1: 0x80). Default 10,000. */
+  maxSubscriptionsPerSession?: number;
   /**
    * Keep allowed CONNECT decisions in the broker's own credential cache for their TTL (default
    * true). Turn off when the Authenticator caches itself (e.g. with a stale-serving policy).
@@ -72,6 +80,8 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     outboundTopicAliasMaximum: options.outboundTopicAliasMaximum ?? 32,
     maxSessionExpirySeconds: options.maxSessionExpirySeconds ?? 7 * 86_400,
     maxRetainedPerAccount: options.maxRetainedPerAccount ?? 100_000,
+    maxFiltersPerSubscribe: options.maxFiltersPerSubscribe ?? 128,
+    maxSubscriptionsPerSession: options.maxSubscriptionsPerSession ?? 10_000,
     cacheCredentials: options.cacheCredentials ?? true,
     sweepIntervalMs: options.sweepIntervalMs ?? 500,
   };

@@ -10,7 +10,8 @@ import type { BrokerCore } from './broker-core.ts';
 import type { Session } from './session.ts';
 import type { MqttProtocol } from './domain/ports.ts';
 import { RC } from './domain/reason-codes.ts';
-import { dispatchPacket } from './handlers/index.ts';
+import { dispatchPacket, refuseFrame } from './handlers/index.ts';
+import { checkFrameProperties } from './domain/frame-properties.ts';
 import { decodePublish, encodeAck, type AckCommand } from './publish-codec.ts';
 import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 
@@ -180,6 +181,9 @@ export class Connection {
       if (j + len > end) break;
       const frame = buf.subarray(i, j + len);
       i = j + len;
+      // [MQTT-2.2.2-2] repeated v5 properties, which mqtt-packet would merge: refused before parsing.
+      const problem = checkFrameProperties(frame, headerLen, this.protocolVersion === 5);
+      if (problem !== 0) return refuseFrame(this, problem);
       if (frame[0]! >> 4 === 3 && this.connected) {
         const packet = decodePublish(frame, headerLen, this.protocolVersion === 5);
         if (packet === 'malformed') return this.#malformed();

@@ -26,6 +26,24 @@ export interface Message {
   properties: ForwardProperties | undefined;
   /** Absolute; undefined when the publisher set no Message Expiry Interval. */
   expiresAtMs: number | undefined;
+  /** Set when stored as retained: the store's sequence then (newer than a cursor: routed live). */
+  retainedSeq?: number;
+}
+
+/**
+ * The retained messages still owed to one new subscription [MQTT-3.3.1-9], drawn by the session
+ * pump as the in-flight window and the socket allow — never all at once, never dropped.
+ */
+export interface RetainedCursor {
+  sub: Subscription<Session>;
+  /** The filter matched against topics (the inner one of a shared filter). */
+  levels: string;
+  /** Over the account's retained store, in insertion order; undefined for a filter without wildcards. */
+  iterator: Iterator<Message> | undefined;
+  /** Only messages retained before the SUBSCRIBE: later ones reached the subscriber live. */
+  untilSeq: number;
+  /** Drawn but waiting for the in-flight window. */
+  pending: Message | undefined;
 }
 
 export interface Delivery {
@@ -78,6 +96,10 @@ export class Session {
   /** Set while a will waits for its Will Delay Interval. */
   willAtMs: number | undefined;
   #nextPacketId = 1;
+  /** Retained deliveries still owed to new subscriptions, oldest first (allocated on first use). */
+  retainedCursors: RetainedCursor[] | undefined;
+  /** The connection a continuation of the retained cursors is scheduled for (see BrokerCore.pump). */
+  retainedPumpFor: Connection | undefined;
 
   constructor(key: string, clientId: string, principal: Principal, acl: TopicAuthorizer) {
     this.key = key;

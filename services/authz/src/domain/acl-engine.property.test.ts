@@ -10,7 +10,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { AclRule, AclVars } from './acl-rule.ts';
-import { checkAccess, compileRules } from './acl-engine.ts';
+import { checkAccess, checkSubscribeFiltered, compileRules, mayReceive } from './acl-engine.ts';
 
 const LITERALS = ['a', 'b', '$', ''];
 const FRESH = 'f';
@@ -117,6 +117,57 @@ describe('compiled ACL vs reference matcher', () => {
       fc.property(refRules, vars, filter, (rules, v, f) => {
         const got = checkAccess(compileRules(toAclRules(rules)), { action: 'subscribe', resource: `mqtt:${f}`, vars: v });
         expect(got.reason).toBe(refSubscribe(rules, f, v));
+      }),
+      { numRuns: 10_000 },
+    );
+  });
+});
+
+describe('filtered subscribe (overlap with deny rules) vs reference', () => {
+  /** Per topic of the universe the filter matches: is some allow rule matching it, is some deny rule? */
+  function refFiltered(rules: readonly RefRule[], filter: string, v: AclVars) {
+    const f = filter.split('/');
+    let allCovered = true;
+    let anyDenied = false;
+    let allDenied = true;
+    for (const topic of universe) {
+      if (!refLevelsMatch(f, topic)) continue;
+      let allow = false;
+      let deny = false;
+      for (const r of rules) {
+        if (!r.subscribe) continue;
+        const rf = resolve(r.filter, v);
+        if (rf === null || !refLevelsMatch(rf, topic)) continue;
+        if (r.deny) deny = true;
+        else allow = true;
+      }
+      if (!allow) allCovered = false;
+      if (deny) anyDenied = true;
+      else allDenied = false;
+    }
+    return { grantedFiltered: allCovered && anyDenied && !allDenied };
+  }
+
+  it('10,000 random rule sets: granted-filtered exactly when covered, overlapping and not wholly denied; mayReceive = no deny rule', () => {
+    fc.assert(
+      fc.property(refRules, vars, filter, fc.array(topic, { minLength: 1, maxLength: 4 }), (rules, v, f, topics) => {
+        const acl = compileRules(toAclRules(rules));
+        const got = checkSubscribeFiltered(acl, f, v);
+        const plain = checkAccess(acl, { action: 'subscribe', resource: `mqtt:${f}`, vars: v });
+        if (got.filtered) {
+          expect(got.allowed).toBe(true);
+          expect(refFiltered(rules, f, v).grantedFiltered).toBe(true);
+        } else {
+          expect(got.allowed).toBe(plain.allowed);
+          if (plain.reason === 'DENIED_BY_RULE') expect(refFiltered(rules, f, v).grantedFiltered).toBe(false);
+        }
+        for (const t of topics) {
+          const denied = rules.some((r) => r.subscribe && r.deny && (() => {
+            const rf = resolve(r.filter, v);
+            return rf !== null && refLevelsMatch(rf, t);
+          })());
+          expect(mayReceive(acl, t.join('/'), v)).toBe(!denied);
+        }
       }),
       { numRuns: 10_000 },
     );

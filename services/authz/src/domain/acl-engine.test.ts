@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '#libs/errors/index.ts';
 import type { AclAction, AclRule, AclVars } from './acl-rule.ts';
-import { checkAccess, compileRules, mayConnect } from './acl-engine.ts';
+import { checkAccess, checkSubscribe, checkSubscribeFiltered, compileRules, mayConnect, mayReceive } from './acl-engine.ts';
 
 const allow = (resources: string[], actions: AclAction[] = ['publish', 'subscribe']): AclRule => ({ effect: 'allow', actions, resources });
 const deny = (resources: string[], actions: AclAction[] = ['publish', 'subscribe']): AclRule => ({ effect: 'deny', actions, resources });
@@ -168,5 +168,45 @@ describe('checkAccess', () => {
 
   it('rejects an unknown action', () => {
     expect(() => checkAccess(compileRules([]), { action: 'fly' as AclAction, resource: 'mqtt:a' })).toThrow(/unknown action/);
+  });
+});
+
+describe('checkSubscribeFiltered / mayReceive (subscriptions overlapping a deny rule)', () => {
+  const acl = compileRules([
+    { effect: 'allow', actions: ['subscribe'], resources: ['mqtt:#'] },
+    { effect: 'deny', actions: ['subscribe'], resources: ['mqtt:secret/#', 'mqtt:devices/${client_id}/private'] },
+  ]);
+  const vars = { client_id: 'c1' };
+
+  it.each([
+    ['#', true, true],
+    ['+/x', true, true],
+    ['devices/+/private', true, true],
+    ['$share/g/#', true, true],
+    ['a/b', true, false],
+    ['secret/#', false, false],
+    ['secret/x', false, false],
+    ['devices/c1/private', false, false],
+  ])('%s → allowed %s, filtered %s', (filter, allowed, filtered) => {
+    const d = checkSubscribeFiltered(acl, filter, vars);
+    expect([d.allowed, d.filtered]).toEqual([allowed, filtered]);
+    if (!filtered) expect(d.allowed).toBe(checkSubscribe(acl, filter, vars).allowed);
+  });
+
+  it('a filter not covered by the allow rules stays refused', () => {
+    const narrow = compileRules([
+      { effect: 'allow', actions: ['subscribe'], resources: ['mqtt:a/#'] },
+      { effect: 'deny', actions: ['subscribe'], resources: ['mqtt:a/secret'] },
+    ]);
+    expect(checkSubscribeFiltered(narrow, '#').allowed).toBe(false);
+    expect(checkSubscribeFiltered(narrow, 'a/#')).toMatchObject({ allowed: true, filtered: true });
+  });
+
+  it('mayReceive: only the deny rules decide, placeholders bound to the connection', () => {
+    expect(mayReceive(acl, 'a/b', vars)).toBe(true);
+    expect(mayReceive(acl, 'secret', vars)).toBe(false);
+    expect(mayReceive(acl, 'secret/x/y', vars)).toBe(false);
+    expect(mayReceive(acl, 'devices/c1/private', vars)).toBe(false);
+    expect(mayReceive(acl, 'devices/c2/private', vars)).toBe(true);
   });
 });

@@ -247,3 +247,49 @@ export function checkSubscribe(acl: CompiledAcl, filter: string, vars: AclVars =
   if (deny >= 0) return decide(acl, -1, deny);
   return decide(acl, coversFilter(trie, levels, vars), -1);
 }
+
+/** A subscribe decision that may grant a filter overlapping a deny rule, filtered per delivery. */
+export interface FilteredSubscribeDecision extends AccessDecision {
+  /** Granted, but some topics of the filter are denied: check each delivery with `mayReceive`. */
+  readonly filtered: boolean;
+}
+
+const UNFILTERED = new WeakMap<AccessDecision, FilteredSubscribeDecision>();
+const unfiltered = (d: AccessDecision): FilteredSubscribeDecision => {
+  let f = UNFILTERED.get(d);
+  if (f === undefined) UNFILTERED.set(d, (f = Object.freeze({ ...d, filtered: false })));
+  return f;
+};
+
+/**
+ * Subscribe for a broker that checks every delivery (its own edge; mosquitto go-auth): like
+ * `checkSubscribe`, except that a filter whose every topic is allowed by the allow rules but
+ * which overlaps a deny rule — `#` under allow `#`, deny `secret/#` — is granted `filtered`
+ * instead of refused, so a client may read everything but one subtree. Each message delivered
+ * through such a subscription must pass `mayReceive`. A filter every topic of which is denied
+ * (`secret/#` there) is still refused: nothing could ever be delivered through it.
+ */
+export function checkSubscribeFiltered(acl: CompiledAcl, filter: string, vars: AclVars = EMPTY_VARS): FilteredSubscribeDecision {
+  const plain = checkSubscribe(acl, filter, vars);
+  if (plain.reason !== 'DENIED_BY_RULE') return unfiltered(plain);
+  if (filter.startsWith('$share/')) filter = filter.slice(filter.indexOf('/', 7) + 1);
+  const trie = acl.subscribe;
+  const levels = filter.split('/');
+  const allow = coversFilter(trie, levels, vars);
+  if (allow < 0 || coversFilter(trie, levels, vars, true) >= 0) return unfiltered(plain);
+  return Object.freeze({ allowed: true, reason: 'ALLOWED', ruleIndex: allow, filtered: true });
+}
+
+/**
+ * May a message on `topic` be delivered through a subscription granted `filtered`? No subscribe
+ * deny rule matches the topic. (The allow side was settled at SUBSCRIBE: the filter is covered.)
+ */
+export function mayReceive(acl: CompiledAcl, topic: string, vars: AclVars = EMPTY_VARS): boolean {
+  const trie = acl.subscribe;
+  if (!trie.root.hasDenyBelow) return true;
+  const scratch = acl.levelScratch;
+  const count = splitTopicLevels(topic, 0, scratch);
+  const levels = count < 0 ? topic.split('/') : scratch;
+  matchConcrete(trie, levels, count < 0 ? levels.length : count, vars);
+  return trie.foundDeny < 0;
+}

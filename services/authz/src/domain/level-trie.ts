@@ -174,18 +174,19 @@ function walk(trie: LevelTrie, node: TrieNode, levels: readonly string[], count:
 // ---------------------------------------------------------------- filters (subscribe)
 
 /**
- * Every topic the filter can match is matched by some allow rule. Returns an allow rule index
- * that takes part in the cover, or -1. `levels` is a valid, non-shared filter split on `/`.
+ * Every topic the filter can match is matched by some allow rule (`deny`: by some deny rule).
+ * Returns a rule index that takes part in the cover, or -1. `levels` is a valid, non-shared
+ * filter split on `/`.
  */
-export function coversFilter(trie: LevelTrie, levels: readonly string[], vars: AclVars): number {
+export function coversFilter(trie: LevelTrie, levels: readonly string[], vars: AclVars, deny = false): number {
   const first = levels[0]!;
   const dollarFirst = trie.dollarRule && first !== '+' && first !== '#' && first.charCodeAt(0) === DOLLAR;
   let nodes: TrieNode[] = [trie.root];
   for (let i = 0; ; i++) {
     if (nodes.length === 0) return -1;
-    for (const n of nodes) if (n.allowHash >= 0 && !(i === 0 && dollarFirst)) return n.allowHash;
+    for (const n of nodes) if (hashOf(n, deny) >= 0 && !(i === 0 && dollarFirst)) return hashOf(n, deny);
     if (i === levels.length) {
-      for (const n of nodes) if (n.allowEnd >= 0) return n.allowEnd;
+      for (const n of nodes) if (endOf(n, deny) >= 0) return endOf(n, deny);
       return -1;
     }
     const level = levels[i]!;
@@ -196,13 +197,13 @@ export function coversFilter(trie: LevelTrie, levels: readonly string[], vars: A
       for (let depth = i; ; depth++) {
         if (depth > 0) {
           let ends = -1;
-          for (const n of current) if (n.allowEnd >= 0) ends = n.allowEnd;
+          for (const n of current) if (endOf(n, deny) >= 0) ends = endOf(n, deny);
           if (ends < 0) return -1;
         }
         const deeper: TrieNode[] = [];
         for (const n of current) if (n.plus !== null) deeper.push(n.plus);
         if (deeper.length === 0) return -1;
-        for (const n of deeper) if (n.allowHash >= 0) return n.allowHash;
+        for (const n of deeper) if (hashOf(n, deny) >= 0) return hashOf(n, deny);
         current = deeper;
       }
     }
@@ -224,6 +225,9 @@ export function coversFilter(trie: LevelTrie, levels: readonly string[], vars: A
     nodes = next;
   }
 }
+
+const hashOf = (n: TrieNode, deny: boolean) => (deny ? n.denyHash : n.allowHash);
+const endOf = (n: TrieNode, deny: boolean) => (deny ? n.denyEnd : n.allowEnd);
 
 /** Lowest index of a deny rule matching at least one topic of the filter, or -1. */
 export function overlapsDeny(trie: LevelTrie, levels: readonly string[], vars: AclVars): number {

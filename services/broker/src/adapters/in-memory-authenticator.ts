@@ -3,6 +3,8 @@
  * functions. Not for production: passwords are compared in clear. The real one is the lead's
  * gRPC client to authz.
  */
+import { compileRules } from '#services/authz/src/domain/acl-engine.ts';
+import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from '../clients/compiled-topic-authorizer.ts';
 import type { Authenticator, AuthenticateRequest, AuthenticateResult, TopicAuthorizer, TopicDecision } from '../domain/ports.ts';
 
 export type TopicRule = (topic: string, clientId: string) => boolean;
@@ -20,6 +22,9 @@ export interface InMemoryUser {
   asyncOnly?: boolean;
   expiresAtMs?: number;
   cacheTtlMs?: number;
+  /** acl-token rules (authz's format) compiled by authz's engine, instead of canPublish/canSubscribe. */
+  rules?: unknown;
+  subscribeOverlap?: SubscribeOverlapMode;
 }
 
 export interface InMemoryAuthenticatorOptions {
@@ -60,7 +65,9 @@ export class InMemoryAuthenticator implements Authenticator {
     return {
       allowed: true,
       principal: { account: user.account, subject: user.subject ?? user.username ?? 'anonymous', superuser: user.superuser ?? false },
-      acl: createFunctionAuthorizer(user, request.clientId),
+      acl: user.rules !== undefined
+        ? new CompiledTopicAuthorizer(compileRules(user.rules), { account: user.account, token: '', client_id: request.clientId, username: user.username ?? '' }, user.subscribeOverlap)
+        : createFunctionAuthorizer(user, request.clientId),
       cacheTtlMs: user.cacheTtlMs ?? 60_000,
       ...(user.expiresAtMs !== undefined ? { expiresAtMs: user.expiresAtMs } : {}),
     };

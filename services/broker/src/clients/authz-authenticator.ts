@@ -6,8 +6,9 @@ import { actorMay, isRole } from '#libs/policy/role-policy.ts';
 import { AuthzService, Effect, TokenKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 // The ACL engine is pure code shared with authz: the rules snapshot from Authenticate is compiled
 // here so that topic checks never leave the process.
-import { checkPublish, checkSubscribe, compileRules, mayConnect, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
-import type { AuthenticateRequest, AuthenticateResult, Authenticator, TopicAuthorizer, TopicDecision } from '../domain/ports.ts';
+import { compileRules, mayConnect, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
+import type { AuthenticateRequest, AuthenticateResult, Authenticator, TopicAuthorizer } from '../domain/ports.ts';
+import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from './compiled-topic-authorizer.ts';
 
 export interface AuthzAuthenticatorOptions {
   authz: ServiceClient<typeof AuthzService>;
@@ -17,6 +18,8 @@ export interface AuthzAuthenticatorOptions {
   anonymousTokenId?: string | undefined;
   nowMs?: () => number;
   onUnavailable?: () => void;
+  /** A subscribe filter overlapping a deny rule: granted and filtered per delivery (default), or refused. */
+  subscribeOverlap?: SubscribeOverlapMode;
 }
 
 /** What a credential resolves to, independent of the connection (client id) presenting it. */
@@ -58,37 +61,6 @@ function rightsOf(kind: TokenKind, role: string): TopicAuthorizer {
   return RIGHTS[actorMay(actor, 'write') ? 1 : 0][actorMay(actor, 'read') ? 1 : 0];
 }
 
-/**
- * An acl token's compiled rules bound to one connection's placeholder values. A class, not a
- * closure set: every connection holds one of these, and an instance is two fields where six
- * closures and their context were ~450 bytes.
- */
-class CompiledTopicAuthorizer implements TopicAuthorizer {
-  readonly #acl: CompiledAcl;
-  readonly #vars: Record<string, string>;
-
-  constructor(acl: CompiledAcl, vars: Record<string, string>) {
-    this.#acl = acl;
-    this.#vars = vars;
-  }
-
-  checkPublish(topic: string): TopicDecision {
-    return checkPublish(this.#acl, topic, this.#vars).allowed ? 'allow' : 'deny';
-  }
-
-  checkSubscribe(filter: string): TopicDecision {
-    return checkSubscribe(this.#acl, filter, this.#vars).allowed ? 'allow' : 'deny';
-  }
-
-  async authorizePublish(topic: string): Promise<boolean> {
-    return checkPublish(this.#acl, topic, this.#vars).allowed;
-  }
-
-  async authorizeSubscribe(filters: readonly string[]): Promise<boolean[]> {
-    return filters.map((f) => checkSubscribe(this.#acl, f, this.#vars).allowed);
-  }
-}
-
 const toRules = (rules: Rule[]) => rules.map((r) => ({ effect: r.effect === Effect.DENY ? 'deny' : 'allow', actions: [...r.actions], resources: [...r.resources] }));
 
 /**
@@ -100,6 +72,7 @@ const toRules = (rules: Rule[]) => rules.map((r) => ({ effect: r.effect === Effe
 export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Authenticator & { dropCache(tokenId?: string): void; size(): number } {
   const now = options.nowMs ?? Date.now;
   const staleLimitMs = options.staleLimitMs ?? 5 * 60_000;
+  const overlap = options.subscribeOverlap ?? 'filter';
   const cache = new Map<string, CachedDecision>();
 
   function keyOf(req: AuthenticateRequest): string {
@@ -134,7 +107,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
    * values — never to whichever connection first presented the same credential.
    */
   function resultFor(grant: Grant, req: AuthenticateRequest): AuthenticateResult {
-    const acl = grant.acl ? new CompiledTopicAuthorizer(grant.acl, { account: grant.principal.account, token: grant.principal.tokenId ?? '', client_id: req.clientId, username: grant.username }) : grant.byRole;
+    const acl = grant.acl ? new CompiledTopicAuthorizer(grant.acl, { account: grant.principal.account, token: grant.principal.tokenId ?? '', client_id: req.clientId, username: grant.username }, overlap) : grant.byRole;
     return { allowed: true, principal: grant.principal, acl, cacheTtlMs: grant.cacheTtlMs, ...(grant.expiresAtMs !== undefined ? { expiresAtMs: grant.expiresAtMs } : {}) };
   }
 

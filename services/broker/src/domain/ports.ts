@@ -29,12 +29,20 @@ export interface Principal {
 export type TopicDecision = 'allow' | 'deny' | 'unknown';
 
 /**
+ * Subscribe may also answer `allow-filtered`: the filter overlaps a deny rule, and is granted on
+ * the condition that every message delivered through it passes `mayReceive`.
+ */
+export type SubscribeDecision = TopicDecision | 'allow-filtered';
+
+/**
  * Per-session topic ACL. The sync checks answer from rules shipped with the principal or a
  * local cache, with no I/O; only `unknown` makes the broker await the async fallback.
  */
 export interface TopicAuthorizer {
   checkPublish(topic: string): TopicDecision;
-  checkSubscribe(filter: string): TopicDecision;
+  checkSubscribe(filter: string): SubscribeDecision;
+  /** For subscriptions granted `allow-filtered` only: may a message on `topic` go through them? */
+  mayReceive?(topic: string): boolean;
   authorizePublish(topic: string): Promise<boolean>;
   /** One answer per filter, in order (a batch: one round trip for a multi-topic SUBSCRIBE). */
   authorizeSubscribe(filters: readonly string[]): Promise<boolean[]>;
@@ -98,6 +106,8 @@ export type BrokerCounter =
   | 'quota_exhausted'
   | 'dropped_qos0_slow_consumer'
   | 'dropped_queue_full'
+  | 'retained_refused'
+  | 'subscribe_quota_exceeded'
   | 'dropped_expired'
   | 'dropped_too_large'
   | 'protocol_errors'

@@ -15,6 +15,8 @@ export interface Subscription<S> {
   subscriptionId: number | undefined;
   /** Shared group name, or undefined. */
   group: string | undefined;
+  /** Granted overlapping a deny rule: each delivery is checked with the owner's `mayReceive`. */
+  filtered?: boolean;
 }
 
 interface SharedGroup<S> {

@@ -11,6 +11,23 @@ import { handlePingreq } from './pingreq.ts';
 import { handleDisconnect } from './disconnect.ts';
 import { handleAuth } from './auth.ts';
 
+/**
+ * A frame refused before it is parsed (frame-properties.ts): a v5 CONNECT gets CONNACK with the
+ * reason and is closed [MQTT-3.2.2-8]; on a connected client, DISCONNECT with it [MQTT-4.13.1-1].
+ */
+export function refuseFrame(conn: Connection, reasonCode: number): void {
+  conn.broker.metrics.count('protocol_errors');
+  if (!conn.connectSeen) {
+    conn.connectSeen = true;
+    // Only a v5 CONNECT carries properties, so the reply is a v5 CONNACK.
+    conn.protocolVersion = 5;
+    conn.writePacket({ cmd: 'connack', reasonCode, sessionPresent: false });
+    conn.end();
+    return;
+  }
+  conn.disconnect(reasonCode);
+}
+
 export function dispatchPacket(conn: Connection, packet: Packet): void | Promise<void> {
   if (packet.cmd === 'connect') return handleConnect(conn, packet);
   // [MQTT-3.1.0-1] the first packet must be CONNECT.

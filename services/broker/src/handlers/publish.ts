@@ -102,7 +102,12 @@ function accept(conn: Connection, packet: IPublishPacket, topic: string, payload
     properties: conn.protocolVersion === 5 && props ? forwardable(props) : undefined,
     expiresAtMs: expiry !== undefined ? broker.clock.now() + expiry * 1000 : undefined,
   };
-  if (packet.retain) broker.retain(session.account, message);
+  if (packet.retain && !broker.retain(session.account, message)) {
+    // Over the account's retained cap: refused whole (not stored, not routed), counted by retain().
+    // v5 says so with 0x97; v3.1.1 cannot say no, so it is acknowledged and dropped.
+    if (qos > 0) acknowledge(conn, qos, id, conn.protocolVersion === 5 ? RC.quotaExceeded : RC.success);
+    return;
+  }
   const reached = broker.route(session.account, message, session);
   if (qos === 2) session.addIncomingQos2(id);
   if (qos > 0) acknowledge(conn, qos, id, reached === 0 && conn.protocolVersion === 5 ? RC.noMatchingSubscribers : RC.success);

@@ -20,6 +20,8 @@ interface Entry {
   rh: number;
   /** Reason code so far; undefined = still to authorize. */
   code: number | undefined;
+  /** Granted overlapping a deny rule: deliveries are checked (ACL `allow-filtered`). */
+  filtered?: boolean;
 }
 
 export function handleSubscribe(conn: Connection, packet: ISubscribePacket): void | Promise<void> {
@@ -29,7 +31,16 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
   if (subId === 0) return conn.disconnect(RC.protocolError);
   const entries: Entry[] = [];
   const unknown: Entry[] = [];
-  for (const s of packet.subscriptions) {
+  const maxFilters = conn.broker.options.maxFiltersPerSubscribe;
+  const subscriptions = packet.subscriptions;
+  for (let k = 0; k < subscriptions.length; k++) {
+    const s = subscriptions[k]!;
+    if (k >= maxFilters) {
+      // Beyond the cap nothing is looked at: each gets 0x97 Quota exceeded (v3.1.1 0x80), so one
+      // packet of 100,000 filters costs no trie, ACL or retained work [MQTT-3.9.3-1: one code each].
+      entries.push({ filter: s.topic, levels: s.topic, group: undefined, qos: 0, nl: false, rap: false, rh: 0, code: RC.quotaExceeded });
+      continue;
+    }
     const shared = parseSharedFilter(s.topic);
     const e: Entry = {
       filter: s.topic,
@@ -51,7 +62,10 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
     if (e.group !== undefined && e.nl) return conn.disconnect(RC.protocolError);
     const decision = session.principal.superuser ? 'allow' : session.acl.checkSubscribe(e.levels);
     if (decision === 'allow') e.code = e.qos;
-    else if (decision === 'deny') e.code = RC.notAuthorized;
+    else if (decision === 'allow-filtered') {
+      e.code = e.qos;
+      e.filtered = true;
+    }    else if (decision === 'deny') e.code = RC.notAuthorized;
     else unknown.push(e);
   }
   if (unknown.length === 0) return finish(conn, packet, entries, subId);
@@ -73,9 +87,18 @@ function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], su
   const broker = conn.broker;
   const session = conn.session!;
   const retainedToSend: Array<{ entry: Entry; sub: Subscription<Session> }> = [];
+  const maxSubscriptions = broker.options.maxSubscriptionsPerSession;
   for (const e of entries) {
     if (e.code === RC.notAuthorized) broker.metrics.count('subscribe_denied');
-    if (e.code === undefined || e.code >= 0x80) continue;
+    if (e.code === undefined || e.code >= 0x80) {
+      if (e.code === RC.quotaExceeded) broker.metrics.count('subscribe_quota_exceeded');
+      continue;
+    }
+    if (session.subscriptions.size >= maxSubscriptions && !session.subscriptions.has(e.filter)) {
+      broker.metrics.count('subscribe_quota_exceeded');
+      e.code = RC.quotaExceeded;
+      continue;
+    }
     const sub: Subscription<Session> = {
       owner: session,
       filter: e.filter,
@@ -85,6 +108,7 @@ function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], su
       retainHandling: e.rh,
       subscriptionId: subId,
       group: e.group,
+      ...(e.filtered ? { filtered: true } : {}),
     };
     const existed = broker.subscribe(session, e.levels, sub);
     // [MQTT-3.3.1-9/10/11] Retain Handling 0: always; 1: only if new; 2: never. None for shared.
@@ -93,15 +117,7 @@ function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], su
   const v5 = conn.protocolVersion === 5;
   const granted = entries.map((e) => (v5 ? e.code! : v3SubackCode(e.code!)));
   conn.writePacket({ cmd: 'suback', messageId: packet.messageId!, granted });
-  for (const { entry, sub } of retainedToSend) {
-    for (const message of broker.retainedMatching(session.account, entry.levels)) {
-      // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN=1.
-      broker.deliver(session, {
-        message,
-        qos: (message.qos < sub.qos ? message.qos : sub.qos) as 0 | 1 | 2,
-        retain: true,
-        subscriptionIds: subId !== undefined ? [subId] : undefined,
-      });
-    }
-  }
+  // Retained messages follow the SUBACK, paced by the session pump (broker-core.ts sendRetained).
+  for (const { entry, sub } of retainedToSend) broker.sendRetained(session, entry.levels, sub);
+  if (retainedToSend.length > 0) broker.pump(session);
 }

@@ -1,0 +1,103 @@
+/**
+ * A new subscriber gets the whole retained set, paced by its Receive Maximum (QoS > 0) and its
+ * socket (QoS 0), never cut short by a full queue; retained messages are capped per account.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import mqttPacket from 'mqtt-packet';
+import { startBroker, collect, waitFor, RawClient, type TestBroker } from './harness.ts';
+
+let tb: TestBroker | undefined;
+const raws: RawClient[] = [];
+afterEach(async () => {
+  raws.splice(0).forEach((r) => r.close());
+  await tb?.close();
+  tb = undefined;
+});
+
+/** Stores `count` retained messages `prefix/<i>` at `qos` through one raw connection, pipelined. */
+async function retainMany(prefix: string, count: number, qos: 0 | 1): Promise<void> {
+  const r = new RawClient(tb!.port, 4);
+  raws.push(r);
+  await r.ready();
+  r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `seed-${prefix}`, clean: true, keepalive: 0, username: 'alice', password: Buffer.from('pw-a') });
+  await r.next('connack');
+  const frames: Buffer[] = [];
+  for (let i = 0; i < count; i++) {
+    frames.push(mqttPacket.generate({ cmd: 'publish', topic: `${prefix}/${i}`, payload: Buffer.from(`v${i}`), qos, retain: true, dup: false, ...(qos > 0 ? { messageId: (i % 65_000) + 1 } : {}) }));
+  }
+  frames.push(mqttPacket.generate({ cmd: 'pingreq' }));
+  r.sendBytes(Buffer.concat(frames));
+  // PINGRESP comes after every PUBLISH before it was handled (one connection is processed in order).
+  await r.next('pingresp', 20_000);
+  r.close();
+}
+
+describe('retained delivery to a new subscriber', () => {
+  it('5,000 retained at QoS 1 all arrive (MQTT.js, v5, Receive Maximum 20)', async () => {
+    tb = await startBroker();
+    await retainMany('r1', 5_000, 1);
+    const sub = await tb.connect({ protocolVersion: 5, clientId: 'sub1', properties: { receiveMaximum: 20 } });
+    const got = collect(sub);
+    await sub.subscribeAsync('r1/#', { qos: 1 });
+    await waitFor(() => got.length >= 5_000, 30_000);
+    expect(new Set(got.map((g) => g.topic)).size).toBe(5_000);
+    expect(got.every((g) => g.packet.retain && g.packet.qos === 1)).toBe(true);
+    expect(tb.metrics.get('dropped_queue_full')).toBe(0);
+  });
+
+  it('20,000 retained at QoS 0 all arrive (MQTT.js, v3.1.1), paced by the socket', async () => {
+    // A small socket budget stands for a slow link: live QoS 0 beyond it would be dropped.
+    tb = await startBroker({ maxBufferedBytesPerClient: 16 * 1024 });
+    await retainMany('r0', 20_000, 0);
+    const sub = await tb.connect({ clientId: 'sub0' });
+    const got = collect(sub);
+    await sub.subscribeAsync('r0/#', { qos: 0 });
+    await waitFor(() => got.length >= 20_000, 30_000);
+    expect(new Set(got.map((g) => g.topic)).size).toBe(20_000);
+    expect(tb.metrics.get('dropped_qos0_slow_consumer')).toBe(0);
+  });
+
+  it('a message published after the SUBSCRIBE arrives once, live, not again as retained', async () => {
+    tb = await startBroker();
+    await retainMany('r2', 3_000, 1);
+    const sub = await tb.connect({ protocolVersion: 5, clientId: 'sub2', properties: { receiveMaximum: 5 } });
+    const got = collect(sub);
+    await sub.subscribeAsync('r2/#', { qos: 1 });
+    const pub = await tb.connect({ clientId: 'pub2' });
+    await pub.publishAsync('r2/new', 'live', { qos: 1, retain: true });
+    await pub.publishAsync('r2/2999', 'replaced', { qos: 1, retain: true });
+    await pub.publishAsync('r2/sentinel', 's', { qos: 1 });
+    await waitFor(() => got.some((g) => g.topic === 'r2/sentinel'));
+    await waitFor(() => new Set(got.map((g) => g.topic)).size === 3_002, 30_000);
+    expect(got.filter((g) => g.topic === 'r2/new').length).toBe(1);
+    // The replaced topic: its old value only if it was sent before the replacement, never after it.
+    const last = got.filter((g) => g.topic === 'r2/2999').map((g) => g.payload);
+    expect(last.at(-1)).toBe('replaced');
+    expect(last.length === 1 || (last.length === 2 && last[0] === 'v2999')).toBe(true);
+  });
+});
+
+describe('retained messages per account', () => {
+  it('over the cap: QoS 1 → PUBACK 0x97, not stored, not routed; QoS 0 not stored, counted; replacing is fine', async () => {
+    tb = await startBroker({ maxRetainedPerAccount: 3 });
+    const watcher = await tb.connect({ protocolVersion: 5, clientId: 'w' });
+    const live = collect(watcher);
+    await watcher.subscribeAsync('cap/#', { qos: 1 });
+    const pub = await tb.connect({ protocolVersion: 5, clientId: 'p' });
+    for (let i = 0; i < 3; i++) await pub.publishAsync(`cap/${i}`, `v${i}`, { qos: 1, retain: true });
+    await expect(pub.publishAsync('cap/3', 'over', { qos: 1, retain: true })).rejects.toMatchObject({ code: 0x97 });
+    pub.publish('cap/4', 'over0', { qos: 0, retain: true });
+    await pub.publishAsync('cap/0', 'replaced', { qos: 1, retain: true });
+    await pub.publishAsync('cap/sentinel', 's', { qos: 1 });
+    await waitFor(() => live.some((g) => g.topic === 'cap/sentinel'));
+    expect(live.map((g) => g.topic)).toEqual(['cap/0', 'cap/1', 'cap/2', 'cap/0', 'cap/sentinel']);
+    expect(tb.metrics.get('retained_refused')).toBe(2);
+    const late = await tb.connect({ protocolVersion: 5, clientId: 'late' });
+    const stored = collect(late);
+    await late.subscribeAsync('cap/#', { qos: 1 });
+    await waitFor(() => stored.length >= 3);
+    await pub.publishAsync('cap/sentinel', 's2', { qos: 1 });
+    await waitFor(() => stored.some((g) => g.topic === 'cap/sentinel'));
+    expect(stored.map((g) => `${g.topic}=${g.payload}`).sort()).toEqual(['cap/0=replaced', 'cap/1=v1', 'cap/2=v2', 'cap/sentinel=s2']);
+  });
+});
