@@ -1,9 +1,9 @@
-import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
+import type { MeshEnv, StartableService } from '#libs/config/index.ts';
 import type { Output } from '../output.ts';
 import { startMesh } from '../mesh.ts';
 
 /** `tollgate start`: runs until SIGINT/SIGTERM, then stops gracefully. */
-export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output; explicitEnv: ReadonlySet<string> }): Promise<number> {
+export async function runStart(env: MeshEnv, options: { service: StartableService | undefined; out: Output; explicitEnv: ReadonlySet<string> }): Promise<number> {
   const started = Date.now();
   // In development, an MQTT port left at its default but held by another broker is swapped for a
   // free one (and said so); a port the operator set is never changed.
@@ -13,7 +13,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
     services: mesh.services.map((s) => ({ name: s.name, grpc: s.grpcAddress, http: s.httpAddress ?? null })),
     console: mesh.console?.httpAddress ?? null,
     mqtt: mesh.broker ? mesh.broker.mqttAddresses() : null,
-    database: mesh.database.kind,
+    database: mesh.database?.kind ?? null,
     migrations_applied: mesh.migrations.flatMap((m) => m.applied.map((a) => `${m.schema}/${a}`)),
     bootstrap: mesh.bootstrap?.created ? { ...mesh.bootstrap.credentials, file: mesh.bootstrap.file } : mesh.bootstrap ? { file: mesh.bootstrap.file } : null,
     notes: mesh.notes,
@@ -27,7 +27,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
       lines.push(`  mqtt      ${m.tcp ? `mqtt://${m.tcp}` : ''}${m.tls ? `   mqtts://${m.tls}` : '   (MQTTS off: set TOLLGATE_MQTT_TLS_CERT/KEY)'}${m.ws ? `   ws://${m.ws}` : ''}`);
     }
     if (summary.console) lines.push(`  console   ${summary.console}`);
-    lines.push('', `  database: ${summary.database}${summary.migrations_applied.length ? ` (applied ${summary.migrations_applied.length} migrations)` : ''}`);
+    if (summary.database) lines.push('', `  database: ${summary.database}${summary.migrations_applied.length ? ` (applied ${summary.migrations_applied.length} migrations)` : ''}`);
     if (mesh.bootstrap?.created && mesh.bootstrap.credentials) {
       const c = mesh.bootstrap.credentials;
       lines.push(

@@ -4,6 +4,8 @@ import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AppError, unauthenticated } from '#libs/errors/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { createBaseHttpApp } from '#libs/http/index.ts';
+import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
@@ -39,6 +41,9 @@ export interface BrokerAppConfig {
   edgeId?: string | undefined;
 }
 
+/** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
+export type BrokerDeps = Omit<ServiceDeps, 'database'>;
+
 export interface BrokerApp extends ServiceApp {
   readonly broker: Broker;
   mqttAddresses(): { tcp?: string; tls?: string; ws?: string };
@@ -49,18 +54,19 @@ export interface BrokerApp extends ServiceApp {
  * through authz (credential cache, in-process ACL), following authz's invalidation feed to
  * disconnect revoked clients, and the admin gRPC API.
  */
-export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): BrokerApp {
+export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): BrokerApp {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'broker')}` };
-  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, headers: serviceAuth });
-  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, headers: serviceAuth });
-  const metrics = createObservedBrokerMetrics();
+  const telemetry = deps.telemetry.forService('broker');
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
+  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
+  const metrics = createObservedBrokerMetrics(telemetry.meter, () => broker.stats().connections);
   const authenticator = createAuthzAuthenticator({
     authz,
     anonymousTokenId: config.anonymousTokenId,
     staleLimitMs: config.authzStaleLimitMs,
     onUnavailable: () => metrics.count('authz_unavailable'),
   });
-  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, headers: serviceAuth });
+  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({
     quota: quotaClient,
     edgeId: config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`,
@@ -93,7 +99,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     if (!res.allowed || !res.principal) throw unauthenticated('authorization: a Bearer credential is required', res.reason || 'CREDENTIAL_MISSING');
     return res.principal.accountId;
   };
-  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   rpc.add(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin, callerAccount));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
@@ -119,8 +125,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
   let addresses: { tcp?: string; tls?: string; ws?: string } = {};
   const host = hostService({
     name: 'broker',
-    listen: { ...config.listen, httpPort: undefined },
+    listen: config.listen,
     rpc,
+    // The edge keeps no database: ready when the peers it asks on every CONNECT answer.
+    http: createBaseHttpApp({ service: 'broker', telemetry: deps.telemetry, logger: deps.logger, readiness: readinessChecks({ peers: config.peers, uses: ['authz', 'quota', 'identity'], tls: config.clientTls }) }),
     onStop: async () => {
       feed?.stop();
       limitsWatch.abort();
