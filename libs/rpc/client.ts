@@ -25,7 +25,9 @@ const setter = { set: (carrier: Metadata, key: string, value: string) => carrier
  * call being served (if any), and never a deadline later than that call's: deadlines propagate.
  */
 export function createRpcClient<S extends DescService>(service: S, address: string, options: RpcClientOptions = {}): ServiceClient<S> {
-  const channelOptions: ChannelOptions = { 'grpc.keepalive_time_ms': 30_000, ...options.channelOptions };
+  // A peer that was down (services start in any order; one restarts) is retried within 5 s, not
+  // grpc-js's default of up to 120 s of backoff, during which every call fails fast UNAVAILABLE.
+  const channelOptions: ChannelOptions = { 'grpc.keepalive_time_ms': 30_000, 'grpc.max_reconnect_backoff_ms': 5_000, ...options.channelOptions };
   if (options.tls?.serverName) channelOptions['grpc.ssl_target_name_override'] = options.tls.serverName;
   const client = new Client(address, channelCredentials(options.tls), channelOptions);
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;

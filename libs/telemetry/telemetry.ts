@@ -98,7 +98,7 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
       const existing = services.get(name);
       if (existing) return existing;
       const resource = resourceFromAttributes({ 'service.name': name });
-      const exporter = new PrometheusExporter({ preventServerStart: true });
+      const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
       const provider = new MeterProvider({ resource, readers: [exporter] });
       // Shares the processors (span buffer, OTLP) but not the resource: spans say which service made them.
       const tracerProvider = new TracerProvider({ resource, spanProcessors: entry.processors });

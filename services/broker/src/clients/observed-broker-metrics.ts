@@ -2,6 +2,8 @@ import type { Meter } from '@opentelemetry/api';
 import { CountingMetrics } from '../adapters/counting-metrics.ts';
 import type { BrokerCounter } from '../domain/ports.ts';
 
+const QUOTA_LIMITED = 'PUBLISH not admitted at once by quota, by outcome (throttled: reading paused until budget returns, then metered again; exhausted: refused)';
+
 /** Each broker counter's Prometheus family and labels (docs/METRICS.md lists them). */
 const families: Record<BrokerCounter, { name: string; description: string; attributes?: Record<string, string> }> = {
   connections_opened: { name: 'tollgate.broker.connections_opened', description: 'network connections accepted (TCP, TLS, WebSocket)' },
@@ -14,8 +16,8 @@ const families: Record<BrokerCounter, { name: string; description: string; attri
   bytes_out: { name: 'tollgate.broker.bytes', description: 'bytes by direction (in: payload bytes published, out: PUBLISH packet bytes delivered)', attributes: { direction: 'out' } },
   publish_denied: { name: 'tollgate.broker.denials', description: 'PUBLISH and SUBSCRIBE refused by the ACL', attributes: { action: 'publish' } },
   subscribe_denied: { name: 'tollgate.broker.denials', description: 'PUBLISH and SUBSCRIBE refused by the ACL', attributes: { action: 'subscribe' } },
-  quota_throttled: { name: 'tollgate.broker.quota_refusals', description: 'PUBLISH refused by quota, by reason', attributes: { reason: 'throttled' } },
-  quota_exhausted: { name: 'tollgate.broker.quota_refusals', description: 'PUBLISH refused by quota, by reason', attributes: { reason: 'exhausted' } },
+  quota_throttled: { name: 'tollgate.broker.quota_limited', description: QUOTA_LIMITED, attributes: { outcome: 'throttled' } },
+  quota_exhausted: { name: 'tollgate.broker.quota_limited', description: QUOTA_LIMITED, attributes: { outcome: 'exhausted' } },
   dropped_qos0_slow_consumer: { name: 'tollgate.broker.dropped_messages', description: 'messages not delivered, by reason', attributes: { reason: 'qos0_slow_consumer' } },
   dropped_queue_full: { name: 'tollgate.broker.dropped_messages', description: 'messages not delivered, by reason', attributes: { reason: 'queue_full' } },
   dropped_expired: { name: 'tollgate.broker.dropped_messages', description: 'messages not delivered, by reason', attributes: { reason: 'expired' } },
