@@ -3,8 +3,7 @@ import { once } from 'node:events';
 import { Server, type Metadata, type ServerUnaryCall, type ServerWritableStream, type ServerDuplexStream, type ServerReadableStream, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { file_grpc_health_v1_health } from '#gen/grpc/health/v1/health_pb.js';
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
@@ -127,7 +126,12 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   return { add, listen, setServing, shutdown };
 }
 
-/** Reflection needs the FileDescriptorProtos of every served file and its imports. */
+/**
+ * Reflection needs the FileDescriptorProtos of every served file and its imports. All of them come
+ * from buf-compiled descriptors (protobuf-es), grpc.health.v1 included: proto-loader's rebuilt
+ * health descriptor declares its map entry by hand, which strict descriptor pools (Python's
+ * protobuf, `buf curl`, grpcurl) refuse ("map_entry should not be set explicitly").
+ */
 function reflectionRoot(services: DescService[]): Record<string, unknown> {
   const files = new Map<string, DescFile>();
   const visit = (file: DescFile): void => {
@@ -135,10 +139,10 @@ function reflectionRoot(services: DescService[]): Record<string, unknown> {
     files.set(file.name, file);
     file.dependencies.forEach(visit);
   };
+  visit(file_grpc_health_v1_health);
   services.forEach((s) => visit(s.file));
   const protos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
-  const healthDefinition = loadSync(healthProtoPath) as Record<string, unknown>;
-  return { ...healthDefinition, 'tollgate.reflection.files': { fileDescriptorProtos: protos } };
+  return { 'tollgate.reflection.files': { fileDescriptorProtos: protos } };
 }
 
 type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
