@@ -1,7 +1,7 @@
 // The CLI's composition root: the one place besides services' main.ts that reads process.env.
 // Commands are imported on demand so that `tollgate check` does not load the whole mesh.
 import { parseArgs } from 'node:util';
-import { meshEnvSchema, parseEnv, serviceNames, type ServiceName } from '#libs/config/index.ts';
+import { meshEnvSchema, parseEnv, startableServices, type StartableService } from '#libs/config/index.ts';
 import { resolve } from 'node:path';
 import { createOutput, failure, UsageError } from './output.ts';
 import { resolveSecretKey } from './secret-key.ts';
@@ -17,9 +17,14 @@ async function readStdin(): Promise<string> {
 const HELP = `usage: tollgate <command> [options]
 
 commands:
-  start [--service identity|authz|quota|broker]   run the mesh (or one service) in this process
+  start [--service identity|authz|quota|broker|console]
+                                                   run the mesh (or one service) in this process
         [--workers N]                              identity/authz: N processes sharing the service's ports
   migrate [--service NAME]                         apply pending database migrations
+  bootstrap [--out FILE]                           first start of a production mesh: applies pending migrations,
+                                                   then creates the root account, its owner 'admin' and a master
+                                                   token if the database has no account yet; prints them once
+                                                   (or writes FILE, mode 0600). Re-running changes nothing.
   health                                           grpc.health.v1 check of every configured service
   account create NAME [--parent ID]                a subaccount (of your token's account by default)
   account list [--account ID]                      an account and its subtree
@@ -88,6 +93,7 @@ async function main(argv: string[]): Promise<number> {
         subtree: { type: 'boolean' },
         totp: { type: 'string' },
         workers: { type: 'string' },
+        out: { type: 'string' },
       },
     });
     const [command] = positionals;
@@ -95,8 +101,8 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(`${HELP}\n`);
       return command || values.help ? 0 : 2;
     }
-    const service = values.service as ServiceName | undefined;
-    if (service && !serviceNames.includes(service)) throw new UsageError(`--service: expected one of ${serviceNames.join(', ')}`);
+    const service = values.service as StartableService | undefined;
+    if (service !== undefined && !startableServices.includes(service)) throw new UsageError(`--service: expected one of ${startableServices.join(', ')}`);
     const env = parseEnv(meshEnvSchema, process.env);
     const out = createOutput(json);
     switch (command) {
@@ -109,6 +115,9 @@ async function main(argv: string[]): Promise<number> {
         });
       case 'migrate':
         return await (await import('./commands/migrate.ts')).runMigrate(env, { service, out });
+      case 'bootstrap':
+        if (positionals.length > 1) throw new UsageError('bootstrap takes no arguments (try --help)');
+        return await (await import('./commands/bootstrap.ts')).runBootstrap(env, { out, file: values.out });
       case 'health':
         return await (await import('./commands/health.ts')).runHealth(env, { out });
       case 'service-credential': {

@@ -3,7 +3,7 @@ import { openDatabase, migrate, type Database, type MigrationResult } from '#lib
 import { AppError } from '#libs/errors/index.ts';
 import { PeerDirectory, type RpcClientTlsConfig, type RpcTlsConfig } from '#libs/rpc/index.ts';
 import { createLogger, startTelemetry, type Logger, type Telemetry } from '#libs/telemetry/index.ts';
-import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
+import type { MeshEnv, ServiceName, StartableService } from '#libs/config/index.ts';
 import type { StartedService } from '#libs/service/service-host.ts';
 import { createIdentityApp, identityMigrations, type IdentityApp } from '#services/identity/src/app.ts';
 import { createAuthzApp, authzMigrations, type AuthzApp } from '#services/authz/src/app.ts';
@@ -16,8 +16,8 @@ import { bootstrapIfEmpty, type BootstrapCredentials } from './bootstrap.ts';
 export const migrationSets = { identity: identityMigrations, authz: authzMigrations, quota: quotaMigrations } as const;
 
 export interface MeshOptions {
-  /** Services to run here; all four (and the console) when unset. */
-  only?: ServiceName | undefined;
+  /** The one service to run here (one of the four, or the console); all of them when unset. */
+  only?: StartableService | undefined;
   /** Overrides for tests: an already open database, a logger, telemetry, cheap argon2. */
   database?: Database | undefined;
   logger?: Logger | undefined;
@@ -50,7 +50,8 @@ export interface RunningMesh {
   bootstrap: { created: boolean; file: string; credentials: BootstrapCredentials | undefined } | undefined;
   migrations: MigrationResult[];
   peers: PeerDirectory;
-  database: Database;
+  /** Unset when only the broker or the console runs: neither keeps a database. */
+  database: Database | undefined;
   identity: IdentityApp | undefined;
   authz: AuthzApp | undefined;
   broker: BrokerApp | undefined;
@@ -60,15 +61,18 @@ export interface RunningMesh {
   stop(): Promise<void>;
 }
 
-export async function openMeshDatabase(env: MeshEnv, only: ServiceName | undefined): Promise<Database> {
+/** The services that keep state in the database (a schema each); the broker edge and the console keep none. */
+export const databaseServices: readonly StartableService[] = ['identity', 'authz', 'quota'];
+
+export async function openMeshDatabase(env: MeshEnv, only: StartableService | undefined): Promise<Database> {
   if (!env.DATABASE_URL && only) {
     throw new AppError('INVALID_ARGUMENT', `DATABASE_URL: required to run ${only} alone (the embedded database serves one process only)`, { field: 'DATABASE_URL' });
   }
   return openDatabase({ url: env.DATABASE_URL, dataDir: env.DATABASE_URL ? undefined : resolve(env.TOLLGATE_DATA_DIR) });
 }
 
-export async function migrateAll(database: Database, only?: ServiceName): Promise<MigrationResult[]> {
-  const names = (only ? [only] : Object.keys(migrationSets)) as (keyof typeof migrationSets)[];
+export async function migrateAll(database: Database, only?: StartableService): Promise<MigrationResult[]> {
+  const names = (only ? [only].filter((n) => n in migrationSets) : Object.keys(migrationSets)) as (keyof typeof migrationSets)[];
   const results: MigrationResult[] = [];
   for (const name of names) if (migrationSets[name]) results.push(await migrate(database, migrationSets[name]));
   return results;
@@ -97,27 +101,32 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
   const logger = options.logger ?? createLogger({ level: env.TOLLGATE_LOG_LEVEL, name: only ?? 'tollgate' });
   const secretKey = options.secretKey ?? resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir });
   const tls = grpcTls(env);
-  const ownsDatabase = !options.database;
-  const database = options.database ?? (await openMeshDatabase(env, only));
+  const needsDatabase = !only || databaseServices.includes(only);
+  const ownsDatabase = !options.database && needsDatabase;
+  const database = options.database ?? (needsDatabase ? await openMeshDatabase(env, only) : undefined);
   const ownsTelemetry = !options.telemetry;
   const telemetry = options.telemetry ?? startTelemetry({ serviceName: only ?? 'tollgate', otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT });
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error: unknown) => logger.warn({ err: error }, 'stop failed'));
     if (ownsTelemetry) await telemetry.shutdown();
-    if (ownsDatabase) await database.close();
+    if (ownsDatabase) await database?.close();
   };
 
   try {
     const autoMigrate = env.TOLLGATE_ENV === 'development' || !!options.database;
-    const migrations = autoMigrate ? await migrateAll(database, only) : [];
+    const migrations = autoMigrate && database ? await migrateAll(database, only) : [];
     const peers = new PeerDirectory({
       identity: env.TOLLGATE_IDENTITY_URL,
       authz: env.TOLLGATE_AUTHZ_URL,
       quota: env.TOLLGATE_QUOTA_URL,
       broker: env.TOLLGATE_BROKER_URL,
     });
-    const deps = { database, logger, telemetry, secretKey };
+    const edgeDeps = { logger, telemetry, secretKey };
+    const withDatabase = () => {
+      if (!database) throw new AppError('INTERNAL', 'no database opened for a service that keeps one');
+      return { ...edgeDeps, database };
+    };
     const listen = (grpcPort: number, httpPort?: number) => ({ host: env.TOLLGATE_HOST, grpcPort, httpPort, grpcTls: tls.server });
     const services: StartedService[] = [];
     const startOne = async (app: { start(): Promise<StartedService>; stop(): Promise<void> }) => {
@@ -133,14 +142,14 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     if (runs('identity')) {
       identity = createIdentityApp(
         { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT } },
-        deps,
+        withDatabase(),
       );
       await startOne(identity);
     }
     if (runs('authz')) {
       authz = createAuthzApp(
         { listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client, rabbitmqDefaultVhostAccountId: env.TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT, sharedBrokerNamespace: env.TOLLGATE_SHARED_BROKER_NAMESPACE },
-        deps,
+        withDatabase(),
       );
       await startOne(authz);
     }
@@ -157,7 +166,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           clientTls: tls.client,
           replicas: replicas ? { addresses: () => replicas, self: env.TOLLGATE_QUOTA_REPLICA_INDEX! } : undefined,
         },
-        deps,
+        withDatabase(),
       );
       await startOne(quota);
     }
@@ -174,7 +183,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
       }
       broker = createBrokerApp(
         {
-          listen: listen(env.TOLLGATE_BROKER_GRPC_PORT),
+          listen: listen(env.TOLLGATE_BROKER_GRPC_PORT, env.TOLLGATE_BROKER_HTTP_PORT),
           peers,
           clientTls: tls.client,
           mqtt: {
@@ -194,13 +203,13 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           maxRetainedPerAccount: env.TOLLGATE_BROKER_MAX_RETAINED_PER_ACCOUNT,
           subscribeOverlap: env.TOLLGATE_ACL_SUBSCRIBE_OVERLAP,
         },
-        deps,
+        edgeDeps,
       );
       await startOne(broker);
     }
 
     let consoleInfo: { httpAddress: string } | undefined;
-    if (!only && options.console !== false) {
+    if ((!only && options.console !== false) || only === 'console') {
       const consoleApp = createConsoleApp({ host: env.TOLLGATE_HOST, httpPort: env.TOLLGATE_CONSOLE_HTTP_PORT, peers, clientTls: tls.client }, { logger, telemetry, secretKey });
       consoleInfo = await consoleApp.start();
       stops.push(() => consoleApp.stop());

@@ -9,14 +9,14 @@
  * more replicas (quota) or more edges in a cluster (broker), not workers behind one port.
  */
 import cluster, { type Worker } from 'node:cluster';
-import type { ServiceName } from '#libs/config/index.ts';
+import type { StartableService } from '#libs/config/index.ts';
 import { UsageError, type Output } from './output.ts';
 
-export const WORKER_SERVICES: readonly ServiceName[] = ['identity', 'authz'];
+export const WORKER_SERVICES: readonly StartableService[] = ['identity', 'authz'];
 /** A crashing worker is replaced, but not in a tight loop: at most this many restarts a minute. */
 const MAX_RESTARTS_PER_MINUTE = 10;
 
-export function checkWorkers(raw: string | undefined, service: ServiceName | undefined): number {
+export function checkWorkers(raw: string | undefined, service: StartableService | undefined): number {
   if (raw === undefined) return 1;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1 || n > 64) throw new UsageError('--workers: a whole number from 1 to 64');
@@ -40,7 +40,7 @@ export function reportToPrimary(message: { ready: true; summary: unknown } | { r
  * one summary, replaces a worker that dies, and on SIGINT/SIGTERM stops them all (each stops
  * gracefully) before exiting.
  */
-export async function superviseWorkers(n: number, out: Output, service: ServiceName): Promise<number> {
+export async function superviseWorkers(n: number, out: Output, service: StartableService): Promise<number> {
   let stopping = false;
   const restarts: number[] = [];
   const fork = (): Worker => cluster.fork({ TOLLGATE_WORKER: '1' });

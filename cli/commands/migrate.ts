@@ -1,9 +1,9 @@
-import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
+import type { MeshEnv, StartableService } from '#libs/config/index.ts';
 import type { Output } from '../output.ts';
 import { migrateAll, openMeshDatabase } from '../mesh.ts';
 
 /** `tollgate migrate`: applies pending migrations of every service (or one) and reports them. */
-export async function runMigrate(env: MeshEnv, options: { service: ServiceName | undefined; out: Output }): Promise<number> {
+export async function runMigrate(env: MeshEnv, options: { service: StartableService | undefined; out: Output }): Promise<number> {
   const database = await openMeshDatabase(env, undefined);
   try {
     const results = await migrateAll(database, options.service);

@@ -1,10 +1,10 @@
-import type { MeshEnv, ServiceName } from '#libs/config/index.ts';
+import type { MeshEnv, StartableService } from '#libs/config/index.ts';
 import type { Output } from '../output.ts';
 import { startMesh } from '../mesh.ts';
 import { isWorkerProcess, reportToPrimary, superviseWorkers } from '../workers.ts';
 
 /** `tollgate start`: runs until SIGINT/SIGTERM, then stops gracefully. */
-export async function runStart(env: MeshEnv, options: { service: ServiceName | undefined; out: Output; explicitEnv: ReadonlySet<string>; workers?: number }): Promise<number> {
+export async function runStart(env: MeshEnv, options: { service: StartableService | undefined; out: Output; explicitEnv: ReadonlySet<string>; workers?: number }): Promise<number> {
   if ((options.workers ?? 1) > 1 && !isWorkerProcess()) return superviseWorkers(options.workers!, options.out, options.service!);
   const worker = isWorkerProcess();
   const started = Date.now();
@@ -19,7 +19,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
     services: mesh.services.map((s) => ({ name: s.name, grpc: s.grpcAddress, http: s.httpAddress ?? null })),
     console: mesh.console?.httpAddress ?? null,
     mqtt: mesh.broker ? mesh.broker.mqttAddresses() : null,
-    database: mesh.database.kind,
+    database: mesh.database?.kind ?? null,
     migrations_applied: mesh.migrations.flatMap((m) => m.applied.map((a) => `${m.schema}/${a}`)),
     bootstrap: mesh.bootstrap?.created ? { ...mesh.bootstrap.credentials, file: mesh.bootstrap.file } : mesh.bootstrap ? { file: mesh.bootstrap.file } : null,
     notes: mesh.notes,
@@ -34,7 +34,7 @@ export async function runStart(env: MeshEnv, options: { service: ServiceName | u
       lines.push(`  mqtt      ${m.tcp ? `mqtt://${m.tcp}` : ''}${m.tls ? `   mqtts://${m.tls}` : '   (MQTTS off: set TOLLGATE_MQTT_TLS_CERT/KEY)'}${m.ws ? `   ws://${m.ws}` : ''}`);
     }
     if (summary.console) lines.push(`  console   ${summary.console}`);
-    lines.push('', `  database: ${summary.database}${summary.migrations_applied.length ? ` (applied ${summary.migrations_applied.length} migrations)` : ''}`);
+    if (summary.database) lines.push('', `  database: ${summary.database}${summary.migrations_applied.length ? ` (applied ${summary.migrations_applied.length} migrations)` : ''}`);
     if (mesh.bootstrap?.created && mesh.bootstrap.credentials) {
       const c = mesh.bootstrap.credentials;
       lines.push(

@@ -7,11 +7,15 @@ export const defaultPorts = Object.freeze({
   identity: { grpc: 7101, http: 7100 },
   authz: { grpc: 7201, http: 7200 },
   quota: { grpc: 7301, http: 7300 },
-  broker: { grpc: 7401, mqtt: 1883, mqtts: 8883, mqttWs: 8083 },
+  broker: { grpc: 7401, http: 7400, mqtt: 1883, mqtts: 8883, mqttWs: 8083 },
 });
 
 export type ServiceName = 'identity' | 'authz' | 'quota' | 'broker';
 export const serviceNames: readonly ServiceName[] = ['identity', 'authz', 'quota', 'broker'];
+
+/** What `tollgate start --service` runs alone: the four gRPC services and the console. */
+export type StartableService = ServiceName | 'console';
+export const startableServices: readonly StartableService[] = [...serviceNames, 'console'];
 
 /** Settings every service reads. Keys are the environment variable names. */
 export const commonEnvShape = {
@@ -44,6 +48,7 @@ export const portEnvShape = {
   TOLLGATE_QUOTA_GRPC_PORT: port(defaultPorts.quota.grpc),
   TOLLGATE_QUOTA_HTTP_PORT: port(defaultPorts.quota.http),
   TOLLGATE_BROKER_GRPC_PORT: port(defaultPorts.broker.grpc),
+  TOLLGATE_BROKER_HTTP_PORT: port(defaultPorts.broker.http),
   TOLLGATE_MQTT_PORT: port(defaultPorts.broker.mqtt),
   TOLLGATE_MQTTS_PORT: port(defaultPorts.broker.mqtts),
   TOLLGATE_MQTT_WS_PORT: port(defaultPorts.broker.mqttWs),

@@ -4,7 +4,7 @@ import { createAdaptorServer } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
 import { AppError, statusTable, toAppError } from '#libs/errors/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
-import type { Telemetry } from '#libs/telemetry/index.ts';
+import { PROMETHEUS_CONTENT_TYPE, type Telemetry } from '#libs/telemetry/index.ts';
 
 export interface HttpServerHandle {
   port: number;
@@ -29,16 +29,48 @@ export function problemResponse(c: Context, error: unknown, logger: Logger): Res
   );
 }
 
-/** A Hono app with the routes every Tollgate HTTP port has: /healthz, /metrics, problem+json errors, a body limit. */
-export function createBaseHttpApp(options: { service: string; telemetry: Telemetry; logger: Logger; isReady?: () => boolean }): Hono {
+/**
+ * One thing a service needs to answer requests: its database, a peer. Rejects when it is not
+ * there; resolves `'not configured'` for an optional peer this deployment does not have.
+ */
+export type ReadinessCheck = () => Promise<void | 'not configured'>;
+
+/**
+ * A Hono app with the routes every Tollgate HTTP port has: `/healthz` (the process is up),
+ * `/readyz` (every readiness check passes: database and peers reachable — 503 naming what is not),
+ * `/metrics` (this service's own Prometheus metrics), problem+json errors.
+ */
+export function createBaseHttpApp(options: { service: string; telemetry: Telemetry; logger: Logger; readiness?: Record<string, ReadinessCheck> | undefined; readinessTimeoutMs?: number }): Hono {
   const app = new Hono();
+  const metrics = options.telemetry.forService(options.service);
   app.onError((error, c) => problemResponse(c, error, options.logger));
   app.notFound((c) => problemResponse(c, new AppError('NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`, { reason: 'ROUTE_NOT_FOUND' }), options.logger));
-  app.get('/healthz', (c) => {
-    const ready = options.isReady?.() ?? true;
-    return c.json({ service: options.service, status: ready ? 'SERVING' : 'NOT_SERVING' }, ready ? 200 : 503);
+  app.get('/healthz', (c) => c.json({ service: options.service, status: 'SERVING' }));
+  app.get('/readyz', async (c) => {
+    const timeoutMs = options.readinessTimeoutMs ?? 2_000;
+    const entries = Object.entries(options.readiness ?? {});
+    const results = await Promise.all(
+      entries.map(async ([name, check]) => {
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        });
+        try {
+          const outcome = await Promise.race([check(), timeout]);
+          return [name, outcome ?? 'ok'] as const;
+        } catch (error) {
+          // The reason stays in the log: a driver message may carry an address or user name.
+          options.logger.warn({ check: name, err: error }, 'readiness check failed');
+          return [name, 'unavailable'] as const;
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+    const ready = results.every(([, status]) => status !== 'unavailable');
+    return c.json({ service: options.service, status: ready ? 'READY' : 'NOT_READY', checks: Object.fromEntries(results) }, ready ? 200 : 503);
   });
-  app.get('/metrics', async (c) => c.body(await options.telemetry.metricsText(), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' }));
+  app.get('/metrics', async (c) => c.body(await metrics.metricsText(), 200, { 'content-type': PROMETHEUS_CONTENT_TYPE }));
   return app;
 }
 

@@ -1,6 +1,6 @@
 import { Client, Metadata, type ClientReadableStream, type ClientDuplexStream, type ServiceError, type ChannelOptions } from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf';
-import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { currentCall } from './call-context.ts';
 import { methodPath } from './service-definition.ts';
 import { fromGrpcError } from './status-details.ts';
@@ -14,9 +14,10 @@ export interface RpcClientOptions {
   channelOptions?: ChannelOptions;
   /** Metadata sent with every call (e.g. a service credential as `authorization`); per-call headers win. */
   headers?: Record<string, string>;
+  /** The calling service's tracer (its `service.name` on client spans); the global one when unset. */
+  tracer?: Tracer | undefined;
 }
 
-const tracer = trace.getTracer('tollgate-rpc');
 const setter = { set: (carrier: Metadata, key: string, value: string) => carrier.set(key, value) };
 
 /**
@@ -24,11 +25,14 @@ const setter = { set: (carrier: Metadata, key: string, value: string) => carrier
  * call being served (if any), and never a deadline later than that call's: deadlines propagate.
  */
 export function createRpcClient<S extends DescService>(service: S, address: string, options: RpcClientOptions = {}): ServiceClient<S> {
-  const channelOptions: ChannelOptions = { 'grpc.keepalive_time_ms': 30_000, ...options.channelOptions };
+  // A peer that was down (services start in any order; one restarts) is retried within 5 s, not
+  // grpc-js's default of up to 120 s of backoff, during which every call fails fast UNAVAILABLE.
+  const channelOptions: ChannelOptions = { 'grpc.keepalive_time_ms': 30_000, 'grpc.max_reconnect_backoff_ms': 5_000, ...options.channelOptions };
   if (options.tls?.serverName) channelOptions['grpc.ssl_target_name_override'] = options.tls.serverName;
   const client = new Client(address, channelCredentials(options.tls), channelOptions);
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;
   const api: Record<string, unknown> = { close: () => client.close() };
+  const tracer = options.tracer ?? trace.getTracer('tollgate-rpc');
 
   for (const method of service.methods) {
     const path = methodPath(method);

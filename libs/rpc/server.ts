@@ -3,11 +3,10 @@ import { once } from 'node:events';
 import { Server, type Metadata, type ServerUnaryCall, type ServerWritableStream, type ServerDuplexStream, type ServerReadableStream, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { file_grpc_health_v1_health } from '#gen/grpc/health/v1/health_pb.js';
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Histogram, type Span } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '#libs/errors/index.ts';
 import { currentCall, type CallContext } from './call-context.ts';
@@ -21,6 +20,8 @@ export interface RpcServerOptions {
   tls?: RpcTlsConfig | undefined;
   /** Upper bound for a graceful shutdown before in-flight calls are cancelled. */
   shutdownGraceMs?: number;
+  /** The service's own tracer and meter (libs/telemetry `forService`); the global ones when unset (tests). */
+  telemetry?: { tracer: Tracer; meter: Meter } | undefined;
 }
 
 export interface RpcServer {
@@ -36,12 +37,23 @@ export interface RpcServer {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,64}$/;
-const tracer = trace.getTracer('tollgate-rpc');
+/** Call durations in seconds (Prometheus convention), with buckets from 0.5 ms (a cached decision) to 10 s. */
+export const RPC_DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Instruments {
+  tracer: Tracer;
+  meter: () => Meter;
+  histogram?: Histogram;
+}
+
 // Instruments are made on first use: the metrics API has no proxy, so one made before the SDK
 // starts would stay a no-op forever.
-let durationHistogram: Histogram | undefined;
-const duration = (): Histogram =>
-  (durationHistogram ??= metrics.getMeter('tollgate-rpc').createHistogram('rpc.server.duration', { unit: 'ms', description: 'gRPC server call duration' }));
+const duration = (instruments: Instruments): Histogram =>
+  (instruments.histogram ??= instruments.meter().createHistogram('rpc.server.duration_seconds', {
+    unit: 's',
+    description: 'gRPC server call duration, by method and status code',
+    advice: { explicitBucketBoundaries: RPC_DURATION_BUCKETS_SECONDS },
+  }));
 
 const metadataGetter = {
   keys: (carrier: Metadata) => Object.keys(carrier.getMap()),
@@ -57,6 +69,9 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const services: DescService[] = [];
   health.addToServer(server);
+  const instruments: Instruments = options.telemetry
+    ? { tracer: options.telemetry.tracer, meter: () => options.telemetry!.meter }
+    : { tracer: trace.getTracer('tollgate-rpc'), meter: () => metrics.getMeter('tollgate-rpc') };
 
   function add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
     const handlers: UntypedServiceImplementation = {};
@@ -69,7 +84,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
           : () => {
               throw new AppError('UNIMPLEMENTED', `${service.typeName}/${method.name} is not implemented in this release`);
             };
-      handlers[method.localName] = wrapHandler(method, handler, options.logger);
+      handlers[method.localName] = wrapHandler(method, handler, options.logger, instruments);
     }
     server.addService(toServiceDefinition(service), handlers);
     services.push(service);
@@ -111,7 +126,12 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   return { add, listen, setServing, shutdown };
 }
 
-/** Reflection needs the FileDescriptorProtos of every served file and its imports. */
+/**
+ * Reflection needs the FileDescriptorProtos of every served file and its imports. All of them come
+ * from buf-compiled descriptors (protobuf-es), grpc.health.v1 included: proto-loader's rebuilt
+ * health descriptor declares its map entry by hand, which strict descriptor pools (Python's
+ * protobuf, `buf curl`, grpcurl) refuse ("map_entry should not be set explicitly").
+ */
 function reflectionRoot(services: DescService[]): Record<string, unknown> {
   const files = new Map<string, DescFile>();
   const visit = (file: DescFile): void => {
@@ -119,10 +139,10 @@ function reflectionRoot(services: DescService[]): Record<string, unknown> {
     files.set(file.name, file);
     file.dependencies.forEach(visit);
   };
+  visit(file_grpc_health_v1_health);
   services.forEach((s) => visit(s.file));
   const protos = [...files.values()].map((f) => Buffer.from(toBinary(FileDescriptorProtoSchema, f.proto)));
-  const healthDefinition = loadSync(healthProtoPath) as Record<string, unknown>;
-  return { ...healthDefinition, 'tollgate.reflection.files': { fileDescriptorProtos: protos } };
+  return { 'tollgate.reflection.files': { fileDescriptorProtos: protos } };
 }
 
 type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
@@ -140,7 +160,7 @@ interface Running {
  * and most calls log nothing at info), and the abort signal with its deadline timer (unary handlers
  * almost never look at it; deadline propagation reads `deadlineMs`).
  */
-function begin(method: DescMethod, call: Call, logger: Logger): Running {
+function begin(method: DescMethod, call: Call, logger: Logger, instruments: Instruments): Running {
   const rpc = `${method.parent.typeName}/${method.name}`;
   const metadata = call.metadata;
   const incoming = metadata.get('x-request-id')[0];
@@ -170,7 +190,7 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
   };
 
   const parent = propagation.extract(context.active(), metadata, metadataGetter);
-  const span = tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'tollgate.request_id': requestId } }, parent);
+  const span = instruments.tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'tollgate.request_id': requestId } }, parent);
   let child: Logger | undefined;
   const callLogger = (): Logger => (child ??= logger.child({ requestId, traceId: span.spanContext().traceId, rpc }));
   const ctx: CallContext = {
@@ -213,18 +233,18 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
       }
       span.setAttribute('rpc.grpc.status_code', code);
       span.end();
-      duration().record(elapsed, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
+      duration(instruments).record(elapsed / 1_000, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
     },
   };
 }
 
-function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger) {
+function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger, instruments: Instruments) {
   const output = method.output;
   const toMessage = (init: unknown) => create(output, init as never);
   switch (method.methodKind) {
     case 'unary':
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const r = begin(method, call, logger);
+        const r = begin(method, call, logger, instruments);
         r.run(async () => toMessage(await fn(call.request, r.ctx))).then(
           (response) => {
             r.finish();
@@ -238,7 +258,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
       };
     case 'client_streaming':
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const r = begin(method, call, logger);
+        const r = begin(method, call, logger, instruments);
         r.run(async () => toMessage(await fn(call, r.ctx))).then(
           (response) => {
             r.finish();
@@ -253,7 +273,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
     case 'server_streaming':
     case 'bidi_streaming':
       return (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
-        const r = begin(method, call, logger);
+        const r = begin(method, call, logger, instruments);
         const input = method.methodKind === 'server_streaming' ? (call as ServerWritableStream<unknown, unknown>).request : call;
         r.run(async () => {
           const stream = fn(input, r.ctx) as AsyncIterable<unknown>;

@@ -1,90 +1,145 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { context, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SpanBuffer } from './span-buffer.ts';
 
 export interface TelemetryConfig {
-  /** `service.name` resource attribute: `tollgate` for the one-process mesh, the service name otherwise. */
+  /** `service.name` of spans not made by a service (the CLI, tests): `tollgate` for the one-process mesh. */
   serviceName: string;
   /** OTLP/HTTP (protobuf) base URL, e.g. http://collector:4318; unset keeps spans in process only. */
   otlpEndpoint?: string | undefined;
   spanBufferSize?: number | undefined;
 }
 
+/**
+ * One service's own telemetry: its meter (and so its own /metrics), and its tracer, whose spans
+ * carry the service's `service.name`. In the one-process mesh each service has its own, so a scrape
+ * of every port counts each event once.
+ */
+export interface ServiceTelemetry {
+  readonly serviceName: string;
+  readonly meter: Meter;
+  readonly tracer: Tracer;
+  /** The Prometheus text exposition of this service's metrics (plus the process's, on one service only). */
+  metricsText(): Promise<string>;
+}
+
 export interface Telemetry {
   readonly spans: SpanBuffer;
-  /** Serves the Prometheus text exposition (mount it at GET /metrics). */
-  serveMetrics(request: IncomingMessage, response: ServerResponse): void;
-  /** Returns the exposition as text (for Hono routes). */
-  metricsText(): Promise<string>;
+  /**
+   * The telemetry of service `name` (memoized). The first service asking in this process also
+   * serves the process/runtime metrics (CPU, memory, event loop, GC): exactly once per process.
+   */
+  forService(name: string): ServiceTelemetry;
   shutdown(): Promise<void>;
 }
 
-// OpenTelemetry's providers are process-global by design: the first caller starts them and later
-// callers (other services in the same process, tests) share them. Released when the last one stops.
-let shared: { telemetry: Telemetry; users: number } | undefined;
+export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
-export function startTelemetry(config: TelemetryConfig): Telemetry {
+// Context, propagation and the span processors are process-global by design: the first caller
+// registers them, later callers (other meshes in the same test process) share them, and the last
+// one to stop releases them. Meter providers are per Telemetry and per service.
+let shared: { spans: SpanBuffer; processors: SpanProcessor[]; fallback: TracerProvider; users: number } | undefined;
+// prom-client's default collectors register once per registry; the process has one such registry.
+let processRegistry: Registry | undefined;
+let processMetricsClaimed = false;
+
+function acquireShared(config: TelemetryConfig): NonNullable<typeof shared> {
   if (shared) {
     shared.users++;
-    return wrap(shared);
+    return shared;
   }
   const spans = new SpanBuffer(config.spanBufferSize ?? 2_000);
   const processors: SpanProcessor[] = [spans];
   if (config.otlpEndpoint) {
     processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/$/, '')}/v1/traces` }) }));
   }
-  const prometheus = new PrometheusExporter({ preventServerStart: true });
-  const sdk = new NodeSDK({
-    serviceName: config.serviceName,
-    autoDetectResources: false,
-    contextManager: new AsyncLocalStorageContextManager(),
-    textMapPropagator: new W3CTraceContextPropagator(),
-    spanProcessors: processors,
-    metricReaders: [prometheus],
-    instrumentations: [],
-  });
-  sdk.start();
-  const telemetry: Telemetry = {
-    spans,
-    serveMetrics: (req, res) => prometheus.getMetricsRequestHandler(req, res),
-    metricsText: () =>
-      new Promise<string>((resolve) => {
-        const chunks: string[] = [];
-        const fake = {
-          statusCode: 200,
-          setHeader() {},
-          end(body?: string) {
-            if (body) chunks.push(body);
-            resolve(chunks.join(''));
-          },
-        };
-        prometheus.getMetricsRequestHandler({} as IncomingMessage, fake as unknown as ServerResponse);
-      }),
-    shutdown: async () => {
-      await sdk.shutdown();
-    },
-  };
-  shared = { telemetry, users: 1 };
-  return wrap(shared);
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  // Spans from code that is not a service (libraries, the CLI, tests) use the global provider.
+  const fallback = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': config.serviceName }), spanProcessors: processors });
+  trace.setGlobalTracerProvider(fallback);
+  shared = { spans, processors, fallback, users: 1 };
+  return shared;
 }
 
-function wrap(entry: { telemetry: Telemetry; users: number }): Telemetry {
+async function releaseShared(entry: NonNullable<typeof shared>): Promise<void> {
+  entry.users--;
+  if (entry.users > 0 || shared !== entry) return;
+  shared = undefined;
+  await Promise.all(entry.processors.map((p) => p.shutdown()));
+  trace.disable();
+  propagation.disable();
+  context.disable();
+}
+
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry });
+  }
+  return processRegistry;
+}
+
+export function startTelemetry(config: TelemetryConfig): Telemetry {
+  const entry = acquireShared(config);
+  const services = new Map<string, ServiceTelemetry & { provider: MeterProvider }>();
   let released = false;
+  let ownsProcessMetrics = false;
   return {
-    ...entry.telemetry,
-    shutdown: async () => {
+    spans: entry.spans,
+    forService(name) {
+      const existing = services.get(name);
+      if (existing) return existing;
+      const resource = resourceFromAttributes({ 'service.name': name });
+      const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+      const provider = new MeterProvider({ resource, readers: [exporter] });
+      // Shares the processors (span buffer, OTLP) but not the resource: spans say which service made them.
+      const tracerProvider = new TracerProvider({ resource, spanProcessors: entry.processors });
+      const withProcess = !processMetricsClaimed;
+      processMetricsClaimed = true;
+      ownsProcessMetrics ||= withProcess;
+      const service = {
+        serviceName: name,
+        provider,
+        meter: provider.getMeter(`tollgate-${name}`),
+        tracer: tracerProvider.getTracer(`tollgate-${name}`),
+        async metricsText() {
+          const own = await serialize(exporter);
+          return withProcess ? `${own.trimEnd()}\n${await processMetrics().metrics()}` : own;
+        },
+      };
+      services.set(name, service);
+      return service;
+    },
+    async shutdown() {
       if (released) return;
       released = true;
-      entry.users--;
-      if (entry.users === 0 && shared === entry) {
-        shared = undefined;
-        await entry.telemetry.shutdown();
-      }
+      await Promise.all([...services.values()].map((s) => s.provider.shutdown()));
+      if (ownsProcessMetrics) processMetricsClaimed = false;
+      await releaseShared(entry);
     },
   };
+}
+
+/** The exporter's text without its HTTP server: its request handler answers into a stand-in response. */
+function serialize(exporter: PrometheusExporter): Promise<string> {
+  return new Promise<string>((resolve) => {
+    const chunks: string[] = [];
+    const response = {
+      statusCode: 200,
+      setHeader() {},
+      end(body?: string) {
+        if (body) chunks.push(body);
+        resolve(chunks.join(''));
+      },
+    };
+    exporter.getMetricsRequestHandler({} as never, response as never);
+  });
 }

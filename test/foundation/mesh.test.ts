@@ -62,8 +62,12 @@ describe('the mesh in one process', () => {
     authz.close();
     const services = (await (await fetch(`${base}/api/v1/services`)).json()) as { services: { status: string }[] };
     expect(services.services.every((s) => s.status === 'SERVING')).toBe(true);
-    const metrics = await (await fetch(`${base}/metrics`)).text();
-    expect(metrics).toContain('rpc_server_duration');
+    // The console's scrape is its own: authz's call durations are on authz's port only.
+    const consoleMetrics = await (await fetch(`${base}/metrics`)).text();
+    expect(consoleMetrics).toContain('target_info{service_name="console"}');
+    expect(consoleMetrics).not.toContain('rpc_server_duration');
+    const authzMetrics = await (await fetch(`${mesh.services.find((s) => s.name === 'authz')!.httpAddress}/metrics`)).text();
+    expect(authzMetrics).toMatch(/rpc_server_duration_seconds_count\{[^}]*rpc_method="tollgate\.authz\.v1\.AuthzService\/Authenticate"/);
     const denied = await fetch(`${base}/api/v1/traces`);
     expect(denied.status).toBe(401);
     expect(denied.headers.get('content-type')).toContain('application/problem+json');

@@ -17,13 +17,13 @@ export function testSecretKey(): Uint8Array {
 }
 
 /**
- * A database of this test's own, for tests that must not share state with the rest of the run (an
- * injected clock years ahead would prune or rotate keys the other tests rely on). On Postgres a new
- * database on the run's server, dropped on close; on PGlite every database is its own anyway.
+ * A new, empty database on the run's Postgres server for a test that runs the real CLI or services
+ * as OS processes against it (so it needs the URL, not an open handle); `drop()` removes it.
+ * Undefined on a PGlite run: there is no server to make one on.
  */
-export async function openIsolatedTestDatabase(): Promise<Database> {
+export async function createScratchDatabase(): Promise<{ url: string; drop(): Promise<void> } | undefined> {
   const runUrl = process.env.TOLLGATE_TEST_DATABASE_URL;
-  if (!runUrl) return openDatabase({ url: undefined });
+  if (!runUrl) return undefined;
   const url = new URL(runUrl);
   const name = `${url.pathname.slice(1)}_${randomBytes(4).toString('hex')}`;
   const admin = postgres(runUrl, { max: 1, onnotice: () => {} });
@@ -33,17 +33,33 @@ export async function openIsolatedTestDatabase(): Promise<Database> {
     await admin.end({ timeout: 5 });
   }
   url.pathname = `/${name}`;
-  const database = await openDatabase({ url: url.toString() });
   return {
-    ...database,
-    async close() {
-      await database.close();
+    url: url.toString(),
+    async drop() {
       const cleanup = postgres(runUrl, { max: 1, onnotice: () => {} });
       try {
         await cleanup.unsafe(`drop database if exists "${name}" with (force)`);
       } finally {
         await cleanup.end({ timeout: 5 });
       }
+    },
+  };
+}
+
+/**
+ * A database of this test's own, for tests that must not share state with the rest of the run (an
+ * injected clock years ahead would prune or rotate keys the other tests rely on). On Postgres a new
+ * database on the run's server, dropped on close; on PGlite every database is its own anyway.
+ */
+export async function openIsolatedTestDatabase(): Promise<Database> {
+  const scratch = await createScratchDatabase();
+  if (!scratch) return openDatabase({ url: undefined });
+  const database = await openDatabase({ url: scratch.url });
+  return {
+    ...database,
+    async close() {
+      await database.close();
+      await scratch.drop();
     },
   };
 }

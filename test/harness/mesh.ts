@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { meshEnvSchema, parseEnv, type ServiceName } from '#libs/config/index.ts';
+import { meshEnvSchema, parseEnv, type ServiceName, type StartableService } from '#libs/config/index.ts';
 import type { Database } from '#libs/db/index.ts';
 import { silentLogger, startTelemetry, type Telemetry } from '#libs/telemetry/index.ts';
 import { startMesh, type RunningMesh } from '../../cli/mesh.ts';
 import { openTestDatabase, testSecretKey } from './database.ts';
 
 export interface TestMesh extends RunningMesh {
+  /** Always open in tests (the run's database), even when only the broker runs. */
+  database: Database;
   telemetry: Telemetry;
   secretKey: Uint8Array;
   dataDir: string;
@@ -20,7 +22,7 @@ export interface TestMesh extends RunningMesh {
  * Starts any subset of the mesh in this process through the same factories as `tollgate start`:
  * port 0 everywhere, the run's test database (Postgres in CI, else PGlite), cheap argon2.
  */
-export async function startTestMesh(options: { only?: ServiceName; bootstrap?: boolean; database?: Database; env?: Record<string, string>; mqttDefaultPortFallback?: boolean } = {}): Promise<TestMesh> {
+export async function startTestMesh(options: { only?: StartableService; bootstrap?: boolean; database?: Database; env?: Record<string, string>; mqttDefaultPortFallback?: boolean } = {}): Promise<TestMesh> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const env = parseEnv(meshEnvSchema, {
     TOLLGATE_DATA_DIR: dataDir,
@@ -33,6 +35,7 @@ export async function startTestMesh(options: { only?: ServiceName; bootstrap?: b
     TOLLGATE_QUOTA_GRPC_PORT: '0',
     TOLLGATE_QUOTA_HTTP_PORT: '0',
     TOLLGATE_BROKER_GRPC_PORT: '0',
+    TOLLGATE_BROKER_HTTP_PORT: '0',
     TOLLGATE_MQTT_PORT: '0',
     TOLLGATE_MQTTS_PORT: '0',
     TOLLGATE_MQTT_WS_PORT: '0',
@@ -53,6 +56,7 @@ export async function startTestMesh(options: { only?: ServiceName; bootstrap?: b
   });
   return {
     ...mesh,
+    database,
     telemetry,
     secretKey,
     dataDir,

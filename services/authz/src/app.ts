@@ -18,6 +18,8 @@ import { envoyAuthorizationHandlers } from './grpc/envoy-authz-handlers.ts';
 import { goAuthGrpcHandlers } from './grpc/go-auth-handlers.ts';
 import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { AuthService } from '#gen/grpc/auth_pb.js';
+import { DecisionLog } from './decision-log.ts';
+import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
@@ -46,22 +48,26 @@ export interface AuthzApp extends ServiceApp {
 
 /** Composition root of the authz service. */
 export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): AuthzApp {
+  const telemetry = deps.telemetry.forService('authz');
   const identity = createGrpcIdentityPeer(() => config.peers.address('identity'), {
     tls: config.clientTls,
+    tracer: telemetry.tracer,
     headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
   const store = new PostgresTokenStore(deps.database.db);
   const identityClient = createLazyClient(IdentityService, () => config.peers.address('identity'), {
     tls: config.clientTls,
+    tracer: telemetry.tracer,
     defaultDeadlineMs: 2_000,
     headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` },
   });
   const jwks = createJwksVerifier({ identity: identityClient });
-  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` } });
+  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` } });
   const core = createAuthzCore({
     store,
     identity,
     decisionTtlMs: config.decisionTtlMs,
+    decisionLog: new DecisionLog({ meter: telemetry.meter }),
     verifyJwt: jwks.verify,
     // Count limits (quota's `tokens` metric) are checked here, on create; without a quota service
     // in this mesh there are none.
@@ -82,7 +88,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     },
     accountPath: async (accountId) => (await identity.accountPath(accountId)).map((a) => a.id),
   });
-  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   rpc.add(
     AuthzService,
     authenticatedFirst(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }), requireAdmin, {
@@ -92,7 +98,12 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     }),
   );
   rpc.add(Authorization, envoyAuthorizationHandlers(core));
-  const http = createBaseHttpApp({ service: 'authz', telemetry: deps.telemetry, logger: deps.logger });
+  const http = createBaseHttpApp({
+    service: 'authz',
+    telemetry: deps.telemetry,
+    logger: deps.logger,
+    readiness: readinessChecks({ database: deps.database, peers: config.peers, uses: ['identity', 'quota'], tls: config.clientTls }),
+  });
   // Foreign brokers delegate to the same engine (services/authz/README.md, "Adapters").
   const brokerCredentials = createBrokerCredentials(core);
   http.route('/rabbitmq', rabbitmqRoutes(core, brokerCredentials, deps.logger, { defaultVhostAccountId: config.rabbitmqDefaultVhostAccountId }));

@@ -1,4 +1,4 @@
-import { metrics, type Counter } from '@opentelemetry/api';
+import { metrics, type Counter, type Meter } from '@opentelemetry/api';
 
 export interface DecisionRecord {
   atMs: number;
@@ -25,8 +25,12 @@ export class DecisionLog {
   private counter: Counter | undefined;
   readonly capacity: number;
   readonly sampleEvery: number;
+  private readonly meter: () => Meter;
 
-  constructor(options: { capacity?: number; sampleEvery?: number } = {}) {
+  /** `meter`: authz's own (its /metrics); the global meter when unset (unit tests). */
+  constructor(options: { capacity?: number; sampleEvery?: number; meter?: Meter | undefined } = {}) {
+    const meter = options.meter;
+    this.meter = meter ? () => meter : () => metrics.getMeter('tollgate-authz');
     this.capacity = options.capacity ?? 1_000;
     this.sampleEvery = options.sampleEvery ?? 100;
     this.ring = new Array<DecisionRecord | undefined>(this.capacity);
@@ -34,7 +38,7 @@ export class DecisionLog {
 
   record(decision: DecisionRecord): void {
     // Made on first use: a meter taken before the SDK starts would stay a no-op.
-    this.counter ??= metrics.getMeter('tollgate-authz').createCounter('tollgate.authz.decisions', { description: 'authorization decisions' });
+    this.counter ??= this.meter().createCounter('tollgate.authz.decisions', { description: 'authorization decisions, by result, reason and source (grpc, broker, rabbitmq, emqx, go-auth, envoy)' });
     this.counter.add(1, { result: decision.allowed ? 'allow' : 'deny', reason: decision.reason, source: decision.source });
     if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
     this.ring[this.next] = decision;

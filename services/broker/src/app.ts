@@ -5,6 +5,8 @@ import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AppError } from '#libs/errors/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { createBaseHttpApp } from '#libs/http/index.ts';
+import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
@@ -48,6 +50,9 @@ export interface BrokerAppConfig {
   subscribeOverlap?: SubscribeOverlapMode | undefined;
 }
 
+/** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
+export type BrokerDeps = Omit<ServiceDeps, 'database'>;
+
 export interface BrokerApp extends ServiceApp {
   readonly broker: Broker;
   /** The edge's event counters (what /metrics exports as tollgate.broker.events). */
@@ -60,11 +65,12 @@ export interface BrokerApp extends ServiceApp {
  * through authz (credential cache, in-process ACL), following authz's invalidation feed to
  * disconnect revoked clients, and the admin gRPC API.
  */
-export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): BrokerApp {
+export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): BrokerApp {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'broker')}` };
-  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, headers: serviceAuth });
-  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, headers: serviceAuth });
-  const metrics = createObservedBrokerMetrics();
+  const telemetry = deps.telemetry.forService('broker');
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
+  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
+  const metrics = createObservedBrokerMetrics(telemetry.meter, () => broker.stats().connections);
   const authenticator = createAuthzAuthenticator({
     authz,
     anonymousTokenId: config.anonymousTokenId,
@@ -72,7 +78,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     onUnavailable: () => metrics.count('authz_unavailable'),
     subscribeOverlap: config.subscribeOverlap ?? 'filter',
   });
-  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, headers: serviceAuth });
+  const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({
     quota: quotaClient,
     edgeId: config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`,
@@ -102,7 +108,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
       return tree ? [...tree.ancestors.map((a) => a.id), tree.account!.id] : [];
     },
   });
-  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin), requireAdmin, {}));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
@@ -128,8 +134,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
   let addresses: { tcp?: string; tls?: string; ws?: string } = {};
   const host = hostService({
     name: 'broker',
-    listen: { ...config.listen, httpPort: undefined },
+    listen: config.listen,
     rpc,
+    // The edge keeps no database: ready when the peers it asks on every CONNECT answer.
+    http: createBaseHttpApp({ service: 'broker', telemetry: deps.telemetry, logger: deps.logger, readiness: readinessChecks({ peers: config.peers, uses: ['authz', 'quota', 'identity'], tls: config.clientTls }) }),
     onStop: async () => {
       feed?.stop();
       limitsWatch.abort();

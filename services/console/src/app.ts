@@ -8,6 +8,7 @@ import { timestampMs } from '@bufbuild/protobuf/wkt';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { readinessChecks } from '#libs/service/readiness.ts';
 import { consolePage } from './console-page.ts';
 
 export interface ConsoleAppConfig {
@@ -29,10 +30,11 @@ export interface ConsoleDeps {
  */
 export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'console')}` };
-  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, headers: serviceAuth });
-  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, headers: serviceAuth });
+  const { tracer } = deps.telemetry.forService('console');
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, tracer, headers: serviceAuth });
+  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, tracer, headers: serviceAuth });
 
-  const broker = createLazyClient(BrokerAdminService, () => config.peers.address('broker'), { tls: config.clientTls });
+  const broker = createLazyClient(BrokerAdminService, () => config.peers.address('broker'), { tls: config.clientTls, tracer });
 
   async function requireOperator(authorization: string | undefined): Promise<string> {
     const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
@@ -45,7 +47,12 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
     return res.principal.accountId;
   }
 
-  const app = createBaseHttpApp({ service: 'console', telemetry: deps.telemetry, logger: deps.logger });
+  const app = createBaseHttpApp({
+    service: 'console',
+    telemetry: deps.telemetry,
+    logger: deps.logger,
+    readiness: readinessChecks({ peers: config.peers, uses: ['identity', 'authz', 'broker'], tls: config.clientTls }),
+  });
   app.get('/', (c) => c.html(consolePage()));
   app.get('/api/v1/services', async (c) => {
     const services = await Promise.all(

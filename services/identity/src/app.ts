@@ -7,6 +7,7 @@ import { createSecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError } from '#libs/errors/index.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { countLimitsOnPath } from '#libs/quota-client/count-limits.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
@@ -78,7 +79,8 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const twoFactor = new TwoFactor({ engine: new OtpauthTotpEngine(), random, digest, clock });
 
   // Peers: quota (count limits) and authz (who an API token is), both with this service's credential.
-  const peerOptions = { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'identity')}` } };
+  const telemetry = deps.telemetry.forService('identity');
+  const peerOptions = { tls: config.clientTls, tracer: telemetry.tracer, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'identity')}` } };
   const quota = createLazyClient(QuotaService, () => config.peers.address('quota'), peerOptions);
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), peerOptions);
   const core = createIdentityCore({
@@ -99,7 +101,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const requireAdmin = createAdminGuard({ secretKey: deps.secretKey, authenticate, accountPath: async (id) => (id ? (await store.accountPath(id)).map((a) => a.id) : []) });
   const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
 
-  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
   const handlers = {
     ...identityHandlers({ core, requireAdmin, audit, totpActiveAmong: (ids) => totpStore.activeAmong(ids), verifyPassword: (input) => ready().sessions.verifyPassword(input), secretKey: deps.secretKey }),
@@ -118,7 +120,12 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     getJwks: 'public keys, for offline verification of access tokens',
   }));
 
-  const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
+  const http = createBaseHttpApp({
+    service: 'identity',
+    telemetry: deps.telemetry,
+    logger: deps.logger,
+    readiness: readinessChecks({ database: deps.database, peers: config.peers, uses: ['authz', 'quota'], tls: config.clientTls }),
+  });
   http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
   http.get('/.well-known/openid-configuration', (c) => {
     const issuer = ready().ring.issuer;

@@ -5,6 +5,7 @@ import { authenticateThroughAuthz } from '#libs/admin-auth/authz-principal.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
@@ -36,8 +37,9 @@ export interface QuotaApp extends ServiceApp {
 /** Composition root of the quota service. */
 export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): QuotaApp {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'quota')}` };
-  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: serviceAuth });
-  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, defaultDeadlineMs: 2_000, headers: serviceAuth });
+  const telemetry = deps.telemetry.forService('quota');
+  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, tracer: telemetry.tracer, defaultDeadlineMs: 2_000, headers: serviceAuth });
+  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, tracer: telemetry.tracer, defaultDeadlineMs: 2_000, headers: serviceAuth });
   const pathOf = async (accountId: string) => {
     const tree = await identity.getAccountTree({ accountId }).catch((error: { code?: string }) => {
       if (error.code === 'NOT_FOUND') return undefined;
@@ -59,11 +61,16 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     accountPath: pathOf,
   });
   const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
-  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
+  const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   rpc.add(QuotaService, authenticatedFirst(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router), requireAdmin, {}));
   const rateLimitForwarder = config.replicas ? createRateLimitForwarder({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey, rateLimitForwarder));
-  const http = createBaseHttpApp({ service: 'quota', telemetry: deps.telemetry, logger: deps.logger });
+  const http = createBaseHttpApp({
+    service: 'quota',
+    telemetry: deps.telemetry,
+    logger: deps.logger,
+    readiness: readinessChecks({ database: deps.database, peers: config.peers, uses: ['identity', 'authz'], tls: config.clientTls }),
+  });
   let timer: NodeJS.Timeout | undefined;
   const host = hostService({
     name: 'quota',

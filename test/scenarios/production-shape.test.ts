@@ -1,0 +1,231 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import mqtt, { type MqttClient } from 'mqtt';
+import postgres from 'postgres';
+import { checkHealth, createRpcClient } from '#libs/rpc/index.ts';
+import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { createScratchDatabase } from '../harness/database.ts';
+
+const cli = new URL('../../bin/tollgate.js', import.meta.url).pathname;
+const onPostgres = !!process.env.TOLLGATE_TEST_DATABASE_URL;
+
+/** Runs the real CLI as an OS process with exactly `env` (and PATH). */
+function tollgate(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 }, (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? -1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+interface Summary {
+  services: { name: string; grpc: string; http: string | null }[];
+  console: string | null;
+  mqtt: { tcp?: string } | null;
+  database: string | null;
+}
+
+/** `tollgate start --service NAME --json` as its own OS process; resolves with its start summary. */
+function startService(name: string, env: Record<string, string>): Promise<{ child: ChildProcess; summary: Summary; stderr: () => string }> {
+  const child = spawn(process.execPath, [cli, 'start', '--service', name, '--json'], { env: { PATH: process.env.PATH ?? '', ...env } });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', (line) => resolve({ child, summary: JSON.parse(line) as Summary, stderr: () => stderr }));
+    child.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${stderr}`)));
+  });
+}
+
+/** Polls GET /readyz (what a Kubernetes readiness probe does) until 200, for at most 30 s. */
+async function untilReady(base: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`${base}/readyz`).catch(() => undefined);
+    if (res?.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${base}/readyz: not ready within 30 s (${res?.status}: ${await res?.text()})`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+describe('tollgate bootstrap and start --service: usage errors', () => {
+  it('answers an unreachable database with one line and exit 1', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'tg-'));
+    try {
+      const res = await tollgate(['bootstrap'], {
+        DATABASE_URL: 'postgres://tollgate@127.0.0.1:1/nowhere',
+        TOLLGATE_ENV: 'production',
+        TOLLGATE_SECRET_KEY: randomBytes(32).toString('base64'),
+        TOLLGATE_DATA_DIR: dataDir,
+      });
+      expect(res.code).toBe(1);
+      expect(res.stdout).toBe('');
+      expect(res.stderr).toBe('tollgate: database unreachable at 127.0.0.1:1/nowhere (ECONNREFUSED)\n');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an unknown --service with a usage error (exit 2)', async () => {
+    const res = await tollgate(['start', '--service', 'gateway'], {});
+    expect(res.code).toBe(2);
+    expect(res.stderr).toBe('tollgate: --service: expected one of identity, authz, quota, broker, console\n');
+  });
+});
+
+describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate bootstrap`, every service its own process (runs on Postgres)', () => {
+  let scratch: NonNullable<Awaited<ReturnType<typeof createScratchDatabase>>>;
+  let dataDir: string;
+  const secretKey = randomBytes(32).toString('base64');
+  const running: ChildProcess[] = [];
+  const clients: MqttClient[] = [];
+
+  beforeAll(async () => {
+    scratch = (await createScratchDatabase())!;
+    dataDir = mkdtempSync(join(tmpdir(), 'tg-prod-'));
+  });
+  afterAll(async () => {
+    for (const c of clients) c.end(true);
+    for (const child of running) child.kill('SIGKILL');
+    await scratch?.drop();
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  const baseEnv = () => ({ TOLLGATE_ENV: 'production', TOLLGATE_SECRET_KEY: secretKey, TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'warn', TOLLGATE_ARGON2_MEMORY_KIB: '1024', TOLLGATE_ARGON2_ITERATIONS: '1' });
+
+  it('bootstraps once (credentials in a 0600 file), and a second run changes nothing', { timeout: 90_000 }, async () => {
+    const file = join(dataDir, 'root-credentials.json');
+    const first = await tollgate(['bootstrap', '--out', file, '--json'], { ...baseEnv(), DATABASE_URL: scratch.url });
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    const report = JSON.parse(first.stdout) as { created: boolean; account_id: string; username: string; file: string; migrations_applied: string[] };
+    expect(report).toMatchObject({ created: true, username: 'admin', file });
+    expect(report.migrations_applied.some((m) => m.startsWith('identity/')) && report.migrations_applied.some((m) => m.startsWith('quota/'))).toBe(true);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const credentials = JSON.parse(readFileSync(file, 'utf8')) as { account_id: string; username: string; password: string; master_token: string };
+    expect(credentials.account_id).toBe(report.account_id);
+    expect(credentials.master_token).toMatch(/^tg_/);
+    // Secrets go to the file only, never to stdout.
+    expect(first.stdout).not.toContain(credentials.master_token);
+    expect(first.stdout).not.toContain(credentials.password);
+
+    const second = await tollgate(['bootstrap'], { ...baseEnv(), DATABASE_URL: scratch.url });
+    expect(second.code).toBe(0);
+    expect(second.stdout).toBe('already bootstrapped: the database has accounts; nothing changed\n');
+    const again = await tollgate(['bootstrap', '--json'], { ...baseEnv(), DATABASE_URL: scratch.url });
+    expect(JSON.parse(again.stdout)).toEqual({ created: false, migrations_applied: [] });
+    const sql = postgres(scratch.url, { max: 1, onnotice: () => {} });
+    try {
+      const [accounts] = await sql`select count(*)::int as n from identity.accounts`;
+      const [tokens] = await sql`select count(*)::int as n from authz.tokens`;
+      expect([accounts!.n, tokens!.n]).toEqual([1, 1]);
+    } finally {
+      await sql.end({ timeout: 5 });
+    }
+  });
+
+  it('runs identity, authz, quota, broker (no DATABASE_URL) and console as separate processes; the bootstrap token works end to end', { timeout: 120_000 }, async () => {
+    const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8')) as { account_id: string; master_token: string };
+    const grpc = { identity: await freePort(), authz: await freePort(), quota: await freePort(), broker: await freePort() };
+    const peers = {
+      TOLLGATE_IDENTITY_URL: `127.0.0.1:${grpc.identity}`,
+      TOLLGATE_AUTHZ_URL: `127.0.0.1:${grpc.authz}`,
+      TOLLGATE_QUOTA_URL: `127.0.0.1:${grpc.quota}`,
+      TOLLGATE_BROKER_URL: `127.0.0.1:${grpc.broker}`,
+    };
+    const ports = {
+      TOLLGATE_IDENTITY_GRPC_PORT: String(grpc.identity),
+      TOLLGATE_AUTHZ_GRPC_PORT: String(grpc.authz),
+      TOLLGATE_QUOTA_GRPC_PORT: String(grpc.quota),
+      TOLLGATE_BROKER_GRPC_PORT: String(grpc.broker),
+      TOLLGATE_IDENTITY_HTTP_PORT: '0',
+      TOLLGATE_AUTHZ_HTTP_PORT: '0',
+      TOLLGATE_QUOTA_HTTP_PORT: '0',
+      TOLLGATE_BROKER_HTTP_PORT: '0',
+      TOLLGATE_CONSOLE_HTTP_PORT: '0',
+      TOLLGATE_MQTT_PORT: '0',
+      TOLLGATE_MQTT_WS_PORT: '0',
+    };
+    const env = (withDatabase: boolean) => ({ ...baseEnv(), ...peers, ...ports, ...(withDatabase ? { DATABASE_URL: scratch.url } : {}) });
+    const started = await Promise.all([
+      startService('identity', env(true)),
+      startService('authz', env(true)),
+      startService('quota', env(true)),
+      startService('broker', env(false)),
+      startService('console', env(false)),
+    ]);
+    running.push(...started.map((s) => s.child));
+    const [identity, authzProc, quota, broker, consoleProc] = started;
+    expect(broker!.summary.database).toBeNull();
+    expect(consoleProc!.summary.services).toEqual([]);
+    const http = { identity: identity!.summary.services[0]!.http!, authz: authzProc!.summary.services[0]!.http!, quota: quota!.summary.services[0]!.http!, broker: broker!.summary.services[0]!.http!, console: consoleProc!.summary.console! };
+    // Started in any order, as an orchestrator does: each becomes ready once its peers answer.
+    await Promise.all(Object.values(http).map((base) => untilReady(base)));
+
+    // The bootstrap master token, against authz running alone: it manages tokens in its account.
+    const authz = createRpcClient(AuthzService, peers.TOLLGATE_AUTHZ_URL);
+    // The test's own new channel to authz: wait for it to be SERVING over gRPC too (a loaded
+    // machine may still be setting the connection up when HTTP readiness answers).
+    for (const until = Date.now() + 15_000; (await checkHealth(peers.TOLLGATE_AUTHZ_URL)).status !== 'SERVING'; ) {
+      if (Date.now() > until) throw new Error('authz gRPC never answered SERVING');
+    }
+    const device = await authz.createToken(
+      { accountId: credentials.account_id, name: 'fleet', kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }] },
+      { headers: { authorization: `Bearer ${credentials.master_token}` } },
+    );
+    authz.close();
+
+    // That acl token through a real MQTT client on the broker edge, which asks authz and quota over gRPC.
+    const client = await new Promise<MqttClient>((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://${broker!.summary.mqtt!.tcp}`, { protocolVersion: 5, clientId: 'c1', username: device.secret, reconnectPeriod: 0, connectTimeout: 10_000 });
+      clients.push(c);
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+    await client.subscribeAsync('devices/c1/#', { qos: 1 });
+    const got = new Promise<string>((resolve) => client.once('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)));
+    await client.publishAsync('devices/c1/temp', '21.5', { qos: 1 });
+    expect(await got).toBe('devices/c1/temp=21.5');
+    const refused = await client.publishAsync('devices/c2/temp', 'x', { qos: 1 }).then((p) => p, (e: { code?: number }) => e);
+    expect(refused).toMatchObject({ code: 0x87 });
+
+    // Every HTTP port: ready (database and peers reachable), and its own metrics.
+    for (const [name, base] of Object.entries(http)) {
+      const ready = await fetch(`${base}/readyz`);
+      const body = (await ready.json()) as { status: string; checks: Record<string, string> };
+      expect({ name, status: ready.status, body: body.status }).toEqual({ name, status: 200, body: 'READY' });
+      expect(Object.values(body.checks).every((c) => c === 'ok')).toBe(true);
+      if (name !== 'broker' && name !== 'console') expect(body.checks.database).toBe('ok');
+      else expect(body.checks.database).toBeUndefined();
+      const metrics = await fetch(`${base}/metrics`);
+      expect(metrics.status).toBe(200);
+      const text = await metrics.text();
+      expect(text).toContain(`target_info{service_name="${name}"}`);
+      expect(text).toContain('process_cpu_seconds_total');
+    }
+    const brokerMetrics = await (await fetch(`${http.broker}/metrics`)).text();
+    // Both PUBLISHes came in; one was delivered to the subscriber, one denied.
+    expect(brokerMetrics).toMatch(/^tollgate_broker_messages_total\{direction="in"\} 2$/m);
+    expect(brokerMetrics).toMatch(/^tollgate_broker_messages_total\{direction="out"\} 1$/m);
+    expect(brokerMetrics).toMatch(/^tollgate_broker_connections 1$/m);
+    expect(brokerMetrics).toMatch(/^tollgate_broker_denials_total\{action="publish"\} 1$/m);
+
+    client.end(true);
+    for (const s of started) s.child.kill('SIGTERM');
+    const codes = await Promise.all(started.map((s) => new Promise((resolve) => (s.child.exitCode !== null ? resolve(s.child.exitCode) : s.child.once('exit', resolve)))));
+    expect(codes).toEqual([0, 0, 0, 0, 0]);
+  });
+});
