@@ -12,7 +12,8 @@ import type { Logger } from 'pino';
 import { AppError, toAppError } from '#libs/errors/index.ts';
 import { currentCall, type CallContext } from './call-context.ts';
 import { toGrpcStatus } from './status-details.ts';
-import { toServiceDefinition } from './service-definition.ts';
+import { toServiceDefinition, UndecodableRequest } from './service-definition.ts';
+import { findBadText } from './request-text.ts';
 import { serverCredentials, type RpcTlsConfig } from './tls.ts';
 import type { ServiceImpl } from './types.ts';
 
@@ -218,6 +219,18 @@ function begin(method: DescMethod, call: Call, logger: Logger): Running {
   };
 }
 
+/**
+ * Refuses a single request that did not decode, or that holds text no service may store (NUL,
+ * unpaired surrogates, U+FFFE/U+FFFF: see request-text.ts), before the handler runs.
+ */
+function assertWellFormed(method: DescMethod, request: unknown): void {
+  if (request instanceof UndecodableRequest) {
+    throw new AppError('INVALID_ARGUMENT', `request: not a valid ${method.input.typeName} (${request.problem})`, { reason: 'MESSAGE_UNDECODABLE' });
+  }
+  const bad = findBadText(method.input, request);
+  if (bad) throw new AppError('INVALID_ARGUMENT', `${bad.field}: ${bad.problem}`, { field: bad.field, reason: 'FIELD_INVALID' });
+}
+
 function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger) {
   const output = method.output;
   const toMessage = (init: unknown) => create(output, init as never);
@@ -225,7 +238,10 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
     case 'unary':
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const r = begin(method, call, logger);
-        r.run(async () => toMessage(await fn(call.request, r.ctx))).then(
+        r.run(async () => {
+          assertWellFormed(method, call.request);
+          return toMessage(await fn(call.request, r.ctx));
+        }).then(
           (response) => {
             r.finish();
             callback(null, response);
@@ -256,6 +272,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
         const r = begin(method, call, logger);
         const input = method.methodKind === 'server_streaming' ? (call as ServerWritableStream<unknown, unknown>).request : call;
         r.run(async () => {
+          if (method.methodKind === 'server_streaming') assertWellFormed(method, input);
           const stream = fn(input, r.ctx) as AsyncIterable<unknown>;
           for await (const message of stream) {
             if (r.ctx.signal.aborted) break;
