@@ -132,7 +132,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     let authz: AuthzApp | undefined;
     if (runs('identity')) {
       identity = createIdentityApp(
-        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT } },
+        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT, maxFailuresPerAddress: env.TOLLGATE_LOGIN_MAX_FAILURES_PER_ADDRESS, distinctAddresses: env.TOLLGATE_LOGIN_DISTRIBUTED_ADDRESSES } },
         deps,
       );
       await startOne(identity);
@@ -189,6 +189,13 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
           quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
+          credentialThrottle: {
+            maxFailuresPerAddress: env.TOLLGATE_MQTT_AUTH_FAILURES_PER_ADDRESS,
+            maxFailuresPerUsername: env.TOLLGATE_MQTT_AUTH_FAILURES_PER_USERNAME,
+            backoffBaseMs: env.TOLLGATE_MQTT_AUTH_BACKOFF,
+            backoffMaxMs: env.TOLLGATE_MQTT_AUTH_BACKOFF_MAX,
+            windowMs: env.TOLLGATE_MQTT_AUTH_FAILURE_WINDOW,
+          },
         },
         deps,
       );

@@ -11,13 +11,16 @@ import type { DescField, DescMessage } from '@bufbuild/protobuf';
  * database) sees it, naming the field.
  */
 export function isWellFormedText(value: string): boolean {
-  return value.indexOf('\u0000') === -1 && value.indexOf('\uFFFE') === -1 && value.indexOf('\uFFFF') === -1 && value.isWellFormed();
+  return value.indexOf('\u0000') === -1 && value.indexOf('\uFFFE') === -1 && value.indexOf('\uFFFF') === -1 && wellFormed(value);
 }
+
+/** `String.prototype.isWellFormed` (ES2024; Node ≥ 20): no unpaired surrogate. */
+const wellFormed = (value: string): boolean => (value as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** What is wrong with a string, for the error message (never echoes the value). */
 export function describeBadText(value: string): string {
   if (value.indexOf('\u0000') !== -1) return 'must not contain NUL (U+0000)';
-  if (!value.isWellFormed()) return 'must not contain an unpaired surrogate';
+  if (!wellFormed(value)) return 'must not contain an unpaired surrogate';
   return 'must not contain the noncharacters U+FFFE or U+FFFF';
 }
 

@@ -12,7 +12,10 @@ export function methodPath(method: DescMethod): string {
  * hands this marker to the call wrapper instead, which answers INVALID_ARGUMENT.
  */
 export class UndecodableRequest {
-  constructor(readonly problem: string) {}
+  readonly problem: string;
+  constructor(problem: string) {
+    this.problem = problem;
+  }
 }
 
 /** A protobuf-es service descriptor as a grpc-js service definition (binary protobuf on the wire). */

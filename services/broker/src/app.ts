@@ -16,6 +16,7 @@ import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
 import { brokerAdminHandlers } from './grpc/broker-admin-handlers.ts';
+import type { CredentialThrottlePolicy } from './domain/credential-throttle.ts';
 
 export interface BrokerAppConfig {
   listen: ServiceListen;
@@ -37,6 +38,8 @@ export interface BrokerAppConfig {
   quotaFailOpen?: boolean | undefined;
   /** This edge's name in leases and usage batches (default: a random one per process). */
   edgeId?: string | undefined;
+  /** Credential-failure throttle settings (defaults in domain/credential-throttle.ts). */
+  credentialThrottle?: Partial<CredentialThrottlePolicy> | undefined;
 }
 
 export interface BrokerApp extends ServiceApp {
@@ -74,6 +77,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
     cacheCredentials: false,
+    credentialThrottle: config.credentialThrottle ?? {},
+    // One line when an address or username starts being throttled and one when it is over (with
+    // how many CONNECTs were refused meanwhile) — never one per packet. The username key is a digest.
+    onCredentialThrottle: (e) => deps.logger.warn({ event: 'mqtt_credential_throttle', phase: e.phase, scope: e.scope, key: e.key, failures: e.failures, blockedForMs: e.blockedForMs, refused: e.refused }, `MQTT credential failures ${e.phase === 'started' ? 'throttled' : 'throttle over'} (${e.scope})`),
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),

@@ -19,8 +19,8 @@ describe('identity sessions (real schema, real gRPC and HTTP)', () => {
   let httpBase: string;
   let ipSeq = 0;
   /** Each login from its own address (said by a mesh service), so tests do not share the per-IP throttle. */
-  const login = (username: string, password: string) =>
-    identity.login({ username, password, peerIp: `10.77.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}` }, bearer(mintServiceCredential(mesh.secretKey, 'console')));
+  const login = (username: string, password: string, peerIp = `10.77.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`) =>
+    identity.login({ username, password, peerIp }, bearer(mintServiceCredential(mesh.secretKey, 'console')));
 
   async function user(name: string, role = Role.OWNER) {
     const t = await mesh.createTenant(name);
@@ -87,13 +87,14 @@ describe('identity sessions (real schema, real gRPC and HTTP)', () => {
   it('answers wrong passwords and unknown users alike, then backs off and locks out (audited)', async () => {
     const u = await user('lockout');
     const failedAt = performance.now();
-    const wrong = await login(u.username, 'wrong password 123');
+    const ip = '10.77.255.1';
+    const wrong = await login(u.username, 'wrong password 123', ip);
     const unknown = await login(`nobody-${Date.now()}`, 'wrong password 123');
     expect(wrong).toMatchObject({ allowed: false, outcome: LoginOutcome.INVALID_CREDENTIALS });
     expect(unknown).toMatchObject({ allowed: false, outcome: LoginOutcome.INVALID_CREDENTIALS });
-    // Right after a failure the username backs off (1 s, doubling; 5 failures → 15 min lockout,
-    // covered with a fake clock in login-throttle.test.ts): even the right password waits.
-    const held = await login(u.username, u.password);
+    // Right after a failure the username backs off from that address (1 s, doubling; 5 failures →
+    // 15 min lockout, covered with a fake clock in clocked.test.ts): even the right password waits.
+    const held = await login(u.username, u.password, ip);
     if (performance.now() - failedAt < 900) {
       // (Only meaningful while the 1 s backoff can still be running on a slow machine.)
       expect(held).toMatchObject({ allowed: false, outcome: LoginOutcome.LOCKED_OUT });
@@ -101,7 +102,7 @@ describe('identity sessions (real schema, real gRPC and HTTP)', () => {
       expect(Number(held.retryAfterMs)).toBeLessThanOrEqual(1_000);
     }
     await new Promise((r) => setTimeout(r, Number(held.retryAfterMs ?? 0) + 20));
-    expect((await login(u.username, u.password)).allowed).toBe(true);
+    expect((await login(u.username, u.password, ip)).allowed).toBe(true);
     // A client cannot choose its own address: without a service credential peer_ip is ignored.
     const spoofed = await identity.login({ username: u.username, password: 'wrong password 123', peerIp: '203.0.113.9' });
     expect(spoofed.allowed).toBe(false);
