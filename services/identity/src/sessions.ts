@@ -87,7 +87,9 @@ export function createSessions(deps: {
   distinctAddresses?: number | undefined;
 }) {
   const policy = deps.throttlePolicy ?? defaultThrottlePolicy;
-  const ipPolicy: ThrottlePolicy = { ...policy, maxFailures: deps.maxFailuresPerAddress ?? 20 };
+  // An address over every username only locks at its (higher) threshold, without a backoff of its
+  // own: behind one NAT, one person mistyping must not slow everyone else's logins down.
+  const ipPolicy: ThrottlePolicy = { ...policy, maxFailures: deps.maxFailuresPerAddress ?? 20, backoffBaseMs: 0 };
   const policies = { pair: policy, username: policy, ip: ipPolicy, distinctAddresses: deps.distinctAddresses ?? DEFAULT_DISTINCT_ADDRESSES };
   const userLocks = new KeyedMutex();
   const ipLocks = new KeyedMutex();
