@@ -75,7 +75,13 @@ export class CredentialThrottle {
     this.#policy = { ...defaultCredentialThrottlePolicy, ...options.policy };
     this.#now = options.nowMs;
     this.#onEpisode = options.onEpisode ?? (() => {});
-    this.#states = new LRUCache<string, KeyState>({ max: this.#policy.maxEntries });
+    this.#states = new LRUCache<string, KeyState>({
+      max: this.#policy.maxEntries,
+      // A counter pushed out by newer ones closes its episode in the log (refusals so far).
+      dispose: (state, mapKey, reason) => {
+        if (reason === 'evict') this.#end(mapKey.startsWith('a:') ? 'address' : 'username', mapKey.slice(2), state, this.#now());
+      },
+    });
   }
 
   /** May a CONNECT with these keys go on to authz now? A refusal is counted toward the episode. */
