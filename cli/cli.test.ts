@@ -3,6 +3,11 @@ import { spawn } from 'node:child_process';
 import mqtt from 'mqtt';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { RateLimitResponse_Code, RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { IdentityService, LoginOutcome } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { startTestMesh, type TestMesh } from '../test/harness/mesh.ts';
 
 const cli = new URL('../bin/tollgate.js', import.meta.url).pathname;
@@ -30,7 +35,8 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
   };
 
   beforeAll(async () => {
-    mesh = await startTestMesh();
+    // One failure locks a (username, address): `user unlock` is tested without waiting out backoffs.
+    mesh = await startTestMesh({ env: { TOLLGATE_LOGIN_MAX_FAILURES: '1' } });
     tenant = await mesh.createTenant('cli');
     env = {
       PATH: process.env.PATH ?? '',
@@ -147,5 +153,60 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     expect(JSON.parse(weak.stdout).error.code).toBe('INVALID_ARGUMENT');
     const badKind = await tollgate(['token', 'create', '--kind', 'root']);
     expect(badKind.code).toBe(2);
+  });
+
+  it('refuses an explicitly empty --token (or TOLLGATE_TOKEN) with a usage error, never falling back to bootstrap.json', async () => {
+    // A dev data dir whose bootstrap master token would answer ALLOW for anything.
+    const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-cli-'));
+    writeFileSync(join(dataDir, 'bootstrap.json'), JSON.stringify({ account_id: tenant.accountId, username: 'admin', password: 'x', master_token: tenant.masterToken }), { mode: 0o600 });
+    const saved = env;
+    try {
+      const { TOLLGATE_TOKEN: _ignored, ...rest } = saved;
+      env = { ...rest, TOLLGATE_DATA_DIR: dataDir };
+      const check = ['check', '--action', 'publish', '--resource', 'mqtt:anything'];
+      const flagEmpty = await tollgate([...check, '--token', '']);
+      expect(flagEmpty.code).toBe(2);
+      expect(flagEmpty.stdout).not.toContain('ALLOW');
+      expect(flagEmpty.stderr).toContain('--token');
+      const blank = await tollgate([...check, '--token=  ']);
+      expect(blank.code).toBe(2);
+      env = { ...rest, TOLLGATE_DATA_DIR: dataDir, TOLLGATE_TOKEN: '' };
+      const envEmpty = await tollgate(check);
+      expect(envEmpty.code).toBe(2);
+      expect(envEmpty.stderr).toContain('TOLLGATE_TOKEN');
+      // Neither given: development falls back to the bootstrap token, as documented.
+      env = { ...rest, TOLLGATE_DATA_DIR: dataDir };
+      expect((await tollgate(check)).stdout).toContain('ALLOW');
+    } finally {
+      env = saved;
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('user unlock USERNAME --address IP lifts that lockout (audited); without --address every lockout', async () => {
+    const username = `locked-${Date.now().toString(36)}`;
+    const password = 'correct horse battery staple';
+    const created = await json(['user', 'create', username, '--account', tenant.accountId, '--role', 'member'], `${password}\n`);
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const service = { headers: { authorization: `Bearer ${mintServiceCredential(mesh.secretKey, 'console')}` } };
+    const login = (pass: string, peerIp: string) => identity.login({ username, password: pass, peerIp }, service);
+    try {
+      // A wrong password from one address locks it (this mesh locks at the first failure)…
+      expect((await login('wrong password 123', '203.0.113.50')).outcome).toBe(LoginOutcome.INVALID_CREDENTIALS);
+      expect((await login(password, '203.0.113.50')).outcome).toBe(LoginOutcome.LOCKED_OUT);
+      // …and that address only.
+      expect((await login(password, '203.0.113.51')).allowed).toBe(true);
+      const bad = await tollgate(['user', 'unlock', username, '--address', 'nope']);
+      expect(bad.code).toBe(2);
+      const lifted = await json(['user', 'unlock', username, '--address', '203.0.113.50']);
+      expect(lifted).toEqual({ username, address: '203.0.113.50', lifted: 1 });
+      expect((await login(password, '203.0.113.50')).allowed).toBe(true);
+      expect(await json(['user', 'unlock', username])).toEqual({ username, address: null, lifted: 0 });
+      const events = await json(['audit', 'list', '--account', tenant.accountId]);
+      const unlocks = (events.events as { kind: string; subject_id: string }[]).filter((e) => e.kind === 'lockout_lifted' && e.subject_id === created.id);
+      expect(unlocks).toHaveLength(2);
+    } finally {
+      identity.close();
+    }
   });
 });

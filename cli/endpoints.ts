@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { defaultPorts, type MeshEnv, type ServiceName } from '#libs/config/index.ts';
 import { AppError } from '#libs/errors/index.ts';
 import type { RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { UsageError } from './output.ts';
 
 /** Where the CLI finds each service: the peer URL env, else the one-process host and port. */
 export function serviceAddress(env: MeshEnv, name: ServiceName): string {
@@ -20,9 +21,21 @@ export function clientTls(env: MeshEnv): RpcClientTlsConfig | undefined {
  * The credential admin verbs present: `--token`, else TOLLGATE_TOKEN, else (development only) the
  * master token in `<data dir>/bootstrap.json`.
  */
+/**
+ * The credential: `--token`, else `TOLLGATE_TOKEN`, else (development only, neither given) the
+ * bootstrap master token. A token that was given but is empty is a usage error — never a reason to
+ * fall back to the far more powerful bootstrap token (`tollgate check --token ''` once answered
+ * ALLOW by evaluating the master token instead).
+ */
 export function resolveCliToken(env: MeshEnv, flag: string | undefined, envToken: string | undefined): string {
-  const token = flag ?? envToken;
-  if (token) return token;
+  if (flag !== undefined) {
+    if (!flag.trim()) throw new UsageError('--token: an empty credential was given (omit --token to use TOLLGATE_TOKEN)');
+    return flag;
+  }
+  if (envToken !== undefined) {
+    if (!envToken.trim()) throw new UsageError('TOLLGATE_TOKEN is set but empty (unset it, or pass --token)');
+    return envToken;
+  }
   const file = join(resolve(env.TOLLGATE_DATA_DIR), 'bootstrap.json');
   if (env.TOLLGATE_ENV === 'development' && existsSync(file)) {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as { master_token?: string };

@@ -31,6 +31,7 @@ commands:
   account suspend ID | account resume ID          suspends (resumes) the account and its subtree
   user create USERNAME --account ID --role ROLE    password read from stdin
   user add-role USER_ID --account ID --role ROLE
+  user unlock USERNAME [--address IP]              lifts a login lockout (from one address, or everywhere)
   login USERNAME [--account ID] [--totp CODE]      password from stdin; prints access and refresh tokens
   audit list [--account ID]                        security events, newest first
   keys rotate                                      new signing key (needs TOLLGATE_SECRET_KEY, or the dev data dir)
@@ -53,7 +54,7 @@ commands:
 options:
   --json        print one JSON object
   --token T     credential for admin verbs (else TOLLGATE_TOKEN, else in development the
-                master token in <data dir>/bootstrap.json)
+                master token in <data dir>/bootstrap.json); an empty one given is a usage error
   --help        this text
 
 Settings come from the environment (see README: TOLLGATE_*, DATABASE_URL).`;
@@ -94,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
         totp: { type: 'string' },
         workers: { type: 'string' },
         out: { type: 'string' },
+        address: { type: 'string' },
       },
     });
     const [command] = positionals;

@@ -141,7 +141,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     let authz: AuthzApp | undefined;
     if (runs('identity')) {
       identity = createIdentityApp(
-        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT } },
+        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT, maxFailuresPerAddress: env.TOLLGATE_LOGIN_MAX_FAILURES_PER_ADDRESS, distinctAddresses: env.TOLLGATE_LOGIN_DISTRIBUTED_ADDRESSES } },
         withDatabase(),
       );
       await startOne(identity);
@@ -202,6 +202,13 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           maxSubscriptionsPerSession: env.TOLLGATE_BROKER_MAX_SUBSCRIPTIONS_PER_SESSION,
           maxRetainedPerAccount: env.TOLLGATE_BROKER_MAX_RETAINED_PER_ACCOUNT,
           subscribeOverlap: env.TOLLGATE_ACL_SUBSCRIBE_OVERLAP,
+          credentialThrottle: {
+            maxFailuresPerAddress: env.TOLLGATE_MQTT_AUTH_FAILURES_PER_ADDRESS,
+            maxFailuresPerUsername: env.TOLLGATE_MQTT_AUTH_FAILURES_PER_USERNAME,
+            backoffBaseMs: env.TOLLGATE_MQTT_AUTH_BACKOFF,
+            backoffMaxMs: env.TOLLGATE_MQTT_AUTH_BACKOFF_MAX,
+            windowMs: env.TOLLGATE_MQTT_AUTH_FAILURE_WINDOW,
+          },
         },
         edgeDeps,
       );

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { parseDurationMs, type MeshEnv } from '#libs/config/index.ts';
@@ -70,7 +71,8 @@ function parseRules(text: string): { effect: Effect; actions: string[]; resource
 export async function runAdmin(args: AdminArgs): Promise<number> {
   const [noun, verb, ...rest] = args.positionals;
   if (noun === 'login') return runLogin(args, verb);
-  const token = noun === 'keys' ? '' : resolveCliToken(args.env, str(args.flags, 'token'), args.envToken);
+  const flagToken = args.flags.token;
+  const token = noun === 'keys' ? '' : resolveCliToken(args.env, typeof flagToken === 'string' ? flagToken : undefined, args.envToken);
   const auth = { headers: { authorization: `Bearer ${token}` } };
   const tls = clientTls(args.env);
   const authz = createRpcClient(AuthzService, serviceAddress(args.env, 'authz'), { tls });
@@ -106,6 +108,17 @@ export async function runAdmin(args: AdminArgs): Promise<number> {
         if (role === undefined) throw new UsageError('--role: expected owner, admin, member or viewer');
         const res = await identity.setMembership({ userId, accountId: str(args.flags, 'account', true)!, role }, auth);
         args.out.result({ id: res.user!.id, memberships: res.user!.memberships.map((m) => ({ account_id: m.accountId, role: Object.keys(roles).find((k) => roles[k] === m.role) })) }, () => `${res.user!.username} now has ${str(args.flags, 'role')} in ${str(args.flags, 'account')}`);
+        return 0;
+      }
+      case 'user unlock': {
+        const username = rest[0];
+        if (!username || rest.length > 1) throw new UsageError('usage: tollgate user unlock USERNAME [--address IP]');
+        const address = str(args.flags, 'address');
+        if (address !== undefined && isIP(address) === 0) throw new UsageError('--address: expected an IPv4 or IPv6 address');
+        const res = await identity.unlockUser({ username, address: address ?? '' }, auth);
+        args.out.result({ username, address: address ?? null, lifted: res.lifted }, () =>
+          res.lifted ? `lifted ${res.lifted} lockout${res.lifted === 1 ? '' : 's'} of ${username}${address ? ` from ${address}` : ''}` : `${username} was not locked out${address ? ` from ${address}` : ''}`,
+        );
         return 0;
       }
       case 'audit list': {
@@ -295,7 +308,7 @@ new secret (shown once): ${res.secret}`);
       }
       case 'check': {
         const res = await authz.authorize({
-          credential: { bearer: str(args.flags, 'token') ?? token },
+          credential: { bearer: token },
           action: str(args.flags, 'action', true)!,
           resource: str(args.flags, 'resource') ?? '',
           clientId: str(args.flags, 'client-id') ?? '',

@@ -1,5 +1,5 @@
 import type { DescService } from '@bufbuild/protobuf';
-import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
+import { assertWellFormed, CHECKS_REQUEST, type CallContext, type ServiceImpl } from '#libs/rpc/index.ts';
 import type { AdminPrincipal } from './admin-guard.ts';
 
 /** An RPC that answers without a credential, and why (the caller proves itself otherwise, or it is public). */
@@ -9,7 +9,9 @@ export type OpenRpcs<S extends DescService> = Partial<Record<keyof ServiceImpl<S
  * Authenticate before validating: every RPC of `service` not listed in `open` first resolves the
  * caller's credential (UNAUTHENTICATED when missing or invalid), and only then runs its handler,
  * which validates the request and asks the role table. So a call without a credential learns
- * nothing about which fields a request needs — and an RPC added later is closed by default.
+ * nothing about which fields a request needs — and an RPC added later is closed by default. The
+ * transport-level check (undecodable bytes, text no service may store) runs here too, after the
+ * credential, instead of in the server before it.
  */
 export function authenticatedFirst<S extends DescService>(
   service: S,
@@ -23,18 +25,22 @@ export function authenticatedFirst<S extends DescService>(
     const fn = table[method.localName];
     if (typeof fn !== 'function') continue;
     const handler = fn.bind(impl);
-    if (method.localName in open) wrapped[method.localName] = handler;
-    else if (method.methodKind === 'unary' || method.methodKind === 'client_streaming') {
+    if (method.methodKind === 'unary' || method.methodKind === 'client_streaming') {
+      const isOpen = method.localName in open;
       wrapped[method.localName] = async (request: unknown, ctx: CallContext) => {
-        await guard.authenticate(ctx);
+        if (!isOpen) await guard.authenticate(ctx);
+        if (method.methodKind === 'unary') assertWellFormed(method, request);
         return handler(request, ctx);
       };
     } else {
+      const isOpen = method.localName in open;
       wrapped[method.localName] = async function* (request: unknown, ctx: CallContext) {
-        await guard.authenticate(ctx);
+        if (!isOpen) await guard.authenticate(ctx);
+        if (method.methodKind === 'server_streaming') assertWellFormed(method, request);
         yield* handler(request, ctx) as AsyncIterable<unknown>;
       };
     }
+    (wrapped[method.localName] as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST] = true;
   }
   return wrapped as Partial<ServiceImpl<S>>;
 }

@@ -71,13 +71,24 @@ export const brokerEnvShape = {
   TOLLGATE_BROKER_MAX_RETAINED_PER_ACCOUNT: positiveInt(100_000, 'messages'),
   /** A subscribe filter overlapping a deny rule: granted and filtered per delivery, or refused (0x87). */
   TOLLGATE_ACL_SUBSCRIBE_OVERLAP: z.enum(['filter', 'refuse'], { message: 'expected filter or refuse' }).default('filter'),
+  /** MQTT credential-failure throttle at the edge: bad CONNECT credentials per source address / per username before CONNECTs are refused without asking authz. */
+  TOLLGATE_MQTT_AUTH_FAILURES_PER_ADDRESS: positiveInt(10, 'failures'),
+  TOLLGATE_MQTT_AUTH_FAILURES_PER_USERNAME: positiveInt(5, 'failures'),
+  /** First block once throttled (doubles with every further failure, up to the max); quiet time that forgets the count. */
+  TOLLGATE_MQTT_AUTH_BACKOFF: duration('1s'),
+  TOLLGATE_MQTT_AUTH_BACKOFF_MAX: duration('5m'),
+  TOLLGATE_MQTT_AUTH_FAILURE_WINDOW: duration('10m'),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
   TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),
-  /** Failed logins (per username, and per IP) before a lockout, and how long it lasts. */
+  /** Failed logins of one username from one address before that (username, address) is locked out, and how long it lasts. */
   TOLLGATE_LOGIN_MAX_FAILURES: positiveInt(5, 'failures'),
   TOLLGATE_LOGIN_LOCKOUT: duration('15m'),
+  /** Failed logins from one address over every username (password spraying) before the address is locked out. */
+  TOLLGATE_LOGIN_MAX_FAILURES_PER_ADDRESS: positiveInt(20, 'failures'),
+  /** Distinct addresses failing for one username within the window that lock it from every address (a distributed attack). */
+  TOLLGATE_LOGIN_DISTRIBUTED_ADDRESSES: positiveInt(3, 'addresses'),
   /** Quota replicas (gRPC host:port, comma separated, the same order on every replica); unset: one. */
   TOLLGATE_QUOTA_REPLICAS: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}(,[A-Za-z0-9.:_\-[\]]+:\d{1,5})*$/, { message: 'expected host:port,host:port,…' }).optional(),
   TOLLGATE_QUOTA_REPLICA_INDEX: z.string().regex(/^\d{1,3}$/, { message: 'expected the 0-based index of this replica in TOLLGATE_QUOTA_REPLICAS' }).transform(Number).optional(),

@@ -18,6 +18,16 @@ describe('AppError', () => {
     expect(e.message).toContain('postgres://');
   });
 
+  it('turns the database refusing text (NUL, bad Unicode) into INVALID_ARGUMENT, even wrapped by the ORM', () => {
+    const pg = Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+    const wrapped = Object.assign(new Error('Failed query: insert into ...'), { cause: pg });
+    for (const error of [pg, wrapped, Object.assign(new Error('unsupported Unicode escape sequence'), { code: '22P05' })]) {
+      const e = toAppError(error);
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.publicMessage).not.toContain('insert');
+    }
+  });
+
   it('maps every code to a gRPC status and back', () => {
     for (const [code, s] of Object.entries(statusTable)) {
       expect(codeFromGrpcStatus(s.grpc)).toBe(code);

@@ -89,5 +89,18 @@ export function unavailable(message: string, cause?: unknown): AppError {
 /** Wraps anything thrown into an AppError; unknown errors become INTERNAL with a generic public text. */
 export function toAppError(error: unknown): AppError {
   if (isAppError(error)) return error;
+  if (isUnstorableText(error)) {
+    // The last line of defence (the RPC layer refuses such text first): a value the database cannot
+    // hold is the caller's input, not a server fault.
+    return new AppError('INVALID_ARGUMENT', 'a text value holds a character that cannot be stored (NUL or invalid Unicode)', { reason: 'TEXT_UNSTORABLE', cause: error });
+  }
   return new AppError('INTERNAL', error instanceof Error ? error.message : String(error), { cause: error });
+}
+
+/** Postgres (and PGlite) refusing text: 22021 invalid byte sequence (a NUL), 22P05 untranslatable character (`\u0000` in jsonb). */
+function isUnstorableText(error: unknown): boolean {
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && typeof e === 'object' && i < 4; e = e.cause as typeof e, i++) {
+    if (e.code === '22021' || e.code === '22P05') return true;
+  }
+  return false;
 }

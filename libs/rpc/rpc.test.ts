@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { credentials, loadPackageDefinition, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
+import { Client, credentials, loadPackageDefinition, status, type GrpcObject, type ServiceClientConstructor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createRequire } from 'node:module';
@@ -83,6 +83,42 @@ describe('libs/rpc adapter', () => {
     expect(error.details.secretless).toBe('yes');
     const bad = await drain(client.echoStream({ count: 1_000_000 }));
     expect((bad as AppError).code).toBe('INVALID_ARGUMENT');
+    client.close();
+  });
+
+  it('answers INVALID_ARGUMENT, not INTERNAL, for bytes that are not the request message', async () => {
+    // A raw client: the bytes go out as they are (field 1, wire type 2, a length past the end).
+    const raw = new Client(backAddr, credentials.createInsecure());
+    const call = (bytes: Buffer) =>
+      new Promise<{ code: number; details: string }>((resolve) => {
+        raw.makeUnaryRequest('/tollgate.echo.v1.EchoService/Echo', (b: Buffer) => b, (b: Buffer) => b, bytes, (error) => resolve({ code: error?.code ?? 0, details: error?.details ?? '' }));
+      });
+    const garbage = await call(Buffer.from([0x0a, 0x7f, 0x41]));
+    expect(garbage.code).toBe(status.INVALID_ARGUMENT);
+    expect(garbage.details).toMatch(/^request: not a valid tollgate\.echo\.v1\.EchoRequest/);
+    const nul = await call(Buffer.from([0x0a, 0x03, 0x61, 0x00, 0x62]));
+    expect(nul.code).toBe(status.INVALID_ARGUMENT);
+    expect(nul.details).toBe('message: must not contain NUL (U+0000)');
+    // The server is unharmed: a good request after the bad ones is answered.
+    expect((await call(Buffer.from([0x0a, 0x02, 0x68, 0x69]))).code).toBe(0);
+    raw.close();
+  });
+
+  it('refuses text no service may store in any string, naming the field', async () => {
+    const client = createRpcClient(EchoService, backAddr);
+    for (const [value, problem] of [
+      ['a\u0000b', 'must not contain NUL (U+0000)'],
+      ['a\uFFFFb', 'must not contain the noncharacters U+FFFE or U+FFFF'],
+      ['a\uFFFEb', 'must not contain the noncharacters U+FFFE or U+FFFF'],
+    ] as const) {
+      const error = (await client.echo({ message: value }).catch((e: unknown) => e)) as AppError;
+      expect(error.code).toBe('INVALID_ARGUMENT');
+      expect(error.field).toBe('message');
+      expect(error.message).toBe(`message: ${problem}`);
+    }
+    const streamed = (await drain(client.echoStream({ message: 'x\u0000', count: 1 }))) as AppError;
+    expect(streamed.code).toBe('INVALID_ARGUMENT');
+    expect((await client.echo({ message: 'emoji 😀 and é are fine' })).message).toBe('emoji 😀 and é are fine');
     client.close();
   });
 

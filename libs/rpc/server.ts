@@ -11,7 +11,8 @@ import type { Logger } from 'pino';
 import { AppError, toAppError } from '#libs/errors/index.ts';
 import { currentCall, type CallContext } from './call-context.ts';
 import { toGrpcStatus } from './status-details.ts';
-import { toServiceDefinition } from './service-definition.ts';
+import { toServiceDefinition, UndecodableRequest } from './service-definition.ts';
+import { findBadText } from './request-text.ts';
 import { serverCredentials, type RpcTlsConfig } from './tls.ts';
 import type { ServiceImpl } from './types.ts';
 
@@ -84,6 +85,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
           : () => {
               throw new AppError('UNIMPLEMENTED', `${service.typeName}/${method.name} is not implemented in this release`);
             };
+      if (typeof fn === 'function' && (fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) (handler as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST] = true;
       handlers[method.localName] = wrapHandler(method, handler, options.logger, instruments);
     }
     server.addService(toServiceDefinition(service), handlers);
@@ -238,6 +240,26 @@ function begin(method: DescMethod, call: Call, logger: Logger, instruments: Inst
   };
 }
 
+/**
+ * Set on a handler that checks its request itself (assertWellFormed) after authenticating the
+ * caller — libs/admin-auth's authenticatedFirst — so that a call without a credential is answered
+ * UNAUTHENTICATED before anything about its request is judged.
+ */
+export const CHECKS_REQUEST = Symbol.for('tollgate.rpc.checksRequest');
+
+/**
+ * Refuses a single request that did not decode, or that holds text no service may store (NUL,
+ * unpaired surrogates, U+FFFE/U+FFFF: see request-text.ts). The server runs it before every
+ * handler not marked CHECKS_REQUEST.
+ */
+export function assertWellFormed(method: DescMethod, request: unknown): void {
+  if (request instanceof UndecodableRequest) {
+    throw new AppError('INVALID_ARGUMENT', `request: not a valid ${method.input.typeName} (${request.problem})`, { reason: 'MESSAGE_UNDECODABLE' });
+  }
+  const bad = findBadText(method.input, request);
+  if (bad) throw new AppError('INVALID_ARGUMENT', `${bad.field}: ${bad.problem}`, { field: bad.field, reason: 'FIELD_INVALID' });
+}
+
 function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger, instruments: Instruments) {
   const output = method.output;
   const toMessage = (init: unknown) => create(output, init as never);
@@ -245,7 +267,10 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
     case 'unary':
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const r = begin(method, call, logger, instruments);
-        r.run(async () => toMessage(await fn(call.request, r.ctx))).then(
+        r.run(async () => {
+          if (!(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, call.request);
+          return toMessage(await fn(call.request, r.ctx));
+        }).then(
           (response) => {
             r.finish();
             callback(null, response);
@@ -276,6 +301,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
         const r = begin(method, call, logger, instruments);
         const input = method.methodKind === 'server_streaming' ? (call as ServerWritableStream<unknown, unknown>).request : call;
         r.run(async () => {
+          if (method.methodKind === 'server_streaming' && !(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, input);
           const stream = fn(input, r.ctx) as AsyncIterable<unknown>;
           for await (const message of stream) {
             if (r.ctx.signal.aborted) break;

@@ -6,20 +6,43 @@ export function methodPath(method: DescMethod): string {
   return `/${method.parent.typeName}/${method.name}`;
 }
 
+/**
+ * A request that did not decode. grpc-js answers INTERNAL for any deserializer that throws (a
+ * client's garbage is not the server's fault), so for single-request methods the deserializer
+ * hands this marker to the call wrapper instead, which answers INVALID_ARGUMENT.
+ */
+export class UndecodableRequest {
+  readonly problem: string;
+  constructor(problem: string) {
+    this.problem = problem;
+  }
+}
+
 /** A protobuf-es service descriptor as a grpc-js service definition (binary protobuf on the wire). */
 export function toServiceDefinition(service: DescService): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
+    const requestStream = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
     definition[method.localName] = {
       path: methodPath(method),
-      requestStream: method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming',
+      requestStream,
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: (value) => Buffer.from(toBinary(method.input, value as never)),
-      requestDeserialize: (bytes: Buffer) => fromBinary(method.input, bytes),
+      // Request streams keep grpc-js's own handling (the message arrives inside the handler's loop).
+      requestDeserialize: requestStream ? (bytes: Buffer) => fromBinary(method.input, bytes) : (bytes: Buffer) => decodeRequest(method, bytes),
       responseSerialize: (value) => Buffer.from(toBinary(method.output, value as never)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.name,
     };
   }
   return definition as ServiceDefinition;
+}
+
+function decodeRequest(method: DescMethod, bytes: Buffer): unknown {
+  try {
+    return fromBinary(method.input, bytes);
+  } catch (error) {
+    // The decoder's message says what was wrong with the bytes (wire type, length); it holds no input.
+    return new UndecodableRequest(error instanceof Error ? error.message : 'malformed message');
+  }
 }

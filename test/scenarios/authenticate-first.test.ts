@@ -20,7 +20,6 @@ const open: Record<string, string> = {
   'tollgate.identity.v1.IdentityService/RefreshSession': 'the refresh token is the proof',
   'tollgate.identity.v1.IdentityService/Logout': 'the refresh token is the proof',
   'tollgate.identity.v1.IdentityService/SwitchAccount': 'the refresh token is the proof',
-  'tollgate.identity.v1.IdentityService/ChangePassword': 'the current password is the proof',
   'tollgate.identity.v1.IdentityService/GetJwks': 'public keys, for verifying access tokens offline',
   'tollgate.authz.v1.AuthzService/Authenticate': 'the credential to check is the request itself',
   'tollgate.authz.v1.AuthzService/Authorize': 'the credential to check is the request itself',

@@ -210,6 +210,9 @@ describe('foreign broker adapters over HTTP (exact request shapes)', () => {
       expect(await text(await form('/rabbitmq/vhost', { username: 'someone-never-logged-in', vhost: tenant.accountId }))).toEqual({ status: 200, body: 'deny' });
       const raw = (path: string, body: string) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
       expect(await text(await raw('/rabbitmq/resource', '%%%&&=&username=%zz'))).toEqual({ status: 200, body: 'deny' });
+      // A NUL in a username + password credential is a denial, not a 5xx (identity would refuse it as malformed).
+      expect(await text(await form('/rabbitmq/user', { username: 'some\u0000one', password: 'a password' }))).toEqual({ status: 200, body: 'deny' });
+      expect(await text(await form('/rabbitmq/user', { username: 'someone', password: 'a pass\u0000word' }))).toEqual({ status: 200, body: 'deny' });
       const huge = await raw('/rabbitmq/user', `username=${'a'.repeat(20_000)}`);
       expect(await text(huge)).toEqual({ status: 200, body: 'deny' });
       const recent = mesh.authz!.core.decisions.list({ denialsOnly: true, limit: 200 }).filter((d) => d.source === 'rabbitmq');

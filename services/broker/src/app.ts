@@ -21,6 +21,7 @@ import { followInvalidations } from './clients/invalidation-follower.ts';
 import type { CountingMetrics } from './adapters/counting-metrics.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
 import { brokerAdminHandlers } from './grpc/broker-admin-handlers.ts';
+import type { CredentialThrottlePolicy } from './domain/credential-throttle.ts';
 
 export interface BrokerAppConfig {
   listen: ServiceListen;
@@ -48,6 +49,8 @@ export interface BrokerAppConfig {
   maxRetainedPerAccount?: number | undefined;
   /** A subscribe filter overlapping a deny rule: `filter` (default) grants it and checks each delivery; `refuse`: 0x87. */
   subscribeOverlap?: SubscribeOverlapMode | undefined;
+  /** Credential-failure throttle settings (defaults in domain/credential-throttle.ts). */
+  credentialThrottle?: Partial<CredentialThrottlePolicy> | undefined;
 }
 
 /** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
@@ -95,6 +98,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     ...(config.maxFiltersPerSubscribe !== undefined ? { maxFiltersPerSubscribe: config.maxFiltersPerSubscribe } : {}),
     ...(config.maxSubscriptionsPerSession !== undefined ? { maxSubscriptionsPerSession: config.maxSubscriptionsPerSession } : {}),
     ...(config.maxRetainedPerAccount !== undefined ? { maxRetainedPerAccount: config.maxRetainedPerAccount } : {}),
+    credentialThrottle: config.credentialThrottle ?? {},
+    // One line when an address or username starts being throttled and one when it is over (with
+    // how many CONNECTs were refused meanwhile) — never one per packet. The username key is a digest.
+    onCredentialThrottle: (e) => deps.logger.warn({ event: 'mqtt_credential_throttle', phase: e.phase, scope: e.scope, key: e.key, failures: e.failures, blockedForMs: e.blockedForMs, refused: e.refused }, `MQTT credential failures ${e.phase === 'started' ? 'throttled' : 'throttle over'} (${e.scope})`),
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),

@@ -9,6 +9,7 @@ import { topicMatches } from '#libs/topics/topic-filter.ts';
 import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
 import { TopicTree, type Subscription } from './domain/topic-tree.ts';
 import { RC } from './domain/reason-codes.ts';
+import { CredentialThrottle } from './domain/credential-throttle.ts';
 import type { ResolvedBrokerOptions } from './broker-options.ts';
 import type { Connection } from './connection.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
@@ -37,6 +38,8 @@ export class BrokerCore {
   readonly metrics: BrokerMetrics;
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
+  /** Bad-credential counters per address and username; undefined when turned off. */
+  readonly credentialThrottle: CredentialThrottle | undefined;
   readonly #trees = new Map<string, TopicTree<Session>>();
   readonly #retained = new Map<string, Map<string, Message>>();
   readonly #authCache = new Map<string, CachedAuth>();
@@ -52,6 +55,8 @@ export class BrokerCore {
     this.options = options;
     this.clock = clock;
     this.metrics = metrics;
+    this.credentialThrottle =
+      options.credentialThrottle === false ? undefined : new CredentialThrottle({ policy: options.credentialThrottle, nowMs: () => clock.now(), onEpisode: options.onCredentialThrottle });
   }
 
   // ---- authentication (cached) --------------------------------------------------------------

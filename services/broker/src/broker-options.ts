@@ -1,4 +1,5 @@
 import type { Authenticator, BrokerMetrics, Clock, QuotaMeter } from './domain/ports.ts';
+import type { CredentialThrottlePolicy, ThrottleEpisode } from './domain/credential-throttle.ts';
 
 export interface ListenAddress {
   host?: string;
@@ -56,11 +57,18 @@ export interface BrokerOptions {
   cacheCredentials?: boolean;
   /** Period of the housekeeping sweep (timeouts, keep-alive, wills, expiry). Default 500 ms. */
   sweepIntervalMs?: number;
+  /**
+   * Credential-failure throttle per source address and per username (domain/credential-throttle.ts);
+   * unset fields take the defaults there. `false` turns it off.
+   */
+  credentialThrottle?: Partial<CredentialThrottlePolicy> | false;
+  /** Told once when a throttled episode starts and once when it ends (aggregated, for the log). */
+  onCredentialThrottle?: (episode: ThrottleEpisode) => void;
 }
 
 export type ResolvedBrokerOptions = Required<
-  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics'>
-> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp'>;
+  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle'>
+> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'credentialThrottle' | 'onCredentialThrottle'>;
 
 export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {
   return {
@@ -84,5 +92,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     maxSubscriptionsPerSession: options.maxSubscriptionsPerSession ?? 10_000,
     cacheCredentials: options.cacheCredentials ?? true,
     sweepIntervalMs: options.sweepIntervalMs ?? 500,
+    credentialThrottle: options.credentialThrottle ?? {},
+    onCredentialThrottle: options.onCredentialThrottle,
   };
 }

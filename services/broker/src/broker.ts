@@ -45,7 +45,8 @@ export interface Broker {
   disconnectWhere(predicate: (client: ClientInfo) => boolean, reasonCode?: number): number;
   /** Drops cached credential decisions (authz invalidation feed). */
   dropAuthCache(): void;
-  stats(): { connections: number; sessions: number };
+  /** `credentialCounters`: addresses and usernames the credential-failure throttle holds (bounded). */
+  stats(): { connections: number; sessions: number; credentialCounters: number };
   /** Serves one MQTT connection over any duplex stream (an in-memory pair in tests). */
   handle(stream: Duplex, peerIp?: string): void;
 }
@@ -182,7 +183,7 @@ export function createBroker(options: BrokerOptions): Broker {
     },
 
     dropAuthCache: () => core.dropAuthCache(),
-    stats: () => ({ connections: connected().length, sessions: core.sessions.size }),
+    stats: () => ({ connections: connected().length, sessions: core.sessions.size, credentialCounters: core.credentialThrottle?.size ?? 0 }),
     handle: (stream, peerIp = '127.0.0.1') => accept(stream, 'memory', peerIp),
   };
 }

@@ -10,6 +10,7 @@ import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { readinessChecks } from '#libs/service/readiness.ts';
 import { consolePage } from './console-page.ts';
+import { clientsQuery, decisionsQuery, parseQuery, tracesQuery } from './query-params.ts';
 
 export interface ConsoleAppConfig {
   host: string;
@@ -67,17 +68,17 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
   });
   app.get('/api/v1/traces', async (c) => {
     await requireOperator(c.req.header('authorization'));
-    const traceId = c.req.query('trace_id');
-    const limit = Math.min(Number(c.req.query('limit') ?? 200) || 200, 2_000);
-    return c.json({ spans: deps.telemetry.spans.list({ ...(traceId ? { traceId } : {}), limit }) });
+    const query = parseQuery(tracesQuery, c.req.query());
+    return c.json({ spans: deps.telemetry.spans.list({ ...(query.trace_id ? { traceId: query.trace_id } : {}), limit: query.limit ?? 200 }) });
   });
 
   // Operator views over the services' own admin RPCs, called with the operator's own credential.
   app.get('/api/v1/decisions', async (c) => {
     const authorization = c.req.header('authorization');
     const root = await requireOperator(authorization);
+    const query = parseQuery(decisionsQuery, c.req.query());
     const res = await authz.listRecentDecisions(
-      { accountId: c.req.query('account_id') || root, denialsOnly: c.req.query('denials_only') === 'true', limit: Math.min(Number(c.req.query('limit') ?? 100) || 100, 1_000) },
+      { accountId: query.account_id ?? root, denialsOnly: query.denials_only === 'true', limit: query.limit ?? 100 },
       { headers: { authorization: authorization! } },
     );
     return c.json({
@@ -87,7 +88,8 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
   app.get('/api/v1/clients', async (c) => {
     const authorization = c.req.header('authorization');
     const root = await requireOperator(authorization);
-    const res = await broker.listClients({ accountId: c.req.query('account_id') || root }, { headers: { authorization: authorization! } });
+    const query = parseQuery(clientsQuery, c.req.query());
+    const res = await broker.listClients({ accountId: query.account_id ?? root }, { headers: { authorization: authorization! } });
     return c.json({
       clients: res.clients.map((cl) => ({ client_id: cl.clientId, account_id: cl.accountId, subject: cl.subject, peer: cl.peer, protocol_version: cl.protocolVersion, transport: cl.transport, connected_at: cl.connectedAt ? new Date(timestampMs(cl.connectedAt)).toISOString() : null, subscriptions: cl.subscriptions })),
     });

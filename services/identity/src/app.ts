@@ -43,8 +43,12 @@ export interface IdentityAppConfig {
   argon2?: Partial<Argon2Params> | undefined;
   /** Lifetime of access tokens (default 6 h, env TOLLGATE_ACCESS_TOKEN_TTL). */
   accessTokenTtlMs?: number | undefined;
-  /** Brute-force policy (both per username and per IP): failures before lockout, lockout length. */
-  lockout?: { maxFailures: number; lockoutMs: number } | undefined;
+  /**
+   * Brute-force policy: failures of one username from one address before that pair is locked out,
+   * and for how long; failures from one address over every username (`maxFailuresPerAddress`);
+   * addresses failing for one username that lock it everywhere (`distinctAddresses`).
+   */
+  lockout?: { maxFailures: number; lockoutMs: number; maxFailuresPerAddress?: number | undefined; distinctAddresses?: number | undefined } | undefined;
   /** JWT `iss` and OIDC issuer; default: this service's HTTP address. */
   issuer?: string | undefined;
 }
@@ -116,7 +120,6 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     refreshSession: 'the refresh token is the proof',
     logout: 'the refresh token is the proof',
     switchAccount: 'the refresh token is the proof',
-    changePassword: 'the current password is the proof',
     getJwks: 'public keys, for offline verification of access tokens',
   }));
 
@@ -175,7 +178,9 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         twoFactor,
         clock,
         accessTokenTtlMs,
-        throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, ...config.lockout } : undefined,
+        throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, maxFailures: config.lockout.maxFailures, lockoutMs: config.lockout.lockoutMs } : undefined,
+        maxFailuresPerAddress: config.lockout?.maxFailuresPerAddress,
+        distinctAddresses: config.lockout?.distinctAddresses,
       });
       runtime = { sessions, ring, verify: createAccessTokenVerifier(ring, clock) };
       keyRefresh = setInterval(() => {

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, invalidArgument, permissionDenied } from '#libs/errors/index.ts';
 import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts';
-import { checkAttempt, defaultThrottlePolicy, ipThrottleKey, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
-import { decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
+import { checkLogin, defaultThrottlePolicy, ipThrottleKey, pairThrottleKey, pairThrottlePrefix, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
+import { DEFAULT_DISTINCT_ADDRESSES, decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
 import type { Clock, PasswordHasher, SecretDigest } from './domain/ports.ts';
 import type { RefreshTokenService, RefreshTokenStore } from './domain/refresh-tokens.ts';
@@ -36,6 +36,25 @@ export interface LoginInput {
   peerIp: string | null;
 }
 
+/**
+ * Who is checking a password. `login`: a person at Login or ChangePassword. `check`: authz
+ * verifying a username + password an MQTT client or a broker adapter presented (VerifyPassword).
+ * The two never share a throttle counter: a device retrying a stale password, or a fuzzer, locks
+ * out only further checks — never the person's interactive login.
+ */
+export type PasswordChannel = 'login' | 'check';
+
+/** The throttle keys of one attempt, namespaced by channel. */
+function throttleKeys(channel: PasswordChannel, username: string, peerIp: string | null) {
+  const ns = channel === 'check' ? 'chk:' : '';
+  return {
+    user: `${ns}${usernameThrottleKey(username)}`,
+    pair: `${ns}${pairThrottleKey(username, peerIp)}`,
+    pairPrefix: `${ns}${pairThrottlePrefix(username)}`,
+    ip: peerIp ? `${ns}${ipThrottleKey(peerIp)}` : undefined,
+  };
+}
+
 export type RefreshResult = { allowed: true; session: Session } | { allowed: false; reason: string };
 
 /**
@@ -60,9 +79,18 @@ export function createSessions(deps: {
   twoFactor: TwoFactor;
   clock: Clock;
   accessTokenTtlMs: number;
+  /** The (username, address) and account-wide policy. */
   throttlePolicy?: ThrottlePolicy | undefined;
+  /** Failures from one address over every username before it is locked (password spraying). Default 20. */
+  maxFailuresPerAddress?: number | undefined;
+  /** Addresses failing for one username within the window that lock it everywhere. Default 3. */
+  distinctAddresses?: number | undefined;
 }) {
   const policy = deps.throttlePolicy ?? defaultThrottlePolicy;
+  // An address over every username only locks at its (higher) threshold, without a backoff of its
+  // own: behind one NAT, one person mistyping must not slow everyone else's logins down.
+  const ipPolicy: ThrottlePolicy = { ...policy, maxFailures: deps.maxFailuresPerAddress ?? 20, backoffBaseMs: 0 };
+  const policies = { pair: policy, username: policy, ip: ipPolicy, distinctAddresses: deps.distinctAddresses ?? DEFAULT_DISTINCT_ADDRESSES };
   const userLocks = new KeyedMutex();
   const ipLocks = new KeyedMutex();
   const audit = (inputs: readonly AuditEventInput[]) =>
@@ -79,7 +107,7 @@ export function createSessions(deps: {
   /** One more failure on the IP's counter, from its current state (not the one read before hashing). */
   async function ipFailure(ipKey: string): Promise<boolean> {
     return ipLocks.run(ipKey, async () => {
-      const next = recordFailure(await deps.throttle.get(ipKey), deps.clock.nowMs(), policy);
+      const next = recordFailure(await deps.throttle.get(ipKey), deps.clock.nowMs(), ipPolicy);
       await deps.throttle.put(ipKey, next.state);
       return next.lockedOut;
     });
@@ -94,18 +122,20 @@ export function createSessions(deps: {
    * TOTP replay guard, audit. `quietSuccess` leaves successes out of the audit log (VerifyPassword
    * answers every MQTT connect that presents a password; its failures and lockouts are still recorded).
    */
-  async function passwordStep(input: LoginInput, options: { quietSuccess: boolean }): Promise<PasswordStep> {
+  async function passwordStep(input: LoginInput, options: { quietSuccess: boolean; channel: PasswordChannel }): Promise<PasswordStep> {
     if (!input.username) throw invalidArgument('username', 'is required');
     if (input.username.length > 128) throw invalidArgument('username', 'must be at most 128 characters');
     if (input.password.length > 1024) throw invalidArgument('password', 'must be at most 1024 characters');
-    const userKey = usernameThrottleKey(input.username);
+    const keys = throttleKeys(options.channel, input.username, input.peerIp);
+    const userKey = keys.user;
     return userLocks.run(userKey, async () => {
       const user = await deps.store.findUserByUsername(input.username);
       const membership = user ? (input.accountId ? user.memberships.find((m) => m.accountId === input.accountId) : user.memberships[0]) : undefined;
       const accountId = membership?.accountId ?? null;
       const path = accountId ? await deps.store.accountPath(accountId) : [];
-      const ipKey = input.peerIp ? ipThrottleKey(input.peerIp) : undefined;
+      const ipKey = keys.ip;
       const totp = user ? await deps.totp.get(user.id) : undefined;
+      const nowMs = deps.clock.nowMs();
       const outcome = await decidePasswordLogin(
         {
           password: input.password,
@@ -114,15 +144,22 @@ export function createSessions(deps: {
           accountId,
           // A user without a membership in the asked account is an unknown user for this login.
           user: user && membership ? { id: user.id, passwordPhc: user.passwordHash, totp } : undefined,
-          throttle: { username: await deps.throttle.get(userKey), ip: ipKey ? await deps.throttle.get(ipKey) : undefined },
+          throttle: { pair: await deps.throttle.get(keys.pair), username: await deps.throttle.get(userKey), ip: ipKey ? await deps.throttle.get(ipKey) : undefined },
+          otherAddresses: await deps.throttle.countLive(keys.pairPrefix, keys.pair, nowMs - policy.failureWindowMs, nowMs),
           twoFactorPath: path.map((a) => ({ accountId: a.id, requireTwoFactor: a.requireTotp })),
         },
-        { hasher: deps.hasher, twoFactor: deps.twoFactor, clock: deps.clock, policies: { username: policy, ip: policy } },
+        { hasher: deps.hasher, twoFactor: deps.twoFactor, clock: deps.clock, policies },
       );
-      const events = outcome.audit.filter((e) => !(e.kind === 'lockout' && e.reason === 'IP_FAILURES') && !(options.quietSuccess && e.kind === 'login_ok'));
+      let events = outcome.audit.filter((e) => !(e.kind === 'lockout' && e.reason === 'IP_FAILURES') && !(options.quietSuccess && e.kind === 'login_ok'));
+      if ('pair' in outcome.throttle) await deps.throttle.put(keys.pair, outcome.throttle.pair);
       if ('username' in outcome.throttle) await deps.throttle.put(userKey, outcome.throttle.username);
       if (ipKey && outcome.throttle.ip !== undefined && (await ipFailure(ipKey))) {
         events.push({ kind: 'lockout', outcome: 'success', reason: 'IP_FAILURES', actorUserId: user && membership ? user.id : null, accountId, ip: input.peerIp });
+      }
+      if (options.channel === 'check') {
+        // A client retrying against a running lockout is not news: its start was recorded (a
+        // `lockout` event) and the broker edge throttles such clients before they get here.
+        events = events.filter((e) => !(e.kind === 'login_failed' && e.outcome === 'denied')).map((e) => ({ ...e, details: { ...e.details, channel: 'credential_check' } }));
       }
       if (outcome.ok && outcome.totp && totp && !(await deps.totp.advance(outcome.userId, totp, outcome.totp))) {
         // Another login spent this code (or recovery code) between our read and now: a replay.
@@ -138,15 +175,47 @@ export function createSessions(deps: {
   }
 
   async function login(input: LoginInput): Promise<LoginResult> {
-    const step = await passwordStep(input, { quietSuccess: false });
+    const step = await passwordStep(input, { quietSuccess: false, channel: 'login' });
     if (!step.ok) return { allowed: false, reason: step.reason, retryAfterMs: step.retryAfterMs };
     const refresh = await deps.refresh.startFamily(step.userId, step.accountId);
     return { allowed: true, session: await issue(step.userId, step.accountId, refresh) };
   }
 
-  /** A password check without a session (authz, for username + password credentials): same throttle and 2FA rules. */
+  /**
+   * A password check without a session (authz, for username + password credentials an MQTT client
+   * or broker adapter presented): the same rules as Login, on counters of its own (`check` channel).
+   */
   async function verifyPassword(input: Omit<LoginInput, 'totpCode'>): Promise<PasswordStep> {
-    return passwordStep(input, { quietSuccess: true });
+    return passwordStep(input, { quietSuccess: true, channel: 'check' });
+  }
+
+  /**
+   * Lifts lockouts of `username`: from `address` only (both channels' (username, address)
+   * counters), or everywhere (every address, account-wide, both channels). An address's own
+   * spraying counter is not touched: it is about every user, not this one. Answers how many
+   * running lockouts were lifted; audited either way.
+   */
+  async function unlock(input: { username: string; address: string | null; actor: { actorUserId: string | null; details: Record<string, string> }; accountId: string | null; subject: string | null }): Promise<number> {
+    const nowMs = deps.clock.nowMs();
+    const channels: PasswordChannel[] = ['login', 'check'];
+    const lifted = await userLocks.run(usernameThrottleKey(input.username), () =>
+      input.address
+        ? deps.throttle.clear(channels.map((c) => throttleKeys(c, input.username, input.address).pair), [], nowMs)
+        : deps.throttle.clear(channels.map((c) => throttleKeys(c, input.username, null).user), channels.map((c) => throttleKeys(c, input.username, null).pairPrefix), nowMs),
+    );
+    await audit([
+      {
+        kind: 'lockout_lifted',
+        outcome: 'success',
+        actorUserId: input.actor.actorUserId,
+        accountId: input.accountId,
+        subject: input.subject,
+        ip: input.address,
+        reason: input.address ? 'USERNAME_ADDRESS' : 'ALL_ADDRESSES',
+        details: { ...input.actor.details, lifted: String(lifted.length) },
+      },
+    ]);
+    return lifted.length;
   }
 
   /** The family behind a refresh token, without spending it. */
@@ -193,11 +262,13 @@ export function createSessions(deps: {
   }
 
   /**
-   * The current password is the proof, so guessing it here counts against the same per-username
-   * throttle as logins (else ChangePassword would be an unthrottled password oracle). A changed
-   * password ends every session of the user.
+   * The caller's session (checked by the handler) plus the current password and, when the user has
+   * TOTP enrolled, a code: a stolen password alone — or a borrowed unlocked session alone — is not
+   * enough. Guessing counts against the same (username, address) and account-wide throttle as
+   * logins (else ChangePassword would be an unthrottled password oracle). A changed password ends
+   * every session of the user.
    */
-  async function changePassword(input: { userId: string; currentPassword: string; newPassword: string; peerIp: string | null }): Promise<void> {
+  async function changePassword(input: { userId: string; currentPassword: string; newPassword: string; totpCode?: string | undefined; peerIp: string | null }): Promise<void> {
     if (input.currentPassword.length > 1024) throw invalidArgument('current_password', 'must be at most 1024 characters');
     if (input.newPassword.length > 1024) throw invalidArgument('new_password', 'must be at most 1024 characters');
     const user = await deps.store.getUser(input.userId);
@@ -207,25 +278,41 @@ export function createSessions(deps: {
       throw wrong();
     }
     assertPasswordPolicy(input.newPassword, { field: 'new_password', username: user.username });
-    const key = usernameThrottleKey(user.username);
+    const keys = throttleKeys('login', user.username, input.peerIp);
     const base = { actorUserId: user.id, subject: user.id, accountId: user.memberships[0]?.accountId ?? null, ip: input.peerIp };
-    await userLocks.run(key, async () => {
-      const state = await deps.throttle.get(key);
-      const gate = checkAttempt(state, deps.clock.nowMs(), policy);
+    await userLocks.run(keys.user, async () => {
+      const nowMs = deps.clock.nowMs();
+      const pairState = await deps.throttle.get(keys.pair);
+      const userState = await deps.throttle.get(keys.user);
+      const gate = checkLogin({ pair: pairState, username: userState }, nowMs, { pair: policy, username: { ...policy, backoffBaseMs: 0 } });
       if (!gate.allowed) {
         await audit([{ ...base, kind: 'password_changed', outcome: 'denied', reason: gate.reason }]);
         throw new AppError('RESOURCE_EXHAUSTED', `${gate.reason === 'LOCKED_OUT' ? 'locked out after too many failed attempts' : 'too soon after a failed attempt'}; retry in ${Math.ceil(gate.retryAfterMs / 1000)} s`, { reason: 'LOCKED_OUT', details: { retry_after_ms: String(gate.retryAfterMs) } });
       }
-      if (!(await deps.hasher.verify(user.passwordHash, input.currentPassword))) {
-        const next = recordFailure(state, deps.clock.nowMs(), policy);
-        await deps.throttle.put(key, next.state);
+      const fail = async (reason: 'INVALID_CREDENTIALS' | 'TWO_FACTOR_INVALID') => {
+        const next = recordFailure(pairState, nowMs, policy);
+        await deps.throttle.put(keys.pair, next.state);
         await audit([
-          { ...base, kind: 'password_changed', outcome: 'failure', reason: 'INVALID_CREDENTIALS' },
-          ...(next.lockedOut ? [{ ...base, kind: 'lockout' as const, outcome: 'success' as const, reason: 'USERNAME_FAILURES' }] : []),
+          { ...base, kind: 'password_changed', outcome: 'failure', reason },
+          ...(next.lockedOut ? [{ ...base, kind: 'lockout' as const, outcome: 'success' as const, reason: 'USERNAME_ADDRESS_FAILURES' }] : []),
         ]);
+      };
+      if (!(await deps.hasher.verify(user.passwordHash, input.currentPassword))) {
+        await fail('INVALID_CREDENTIALS');
         throw wrong();
       }
-      await deps.throttle.put(key, undefined);
+      const totp = await deps.totp.get(user.id);
+      if (totp?.status === 'active') {
+        const code = input.totpCode?.trim();
+        if (!code) throw invalidArgument('totp_code', 'is required: this user has two-factor authentication enrolled');
+        const isRecovery = /[a-z-]/i.test(code);
+        const checked = isRecovery ? deps.twoFactor.useRecoveryCode(totp, code) : deps.twoFactor.verify(totp, code);
+        if (!checked.ok || !(await deps.totp.advance(user.id, totp, checked.enrollment))) {
+          await fail('TWO_FACTOR_INVALID');
+          throw permissionDenied('totp_code: does not match', 'TWO_FACTOR_INVALID');
+        }
+      }
+      await deps.throttle.put(keys.pair, undefined);
       await deps.store.setPasswordHash(user.id, await deps.hasher.hash(input.newPassword));
     });
     await passwordChanged(user.id, base.accountId, input.peerIp);
@@ -236,7 +323,7 @@ export function createSessions(deps: {
     await audit([{ kind: 'password_changed', outcome: 'success', actorUserId: userId, subject: userId, accountId, ip, details: { sessions_ended: String(families.length) } }]);
   }
 
-  return { login, verifyPassword, refresh, logout, audit, switchAccount, changePassword };
+  return { login, verifyPassword, unlock, refresh, logout, audit, switchAccount, changePassword };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

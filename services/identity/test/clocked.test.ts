@@ -60,42 +60,120 @@ describe('identity with an injected clock', () => {
     await database?.close();
   });
 
-  it('backs off after each failure and locks the username out at the fifth, every step audited', async () => {
+  it('backs off after each failure and locks the username out from that address at the fifth, every step audited', async () => {
     const u = await tenant('lockout');
+    const ip = freshIp();
     for (let failure = 1; failure <= 5; failure++) {
-      expect(await login(u.username, 'wrong password 123')).toMatchObject({ allowed: false, outcome: LoginOutcome.INVALID_CREDENTIALS });
+      expect(await login(u.username, 'wrong password 123', { ip })).toMatchObject({ allowed: false, outcome: LoginOutcome.INVALID_CREDENTIALS });
       if (failure < 5) {
         // Backoff: 1 s, 2 s, 4 s, 8 s — even the right password waits.
-        const held = await login(u.username, password);
+        const held = await login(u.username, password, { ip });
         expect(held).toMatchObject({ allowed: false, outcome: LoginOutcome.LOCKED_OUT, retryAfterMs: BigInt(1_000 * 2 ** (failure - 1)) });
         advance(Number(held.retryAfterMs));
       }
     }
-    const locked = await login(u.username, password);
+    const locked = await login(u.username, password, { ip });
     expect(locked).toMatchObject({ allowed: false, outcome: LoginOutcome.LOCKED_OUT });
     expect(Number(locked.retryAfterMs)).toBe(15 * 60_000);
+    // One address guessing locks that address out, not the user: from elsewhere they log in.
+    expect(await login(u.username, password, { ip: freshIp() })).toMatchObject({ allowed: true, outcome: LoginOutcome.OK });
     advance(14 * 60_000);
-    expect((await login(u.username, password)).outcome).toBe(LoginOutcome.LOCKED_OUT);
+    expect((await login(u.username, password, { ip })).outcome).toBe(LoginOutcome.LOCKED_OUT);
     advance(60_000);
-    expect(await login(u.username, password)).toMatchObject({ allowed: true, outcome: LoginOutcome.OK });
+    expect(await login(u.username, password, { ip })).toMatchObject({ allowed: true, outcome: LoginOutcome.OK });
 
     const events = (await identity.listAuditEvents({ accountId: u.accountId, pageSize: 100 }, service)).events;
     const count = (kind: string, outcome: string) => events.filter((e) => e.kind === kind && e.outcome === outcome).length;
     expect(count('login_failed', 'failure:INVALID_CREDENTIALS')).toBe(5);
     expect(count('login_failed', 'denied:BACKOFF')).toBe(4);
     expect(count('login_failed', 'denied:LOCKED_OUT')).toBe(2);
-    expect(count('lockout', 'success:USERNAME_FAILURES')).toBe(1);
-    expect(count('login_ok', 'success')).toBe(1);
+    expect(count('lockout', 'success:USERNAME_ADDRESS_FAILURES')).toBe(1);
+    expect(count('lockout', 'success:DISTRIBUTED_FAILURES')).toBe(0);
+    expect(count('login_ok', 'success')).toBe(2);
     for (const e of events) expect(JSON.stringify(e, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(password);
     expect(events.every((e) => e.ip.startsWith('10.66.'))).toBe(true);
   });
 
+  it('locks the username from every address only on a distributed attack (failures from 3 addresses)', async () => {
+    const u = await tenant('distributed');
+    const attackers = [freshIp(), freshIp(), freshIp()];
+    // Two addresses failing (3 + 1 failures) are two people mistyping: the user still logs in elsewhere.
+    for (let i = 0; i < 3; i++) {
+      expect((await login(u.username, 'wrong password 123', { ip: attackers[0] })).outcome).toBe(LoginOutcome.INVALID_CREDENTIALS);
+      advance(10_000);
+    }
+    expect((await login(u.username, 'wrong password 123', { ip: attackers[1] })).outcome).toBe(LoginOutcome.INVALID_CREDENTIALS);
+    advance(10_000);
+    expect((await login(u.username, password)).allowed).toBe(true);
+    // Logging in clears the account-wide count; the attack goes on from three new addresses:
+    // the fifth failure, with failures from three addresses or more, locks the account.
+    const [a, b, c] = [freshIp(), freshIp(), freshIp()];
+    for (const ip of [a, b, c, a, b]) {
+      expect((await login(u.username, 'wrong password 123', { ip })).outcome).toBe(LoginOutcome.INVALID_CREDENTIALS);
+      advance(10_000);
+    }
+    const everywhere = await login(u.username, password, { ip: freshIp() });
+    expect(everywhere).toMatchObject({ allowed: false, outcome: LoginOutcome.LOCKED_OUT });
+    const events = (await identity.listAuditEvents({ accountId: u.accountId, kind: 'lockout' }, service)).events;
+    expect(events.filter((e) => e.outcome === 'success:DISTRIBUTED_FAILURES')).toHaveLength(1);
+
+    // An admin lifts it (here as a mesh service: `tollgate user unlock`), and it is audited.
+    expect((await identity.unlockUser({ username: u.username, address: '' }, service)).lifted).toBeGreaterThanOrEqual(1);
+    expect((await login(u.username, password, { ip: freshIp() })).allowed).toBe(true);
+    const lifted = (await identity.listAuditEvents({ accountId: u.accountId, kind: 'lockout_lifted' }, service)).events;
+    expect(lifted).toHaveLength(1);
+    expect(lifted[0]).toMatchObject({ subjectId: u.userId, outcome: 'success:ALL_ADDRESSES', details: { actor: 'service:console' } });
+  });
+
+  it('lifts the lockout of one (username, address) on an admin’s word, leaving other addresses’ alone', async () => {
+    const u = await tenant('unlock');
+    const [a, b] = [freshIp(), freshIp()];
+    for (const ip of [a, b]) {
+      for (let i = 0; i < 5; i++) {
+        await login(u.username, 'wrong password 123', { ip });
+        advance(20_000);
+      }
+    }
+    expect((await login(u.username, password, { ip: a })).outcome).toBe(LoginOutcome.LOCKED_OUT);
+    // The owner themself (from a third address) lifts the lock of address a.
+    const owner = (await login(u.username, password, { ip: freshIp() })).session!.accessToken;
+    const other = await tenant('unlock-outsider');
+    const outsider = (await login(other.username, password)).session!.accessToken;
+    await expect(identity.unlockUser({ username: u.username, address: a }, bearer(outsider))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await expect(identity.unlockUser({ username: u.username, address: 'not-an-ip' }, bearer(owner))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'address' });
+    await expect(identity.unlockUser({ username: u.username, address: a })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    expect((await identity.unlockUser({ username: u.username, address: a }, bearer(owner))).lifted).toBe(1);
+    expect((await login(u.username, password, { ip: a })).allowed).toBe(true);
+    expect((await login(u.username, password, { ip: b })).outcome).toBe(LoginOutcome.LOCKED_OUT);
+    const lifted = (await identity.listAuditEvents({ accountId: u.accountId, kind: 'lockout_lifted' }, service)).events;
+    expect(lifted).toHaveLength(1);
+    expect(lifted[0]).toMatchObject({ actorId: u.userId, ip: a, outcome: 'success:USERNAME_ADDRESS', details: { lifted: '1' } });
+  });
+
+  it('keeps credential checks (VerifyPassword: MQTT, broker adapters) off the interactive lockout', async () => {
+    const u = await tenant('mqtt-guesses');
+    const ip = freshIp();
+    const verify = (pass: string) => identity.verifyPassword({ username: u.username, password: pass, peerIp: ip }, service);
+    for (let i = 0; i < 12; i++) {
+      await verify('wrong password 123');
+      advance(2_000);
+    }
+    // The checks locked themselves out (the right password is refused there too)…
+    expect(await verify(password)).toMatchObject({ allowed: false, outcome: LoginOutcome.LOCKED_OUT });
+    // …but the person logs in interactively, from that very address.
+    expect(await login(u.username, password, { ip })).toMatchObject({ allowed: true, outcome: LoginOutcome.OK });
+    const events = (await identity.listAuditEvents({ accountId: u.accountId, pageSize: 100 }, service)).events;
+    const checks = events.filter((e) => e.details.channel === 'credential_check');
+    expect(checks.filter((e) => e.kind === 'lockout')).toHaveLength(1);
+    // Refusals during the lockout are not one row each.
+    expect(checks.filter((e) => e.kind === 'login_failed' && e.outcome.startsWith('denied'))).toHaveLength(0);
+  });
+
   it('locks out an address that sprays passwords over many usernames, for every username', async () => {
     const ip = '198.51.100.7';
-    for (let i = 0; i < 5; i++) {
-      const victim = await tenant(`spray${i}`);
-      expect((await login(victim.username, 'wrong password 123', { ip })).outcome).toBe(LoginOutcome.INVALID_CREDENTIALS);
-      advance(16_000); // past the address's growing backoff
+    for (let i = 0; i < 20; i++) {
+      expect((await login(`sprayed-${i}-${randomBytes(3).toString('hex')}`, 'wrong password 123', { ip })).outcome).toBe(LoginOutcome.INVALID_CREDENTIALS);
+      advance(61_000); // past the address's growing backoff
     }
     const innocent = await tenant('innocent');
     expect((await login(innocent.username, password, { ip })).outcome).toBe(LoginOutcome.LOCKED_OUT);
@@ -104,9 +182,31 @@ describe('identity with an injected clock', () => {
 
   it('counts parallel guesses one by one (no burst slips past the throttle)', async () => {
     const u = await tenant('burst');
-    const answers = await Promise.all(Array.from({ length: 8 }, () => login(u.username, 'wrong password 123')));
+    const ip = freshIp();
+    const answers = await Promise.all(Array.from({ length: 8 }, () => login(u.username, 'wrong password 123', { ip })));
     expect(answers.filter((a) => a.outcome === LoginOutcome.INVALID_CREDENTIALS)).toHaveLength(1);
     expect(answers.filter((a) => a.outcome === LoginOutcome.LOCKED_OUT)).toHaveLength(7);
+  });
+
+  it('changes a password only with the user’s session (or an admin’s), the current password and, when enrolled, a TOTP code', async () => {
+    const u = await tenant('change');
+    const stranger = await tenant('change-stranger');
+    const change = (options: { bearer?: string; totp?: string; current?: string } = {}) =>
+      identity.changePassword({ userId: u.userId, currentPassword: options.current ?? password, newPassword: 'a brand new passphrase', totpCode: options.totp ?? '' }, options.bearer ? bearer(options.bearer) : {});
+    // No session: the current password alone is not enough.
+    await expect(change()).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const strangerToken = (await login(stranger.username, password)).session!.accessToken;
+    await expect(change({ bearer: strangerToken })).rejects.toMatchObject({ code: 'PERMISSION_DENIED', reason: 'NOT_THE_USER' });
+    const own = (await login(u.username, password)).session!.accessToken;
+    const enrolled = await identity.enrollTotp({ userId: u.userId }, bearer(own));
+    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
+    await identity.confirmTotp({ userId: u.userId, code: totp.generate({ timestamp: clock.t }) }, bearer(own));
+    advance(30_000);
+    await expect(change({ bearer: own })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'totp_code' });
+    await expect(change({ bearer: own, totp: '000000' })).rejects.toMatchObject({ code: 'PERMISSION_DENIED', reason: 'TWO_FACTOR_INVALID' });
+    advance(30_000);
+    await change({ bearer: own, totp: totp.generate({ timestamp: clock.t }) });
+    expect((await login(u.username, 'a brand new passphrase', { totp: totp.generate({ timestamp: clock.t + 30_000 }) })).allowed).toBe(true);
   });
 
   it('takes each TOTP code once, accepts the next window, refuses a stale one, and spends recovery codes once', async () => {

@@ -19,8 +19,8 @@ describe('identity sessions (real schema, real gRPC and HTTP)', () => {
   let httpBase: string;
   let ipSeq = 0;
   /** Each login from its own address (said by a mesh service), so tests do not share the per-IP throttle. */
-  const login = (username: string, password: string) =>
-    identity.login({ username, password, peerIp: `10.77.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}` }, bearer(mintServiceCredential(mesh.secretKey, 'console')));
+  const login = (username: string, password: string, peerIp = `10.77.${Math.floor(ipSeq / 250)}.${(ipSeq++ % 250) + 1}`) =>
+    identity.login({ username, password, peerIp }, bearer(mintServiceCredential(mesh.secretKey, 'console')));
 
   async function user(name: string, role = Role.OWNER) {
     const t = await mesh.createTenant(name);

@@ -44,4 +44,20 @@ describe('Envoy ShouldRateLimit with several quota replicas', () => {
       for (const app of apps) await app.stop();
     }
   });
+
+  it('answers INVALID_ARGUMENT naming hits_addend, with the right bound, for 2^63 or 0', async () => {
+    const tenant = await mesh.createTenant('rls-hits');
+    const client = createRpcClient(RateLimitService, mesh.address('quota'));
+    const envoy = { headers: { authorization: `Bearer ${mintServiceCredential(mesh.secretKey, 'envoy')}` } };
+    const ask = (hits: bigint) => client.shouldRateLimit({ domain: 'tollgate', descriptors: [{ entries: [{ key: 'account', value: tenant.accountId }], hitsAddend: hits }] }, envoy);
+    try {
+      for (const hits of [2n ** 63n, 2n ** 64n - 1n, 2n ** 53n]) {
+        await expect(ask(hits)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'descriptors[0].hits_addend', message: 'descriptors[0].hits_addend: must be at most 9007199254740991 (2^53 − 1)' });
+      }
+      await expect(ask(0n)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: 'descriptors[0].hits_addend: must be ≥ 1' });
+      expect((await ask(2n ** 53n - 1n)).overallCode).toBe(RateLimitResponse_Code.OK);
+    } finally {
+      client.close();
+    }
+  });
 });

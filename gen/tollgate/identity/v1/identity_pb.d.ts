@@ -708,6 +708,13 @@ export declare type ChangePasswordRequest = Message<"tollgate.identity.v1.Change
    * @generated from field: string new_password = 3;
    */
   newPassword: string;
+
+  /**
+   * Required when the user has TOTP enrolled: a current code or a recovery code.
+   *
+   * @generated from field: string totp_code = 4;
+   */
+  totpCode: string;
 };
 
 /**
@@ -1568,6 +1575,49 @@ export declare type ListAuditEventsResponse = Message<"tollgate.identity.v1.List
 export declare const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse>;
 
 /**
+ * @generated from message tollgate.identity.v1.UnlockUserRequest
+ */
+export declare type UnlockUserRequest = Message<"tollgate.identity.v1.UnlockUserRequest"> & {
+  /**
+   * @generated from field: string username = 1;
+   */
+  username: string;
+
+  /**
+   * A client address (IPv4 or IPv6): lift the lockout of `username` from that address only.
+   * Empty: every lockout of the username (per address and account-wide), interactive and
+   * credential checks alike.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+};
+
+/**
+ * Describes the message tollgate.identity.v1.UnlockUserRequest.
+ * Use `create(UnlockUserRequestSchema)` to create a new message.
+ */
+export declare const UnlockUserRequestSchema: GenMessage<UnlockUserRequest>;
+
+/**
+ * @generated from message tollgate.identity.v1.UnlockUserResponse
+ */
+export declare type UnlockUserResponse = Message<"tollgate.identity.v1.UnlockUserResponse"> & {
+  /**
+   * Lockouts that were running and are lifted (0 when nothing was locked).
+   *
+   * @generated from field: uint32 lifted = 1;
+   */
+  lifted: number;
+};
+
+/**
+ * Describes the message tollgate.identity.v1.UnlockUserResponse.
+ * Use `create(UnlockUserResponseSchema)` to create a new message.
+ */
+export declare const UnlockUserResponseSchema: GenMessage<UnlockUserResponse>;
+
+/**
  * @generated from enum tollgate.identity.v1.Role
  */
 export enum Role {
@@ -2025,6 +2075,16 @@ export declare const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Lifts a login lockout of a user: from one address, or (address empty) everywhere. Audited.
+   *
+   * @generated from rpc tollgate.identity.v1.IdentityService.UnlockUser
+   */
+  unlockUser: {
+    methodKind: "unary";
+    input: typeof UnlockUserRequestSchema;
+    output: typeof UnlockUserResponseSchema;
   },
 }>;
 

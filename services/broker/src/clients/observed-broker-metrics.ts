@@ -10,6 +10,7 @@ const families: Record<BrokerCounter, { name: string; description: string; attri
   connections_closed: { name: 'tollgate.broker.connections_closed', description: 'network connections closed' },
   connects_accepted: { name: 'tollgate.broker.connects', description: 'MQTT CONNECTs by result', attributes: { result: 'accepted' } },
   connects_refused: { name: 'tollgate.broker.connects', description: 'MQTT CONNECTs by result', attributes: { result: 'refused' } },
+  connects_throttled: { name: 'tollgate.broker.connects_throttled', description: 'CONNECTs refused by the credential-failure throttle without asking authz (also counted in connects{result="refused"})' },
   messages_in: { name: 'tollgate.broker.messages', description: 'PUBLISH packets by direction (in: from clients, out: to subscribers)', attributes: { direction: 'in' } },
   messages_out: { name: 'tollgate.broker.messages', description: 'PUBLISH packets by direction (in: from clients, out: to subscribers)', attributes: { direction: 'out' } },
   bytes_in: { name: 'tollgate.broker.bytes', description: 'bytes by direction (in: payload bytes published, out: PUBLISH packet bytes delivered)', attributes: { direction: 'in' } },

@@ -112,6 +112,8 @@ export type BrokerCounter =
   | 'dropped_too_large'
   | 'protocol_errors'
   | 'authz_unavailable'
+  /** CONNECTs refused by the credential-failure throttle without asking authz. */
+  | 'connects_throttled'
   | 'quota_unavailable';
 
 export interface BrokerMetrics {

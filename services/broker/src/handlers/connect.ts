@@ -1,6 +1,7 @@
 /** CONNECT → authenticate, take a connection slot, take over or resume the session, CONNACK. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
+import { isWellFormedText } from '#libs/rpc/request-text.ts';
 import { checkTopicName } from '#libs/topics/topic-filter.ts';
 import type { Connection } from '../connection.ts';
 import type { AuthenticateResult, ConnectionSlot } from '../domain/ports.ts';
@@ -15,6 +16,24 @@ function refuse(conn: Connection, v5Code: number, reasonString?: string): void {
       : { cmd: 'connack', returnCode: v3ConnackCode(v5Code), sessionPresent: false };
   conn.writePacket(packet);
   conn.end();
+}
+
+/**
+ * Throttle keys. A username is often a token secret, so only a digest of it is held. IPv6 clients
+ * usually own a /64, so an address counts per /64 (as identity's login throttle does).
+ */
+function usernameKey(username: string | undefined): string | undefined {
+  return username === undefined ? undefined : createHash('sha256').update(username).digest('base64url').slice(0, 22);
+}
+
+export function addressKey(ip: string): string {
+  const address = ip.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
+  if (!address.includes(':')) return address;
+  const [head = '', tail = ''] = address.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = address.includes('::') ? (tail === '' ? [] : tail.split(':')) : [];
+  const groups = address.includes('::') ? [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailGroups.length)).fill('0'), ...tailGroups] : headGroups;
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
 export async function handleConnect(conn: Connection, packet: IConnectPacket): Promise<void> {
@@ -56,6 +75,27 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     return refuse(conn, RC.badAuthenticationMethod, 'no enhanced authentication method is supported; send the token as the username');
   }
 
+  // Credentials the mesh can never accept: a NUL or a noncharacter in the username (which would
+  // only reach authz to be refused as malformed), or a NUL byte in the password. Bad credentials,
+  // 0x86 — and counted as a failure like any other [MQTT-3.1.3-11, 1.5.4-2].
+  const throttle = broker.credentialThrottle;
+  const address = addressKey(conn.peerIp);
+  const userKey = usernameKey(packet.username);
+  const malformed = (packet.username !== undefined && !isWellFormedText(packet.username)) || (packet.password !== undefined && packet.password.includes(0));
+  if (malformed || !isWellFormedText(clientId)) {
+    throttle?.recordFailure(address, userKey);
+    return refuse(conn, malformed ? RC.badUsernameOrPassword : RC.clientIdNotValid);
+  }
+  if (throttle) {
+    // Too many bad credentials from this address or for this username: refused here, without
+    // asking authz (a guessing client costs one map lookup, and cannot load identity).
+    const gate = throttle.check(address, userKey);
+    if (!gate.allowed) {
+      broker.metrics.count('connects_throttled');
+      return refuse(conn, RC.notAuthorized, `too many failed credentials ${gate.scope === 'address' ? 'from this address' : 'for this username'}; retry in ${Math.ceil(gate.retryAfterMs / 1000)} s`);
+    }
+  }
+
   let auth: AuthenticateResult;
   try {
     auth = await broker.authenticate({
@@ -69,6 +109,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     broker.metrics.count('authz_unavailable');
     auth = { allowed: false, reason: 'unavailable', unavailable: true };
   }
+  if (!auth.allowed && auth.reason === 'bad_credentials') throttle?.recordFailure(address, userKey);
+  else if (auth.allowed) throttle?.recordSuccess(userKey);
   if (conn.closed) return;
   if (!auth.allowed) {
     if (auth.unavailable) broker.metrics.count('authz_unavailable');

@@ -10,6 +10,7 @@ export const auditEventKinds = [
   'login_ok',
   'login_failed',
   'lockout',
+  'lockout_lifted',
   'logout',
   'totp_enrolled',
   'totp_disabled',

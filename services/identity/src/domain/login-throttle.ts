@@ -1,11 +1,17 @@
 /**
- * Brute-force protection for password logins: one counter per username and one per client IP.
+ * Brute-force protection for password checks. Three counters per attempt:
  *
- * Each failure makes the next attempt wait (exponential backoff: base, 2·base, 4·base, …, capped);
- * the `maxFailures`-th failure locks the key for `lockoutMs`. A success clears the username's
- * counter (the IP's stays: one good login must not launder a password-spraying IP). Failures older
- * than `failureWindowMs` are forgotten. The same refusal is given for known and unknown usernames,
- * so the throttle does not reveal which exist.
+ * - **pair** — (username, client address): each failure makes the next attempt from that address
+ *   wait (exponential backoff: base, 2·base, 4·base, …, capped); the `maxFailures`-th locks that
+ *   username *from that address* for `lockoutMs`. Someone guessing from one place locks out
+ *   themselves, not the user everywhere else.
+ * - **ip** — the address over every username (password spraying), at a higher threshold.
+ * - **username** — every address: locks the account only on a *distributed* attack, when failures
+ *   within the window come from at least `distinctAddresses` addresses (see password-login.ts).
+ *
+ * A success clears the pair and username counters (the IP's stays: one good login must not
+ * launder a password-spraying IP). Failures older than `failureWindowMs` are forgotten. The same
+ * refusal is given for known and unknown usernames, so the throttle does not reveal which exist.
  *
  * Pure: callers pass the states they loaded and `nowMs`; store the returned states.
  */
@@ -36,7 +42,7 @@ export interface AttemptState {
   lockedUntilMs: number | null;
 }
 
-export type ThrottleScope = 'username' | 'ip';
+export type ThrottleScope = 'pair' | 'username' | 'ip';
 
 export type ThrottleDecision =
   | { allowed: true }
@@ -52,10 +58,10 @@ export function checkAttempt(state: AttemptState | undefined, nowMs: number, pol
   return { allowed: true };
 }
 
-/** Checks both keys; the longer wait wins so the caller reports one `retryAfterMs`. */
-export function checkLogin(states: { username?: AttemptState | undefined; ip?: AttemptState | undefined }, nowMs: number, policies: { username?: ThrottlePolicy; ip?: ThrottlePolicy } = {}): ThrottleDecision {
+/** Checks every key given; the longer wait wins so the caller reports one `retryAfterMs`. */
+export function checkLogin(states: Partial<Record<ThrottleScope, AttemptState | undefined>>, nowMs: number, policies: Partial<Record<ThrottleScope, ThrottlePolicy>> = {}): ThrottleDecision {
   let worst: ThrottleDecision = { allowed: true };
-  for (const scope of ['username', 'ip'] as const) {
+  for (const scope of ['pair', 'username', 'ip'] as const) {
     const decision = checkAttempt(states[scope], nowMs, policies[scope] ?? defaultThrottlePolicy);
     if (!decision.allowed && (worst.allowed || decision.retryAfterMs > worst.retryAfterMs)) worst = { ...decision, scope };
   }
@@ -98,6 +104,19 @@ function live(state: AttemptState | undefined, nowMs: number, policy: ThrottlePo
 /** Counter keys: usernames case-folded (they are unique case-insensitively). */
 export function usernameThrottleKey(username: string): string {
   return `user:${username.trim().toLowerCase()}`;
+}
+
+/**
+ * The (username, address) key. The username's length is part of the prefix so that no other
+ * username's keys share it (`alice|…` cannot pass for one of `alice`'s addresses).
+ */
+export function pairThrottlePrefix(username: string): string {
+  const name = username.trim().toLowerCase();
+  return `pair:${name.length}:${name}|`;
+}
+
+export function pairThrottleKey(username: string, ip: string | null): string {
+  return `${pairThrottlePrefix(username)}${ip ? ipThrottleKey(ip) : 'ip:unknown'}`;
 }
 
 /**

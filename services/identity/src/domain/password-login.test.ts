@@ -79,6 +79,21 @@ describe('decidePasswordLogin', () => {
     expect(hasher.calls).toEqual([]);
   });
 
+  it.each([
+    [1, false],
+    [2, false],
+    [3, true],
+    [6, true],
+  ])('with %i addresses failing and the username at its limit, account-wide lockout: %s', async (addresses, locks) => {
+    const { input, deps } = setup();
+    const nearLimit = { failures: 4, lastFailureAtMs: deps.clock.nowMs() - 120_000, lockedUntilMs: null };
+    const outcome = assertAuditable(await decidePasswordLogin(input({ password: 'nope nope nope', throttle: { username: nearLimit }, otherAddresses: addresses - 1 }), deps));
+    expect(outcome.audit.some((e) => e.kind === 'lockout' && e.reason === 'DISTRIBUTED_FAILURES')).toBe(locks);
+    expect(outcome.throttle.username?.lockedUntilMs !== null).toBe(locks);
+    // The pair itself (one failure from this address) is never locked by this.
+    expect(outcome.throttle.pair).toMatchObject({ failures: 1, lockedUntilMs: null });
+  });
+
   it('rehashes on login when the parameters changed', async () => {
     const { input, deps, alice } = setup();
     const outcome = assertAuditable(await decidePasswordLogin(input({ user: { ...alice, passwordPhc: 'v1:a sturdy passphrase' } }), deps));

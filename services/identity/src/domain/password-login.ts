@@ -6,6 +6,9 @@
  *
  * Failures of the password *and* of the second factor count towards the lockout: otherwise a
  * stolen password would allow unlimited guessing of 6-digit codes.
+ *
+ * Lockouts are per (username, address) first; the username is locked from every address only when
+ * the failures come from `distinctAddresses` or more addresses within the window (login-throttle.ts).
  */
 import type { AuditEventInput } from './audit-event.ts';
 import { checkLogin, defaultThrottlePolicy, recordFailure, type AttemptState, type ThrottlePolicy } from './login-throttle.ts';
@@ -26,7 +29,9 @@ export interface PasswordLoginInput {
   accountId: string | null;
   /** undefined when no user has that username. */
   user: LoginCandidate | undefined;
-  throttle: { username?: AttemptState | undefined; ip?: AttemptState | undefined };
+  throttle: { pair?: AttemptState | undefined; username?: AttemptState | undefined; ip?: AttemptState | undefined };
+  /** Other addresses with recent failures for this username (not counting this attempt's). */
+  otherAddresses?: number;
   /** The 2FA requirement of the account being logged into, root-first. */
   twoFactorPath: readonly TwoFactorRequirement[];
 }
@@ -35,6 +40,7 @@ export type LoginRefusal = 'INVALID_CREDENTIALS' | 'LOCKED_OUT' | 'TWO_FACTOR_RE
 
 /** New throttle states to store: `undefined` = delete the entry, absent key = leave as is. */
 export interface ThrottleUpdate {
+  pair?: AttemptState | undefined;
   username?: AttemptState | undefined;
   ip?: AttemptState | undefined;
 }
@@ -47,13 +53,26 @@ export interface PasswordLoginDeps {
   hasher: PasswordHasher;
   twoFactor: TwoFactor;
   clock: Clock;
-  policies?: { username?: ThrottlePolicy; ip?: ThrottlePolicy };
+  policies?: LoginThrottlePolicies;
 }
+
+export interface LoginThrottlePolicies {
+  pair?: ThrottlePolicy;
+  ip?: ThrottlePolicy;
+  /** The account-wide key: its `maxFailures` applies once the attack is distributed; no backoff of its own. */
+  username?: ThrottlePolicy;
+  /** Addresses with failures within the window that make an attack distributed. Default 3. */
+  distinctAddresses?: number;
+}
+
+export const DEFAULT_DISTINCT_ADDRESSES = 3;
 
 export async function decidePasswordLogin(input: PasswordLoginInput, deps: PasswordLoginDeps): Promise<PasswordLoginOutcome> {
   const nowMs = deps.clock.nowMs();
   const base = { actorUserId: input.user?.id ?? null, accountId: input.accountId, ip: input.ip };
-  const gate = checkLogin(input.throttle, nowMs, deps.policies);
+  const policies = deps.policies ?? {};
+  const usernamePolicy: ThrottlePolicy = { ...(policies.username ?? defaultThrottlePolicy), backoffBaseMs: 0 };
+  const gate = checkLogin(input.throttle, nowMs, { pair: policies.pair ?? defaultThrottlePolicy, ip: policies.ip ?? defaultThrottlePolicy, username: usernamePolicy });
   if (!gate.allowed) {
     return { ok: false, reason: 'LOCKED_OUT', retryAfterMs: gate.retryAfterMs, totp: undefined, throttle: {}, audit: [{ ...base, kind: 'login_failed', outcome: 'denied', reason: gate.reason, details: { scope: gate.scope } }] };
   }
@@ -81,15 +100,20 @@ export async function decidePasswordLogin(input: PasswordLoginInput, deps: Passw
 
   const rehashedPhc = deps.hasher.needsRehash(user.passwordPhc) ? await deps.hasher.hash(input.password) : undefined;
   audit.push({ ...base, kind: 'login_ok', outcome: 'success', ...(rehashedPhc ? { details: { hash_upgraded: 'true' } } : {}) });
-  // Success clears the username counter; the IP counter is left as it is (see login-throttle.ts).
-  return { ok: true, userId: user.id, rehashedPhc, totp, throttle: { username: undefined }, audit };
+  // Success clears the pair and username counters; the IP counter is left as it is (see login-throttle.ts).
+  return { ok: true, userId: user.id, rehashedPhc, totp, throttle: { pair: undefined, username: undefined }, audit };
 
   function fail(reason: 'INVALID_CREDENTIALS' | 'TWO_FACTOR_INVALID', detail: string | undefined): PasswordLoginOutcome {
-    const username = recordFailure(input.throttle.username, nowMs, deps.policies?.username ?? defaultThrottlePolicy);
-    const ip = recordFailure(input.throttle.ip, nowMs, deps.policies?.ip ?? defaultThrottlePolicy);
+    const pair = recordFailure(input.throttle.pair, nowMs, policies.pair ?? defaultThrottlePolicy);
+    const ip = recordFailure(input.throttle.ip, nowMs, policies.ip ?? defaultThrottlePolicy);
+    // This address now has a failure too: the attack is distributed once enough addresses do.
+    const addresses = (input.otherAddresses ?? 0) + 1;
+    const distributed = addresses >= (policies.distinctAddresses ?? DEFAULT_DISTINCT_ADDRESSES);
+    const username = recordFailure(input.throttle.username, nowMs, distributed ? usernamePolicy : { ...usernamePolicy, maxFailures: Number.POSITIVE_INFINITY });
     const events: AuditEventInput[] = [{ ...base, kind: 'login_failed', outcome: 'failure', reason, ...(detail ? { details: { detail } } : {}) }];
-    if (username.lockedOut) events.push({ ...base, kind: 'lockout', outcome: 'success', reason: 'USERNAME_FAILURES' });
+    if (pair.lockedOut) events.push({ ...base, kind: 'lockout', outcome: 'success', reason: 'USERNAME_ADDRESS_FAILURES' });
+    if (username.lockedOut) events.push({ ...base, kind: 'lockout', outcome: 'success', reason: 'DISTRIBUTED_FAILURES', details: { addresses: String(addresses) } });
     if (ip.lockedOut) events.push({ ...base, kind: 'lockout', outcome: 'success', reason: 'IP_FAILURES' });
-    return { ok: false, reason, retryAfterMs: undefined, totp: undefined, throttle: { username: username.state, ip: ip.state }, audit: events };
+    return { ok: false, reason, retryAfterMs: undefined, totp: undefined, throttle: { pair: pair.state, username: username.state, ip: ip.state }, audit: events };
   }
 }

@@ -1,5 +1,6 @@
+import { isIP } from 'node:net';
 import { timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
-import { invalidArgument, permissionDenied } from '#libs/errors/index.ts';
+import { AppError, invalidArgument, permissionDenied } from '#libs/errors/index.ts';
 import { actorOf, peerIp, requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import { parseBearer } from '#libs/admin-auth/bearer-credential.ts';
 import { isServiceCredential } from '#libs/admin-auth/service-credential.ts';
@@ -45,6 +46,26 @@ export function sessionHandlers(deps: {
 }): Partial<ServiceImpl<typeof IdentityService>> {
   const { ready, requireAdmin } = deps;
 
+  /**
+   * The caller is the user themself (their access token), an admin of an account the user belongs
+   * to, or a mesh service. Authenticated before anything about the request is looked at.
+   */
+  async function requireSelfOrAdmin(ctx: CallContext, userId: string): Promise<void> {
+    const principal = await requireAdmin.authenticate(ctx);
+    if (principal.kind === 'service') return;
+    if (principal.kind === 'user' && principal.subject === userId) return;
+    const user = userId ? await deps.store.getUser(userId) : undefined;
+    for (const m of user?.memberships ?? []) {
+      try {
+        await requireAdmin(ctx, m.accountId, 'manage_users');
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code === 'UNAUTHENTICATED') throw error;
+      }
+    }
+    throw permissionDenied('changing a password takes that user\'s own session or an admin of their account', 'NOT_THE_USER');
+  }
+
   /** The client's address: as said by a mesh service logging a user in on their behalf (or none), else the socket's. */
   function clientIp(ctx: CallContext, claimed: string): string | null {
     const bearer = parseBearer(ctx.header('authorization')) ?? '';
@@ -77,9 +98,41 @@ export function sessionHandlers(deps: {
       return result.allowed ? { allowed: true, reason: 'OK', session: sessionToProto(result.session) } : { allowed: false, reason: result.reason };
     },
     async changePassword(req, ctx) {
-      // The current password is the proof (throttled like logins); every session of the user ends.
-      await ready().sessions.changePassword({ userId: required(req.userId, 'user_id'), currentPassword: req.currentPassword, newPassword: req.newPassword, peerIp: clientIp(ctx, '') });
+      // Proof in three parts: the caller's session (the user's own, or an admin's), the current
+      // password (throttled like logins) and a TOTP code when enrolled. Every session of the user ends.
+      await requireSelfOrAdmin(ctx, req.userId);
+      await ready().sessions.changePassword({ userId: required(req.userId, 'user_id'), currentPassword: req.currentPassword, newPassword: req.newPassword, totpCode: req.totpCode || undefined, peerIp: clientIp(ctx, '') });
       return {};
+    },
+    async unlockUser(req, ctx) {
+      // An admin of an account the user belongs to (or a mesh service: `tollgate user unlock`).
+      const principal = await requireAdmin.authenticate(ctx);
+      const username = required(req.username, 'username');
+      const user = await deps.store.findUserByUsername(username);
+      let actor: Parameters<typeof actorFields>[0] | undefined;
+      if (principal.kind === 'service') {
+        actor = principal;
+      } else {
+        let denied: unknown = new AppError('NOT_FOUND', 'username: user not found', { field: 'username', reason: 'NOT_FOUND' });
+        for (const m of user?.memberships ?? []) {
+          try {
+            actor = await requireAdmin(ctx, m.accountId, 'manage_users');
+            break;
+          } catch (error) {
+            if ((error as { code?: string }).code === 'UNAUTHENTICATED') throw error;
+            denied = error;
+          }
+        }
+        if (!actor) throw denied;
+      }
+      let address: string | null = null;
+      if (req.address) {
+        if (isIP(req.address.trim()) === 0) throw invalidArgument('address', 'must be an IPv4 or IPv6 address');
+        address = req.address.trim();
+      }
+      const { actorUserId, details } = actorFields(actor);
+      const lifted = await ready().sessions.unlock({ username, address, actor: { actorUserId: actorUserId ?? null, details: details ?? {} }, accountId: user?.memberships[0]?.accountId ?? null, subject: user?.id ?? null });
+      return { lifted };
     },
     async getJwks() {
       const { ring } = ready();

@@ -132,6 +132,31 @@ export class PostgresThrottleStore {
       .values({ key, ...state })
       .onConflictDoUpdate({ target: loginAttempts.key, set: { failures: state.failures, lastFailureAtMs: state.lastFailureAtMs, lockedUntilMs: state.lockedUntilMs } });
   }
+  /**
+   * Keys starting with `prefix` (other than `exceptKey`) that still hold something: a failure
+   * since `sinceMs` or a lockout running at `nowMs`. (A prefix match by `left()`, not LIKE: the
+   * prefix holds a username, whose `%` and `_` must not act as wildcards.)
+   */
+  async countLive(prefix: string, exceptKey: string, sinceMs: number, nowMs: number): Promise<number> {
+    const [row] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(loginAttempts)
+      .where(
+        and(
+          sql`left(${loginAttempts.key}, ${prefix.length}) = ${prefix}`,
+          sql`${loginAttempts.key} <> ${exceptKey}`,
+          or(gte(loginAttempts.lastFailureAtMs, sinceMs), sql`${loginAttempts.lockedUntilMs} > ${nowMs}`),
+        ),
+      );
+    return row?.n ?? 0;
+  }
+  /** Deletes `keys` and every key starting with one of `prefixes`; answers the keys that held a running lockout. */
+  async clear(keys: readonly string[], prefixes: readonly string[], nowMs: number): Promise<string[]> {
+    const conditions = [...(keys.length > 0 ? [inArray(loginAttempts.key, [...keys])] : []), ...prefixes.map((p) => sql`left(${loginAttempts.key}, ${p.length}) = ${p}`)];
+    if (conditions.length === 0) return [];
+    const rows = await this.db.delete(loginAttempts).where(or(...conditions)).returning({ key: loginAttempts.key, lockedUntilMs: loginAttempts.lockedUntilMs });
+    return rows.filter((r) => r.lockedUntilMs !== null && r.lockedUntilMs > nowMs).map((r) => r.key);
+  }
 }
 
 /** The append-only audit log. */

@@ -6,6 +6,8 @@ import { RateLimitResponse_Code, RateLimitResponse_RateLimit_Unit, type RateLimi
 import type { QuotaCore } from '../quota-core.ts';
 import type { RateLimitForwarder } from '../clients/ratelimit-forwarder.ts';
 
+const MAX_HITS = BigInt(Number.MAX_SAFE_INTEGER);
+
 const units: Record<string, RateLimitResponse_RateLimit_Unit> = {
   second: RateLimitResponse_RateLimit_Unit.SECOND,
   minute: RateLimitResponse_RateLimit_Unit.MINUTE,
@@ -37,7 +39,11 @@ export function envoyRateLimitHandlers(core: QuotaCore, secretKey: Uint8Array, r
         if (!isId(accountId, 'acc')) throw invalidArgument(`descriptors[${i}].entries.account`, 'must be an account id (acc_…)');
         // Request hits_addend 0 means 1 (proto3 cannot tell unset from 0); a descriptor's is a wrapper, so 0 is 0.
         const hits = d.hitsAddend ?? BigInt(req.hitsAddend || 1);
-        if (hits < 1n || hits > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`descriptors[${i}].hits_addend`, 'must be ≥ 1');
+        // Counted as exact integers: past 2^53 − 1 a count could not be kept exactly, and no limit is
+        // that large (a hit that big is an error in the caller, not a request to refuse quietly).
+        const field = d.hitsAddend === undefined ? 'hits_addend' : `descriptors[${i}].hits_addend`;
+        if (hits < 1n) throw invalidArgument(field, 'must be ≥ 1');
+        if (hits > MAX_HITS) throw invalidArgument(field, `must be at most ${MAX_HITS} (2^53 − 1)`);
         return { accountId, metric: entry('metric') ?? 'api.requests', amount: Number(hits) };
       });
       const inputs = await Promise.all(
