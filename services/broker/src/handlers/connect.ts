@@ -143,6 +143,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   conn.session = session;
   session.connection = conn;
   conn.connected = true;
+  broker.settlePending(conn);
   conn.connectedAtMs = broker.clock.now();
   conn.principalExpiresAtMs = auth.expiresAtMs;
   if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
