@@ -341,7 +341,8 @@ export class Connection {
 
   #block(result: Promise<void>): void {
     this.#queued ??= [];
-    this.stream.pause();
+    // A handler that already closed the connection (a refused CONNECT) leaves it reading to EOF.
+    if (!this.closed) this.stream.pause();
     result
       .then(
         () => this.#unblock(),
@@ -478,6 +479,9 @@ export class Connection {
     this.flush();
     this.closed = true;
     this.stream.end();
+    // Read (and discard) what still arrives, so the peer's FIN is seen and the stream closes now
+    // rather than at the timer below: a connection paused behind a CONNECT would otherwise wait.
+    this.stream.resume();
     const t = setTimeout(() => this.stream.destroy(), 1_000);
     t.unref?.();
     this.broker.onConnectionClosing(this);
