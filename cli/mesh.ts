@@ -189,6 +189,13 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
           quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
+          limits: {
+            maxConnectBytes: env.TOLLGATE_BROKER_MAX_CONNECT_BYTES,
+            maxPendingConnectsPerIp: env.TOLLGATE_BROKER_MAX_PENDING_CONNECTS_PER_IP,
+            connectTimeoutMs: env.TOLLGATE_BROKER_CONNECT_TIMEOUT,
+            maxPacketSizeBytes: env.TOLLGATE_BROKER_MAX_PACKET_BYTES,
+            maxKeepAliveSeconds: env.TOLLGATE_BROKER_MAX_KEEPALIVE,
+          },
         },
         deps,
       );

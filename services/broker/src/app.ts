@@ -37,6 +37,16 @@ export interface BrokerAppConfig {
   quotaFailOpen?: boolean | undefined;
   /** This edge's name in leases and usage batches (default: a random one per process). */
   edgeId?: string | undefined;
+  /** Limits on hostile and unauthenticated clients (see the broker README, Security); unset: defaults. */
+  limits?:
+    | {
+        maxConnectBytes?: number | undefined;
+        maxPendingConnectsPerIp?: number | undefined;
+        connectTimeoutMs?: number | undefined;
+        maxPacketSizeBytes?: number | undefined;
+        maxKeepAliveSeconds?: number | undefined;
+      }
+    | undefined;
 }
 
 export interface BrokerApp extends ServiceApp {
@@ -49,6 +59,10 @@ export interface BrokerApp extends ServiceApp {
  * through authz (credential cache, in-process ACL), following authz's invalidation feed to
  * disconnect revoked clients, and the admin gRPC API.
  */
+function definedOnly<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
 export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): BrokerApp {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'broker')}` };
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, headers: serviceAuth });
@@ -74,6 +88,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
     cacheCredentials: false,
+    ...definedOnly(config.limits ?? {}),
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),

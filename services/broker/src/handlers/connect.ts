@@ -35,6 +35,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   let clientId = packet.clientId ?? '';
   let assigned: string | undefined;
   if (clientId.length === 0) {
+    // MQTT 3.1 (§3.1 Client Identifier): 1 to 23 characters, no server-assigned ids: return code 2.
+    if (conn.protocolVersion === 3) return refuse(conn, RC.clientIdNotValid);
     // [MQTT-3.1.3-8] v3.1.1: a zero-length id needs CleanSession=1, else CONNACK 0x02.
     if (!v5 && !clean) return refuse(conn, RC.clientIdNotValid);
     clientId = `tg-${randomBytes(9).toString('base64url')}`;
