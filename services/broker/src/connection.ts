@@ -64,6 +64,9 @@ function parseFrame(conn: Connection, frame: Buffer): void {
   }
 }
 
+/** Incomplete frames up to this size are assembled in one buffer of their exact size. */
+const PARTIAL_FRAME_MAX = 65_536;
+
 const OWNER = Symbol('tollgate.connection');
 type OwnedStream = Duplex & { [OWNER]: Connection };
 
@@ -98,9 +101,12 @@ export class Connection {
   cleanDisconnect = false;
   #queued: Packet[] | undefined;
   /**
-   * An incomplete frame carried to the next chunks, as the chunks arrived: joined once, when the
-   * frame is complete, so a packet trickled in n pieces costs O(size) copying, not O(n × size).
+   * An incomplete frame carried to the next chunks. A small one (≤ 64 KiB, so every CONNECT read
+   * before authentication) goes into one buffer of its exact size as the bytes arrive; a larger
+   * one is kept as the chunks arrived and joined once, when complete. Either way a packet
+   * trickled in n pieces costs O(size) copying, not O(n × size), and no per-piece overhead stays.
    */
+  #partialFrame: Buffer | undefined;
   #partial: Buffer[] | undefined;
   #partialBytes = 0;
   /** Bytes the incomplete frame needs in all; 0 while its fixed header is incomplete (< 5 bytes). */
@@ -202,8 +208,20 @@ export class Connection {
     if (this.closed) return;
     this.lastSeenMs = this.broker.clock.now();
     let buf = chunk;
+    const frame = this.#partialFrame;
     const partial = this.#partial;
-    if (partial) {
+    if (frame) {
+      const have = this.#partialBytes;
+      const n = Math.min(chunk.length, frame.length - have);
+      chunk.copy(frame, have, 0, n);
+      this.#partialBytes = have + n;
+      if (this.#partialBytes < frame.length) return;
+      this.#partialFrame = undefined;
+      this.#partialBytes = 0;
+      this.#frames(frame);
+      if (n === chunk.length || this.closed) return;
+      buf = chunk.subarray(n);
+    } else if (partial) {
       partial.push(chunk);
       this.#partialBytes += chunk.length;
       // Still short of a frame whose length is known: keep the chunk, copy nothing yet.
@@ -213,6 +231,11 @@ export class Connection {
       this.#partialBytes = 0;
       this.#partialNeed = 0;
     }
+    this.#frames(buf);
+  }
+
+  /** Handles the complete frames in `buf` and keeps what is left of an incomplete one. */
+  #frames(buf: Buffer): void {
     const max = this.broker.options.maxPacketSizeBytes;
     const end = buf.length;
     let i = 0;
@@ -261,6 +284,12 @@ export class Connection {
       }
     }
     if (i < end && !this.closed) {
+      if (need !== 0 && need <= PARTIAL_FRAME_MAX) {
+        this.#partialFrame = Buffer.allocUnsafe(need);
+        buf.copy(this.#partialFrame, 0, i, end);
+        this.#partialBytes = end - i;
+        return;
+      }
       // The tail is copied once so it does not pin the frames before it; a chunk that is all
       // tail is kept as it is.
       this.#partial = [i === 0 ? buf : Buffer.from(buf.subarray(i))];
