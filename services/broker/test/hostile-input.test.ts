@@ -127,6 +127,29 @@ describe('a malformed packet behind a pending CONNECT', () => {
   });
 });
 
+describe('packets mqtt-packet parses but the handlers must not see (found by the fuzzer)', () => {
+  const cases: Array<[string, Buffer, number]> = [
+    // [MQTT-3.8.3-3] SUBSCRIBE with no filter: answering it (SUBACK with no codes) cannot be encoded.
+    ['SUBSCRIBE without a filter', Buffer.from([0x82, 0x03, 0x00, 0x01, 0x00]), 0x82],
+    // [MQTT-3.10.3-2] UNSUBSCRIBE without one.
+    ['UNSUBSCRIBE without a filter', Buffer.from([0xa2, 0x03, 0x00, 0x01, 0x00]), 0x82],
+    // A PUBREC too short for its Packet Identifier (parsed as id -1; a PUBREL for it cannot be encoded).
+    ['PUBREC without a packet id', Buffer.from([0x50, 0x00]), 0x81],
+  ];
+  for (const [name, bytes, reasonCode] of cases) {
+    it(`${name} → DISCONNECT 0x${reasonCode.toString(16)}, no internal error`, async () => {
+      await start();
+      const w = open();
+      w.send(connect5);
+      await waitFor(() => w.packets.some((p) => p.cmd === 'connack'));
+      w.sendRaw(bytes);
+      await waitFor(() => w.closed);
+      expect(w.packets.at(-1)).toMatchObject({ cmd: 'disconnect', reasonCode });
+      expect(metrics.get('connection_errors')).toBe(0);
+    });
+  }
+});
+
 describe('CONNECT size before authentication', () => {
   const big = (protocolVersion: number) => ({ ...connect5, protocolVersion, password: Buffer.alloc(9_000, 0x61) });
 

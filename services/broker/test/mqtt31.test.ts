@@ -66,7 +66,7 @@ describe('MQTT 3.1', () => {
 });
 
 const mosquitto = '/usr/bin/mosquitto_pub';
-describe.skipIf(!existsSync(mosquitto))('MQTT 3.1 with mosquitto_pub / mosquitto_sub -V mqttv31 (skipped: mosquitto-clients not installed)', () => {
+describe.skipIf(!existsSync(mosquitto))('MQTT 3.1 with mosquitto_pub / mosquitto_sub -V mqttv31 (skipped where mosquitto-clients is not installed)', () => {
   it('mosquitto_sub receives what mosquitto_pub publishes at QoS 1, both speaking 3.1', async () => {
     tb = await startBroker();
     const args = ['-h', '127.0.0.1', '-p', String(tb.port), '-V', 'mqttv31', '-u', 'alice', '-P', 'pw-a', '-q', '1'];
