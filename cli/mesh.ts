@@ -209,6 +209,13 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
             backoffMaxMs: env.TOLLGATE_MQTT_AUTH_BACKOFF_MAX,
             windowMs: env.TOLLGATE_MQTT_AUTH_FAILURE_WINDOW,
           },
+          limits: {
+            maxConnectBytes: env.TOLLGATE_BROKER_MAX_CONNECT_BYTES,
+            maxPendingConnectsPerIp: env.TOLLGATE_BROKER_MAX_PENDING_CONNECTS_PER_IP,
+            connectTimeoutMs: env.TOLLGATE_BROKER_CONNECT_TIMEOUT,
+            maxPacketSizeBytes: env.TOLLGATE_BROKER_MAX_PACKET_BYTES,
+            maxKeepAliveSeconds: env.TOLLGATE_BROKER_MAX_KEEPALIVE,
+          },
         },
         edgeDeps,
       );

@@ -78,6 +78,21 @@ export const brokerEnvShape = {
   TOLLGATE_MQTT_AUTH_BACKOFF: duration('1s'),
   TOLLGATE_MQTT_AUTH_BACKOFF_MAX: duration('5m'),
   TOLLGATE_MQTT_AUTH_FAILURE_WINDOW: duration('10m'),
+  /** Largest first CONNECT read before authentication (v5: CONNACK 0x95 above it, else closed). */
+  TOLLGATE_BROKER_MAX_CONNECT_BYTES: positiveInt(8_192, 'bytes'),
+  /** Connections one address may hold before their CONNACK; more are closed at once. */
+  TOLLGATE_BROKER_MAX_PENDING_CONNECTS_PER_IP: positiveInt(64, 'connections'),
+  /** A connection not answered CONNACK within this of being accepted is closed. */
+  TOLLGATE_BROKER_CONNECT_TIMEOUT: duration('5s'),
+  /** Largest packet accepted after CONNECT (advertised to v5 clients as Maximum Packet Size). */
+  TOLLGATE_BROKER_MAX_PACKET_BYTES: positiveInt(1_048_576, 'bytes').refine((n) => n <= 268_435_455, { message: 'expected at most 268435455 bytes (the MQTT maximum)' }),
+  /** v5 clients asking a longer keep-alive (or 0) are told this one (Server Keep Alive); 0: off. */
+  TOLLGATE_BROKER_MAX_KEEPALIVE: z
+    .string()
+    .regex(/^\d{1,5}$/, { message: 'expected a whole number of seconds 0-65535' })
+    .transform(Number)
+    .refine((n) => n <= 65_535, { message: 'expected a whole number of seconds 0-65535' })
+    .default(0),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),

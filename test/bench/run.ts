@@ -10,6 +10,7 @@ const benches = [
   { name: 'quota', file: './quota.bench.ts', run: 'runQuotaBench' },
   { name: 'identity', file: './identity.bench.ts', run: 'runIdentityBench' },
   { name: 'broker', file: './broker.bench.ts', run: 'runBrokerBench' },
+  { name: 'half-open', file: './half-open.bench.ts', run: 'runHalfOpenBench' },
   { name: 'rabbitmq', file: './rabbitmq.bench.ts', run: 'runRabbitmqBench' },
   { name: 'subscribe-cap', file: './subscribe-cap.bench.ts', run: 'runSubscribeCapBench' },
 ];

@@ -51,6 +51,16 @@ export interface BrokerAppConfig {
   subscribeOverlap?: SubscribeOverlapMode | undefined;
   /** Credential-failure throttle settings (defaults in domain/credential-throttle.ts). */
   credentialThrottle?: Partial<CredentialThrottlePolicy> | undefined;
+  /** Limits on hostile and unauthenticated clients (see the broker README, Security); unset: defaults. */
+  limits?:
+    | {
+        maxConnectBytes?: number | undefined;
+        maxPendingConnectsPerIp?: number | undefined;
+        connectTimeoutMs?: number | undefined;
+        maxPacketSizeBytes?: number | undefined;
+        maxKeepAliveSeconds?: number | undefined;
+      }
+    | undefined;
 }
 
 /** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
@@ -68,6 +78,10 @@ export interface BrokerApp extends ServiceApp {
  * through authz (credential cache, in-process ACL), following authz's invalidation feed to
  * disconnect revoked clients, and the admin gRPC API.
  */
+function definedOnly<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as { [K in keyof T]?: Exclude<T[K], undefined> };
+}
+
 export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): BrokerApp {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'broker')}` };
   const telemetry = deps.telemetry.forService('broker');
@@ -102,6 +116,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     // One line when an address or username starts being throttled and one when it is over (with
     // how many CONNECTs were refused meanwhile) — never one per packet. The username key is a digest.
     onCredentialThrottle: (e) => deps.logger.warn({ event: 'mqtt_credential_throttle', phase: e.phase, scope: e.scope, key: e.key, failures: e.failures, blockedForMs: e.blockedForMs, refused: e.refused }, `MQTT credential failures ${e.phase === 'started' ? 'throttled' : 'throttle over'} (${e.scope})`),
+    ...definedOnly(config.limits ?? {}),
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),

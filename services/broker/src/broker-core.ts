@@ -3,7 +3,6 @@
  * trie and one retained store per account (the account mount), routing, queues, housekeeping.
  */
 import { createHash } from 'node:crypto';
-import mqtt from 'mqtt-packet';
 import type { IPublishPacket } from 'mqtt-packet';
 import { topicMatches } from '#libs/topics/topic-filter.ts';
 import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
@@ -13,7 +12,7 @@ import { CredentialThrottle } from './domain/credential-throttle.ts';
 import type { ResolvedBrokerOptions } from './broker-options.ts';
 import type { Connection } from './connection.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
-import { encodePublish } from './publish-codec.ts';
+import { encodePublish, generatePacket } from './publish-codec.ts';
 
 /**
  * Retained-store entries one pump examines per event-loop turn for new subscriptions. topicMatches
@@ -44,6 +43,8 @@ export class BrokerCore {
   readonly #retained = new Map<string, Map<string, Message>>();
   readonly #authCache = new Map<string, CachedAuth>();
   #retainedSeq = 0;
+  /** Connections per peer address that have not been answered a CONNACK yet. */
+  readonly #pendingByIp = new Map<string, number>();
   #dirty: Connection[] = [];
   #flushScheduled = false;
   // Per-route scratch, reused so matching allocates no closures per message.
@@ -449,7 +450,11 @@ export class BrokerCore {
         if (alias !== 0) props.topicAlias = alias;
         packet.properties = props;
       }
-      buf = mqtt.generate(packet, { protocolVersion: conn.protocolVersion });
+      buf = generatePacket(packet, conn.protocolVersion);
+      if (buf === undefined) {
+        this.metrics.count('dropped_unencodable');
+        return false;
+      }
       if (key !== undefined) cache!.set(key, buf);
     }
     // [MQTT-3.1.2-27/28] never send a packet larger than the client's Maximum Packet Size: discard it
@@ -522,9 +527,32 @@ export class BrokerCore {
     } else send(decision === 'allow');
   }
 
+  // ---- unauthenticated connections ---------------------------------------------------------
+
+  /**
+   * Takes a pending-CONNECT place for `peerIp`, or answers false when the address already holds
+   * `maxPendingConnectsPerIp` connections that have not been answered a CONNACK: what one address
+   * can make us hold before authenticating is bounded, whatever it sends (or does not).
+   */
+  admitPending(peerIp: string): boolean {
+    const n = this.#pendingByIp.get(peerIp) ?? 0;
+    if (n >= this.options.maxPendingConnectsPerIp) return false;
+    this.#pendingByIp.set(peerIp, n + 1);
+    return true;
+  }
+
+  /** Gives the place back: once when the connection is answered CONNACK 0 or closes before. */
+  settlePending(conn: Connection): void {
+    const n = this.#pendingByIp.get(conn.peerIp);
+    if (n === undefined) return;
+    if (n <= 1) this.#pendingByIp.delete(conn.peerIp);
+    else this.#pendingByIp.set(conn.peerIp, n - 1);
+  }
+
   onConnectionClosing(conn: Connection): void {
     if (!this.connections.delete(conn)) return;
     this.metrics.count('connections_closed');
+    if (!conn.connected) this.settlePending(conn);
     const session = conn.session;
     if (!session || session.connection !== conn) return;
     session.connection = undefined;
@@ -545,26 +573,35 @@ export class BrokerCore {
 
   onHandlerError(conn: Connection, _err: unknown): void {
     // A bug or a failed port call must cost one connection, never the process.
-    this.metrics.count('protocol_errors');
+    this.metrics.count('connection_errors');
     conn.disconnect(RC.unspecified);
+  }
+
+  #sweepConnection(conn: Connection, now: number): void {
+    if (!conn.connected) {
+      // Unauthenticated (no CONNECT yet, or one still being answered): held for the connect
+      // timeout at most, from the moment the socket was accepted.
+      if (now - conn.openedAtMs > this.options.connectTimeoutMs) conn.destroy();
+      return;
+    }
+    // [MQTT-3.1.2-24] nothing for 1.5× the keep-alive: close (v5 0x8D).
+    if (conn.keepaliveMs > 0 && now - conn.lastSeenMs > conn.keepaliveMs * 1.5) {
+      conn.disconnect(RC.keepAliveTimeout);
+      return;
+    }
+    const expiresAtMs = conn.principalExpiresAtMs;
+    if (expiresAtMs !== undefined && expiresAtMs <= now) conn.disconnect(RC.notAuthorized, 'credential expired');
   }
 
   /** Housekeeping: connect timeout, keep-alive, credential expiry, will delay, session expiry. */
   sweep(): void {
     const now = this.clock.now();
     for (const conn of this.connections) {
-      if (!conn.connectSeen) {
-        if (now - conn.openedAtMs > this.options.connectTimeoutMs) conn.destroy();
-        continue;
+      try {
+        this.#sweepConnection(conn, now);
+      } catch (err) {
+        conn.fail(err);
       }
-      if (!conn.connected) continue;
-      // [MQTT-3.1.2-24] nothing for 1.5× the keep-alive: close (v5 0x8D).
-      if (conn.keepaliveMs > 0 && now - conn.lastSeenMs > conn.keepaliveMs * 1.5) {
-        conn.disconnect(RC.keepAliveTimeout);
-        continue;
-      }
-      const expiresAtMs = conn.principalExpiresAtMs;
-      if (expiresAtMs !== undefined && expiresAtMs <= now) conn.disconnect(RC.notAuthorized, 'credential expired');
     }
     for (const session of this.sessions.values()) {
       if (session.connection) continue;

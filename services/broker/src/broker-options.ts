@@ -18,8 +18,18 @@ export interface BrokerOptions {
   tls?: ListenAddress & { cert: string | Buffer; key: string | Buffer; ca?: string | Buffer };
   /** MQTT over WebSocket (`mqtt` subprotocol). Off unless given. */
   ws?: ListenAddress & { path?: string };
-  /** A connection that sends no CONNECT within this is closed. Default 10 s. */
+  /**
+   * A connection not answered CONNACK 0 within this of being accepted (no CONNECT, a trickled
+   * one, or one still being authenticated) is closed. Default 5 s.
+   */
   connectTimeoutMs?: number;
+  /**
+   * Largest first CONNECT read before authentication (will message included); a bigger one is
+   * refused as soon as its length is known (v5 CONNACK 0x95, else closed). Default 8 KiB.
+   */
+  maxConnectBytes?: number;
+  /** Connections one peer address may hold before their CONNACK; more are closed at once. Default 64. */
+  maxPendingConnectsPerIp?: number;
   /** v5: clients asking for more (or 0) get this as Server Keep Alive. 0: accept the client's. */
   maxKeepAliveSeconds?: number;
   /** Largest packet accepted (advertised as Maximum Packet Size). Default 1 MiB. */
@@ -77,7 +87,9 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     tcp: options.tcp,
     tls: options.tls,
     ws: options.ws,
-    connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
+    connectTimeoutMs: options.connectTimeoutMs ?? 5_000,
+    maxConnectBytes: options.maxConnectBytes ?? 8_192,
+    maxPendingConnectsPerIp: options.maxPendingConnectsPerIp ?? 64,
     maxKeepAliveSeconds: options.maxKeepAliveSeconds ?? 0,
     maxPacketSizeBytes: options.maxPacketSizeBytes ?? 1_048_576,
     receiveMaximum: options.receiveMaximum ?? 64,

@@ -61,6 +61,11 @@ export function createBroker(options: BrokerOptions): Broker {
   function accept(stream: Duplex, transport: TransportKind, peerIp: string): void {
     // Plain TCP sockets come with Nagle off already (the server's `noDelay`): one syscall less per connect.
     if (transport !== 'tcp' && stream instanceof net.Socket) stream.setNoDelay(true);
+    if (!core.admitPending(peerIp)) {
+      core.metrics.count('pending_connects_refused');
+      stream.destroy();
+      return;
+    }
     const conn = new Connection(core, stream, transport, peerIp);
     core.connections.add(conn);
     core.metrics.count('connections_opened');

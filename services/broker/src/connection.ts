@@ -12,7 +12,7 @@ import type { MqttProtocol } from './domain/ports.ts';
 import { RC } from './domain/reason-codes.ts';
 import { dispatchPacket, refuseFrame } from './handlers/index.ts';
 import { checkFrameProperties } from './domain/frame-properties.ts';
-import { decodePublish, encodeAck, type AckCommand } from './publish-codec.ts';
+import { decodePublish, encodeAck, generatePacket, type AckCommand } from './publish-codec.ts';
 import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 
 /** `memory`: an in-process duplex (packet-level tests, embedding). */
@@ -56,10 +56,17 @@ function parseFrame(conn: Connection, frame: Buffer): void {
   sharedParser.settings = SETTINGS[conn.protocolVersion];
   try {
     sharedParser.parse(frame);
+  } catch (err) {
+    // Thrown mid-packet (not reported as 'error'): its state is unknown, so it is not reused.
+    parserFailed = true;
+    throw err;
   } finally {
     parsing = previous;
   }
 }
+
+/** Incomplete frames up to this size are assembled in one buffer of their exact size. */
+const PARTIAL_FRAME_MAX = 65_536;
 
 const OWNER = Symbol('tollgate.connection');
 type OwnedStream = Duplex & { [OWNER]: Connection };
@@ -94,8 +101,17 @@ export class Connection {
   /** Normal DISCONNECT received: no will [MQTT-3.1.2-10]. */
   cleanDisconnect = false;
   #queued: Packet[] | undefined;
-  /** Bytes of an incomplete frame carried to the next chunk. */
-  #partial: Buffer | undefined;
+  /**
+   * An incomplete frame carried to the next chunks. A small one (≤ 64 KiB, so every CONNECT read
+   * before authentication) goes into one buffer of its exact size as the bytes arrive; a larger
+   * one is kept as the chunks arrived and joined once, when complete. Either way a packet
+   * trickled in n pieces costs O(size) copying, not O(n × size), and no per-piece overhead stays.
+   */
+  #partialFrame: Buffer | undefined;
+  #partial: Buffer[] | undefined;
+  #partialBytes = 0;
+  /** Bytes the incomplete frame needs in all; 0 while its fixed header is incomplete (< 5 bytes). */
+  #partialNeed = 0;
   #throttled = false;
   #awaitingDrain = false;
   /** Written this event-loop turn, not yet flushed (allocated on first write). */
@@ -115,25 +131,73 @@ export class Connection {
     (stream as OwnedStream)[OWNER] = this;
     stream.on('data', Connection.#onStreamData);
     stream.on('error', Connection.#onStreamError);
+    // The peer ended its side: nothing more can arrive. Sockets close by themselves then
+    // (allowHalfOpen off); other duplex streams (in memory, WebSocket) are closed here alike.
+    stream.on('end', Connection.#onStreamEnd);
     stream.on('close', Connection.#onStreamClose);
   }
 
+  // Every entry point from the stream is guarded: an error parsing, encoding, writing or handling
+  // costs this connection (closed, counted as `connection_errors`), never the process — with the
+  // whole mesh in one process, an escaped error would take identity, authz and quota down too.
   static #onStreamData(this: OwnedStream, chunk: Buffer): void {
-    this[OWNER].#onData(chunk);
+    const conn = this[OWNER];
+    try {
+      conn.#onData(chunk);
+    } catch (err) {
+      conn.fail(err);
+    }
   }
 
   static #onStreamError(this: OwnedStream): void {
-    this[OWNER].destroy();
+    const conn = this[OWNER];
+    try {
+      conn.destroy();
+    } catch (err) {
+      conn.fail(err);
+    }
+  }
+
+  static #onStreamEnd(this: OwnedStream): void {
+    const conn = this[OWNER];
+    try {
+      conn.end();
+    } catch (err) {
+      conn.fail(err);
+    }
   }
 
   static #onStreamClose(this: OwnedStream): void {
-    this[OWNER].#onClose();
+    const conn = this[OWNER];
+    try {
+      conn.#onClose();
+    } catch (err) {
+      conn.fail(err);
+    }
   }
 
   static #onStreamDrain(this: OwnedStream): void {
     const conn = this[OWNER];
     conn.#awaitingDrain = false;
-    if (conn.session && conn.connected) conn.broker.pump(conn.session);
+    try {
+      if (conn.session && conn.connected) conn.broker.pump(conn.session);
+    } catch (err) {
+      conn.fail(err);
+    }
+  }
+
+  /** An unexpected error on this connection: close it, count it, keep serving everyone else. */
+  fail(_err: unknown): void {
+    this.broker.metrics.count('connection_errors');
+    if (!this.closed) {
+      this.closed = true;
+      try {
+        this.broker.onConnectionClosing(this);
+      } catch {
+        // Already counted; the connection goes either way.
+      }
+    }
+    this.stream.destroy();
   }
 
   /**
@@ -145,13 +209,38 @@ export class Connection {
     if (this.closed) return;
     this.lastSeenMs = this.broker.clock.now();
     let buf = chunk;
-    if (this.#partial) {
-      buf = Buffer.concat([this.#partial, chunk]);
+    const frame = this.#partialFrame;
+    const partial = this.#partial;
+    if (frame) {
+      const have = this.#partialBytes;
+      const n = Math.min(chunk.length, frame.length - have);
+      chunk.copy(frame, have, 0, n);
+      this.#partialBytes = have + n;
+      if (this.#partialBytes < frame.length) return;
+      this.#partialFrame = undefined;
+      this.#partialBytes = 0;
+      this.#frames(frame);
+      if (n === chunk.length || this.closed) return;
+      buf = chunk.subarray(n);
+    } else if (partial) {
+      partial.push(chunk);
+      this.#partialBytes += chunk.length;
+      // Still short of a frame whose length is known: keep the chunk, copy nothing yet.
+      if (this.#partialNeed !== 0 && this.#partialBytes < this.#partialNeed) return;
+      buf = Buffer.concat(partial, this.#partialBytes);
       this.#partial = undefined;
+      this.#partialBytes = 0;
+      this.#partialNeed = 0;
     }
+    this.#frames(buf);
+  }
+
+  /** Handles the complete frames in `buf` and keeps what is left of an incomplete one. */
+  #frames(buf: Buffer): void {
     const max = this.broker.options.maxPacketSizeBytes;
     const end = buf.length;
     let i = 0;
+    let need = 0;
     while (i < end && !this.closed) {
       // [MQTT-3.1.0-1] the first packet must be CONNECT: anything else is dropped at the first byte.
       if (!this.connectSeen && buf[i] !== 0x10) {
@@ -178,7 +267,12 @@ export class Connection {
       }
       const headerLen = j - i;
       if (len > max) return this.#tooLarge();
-      if (j + len > end) break;
+      // Before authentication only a small CONNECT is read: refused as soon as its length is known.
+      if (!this.connectSeen && len > this.broker.options.maxConnectBytes) return this.#connectTooLarge(buf, j, end);
+      if (j + len > end) {
+        need = j + len - i;
+        break;
+      }
       const frame = buf.subarray(i, j + len);
       i = j + len;
       // [MQTT-2.2.2-2] repeated v5 properties, which mqtt-packet would merge: refused before parsing.
@@ -193,7 +287,38 @@ export class Connection {
         parseFrame(this, frame);
       }
     }
-    if (i < end && !this.closed) this.#partial = Buffer.from(buf.subarray(i));
+    if (i < end && !this.closed) {
+      if (need !== 0 && need <= PARTIAL_FRAME_MAX) {
+        this.#partialFrame = Buffer.allocUnsafe(need);
+        buf.copy(this.#partialFrame, 0, i, end);
+        this.#partialBytes = end - i;
+        return;
+      }
+      // The tail is copied once so it does not pin the frames before it; a chunk that is all
+      // tail is kept as it is.
+      this.#partial = [i === 0 ? buf : Buffer.from(buf.subarray(i))];
+      this.#partialBytes = end - i;
+      this.#partialNeed = need;
+    }
+  }
+
+  /**
+   * A first CONNECT over `maxConnectBytes`: a v5 client (its protocol level is already here) gets
+   * CONNACK 0x95 Packet too large [MQTT-3.2.2-8 permits a CONNACK with a reason code ≥ 0x80, then
+   * close]; any other is closed, as v3.1.1 has no return code for it.
+   */
+  #connectTooLarge(buf: Buffer, bodyStart: number, end: number): void {
+    this.broker.metrics.count('connects_too_large');
+    this.broker.metrics.count('connects_refused');
+    const levelAt = bodyStart + 2 + (bodyStart + 1 < end ? (buf[bodyStart]! << 8) | buf[bodyStart + 1]! : end);
+    if (levelAt < end && buf[levelAt] === 5) {
+      const connack = generatePacket({ cmd: 'connack', reasonCode: RC.packetTooLarge, sessionPresent: false }, 5);
+      if (connack) {
+        this.write(connack);
+        return this.end();
+      }
+    }
+    this.destroy();
   }
 
   #malformed(): void {
@@ -233,22 +358,33 @@ export class Connection {
     try {
       result = dispatchPacket(this, packet);
     } catch (err) {
-      this.broker.onHandlerError(this, err);
+      this.#handlerFailed(err);
       return;
     }
     if (result !== undefined) this.#block(result);
   }
 
+  #handlerFailed(err: unknown): void {
+    try {
+      this.broker.onHandlerError(this, err);
+    } catch (again) {
+      this.fail(again);
+    }
+  }
+
   #block(result: Promise<void>): void {
     this.#queued ??= [];
-    this.stream.pause();
-    result.then(
-      () => this.#unblock(),
-      (err: unknown) => {
-        this.broker.onHandlerError(this, err);
-        this.#unblock();
-      },
-    );
+    // A handler that already closed the connection (a refused CONNECT) leaves it reading to EOF.
+    if (!this.closed) this.stream.pause();
+    result
+      .then(
+        () => this.#unblock(),
+        (err: unknown) => {
+          this.#handlerFailed(err);
+          this.#unblock();
+        },
+      )
+      .catch((err: unknown) => this.fail(err));
   }
 
   #unblock(): void {
@@ -284,10 +420,18 @@ export class Connection {
   #onParseError(err: Error): void {
     if (this.closed) return;
     this.broker.metrics.count('protocol_errors');
-    if (!this.connected && /protocol version/i.test(err.message)) {
-      // [MQTT-3.1.2-2] unsupported protocol level: CONNACK 0x01 then close.
+    if (!this.connectSeen && /protocol version/i.test(err.message)) {
+      // [MQTT-3.1.2-2] the first CONNECT names an unsupported protocol level: CONNACK 0x01 (in
+      // the 3.1.1 format: the only one such a client may read) then close.
       this.writePacket({ cmd: 'connack', returnCode: 1, sessionPresent: false });
       this.end();
+      return;
+    }
+    if (!this.connected) {
+      // A CONNECT is being handled and this packet behind it is malformed (a second CONNECT with
+      // an unknown protocol level, say): nothing may precede the CONNACK [MQTT-3.2.0-1] and the
+      // server has no CONNACK for a later packet, so the connection is closed [MQTT-4.8.0-1].
+      this.destroy();
       return;
     }
     this.disconnect(RC.malformedPacket);
@@ -307,7 +451,8 @@ export class Connection {
 
   writePacket(packet: Packet): void {
     if (this.closed) return;
-    const buf = mqtt.generate(packet, { protocolVersion: this.protocolVersion });
+    const buf = generatePacket(packet, this.protocolVersion);
+    if (buf === undefined) return this.fail(new Error(`cannot encode ${packet.cmd} for protocol level ${this.protocolVersion}`));
     this.write(buf);
   }
 
@@ -328,11 +473,15 @@ export class Connection {
     if (out === undefined || (this.closed && this.stream.destroyed)) return;
     this.#out = undefined;
     this.#outBytes = 0;
-    const more = this.stream.write(out.length === 1 ? out[0]! : Buffer.concat(out));
-    // Backed up: resume the session's queue when the socket drains.
-    if (!more && !this.#awaitingDrain) {
-      this.#awaitingDrain = true;
-      this.stream.once('drain', Connection.#onStreamDrain);
+    try {
+      const more = this.stream.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+      // Backed up: resume the session's queue when the socket drains.
+      if (!more && !this.#awaitingDrain) {
+        this.#awaitingDrain = true;
+        this.stream.once('drain', Connection.#onStreamDrain);
+      }
+    } catch (err) {
+      this.fail(err);
     }
   }
 
@@ -363,6 +512,9 @@ export class Connection {
     this.flush();
     this.closed = true;
     this.stream.end();
+    // Read (and discard) what still arrives, so the peer's FIN is seen and the stream closes now
+    // rather than at the timer below: a connection paused behind a CONNECT would otherwise wait.
+    this.stream.resume();
     const t = setTimeout(() => this.stream.destroy(), 1_000);
     t.unref?.();
     this.broker.onConnectionClosing(this);

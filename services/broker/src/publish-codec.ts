@@ -6,7 +6,8 @@
  * long (retained messages) is copied by the caller.
  */
 import { isUtf8 } from 'node:buffer';
-import type { IPublishPacket } from 'mqtt-packet';
+import mqtt from 'mqtt-packet';
+import type { IPublishPacket, Packet } from 'mqtt-packet';
 
 export type DecodeResult = IPublishPacket | 'malformed' | 'fallback';
 
@@ -112,4 +113,17 @@ export function encodeAck(cmd: AckCommand, packetId: number): Buffer {
   buf[2] = packetId >> 8;
   buf[3] = packetId & 0xff;
   return buf;
+}
+
+/**
+ * mqtt-packet's generator reports a packet it cannot encode by emitting 'error' on a private
+ * emitter nobody listens to, which throws out of `generate`: turned into `undefined` here so the
+ * caller decides (close one connection, drop one message) and the process never sees it.
+ */
+export function generatePacket(packet: Packet, protocolVersion: number): Buffer | undefined {
+  try {
+    return mqtt.generate(packet, { protocolVersion });
+  } catch {
+    return undefined;
+  }
 }

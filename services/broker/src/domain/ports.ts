@@ -111,6 +111,14 @@ export type BrokerCounter =
   | 'dropped_expired'
   | 'dropped_too_large'
   | 'protocol_errors'
+  /** A first CONNECT over `maxConnectBytes` (also counted in connects_refused). */
+  | 'connects_too_large'
+  /** Closed at once: its address already held `maxPendingConnectsPerIp` unanswered connections. */
+  | 'pending_connects_refused'
+  /** An unexpected error parsing, encoding, writing or handling closed one connection. */
+  | 'connection_errors'
+  /** A message that could not be encoded for one subscriber, dropped for it. */
+  | 'dropped_unencodable'
   | 'authz_unavailable'
   /** CONNECTs refused by the credential-failure throttle without asking authz. */
   | 'connects_throttled'

@@ -54,6 +54,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   let clientId = packet.clientId ?? '';
   let assigned: string | undefined;
   if (clientId.length === 0) {
+    // MQTT 3.1 (§3.1 Client Identifier): 1 to 23 characters, no server-assigned ids: return code 2.
+    if (conn.protocolVersion === 3) return refuse(conn, RC.clientIdNotValid);
     // [MQTT-3.1.3-8] v3.1.1: a zero-length id needs CleanSession=1, else CONNACK 0x02.
     if (!v5 && !clean) return refuse(conn, RC.clientIdNotValid);
     clientId = `tg-${randomBytes(9).toString('base64url')}`;
@@ -185,6 +187,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   conn.session = session;
   session.connection = conn;
   conn.connected = true;
+  broker.settlePending(conn);
   conn.connectedAtMs = broker.clock.now();
   conn.principalExpiresAtMs = auth.expiresAtMs;
   if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;

@@ -36,6 +36,12 @@ export function dispatchPacket(conn: Connection, packet: Packet): void | Promise
     conn.destroy();
     return;
   }
+  const invalid = shapeError(packet);
+  if (invalid !== undefined) {
+    conn.broker.metrics.count('protocol_errors');
+    conn.disconnect(invalid);
+    return;
+  }
   switch (packet.cmd) {
     case 'publish':
       return handlePublish(conn, packet);
@@ -62,4 +68,26 @@ export function dispatchPacket(conn: Connection, packet: Packet): void | Promise
       conn.broker.metrics.count('protocol_errors');
       conn.disconnect(RC.protocolError);
   }
+}
+
+const CARRIES_ID = new Set(['puback', 'pubrec', 'pubrel', 'pubcomp', 'subscribe', 'unsubscribe']);
+
+/**
+ * [MQTT-2.2.1-2/3] these packets carry a Packet Identifier. mqtt-packet accepts a frame too short
+ * for one and reports the id as -1 or leaves it out; such a packet is malformed, and answering it
+ * (a PUBREL for id -1, say) cannot even be encoded.
+ */
+function lacksPacketId(packet: Packet): boolean {
+  if (!CARRIES_ID.has(packet.cmd) && !(packet.cmd === 'publish' && packet.qos > 0)) return false;
+  const id = (packet as { messageId?: number }).messageId;
+  return id === undefined || !(id >= 0 && id <= 65_535);
+}
+
+/** What mqtt-packet parses but the handlers must never see: answered with this reason code. */
+function shapeError(packet: Packet): number | undefined {
+  if (lacksPacketId(packet)) return RC.malformedPacket;
+  // [MQTT-3.8.3-3] a SUBSCRIBE, [MQTT-3.10.3-2] an UNSUBSCRIBE, names at least one filter.
+  if (packet.cmd === 'subscribe' && !(packet.subscriptions?.length > 0)) return RC.protocolError;
+  if (packet.cmd === 'unsubscribe' && !(packet.unsubscriptions?.length > 0)) return RC.protocolError;
+  return undefined;
 }
