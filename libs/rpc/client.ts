@@ -52,6 +52,11 @@ export function createRpcClient<S extends DescService>(service: S, address: stri
         if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
         span.end();
       };
+      // A call with a deadline waits for the channel to connect (up to that deadline) instead of
+      // failing at once while the channel is between attempts — a peer that started after us, or
+      // came back, is used as soon as it answers. Nothing has been sent while waiting, so this is
+      // safe for calls that are not idempotent; streams without a deadline keep failing fast.
+      if (deadline !== undefined) metadata.setOptions({ waitForReady: true });
       return { metadata, callOptions: deadline === undefined ? {} : { deadline }, end };
     };
 
