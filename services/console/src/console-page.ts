@@ -53,7 +53,7 @@ async function load() {
     const [d, c, t] = await Promise.all([get('/api/v1/decisions?denials_only=true&limit=50'), get('/api/v1/clients').catch(() => ({ clients: [] })), get('/api/v1/traces?limit=50')]);
     rows('decisions', d.decisions, (x) => [[x.at], [x.reason, 'deny'], [x.action], [x.resource], [x.client_id], [x.source]]);
     rows('clients', c.clients, (x) => [[x.client_id], [x.peer], ['v' + x.protocol_version], [x.transport], [x.subject], [x.connected_at]]);
-    rows('traces', t.spans, (x) => [[x.name], [x.service], [x.durationMs.toFixed(2) + ' ms'], [x.traceId.slice(0, 12) + '…']]);
+    rows('traces', t.spans, (x) => [[x.name], [x.service], [x.duration_ms.toFixed(2) + ' ms'], [x.trace_id.slice(0, 12) + '…']]);
     status.textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (error) { status.textContent = error.message; }
 }
