@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Secret, TOTP } from 'otpauth';
 import { silentLogger } from '#libs/telemetry/index.ts';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { createConsoleApp } from '../src/app.ts';
@@ -22,7 +23,8 @@ let base: string;
 let a: { accountId: string; masterToken: string };
 let b: { accountId: string; masterToken: string };
 /** Things of tenant a, made through the API itself. */
-const ids = { sub: '', user: '', token: '', aclSecret: '' };
+const ids = { sub: '', user: '', token: '', aclSecret: '', totpSecret: '' };
+const totpCode = (secret: string) => new TOTP({ secret: Secret.fromBase32(secret) }).generate();
 
 async function call(method: string, path: string, options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...options.headers };
@@ -80,7 +82,9 @@ function validCall(method: string, path: string): { path: string; body?: unknown
     'POST /decisions/check': { token: ids.aclSecret, action: 'publish', resource: 'mqtt:plant/7/temp' },
     'PUT /limits': { account_id: ids.sub, limits: [{ metric: 'mqtt.messages.in', kind: 'rate', value: 100, per: 'second' }] },
     'POST /clients/{client_id}/kick': { account_id: ids.sub },
+    'POST /users/{user_id}/password': { current_password: 'correct horse battery staple', new_password: 'another horse battery staple' },
   };
+  if (method === 'POST' && path === '/users/{user_id}/totp/confirm') bodies[`${method} ${path}`] = { code: totpCode(ids.totpSecret) };
   const key = `${method} ${path}`;
   return { path: concrete, ...(key in bodies ? { body: bodies[key] } : {}) };
 }
@@ -105,12 +109,14 @@ describe('the OpenAPI document', () => {
 
     // Reads first, then writes, then the destructive ones, so each finds its things still there;
     // resume after suspend, so the subaccount is active again for the tests after this one.
-    const order = (key: string) => (key.startsWith('GET') ? 0 : key.includes('revoke') || key.includes('DELETE') || key.includes('suspend') ? 2 : key.includes('resume') ? 3 : 1);
+    const order = (key: string) =>
+      key.startsWith('GET') ? 0 : key.endsWith('/totp/confirm') ? 1.5 : key.includes('/memberships/') && key.startsWith('DELETE') ? 2.5 : key.includes('revoke') || key.includes('DELETE') || key.includes('suspend') ? 2 : key.includes('resume') ? 3 : 1;
     const failures: string[] = [];
     for (const key of [...documented].sort((x, y) => order(x) - order(y))) {
       const [method, path] = key.split(' ') as [string, string];
       const { path: concrete, body } = validCall(method, path);
       const answer = await call(method, concrete, { body });
+      if (key === 'POST /users/{user_id}/totp') ids.totpSecret = answer.json.secret as string;
       // A valid call by the owner's master token succeeds: not merely "not 404/500".
       if (answer.status >= 400) failures.push(`${key} → ${answer.status} ${JSON.stringify(answer.json)}`);
     }
@@ -158,10 +164,15 @@ function cases(): Record<string, { bad?: { path: string; body?: unknown; field: 
     'GET /audit': { bad: { path: '/audit?since=yesterday', field: 'since' }, foreign: { path: `/audit?account_id=${ids.sub}` } },
     'GET /traces': { bad: { path: '/traces?trace_id=xyz', field: 'trace_id' }, foreign: { path: '/traces', token: subMaster } },
     'POST /keys/rotate': { foreign: { path: '/keys/rotate', token: subMaster } },
+    'POST /users/{user_id}/totp': { bad: { path: '/users/usr_%20/totp', field: 'user_id' }, foreign: { path: `/users/${ids.user}/totp` } },
+    'POST /users/{user_id}/totp/confirm': { bad: { path: `/users/${ids.user}/totp/confirm`, body: { code: 'abc' }, field: 'code' }, foreign: { path: `/users/${ids.user}/totp/confirm`, body: { code: '123456' } } },
+    'DELETE /users/{user_id}/totp': { bad: { path: `/users/${ids.user}/totp`, body: { code: long }, field: 'code' }, foreign: { path: `/users/${ids.user}/totp`, body: {} } },
+    // The current password is the proof here, not the caller's account: no foreign case.
+    'POST /users/{user_id}/password': { bad: { path: `/users/${ids.user}/password`, body: { current_password: 'x', new_password: '' }, field: 'new_password' } },
   };
 }
 /** Operations that take no input and show nothing of any account, so have neither case. */
-const inputless = ['GET /me', 'GET /services', 'GET /keys/jwks'];
+const inputless = ['GET /me', 'GET /services', 'GET /keys/jwks', 'GET /stats'];
 let subMaster = '';
 
 describe('each operation', () => {

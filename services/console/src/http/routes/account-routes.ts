@@ -149,4 +149,51 @@ export function accountRoutes(api: ApiApp, { peers }: AdminApiDeps): void {
       return c.json({ user: userJson(res.user!) }, 200);
     },
   );
+  api.openapi(
+    createRoute({
+      method: 'post', path: '/users/{user_id}/totp', tags: userTags, summary: 'Start TOTP enrollment: the secret and otpauth URI to scan (EnrollTotp)',
+      request: { params: UserParam },
+      responses: { 200: ok(z.object({ otpauth_uri: z.string(), secret: z.string() })), ...problems },
+    }),
+    async (c) => {
+      const res = await identity.enrollTotp({ userId: c.req.valid('param').user_id }, c.get('caller').auth);
+      return c.json({ otpauth_uri: res.otpauthUri, secret: res.secret }, 200);
+    },
+  );
+  api.openapi(
+    createRoute({
+      method: 'post', path: '/users/{user_id}/totp/confirm', tags: userTags, summary: 'Confirm TOTP enrollment with a current code; recovery codes are shown once (ConfirmTotp)',
+      request: { params: UserParam, body: jsonBody(z.object({ code: z.string().regex(/^\d{6,8}$/, 'must be the 6-digit code') })) },
+      responses: { 200: ok(z.object({ recovery_codes: z.array(z.string()) })), ...problems },
+    }),
+    async (c) => {
+      const res = await identity.confirmTotp({ userId: c.req.valid('param').user_id, code: c.req.valid('json').code }, c.get('caller').auth);
+      return c.json({ recovery_codes: res.recoveryCodes }, 200);
+    },
+  );
+  api.openapi(
+    createRoute({
+      method: 'delete', path: '/users/{user_id}/totp', tags: userTags, summary: "Disable a user's TOTP: the user with a current or recovery code, an admin without (DisableTotp)",
+      request: { params: UserParam, body: { required: false, content: { 'application/json': { schema: z.object({ code: z.string().max(32).optional() }) } } } },
+      responses: { 200: ok(z.object({ user_id: z.string() })), ...problems },
+    }),
+    async (c) => {
+      const { user_id } = c.req.valid('param');
+      await identity.disableTotp({ userId: user_id, code: c.req.valid('json')?.code ?? '' }, c.get('caller').auth);
+      return c.json({ user_id }, 200);
+    },
+  );
+  api.openapi(
+    createRoute({
+      method: 'post', path: '/users/{user_id}/password', tags: userTags, summary: "Change a user's password with the current one; every session of the user ends (ChangePassword)",
+      request: { params: UserParam, body: jsonBody(z.object({ current_password: z.string().min(1, 'is required').max(1024), new_password: z.string().min(1, 'is required').max(1024) })) },
+      responses: { 200: ok(z.object({ user_id: z.string() })), ...problems },
+    }),
+    async (c) => {
+      const { user_id } = c.req.valid('param');
+      const b = c.req.valid('json');
+      await identity.changePassword({ userId: user_id, currentPassword: b.current_password, newPassword: b.new_password }, c.get('caller').auth);
+      return c.json({ user_id }, 200);
+    },
+  );
 }

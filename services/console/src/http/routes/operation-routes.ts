@@ -112,6 +112,17 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
 
   api.openapi(
     createRoute({
+      method: 'get', path: '/stats', tags: ['clients'], summary: "The broker edge's counters: connections, messages, bytes, drops, denials (GetStats)",
+      responses: { 200: ok(z.object({ at: z.string(), connections: z.number(), sessions: z.number(), subscriptions: z.number(), retained: z.number(), messages_in: z.number(), messages_out: z.number(), bytes_in: z.number(), bytes_out: z.number(), dropped: z.number(), denied: z.number() })), ...problems },
+    }),
+    async (c) => {
+      const s = await broker.getStats({}, c.get('caller').auth);
+      const n = (v: bigint) => Number(v);
+      return c.json({ at: new Date().toISOString(), connections: n(s.connections), sessions: n(s.sessions), subscriptions: n(s.subscriptions), retained: n(s.retained), messages_in: n(s.messagesIn), messages_out: n(s.messagesOut), bytes_in: n(s.bytesIn), bytes_out: n(s.bytesOut), dropped: n(s.dropped), denied: n(s.denied) }, 200);
+    },
+  );
+  api.openapi(
+    createRoute({
       method: 'get', path: '/clients', tags: ['clients'], summary: 'MQTT clients connected to the broker edge (ListClients)',
       request: { query: Account.extend({ limit: Limit(10_000) }) },
       responses: { 200: ok(z.object({ clients: z.array(Client) })), ...problems },
