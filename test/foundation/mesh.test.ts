@@ -91,8 +91,11 @@ describe('the mesh in one process', () => {
     // The console decides nothing: authz refuses a subaccount's token the root's decisions.
     expect((await get(`/api/v1/decisions?account_id=${root.accountId}`, subMaster.secret)).status).toBe(403);
     expect((await get('/api/v1/traces', subMaster.secret)).status).toBe(403);
-    const page = await (await fetch(`${base}/`)).text();
-    expect(page).toContain('<title>Tollgate console</title>');
+    // The console's pages need a session: without one, the sign-in page.
+    const home = await fetch(`${base}/`, { redirect: 'manual' });
+    expect(home.status).toBe(303);
+    expect(home.headers.get('location')).toBe('/login');
+    expect(await (await fetch(`${base}/login`)).text()).toContain('<title>Sign in · Tollgate</title>');
   });
 
   it('keeps admin RPCs closed: no credential, a foreign account, an acl-less standard token', async () => {

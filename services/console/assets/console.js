@@ -51,8 +51,11 @@ function startUsage(host) {
   source.addEventListener('sample', (event) => {
     const sample = JSON.parse(event.data);
     const series = sample.series[0] || { points: [] };
-    const xs = series.points.map((p) => Date.parse(p.at) / 1000);
-    const used = series.points.map((p) => p.amount);
+    // One point per minute over the window, zero where nothing was used (quota sends only used minutes).
+    const byMinute = new Map(series.points.map((p) => [Math.floor(Date.parse(p.at) / 60000), p.amount]));
+    const nowMinute = Math.floor(Date.now() / 60000);
+    const xs = [], used = [];
+    for (let m = nowMinute - 29; m <= nowMinute; m++) { xs.push(m * 60); used.push(byMinute.get(m) || 0); }
     const limit = sample.extra && sample.extra.limit_per_minute;
     const data = limit == null ? [xs, used] : [xs, used, xs.map(() => limit)];
     if (!plot) {

@@ -106,6 +106,7 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
       throw error;
     }
   });
+  app.get('/favicon.ico', (c) => c.body(null, 204));
   app.get('/assets/:name', (c) => {
     const asset = assets[c.req.param('name')];
     return asset ? c.body(asset.body, 200, { 'content-type': asset.type, 'cache-control': 'public, max-age=300' }) : c.notFound();

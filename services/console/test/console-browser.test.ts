@@ -30,9 +30,16 @@ async function api(method: string, path: string, body?: unknown) {
   return res.json() as Promise<Record<string, unknown>>;
 }
 
+/** Errors the page reported (script errors, CSP violations): every test ends with none. */
+const pageErrors: string[] = [];
+
 async function signIn(username: string): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ baseURL: base });
   const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) pageErrors.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
   page.on('dialog', (dialog) => void dialog.accept()); // hx-confirm: the operator confirms
   await page.goto('/login');
   await page.getByLabel('Username').fill(username);
@@ -158,5 +165,40 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     const res = await page.request.post('/api/v1/accounts', { data: { name: 'by a viewer' }, headers: { 'x-csrf-token': csrf, origin: base } });
     expect(res.status()).toBe(403);
     await context.close();
+  });
+
+  it('draws live usage with its limit, live broker rates, and a trace waterfall; no script error or CSP violation', async () => {
+    const { context, page } = await signIn(users.owner);
+    // A limit set from the page, then drawn with the usage.
+    await page.goto('/limits');
+    await page.getByLabel('metric').fill('mqtt.messages.in');
+    await page.getByLabel('value').fill('600');
+    await page.getByLabel('per').selectOption('minute');
+    await page.getByRole('button', { name: 'Set', exact: true }).click();
+    await page.getByText('Set mqtt.messages.in.').waitFor();
+    await page.goto('/limits');
+    await page.locator('#limits td', { hasText: 'mqtt.messages.in' }).waitFor();
+    const usage = page.locator('[data-usage-stream*="mqtt.messages.in"]');
+    await page.waitForFunction((el) => Number(el?.getAttribute('data-samples') ?? 0) >= 2, await usage.elementHandle());
+    expect(await usage.locator('canvas').count()).toBe(1);
+    expect(await usage.locator('.u-legend').textContent()).toContain('limit');
+    await shot(page, '10-limits-usage');
+
+    await page.goto('/');
+    const stats = page.locator('[data-stats-stream]');
+    await stats.locator('canvas').waitFor();
+    expect(await stats.getAttribute('data-connections')).toMatch(/^\d+$/);
+    await shot(page, '11-overview-live');
+
+    await page.goto('/traces');
+    await page.locator('table a[href^="/traces/"]').first().click();
+    await page.locator('svg.waterfall rect').first().waitFor();
+    expect(await page.locator('svg.waterfall rect').count()).toBeGreaterThan(0);
+    await shot(page, '12-trace-waterfall');
+
+    await page.goto('/api/v1/reference');
+    await page.getByText('/api/v1/tokens/{token_id}/rotate').first().waitFor();
+    await context.close();
+    expect(pageErrors).toEqual([]);
   });
 });

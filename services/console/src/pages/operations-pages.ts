@@ -82,16 +82,18 @@ export async function tracePage(p: PageContext, traceId: string) {
   const width = 1000;
   const label = 380;
   const rowH = 22;
-  const scale = (ms: number) => (ms / total) * (width - label - 10);
+  // Room on the right for the duration text, so it never sits on a bar.
+  const scale = (ms: number) => (ms / total) * (width - label - 80);
+  const short = (text: string) => (text.length > 52 ? `${text.slice(0, 51)}…` : text);
   return layout(
     p.frame(`Trace ${traceId.slice(0, 16)}…`, '/traces'),
     html`<p>${spans.length} spans over ${total.toFixed(2)} ms</p>
 <svg class="waterfall" viewBox="0 0 ${width} ${spans.length * rowH + 4}" width="100%" role="img" aria-label="trace waterfall">
 ${spans.map((s, i) => {
   const y = i * rowH + 2;
-  return html`<g data-span="${s.span_id}"><text x="${4 + (depth.get(s.span_id) ?? 0) * 12}" y="${y + 15}" font-size="12">${s.name} (${s.service})</text>
+  return html`<g data-span="${s.span_id}"><text x="${4 + (depth.get(s.span_id) ?? 0) * 12}" y="${y + 15}" font-size="12">${short(`${s.name} (${s.service})`)}</text>
 <rect x="${label + scale(s.start_ms - start)}" y="${y + 3}" width="${Math.max(1, scale(s.duration_ms))}" height="${rowH - 6}" fill="${s.ok ? '#3b82f6' : '#b3261e'}"><title>${s.name}: ${s.duration_ms.toFixed(3)} ms${s.status_message ? ` — ${s.status_message}` : ''}</title></rect>
-<text x="${Math.min(width - 60, label + scale(s.start_ms - start + s.duration_ms) + 4)}" y="${y + 15}" font-size="11" fill="#6b7280">${s.duration_ms.toFixed(2)} ms</text></g>`;
+<text x="${label + scale(s.start_ms - start + s.duration_ms) + 4}" y="${y + 15}" font-size="11" fill="#6b7280">${s.duration_ms.toFixed(2)} ms</text></g>`;
 })}</svg>`,
   );
 }
