@@ -68,7 +68,7 @@ afterAll(async () => {
 
 /** One valid call of each operation on tenant a's things, by `METHOD path` as documented. */
 function validCall(method: string, path: string): { path: string; body?: unknown } {
-  const concrete = path.replace('{account_id}', ids.sub).replace('{user_id}', ids.user).replace('{token_id}', ids.token).replace('{client_id}', 'nobody-here');
+  const concrete = path.replace('{account_id}', ids.sub).replace('{user_id}', ids.user).replace('{token_id}', ids.token).replace('{client_id}', 'nobody-here').replace('{resource_id}', 'dataset.7');
   const bodies: Record<string, unknown> = {
     'POST /accounts': { name: 'made by the route check', parent_id: ids.sub },
     'PATCH /accounts/{account_id}': { name: 'plant 7 renamed' },
@@ -83,7 +83,10 @@ function validCall(method: string, path: string): { path: string; body?: unknown
     'PUT /limits': { account_id: ids.sub, limits: [{ metric: 'mqtt.messages.in', kind: 'rate', value: 100, per: 'second' }] },
     'POST /clients/{client_id}/kick': { account_id: ids.sub },
     'POST /users/{user_id}/password': { current_password: 'correct horse battery staple', new_password: 'another horse battery staple' },
+    'PUT /accounts/{account_id}/datasets/{resource_id}/restricted': { restricted: true },
+    'PUT /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { permission: 'read' },
   };
+  if (path === '/accounts/{account_id}/datasets/{resource_id}/access') return { path: `${concrete}?user_id=${ids.user}&permission=read` };
   if (method === 'POST' && path === '/users/{user_id}/totp/confirm') bodies[`${method} ${path}`] = { code: totpCode(ids.totpSecret) };
   const key = `${method} ${path}`;
   return { path: concrete, ...(key in bodies ? { body: bodies[key] } : {}) };
@@ -167,6 +170,11 @@ function cases(): Record<string, { bad?: { path: string; body?: unknown; field: 
     'POST /users/{user_id}/totp': { bad: { path: '/users/usr_%20/totp', field: 'user_id' }, foreign: { path: `/users/${ids.user}/totp` } },
     'POST /users/{user_id}/totp/confirm': { bad: { path: `/users/${ids.user}/totp/confirm`, body: { code: 'abc' }, field: 'code' }, foreign: { path: `/users/${ids.user}/totp/confirm`, body: { code: '123456' } } },
     'DELETE /users/{user_id}/totp': { bad: { path: `/users/${ids.user}/totp`, body: { code: long }, field: 'code' }, foreign: { path: `/users/${ids.user}/totp`, body: {} } },
+    'GET /accounts/{account_id}/datasets/{resource_id}/grants': { bad: { path: `/accounts/${ids.sub}/datasets/a%20b/grants`, field: 'resource_id' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants` } },
+    'PUT /accounts/{account_id}/datasets/{resource_id}/restricted': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/restricted`, body: { restricted: 'yes' }, field: 'restricted' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/restricted`, body: { restricted: false } } },
+    'PUT /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/${ids.user}`, body: { permission: 'all' }, field: 'permission' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/${ids.user}`, body: { permission: 'admin' } } },
+    'DELETE /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/acc_x`, field: 'user_id' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/${ids.user}` } },
+    'GET /accounts/{account_id}/datasets/{resource_id}/access': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/access?user_id=${ids.user}&permission=root`, field: 'permission' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/access?user_id=${ids.user}&permission=read` } },
     // The current password is the proof here, not the caller's account: no foreign case.
     'POST /users/{user_id}/password': { bad: { path: `/users/${ids.user}/password`, body: { current_password: 'x', new_password: '' }, field: 'new_password' } },
   };

@@ -9,6 +9,7 @@ import { roleName } from './proto-json.ts';
 import { accountRoutes } from './routes/account-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 import { operationRoutes } from './routes/operation-routes.ts';
+import { grantRoutes } from './routes/grant-routes.ts';
 import { apiReferencePage } from './api-reference-page.ts';
 
 /** Who is calling, as authz answered for their credential (header or session cookie). */
@@ -123,6 +124,7 @@ export function createAdminApi(deps: AdminApiDeps): ApiApp {
 
   accountRoutes(api, deps);
   tokenRoutes(api, deps);
+  grantRoutes(api, deps);
   operationRoutes(api, deps);
   return api;
 }
