@@ -8,9 +8,9 @@ document.addEventListener('click', (event) => {
   const source = document.getElementById(button.getAttribute('data-copy'));
   if (!source) return;
   const text = source.textContent.trim();
-  const done = () => { button.textContent = 'Copied'; };
-  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(done, () => selectText(source));
-  else { selectText(source); done(); }
+  const selected = () => { selectText(source); button.textContent = 'Selected: press Ctrl+C'; };
+  if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(text).then(() => { button.textContent = 'Copied'; }, selected);
+  else selected();
 });
 
 function selectText(node) {

@@ -34,7 +34,8 @@ async function api(method: string, path: string, body?: unknown) {
 const pageErrors: string[] = [];
 
 async function signIn(username: string): Promise<{ context: BrowserContext; page: Page }> {
-  const context = await browser.newContext({ baseURL: base });
+  const context = await browser.newContext({ baseURL: base, permissions: ['clipboard-read', 'clipboard-write'] });
+  context.setDefaultTimeout(10_000);
   const page = await context.newPage();
   page.on('console', (message) => {
     if (message.type() === 'error' && !/status of 40[13]/.test(message.text())) pageErrors.push(`${page.url()}: ${message.text()}`);
@@ -100,6 +101,9 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await secretBox.waitFor();
     const secret = (await secretBox.textContent())!.trim();
     expect(secret.length).toBeGreaterThan(20);
+    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copied' }).waitFor();
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
     await shot(page, '04-token-secret');
 
     // "Try a decision" with the new secret: outside its rule → DENY (and authz logs the denial).
@@ -140,6 +144,29 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await page.locator('#audit td', { hasText: 'account_created' }).first().waitFor();
     await page.locator('#audit td', { hasText: 'login_ok' }).first().waitFor();
     await shot(page, '08-audit');
+
+    // Rotate (new secret shown once) and revoke a second token, each after a confirmation.
+    const spare = await api('POST', '/tokens', { account_id: subId, kind: 'standard', name: 'spare' });
+    await page.goto(`/tokens?account_id=${subId}`);
+    await page.locator(`tr[data-token="${spare.id as string}"]`).getByRole('button', { name: 'Rotate' }).click();
+    await page.locator('#token-result [data-testid="secret"]').waitFor();
+    expect((await page.locator('#token-result [data-testid="secret"]').textContent())!.trim()).not.toBe('');
+    await page.locator(`tr[data-token="${spare.id as string}"]`).getByRole('button', { name: 'Revoke' }).click();
+    // The list is re-rendered without it (revoked tokens are listed only on request).
+    await page.locator(`tr[data-token="${spare.id as string}"]`).waitFor({ state: 'detached' });
+    const revoked = await api('GET', `/tokens/${spare.id as string}`);
+    expect(revoked.revoked_at).toEqual(expect.any(String));
+    await shot(page, '08b-token-revoked');
+
+    // Suspend the subaccount (confirmed), then resume it.
+    await page.goto('/accounts');
+    const subRow = page.locator(`li[data-account="${subId}"]`);
+    await subRow.getByRole('button', { name: 'Suspend' }).click();
+    await page.locator(`li[data-account="${subId}"] summary .deny`, { hasText: 'suspended' }).waitFor();
+    await page.locator(`li[data-account="${subId}"]`).getByRole('button', { name: 'Resume' }).click();
+    await page.locator(`li[data-account="${subId}"] summary .allow`, { hasText: 'active' }).waitFor();
+    await page.goto('/audit');
+    await page.locator('#audit td', { hasText: 'account_suspended' }).first().waitFor();
 
     // CSRF: the session's own cookie, but no token → refused; with the page's token → accepted.
     const refused = await page.request.post('/api/v1/accounts', { data: { name: 'csrf' }, headers: { origin: base } });
