@@ -243,6 +243,14 @@ describe('each operation', () => {
     expect(malformed.status).toBe(401);
   });
 
+  it('refuses a NUL account id and a negative limit on the operator views (400 naming the field)', async () => {
+    for (const [path, field] of [['/decisions?account_id=%00', 'account_id'], ['/clients?account_id=%00', 'account_id'], ['/decisions?limit=-5', 'limit'], ['/clients?limit=-5', 'limit'], ['/traces?limit=-5', 'limit']] as const) {
+      const res = await call('GET', path);
+      expect(res.status, path).toBe(400);
+      expect((res.json as unknown as Problem).field, path).toBe(field);
+    }
+  });
+
   it("passes a service's INVALID_ARGUMENT through with the service's field", async () => {
     const res = await call('POST', '/tokens', { body: { kind: 'acl', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:a/#/b'] }] } });
     expect(res.status).toBe(400);

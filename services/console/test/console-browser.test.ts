@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
+import { Secret, TOTP } from 'otpauth';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { silentLogger } from '#libs/telemetry/index.ts';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
@@ -22,7 +23,8 @@ let consoleApp: ReturnType<typeof createConsoleApp>;
 let base: string;
 let browser: Browser;
 let tenant: { accountId: string; masterToken: string };
-const users = { owner: `owner-${Date.now()}`, viewer: `viewer-${Date.now()}` };
+let totpSecret = '';
+const users = { owner: `owner-${Date.now()}`, viewer: `viewer-${Date.now()}`, admin2fa: `admin2fa-${Date.now()}` };
 
 async function api(method: string, path: string, body?: unknown) {
   const res = await fetch(`${base}/api/v1${path}`, { method, headers: { authorization: `Bearer ${tenant.masterToken}`, 'content-type': 'application/json' }, ...(body ? { body: JSON.stringify(body) } : {}) });
@@ -33,7 +35,7 @@ async function api(method: string, path: string, body?: unknown) {
 /** Errors the page reported (script errors, CSP violations): every test ends with none. */
 const pageErrors: string[] = [];
 
-async function signIn(username: string): Promise<{ context: BrowserContext; page: Page }> {
+async function signIn(username: string, totpCode?: string): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ baseURL: base, permissions: ['clipboard-read', 'clipboard-write'] });
   context.setDefaultTimeout(10_000);
   const page = await context.newPage();
@@ -46,6 +48,12 @@ async function signIn(username: string): Promise<{ context: BrowserContext; page
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  if (totpCode !== undefined) {
+    await page.getByRole('heading', { name: 'Two-factor code' }).waitFor();
+    await shot(page, '00-totp-step');
+    await page.getByLabel(/Code from your authenticator app/).fill(totpCode);
+    await page.getByRole('button', { name: 'Verify' }).click();
+  }
   await page.waitForURL(`${base}/`);
   return { context, page };
 }
@@ -61,6 +69,10 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     tenant = await mesh.createTenant('browser');
     await api('POST', '/users', { username: users.owner, password: PASSWORD, role: 'owner' });
     await api('POST', '/users', { username: users.viewer, password: PASSWORD, role: 'viewer' });
+    const admin = (await api('POST', '/users', { username: users.admin2fa, password: PASSWORD, role: 'admin' })).user as { id: string };
+    const enrolled = await api('POST', `/users/${admin.id}/totp`);
+    totpSecret = enrolled.secret as string;
+    await api('POST', `/users/${admin.id}/totp/confirm`, { code: new TOTP({ secret: Secret.fromBase32(totpSecret) }).generate() });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] });
   }, 60_000);
 
@@ -101,9 +113,11 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await secretBox.waitFor();
     const secret = (await secretBox.textContent())!.trim();
     expect(secret.length).toBeGreaterThan(20);
+    const tokenId = (await page.locator('#create-token code').first().textContent())!;
+    await page.locator(`#tokens tr[data-token="${tokenId}"]`).waitFor(); // the list shows it at once
     await page.getByRole('button', { name: 'Copy' }).click();
     await page.getByRole('button', { name: 'Copied' }).waitFor();
-    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(secret);
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(secret);
     await shot(page, '04-token-secret');
 
     // "Try a decision" with the new secret: outside its rule → DENY (and authz logs the denial).
@@ -172,6 +186,13 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     const refused = await page.request.post('/api/v1/accounts', { data: { name: 'csrf' }, headers: { origin: base } });
     expect(refused.status()).toBe(403);
     expect(await refused.text()).toContain('csrf');
+    await context.close();
+  });
+
+  it('an admin with 2FA signs in with password, then the TOTP code', async () => {
+    // The code of the next step: the confirming one is spent (identity's replay guard).
+    const { context, page } = await signIn(users.admin2fa, new TOTP({ secret: Secret.fromBase32(totpSecret) }).generate({ timestamp: Date.now() + 30_000 }));
+    expect(await page.getByTestId('who').textContent()).toContain(`${users.admin2fa} · ${tenant.accountId} · admin`);
     await context.close();
   });
 

@@ -79,7 +79,8 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
     const accountId = one(f.account_id) || p.me.account_id;
     const { rows, rules, rowOf } = rulesFromForm(list(f.effect), list(f.actions), list(f.resources));
     const res = await p.api<{ id: string; secret: string }>('POST', '/tokens', { account_id: accountId, kind: one(f.kind), name: one(f.name), rules });
-    if (res.ok) return secretShownOnce(res.body, accountId);
+    // The new token also joins the list (an out-of-band swap of #tokens).
+    if (res.ok) return html`${secretShownOnce(res.body, accountId)}${tokensTable(p, accountId, true)}`;
     // Show the problem at its rule and field when it names one (`rules[2].resources[0]`).
     const m = /^rules\[(\d+)\](?:\.(effect|actions|resources))?/.exec(res.problem?.field ?? '');
     const values = { name: one(f.name), kind: one(f.kind), rows };

@@ -51,11 +51,11 @@ export function secretShownOnce(token: { id: string; secret: string }, accountId
 ${createTokenForm(accountId)}</div>`;
 }
 
-export async function tokensTable(p: PageContext, accountId: string) {
+export async function tokensTable(p: PageContext, accountId: string, outOfBand = false) {
   const list = await p.api<{ tokens: TokenJson[]; next_cursor: string | null }>('GET', `/tokens${passQuery(p.c, ['include_revoked', 'kind', 'cursor'])}${p.c.req.query('include_revoked') || p.c.req.query('kind') || p.c.req.query('cursor') ? '&' : '?'}account_id=${encodeURIComponent(accountId)}`);
   if (!list.ok) return html`<div id="tokens">${problemText(list.problem)}</div>`;
   const manage = p.can('tokens.manage');
-  return html`<div id="tokens"><table><thead><tr><th>token</th><th>kind</th><th>rules</th><th>expires</th><th>last used</th><th></th></tr></thead><tbody>
+  return html`<div id="tokens"${outOfBand ? html` hx-swap-oob="true"` : ''}><table><thead><tr><th>token</th><th>kind</th><th>rules</th><th>expires</th><th>last used</th><th></th></tr></thead><tbody>
 ${list.body.tokens.map(
   (t) => html`<tr data-token="${t.id}"><td>${t.name || '(unnamed)'}<br><code>${t.id}</code></td><td>${t.kind}</td>
 <td>${t.rules.map((r) => html`<div><span class="${r.effect}">${r.effect}</span> ${r.actions.join(', ')} → ${r.resources.join(' ')}</div>`)}</td>
