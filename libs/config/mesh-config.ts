@@ -59,6 +59,9 @@ export const brokerEnvShape = {
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
+  /** Console sessions end after this long without a request, and this long after sign-in at most. */
+  TOLLGATE_CONSOLE_SESSION_IDLE: duration('30m'),
+  TOLLGATE_CONSOLE_SESSION_MAX: duration('12h'),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
   TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),

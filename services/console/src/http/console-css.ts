@@ -11,4 +11,5 @@ input,select,textarea{font:inherit;padding:.3rem}button{font:inherit;padding:.3r
 nav{background:#1d2330;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align-items:center;flex-wrap:wrap}nav a{color:#fff;text-decoration:none}nav .who{margin-left:auto;color:#cbd5e1}
 .secret{font-family:monospace;background:#fef9c3;padding:.3rem;word-break:break-all}
 .field-error{color:#b3261e;font-size:.9em}
+.links{font-size:.85em;margin:0 .5rem}.links a{color:#2563eb}
 `;

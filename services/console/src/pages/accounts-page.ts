@@ -21,6 +21,7 @@ export async function accountsTree(p: PageContext, message?: { problem?: { detai
   const node = (a: AccountJson): ReturnType<typeof html> => {
     const kids = children.get(a.id) ?? [];
     return html`<li data-account="${a.id}"><details open><summary><strong>${a.name}</strong> <code>${a.id}</code>
+<span class="links">${(['tokens', 'users', 'limits', 'clients', 'decisions'] as const).map((page) => html`<a href="/${page}?account_id=${a.id}">${page}</a> `)}</span>
 ${a.suspended ? html`<span class="deny">suspended${a.state === 'active' ? ' (by an ancestor)' : ''}</span>` : html`<span class="allow">active</span>`}
 ${manage && a.id !== p.me.account_id
   ? a.state === 'suspended'
