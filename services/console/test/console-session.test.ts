@@ -62,6 +62,10 @@ class Browser {
     }
     return { status: res.status, location: res.headers.get('location'), text: res.text, headers: res.headers };
   }
+  withCookie(jwe: string): this {
+    this.cookies.set('tollgate_session', jwe);
+    return this;
+  }
   /** The hidden `_csrf` of the page's first form. */
   static csrfOf(page: string): string {
     const m = /name="_csrf" value="([^"]+)"/.exec(page);
@@ -201,6 +205,31 @@ describe('sign-in and the session cookie', () => {
     }
     clock = started + ABSOLUTE_MS + 1;
     expect((await busy.request('GET', '/api/v1/me')).status).toBe(401);
+  });
+
+  it('renews the access JWT once for requests fired together near its expiry (no refresh-token reuse)', async () => {
+    const user = await makeUser('member');
+    const browser = new Browser();
+    await browser.login(user.username, PASSWORD);
+    const codec = createSessionCodec(mesh.secretKey, { idleMs: IDLE_MS, absoluteMs: ABSOLUTE_MS }, () => clock);
+    const before = (await codec.openSession(browser.cookies.get('tollgate_session')))!;
+    // The session as it is half a minute before its access JWT expires (active a minute ago).
+    clock = before.credExp! - 30_000;
+    const cookie = await codec.sealSession({ ...before, started: clock - 60_000, seen: clock - 60_000 });
+    // Five requests with the same cookie at once, as a page opening its live charts does.
+    const answers = await Promise.all(Array.from({ length: 5 }, () => new Browser().withCookie(cookie).request('GET', '/api/v1/me')));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 200, 200, 200]);
+    const renewed = new Set(answers.map((a) => /tollgate_session=([^;]+)/.exec(a.headers.get('set-cookie') ?? '')?.[1]).filter(Boolean).map((jwe) => jwe!));
+    const opened = await Promise.all([...renewed].map((jwe) => codec.openSession(jwe)));
+    expect(new Set(opened.map((c) => c!.rt)).size).toBe(1); // one renewal, shared
+    expect(opened[0]!.rt).not.toBe(before.rt);
+    // The renewed session keeps working, renewal after renewal: its refresh family was not revoked as reused.
+    let latest = [...renewed][0]!;
+    for (let i = 0; i < 3; i++) {
+      const b = new Browser().withCookie(latest);
+      expect((await b.request('GET', '/api/v1/me')).status).toBe(200);
+      latest = b.cookies.get('tollgate_session')!;
+    }
   });
 
   it('redirects a page request without a session to the sign-in page', async () => {

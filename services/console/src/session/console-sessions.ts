@@ -42,6 +42,25 @@ export function sameSecret(a: string, b: string): boolean {
 export function createConsoleSessions(deps: { peers: ConsolePeers; codec: SessionCodec; now: () => number; logger: Logger; peerAddress(c: Context): string }) {
   const { peers, codec, now } = deps;
   const opened = new WeakMap<Request, Promise<SessionClaims | undefined>>();
+  /**
+   * Renewals by refresh token, shared: identity rotates refresh tokens and treats a second use as
+   * theft (the whole family is revoked), so the requests a page fires at once near expiry — and
+   * those still carrying the old cookie for a moment after — must renew once, not each.
+   */
+  const renewals = new Map<string, { atMs: number; result: Promise<Pick<SessionClaims, 'cred' | 'rt' | 'credExp'> | undefined> }>();
+  const RENEWAL_SHARED_MS = 2 * 60_000;
+
+  function renew(refreshToken: string): Promise<Pick<SessionClaims, 'cred' | 'rt' | 'credExp'> | undefined> {
+    const t = now();
+    for (const [key, entry] of renewals) if (t - entry.atMs > RENEWAL_SHARED_MS) renewals.delete(key);
+    const shared = renewals.get(refreshToken);
+    if (shared) return shared.result;
+    const result = peers.identity.refreshSession({ refreshToken }).then((res) =>
+      res.allowed && res.session ? { cred: res.session.accessToken, rt: res.session.refreshToken, credExp: res.session.accessExpiresAt ? timestampMs(res.session.accessExpiresAt) : undefined } : undefined,
+    );
+    renewals.set(refreshToken, { atMs: t, result });
+    return result;
+  }
 
   const isSecure = (c: Context) => new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
   const cookieOptions = (c: Context, maxAgeMs: number) => ({ httpOnly: true, sameSite: 'Strict' as const, secure: isSecure(c), path: '/', maxAge: Math.max(1, Math.floor(maxAgeMs / 1000)) });
@@ -57,11 +76,9 @@ export function createConsoleSessions(deps: { peers: ConsolePeers; codec: Sessio
     const t = now();
     let changed = false;
     if (claims.rt && claims.credExp !== undefined && claims.credExp - t < RENEW_BEFORE_MS) {
-      const res = await peers.identity.refreshSession({ refreshToken: claims.rt });
-      if (!res.allowed || !res.session) return undefined;
-      claims.cred = res.session.accessToken;
-      claims.rt = res.session.refreshToken;
-      claims.credExp = res.session.accessExpiresAt ? timestampMs(res.session.accessExpiresAt) : undefined;
+      const renewed = await renew(claims.rt);
+      if (!renewed) return undefined;
+      Object.assign(claims, renewed);
       changed = true;
     }
     if (t - claims.seen > SLIDE_EVERY_MS) {
