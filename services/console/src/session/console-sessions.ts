@@ -170,6 +170,8 @@ export function createConsoleSessions(deps: { peers: ConsolePeers; codec: Sessio
       if (claims) {
         await requireCsrf(c, claims);
         if (claims.rt) {
+          // A shared renewal must not hand this session's new tokens to an old copy of its cookie.
+          for (const [key, entry] of renewals) if (key === claims.rt || (await entry.result.catch(() => undefined))?.rt === claims.rt) renewals.delete(key);
           await peers.identity.logout({ refreshToken: claims.rt }).catch((error: unknown) => {
             // The cookie goes regardless; identity's session then ends at its own expiry.
             deps.logger.warn({ err: error instanceof AppError ? error.code : 'error' }, 'identity logout failed');
