@@ -197,14 +197,39 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
   });
 
   it('viewer: sees the pages but no mutating control, and the API refuses the mutation anyway', async () => {
-    const { context, page } = await signIn(users.viewer);
-    for (const path of ['/accounts', '/tokens', '/users', '/limits', '/clients']) {
-      await page.goto(path);
-      await page.locator('main h1').waitFor();
-      for (const name of ['Create subaccount', 'Suspend', 'Create token', 'Revoke', 'Rotate', 'Create user', 'Set', 'Remove', 'Kick']) {
-        expect(await page.getByRole('button', { name, exact: true }).count(), `${path}: ${name}`).toBe(0);
+    // Things an owner could act on, on every page: a client, a subaccount, tokens, users.
+    const sub = (await api('POST', '/accounts', { name: 'viewer can see me' })).account as { id: string };
+    const client: MqttClient = await new Promise((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: 'watched-1', username: tenant.masterToken, reconnectPeriod: 0, connectTimeout: 5_000 });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+    const mutating: Record<string, string[]> = {
+      '/accounts': ['Create subaccount', 'Suspend'],
+      '/tokens': ['Create token', 'Revoke', 'Rotate'],
+      '/users': ['Create user', 'Set', 'Remove'],
+      '/limits': ['Set'],
+      '/clients': ['Kick'],
+    };
+    const owner = await signIn(users.owner);
+    const viewer = await signIn(users.viewer);
+    for (const [path, names] of Object.entries(mutating)) {
+      for (const [who, page] of [['owner', owner.page], ['viewer', viewer.page]] as const) {
+        await page.goto(path);
+        await page.locator('main h1').waitFor();
+        for (const name of names) {
+          const count = await page.getByRole('button', { name, exact: true }).count();
+          // The owner has each control (so its absence for the viewer means something).
+          if (who === 'owner') expect(count, `owner ${path}: ${name}`).toBeGreaterThan(0);
+          else expect(count, `viewer ${path}: ${name}`).toBe(0);
+        }
       }
     }
+    client.end(true);
+    expect(sub.id).toMatch(/^acc_/);
+    await owner.context.close();
+    const { context, page } = viewer;
+    await page.goto('/tokens');
     await shot(page, '09-viewer-tokens');
     // Past the hidden button: a well-formed request with the CSRF token is refused by identity.
     await page.goto('/accounts');
