@@ -117,6 +117,7 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
     createAdminApi({
       peers,
       telemetry: deps.telemetry,
+      logger: deps.logger,
       serviceHealth,
       async sessionCredential(c: Context) {
         const session = await sessions.session(c);

@@ -251,6 +251,15 @@ describe('each operation', () => {
     }
   });
 
+  it('refuses a body that is not JSON with 400 naming the body, not 500', async () => {
+    for (const [contentType, body] of [['application/json', '{nope'], ['text/plain', 'x']] as const) {
+      const res = await fetch(`${base}/api/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${a.masterToken}`, 'content-type': contentType }, body });
+      expect(res.status, contentType).toBe(400);
+      expect(res.headers.get('content-type')).toContain('application/problem+json');
+      expect(((await res.json()) as Problem).field).toBe('body');
+    }
+  });
+
   it("passes a service's INVALID_ARGUMENT through with the service's field", async () => {
     const res = await call('POST', '/tokens', { body: { kind: 'acl', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:a/#/b'] }] } });
     expect(res.status).toBe(400);

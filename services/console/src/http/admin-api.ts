@@ -1,8 +1,10 @@
 import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { getConnInfo } from '@hono/node-server/conninfo';
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { invalidArgument, unauthenticated } from '#libs/errors/index.ts';
-import type { Telemetry } from '#libs/telemetry/index.ts';
+import { problemResponse } from '#libs/http/index.ts';
+import type { Logger, Telemetry } from '#libs/telemetry/index.ts';
 import { Protocol, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import type { ConsolePeers } from '../console-peers.ts';
 import { roleName } from './proto-json.ts';
@@ -33,6 +35,7 @@ export type ApiApp = OpenAPIHono<ApiEnv>;
 export interface AdminApiDeps {
   peers: ConsolePeers;
   telemetry: Telemetry;
+  logger: Logger;
   /** The session's credential when the request carries a valid session cookie (and, if it changes state, a valid CSRF token). */
   sessionCredential(c: Context): Promise<string | undefined>;
   /** Health of each service, for the public `/services` route. */
@@ -71,6 +74,10 @@ export function createAdminApi(deps: AdminApiDeps): ApiApp {
       return undefined;
     },
   });
+  // A body that is not JSON at all is refused by Hono's validator before zod sees it: 400, not 500.
+  api.onError((error, c) =>
+    problemResponse(c, error instanceof HTTPException && (error.status === 400 || error.status === 415) ? invalidArgument('body', 'must be a JSON object (content-type: application/json)') : error, deps.logger),
+  );
   api.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', description: 'a Tollgate token (master / standard) or an identity access JWT' });
   api.openAPIRegistry.registerComponent('securitySchemes', 'session', { type: 'apiKey', in: 'cookie', name: 'tollgate_session', description: 'the console session (state-changing requests also need the x-csrf-token header)' });
 
