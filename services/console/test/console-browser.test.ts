@@ -141,7 +141,7 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await row.waitFor();
     await shot(page, '05-clients');
 
-    await page.goto(`/decisions?account_id=${subId}&denials_only=true`);
+    await page.goto(`/decisions?account_id=${subId}&denials_only=true&action=publish&contains=plant/8`);
     await page.locator('#decisions td', { hasText: 'mqtt:plant/8/temp' }).first().waitFor();
     await shot(page, '06-decisions');
 

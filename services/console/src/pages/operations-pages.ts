@@ -9,14 +9,22 @@ interface DecisionJson { at: string | null; allowed: boolean; reason: string; ac
 export async function decisionsTable(p: PageContext) {
   const res = await p.api<{ decisions: DecisionJson[] }>('GET', `/decisions${passQuery(p.c, ['account_id', 'denials_only', 'limit'])}`);
   if (!res.ok) return html`<div id="decisions">${problemText(res.problem)}</div>`;
-  const q = passQuery(p.c, ['account_id', 'denials_only']);
+  const q = passQuery(p.c, ['account_id', 'denials_only', 'action', 'contains']);
+  // Narrowing within the window the API gave (newest first): by action, and by text in resource / client / subject.
+  const action = p.c.req.query('action') ?? '';
+  const contains = (p.c.req.query('contains') ?? '').toLowerCase();
+  const shown = res.body.decisions.filter((d) => (!action || d.action === action) && (!contains || [d.resource, d.client_id, d.subject, d.reason].some((v) => v.toLowerCase().includes(contains))));
   return html`<div id="decisions" hx-get="/ui/decisions${q}" hx-trigger="every 5s" hx-swap="outerHTML"><table><thead><tr><th>at</th><th>result</th><th>reason</th><th>action</th><th>resource</th><th>client</th><th>subject</th><th>source</th></tr></thead><tbody>
-${res.body.decisions.map((d) => html`<tr><td>${d.at}</td><td class="${d.allowed ? 'allow' : 'deny'}">${d.allowed ? 'allow' : 'deny'}</td><td>${d.reason}</td><td>${d.action}</td><td><code>${d.resource}</code></td><td>${d.client_id}</td><td><code>${d.subject}</code></td><td>${d.source}</td></tr>`)}
-</tbody></table>${res.body.decisions.length ? '' : html`<p class="muted">no decisions yet</p>`}</div>`;
+${shown.map((d) => html`<tr><td>${d.at}</td><td class="${d.allowed ? 'allow' : 'deny'}">${d.allowed ? 'allow' : 'deny'}</td><td>${d.reason}</td><td>${d.action}</td><td><code>${d.resource}</code></td><td>${d.client_id}</td><td><code>${d.subject}</code></td><td>${d.source}</td></tr>`)}
+</tbody></table>${shown.length ? '' : html`<p class="muted">no decisions${res.body.decisions.length ? ' match' : ' yet'}</p>`}</div>`;
 }
 export async function decisionsPage(p: PageContext) {
   const denials = p.c.req.query('denials_only') === 'true';
-  return layout(p.frame('Decisions', '/decisions'), html`${accountFilter(p, '/decisions', html`<label><input type="checkbox" name="denials_only" value="true"${denials ? html` checked` : ''}> denials only</label>`)}${await decisionsTable(p)}`);
+  const action = p.c.req.query('action') ?? '';
+  const filters = html`<label><input type="checkbox" name="denials_only" value="true"${denials ? html` checked` : ''}> denials only</label>
+<label>action <select name="action"><option value="">any</option>${['connect', 'publish', 'subscribe', 'read', 'write', 'admin'].map((a) => html`<option${a === action ? html` selected` : ''}>${a}</option>`)}</select></label>
+<label>containing <input name="contains" value="${p.c.req.query('contains') ?? ''}" placeholder="topic, client, token"></label>`;
+  return layout(p.frame('Decisions', '/decisions'), html`${accountFilter(p, '/decisions', filters)}${await decisionsTable(p)}`);
 }
 
 interface ClientJson { client_id: string; account_id: string; subject: string; peer: string; protocol_version: number; transport: string; connected_at: string | null; subscriptions: number; messages_in: number; messages_out: number }
