@@ -224,7 +224,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
 
     let consoleInfo: { httpAddress: string } | undefined;
     if ((!only && options.console !== false) || only === 'console') {
-      const consoleApp = createConsoleApp({ host: env.TOLLGATE_HOST, httpPort: env.TOLLGATE_CONSOLE_HTTP_PORT, peers, clientTls: tls.client }, { logger, telemetry, secretKey });
+      const consoleApp = createConsoleApp({ host: env.TOLLGATE_HOST, httpPort: env.TOLLGATE_CONSOLE_HTTP_PORT, peers, clientTls: tls.client, sessionIdleMs: env.TOLLGATE_CONSOLE_SESSION_IDLE, sessionAbsoluteMs: env.TOLLGATE_CONSOLE_SESSION_MAX }, { logger, telemetry, secretKey });
       consoleInfo = await consoleApp.start();
       stops.push(() => consoleApp.stop());
     }

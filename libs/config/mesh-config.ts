@@ -94,6 +94,9 @@ export const brokerEnvShape = {
     .refine((n) => n <= 65_535, { message: 'expected a whole number of seconds 0-65535' })
     .default(0),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
+  /** Console sessions end after this long without a request, and this long after sign-in at most. */
+  TOLLGATE_CONSOLE_SESSION_IDLE: duration('30m'),
+  TOLLGATE_CONSOLE_SESSION_MAX: duration('12h'),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
   TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),

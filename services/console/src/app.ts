@@ -1,51 +1,78 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Context } from 'hono';
+import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
 import { createBaseHttpApp, startHttpServer, type HttpServerHandle } from '#libs/http/index.ts';
-import { checkHealth, createLazyClient, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
-import { unauthenticated, permissionDenied } from '#libs/errors/index.ts';
-import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { checkHealth, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
+import { permissionDenied } from '#libs/errors/index.ts';
 import type { Logger, Telemetry } from '#libs/telemetry/index.ts';
 import { serviceNames } from '#libs/config/index.ts';
-import { timestampMs } from '@bufbuild/protobuf/wkt';
-import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
-import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
-import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { readinessChecks } from '#libs/service/readiness.ts';
-import { consolePage } from './console-page.ts';
-import { clientsQuery, decisionsQuery, parseQuery, tracesQuery } from './query-params.ts';
+import { createConsolePeers } from './console-peers.ts';
+import { createAdminApi, peerAddress } from './http/admin-api.ts';
+import { consoleCss } from './http/console-css.ts';
+import { consolePages } from './pages/console-pages.ts';
+import { createConsoleSessions } from './session/console-sessions.ts';
+import { createSessionCodec } from './session/session-codec.ts';
 
 export interface ConsoleAppConfig {
   host: string;
   httpPort: number;
   peers: PeerDirectory;
   clientTls?: RpcClientTlsConfig | undefined;
+  /** A session ends after this long without a request (default 30 min)… */
+  sessionIdleMs?: number | undefined;
+  /** …and this long after sign-in whatever happens (default 12 h). */
+  sessionAbsoluteMs?: number | undefined;
+  /** Live usage / broker-rate streams: one sample per interval (defaults 5 s / 2 s). */
+  usageStreamIntervalMs?: number | undefined;
+  statsStreamIntervalMs?: number | undefined;
 }
 
 export interface ConsoleDeps {
   logger: Logger;
   telemetry: Telemetry;
   secretKey: Uint8Array;
+  /** The clock sessions are timed by (epoch ms); tests inject one. */
+  now?: () => number;
+}
+
+const require = createRequire(import.meta.url);
+/** Browser assets, served by the app from node_modules and this service (no CDN). */
+function loadAssets() {
+  const file = (path: string) => readFileSync(path, 'utf8');
+  return {
+    'htmx.js': { body: file(require.resolve('htmx.org/dist/htmx.min.js')), type: 'text/javascript; charset=utf-8' },
+    'uplot.js': { body: file(require.resolve('uplot/dist/uPlot.iife.min.js')), type: 'text/javascript; charset=utf-8' },
+    'uplot.css': { body: file(require.resolve('uplot/dist/uPlot.min.css')), type: 'text/css; charset=utf-8' },
+    'console.js': { body: file(new URL('../assets/console.js', import.meta.url).pathname), type: 'text/javascript; charset=utf-8' },
+    'console.css': { body: consoleCss, type: 'text/css; charset=utf-8' },
+  } as Record<string, { body: string; type: string }>;
 }
 
 /**
- * The operator plane's HTTP side: health of every service, recent traces, metrics. Its API needs a
- * master token of a root account (operators); the page itself holds no data.
+ * The operator plane's HTTP side: the REST admin API (`/api/v1`, a translation onto the services'
+ * RPCs with the caller's credential), the web console over it, health and metrics. It holds no
+ * policy: every call is made with the caller's own credential and the services decide.
  */
 export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
-  const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'console')}` };
-  const { tracer } = deps.telemetry.forService('console');
-  const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, tracer, headers: serviceAuth });
-  const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, tracer, headers: serviceAuth });
+  const now = deps.now ?? Date.now;
+  const peers = createConsolePeers(config.peers, config.clientTls, deps.secretKey, deps.telemetry.forService('console').tracer);
+  const codec = createSessionCodec(deps.secretKey, { idleMs: config.sessionIdleMs ?? 30 * 60_000, absoluteMs: config.sessionAbsoluteMs ?? 12 * 3_600_000 }, now);
+  const sessions = createConsoleSessions({ peers, codec, now, logger: deps.logger, peerAddress });
+  const assets = loadAssets();
 
-  const broker = createLazyClient(BrokerAdminService, () => config.peers.address('broker'), { tls: config.clientTls, tracer });
-
-  async function requireOperator(authorization: string | undefined): Promise<string> {
-    const bearer = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : undefined;
-    if (!bearer) throw unauthenticated('authorization: a Bearer master token is required', 'CREDENTIAL_MISSING');
-    const res = await authz.authenticate({ bearer });
-    if (!res.allowed || !res.principal) throw unauthenticated(`authorization: ${res.reason}`, res.reason);
-    if (res.principal.kind !== TokenKind.MASTER) throw permissionDenied('operators use a master token', 'INSUFFICIENT_PRIVILEGE');
-    const tree = await identity.getAccountTree({ accountId: res.principal.accountId });
-    if (tree.ancestors.length > 0) throw permissionDenied('operators use a master token of a root account', 'INSUFFICIENT_PRIVILEGE');
-    return res.principal.accountId;
+  async function serviceHealth() {
+    return Promise.all(
+      serviceNames.map(async (name) => {
+        if (!config.peers.has(name)) return { name, address: null, status: 'NOT_CONFIGURED' };
+        const address = config.peers.address(name);
+        const health = await checkHealth(address, { tls: config.clientTls, timeoutMs: 1_500 });
+        return { name, address, status: health.status };
+      }),
+    );
   }
 
   const app = createBaseHttpApp({
@@ -54,59 +81,73 @@ export function createConsoleApp(config: ConsoleAppConfig, deps: ConsoleDeps) {
     logger: deps.logger,
     readiness: readinessChecks({ peers: config.peers, uses: ['identity', 'authz', 'broker'], tls: config.clientTls }),
   });
-  app.get('/', (c) => c.html(consolePage()));
-  app.get('/api/v1/services', async (c) => {
-    const services = await Promise.all(
-      serviceNames.map(async (name) => {
-        if (!config.peers.has(name)) return { name, address: null, status: 'NOT_CONFIGURED' };
-        const address = config.peers.address(name);
-        const health = await checkHealth(address, { tls: config.clientTls, timeoutMs: 1_500 });
-        return { name, address, status: health.status };
-      }),
-    );
-    return c.json({ services });
+  // No inline script or style anywhere: scripts and styles come from the app itself.
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+        objectSrc: ["'none'"],
+      },
+      referrerPolicy: 'same-origin',
+    }),
+  );
+  // Cross-site form posts are refused by Origin / Sec-Fetch-Site; the session's CSRF token is checked as well.
+  // A request with an Authorization header carries no ambient credential (a browser never adds one
+  // by itself), so API clients with a Bearer credential are not held to the Origin check.
+  const originCheck = csrf();
+  app.use('*', async (c, next) => {
+    if (c.req.header('authorization') !== undefined) return next();
+    try {
+      await originCheck(c, next);
+    } catch (error) {
+      if (error instanceof HTTPException && error.status === 403) throw permissionDenied('csrf: cross-site request refused (Origin)', 'CSRF_ORIGIN');
+      throw error;
+    }
   });
-  app.get('/api/v1/traces', async (c) => {
-    await requireOperator(c.req.header('authorization'));
-    const query = parseQuery(tracesQuery, c.req.query());
-    return c.json({ spans: deps.telemetry.spans.list({ ...(query.trace_id ? { traceId: query.trace_id } : {}), limit: query.limit ?? 200 }) });
+  app.get('/favicon.ico', (c) => c.body(null, 204));
+  app.get('/assets/:name', (c) => {
+    const asset = assets[c.req.param('name')];
+    return asset ? c.body(asset.body, 200, { 'content-type': asset.type, 'cache-control': 'public, max-age=300' }) : c.notFound();
   });
 
-  // Operator views over the services' own admin RPCs, called with the operator's own credential.
-  app.get('/api/v1/decisions', async (c) => {
-    const authorization = c.req.header('authorization');
-    const root = await requireOperator(authorization);
-    const query = parseQuery(decisionsQuery, c.req.query());
-    const res = await authz.listRecentDecisions(
-      { accountId: query.account_id ?? root, denialsOnly: query.denials_only === 'true', limit: query.limit ?? 100 },
-      { headers: { authorization: authorization! } },
-    );
-    return c.json({
-      decisions: res.decisions.map((d) => ({ at: d.at ? new Date(timestampMs(d.at)).toISOString() : null, allowed: d.allowed, reason: d.reason, action: d.action, resource: d.resource, account_id: d.accountId, subject: d.subject, client_id: d.clientId, peer_ip: d.peerIp, source: d.source })),
-    });
-  });
-  app.get('/api/v1/clients', async (c) => {
-    const authorization = c.req.header('authorization');
-    const root = await requireOperator(authorization);
-    const query = parseQuery(clientsQuery, c.req.query());
-    const res = await broker.listClients({ accountId: query.account_id ?? root }, { headers: { authorization: authorization! } });
-    return c.json({
-      clients: res.clients.map((cl) => ({ client_id: cl.clientId, account_id: cl.accountId, subject: cl.subject, peer: cl.peer, protocol_version: cl.protocolVersion, transport: cl.transport, connected_at: cl.connectedAt ? new Date(timestampMs(cl.connectedAt)).toISOString() : null, subscriptions: cl.subscriptions })),
-    });
-  });
+  app.route(
+    '/api/v1',
+    createAdminApi({
+      peers,
+      telemetry: deps.telemetry,
+      logger: deps.logger,
+      serviceHealth,
+      async sessionCredential(c: Context) {
+        const session = await sessions.session(c);
+        if (!session) return undefined;
+        await sessions.requireCsrf(c, session);
+        return session.cred;
+      },
+    }),
+  );
+  sessions.routes(app);
+  consolePages(app, sessions, { usageStreamIntervalMs: config.usageStreamIntervalMs ?? 5_000, statsStreamIntervalMs: config.statsStreamIntervalMs ?? 2_000 });
 
   let server: HttpServerHandle | undefined;
   return {
     name: 'console',
+    /** The Hono app itself (its route table is checked against the OpenAPI document in tests). */
+    app,
     async start() {
       server = await startHttpServer(app, config.host, config.httpPort);
       return { name: 'console', httpAddress: `http://${config.host}:${server.port}` };
     },
     async stop() {
       await server?.close();
-      authz.close();
-      identity.close();
-      broker.close();
+      peers.close();
     },
   };
 }

@@ -1,0 +1,174 @@
+import { html } from 'hono/html';
+import { layout, problemText } from './layout.ts';
+import { passQuery, type PageContext } from './page-context.ts';
+
+const accountFilter = (p: PageContext, action: string, extra: ReturnType<typeof html> | string = '') =>
+  html`<form method="get" action="${action}" class="filters"><label>account <input name="account_id" value="${p.c.req.query('account_id') ?? p.me.account_id}"></label> ${extra} <button type="submit">Show</button></form>`;
+
+interface DecisionJson { at: string | null; allowed: boolean; reason: string; action: string; resource: string; subject: string; client_id: string; peer_ip: string; source: string }
+export async function decisionsTable(p: PageContext) {
+  const res = await p.api<{ decisions: DecisionJson[] }>('GET', `/decisions${passQuery(p.c, ['account_id', 'denials_only', 'limit'])}`);
+  if (!res.ok) return html`<div id="decisions">${problemText(res.problem)}</div>`;
+  const q = passQuery(p.c, ['account_id', 'denials_only', 'action', 'contains']);
+  // Narrowing within the window the API gave (newest first): by action, and by text in resource / client / subject.
+  const action = p.c.req.query('action') ?? '';
+  const contains = (p.c.req.query('contains') ?? '').toLowerCase();
+  const shown = res.body.decisions.filter((d) => (!action || d.action === action) && (!contains || [d.resource, d.client_id, d.subject, d.reason].some((v) => v.toLowerCase().includes(contains))));
+  return html`<div id="decisions" hx-get="/ui/decisions${q}" hx-trigger="every 5s" hx-swap="outerHTML"><table><thead><tr><th>at</th><th>result</th><th>reason</th><th>action</th><th>resource</th><th>client</th><th>subject</th><th>source</th></tr></thead><tbody>
+${shown.map((d) => html`<tr><td>${d.at}</td><td class="${d.allowed ? 'allow' : 'deny'}">${d.allowed ? 'allow' : 'deny'}</td><td>${d.reason}</td><td>${d.action}</td><td><code>${d.resource}</code></td><td>${d.client_id}</td><td><code>${d.subject}</code></td><td>${d.source}</td></tr>`)}
+</tbody></table>${shown.length ? '' : html`<p class="muted">no decisions${res.body.decisions.length ? ' match' : ' yet'}</p>`}</div>`;
+}
+export async function decisionsPage(p: PageContext) {
+  const denials = p.c.req.query('denials_only') === 'true';
+  const action = p.c.req.query('action') ?? '';
+  const filters = html`<label><input type="checkbox" name="denials_only" value="true"${denials ? html` checked` : ''}> denials only</label>
+<label>action <select name="action"><option value="">any</option>${['connect', 'publish', 'subscribe', 'read', 'write', 'admin'].map((a) => html`<option${a === action ? html` selected` : ''}>${a}</option>`)}</select></label>
+<label>containing <input name="contains" value="${p.c.req.query('contains') ?? ''}" placeholder="topic, client, token"></label>`;
+  return layout(p.frame('Decisions', '/decisions'), html`${accountFilter(p, '/decisions', filters)}${await decisionsTable(p)}`);
+}
+
+interface ClientJson { client_id: string; account_id: string; subject: string; peer: string; protocol_version: number; transport: string; connected_at: string | null; subscriptions: number; messages_in: number; messages_out: number }
+export async function clientsTable(p: PageContext, notice?: string) {
+  const res = await p.api<{ clients: ClientJson[] }>('GET', `/clients${passQuery(p.c, ['account_id'])}`);
+  if (!res.ok) return html`<div id="clients">${problemText(res.problem)}</div>`;
+  const kick = p.can('clients.kick');
+  return html`<div id="clients">${notice ? html`<p role="status" class="allow">${notice}</p>` : ''}<table><thead><tr><th>client id</th><th>peer</th><th>protocol</th><th>transport</th><th>subject</th><th>since</th><th>subs</th><th>in / out</th><th></th></tr></thead><tbody>
+${res.body.clients.map(
+  (cl) => html`<tr data-client="${cl.client_id}"><td>${cl.client_id}</td><td>${cl.peer}</td><td>v${cl.protocol_version}</td><td>${cl.transport}</td><td><code>${cl.subject}</code></td><td>${cl.connected_at}</td><td>${cl.subscriptions}</td><td>${cl.messages_in} / ${cl.messages_out}</td>
+<td>${kick ? html`<form hx-post="/ui/clients/${encodeURIComponent(cl.client_id)}/kick" hx-target="#clients" hx-swap="outerHTML" hx-confirm="Disconnect ${cl.client_id}?"><input type="hidden" name="account_id" value="${cl.account_id}"><button type="submit">Kick</button></form>` : ''}</td></tr>`,
+)}</tbody></table>${res.body.clients.length ? '' : html`<p class="muted">no connected clients</p>`}</div>`;
+}
+export async function clientsPage(p: PageContext) {
+  return layout(p.frame('Clients', '/clients'), html`${accountFilter(p, '/clients')}${await clientsTable(p)}`);
+}
+
+interface AuditJson { id: string; at: string | null; kind: string; outcome: string; actor_id: string | null; account_id: string | null; subject_id: string | null; ip: string | null; details: Record<string, string> }
+export async function auditPage(p: PageContext) {
+  const res = await p.api<{ events: AuditJson[]; next_cursor: string | null }>('GET', `/audit${passQuery(p.c, ['account_id', 'kind', 'cursor'])}`);
+  const next = res.ok && res.body.next_cursor ? `/audit${passQuery(p.c, ['account_id', 'kind'])}${passQuery(p.c, ['account_id', 'kind']) ? '&' : '?'}cursor=${encodeURIComponent(res.body.next_cursor)}` : undefined;
+  return layout(
+    p.frame('Audit log', '/audit'),
+    html`${accountFilter(p, '/audit', html`<label>kind <input name="kind" value="${p.c.req.query('kind') ?? ''}" placeholder="token_created"></label>`)}
+${res.ok
+  ? html`<table id="audit"><thead><tr><th>at</th><th>kind</th><th>outcome</th><th>actor</th><th>subject</th><th>ip</th><th>details</th></tr></thead><tbody>
+${res.body.events.map((e) => html`<tr><td>${e.at}</td><td>${e.kind}</td><td>${e.outcome}</td><td><code>${e.actor_id ?? ''}</code></td><td><code>${e.subject_id ?? ''}</code></td><td>${e.ip ?? ''}</td><td>${Object.entries(e.details).map(([k, v]) => `${k}=${v}`).join(' ')}</td></tr>`)}
+</tbody></table>${next ? html`<p><a href="${next}">older →</a></p>` : ''}`
+  : problemText(res.problem)}`,
+  );
+}
+
+interface SpanJson { trace_id: string; span_id: string; parent_span_id: string | null; name: string; service: string; start_ms: number; duration_ms: number; ok: boolean; status_message: string | null }
+export async function tracesPage(p: PageContext) {
+  const res = await p.api<{ spans: SpanJson[] }>('GET', '/traces?limit=2000');
+  if (!res.ok) return layout(p.frame('Traces', '/traces'), problemText(res.problem));
+  const traces = new Map<string, SpanJson[]>();
+  for (const s of res.body.spans) traces.set(s.trace_id, [...(traces.get(s.trace_id) ?? []), s]);
+  const rows = [...traces].slice(0, 100).map(([id, spans]) => {
+    const root = spans.find((s) => !s.parent_span_id || !spans.some((x) => x.span_id === s.parent_span_id)) ?? spans[0]!;
+    const start = Math.min(...spans.map((s) => s.start_ms));
+    const end = Math.max(...spans.map((s) => s.start_ms + s.duration_ms));
+    return { id, root, count: spans.length, durationMs: end - start, ok: spans.every((s) => s.ok), start };
+  });
+  return layout(
+    p.frame('Traces', '/traces'),
+    html`<table><thead><tr><th>started</th><th>root span</th><th>spans</th><th>duration</th><th>trace</th></tr></thead><tbody>
+${rows.map((t) => html`<tr><td>${new Date(t.start).toISOString()}</td><td class="${t.ok ? '' : 'deny'}">${t.root.name} <span class="muted">(${t.root.service})</span></td><td>${t.count}</td><td>${t.durationMs.toFixed(2)} ms</td><td><a href="/traces/${t.id}"><code>${t.id.slice(0, 16)}…</code></a></td></tr>`)}
+</tbody></table>${rows.length ? '' : html`<p class="muted">no spans buffered yet</p>`}`,
+  );
+}
+
+/** One trace as a waterfall: SVG bars (attributes, not inline style, so the CSP holds). */
+export async function tracePage(p: PageContext, traceId: string) {
+  const res = await p.api<{ spans: SpanJson[] }>('GET', `/traces?trace_id=${encodeURIComponent(traceId)}&limit=2000`);
+  if (!res.ok) return layout(p.frame('Trace', '/traces'), problemText(res.problem));
+  const spans = [...res.body.spans].sort((a, b) => a.start_ms - b.start_ms);
+  if (!spans.length) return layout(p.frame('Trace', '/traces'), html`<p class="muted">no spans of this trace are buffered</p>`);
+  const depth = new Map<string, number>();
+  for (const s of spans) depth.set(s.span_id, s.parent_span_id && depth.has(s.parent_span_id) ? depth.get(s.parent_span_id)! + 1 : 0);
+  const start = spans[0]!.start_ms;
+  const total = Math.max(...spans.map((s) => s.start_ms + s.duration_ms)) - start || 1;
+  const width = 1000;
+  const label = 380;
+  const rowH = 22;
+  // Room on the right for the duration text, so it never sits on a bar.
+  const scale = (ms: number) => (ms / total) * (width - label - 80);
+  const short = (text: string) => (text.length > 52 ? `${text.slice(0, 51)}…` : text);
+  return layout(
+    p.frame(`Trace ${traceId.slice(0, 16)}…`, '/traces'),
+    html`<p>${spans.length} spans over ${total.toFixed(2)} ms</p>
+<svg class="waterfall" viewBox="0 0 ${width} ${spans.length * rowH + 4}" width="100%" role="img" aria-label="trace waterfall">
+${spans.map((s, i) => {
+  const y = i * rowH + 2;
+  return html`<g data-span="${s.span_id}"><text x="${4 + (depth.get(s.span_id) ?? 0) * 12}" y="${y + 15}" font-size="12">${short(`${s.name} (${s.service})`)}</text>
+<rect x="${label + scale(s.start_ms - start)}" y="${y + 3}" width="${Math.max(1, scale(s.duration_ms))}" height="${rowH - 6}" fill="${s.ok ? '#3b82f6' : '#b3261e'}"><title>${s.name}: ${s.duration_ms.toFixed(3)} ms${s.status_message ? ` — ${s.status_message}` : ''}</title></rect>
+<text x="${label + scale(s.start_ms - start + s.duration_ms) + 4}" y="${y + 15}" font-size="11" fill="#6b7280">${s.duration_ms.toFixed(2)} ms</text></g>`;
+})}</svg>`,
+  );
+}
+
+interface UserJson { id: string; username: string; totp_enabled: boolean; memberships: { account_id: string; role: string }[] }
+export async function usersTable(p: PageContext, accountId: string, problem?: { detail: string }) {
+  const res = await p.api<{ users: UserJson[] }>('GET', `/users?account_id=${encodeURIComponent(accountId)}`);
+  if (!res.ok) return html`<div id="users">${problemText(res.problem)}</div>`;
+  const manage = p.can('users.manage');
+  const roles = ['owner', 'admin', 'member', 'viewer'];
+  return html`<div id="users">${problemText(problem)}<table><thead><tr><th>user</th><th>2FA</th><th>role here</th><th></th></tr></thead><tbody>
+${res.body.users.map((u) => {
+  const role = u.memberships.find((m) => m.account_id === accountId)?.role ?? '';
+  return html`<tr data-user="${u.id}"><td>${u.username}<br><code>${u.id}</code></td><td>${u.totp_enabled ? 'on' : 'off'}</td>
+<td>${manage
+    ? html`<form hx-post="/ui/users/${u.id}/role" hx-target="#users" hx-swap="outerHTML" class="inline"><input type="hidden" name="account_id" value="${accountId}"><select name="role" aria-label="role of ${u.username}">${roles.map((r) => html`<option${r === role ? html` selected` : ''}>${r}</option>`)}</select> <button type="submit">Set</button></form>`
+    : role}</td>
+<td>${manage ? html`<form hx-post="/ui/users/${u.id}/remove" hx-target="#users" hx-swap="outerHTML" hx-confirm="Remove ${u.username} from this account?"><input type="hidden" name="account_id" value="${accountId}"><button type="submit">Remove</button></form>` : ''}</td></tr>`;
+})}</tbody></table></div>`;
+}
+export async function usersPage(p: PageContext) {
+  const accountId = p.c.req.query('account_id') || p.me.account_id;
+  return layout(
+    p.frame('Users and roles', '/users'),
+    html`${accountFilter(p, '/users')}${await usersTable(p, accountId)}
+${p.can('users.manage')
+  ? html`<h2>New user</h2><form hx-post="/ui/users" hx-target="#new-user-result"><input type="hidden" name="account_id" value="${accountId}">
+<label>username <input name="username" required></label> <label>password <input name="password" type="password" autocomplete="new-password" required></label>
+<label>role <select name="role">${['viewer', 'member', 'admin', 'owner'].map((r) => html`<option>${r}</option>`)}</select></label> <button type="submit">Create user</button></form><div id="new-user-result"></div>`
+  : ''}`,
+  );
+}
+
+interface LimitJson { metric: string; kind: string; value: number; per: string | null; burst: number; shadow: boolean; source_account_id: string }
+export async function limitsPage(p: PageContext) {
+  const accountId = p.c.req.query('account_id') || p.me.account_id;
+  const res = await p.api<{ limits: LimitJson[] }>('GET', `/limits?account_id=${encodeURIComponent(accountId)}`);
+  const metrics = ['mqtt.messages.in', 'mqtt.bytes.in', 'mqtt.messages.out', 'mqtt.connects', 'api.requests'];
+  return layout(
+    p.frame('Limits and usage', '/limits'),
+    html`${accountFilter(p, '/limits')}
+${res.ok
+  ? html`<table id="limits"><thead><tr><th>metric</th><th>kind</th><th>value</th><th>burst</th><th>from</th></tr></thead><tbody>
+${res.body.limits.map((l) => html`<tr><td>${l.metric}</td><td>${l.kind}${l.shadow ? ' (shadow)' : ''}</td><td>${l.value}${l.per ? `/${l.per}` : ''}</td><td>${l.burst || ''}</td><td><code>${l.source_account_id}</code></td></tr>`)}
+</tbody></table>`
+  : problemText(res.problem)}
+${p.can('limits.manage')
+  ? html`<h2>Set a limit</h2><form hx-post="/ui/limits" hx-target="#limit-result"><input type="hidden" name="account_id" value="${accountId}">
+<label>metric <input name="metric" list="metrics" required></label><datalist id="metrics">${metrics.map((m) => html`<option>${m}</option>`)}</datalist>
+<label>kind <select name="kind">${['rate', 'volume', 'concurrency', 'count'].map((k) => html`<option>${k}</option>`)}</select></label>
+<label>value <input name="value" inputmode="numeric" required></label>
+<label>per <select name="per"><option value="">—</option>${['second', 'minute', 'day', 'month'].map((k) => html`<option>${k}</option>`)}</select></label>
+<button type="submit">Set</button></form><div id="limit-result"></div>`
+  : ''}
+<h2>Live usage</h2>
+${metrics.map((m) => html`<figure class="chart"><figcaption>${m}</figcaption><div data-usage-stream="/ui/stream/usage?account_id=${encodeURIComponent(accountId)}&amp;metric=${encodeURIComponent(m)}"></div></figure>`)}`,
+  );
+}
+
+export async function overviewPage(p: PageContext) {
+  const services = await p.api<{ services: { name: string; address: string | null; status: string }[] }>('GET', '/services');
+  return layout(
+    p.frame('Overview', '/'),
+    html`<h2>Services</h2><table id="services"><thead><tr><th>service</th><th>address</th><th>gRPC health</th></tr></thead><tbody>
+${(services.body.services ?? []).map((s) => html`<tr><td>${s.name}</td><td>${s.address ?? '—'}</td><td class="${s.status}">${s.status}</td></tr>`)}
+</tbody></table>
+<h2>Broker edge, live</h2><p class="muted">messages and denials per second, from the broker's counters</p>
+<div data-stats-stream="/ui/stream/stats"></div>`,
+  );
+}
