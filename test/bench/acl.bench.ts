@@ -9,8 +9,8 @@
  * casbin has no placeholders either: `${client_id}` is substituted into its policy up front.
  */
 import { newEnforcer, newModelFromString } from 'casbin';
-import { type AccessDecision, checkAccess, compileRules } from '#services/authz/src/domain/acl-engine.ts';
-import type { AclRule, AclVars } from '#services/authz/src/domain/acl-rule.ts';
+import { type AccessDecision, checkAccess, compileRules } from '#libs/acl/acl-engine.ts';
+import type { AclRule, AclVars } from '#libs/acl/acl-rule.ts';
 
 export interface Result {
   engine: 'tollgate' | 'casbin';

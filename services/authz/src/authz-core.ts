@@ -4,8 +4,8 @@ import { generateTokenSecret, hashTokenSecret, isWellFormedTokenSecret, shortFor
 import { invalidArgument, notFound, failedPrecondition } from '#libs/errors/index.ts';
 import { checkTokenUsable, decisionTtlMs, tokenKinds, type InvalidationEvent, type TokenKind, type TokenPatch, type TokenRecord, type TokenRule, type TokenStore } from './domain/token-record.ts';
 import { actorMay, isRole, operationOfAction } from '#libs/policy/role-policy.ts';
-import { checkAccess, compileRules, mayConnect, type CompiledAcl } from './domain/acl-engine.ts';
-import { aclActions, type AclAction } from './domain/acl-rule.ts';
+import { checkAccess, compileRules, mayConnect, type CompiledAcl } from '#libs/acl/acl-engine.ts';
+import { aclActions, type AclAction } from '#libs/acl/acl-rule.ts';
 import { compileIpAllowList, isIpAllowed, type IpAllowList } from './domain/ip-allow-list.ts';
 import type { IdentityPeer } from './clients/identity-peer.ts';
 import { DecisionLog } from './decision-log.ts';

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import type { IPublishPacket } from 'mqtt-packet';
 import { topicMatches } from '#libs/topics/topic-filter.ts';
 import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
-import { TopicTree, type Subscription } from './domain/topic-tree.ts';
+import { TopicTree, type Subscription } from '#libs/topics/topic-tree.ts';
 import { RC } from './domain/reason-codes.ts';
 import { CredentialThrottle } from './domain/credential-throttle.ts';
 import type { ResolvedBrokerOptions } from './broker-options.ts';

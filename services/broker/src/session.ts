@@ -3,7 +3,7 @@
  * QoS 2 receipts. Outlives its connection while Session Expiry allows.
  */
 import type { Principal, TopicAuthorizer } from './domain/ports.ts';
-import type { Subscription } from './domain/topic-tree.ts';
+import type { Subscription } from '#libs/topics/topic-tree.ts';
 import type { Connection } from './connection.ts';
 
 /** Publish properties that travel with a message to subscribers (never the topic alias). */

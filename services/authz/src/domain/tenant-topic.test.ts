@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { AclRule } from './acl-rule.ts';
-import { checkAccess, compileRules } from './acl-engine.ts';
+import type { AclRule } from '#libs/acl/acl-rule.ts';
+import { checkAccess, compileRules } from '#libs/acl/acl-engine.ts';
 import { checkAccountLevel, mountedTopicMatches, mountTopic, unmountTopic } from './tenant-topic.ts';
 
 describe('tenant topics', () => {

@@ -3,7 +3,7 @@
  * functions. Not for production: passwords are compared in clear. The real one is the lead's
  * gRPC client to authz.
  */
-import { compileRules } from '#services/authz/src/domain/acl-engine.ts';
+import { compileRules } from '#libs/acl/acl-engine.ts';
 import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from '../clients/compiled-topic-authorizer.ts';
 import type { Authenticator, AuthenticateRequest, AuthenticateResult, TopicAuthorizer, TopicDecision } from '../domain/ports.ts';
 

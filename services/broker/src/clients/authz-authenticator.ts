@@ -6,7 +6,7 @@ import { actorMay, isRole } from '#libs/policy/role-policy.ts';
 import { AuthzService, Effect, TokenKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 // The ACL engine is pure code shared with authz: the rules snapshot from Authenticate is compiled
 // here so that topic checks never leave the process.
-import { compileRules, mayConnect, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
+import { compileRules, mayConnect, type CompiledAcl } from '#libs/acl/acl-engine.ts';
 import type { AuthenticateRequest, AuthenticateResult, Authenticator, TopicAuthorizer } from '../domain/ports.ts';
 import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from './compiled-topic-authorizer.ts';
 

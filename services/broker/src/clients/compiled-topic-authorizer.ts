@@ -1,4 +1,4 @@
-import { checkPublish, checkSubscribe, checkSubscribeFiltered, mayReceive, type CompiledAcl } from '#services/authz/src/domain/acl-engine.ts';
+import { checkPublish, checkSubscribe, checkSubscribeFiltered, mayReceive, type CompiledAcl } from '#libs/acl/acl-engine.ts';
 import type { SubscribeDecision, TopicAuthorizer, TopicDecision } from '../domain/ports.ts';
 
 /**

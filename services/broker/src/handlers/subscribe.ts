@@ -5,7 +5,7 @@
 import type { ISubscribePacket } from 'mqtt-packet';
 import { checkTopicFilter, parseSharedFilter } from '#libs/topics/topic-filter.ts';
 import type { Connection } from '../connection.ts';
-import type { Subscription } from '../domain/topic-tree.ts';
+import type { Subscription } from '#libs/topics/topic-tree.ts';
 import { RC, v3SubackCode } from '../domain/reason-codes.ts';
 import type { Session } from '../session.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TopicTree, type Subscription } from '../src/domain/topic-tree.ts';
+import { TopicTree, type Subscription } from './topic-tree.ts';
 
 function sub(owner: string, filter: string, group?: string): Subscription<string> {
   return { owner, filter, qos: 1, noLocal: false, retainAsPublished: false, retainHandling: 0, subscriptionId: undefined, group };
