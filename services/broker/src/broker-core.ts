@@ -13,6 +13,7 @@ import type { ResolvedBrokerOptions } from './broker-options.ts';
 import type { Connection } from './connection.ts';
 import { Session, type Delivery, type Message } from './session.ts';
 import { encodePublish } from './publish-codec.ts';
+import type { BrokerCluster } from './cluster/broker-cluster.ts';
 
 interface Target {
   qos: 0 | 1 | 2;
@@ -29,6 +30,8 @@ export class BrokerCore {
   readonly options: ResolvedBrokerOptions;
   readonly clock: Clock;
   readonly metrics: BrokerMetrics;
+  /** The other edges (cluster/); undefined: a single edge. */
+  cluster: BrokerCluster | undefined;
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
   readonly #trees = new Map<string, TopicTree<Session>>();
@@ -97,7 +100,9 @@ export class BrokerCore {
   /** Adds `sub` to the session and the trie; answers whether it replaced an existing one. */
   subscribe(session: Session, levelsFilter: string, sub: Subscription<Session>): boolean {
     session.setSubscription(sub);
-    return this.tree(session.account).add(levelsFilter, sub);
+    const existed = this.tree(session.account).add(levelsFilter, sub);
+    this.cluster?.onSubscribe(session.account, levelsFilter, existed); // cluster: declare interest
+    return existed;
   }
 
   unsubscribe(session: Session, filter: string): boolean {
@@ -107,6 +112,7 @@ export class BrokerCore {
     const levels = sub.group === undefined ? filter : filter.slice(filter.indexOf('/', 7) + 1);
     const tree = this.#trees.get(session.account);
     tree?.remove(levels, session, sub.group);
+    this.cluster?.onUnsubscribe(session.account, levels); // cluster: drop interest
     if (tree && tree.size === 0) this.#trees.delete(session.account);
     return true;
   }
@@ -115,6 +121,7 @@ export class BrokerCore {
 
   /** [MQTT-3.3.1-5] store; [MQTT-3.3.1-6/7] an empty payload deletes. */
   retain(account: string, message: Message): void {
+    this.cluster?.onRetain(account, message); // cluster: the retained store is cluster-wide
     let store = this.#retained.get(account);
     if (message.payload.length === 0) {
       store?.delete(message.topic);
@@ -390,6 +397,7 @@ export class BrokerCore {
       }
       if (message.retain) this.retain(session.account, message);
       this.route(session.account, message, undefined);
+      this.cluster?.onLocalPublish(session.account, message, ''); // cluster: to the other edges
     };
     if (decision === 'unknown') {
       session.acl.authorizePublish(message.topic).then(send, () => {

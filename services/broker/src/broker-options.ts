@@ -1,4 +1,6 @@
 import type { Authenticator, BrokerMetrics, Clock, QuotaMeter } from './domain/ports.ts';
+import type { BrokerCore } from './broker-core.ts';
+import type { BrokerCluster } from './cluster/broker-cluster.ts';
 
 export interface ListenAddress {
   host?: string;
@@ -48,10 +50,12 @@ export interface BrokerOptions {
   cacheCredentials?: boolean;
   /** Period of the housekeeping sweep (timeouts, keep-alive, wills, expiry). Default 500 ms. */
   sweepIntervalMs?: number;
+  /** Joins the other edges of a cluster (cluster/nats-cluster.ts). Unset: a single edge. */
+  cluster?: { attach(core: BrokerCore): BrokerCluster };
 }
 
 export type ResolvedBrokerOptions = Required<
-  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics'>
+  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'cluster'>
 > & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp'>;
 
 export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {

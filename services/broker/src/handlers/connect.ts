@@ -150,6 +150,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   // [MQTT-3.1.2-29/30] aliases on our PUBLISH packets only if the client asked, never above its maximum.
   conn.outboundAliasMaximum = v5 ? Math.min(props?.topicAliasMaximum ?? 0, broker.options.outboundTopicAliasMaximum) : 0;
   broker.metrics.count('connects_accepted');
+  broker.cluster?.onClientConnected(session.account, clientId, conn.connectedAtMs); // cluster: client ids are cluster-wide
 
   let keepalive = packet.keepalive ?? 0;
   let serverKeepAlive: number | undefined;

@@ -1,0 +1,22 @@
+/**
+ * What the broker core tells its cluster (the port; `NatsCluster` is the adapter). Every hook is
+ * synchronous and cheap: the cluster does its I/O behind it. A broker without a cluster (the
+ * default, `TOLLGATE_NATS_URL` unset) has none and behaves as a single edge.
+ */
+import type { Message } from '../session.ts';
+
+export interface BrokerCluster {
+  /**
+   * A message accepted from a local client (or a local will) after local routing: forward it to
+   * the other edges. Answers whether it left this edge (a remote subscriber may get it).
+   */
+  onLocalPublish(account: string, message: Message, clientId: string): boolean;
+  /** A local subscription on `levelsFilter` (the inner filter of `$share/g/f`) was added; `existed`: it replaced one. */
+  onSubscribe(account: string, levelsFilter: string, existed: boolean): void;
+  /** A local subscription on `levelsFilter` went. */
+  onUnsubscribe(account: string, levelsFilter: string): void;
+  /** The local retained store is about to store (or, with an empty payload, delete) `message`. */
+  onRetain(account: string, message: Message): void;
+  /** A client connected here: the same client id elsewhere in the cluster is taken over [MQTT-3.1.4-3]. */
+  onClientConnected(account: string, clientId: string, connectedAtMs: number): void;
+}

@@ -1,0 +1,435 @@
+/**
+ * Broker edges as one MQTT cluster over NATS (ARCHITECTURE §2, "How the mesh runs").
+ *
+ * - Routing by interest: each edge subscribes on NATS to the subjects of its clients' filters
+ *   (one NATS subscription per distinct filter and account, refcounted) and publishes every
+ *   accepted message on its topic's subject; NATS delivers only where there is interest. The
+ *   receiving edge routes the message through its own trie (`BrokerCore.route`), so QoS
+ *   downgrade, Retain As Published, subscription identifiers, the `$` rule and overlapping
+ *   subscriptions behave exactly as for a local publish. A message reaching an edge through
+ *   several of its NATS subscriptions is routed once (per-origin sequence numbers; NATS keeps a
+ *   publisher's order on every subscription of a connection).
+ * - Retained messages live in a JetStream KV bucket (one key per account and topic, history 1);
+ *   every edge mirrors the bucket into its local retained store through a watch, so new
+ *   subscribers are answered from memory as before.
+ * - Client ids are cluster-wide: a CONNECT is announced; the edge holding the same client id
+ *   disconnects it with 0x8E and drops its copy of the session.
+ * - Admin (clients, kick, stats) is a scatter-gather request to every edge.
+ * - NATS unreachable: local clients are served as before, the edge reports `degraded`, and the
+ *   client library reconnects and re-subscribes by itself; the retained watch is restarted and
+ *   retained writes made meanwhile are written then.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/nats-core';
+import type { Logger } from '#libs/telemetry/index.ts';
+import type { BrokerCore } from '../broker-core.ts';
+import { RC } from '../domain/reason-codes.ts';
+import type { Message } from '../session.ts';
+import type { BrokerCluster } from './broker-cluster.ts';
+import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
+import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
+
+export interface NatsClusterOptions {
+  /** NATS server URL(s), comma separated. */
+  url: string;
+  /** Subject prefix and KV bucket prefix: edges with the same name form one cluster. */
+  cluster: string;
+  /** This edge's name (logs, admin answers). */
+  edgeId: string;
+  logger: Logger;
+  /** How long an admin request waits for other edges' answers. Default 500 ms. */
+  adminTimeoutMs?: number;
+  /** `start` waits at most this for NATS and the retained store before the edge serves anyway. Default 5 s. */
+  startTimeoutMs?: number;
+}
+
+/** One edge's answers for the cluster-wide admin calls. */
+export interface EdgeAdmin {
+  clients(account: string): EdgeClient[];
+  kick(clientId: string, reasonCode: number, account: string): number;
+  stats(): Record<string, number>;
+}
+
+export interface EdgeClient {
+  clientId: string;
+  account: string;
+  subject: string;
+  protocol: string;
+  transport: string;
+  peerIp: string;
+  connectedAtMs: number;
+  subscriptions: number;
+  edge: string;
+}
+
+export type ClusterCounter = 'forwarded' | 'received' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'not_connected' | 'retained_write_failed' | 'taken_over';
+
+/**
+ * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
+ * whose subject would not fit stay on their edge (counted as `topic_too_long`).
+ */
+const MAX_SUBJECT_BYTES = 3_000;
+
+export class NatsCluster implements BrokerCluster {
+  readonly edgeId: string;
+  readonly counters = new Map<ClusterCounter, number>();
+  readonly #options: NatsClusterOptions;
+  readonly #prefix: string;
+  readonly #origin: string;
+  readonly #interest = new Map<string, { count: number; patterns: string[]; subs: NatsSubscription[] }>();
+  readonly #lastSeq = new Map<string, number>();
+  readonly #pendingRetained = new Map<string, Uint8Array | null>();
+  #core: BrokerCore | undefined;
+  #admin: EdgeAdmin | undefined;
+  #nc: NatsConnection | undefined;
+  #kv: KV | undefined;
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
+  #seq = 0;
+  #connected = false;
+  #stopped = false;
+  #applyingRemote = false;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: NatsClusterOptions) {
+    if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new Error('cluster: letters, digits, _ and - only');
+    this.#options = options;
+    this.edgeId = options.edgeId;
+    this.#prefix = `${options.cluster}.msg.`;
+    this.#origin = `${options.edgeId}/${randomBytes(4).toString('hex')}`;
+  }
+
+  /** Binds the broker core whose routing, sessions and retained store this cluster extends. */
+  attach(core: BrokerCore): this {
+    this.#core = core;
+    return this;
+  }
+
+  /** This edge's answers to cluster-wide admin requests. */
+  serveAdmin(admin: EdgeAdmin): void {
+    this.#admin = admin;
+  }
+
+  /** True while NATS is reachable. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Configured but cut off from NATS: local clients are served, other edges are not reached. */
+  get degraded(): boolean {
+    return !this.#connected;
+  }
+
+  /**
+   * Connects (in the background when NATS is not there: the edge starts degraded and joins when it
+   * can), declares interest, loads the retained store. Waits at most `startTimeoutMs`.
+   */
+  async start(): Promise<void> {
+    this.#ready ??= connect({
+      servers: this.#options.url.split(',').map((s) => s.trim()),
+      name: `tollgate-broker-${this.edgeId}`,
+      // Our own messages were routed locally already; admin requests answer themselves locally.
+      noEcho: true,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 2_000,
+      maxPingOut: 2,
+    }).then((nc) => this.#onConnected(nc));
+    const timeoutMs = this.#options.startTimeoutMs ?? 5_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#ready.catch((error: unknown) => this.#options.logger.warn({ err: error }, 'cluster: NATS connection failed')),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.#options.logger.warn({ url: this.#options.url }, 'cluster: NATS not reachable yet; serving local clients (degraded)');
+          resolve();
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#watch?.stop();
+    const nc = this.#nc;
+    this.#nc = undefined;
+    this.#connected = false;
+    if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+  }
+
+  // ---- hooks (BrokerCluster) ----------------------------------------------------------------
+
+  onLocalPublish(account: string, message: Message, clientId: string): boolean {
+    const nc = this.#nc;
+    if (!nc) {
+      this.#count('not_connected');
+      return false;
+    }
+    const subject = `${this.#prefix}${encodeLevel(account)}.${topicToTokens(message.topic)}`;
+    if (subject.length > MAX_SUBJECT_BYTES) {
+      this.#count('topic_too_long');
+      return false;
+    }
+    const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
+    // While reconnecting the client buffers (bounded); the message goes out when NATS is back.
+    nc.publish(subject, frame);
+    this.#count('forwarded');
+    return true;
+  }
+
+  onSubscribe(account: string, levelsFilter: string, existed: boolean): void {
+    if (existed) return;
+    const key = `${account}\u0000${levelsFilter}`;
+    const entry = this.#interest.get(key);
+    if (entry) {
+      entry.count++;
+      return;
+    }
+    const base = `${this.#prefix}${encodeLevel(account)}`;
+    const created = { count: 1, patterns: filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`), subs: [] as NatsSubscription[] };
+    this.#interest.set(key, created);
+    if (this.#nc) this.#declare(this.#nc, created);
+  }
+
+  onUnsubscribe(account: string, levelsFilter: string): void {
+    const key = `${account}\u0000${levelsFilter}`;
+    const entry = this.#interest.get(key);
+    if (!entry || --entry.count > 0) return;
+    this.#interest.delete(key);
+    for (const sub of entry.subs) sub.unsubscribe();
+  }
+
+  onRetain(account: string, message: Message): void {
+    if (this.#applyingRemote) return;
+    const key = `${encodeLevel(account)}.${topicToTokens(message.topic)}`;
+    if (key.length > MAX_SUBJECT_BYTES) {
+      this.#count('topic_too_long');
+      return;
+    }
+    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, this.#core!.clock.now()));
+    void this.#flushRetained();
+  }
+
+  onClientConnected(account: string, clientId: string, connectedAtMs: number): void {
+    this.#nc?.publish(`${this.#options.cluster}.conn`, JSON.stringify({ e: this.edgeId, a: account, c: clientId, t: connectedAtMs }));
+  }
+
+  // ---- admin (scatter-gather) -----------------------------------------------------------------
+
+  /** Every edge's clients of `account` (this edge's always; others' that answer in time). */
+  async listClients(account: string): Promise<EdgeClient[]> {
+    const answers = await this.#gather<EdgeClient[]>('clients', { a: account });
+    return [...(this.#admin?.clients(account) ?? []), ...answers.flat()];
+  }
+
+  async kick(clientId: string, reasonCode: number, account: string): Promise<number> {
+    const answers = await this.#gather<number>('kick', { c: clientId, r: reasonCode, a: account });
+    return (this.#admin?.kick(clientId, reasonCode, account) ?? 0) + answers.reduce((n, x) => n + x, 0);
+  }
+
+  /** Sums of every answering edge's stats, and how many edges answered (this one included). */
+  async stats(): Promise<{ edges: number; totals: Record<string, number> }> {
+    const answers = await this.#gather<Record<string, number>>('stats', {});
+    const all = [this.#admin?.stats() ?? {}, ...answers];
+    const totals: Record<string, number> = {};
+    for (const s of all) for (const [k, v] of Object.entries(s)) totals[k] = (totals[k] ?? 0) + v;
+    return { edges: all.length, totals };
+  }
+
+  async #gather<T>(op: string, body: object): Promise<T[]> {
+    const nc = this.#nc;
+    if (!nc || !this.#connected) return [];
+    const out: T[] = [];
+    try {
+      const replies = await nc.requestMany(`${this.#options.cluster}.admin.${op}`, JSON.stringify(body), {
+        strategy: 'timer',
+        maxWait: this.#options.adminTimeoutMs ?? 500,
+      });
+      for await (const reply of replies) {
+        try {
+          out.push(reply.json<T>());
+        } catch {
+          // an answer that is not JSON is not an edge's: skip it
+        }
+      }
+    } catch (error) {
+      this.#options.logger.warn({ err: error, op }, 'cluster: admin request failed; answering for this edge only');
+    }
+    return out;
+  }
+
+  // ---- connection lifecycle ----------------------------------------------------------------
+
+  async #onConnected(nc: NatsConnection): Promise<void> {
+    if (this.#stopped) {
+      await nc.close();
+      return;
+    }
+    this.#nc = nc;
+    this.#connected = true;
+    this.#options.logger.info({ server: nc.getServer(), edge: this.edgeId }, 'cluster: connected to NATS');
+    for (const entry of this.#interest.values()) this.#declare(nc, entry);
+    const cluster = this.#options.cluster;
+    nc.subscribe(`${cluster}.conn`, { callback: (_err, msg) => this.#onConnectAnnounced(msg.data) });
+    nc.subscribe(`${cluster}.admin.*`, { callback: (_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => msg.respond(d)) });
+    void this.#followStatus(nc);
+    await this.#openRetained(nc);
+  }
+
+  async #followStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.#connected = false;
+        this.#options.logger.warn({ edge: this.edgeId }, 'cluster: NATS connection lost; serving local clients (degraded)');
+      } else if (s.type === 'reconnect') {
+        // Core subscriptions (interest) are re-sent by the client library; the retained watch is a
+        // JetStream consumer the server may have lost, so it is opened again (a full reload).
+        this.#connected = true;
+        this.#options.logger.info({ edge: this.edgeId }, 'cluster: NATS connection back');
+        void this.#openRetained(nc);
+      }
+    }
+  }
+
+  #declare(nc: NatsConnection, entry: { patterns: string[]; subs: NatsSubscription[] }): void {
+    for (const pattern of entry.patterns) {
+      entry.subs.push(nc.subscribe(pattern, { callback: (_err, msg) => this.#onRemoteMessage(msg.data) }));
+    }
+  }
+
+  #onRemoteMessage(data: Uint8Array): void {
+    const core = this.#core;
+    if (!core) return;
+    const m = decodeClusterMessage(data, core.clock.now());
+    if (!m) {
+      this.#count('undecodable');
+      return;
+    }
+    if (m.origin === this.#origin) return;
+    const last = this.#lastSeq.get(m.origin);
+    if (last !== undefined && m.seq <= last) {
+      this.#count('duplicates_dropped');
+      return;
+    }
+    if (last === undefined && this.#lastSeq.size >= 10_000) this.#lastSeq.clear();
+    this.#lastSeq.set(m.origin, m.seq);
+    this.#count('received');
+    // [MQTT-3.8.3-3] No Local by client, cluster-wide: the publisher's session, if this edge holds one.
+    const origin = m.clientId ? core.sessions.get(`${m.account}\u0000${m.clientId}`) : undefined;
+    core.route(m.account, m.message, origin);
+  }
+
+  #onConnectAnnounced(data: Uint8Array): void {
+    const core = this.#core;
+    if (!core) return;
+    let a: { e: string; a: string; c: string; t: number };
+    try {
+      a = JSON.parse(Buffer.from(data).toString('utf8')) as typeof a;
+    } catch {
+      return;
+    }
+    if (a.e === this.edgeId) return;
+    const session = core.sessions.get(`${a.a}\u0000${a.c}`);
+    if (!session) return;
+    const conn = session.connection;
+    // The later CONNECT wins; equal times are broken by edge id so exactly one edge keeps the client.
+    if (conn?.connected && (conn.connectedAtMs > a.t || (conn.connectedAtMs === a.t && this.edgeId > a.e))) return;
+    // The session now lives on the other edge: no will from this copy [MQTT-3.1.3-9], then it ends.
+    session.will = undefined;
+    session.willAtMs = undefined;
+    if (conn?.connected) conn.disconnect(RC.sessionTakenOver);
+    core.endSession(session);
+    this.#count('taken_over');
+  }
+
+  #onAdminRequest(op: string, data: Uint8Array, respond: (data: string) => void): void {
+    const admin = this.#admin;
+    if (!admin) return;
+    let body: { a?: string; c?: string; r?: number };
+    try {
+      body = JSON.parse(Buffer.from(data).toString('utf8')) as typeof body;
+    } catch {
+      return;
+    }
+    if (op === 'clients' && typeof body.a === 'string') respond(JSON.stringify(admin.clients(body.a)));
+    else if (op === 'kick' && typeof body.c === 'string' && typeof body.a === 'string' && typeof body.r === 'number') respond(JSON.stringify(admin.kick(body.c, body.r, body.a)));
+    else if (op === 'stats') respond(JSON.stringify(admin.stats()));
+  }
+
+  // ---- retained (JetStream KV) --------------------------------------------------------------
+
+  async #openRetained(nc: NatsConnection): Promise<void> {
+    try {
+      this.#kv ??= await new Kvm(nc).create(`${this.#options.cluster}_retained`, { history: 1 });
+      this.#watch?.stop();
+      const watch = await this.#kv.watch();
+      this.#watch = watch;
+      let loaded!: () => void;
+      const ready = new Promise<void>((resolve) => (loaded = resolve));
+      // The watch first replays the last value of every key, then follows changes; `delta` 0 marks
+      // the last message pending when it started (an empty bucket replays nothing).
+      const status = await this.#kv.status();
+      if (status.values === 0) loaded();
+      void (async () => {
+        for await (const entry of watch) {
+          this.#applyRetained(entry);
+          if (entry.isUpdate || entry.delta === 0) loaded();
+        }
+      })().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'cluster: retained watch ended'));
+      await this.#flushRetained();
+      await ready;
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: retained store unavailable; retained messages stay on this edge until NATS is back');
+    }
+  }
+
+  #applyRetained(entry: KvWatchEntry): void {
+    const core = this.#core;
+    if (!core) return;
+    const dot = entry.key.indexOf('.');
+    const account = tokensToTopic(entry.key.slice(0, dot));
+    const topic = tokensToTopic(entry.key.slice(dot + 1));
+    if (dot < 0 || account === undefined || topic === undefined) return;
+    let message: Message;
+    if (entry.operation === 'PUT') {
+      const m = decodeClusterMessage(entry.value, entry.created.getTime());
+      if (!m) {
+        this.#count('undecodable');
+        return;
+      }
+      message = m.message;
+    } else {
+      message = { topic, payload: Buffer.alloc(0), qos: 0, retain: true, properties: undefined, expiresAtMs: undefined };
+    }
+    this.#applyingRemote = true;
+    try {
+      core.retain(account, message);
+    } finally {
+      this.#applyingRemote = false;
+    }
+  }
+
+  async #flushRetained(): Promise<void> {
+    const kv = this.#kv;
+    if (!kv || !this.#connected) return;
+    for (const [key, value] of [...this.#pendingRetained]) {
+      try {
+        if (value === null) await kv.delete(key);
+        else await kv.put(key, value);
+        // A newer write of the same key made meanwhile stays pending.
+        if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
+      } catch (error) {
+        this.#count('retained_write_failed');
+        this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+        return;
+      }
+    }
+  }
+
+  #count(counter: ClusterCounter): void {
+    this.counters.set(counter, (this.counters.get(counter) ?? 0) + 1);
+  }
+}
