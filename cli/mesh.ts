@@ -189,6 +189,8 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
           quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
+          edgeId: env.TOLLGATE_BROKER_EDGE_ID,
+          cluster: env.TOLLGATE_NATS_URL ? { natsUrl: env.TOLLGATE_NATS_URL, name: env.TOLLGATE_BROKER_CLUSTER } : undefined,
         },
         deps,
       );

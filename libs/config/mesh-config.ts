@@ -58,6 +58,15 @@ export const brokerEnvShape = {
   TOLLGATE_BROKER_AUTHZ_STALE_LIMIT: duration('5m'),
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
+  /** NATS server(s) the broker edges form one MQTT cluster over; unset: a single edge, no NATS. */
+  TOLLGATE_NATS_URL: z
+    .string()
+    .refine((v) => v.split(',').every((u) => url(['nats', 'tls']).safeParse(u.trim()).success), { message: 'expected nats:// or tls:// URLs, comma separated' })
+    .optional(),
+  /** Edges with the same cluster name share subjects and the retained store. */
+  TOLLGATE_BROKER_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).default('tollgate'),
+  /** This edge's name in the cluster and in quota leases; unset: random per process. */
+  TOLLGATE_BROKER_EDGE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).optional(),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),

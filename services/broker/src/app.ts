@@ -15,7 +15,10 @@ import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
-import { brokerAdminHandlers } from './grpc/broker-admin-handlers.ts';
+import { brokerAdminHandlers, singleEdgeAdmin } from './grpc/broker-admin-handlers.ts';
+import { NatsCluster } from './cluster/nats-cluster.ts';
+import { createEdgeAdmin } from './cluster/edge-admin.ts';
+import { observeCluster } from './cluster/observed-cluster-metrics.ts';
 
 export interface BrokerAppConfig {
   listen: ServiceListen;
@@ -35,12 +38,16 @@ export interface BrokerAppConfig {
   authzStaleLimitMs?: number | undefined;
   /** Quota unreachable and the local lease spent: admit (true, default) or hold clients back. */
   quotaFailOpen?: boolean | undefined;
-  /** This edge's name in leases and usage batches (default: a random one per process). */
+  /** This edge's name in leases, usage batches and the cluster (default: a random one per process). */
   edgeId?: string | undefined;
+  /** Form one MQTT cluster with the other edges over NATS (cluster/); unset: a single edge. */
+  cluster?: { natsUrl: string; name: string } | undefined;
 }
 
 export interface BrokerApp extends ServiceApp {
   readonly broker: Broker;
+  /** The edge's cluster link; undefined for a single edge. `degraded`: NATS unreachable. */
+  readonly cluster: NatsCluster | undefined;
   mqttAddresses(): { tcp?: string; tls?: string; ws?: string };
 }
 
@@ -60,10 +67,13 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     staleLimitMs: config.authzStaleLimitMs,
     onUnavailable: () => metrics.count('authz_unavailable'),
   });
+  const edgeId = config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`;
+  const cluster = config.cluster ? new NatsCluster({ url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
+  if (cluster) observeCluster(cluster);
   const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({
     quota: quotaClient,
-    edgeId: config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`,
+    edgeId,
     logger: deps.logger,
     failOpen: config.quotaFailOpen ?? true,
     onUnavailable: () => metrics.count('quota_unavailable'),
@@ -77,7 +87,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),
+    ...(cluster ? { cluster } : {}),
   });
+  const edgeAdmin = createEdgeAdmin(broker, metrics, edgeId);
+  cluster?.serveAdmin(edgeAdmin);
 
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
@@ -94,7 +107,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
     return res.principal.accountId;
   };
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
-  rpc.add(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin, callerAccount));
+  rpc.add(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin, callerAccount));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
   const limitsWatch = new AbortController();
@@ -125,6 +138,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
       feed?.stop();
       limitsWatch.abort();
       await broker.close();
+      await cluster?.stop();
       await quotaMeter.stop();
       quotaClient.close();
       authz.close();
@@ -135,8 +149,12 @@ export function createBrokerApp(config: BrokerAppConfig, deps: ServiceDeps): Bro
   return {
     ...host,
     broker,
+    cluster,
     mqttAddresses: () => addresses,
     async start(): Promise<StartedService> {
+      // Joins the cluster before serving MQTT, so the retained store is loaded (bounded wait: NATS
+      // down means a degraded start, not none).
+      await cluster?.start();
       const bound = await broker.listen().catch((error: NodeJS.ErrnoException & { port?: number; address?: string }) => {
         const where = error.port !== undefined ? `${error.address ?? config.mqtt.host}:${error.port}` : config.mqtt.host;
         const which = error.port === config.mqtt.tls?.port ? 'TOLLGATE_MQTTS_PORT' : error.port === config.mqtt.wsPort ? 'TOLLGATE_MQTT_WS_PORT' : 'TOLLGATE_MQTT_PORT';

@@ -9,6 +9,7 @@ import { startNatsNode, type NatsNode } from '../../../test/harness/nats-node.ts
 import { NatsCluster } from '../src/cluster/nats-cluster.ts';
 import { encodeClusterMessage } from '../src/cluster/cluster-message.ts';
 import { encodeLevel, topicToTokens } from '../src/cluster/subject-codec.ts';
+import { createEdgeAdmin } from '../src/cluster/edge-admin.ts';
 import { collect, startBroker, waitFor, type TestBroker } from './harness.ts';
 
 let nats: NatsNode;
@@ -39,6 +40,7 @@ async function startEdge(name: string, opts: { cluster?: string } = {}): Promise
   clusterName ||= `t${process.pid}x${++clusterSeq}`;
   const cluster = new NatsCluster({ url: nats.url, cluster: opts.cluster ?? clusterName, edgeId: name, logger: silentLogger(), adminTimeoutMs: 300 });
   const tb = await startBroker({ cluster });
+  cluster.serveAdmin(createEdgeAdmin(tb.broker, tb.metrics, name));
   await cluster.start();
   const edge = Object.assign(tb, { cluster });
   open.push(edge);
@@ -158,3 +160,196 @@ describe('cluster: routing by interest', () => {
     expect(e1.cluster.counters.get('received')).toBe(before + 1);
   });
 });
+
+describe('cluster: NATS wildcard semantics of the mapped filters', () => {
+  it('a real nats-server delivers a mapped topic to a mapped filter exactly when MQTT matches (the $ rule is left to the edge)', async () => {
+    const fc = (await import('fast-check')).default;
+    const { topicMatches } = await import('#libs/topics/topic-filter.ts');
+    const { filterToTokenPatterns } = await import('../src/cluster/subject-codec.ts');
+    const nc = await natsConnect({ servers: nats.url });
+    try {
+      const lvl = fc.constantFrom('a', 'b', '', '$x', 'a.b', ' ', '*', '>', 'é');
+      // [MQTT-4.7.3-1] a topic name is at least one character.
+      const topicArb = fc.array(lvl, { minLength: 1, maxLength: 4 }).map((l) => l.join('/')).filter((t) => t.length > 0);
+      const filterArb = fc.array(fc.oneof(lvl, fc.constant('+')), { minLength: 0, maxLength: 3 }).chain((l) =>
+        fc.boolean().map((hash) => (hash ? [...l, '#'] : l.length === 0 ? ['+'] : l).join('/')),
+      );
+      let run = 0;
+      await fc.assert(
+        fc.asyncProperty(fc.uniqueArray(filterArb, { minLength: 1, maxLength: 6 }), fc.uniqueArray(topicArb, { minLength: 1, maxLength: 12 }), async (filters, topics) => {
+          const prefix = `wild${run++}`;
+          const delivered = new Set<string>();
+          const subs = filters.flatMap((f, i) => filterToTokenPatterns(f).map((p) => nc.subscribe(`${prefix}.${p}`, { callback: (_e, m) => void delivered.add(`${i}|${m.string()}`) })));
+          await nc.flush();
+          for (const t of topics) nc.publish(`${prefix}.${topicToTokens(t)}`, t);
+          await nc.flush();
+          for (const s of subs) s.unsubscribe();
+          filters.forEach((f, i) => {
+            for (const t of topics) {
+              const mqtt = topicMatches(f, t);
+              // [MQTT-4.7.2-1] NATS does not know the `$` rule: a leading wildcard gets `$` topics too; the edge's trie drops them.
+              const expected = mqtt || (t.startsWith('$') && topicMatches(f, `x${t}`) && (f.startsWith('+') || f.startsWith('#')));
+              expect(delivered.has(`${i}|${t}`), `filter ${JSON.stringify(f)} topic ${JSON.stringify(t)}`).toBe(expected);
+            }
+          });
+        }),
+        { numRuns: 40 },
+      );
+    } finally {
+      await nc.close();
+    }
+  });
+});
+
+describe('cluster: No Local by client, cluster-wide', () => {
+  it('[MQTT-3.8.3-3] a client never gets its own message back from another edge; others do', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const me = await e1.connect({ protocolVersion: 5, clientId: 'me' });
+    const gotMe = collect(me);
+    await me.subscribeAsync('n/#', { qos: 1, nl: true });
+    const other = await e1.connect({ protocolVersion: 5, clientId: 'other' });
+    const gotOther = collect(other);
+    await other.subscribeAsync('n/#', { qos: 1, nl: true });
+    const far = await e2.connect({ protocolVersion: 5, clientId: 'far' });
+    const gotFar = collect(far);
+    await far.subscribeAsync('n/#', { qos: 1, nl: true });
+    // `me` publishes on edge 1: local No Local as before, and edge 2 delivers to `far`.
+    await me.publishAsync('n/1', 'from-me', { qos: 1 });
+    await waitFor(() => gotFar.length === 1 && gotOther.length === 1, 5_000);
+    // A frame from another edge saying client `me` published (its session lives on edge 1 too, e.g.
+    // right before a takeover): edge 1 must not deliver it to `me`, but to `other`.
+    const nc = await natsConnect({ servers: nats.url });
+    const frame = encodeClusterMessage({ origin: 'elsewhere/1', seq: 1, account: 'acc_a', clientId: 'me', message: { topic: 'n/2', payload: Buffer.from('me-elsewhere'), qos: 1, retain: false, properties: undefined, expiresAtMs: undefined } }, Date.now());
+    nc.publish(`${clusterName}.msg.${encodeLevel('acc_a')}.${topicToTokens('n/2')}`, frame);
+    await nc.flush();
+    await nc.close();
+    await waitFor(() => gotOther.length === 2, 5_000);
+    // The sentinel from `far` reaches `me`: everything before it has arrived.
+    await settle(far, gotMe, 'n/3');
+    expect(gotMe.map((g) => g.payload)).toEqual([gotMe.at(-1)!.payload]);
+    expect(gotOther.map((g) => g.payload).slice(0, 2)).toEqual(['from-me', 'me-elsewhere']);
+  });
+});
+
+describe('cluster: retained messages in JetStream', () => {
+  it('a late subscriber on another edge gets them; an empty payload deletes them everywhere; they survive both edges restarting', async () => {
+    let e1 = await startEdge('e1');
+    let e2 = await startEdge('e2');
+    const pub = await e1.connect({ protocolVersion: 5, clientId: 'pub' });
+    await pub.publishAsync('r/keep', 'kept', { qos: 1, retain: true, properties: { userProperties: { u: '1' } } });
+    await pub.publishAsync('r/gone', 'to-delete', { qos: 1, retain: true });
+    const late = await e2.connect({ protocolVersion: 5, clientId: 'late' });
+    const got = collect(late);
+    // Replication to edge 2's mirror takes a few ms after the PUBACK.
+    await waitFor(() => retainedCount(e2, 'r/#') === 2, 5_000);
+    await late.subscribeAsync('r/#', { qos: 1 });
+    await waitFor(() => got.length === 2, 5_000);
+    expect(got.map((g) => [g.topic, g.payload, g.packet.retain]).sort()).toEqual([
+      ['r/gone', 'to-delete', true],
+      ['r/keep', 'kept', true],
+    ]);
+    expect(got.find((g) => g.topic === 'r/keep')!.packet.properties?.userProperties).toEqual({ u: '1' });
+    // Deleted from edge 2 this time.
+    await late.publishAsync('r/gone', '', { qos: 1, retain: true });
+    await waitFor(() => retainedCount(e1, 'r/#') === 1, 5_000);
+
+    // Both edges go; two new ones start on the same cluster.
+    const name = clusterName;
+    for (const e of open.splice(0)) {
+      await e.close();
+      await e.cluster.stop();
+    }
+    e1 = await startEdge('e1b', { cluster: name });
+    e2 = await startEdge('e2b', { cluster: name });
+    const fresh = await e2.connect({ clientId: 'fresh' });
+    const gotFresh = collect(fresh);
+    await fresh.subscribeAsync('r/#', { qos: 1 });
+    await waitFor(() => gotFresh.length === 1, 5_000);
+    const sentinelPub = await e1.connect({ clientId: 'sp' });
+    await settle(sentinelPub, gotFresh, 'r/sentinel');
+    expect(gotFresh.map((g) => [g.topic, g.payload])).toEqual([
+      ['r/keep', 'kept'],
+      ['r/sentinel', gotFresh.at(-1)!.payload],
+    ]);
+  });
+});
+
+describe('cluster: client ids are cluster-wide', () => {
+  it('[MQTT-3.1.4-3] a CONNECT on edge 2 with a client id connected on edge 1 takes it over: edge 1 sends DISCONNECT 0x8E and drops its session', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const first = await e1.connect({ protocolVersion: 5, clientId: 'dup', clean: false, properties: { sessionExpiryInterval: 300 } });
+    await first.subscribeAsync('d/#', { qos: 1 });
+    const disconnected = new Promise<number | undefined>((resolve) => first.once('disconnect', (p) => resolve(p.reasonCode)));
+    const second = await e2.connect({ protocolVersion: 5, clientId: 'dup', clean: false, properties: { sessionExpiryInterval: 300 } });
+    expect(await disconnected).toBe(0x8e);
+    await waitFor(() => e1.broker.stats().sessions === 0, 5_000);
+    expect(second.connected).toBe(true);
+    expect(e2.broker.clients().map((c) => c.clientId)).toEqual(['dup']);
+  });
+});
+
+describe('cluster: admin answers for the whole cluster', () => {
+  it('lists, kicks and counts clients on every edge, asked on any edge', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    await e1.connect({ clientId: 'c1' });
+    const c2 = await e2.connect({ protocolVersion: 5, clientId: 'c2' });
+    await e2.connect({ clientId: 'b2', username: 'bob', password: 'pw-b' });
+    const listed = await e1.cluster.listClients('acc_a');
+    expect(listed.map((c) => [c.clientId, c.edge]).sort()).toEqual([
+      ['c1', 'e1'],
+      ['c2', 'e2'],
+    ]);
+    expect((await e2.cluster.listClients('acc_b')).map((c) => c.clientId)).toEqual(['b2']);
+    expect((await e2.cluster.stats()).totals.connections).toBe(3);
+    const kicked = new Promise<number | undefined>((resolve) => c2.once('disconnect', (p) => resolve(p.reasonCode)));
+    expect(await e1.cluster.kick('c2', 0x98, 'acc_a')).toBe(1);
+    expect(await kicked).toBe(0x98);
+    // Not in that account: nothing kicked.
+    expect(await e1.cluster.kick('b2', 0x98, 'acc_a')).toBe(0);
+  });
+});
+
+describe('cluster: NATS failure', () => {
+  it('NATS stopped: local traffic continues and the edges report degraded; NATS back: cross-edge traffic resumes by itself', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const sub = await e1.connect({ clientId: 'sub' });
+    const got = collect(sub);
+    await sub.subscribeAsync('f/#', { qos: 1 });
+    const localPub = await e1.connect({ clientId: 'local-pub' });
+    const farPub = await e2.connect({ clientId: 'far-pub' });
+    await farPub.publishAsync('f/before', 'before', { qos: 1 });
+    await waitFor(() => got.length === 1, 5_000);
+
+    await nats.stop();
+    await waitFor(() => e1.cluster.degraded && e2.cluster.degraded, 10_000);
+    await localPub.publishAsync('f/local', 'while-down', { qos: 1 });
+    await waitFor(() => got.some((g) => g.payload === 'while-down'), 5_000);
+    // A retained message stored while NATS is down is written to the cluster store once it is back.
+    await localPub.publishAsync('f/r1', 'retained-while-down', { qos: 1, retain: true });
+    expect(retainedCount(e1, 'f/r1')).toBe(1);
+
+    await nats.start();
+    await waitFor(() => e1.cluster.connected && e2.cluster.connected, 15_000);
+    // Edge 1 re-declares its interest by itself: probes from edge 2 get through within seconds.
+    let n = 0;
+    const deadline = Date.now() + 10_000;
+    while (!got.some((g) => g.payload.startsWith('after-'))) {
+      if (Date.now() > deadline) throw new Error('cross-edge traffic did not resume');
+      await farPub.publishAsync('f/after', `after-${n++}`, { qos: 1 });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(got.map((g) => g.payload).slice(0, 3)).toEqual(['before', 'while-down', 'retained-while-down']);
+    await waitFor(() => retainedCount(e2, 'f/r1') === 1, 10_000);
+    // The retained watch follows again after the restart (edge 1 learns edge 2's new retained message).
+    await farPub.publishAsync('f/r2', 'retained-after', { qos: 1, retain: true });
+    await waitFor(() => retainedCount(e1, 'f/r2') === 1, 10_000);
+  });
+});
+
+function retainedCount(edge: Edge, filter: string): number {
+  return [...edge.cluster.core!.retainedMatching('acc_a', filter)].length;
+}

@@ -111,6 +111,11 @@ export class NatsCluster implements BrokerCluster {
     this.#admin = admin;
   }
 
+  /** The broker core this cluster extends (after `attach`). */
+  get core(): BrokerCore | undefined {
+    return this.#core;
+  }
+
   /** True while NATS is reachable. */
   get connected(): boolean {
     return this.#connected;

@@ -3,17 +3,32 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
-import type { Broker } from '../broker.ts';
-import type { CountingMetrics } from '../adapters/counting-metrics.ts';
+import type { EdgeAdmin, EdgeClient } from '../cluster/nats-cluster.ts';
 
-/** gRPC ⇄ broker admin: list and kick clients (per account), stats. */
-export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, requireAdmin: RequireAdmin, rootAccountOf: (ctx: Parameters<RequireAdmin>[0]) => Promise<string>): Partial<ServiceImpl<typeof BrokerAdminService>> {
+/** The admin questions answered for the whole cluster (every edge asked), or for this edge alone. */
+export interface ClusterAdmin {
+  listClients(account: string): Promise<EdgeClient[]>;
+  kick(clientId: string, reasonCode: number, account: string): Promise<number>;
+  stats(): Promise<{ totals: Record<string, number> }>;
+}
+
+/** A single edge answering for itself. */
+export function singleEdgeAdmin(edge: EdgeAdmin): ClusterAdmin {
+  return {
+    listClients: async (account) => edge.clients(account),
+    kick: async (clientId, reasonCode, account) => edge.kick(clientId, reasonCode, account),
+    stats: async () => ({ totals: edge.stats() }),
+  };
+}
+
+/** gRPC ⇄ broker admin: list and kick clients (per account), stats — cluster-wide when the edge is in one. */
+export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAdmin, rootAccountOf: (ctx: Parameters<RequireAdmin>[0]) => Promise<string>): Partial<ServiceImpl<typeof BrokerAdminService>> {
   return {
     async listClients(req, ctx) {
       const accountId = req.accountId || (await rootAccountOf(ctx));
       await requireAdmin(ctx, accountId, 'read');
       const limit = req.limit === 0 ? 1_000 : Math.min(req.limit, 10_000);
-      const clients = broker.clients().filter((c) => c.account === accountId).slice(0, limit);
+      const clients = (await admin.listClients(accountId)).slice(0, limit);
       return {
         clients: clients.map((c) => ({
           clientId: c.clientId,
@@ -33,21 +48,20 @@ export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, re
       await requireAdmin(ctx, accountId, 'write');
       const reason = req.reasonCode === 0 ? 0x98 : req.reasonCode;
       if (reason < 0x80 || reason > 0xa2) throw invalidArgument('reason_code', 'must be an MQTT 5 error reason code (0x80-0xA2)');
-      return { kicked: broker.kick(req.clientId, reason, accountId) > 0 };
+      return { kicked: (await admin.kick(req.clientId, reason, accountId)) > 0 };
     },
     async getStats() {
-      const s = broker.stats();
-      const m = metrics.counters;
-      const n = (k: string) => BigInt(m.get(k as never) ?? 0);
+      const { totals } = await admin.stats();
+      const n = (k: string) => BigInt(totals[k] ?? 0);
       return {
-        connections: BigInt(s.connections),
-        sessions: BigInt(s.sessions),
-        messagesIn: n('messages_in'),
-        messagesOut: n('messages_out'),
-        bytesIn: n('bytes_in'),
-        bytesOut: n('bytes_out'),
-        dropped: n('dropped_qos0_slow_consumer') + n('dropped_queue_full') + n('dropped_expired') + n('dropped_too_large'),
-        denied: n('publish_denied') + n('subscribe_denied'),
+        connections: n('connections'),
+        sessions: n('sessions'),
+        messagesIn: n('messagesIn'),
+        messagesOut: n('messagesOut'),
+        bytesIn: n('bytesIn'),
+        bytesOut: n('bytesOut'),
+        dropped: n('dropped'),
+        denied: n('denied'),
       };
     },
   };
