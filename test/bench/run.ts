@@ -10,6 +10,7 @@ const benches = [
   { name: 'quota', file: './quota.bench.ts', run: 'runQuotaBench' },
   { name: 'identity', file: './identity.bench.ts', run: 'runIdentityBench' },
   { name: 'broker', file: './broker.bench.ts', run: 'runBrokerBench' },
+  { name: 'cluster', file: './cluster.bench.ts', run: 'runClusterBench' },
   { name: 'rabbitmq', file: './rabbitmq.bench.ts', run: 'runRabbitmqBench' },
 ];
 
