@@ -47,10 +47,14 @@ async function startEdge(name: string, opts: { cluster?: string } = {}): Promise
   return edge;
 }
 
-/** Publishes `sentinel` after `body` and waits for it: what came before it is all that will come. */
-async function settle(pub: import('mqtt').MqttClient, got: { payload: string }[], topic: string): Promise<void> {
+/**
+ * Publishes a sentinel and waits for it: what came before it is all that will come. The sentinel
+ * must reach the subscriber at the QoS of what it guards: MQTT.js emits a QoS 2 message at PUBREL,
+ * after QoS 0/1 messages that arrived later.
+ */
+async function settle(pub: import('mqtt').MqttClient, got: { payload: string }[], topic: string, qos: 0 | 1 | 2 = 1): Promise<void> {
   const mark = `sentinel-${Math.random()}`;
-  await pub.publishAsync(topic, mark, { qos: 1 });
+  await pub.publishAsync(topic, mark, { qos });
   await waitFor(() => got.some((g) => g.payload === mark), 5_000);
 }
 
@@ -69,12 +73,14 @@ describe('cluster: routing by interest', () => {
     await pub.publishAsync('low/x', 'down', { qos: 2 });
     await pub.publishAsync('a', 'parent', { qos: 1 });
     await waitFor(() => got.length === 5, 5_000);
-    expect(got.map((g) => [g.topic, g.payload, g.packet.qos])).toEqual([
+    // Sorted: MQTT.js emits a QoS 2 message at PUBREL, so the QoS 0/1 ones the publisher sent after it
+    // (its PUBCOMP comes from edge 2, not from this subscriber) may be emitted first; MQTT orders per topic and QoS.
+    expect(got.map((g) => [g.topic, g.payload, g.packet.qos]).sort()).toEqual([
+      ['a', 'parent', 1],
       ['a/0', 'zero', 0],
       ['a/1', 'one', 1],
       ['a/2', 'two', 2],
       ['low/x', 'down', 0],
-      ['a', 'parent', 1],
     ]);
   });
 
@@ -124,13 +130,27 @@ describe('cluster: routing by interest', () => {
     await bob.subscribeAsync('#');
     const pub = await e2.connect({ protocolVersion: 5, clientId: 'pub' });
     await pub.publishAsync('o/x', 'once', { qos: 2 });
-    await settle(pub, got, 'o/end');
-    expect(got.map((g) => [g.payload, g.packet.qos])).toEqual([['once', 2], [got.at(-1)!.payload, 1]]);
-    await waitFor(() => gotOther.length === 1, 5_000);
+    await settle(pub, got, 'o/x', 2);
+    expect(got.map((g) => [g.payload, g.packet.qos])).toEqual([['once', 2], [got.at(-1)!.payload, 2]]);
+    await waitFor(() => gotOther.length === 2, 5_000);
     // Bob's account never sees acc_a's messages; his own account's sentinel proves he was listening.
     const bobPub = await e2.connect({ clientId: 'bob-pub', username: 'bob', password: 'pw-b' });
     await settle(bobPub, gotBob, 'b/end');
     expect(gotBob).toHaveLength(1);
+  });
+
+  it('a SUBACK means the subscription holds cluster-wide: a publish on another edge right after it is delivered', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const sub = await e1.connect({ clientId: 'sub' });
+    const got = collect(sub);
+    const pub = await e2.connect({ clientId: 'pub' });
+    for (let i = 0; i < 30; i++) {
+      await sub.subscribeAsync(`race/${i}`, { qos: 1 });
+      await pub.publishAsync(`race/${i}`, String(i), { qos: 1 });
+    }
+    await waitFor(() => got.length === 30, 5_000);
+    expect(got.map((g) => g.payload)).toEqual(Array.from({ length: 30 }, (_, i) => String(i)));
   });
 
   it('unsubscribing the last local subscriber removes the NATS interest: the edge no longer receives', async () => {
@@ -158,6 +178,29 @@ describe('cluster: routing by interest', () => {
     await settle(pub, got3, 'u/sentinel');
     expect(before).toBe(received + 1);
     expect(e1.cluster.counters.get('received')).toBe(before + 1);
+  });
+});
+
+describe('cluster: what cannot cross stays on its edge', () => {
+  it('a message over the NATS max_payload is delivered locally and acknowledged; the edge keeps forwarding the next ones', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const local = await e1.connect({ clientId: 'local' });
+    const gotLocal = collect(local);
+    await local.subscribeAsync('big/#', { qos: 1 });
+    const far = await e2.connect({ clientId: 'far' });
+    const gotFar = collect(far);
+    await far.subscribeAsync('big/#', { qos: 1 });
+    const pub = await e1.connect({ clientId: 'pub' });
+    // Under our Maximum Packet Size (1 MiB), over NATS's max_payload (1 MiB) once the frame header is added.
+    const big = Buffer.alloc(1_048_540, 0x62);
+    await pub.publishAsync('big/1', big, { qos: 1 });
+    await waitFor(() => gotLocal.length === 1, 5_000);
+    expect(gotLocal[0]!.payload.length).toBe(big.length);
+    expect(e1.cluster.counters.get('too_large')).toBe(1);
+    await settle(pub, gotFar, 'big/after');
+    expect(gotFar.map((g) => g.topic)).toEqual(['big/after']);
+    expect(pub.connected).toBe(true);
   });
 });
 
@@ -309,6 +352,13 @@ describe('cluster: admin answers for the whole cluster', () => {
     expect(await kicked).toBe(0x98);
     // Not in that account: nothing kicked.
     expect(await e1.cluster.kick('b2', 0x98, 'acc_a')).toBe(0);
+  });
+
+  it('an edge alone in its cluster answers for itself', async () => {
+    const e1 = await startEdge('alone');
+    await e1.connect({ clientId: 'only' });
+    expect((await e1.cluster.listClients('acc_a')).map((c) => [c.clientId, c.edge])).toEqual([['only', 'alone']]);
+    expect(await e1.cluster.stats()).toMatchObject({ edges: 1, totals: { connections: 1 } });
   });
 });
 

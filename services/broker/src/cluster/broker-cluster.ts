@@ -17,6 +17,13 @@ export interface BrokerCluster {
   onUnsubscribe(account: string, levelsFilter: string): void;
   /** The local retained store is about to store (or, with an empty payload, delete) `message`. */
   onRetain(account: string, message: Message): void;
+  /**
+   * Before a SUBSCRIBE is handled: interest in its filters is declared on every edge's NATS server
+   * and confirmed (one round trip), so that once the SUBACK is out, a message published on any edge
+   * reaches the new subscription. Answers the release, called when the SUBSCRIBE has been handled
+   * (the granted subscriptions hold their own interest by then).
+   */
+  holdInterest(account: string, filters: readonly string[]): Promise<() => void>;
   /** A client connected here: the same client id elsewhere in the cluster is taken over [MQTT-3.1.4-3]. */
   onClientConnected(account: string, clientId: string, connectedAtMs: number): void;
 }

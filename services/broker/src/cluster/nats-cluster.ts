@@ -20,10 +20,12 @@
  *   retained writes made meanwhile are written then.
  */
 import { randomBytes } from 'node:crypto';
-import { connect, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { connect, errors as natsErrors, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
+import { AppError } from '#libs/errors/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
+import { checkTopicFilter, parseSharedFilter } from '#libs/topics/topic-filter.ts';
 import type { BrokerCore } from '../broker-core.ts';
 import { RC } from '../domain/reason-codes.ts';
 import type { Message } from '../session.ts';
@@ -64,7 +66,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'not_connected' | 'retained_write_failed' | 'taken_over';
+export type ClusterCounter = 'forwarded' | 'received' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -93,7 +95,7 @@ export class NatsCluster implements BrokerCluster {
   #ready: Promise<void> | undefined;
 
   constructor(options: NatsClusterOptions) {
-    if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new Error('cluster: letters, digits, _ and - only');
+    if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new AppError('INVALID_ARGUMENT', 'cluster: letters, digits, _ and - only', { field: 'cluster' });
     this.#options = options;
     this.edgeId = options.edgeId;
     this.#prefix = `${options.cluster}.msg.`;
@@ -179,8 +181,19 @@ export class NatsCluster implements BrokerCluster {
       return false;
     }
     const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
-    // While reconnecting the client buffers (bounded); the message goes out when NATS is back.
-    nc.publish(subject, frame);
+    if (frame.length > nc.info!.max_payload) {
+      // Over the server's max_payload (1 MiB by default, like our Maximum Packet Size): local only.
+      this.#count('too_large');
+      return false;
+    }
+    try {
+      // While reconnecting the client buffers (bounded); the message goes out when NATS is back.
+      nc.publish(subject, frame);
+    } catch {
+      // Draining, closed, or the reconnect buffer is full: the message stays on this edge.
+      this.#count('not_connected');
+      return false;
+    }
     this.#count('forwarded');
     return true;
   }
@@ -194,9 +207,34 @@ export class NatsCluster implements BrokerCluster {
       return;
     }
     const base = `${this.#prefix}${encodeLevel(account)}`;
-    const created = { count: 1, patterns: filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`), subs: [] as NatsSubscription[] };
+    const patterns = filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`);
+    // A subject over NATS's control line limit would cost the edge its connection: such a filter is local only.
+    if (patterns[0]!.length > MAX_SUBJECT_BYTES) this.#count('topic_too_long');
+    const created = { count: 1, patterns: patterns[0]!.length > MAX_SUBJECT_BYTES ? [] : patterns, subs: [] as NatsSubscription[] };
     this.#interest.set(key, created);
     if (this.#nc) this.#declare(this.#nc, created);
+  }
+
+  async holdInterest(account: string, filters: readonly string[]): Promise<() => void> {
+    const held: string[] = [];
+    for (const filter of filters) {
+      // Invalid filters are refused by the SUBSCRIBE handler; they never reach NATS.
+      if (checkTopicFilter(filter) !== null) continue;
+      const levels = parseSharedFilter(filter)?.filter ?? filter;
+      this.onSubscribe(account, levels, false);
+      held.push(levels);
+    }
+    const nc = this.#nc;
+    if (held.length > 0 && nc && this.#connected) {
+      // PING/PONG: once it is answered the server has every SUB sent before it. Bounded: NATS going
+      // away meanwhile must not hold the client's SUBACK.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([nc.flush().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      clearTimeout(timer);
+    }
+    return () => {
+      for (const levels of held) this.onUnsubscribe(account, levels);
+    };
   }
 
   onUnsubscribe(account: string, levelsFilter: string): void {
@@ -219,7 +257,11 @@ export class NatsCluster implements BrokerCluster {
   }
 
   onClientConnected(account: string, clientId: string, connectedAtMs: number): void {
-    this.#nc?.publish(`${this.#options.cluster}.conn`, JSON.stringify({ e: this.edgeId, a: account, c: clientId, t: connectedAtMs }));
+    try {
+      this.#nc?.publish(`${this.#options.cluster}.conn`, JSON.stringify({ e: this.edgeId, a: account, c: clientId, t: connectedAtMs }));
+    } catch {
+      this.#count('not_connected');
+    }
   }
 
   // ---- admin (scatter-gather) -----------------------------------------------------------------
@@ -261,6 +303,8 @@ export class NatsCluster implements BrokerCluster {
         }
       }
     } catch (error) {
+      // No other edge is listening: this one answers alone.
+      if (error instanceof natsErrors.NoRespondersError) return out;
       this.#options.logger.warn({ err: error, op }, 'cluster: admin request failed; answering for this edge only');
     }
     return out;
@@ -428,8 +472,13 @@ export class NatsCluster implements BrokerCluster {
         if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
       } catch (error) {
         this.#count('retained_write_failed');
-        this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
-        return;
+        if (!this.#connected) {
+          this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+          return;
+        }
+        // Refused by a reachable server (e.g. over max_payload): retrying would block every later write.
+        if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
+        this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
       }
     }
   }
