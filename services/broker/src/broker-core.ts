@@ -101,7 +101,7 @@ export class BrokerCore {
   subscribe(session: Session, levelsFilter: string, sub: Subscription<Session>): boolean {
     session.setSubscription(sub);
     const existed = this.tree(session.account).add(levelsFilter, sub);
-    this.cluster?.onSubscribe(session.account, levelsFilter, existed); // cluster: declare interest
+    this.cluster?.onSubscribe(session.account, levelsFilter, existed, sub.group); // cluster: declare interest
     return existed;
   }
 
@@ -112,7 +112,7 @@ export class BrokerCore {
     const levels = sub.group === undefined ? filter : filter.slice(filter.indexOf('/', 7) + 1);
     const tree = this.#trees.get(session.account);
     tree?.remove(levels, session, sub.group);
-    this.cluster?.onUnsubscribe(session.account, levels); // cluster: drop interest
+    this.cluster?.onUnsubscribe(session.account, levels, sub.group); // cluster: drop interest
     if (tree && tree.size === 0) this.#trees.delete(session.account);
     return true;
   }
@@ -188,6 +188,7 @@ export class BrokerCore {
   };
 
   readonly #onShared = (members: Subscription<Session>[], group: { next: number }): void => {
+    if (this.cluster?.sharesGroups()) return; // cluster: the group's member is picked cluster-wide (cluster/shared-delivery.ts)
     const n = members.length;
     if (n === 0) return;
     // Round-robin, preferring members that are online.

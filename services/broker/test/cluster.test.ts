@@ -191,6 +191,10 @@ describe('cluster: what cannot cross stays on its edge', () => {
     const far = await e2.connect({ clientId: 'far' });
     const gotFar = collect(far);
     await far.subscribeAsync('big/#', { qos: 1 });
+    // A shared group of this edge gets it too (local routing had left groups to NATS).
+    const member = await e1.connect({ clientId: 'member' });
+    const gotMember = collect(member);
+    await member.subscribeAsync('$share/g/big/#', { qos: 1 });
     const pub = await e1.connect({ clientId: 'pub' });
     // Under our Maximum Packet Size (1 MiB), over NATS's max_payload (1 MiB) once the frame header is added.
     const big = Buffer.alloc(1_048_540, 0x62);
@@ -198,9 +202,57 @@ describe('cluster: what cannot cross stays on its edge', () => {
     await waitFor(() => gotLocal.length === 1, 5_000);
     expect(gotLocal[0]!.payload.length).toBe(big.length);
     expect(e1.cluster.counters.get('too_large')).toBe(1);
+    await waitFor(() => gotMember.length === 1, 5_000);
+    expect(gotMember[0]!.payload.length).toBe(big.length);
     await settle(pub, gotFar, 'big/after');
     expect(gotFar.map((g) => g.topic)).toEqual(['big/after']);
     expect(pub.connected).toBe(true);
+  });
+});
+
+describe('cluster: shared subscriptions balanced cluster-wide', () => {
+  it('[MQTT-4.8.2] members on two edges: each message reaches exactly one member in the cluster; a plain subscriber gets every one', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const m1 = await e1.connect({ protocolVersion: 5, clientId: 'm1' });
+    const m2 = await e2.connect({ protocolVersion: 5, clientId: 'm2' });
+    const got1 = collect(m1);
+    const got2 = collect(m2);
+    await m1.subscribeAsync('$share/g/s/#', { qos: 1 });
+    await m2.subscribeAsync('$share/g/s/#', { qos: 1 });
+    const plain = await e1.connect({ clientId: 'plain' });
+    const gotPlain = collect(plain);
+    await plain.subscribeAsync('s/#', { qos: 1 });
+    const pub = await e2.connect({ clientId: 'pub' });
+    for (let i = 0; i < 40; i++) await pub.publishAsync(`s/${i % 3}`, String(i), { qos: 1 });
+    await waitFor(() => gotPlain.length === 40, 10_000);
+    // Sentinels on the group's own path until each member has one: the copies NATS picked it for
+    // before them have all arrived (one queue subscription per edge keeps the publisher's order).
+    const deadline = Date.now() + 10_000;
+    for (let k = 0; !got1.some((g) => g.payload.startsWith('end')) || !got2.some((g) => g.payload.startsWith('end')); k++) {
+      if (Date.now() > deadline) throw new Error('sentinels did not reach both members');
+      await pub.publishAsync('s/end', `end${k}`, { qos: 1 });
+    }
+    const shared = [...got1, ...got2].map((g) => g.payload).filter((p) => !p.startsWith('end'));
+    expect(shared.map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(got1.length).toBeGreaterThan(1);
+    expect(got2.length).toBeGreaterThan(1);
+  });
+
+  it('members on one edge only, publisher on the other: round-robin among them, none lost', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const a = await e1.connect({ clientId: 'a' });
+    const b = await e1.connect({ clientId: 'b' });
+    const gotA = collect(a);
+    const gotB = collect(b);
+    await a.subscribeAsync('$share/w/jobs/+', { qos: 1 });
+    await b.subscribeAsync('$share/w/jobs/+', { qos: 1 });
+    const pub = await e2.connect({ clientId: 'pub' });
+    for (let i = 0; i < 10; i++) await pub.publishAsync('jobs/x', String(i), { qos: 1 });
+    await waitFor(() => gotA.length + gotB.length === 10, 5_000);
+    expect(gotA.map((g) => g.payload)).toEqual(['0', '2', '4', '6', '8']);
+    expect(gotB.map((g) => g.payload)).toEqual(['1', '3', '5', '7', '9']);
   });
 });
 
@@ -369,6 +421,9 @@ describe('cluster: NATS failure', () => {
     const sub = await e1.connect({ clientId: 'sub' });
     const got = collect(sub);
     await sub.subscribeAsync('f/#', { qos: 1 });
+    const member = await e1.connect({ clientId: 'member' });
+    const gotMember = collect(member);
+    await member.subscribeAsync('$share/g/f/#', { qos: 1 });
     const localPub = await e1.connect({ clientId: 'local-pub' });
     const farPub = await e2.connect({ clientId: 'far-pub' });
     await farPub.publishAsync('f/before', 'before', { qos: 1 });
@@ -378,6 +433,8 @@ describe('cluster: NATS failure', () => {
     await waitFor(() => e1.cluster.degraded && e2.cluster.degraded, 10_000);
     await localPub.publishAsync('f/local', 'while-down', { qos: 1 });
     await waitFor(() => got.some((g) => g.payload === 'while-down'), 5_000);
+    // Shared groups are served by each edge alone meanwhile.
+    await waitFor(() => gotMember.some((g) => g.payload === 'while-down'), 5_000);
     // A retained message stored while NATS is down is written to the cluster store once it is back.
     await localPub.publishAsync('f/r1', 'retained-while-down', { qos: 1, retain: true });
     expect(retainedCount(e1, 'f/r1')).toBe(1);

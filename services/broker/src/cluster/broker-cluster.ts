@@ -11,10 +11,16 @@ export interface BrokerCluster {
    * the other edges. Answers whether it left this edge (a remote subscriber may get it).
    */
   onLocalPublish(account: string, message: Message, clientId: string): boolean;
-  /** A local subscription on `levelsFilter` (the inner filter of `$share/g/f`) was added; `existed`: it replaced one. */
-  onSubscribe(account: string, levelsFilter: string, existed: boolean): void;
-  /** A local subscription on `levelsFilter` went. */
-  onUnsubscribe(account: string, levelsFilter: string): void;
+  /** A local subscription on `levelsFilter` (the inner filter of `$share/group/f`) was added; `existed`: it replaced one. */
+  onSubscribe(account: string, levelsFilter: string, existed: boolean, group: string | undefined): void;
+  /** A local subscription on `levelsFilter` (of `group`, when shared) went. */
+  onUnsubscribe(account: string, levelsFilter: string, group: string | undefined): void;
+  /**
+   * True while shared groups are served cluster-wide (one member of each group in the whole
+   * cluster gets a message, picked through NATS queue groups): local routing then leaves them out.
+   * False while NATS is away: each edge serves its own members then.
+   */
+  sharesGroups(): boolean;
   /** The local retained store is about to store (or, with an empty payload, delete) `message`. */
   onRetain(account: string, message: Message): void;
   /**

@@ -9,6 +9,11 @@
  *   subscriptions behave exactly as for a local publish. A message reaching an edge through
  *   several of its NATS subscriptions is routed once (per-origin sequence numbers; NATS keeps a
  *   publisher's order on every subscription of a connection).
+ * - Shared subscriptions: for each `$share/group/filter` with members here, the edge joins a NATS
+ *   queue group named after (account, group, filter) on the filter's subjects, through a second
+ *   connection (the first one does not get its own messages back, and a queue group must be able to
+ *   pick the publishing edge). NATS picks one edge per message, that edge one of its members: one
+ *   member in the whole cluster gets each message [MQTT-4.8.2].
  * - Retained messages live in a JetStream KV bucket (one key per account and topic, history 1);
  *   every edge mirrors the bucket into its local retained store through a watch, so new
  *   subscribers are answered from memory as before.
@@ -19,7 +24,7 @@
  *   client library reconnects and re-subscribes by itself; the retained watch is restarted and
  *   retained writes made meanwhile are written then.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { connect, errors as natsErrors, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
@@ -31,6 +36,7 @@ import { RC } from '../domain/reason-codes.ts';
 import type { Message } from '../session.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
+import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
 export interface NatsClusterOptions {
@@ -66,7 +72,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -74,18 +80,28 @@ export type ClusterCounter = 'forwarded' | 'received' | 'duplicates_dropped' | '
  */
 const MAX_SUBJECT_BYTES = 3_000;
 
+interface Interest {
+  count: number;
+  patterns: string[];
+  subs: NatsSubscription[];
+}
+
 export class NatsCluster implements BrokerCluster {
   readonly edgeId: string;
   readonly counters = new Map<ClusterCounter, number>();
   readonly #options: NatsClusterOptions;
   readonly #prefix: string;
   readonly #origin: string;
-  readonly #interest = new Map<string, { count: number; patterns: string[]; subs: NatsSubscription[] }>();
+  readonly #interest = new Map<string, Interest>();
+  readonly #sharedInterest = new Map<string, Interest & { queue: string; account: string; levels: string; group: string }>();
   readonly #lastSeq = new Map<string, number>();
   readonly #pendingRetained = new Map<string, Uint8Array | null>();
   #core: BrokerCore | undefined;
   #admin: EdgeAdmin | undefined;
   #nc: NatsConnection | undefined;
+  /** Queue subscriptions of shared groups (echo on: it publishes nothing itself). */
+  #qnc: NatsConnection | undefined;
+  #qConnected = false;
   #kv: KV | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #seq = 0;
@@ -133,17 +149,21 @@ export class NatsCluster implements BrokerCluster {
    * can), declares interest, loads the retained store. Waits at most `startTimeoutMs`.
    */
   async start(): Promise<void> {
-    this.#ready ??= connect({
+    const options = (name: string, noEcho: boolean) => ({
       servers: this.#options.url.split(',').map((s) => s.trim()),
-      name: `tollgate-broker-${this.edgeId}`,
-      // Our own messages were routed locally already; admin requests answer themselves locally.
-      noEcho: true,
+      name,
+      noEcho,
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       pingInterval: 2_000,
       maxPingOut: 2,
-    }).then((nc) => this.#onConnected(nc));
+    });
+    this.#ready ??= Promise.all([
+      // Our own messages were routed locally already; admin requests answer themselves locally.
+      connect(options(`tollgate-broker-${this.edgeId}`, true)).then((nc) => this.#onConnected(nc)),
+      connect(options(`tollgate-broker-${this.edgeId}-shared`, false)).then((qnc) => this.#onQueueConnected(qnc)),
+    ]).then(() => {});
     const timeoutMs = this.#options.startTimeoutMs ?? 5_000;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
@@ -162,86 +182,115 @@ export class NatsCluster implements BrokerCluster {
     this.#stopped = true;
     this.#watch?.stop();
     const nc = this.#nc;
+    const qnc = this.#qnc;
     this.#nc = undefined;
+    this.#qnc = undefined;
     this.#connected = false;
-    if (nc && !nc.isClosed()) await nc.drain().catch(() => nc.close());
+    this.#qConnected = false;
+    for (const c of [nc, qnc]) if (c && !c.isClosed()) await c.drain().catch(() => c.close());
+  }
+
+  sharesGroups(): boolean {
+    return this.#connected && this.#qConnected;
   }
 
   // ---- hooks (BrokerCluster) ----------------------------------------------------------------
 
   onLocalPublish(account: string, message: Message, clientId: string): boolean {
     const nc = this.#nc;
-    if (!nc) {
+    // NATS away: the message stays here (not buffered for later: local shared groups had it already).
+    if (!nc || !this.#connected) {
       this.#count('not_connected');
       return false;
     }
     const subject = `${this.#prefix}${encodeLevel(account)}.${topicToTokens(message.topic)}`;
     if (subject.length > MAX_SUBJECT_BYTES) {
       this.#count('topic_too_long');
-      return false;
+      return this.#stayLocal(account, message);
     }
     const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
     if (frame.length > nc.info!.max_payload) {
       // Over the server's max_payload (1 MiB by default, like our Maximum Packet Size): local only.
       this.#count('too_large');
-      return false;
+      return this.#stayLocal(account, message);
     }
     try {
-      // While reconnecting the client buffers (bounded); the message goes out when NATS is back.
       nc.publish(subject, frame);
     } catch {
-      // Draining, closed, or the reconnect buffer is full: the message stays on this edge.
+      // Draining or closed: the message stays on this edge.
       this.#count('not_connected');
-      return false;
+      return this.#stayLocal(account, message);
     }
     this.#count('forwarded');
     return true;
   }
 
-  onSubscribe(account: string, levelsFilter: string, existed: boolean): void {
+  /**
+   * A message that cannot cross after all: local routing left shared groups to NATS (`sharesGroups`
+   * was true, synchronously before this), so this edge's own groups get it now.
+   */
+  #stayLocal(account: string, message: Message): false {
+    if (this.sharesGroups()) deliverLocalShared(this.#core!, account, message);
+    return false;
+  }
+
+  onSubscribe(account: string, levelsFilter: string, existed: boolean, group: string | undefined): void {
     if (existed) return;
-    const key = `${account}\u0000${levelsFilter}`;
-    const entry = this.#interest.get(key);
+    const key = group === undefined ? `${account}\u0000${levelsFilter}` : `${account}\u0000${levelsFilter}\u0000${group}`;
+    const entry = group === undefined ? this.#interest.get(key) : this.#sharedInterest.get(key);
     if (entry) {
       entry.count++;
       return;
     }
     const base = `${this.#prefix}${encodeLevel(account)}`;
-    const patterns = filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`);
+    let patterns = filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`);
     // A subject over NATS's control line limit would cost the edge its connection: such a filter is local only.
-    if (patterns[0]!.length > MAX_SUBJECT_BYTES) this.#count('topic_too_long');
-    const created = { count: 1, patterns: patterns[0]!.length > MAX_SUBJECT_BYTES ? [] : patterns, subs: [] as NatsSubscription[] };
-    this.#interest.set(key, created);
-    if (this.#nc) this.#declare(this.#nc, created);
+    if (patterns[0]!.length > MAX_SUBJECT_BYTES) {
+      this.#count('topic_too_long');
+      patterns = [];
+    }
+    if (group === undefined) {
+      const created: Interest = { count: 1, patterns, subs: [] };
+      this.#interest.set(key, created);
+      if (this.#nc) this.#declare(this.#nc, created);
+      return;
+    }
+    // Queue names are tokens: a digest of what identifies the shared subscription cluster-wide.
+    const queue = `share-${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
+    const created = { count: 1, patterns, subs: [] as NatsSubscription[], queue, account, levels: levelsFilter, group };
+    this.#sharedInterest.set(key, created);
+    if (this.#qnc) this.#declareShared(this.#qnc, created);
   }
 
   async holdInterest(account: string, filters: readonly string[]): Promise<() => void> {
-    const held: string[] = [];
+    const held: Array<{ levels: string; group: string | undefined }> = [];
     for (const filter of filters) {
       // Invalid filters are refused by the SUBSCRIBE handler; they never reach NATS.
       if (checkTopicFilter(filter) !== null) continue;
-      const levels = parseSharedFilter(filter)?.filter ?? filter;
-      this.onSubscribe(account, levels, false);
-      held.push(levels);
+      const shared = parseSharedFilter(filter);
+      const h = { levels: shared?.filter ?? filter, group: shared?.group };
+      this.onSubscribe(account, h.levels, false, h.group);
+      held.push(h);
     }
-    const nc = this.#nc;
-    if (held.length > 0 && nc && this.#connected) {
+    if (held.length > 0 && this.#connected) {
       // PING/PONG: once it is answered the server has every SUB sent before it. Bounded: NATS going
       // away meanwhile must not hold the client's SUBACK.
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([nc.flush().catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      const flushes = [this.#nc, held.some((h) => h.group !== undefined) ? this.#qnc : undefined].map((c) => c?.flush().catch(() => {}));
+      await Promise.race([Promise.all(flushes), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
       clearTimeout(timer);
     }
     return () => {
-      for (const levels of held) this.onUnsubscribe(account, levels);
+      for (const h of held) this.onUnsubscribe(account, h.levels, h.group);
     };
   }
 
-  onUnsubscribe(account: string, levelsFilter: string): void {
-    const key = `${account}\u0000${levelsFilter}`;
-    const entry = this.#interest.get(key);
+  onUnsubscribe(account: string, levelsFilter: string, group: string | undefined): void {
+    const map = group === undefined ? this.#interest : this.#sharedInterest;
+    const key = group === undefined ? `${account}\u0000${levelsFilter}` : `${account}\u0000${levelsFilter}\u0000${group}`;
+    const entry = map.get(key);
     if (!entry || --entry.count > 0) return;
-    this.#interest.delete(key);
+    map.delete(key);
     for (const sub of entry.subs) sub.unsubscribe();
   }
 
@@ -343,10 +392,45 @@ export class NatsCluster implements BrokerCluster {
     }
   }
 
-  #declare(nc: NatsConnection, entry: { patterns: string[]; subs: NatsSubscription[] }): void {
+  #declare(nc: NatsConnection, entry: Interest): void {
     for (const pattern of entry.patterns) {
       entry.subs.push(nc.subscribe(pattern, { callback: (_err, msg) => this.#onRemoteMessage(msg.data) }));
     }
+  }
+
+  #declareShared(qnc: NatsConnection, entry: Interest & { queue: string; account: string; levels: string; group: string }): void {
+    for (const pattern of entry.patterns) {
+      entry.subs.push(qnc.subscribe(pattern, { queue: entry.queue, callback: (_err, msg) => this.#onSharedMessage(entry, msg.data) }));
+    }
+  }
+
+  async #onQueueConnected(qnc: NatsConnection): Promise<void> {
+    if (this.#stopped) {
+      await qnc.close();
+      return;
+    }
+    this.#qnc = qnc;
+    this.#qConnected = true;
+    for (const entry of this.#sharedInterest.values()) this.#declareShared(qnc, entry);
+    void (async () => {
+      for await (const s of qnc.status()) {
+        if (s.type === 'disconnect') this.#qConnected = false;
+        else if (s.type === 'reconnect') this.#qConnected = true;
+      }
+    })();
+  }
+
+  /** NATS picked this edge for a shared group: one of its members here gets the message. */
+  #onSharedMessage(entry: { account: string; levels: string; group: string }, data: Uint8Array): void {
+    const core = this.#core;
+    if (!core) return;
+    const m = decodeClusterMessage(data, core.clock.now());
+    if (!m || m.account !== entry.account) {
+      this.#count('undecodable');
+      return;
+    }
+    this.#count('received_shared');
+    deliverShared(core, entry.account, entry.levels, entry.group, m.message);
   }
 
   #onRemoteMessage(data: Uint8Array): void {
