@@ -372,7 +372,10 @@ export class BrokerCore {
   /** Ends a session: its subscriptions go, a pending will is sent now (at session end). */
   endSession(session: Session): void {
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
-    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+    if (this.sessions.get(session.key) === session) {
+      this.sessions.delete(session.key);
+      this.cluster?.onSessionEnded(session.account, session.clientId); // cluster: no longer movable from here
+    }
     session.clearQueue();
     session.clearInflight();
     if (session.will && session.willAtMs !== undefined) this.publishWill(session);

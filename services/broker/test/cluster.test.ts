@@ -4,13 +4,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect as natsConnect } from '@nats-io/transport-node';
+import mqtt from 'mqtt';
 import { silentLogger } from '#libs/telemetry/index.ts';
 import { startNatsNode, type NatsNode } from '../../../test/harness/nats-node.ts';
 import { NatsCluster } from '../src/cluster/nats-cluster.ts';
 import { encodeClusterMessage } from '../src/cluster/cluster-message.ts';
 import { encodeLevel, topicToTokens } from '../src/cluster/subject-codec.ts';
 import { createEdgeAdmin } from '../src/cluster/edge-admin.ts';
-import { collect, startBroker, waitFor, type TestBroker } from './harness.ts';
+import { collect, RawClient, startBroker, waitFor, type TestBroker } from './harness.ts';
 
 let nats: NatsNode;
 beforeAll(async () => {
@@ -382,6 +383,86 @@ describe('cluster: client ids are cluster-wide', () => {
     await waitFor(() => e1.broker.stats().sessions === 0, 5_000);
     expect(second.connected).toBe(true);
     expect(e2.broker.clients().map((c) => c.clientId)).toEqual(['dup']);
+  });
+});
+
+describe('cluster: persistent sessions move between edges', () => {
+  it('[MQTT-4.1] reconnecting to another edge resumes the session there: Session Present, its subscriptions, the QoS 1 messages queued while away', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const v5 = { protocolVersion: 5 as const, clientId: 'mover', clean: false, properties: { sessionExpiryInterval: 300 } };
+    const first = await e1.connect(v5);
+    await first.subscribeAsync('mv/#', { qos: 1, properties: { subscriptionIdentifier: 5 } });
+    await first.endAsync();
+    const pub = await e2.connect({ clientId: 'pub' });
+    for (let i = 1; i <= 3; i++) await pub.publishAsync(`mv/${i}`, `queued-${i}`, { qos: 1 });
+    const key = 'acc_a\u0000mover';
+    await waitFor(() => e1.cluster.core!.sessions.get(key)?.queue.length === 3, 5_000);
+
+    const got: import('./harness.ts').Received[] = [];
+    const client = mqtt.connect({ host: '127.0.0.1', port: e2.port, username: 'alice', password: 'pw-a', reconnectPeriod: 0, ...v5 });
+    client.on('message', (topic, payload, packet) => got.push({ topic, payload: payload.toString(), packet: packet as never }));
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      client.once('connect', (p) => resolve(p));
+      client.once('error', reject);
+    });
+    try {
+      expect(connack.sessionPresent).toBe(true);
+      await waitFor(() => got.length === 3, 5_000);
+      expect(got.map((g) => [g.topic, g.payload, g.packet.properties?.subscriptionIdentifier])).toEqual([
+        ['mv/1', 'queued-1', 5],
+        ['mv/2', 'queued-2', 5],
+        ['mv/3', 'queued-3', 5],
+      ]);
+      expect(e1.broker.stats().sessions).toBe(0);
+      // The subscription lives on edge 2 now: a publish on edge 1 reaches it through NATS.
+      const p1 = await e1.connect({ clientId: 'p1' });
+      await p1.publishAsync('mv/4', 'after-move', { qos: 1 });
+      await waitFor(() => got.length === 4, 5_000);
+      expect(got[3]!.payload).toBe('after-move');
+      expect(e2.cluster.counters.get('session_moved_in')).toBe(1);
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
+  it('[MQTT-4.4.0-1] an unacknowledged QoS 1 message in flight on the old edge is sent again, with DUP, on the new one', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const raw = new RawClient(e1.port, 5);
+    await raw.ready();
+    raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 5, clientId: 'slow', clean: false, keepalive: 0, username: 'alice', password: Buffer.from('pw-a'), properties: { sessionExpiryInterval: 300 } });
+    await raw.next('connack');
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'in/#', qos: 1 }] });
+    await raw.next('suback');
+    const pub = await e2.connect({ clientId: 'pub' });
+    await pub.publishAsync('in/1', 'unacked', { qos: 1 });
+    const first = (await raw.next('publish', 5_000)) as import('mqtt-packet').IPublishPacket;
+    expect(first.dup).toBe(false);
+    raw.close(); // never acknowledged
+
+    const client = mqtt.connect({ host: '127.0.0.1', port: e2.port, username: 'alice', password: 'pw-a', reconnectPeriod: 0, protocolVersion: 5, clientId: 'slow', clean: false, properties: { sessionExpiryInterval: 300 } });
+    const got: Array<{ payload: string; dup: boolean; id: number | undefined }> = [];
+    client.on('message', (_t, payload, packet) => got.push({ payload: payload.toString(), dup: packet.dup, id: packet.messageId }));
+    try {
+      await waitFor(() => got.length === 1, 5_000);
+      expect(got[0]).toEqual({ payload: 'unacked', dup: true, id: first.messageId });
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
+  it('a client whose session no edge holds starts a new one', async () => {
+    const e1 = await startEdge('e1');
+    await startEdge('e2');
+    const client = mqtt.connect({ host: '127.0.0.1', port: e1.port, username: 'alice', password: 'pw-a', reconnectPeriod: 0, protocolVersion: 5, clientId: 'newbie', clean: false, properties: { sessionExpiryInterval: 60 } });
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      client.once('connect', (p) => resolve(p));
+      client.once('error', reject);
+    });
+    await client.endAsync(true);
+    expect(connack.sessionPresent).toBe(false);
+    expect(e1.cluster.counters.get('session_moved_in')).toBeUndefined();
   });
 });
 

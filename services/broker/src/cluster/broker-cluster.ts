@@ -3,7 +3,8 @@
  * synchronous and cheap: the cluster does its I/O behind it. A broker without a cluster (the
  * default, `TOLLGATE_NATS_URL` unset) has none and behaves as a single edge.
  */
-import type { Message } from '../session.ts';
+import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
+import type { Message, Session } from '../session.ts';
 
 export interface BrokerCluster {
   /**
@@ -32,4 +33,12 @@ export interface BrokerCluster {
   holdInterest(account: string, filters: readonly string[]): Promise<() => void>;
   /** A client connected here: the same client id elsewhere in the cluster is taken over [MQTT-3.1.4-3]. */
   onClientConnected(account: string, clientId: string, connectedAtMs: number): void;
+  /**
+   * A CONNECT with Clean Start 0 for a session this edge does not hold: if another edge holds it,
+   * it moves here (subscriptions, queued and in-flight messages) before the CONNACK. Resolves
+   * undefined when no edge had it (or NATS is away).
+   */
+  takeSession(principal: Principal, clientId: string, acl: TopicAuthorizer): Promise<Session | undefined>;
+  /** A session of this edge ended (expired, cleaned, taken over). */
+  onSessionEnded(account: string, clientId: string): void;
 }

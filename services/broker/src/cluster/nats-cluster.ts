@@ -37,6 +37,9 @@ import type { Message } from '../session.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
 import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
+import { installSession, snapshotSession, type SessionSnapshot } from './session-handover.ts';
+import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
+import type { Session } from '../session.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
 export interface NatsClusterOptions {
@@ -72,7 +75,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -102,6 +105,8 @@ export class NatsCluster implements BrokerCluster {
   /** Queue subscriptions of shared groups (echo on: it publishes nothing itself). */
   #qnc: NatsConnection | undefined;
   #qConnected = false;
+  /** One NATS subscription per persistent session held here: NATS interest is the session directory. */
+  readonly #sessionSubs = new Map<string, NatsSubscription>();
   #kv: KV | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #seq = 0;
@@ -311,6 +316,71 @@ export class NatsCluster implements BrokerCluster {
     } catch {
       this.#count('not_connected');
     }
+    const session = this.#core?.sessions.get(`${account}\u0000${clientId}`);
+    if (session && session.expiryIntervalSeconds > 0) this.#holdSession(session);
+  }
+
+  onSessionEnded(account: string, clientId: string): void {
+    const key = `${account}\u0000${clientId}`;
+    this.#sessionSubs.get(key)?.unsubscribe();
+    this.#sessionSubs.delete(key);
+  }
+
+  async takeSession(principal: Principal, clientId: string, acl: TopicAuthorizer): Promise<Session | undefined> {
+    const core = this.#core!;
+    const key = `${principal.account}\u0000${clientId}`;
+    const nc = this.#nc;
+    if (core.sessions.has(key) || !nc || !this.#connected) return undefined;
+    const subject = this.#sessionSubject(principal.account, clientId);
+    if (subject.length > MAX_SUBJECT_BYTES) return undefined;
+    let snap: SessionSnapshot | null;
+    try {
+      // No edge holds it: NATS answers "no responders" at once.
+      const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
+      snap = reply.json<SessionSnapshot | null>();
+    } catch (error) {
+      if (!(error instanceof natsErrors.NoRespondersError)) this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
+      return undefined;
+    }
+    // Another CONNECT of this client id got here meanwhile: it has the session already.
+    if (!snap || core.sessions.has(key)) return undefined;
+    const session = installSession(core, principal, clientId, acl, snap);
+    this.#holdSession(session);
+    this.#count('session_moved_in');
+    return session;
+  }
+
+  #sessionSubject(account: string, clientId: string): string {
+    return `${this.#options.cluster}.session.${encodeLevel(account)}.${encodeLevel(clientId)}`;
+  }
+
+  #holdSession(session: Session): void {
+    const nc = this.#nc;
+    if (!nc || this.#sessionSubs.has(session.key)) return;
+    const subject = this.#sessionSubject(session.account, session.clientId);
+    if (subject.length > MAX_SUBJECT_BYTES) return;
+    const key = session.key;
+    this.#sessionSubs.set(
+      key,
+      nc.subscribe(subject, {
+        callback: (_err, msg) => {
+          const core = this.#core!;
+          const held = core.sessions.get(key);
+          if (!held) {
+            msg.respond('null');
+            return;
+          }
+          const snap = snapshotSession(core, held, (nc.info?.max_payload ?? 1_048_576) - 16_384);
+          // It continues on the asking edge: no will from this copy [MQTT-3.1.3-9], its connection is taken over.
+          held.will = undefined;
+          held.willAtMs = undefined;
+          if (held.connection?.connected) held.connection.disconnect(RC.sessionTakenOver);
+          core.endSession(held);
+          msg.respond(JSON.stringify(snap));
+          this.#count('session_moved_out');
+        },
+      }),
+    );
   }
 
   // ---- admin (scatter-gather) -----------------------------------------------------------------
@@ -370,6 +440,7 @@ export class NatsCluster implements BrokerCluster {
     this.#connected = true;
     this.#options.logger.info({ server: nc.getServer(), edge: this.edgeId }, 'cluster: connected to NATS');
     for (const entry of this.#interest.values()) this.#declare(nc, entry);
+    for (const session of this.#core?.sessions.values() ?? []) if (session.expiryIntervalSeconds > 0) this.#holdSession(session);
     const cluster = this.#options.cluster;
     nc.subscribe(`${cluster}.conn`, { callback: (_err, msg) => this.#onConnectAnnounced(msg.data) });
     nc.subscribe(`${cluster}.admin.*`, { callback: (_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => msg.respond(d)) });

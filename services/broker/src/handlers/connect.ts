@@ -75,6 +75,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     return refuse(conn, connackCodeForDenial(auth.reason, auth.unavailable));
   }
   const principal = auth.principal;
+  // cluster: a persistent session held by another edge moves here first (cluster/session-handover.ts)
+  if (!clean && broker.cluster) await broker.cluster.takeSession(principal, clientId, auth.acl);
 
   // Usually answered from the edge's block of slots, synchronously.
   let slot: ConnectionSlot;
