@@ -211,6 +211,24 @@ describe('cluster: what cannot cross stays on its edge', () => {
   });
 });
 
+describe('cluster: frames that are not an edge\'s', () => {
+  it('are dropped and counted; the edge goes on routing', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const sub = await e1.connect({ clientId: 'sub' });
+    const got = collect(sub);
+    await sub.subscribeAsync('g/#', { qos: 1 });
+    const nc = await natsConnect({ servers: nats.url });
+    for (const junk of [Buffer.alloc(0), Buffer.from('hello'), Buffer.from([0, 0, 0, 2, 0x7b, 0x7d])]) nc.publish(`${clusterName}.msg.${encodeLevel('acc_a')}.${topicToTokens('g/1')}`, junk);
+    await nc.flush();
+    await nc.close();
+    const pub = await e2.connect({ clientId: 'pub' });
+    await settle(pub, got, 'g/2');
+    expect(got.map((g) => g.topic)).toEqual(['g/2']);
+    expect(e1.cluster.counters.get('undecodable')).toBe(3);
+  });
+});
+
 describe('cluster: shared subscriptions balanced cluster-wide', () => {
   it('[MQTT-4.8.2] members on two edges: each message reaches exactly one member in the cluster; a plain subscriber gets every one', async () => {
     const e1 = await startEdge('e1');
@@ -473,12 +491,12 @@ describe('cluster: admin answers for the whole cluster', () => {
     await e1.connect({ clientId: 'c1' });
     const c2 = await e2.connect({ protocolVersion: 5, clientId: 'c2' });
     await e2.connect({ clientId: 'b2', username: 'bob', password: 'pw-b' });
-    const listed = await e1.cluster.listClients('acc_a');
+    const listed = await e1.cluster.listClients('acc_a', 100);
     expect(listed.map((c) => [c.clientId, c.edge]).sort()).toEqual([
       ['c1', 'e1'],
       ['c2', 'e2'],
     ]);
-    expect((await e2.cluster.listClients('acc_b')).map((c) => c.clientId)).toEqual(['b2']);
+    expect((await e2.cluster.listClients('acc_b', 100)).map((c) => c.clientId)).toEqual(['b2']);
     expect((await e2.cluster.stats()).totals.connections).toBe(3);
     const kicked = new Promise<number | undefined>((resolve) => c2.once('disconnect', (p) => resolve(p.reasonCode)));
     expect(await e1.cluster.kick('c2', 0x98, 'acc_a')).toBe(1);
@@ -490,7 +508,7 @@ describe('cluster: admin answers for the whole cluster', () => {
   it('an edge alone in its cluster answers for itself', async () => {
     const e1 = await startEdge('alone');
     await e1.connect({ clientId: 'only' });
-    expect((await e1.cluster.listClients('acc_a')).map((c) => [c.clientId, c.edge])).toEqual([['only', 'alone']]);
+    expect((await e1.cluster.listClients('acc_a', 100)).map((c) => [c.clientId, c.edge])).toEqual([['only', 'alone']]);
     expect(await e1.cluster.stats()).toMatchObject({ edges: 1, totals: { connections: 1 } });
   });
 });

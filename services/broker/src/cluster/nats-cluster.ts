@@ -25,7 +25,7 @@
  *   retained writes made meanwhile are written then.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, errors as natsErrors, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { connect, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { AppError } from '#libs/errors/index.ts';
@@ -75,7 +75,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'callback_failed';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -87,6 +87,24 @@ interface Interest {
   count: number;
   patterns: string[];
   subs: NatsSubscription[];
+}
+
+/** A subscription of a connection that is closing or closed is gone already. */
+function unsubscribeQuietly(sub: NatsSubscription): void {
+  try {
+    sub.unsubscribe();
+  } catch {
+    // closed with its connection
+  }
+}
+
+/** An answer that cannot be sent (connection closing) is the asker's timeout, never a crash here. */
+function respondQuietly(msg: { respond(data: string): boolean }, data: string): void {
+  try {
+    msg.respond(data);
+  } catch {
+    // the asker times out and answers without this edge
+  }
 }
 
 export class NatsCluster implements BrokerCluster {
@@ -296,7 +314,7 @@ export class NatsCluster implements BrokerCluster {
     const entry = map.get(key);
     if (!entry || --entry.count > 0) return;
     map.delete(key);
-    for (const sub of entry.subs) sub.unsubscribe();
+    for (const sub of entry.subs) unsubscribeQuietly(sub);
   }
 
   onRetain(account: string, message: Message): void {
@@ -322,7 +340,8 @@ export class NatsCluster implements BrokerCluster {
 
   onSessionEnded(account: string, clientId: string): void {
     const key = `${account}\u0000${clientId}`;
-    this.#sessionSubs.get(key)?.unsubscribe();
+    const sub = this.#sessionSubs.get(key);
+    if (sub) unsubscribeQuietly(sub);
     this.#sessionSubs.delete(key);
   }
 
@@ -363,11 +382,11 @@ export class NatsCluster implements BrokerCluster {
     this.#sessionSubs.set(
       key,
       nc.subscribe(subject, {
-        callback: (_err, msg) => {
+        callback: this.#guarded((_err, msg) => {
           const core = this.#core!;
           const held = core.sessions.get(key);
           if (!held) {
-            msg.respond('null');
+            respondQuietly(msg, 'null');
             return;
           }
           const snap = snapshotSession(core, held, (nc.info?.max_payload ?? 1_048_576) - 16_384);
@@ -376,9 +395,9 @@ export class NatsCluster implements BrokerCluster {
           held.willAtMs = undefined;
           if (held.connection?.connected) held.connection.disconnect(RC.sessionTakenOver);
           core.endSession(held);
-          msg.respond(JSON.stringify(snap));
+          respondQuietly(msg, JSON.stringify(snap));
           this.#count('session_moved_out');
-        },
+        }),
       }),
     );
   }
@@ -386,9 +405,9 @@ export class NatsCluster implements BrokerCluster {
   // ---- admin (scatter-gather) -----------------------------------------------------------------
 
   /** Every edge's clients of `account` (this edge's always; others' that answer in time). */
-  async listClients(account: string): Promise<EdgeClient[]> {
-    const answers = await this.#gather<EdgeClient[]>('clients', { a: account });
-    return [...(this.#admin?.clients(account) ?? []), ...answers.flat()];
+  async listClients(account: string, limit: number): Promise<EdgeClient[]> {
+    const answers = await this.#gather<EdgeClient[]>('clients', { a: account, l: limit });
+    return [...(this.#admin?.clients(account).slice(0, limit) ?? []), ...answers.flat()].slice(0, limit);
   }
 
   async kick(clientId: string, reasonCode: number, account: string): Promise<number> {
@@ -442,8 +461,8 @@ export class NatsCluster implements BrokerCluster {
     for (const entry of this.#interest.values()) this.#declare(nc, entry);
     for (const session of this.#core?.sessions.values() ?? []) if (session.expiryIntervalSeconds > 0) this.#holdSession(session);
     const cluster = this.#options.cluster;
-    nc.subscribe(`${cluster}.conn`, { callback: (_err, msg) => this.#onConnectAnnounced(msg.data) });
-    nc.subscribe(`${cluster}.admin.*`, { callback: (_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => msg.respond(d)) });
+    nc.subscribe(`${cluster}.conn`, { callback: this.#guarded((_err, msg) => this.#onConnectAnnounced(msg.data)) });
+    nc.subscribe(`${cluster}.admin.*`, { callback: this.#guarded((_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => respondQuietly(msg, d))) });
     void this.#followStatus(nc);
     await this.#openRetained(nc);
   }
@@ -465,13 +484,13 @@ export class NatsCluster implements BrokerCluster {
 
   #declare(nc: NatsConnection, entry: Interest): void {
     for (const pattern of entry.patterns) {
-      entry.subs.push(nc.subscribe(pattern, { callback: (_err, msg) => this.#onRemoteMessage(msg.data) }));
+      entry.subs.push(nc.subscribe(pattern, { callback: this.#guarded((_err, msg) => this.#onRemoteMessage(msg.data)) }));
     }
   }
 
   #declareShared(qnc: NatsConnection, entry: Interest & { queue: string; account: string; levels: string; group: string }): void {
     for (const pattern of entry.patterns) {
-      entry.subs.push(qnc.subscribe(pattern, { queue: entry.queue, callback: (_err, msg) => this.#onSharedMessage(entry, msg.data) }));
+      entry.subs.push(qnc.subscribe(pattern, { queue: entry.queue, callback: this.#guarded((_err, msg) => this.#onSharedMessage(entry, msg.data)) }));
     }
   }
 
@@ -552,13 +571,23 @@ export class NatsCluster implements BrokerCluster {
   #onAdminRequest(op: string, data: Uint8Array, respond: (data: string) => void): void {
     const admin = this.#admin;
     if (!admin) return;
-    let body: { a?: string; c?: string; r?: number };
+    let body: { a?: string; c?: string; r?: number; l?: number };
     try {
       body = JSON.parse(Buffer.from(data).toString('utf8')) as typeof body;
     } catch {
       return;
     }
-    if (op === 'clients' && typeof body.a === 'string') respond(JSON.stringify(admin.clients(body.a)));
+    if (op === 'clients' && typeof body.a === 'string') {
+      let clients = admin.clients(body.a).slice(0, typeof body.l === 'number' ? body.l : 1_000);
+      // The answer must fit in one NATS message: a long list is cut (the caller asked for a page anyway).
+      const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 1_024;
+      let json = JSON.stringify(clients);
+      while (json.length > max && clients.length > 0) {
+        clients = clients.slice(0, Math.floor(clients.length / 2));
+        json = JSON.stringify(clients);
+      }
+      respond(json);
+    }
     else if (op === 'kick' && typeof body.c === 'string' && typeof body.a === 'string' && typeof body.r === 'number') respond(JSON.stringify(admin.kick(body.c, body.r, body.a)));
     else if (op === 'stats') respond(JSON.stringify(admin.stats()));
   }
@@ -636,6 +665,21 @@ export class NatsCluster implements BrokerCluster {
         this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
       }
     }
+  }
+
+  /**
+   * A NATS callback that throws would unwind into the client library's reader: a bug costs one
+   * message (logged, counted), never the subscription or the connection.
+   */
+  #guarded(fn: (err: Error | null, msg: Msg) => void): (err: Error | null, msg: Msg) => void {
+    return (err, msg) => {
+      try {
+        fn(err, msg);
+      } catch (error) {
+        this.#count('callback_failed');
+        this.#options.logger.error({ err: error, subject: msg.subject }, 'cluster: a NATS message could not be handled');
+      }
+    };
   }
 
   #count(counter: ClusterCounter): void {

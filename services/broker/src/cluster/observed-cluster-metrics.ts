@@ -11,6 +11,6 @@ export function observeCluster(cluster: NatsCluster): void {
     result.observe(cluster.connected ? 1 : 0, { edge: cluster.edgeId });
   });
   meter.createObservableCounter('tollgate.broker.cluster.events', { description: 'Cluster traffic of this edge by kind' }).addCallback((result) => {
-    for (const [kind, value] of cluster.counters) result.observe(value, { kind });
+    for (const [kind, value] of cluster.counters) result.observe(value, { kind, edge: cluster.edgeId });
   });
 }

@@ -7,7 +7,7 @@ import type { EdgeAdmin, EdgeClient } from '../cluster/nats-cluster.ts';
 
 /** The admin questions answered for the whole cluster (every edge asked), or for this edge alone. */
 export interface ClusterAdmin {
-  listClients(account: string): Promise<EdgeClient[]>;
+  listClients(account: string, limit: number): Promise<EdgeClient[]>;
   kick(clientId: string, reasonCode: number, account: string): Promise<number>;
   stats(): Promise<{ totals: Record<string, number> }>;
 }
@@ -15,7 +15,7 @@ export interface ClusterAdmin {
 /** A single edge answering for itself. */
 export function singleEdgeAdmin(edge: EdgeAdmin): ClusterAdmin {
   return {
-    listClients: async (account) => edge.clients(account),
+    listClients: async (account, limit) => edge.clients(account).slice(0, limit),
     kick: async (clientId, reasonCode, account) => edge.kick(clientId, reasonCode, account),
     stats: async () => ({ totals: edge.stats() }),
   };
@@ -28,7 +28,7 @@ export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAd
       const accountId = req.accountId || (await rootAccountOf(ctx));
       await requireAdmin(ctx, accountId, 'read');
       const limit = req.limit === 0 ? 1_000 : Math.min(req.limit, 10_000);
-      const clients = (await admin.listClients(accountId)).slice(0, limit);
+      const clients = await admin.listClients(accountId, limit);
       return {
         clients: clients.map((c) => ({
           clientId: c.clientId,
