@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import mqtt from 'mqtt';
-import { silentLogger } from '#libs/telemetry/index.ts';
+import pino from 'pino';
 import { startNatsNode, type NatsNode } from '../../../test/harness/nats-node.ts';
 import { NatsCluster } from '../src/cluster/nats-cluster.ts';
 import { encodeClusterMessage } from '../src/cluster/cluster-message.ts';
@@ -23,6 +23,8 @@ afterAll(async () => {
 
 interface Edge extends TestBroker {
   cluster: NatsCluster;
+  /** What the edge logged at warn level and above. */
+  warnings: string[];
 }
 
 const open: Edge[] = [];
@@ -39,11 +41,13 @@ afterEach(async () => {
 
 async function startEdge(name: string, opts: { cluster?: string } = {}): Promise<Edge> {
   clusterName ||= `t${process.pid}x${++clusterSeq}`;
-  const cluster = new NatsCluster({ url: nats.url, cluster: opts.cluster ?? clusterName, edgeId: name, logger: silentLogger(), adminTimeoutMs: 300 });
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+  const cluster = new NatsCluster({ url: nats.url, cluster: opts.cluster ?? clusterName, edgeId: name, logger, adminTimeoutMs: 300 });
   const tb = await startBroker({ cluster });
   cluster.serveAdmin(createEdgeAdmin(tb.broker, tb.metrics, name));
   await cluster.start();
-  const edge = Object.assign(tb, { cluster });
+  const edge = Object.assign(tb, { cluster, warnings });
   open.push(edge);
   return edge;
 }
@@ -470,6 +474,39 @@ describe('cluster: persistent sessions move between edges', () => {
     }
   });
 
+  it('a persistent session outlives its edge stopping: parked in JetStream, resumed on another edge with its queued messages', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const v5 = { protocolVersion: 5 as const, clientId: 'parker', clean: false, properties: { sessionExpiryInterval: 300 } };
+    const first = await e1.connect(v5);
+    await first.subscribeAsync('pk/#', { qos: 1 });
+    await first.endAsync();
+    const pub = await e2.connect({ clientId: 'pub' });
+    for (let i = 1; i <= 2; i++) await pub.publishAsync(`pk/${i}`, `parked-${i}`, { qos: 1 });
+    await waitFor(() => e1.cluster.core!.sessions.get('acc_a\u0000parker')?.queue.length === 2, 5_000);
+    // Edge 1 goes (a rolling restart): broker first, then the cluster link, as the app stops them.
+    open.splice(open.indexOf(e1), 1);
+    await e1.close();
+    await e1.cluster.stop();
+    expect(e1.cluster.counters.get('session_parked')).toBe(1);
+
+    const got: string[] = [];
+    const client = mqtt.connect({ host: '127.0.0.1', port: e2.port, username: 'alice', password: 'pw-a', reconnectPeriod: 0, ...v5 });
+    client.on('message', (_t, payload) => got.push(payload.toString()));
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      client.once('connect', (p) => resolve(p));
+      client.once('error', reject);
+    });
+    try {
+      expect(connack.sessionPresent).toBe(true);
+      await waitFor(() => got.length === 2, 5_000);
+      expect(got).toEqual(['parked-1', 'parked-2']);
+      expect(e2.cluster.counters.get('session_unparked')).toBe(1);
+    } finally {
+      await client.endAsync(true);
+    }
+  });
+
   it('a client whose session no edge holds starts a new one', async () => {
     const e1 = await startEdge('e1');
     await startEdge('e2');
@@ -481,6 +518,8 @@ describe('cluster: persistent sessions move between edges', () => {
     await client.endAsync(true);
     expect(connack.sessionPresent).toBe(false);
     expect(e1.cluster.counters.get('session_moved_in')).toBeUndefined();
+    // NATS said at once that nobody holds it: no failed handover, no timeout.
+    expect(e1.warnings).toEqual([]);
   });
 });
 
@@ -510,6 +549,7 @@ describe('cluster: admin answers for the whole cluster', () => {
     await e1.connect({ clientId: 'only' });
     expect((await e1.cluster.listClients('acc_a', 100)).map((c) => [c.clientId, c.edge])).toEqual([['only', 'alone']]);
     expect(await e1.cluster.stats()).toMatchObject({ edges: 1, totals: { connections: 1 } });
+    expect(e1.warnings).toEqual([]);
   });
 });
 

@@ -75,7 +75,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'callback_failed';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -87,6 +87,11 @@ interface Interest {
   count: number;
   patterns: string[];
   subs: NatsSubscription[];
+}
+
+/** NATS's instant "nobody subscribes to that subject" (thrown as is, or as a RequestError's cause). */
+function isNoResponders(error: unknown): boolean {
+  return error instanceof natsErrors.NoRespondersError || (error instanceof natsErrors.RequestError && error.isNoResponders());
 }
 
 /** A subscription of a connection that is closing or closed is gone already. */
@@ -126,6 +131,7 @@ export class NatsCluster implements BrokerCluster {
   /** One NATS subscription per persistent session held here: NATS interest is the session directory. */
   readonly #sessionSubs = new Map<string, NatsSubscription>();
   #kv: KV | undefined;
+  #sessionsKv: KV | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #seq = 0;
   #connected = false;
@@ -201,7 +207,12 @@ export class NatsCluster implements BrokerCluster {
     clearTimeout(timer);
   }
 
+  /**
+   * Leaves the cluster. Call after the broker closed its connections: this edge's persistent
+   * sessions are parked in JetStream first, for whichever edge their clients reconnect to.
+   */
   async stop(): Promise<void> {
+    if (!this.#stopped && this.#connected) await this.#parkSessions();
     this.#stopped = true;
     this.#watch?.stop();
     const nc = this.#nc;
@@ -358,8 +369,11 @@ export class NatsCluster implements BrokerCluster {
       const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
       snap = reply.json<SessionSnapshot | null>();
     } catch (error) {
-      if (!(error instanceof natsErrors.NoRespondersError)) this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
-      return undefined;
+      if (!isNoResponders(error)) {
+        this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
+        return undefined;
+      }
+      snap = await this.#unparkSession(key);
     }
     // Another CONNECT of this client id got here meanwhile: it has the session already.
     if (!snap || core.sessions.has(key)) return undefined;
@@ -367,6 +381,63 @@ export class NatsCluster implements BrokerCluster {
     this.#holdSession(session);
     this.#count('session_moved_in');
     return session;
+  }
+
+  /** Parked sessions: `<account>.<client id>` → snapshot and when it expires. */
+  #sessionsKey(sessionKey: string): string {
+    const [account, clientId] = sessionKey.split('\u0000') as [string, string];
+    return `${encodeLevel(account)}.${encodeLevel(clientId)}`;
+  }
+
+  async #sessionsBucket(): Promise<KV | undefined> {
+    const nc = this.#nc;
+    if (!nc) return undefined;
+    this.#sessionsKv ??= await new Kvm(nc).create(`${this.#options.cluster}_sessions`, { history: 1 });
+    return this.#sessionsKv;
+  }
+
+  /** Writes every persistent session of this edge to JetStream (a graceful stop, e.g. a rolling restart). */
+  async #parkSessions(): Promise<void> {
+    const core = this.#core;
+    if (!core) return;
+    const sessions = [...core.sessions.values()].filter((s) => s.expiryIntervalSeconds > 0);
+    if (sessions.length === 0) return;
+    try {
+      const kv = await this.#sessionsBucket();
+      if (!kv) return;
+      const now = core.clock.now();
+      const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 16_384;
+      await Promise.all(
+        sessions.map(async (s) => {
+          const key = this.#sessionsKey(s.key);
+          if (key.length > MAX_SUBJECT_BYTES) return;
+          const parked = { ...snapshotSession(core, s, max), expiresAtMs: s.expiresAtMs ?? now + s.expiryIntervalSeconds * 1000 };
+          await kv.put(key, JSON.stringify(parked));
+          this.#count('session_parked');
+        }),
+      );
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: parking sessions failed; they end with this edge');
+    }
+  }
+
+  /** A parked session, taken (deleted at the revision read: two edges never both take it), unless expired. */
+  async #unparkSession(sessionKey: string): Promise<SessionSnapshot | null> {
+    try {
+      const kv = await this.#sessionsBucket();
+      const key = this.#sessionsKey(sessionKey);
+      const entry = kv && key.length <= MAX_SUBJECT_BYTES ? await kv.get(key) : null;
+      if (!kv || !entry || entry.operation !== 'PUT') return null;
+      await kv.delete(key, { previousSeq: entry.revision });
+      const parked = entry.json<SessionSnapshot & { expiresAtMs: number }>();
+      const remainingMs = parked.expiresAtMs - this.#core!.clock.now();
+      if (remainingMs <= 0) return null;
+      this.#count('session_unparked');
+      return parked;
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: a parked session could not be taken; the client starts a new session here');
+      return null;
+    }
   }
 
   #sessionSubject(account: string, clientId: string): string {
@@ -442,7 +513,7 @@ export class NatsCluster implements BrokerCluster {
       }
     } catch (error) {
       // No other edge is listening: this one answers alone.
-      if (error instanceof natsErrors.NoRespondersError) return out;
+      if (isNoResponders(error)) return out;
       this.#options.logger.warn({ err: error, op }, 'cluster: admin request failed; answering for this edge only');
     }
     return out;
