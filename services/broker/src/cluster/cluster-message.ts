@@ -38,11 +38,13 @@ export function encodeClusterMessage(m: ClusterMessage, nowMs: number): Uint8Arr
     const { correlationData, ...rest } = msg.properties;
     h.p = correlationData ? { ...rest, correlationData: correlationData.toString('base64') } : rest;
   }
-  const header = Buffer.from(JSON.stringify(h), 'utf8');
-  const out = Buffer.allocUnsafe(4 + header.length + msg.payload.length);
-  out.writeUInt32BE(header.length, 0);
-  header.copy(out, 4);
-  msg.payload.copy(out, 4 + header.length);
+  // One allocation: the header is written straight into the frame.
+  const json = JSON.stringify(h);
+  const headerBytes = Buffer.byteLength(json, 'utf8');
+  const out = Buffer.allocUnsafe(4 + headerBytes + msg.payload.length);
+  out.writeUInt32BE(headerBytes, 0);
+  out.write(json, 4, 'utf8');
+  msg.payload.copy(out, 4 + headerBytes);
   return out;
 }
 
