@@ -135,6 +135,8 @@ export class NatsCluster implements BrokerCluster {
   #sessionsKv: KV | undefined;
   #watch: QueuedIterator<KvWatchEntry> | undefined;
   #seq = 0;
+  /** Disconnects seen on either connection: a link is up only if none came while it was confirmed. */
+  #disconnects = 0;
   #connected = false;
   #stopped = false;
   #applyingRemote = false;
@@ -543,7 +545,6 @@ export class NatsCluster implements BrokerCluster {
       return;
     }
     this.#nc = nc;
-    this.#connected = true;
     this.#options.logger.info({ server: nc.getServer(), edge: this.edgeId }, 'cluster: connected to NATS');
     for (const entry of this.#interest.values()) this.#declare(nc, entry);
     for (const session of this.#core?.sessions.values() ?? []) if (session.expiryIntervalSeconds > 0) this.#holdSession(session);
@@ -551,20 +552,31 @@ export class NatsCluster implements BrokerCluster {
     nc.subscribe(`${cluster}.conn`, { callback: this.#guarded((_err, msg) => this.#onConnectAnnounced(msg.data)) });
     nc.subscribe(`${cluster}.admin.*`, { callback: this.#guarded((_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => respondQuietly(msg, d))) });
     void this.#followStatus(nc);
+    await this.#linkUp(nc, (up) => (this.#connected = up));
     await this.#openRetained(nc);
+  }
+
+  /**
+   * "Connected" means the server has every subscription made so far (one PING/PONG after they were
+   * sent), so what other edges publish from then on reaches this edge's clients.
+   */
+  async #linkUp(nc: NatsConnection, set: (up: boolean) => void): Promise<void> {
+    const disconnects = this.#disconnects;
+    await nc.flush().catch(() => {});
+    if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) set(true);
   }
 
   async #followStatus(nc: NatsConnection): Promise<void> {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') {
+        this.#disconnects++;
         this.#connected = false;
         this.#options.logger.warn({ edge: this.edgeId }, 'cluster: NATS connection lost; serving local clients (degraded)');
       } else if (s.type === 'reconnect') {
         // Core subscriptions (interest) are re-sent by the client library; the retained watch is a
         // JetStream consumer the server may have lost, so it is opened again (a full reload).
-        this.#connected = true;
         this.#options.logger.info({ edge: this.edgeId }, 'cluster: NATS connection back');
-        void this.#openRetained(nc);
+        void this.#linkUp(nc, (up) => (this.#connected = up)).then(() => this.#openRetained(nc));
       }
     }
   }
@@ -587,14 +599,16 @@ export class NatsCluster implements BrokerCluster {
       return;
     }
     this.#qnc = qnc;
-    this.#qConnected = true;
     for (const entry of this.#sharedInterest.values()) this.#declareShared(qnc, entry);
     void (async () => {
       for await (const s of qnc.status()) {
-        if (s.type === 'disconnect') this.#qConnected = false;
-        else if (s.type === 'reconnect') this.#qConnected = true;
+        if (s.type === 'disconnect') {
+          this.#disconnects++;
+          this.#qConnected = false;
+        } else if (s.type === 'reconnect') void this.#linkUp(qnc, (up) => (this.#qConnected = up));
       }
     })();
+    await this.#linkUp(qnc, (up) => (this.#qConnected = up));
   }
 
   /** NATS picked this edge for a shared group: one of its members here gets the message. */
