@@ -19,9 +19,13 @@
  *   subscribers are answered from memory as before.
  * - Client ids are cluster-wide: a CONNECT is announced; the edge holding the same client id
  *   disconnects it with 0x8E and drops its copy of the session.
+ * - Persistent sessions move: each is reachable on its own subject while an edge holds it; a
+ *   CONNECT with Clean Start 0 elsewhere asks for it and installs the snapshot (session-handover.ts).
+ *   A gracefully stopping edge parks its sessions in a KV bucket for whichever edge is asked next.
  * - Admin (clients, kick, stats) is a scatter-gather request to every edge.
- * - NATS unreachable: local clients are served as before, the edge reports `degraded`, and the
- *   client library reconnects and re-subscribes by itself; the retained watch is restarted and
+ * - NATS unreachable: local clients are served as before (nothing is buffered for later), the edge
+ *   reports `degraded`, and the client library reconnects and re-subscribes by itself; the edge is
+ *   connected again once NATS confirmed its subscriptions, the retained watch is reopened and
  *   retained writes made meanwhile are written then.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -33,13 +37,12 @@ import type { Logger } from '#libs/telemetry/index.ts';
 import { checkTopicFilter, parseSharedFilter } from '#libs/topics/topic-filter.ts';
 import type { BrokerCore } from '../broker-core.ts';
 import { RC } from '../domain/reason-codes.ts';
-import type { Message } from '../session.ts';
+import type { Message, Session } from '../session.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
 import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
 import { installSession, snapshotSession, type SessionSnapshot } from './session-handover.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
-import type { Session } from '../session.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
 export interface NatsClusterOptions {
