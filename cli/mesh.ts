@@ -216,6 +216,8 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
             maxPacketSizeBytes: env.TOLLGATE_BROKER_MAX_PACKET_BYTES,
             maxKeepAliveSeconds: env.TOLLGATE_BROKER_MAX_KEEPALIVE,
           },
+          edgeId: env.TOLLGATE_BROKER_EDGE_ID,
+          cluster: env.TOLLGATE_NATS_URL ? { natsUrl: env.TOLLGATE_NATS_URL, name: env.TOLLGATE_BROKER_CLUSTER } : undefined,
         },
         edgeDeps,
       );

@@ -93,6 +93,15 @@ export const brokerEnvShape = {
     .transform(Number)
     .refine((n) => n <= 65_535, { message: 'expected a whole number of seconds 0-65535' })
     .default(0),
+  /** NATS server(s) the broker edges form one MQTT cluster over; unset: a single edge, no NATS. */
+  TOLLGATE_NATS_URL: z
+    .string()
+    .refine((v) => v.split(',').every((u) => url(['nats', 'tls']).safeParse(u.trim()).success), { message: 'expected nats:// or tls:// URLs, comma separated' })
+    .optional(),
+  /** Edges with the same cluster name share subjects and the retained store. */
+  TOLLGATE_BROKER_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).default('tollgate'),
+  /** This edge's name in the cluster and in quota leases; unset: random per process. */
+  TOLLGATE_BROKER_EDGE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).optional(),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
   /** Console sessions end after this long without a request, and this long after sign-in at most. */
   TOLLGATE_CONSOLE_SESSION_IDLE: duration('30m'),

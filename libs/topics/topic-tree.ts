@@ -110,6 +110,16 @@ export class TopicTree<S> {
     return true;
   }
 
+  /** The members of shared `group` on exactly `levelsFilter` (no wildcard matching), if any. */
+  sharedGroup(levelsFilter: string, group: string): { members: Subscription<S>[]; next: number } | undefined {
+    let node: TopicNode<S> | undefined = this.#root;
+    for (const level of levelsFilter.split('/')) {
+      node = node.children?.get(level);
+      if (!node) return undefined;
+    }
+    return node.shared?.get(group);
+  }
+
   /**
    * Calls `onSub` for every non-shared subscription matching `topic`, and `onShared` once per
    * matching shared group with the group's members (the caller picks one, round-robin via `pickShared`).

@@ -151,7 +151,7 @@ async function startMosquitto(): Promise<Running | undefined> {
   return running;
 }
 
-function kill(child: ChildProcess): Promise<void> {
+export function kill(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null) return resolve();
     child.once('exit', () => resolve());
@@ -184,7 +184,7 @@ function cpuTicks(pid: number): number | undefined {
 // ---- load generator ----------------------------------------------------------------------
 
 /** A raw client: counts PUBLISH frames from fixed headers; acks QoS 1 when asked. */
-class LoadClient {
+export class LoadClient {
   readonly socket: net.Socket;
   received = 0;
   pubacks = 0;
@@ -273,7 +273,7 @@ class LoadClient {
 }
 
 /** Writes pre-encoded QoS 0 PUBLISH batches as fast as the socket drains. */
-function floodQos0(client: LoadClient, topic: string, until: { stop: boolean }): void {
+export function floodQos0(client: LoadClient, topic: string, until: { stop: boolean }): void {
   const one = mqttPacket.generate({ cmd: 'publish', topic, payload: PAYLOAD, qos: 0, retain: false, dup: false });
   const batch = Buffer.concat(Array.from({ length: 256 }, () => one));
   const pump = (): void => {
@@ -287,7 +287,7 @@ function floodQos0(client: LoadClient, topic: string, until: { stop: boolean }):
   pump();
 }
 
-async function measure(pid: number, count: () => number): Promise<{ rate: number; cpu: number | undefined }> {
+export async function measure(pid: number, count: () => number): Promise<{ rate: number; cpu: number | undefined }> {
   await sleep(WARMUP_MS);
   const c0 = count();
   const t0 = performance.now();
@@ -300,7 +300,7 @@ async function measure(pid: number, count: () => number): Promise<{ rate: number
   return { rate: n / secs, cpu };
 }
 
-async function clients(port: number, n: number, prefix: string): Promise<LoadClient[]> {
+export async function clients(port: number, n: number, prefix: string): Promise<LoadClient[]> {
   const out = Array.from({ length: n }, () => new LoadClient(port));
   await Promise.all(out.map((c, i) => c.connect(`${prefix}-${i}`)));
   return out;

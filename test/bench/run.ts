@@ -11,6 +11,7 @@ const benches = [
   { name: 'identity', file: './identity.bench.ts', run: 'runIdentityBench' },
   { name: 'broker', file: './broker.bench.ts', run: 'runBrokerBench' },
   { name: 'half-open', file: './half-open.bench.ts', run: 'runHalfOpenBench' },
+  { name: 'cluster', file: './cluster.bench.ts', run: 'runClusterBench' },
   { name: 'rabbitmq', file: './rabbitmq.bench.ts', run: 'runRabbitmqBench' },
   { name: 'subscribe-cap', file: './subscribe-cap.bench.ts', run: 'runSubscribeCapBench' },
 ];

@@ -22,7 +22,7 @@ export interface TestMesh extends RunningMesh {
  * Starts any subset of the mesh in this process through the same factories as `tollgate start`:
  * port 0 everywhere, the run's test database (Postgres in CI, else PGlite), cheap argon2.
  */
-export async function startTestMesh(options: { only?: StartableService; bootstrap?: boolean; database?: Database; env?: Record<string, string>; mqttDefaultPortFallback?: boolean } = {}): Promise<TestMesh> {
+export async function startTestMesh(options: { only?: StartableService; bootstrap?: boolean; database?: Database; env?: Record<string, string>; mqttDefaultPortFallback?: boolean; secretKey?: Uint8Array } = {}): Promise<TestMesh> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
   const env = parseEnv(meshEnvSchema, {
     TOLLGATE_DATA_DIR: dataDir,
@@ -43,7 +43,8 @@ export async function startTestMesh(options: { only?: StartableService; bootstra
   });
   const database = options.database ?? (await openTestDatabase());
   const telemetry = startTelemetry({ serviceName: 'tollgate-test' });
-  const secretKey = testSecretKey();
+  // A second mesh part (e.g. another broker edge) shares the first one's key to call its services.
+  const secretKey = options.secretKey ?? testSecretKey();
   const mesh = await startMesh(env, {
     only: options.only,
     database,

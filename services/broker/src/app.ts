@@ -20,7 +20,10 @@ import type { SubscribeOverlapMode } from './clients/compiled-topic-authorizer.t
 import { followInvalidations } from './clients/invalidation-follower.ts';
 import type { CountingMetrics } from './adapters/counting-metrics.ts';
 import { createObservedBrokerMetrics } from './clients/observed-broker-metrics.ts';
-import { brokerAdminHandlers } from './grpc/broker-admin-handlers.ts';
+import { brokerAdminHandlers, singleEdgeAdmin } from './grpc/broker-admin-handlers.ts';
+import { NatsCluster } from './cluster/nats-cluster.ts';
+import { createEdgeAdmin } from './cluster/edge-admin.ts';
+import { observeCluster } from './cluster/observed-cluster-metrics.ts';
 import type { CredentialThrottlePolicy } from './domain/credential-throttle.ts';
 
 export interface BrokerAppConfig {
@@ -41,7 +44,7 @@ export interface BrokerAppConfig {
   authzStaleLimitMs?: number | undefined;
   /** Quota unreachable and the local lease spent: admit (true, default) or hold clients back. */
   quotaFailOpen?: boolean | undefined;
-  /** This edge's name in leases and usage batches (default: a random one per process). */
+  /** This edge's name in leases, usage batches and the cluster (default: a random one per process). */
   edgeId?: string | undefined;
   /** Security limits (broker-options.ts has the defaults). */
   maxFiltersPerSubscribe?: number | undefined;
@@ -61,6 +64,8 @@ export interface BrokerAppConfig {
         maxKeepAliveSeconds?: number | undefined;
       }
     | undefined;
+  /** Form one MQTT cluster with the other edges over NATS (cluster/); unset: a single edge. */
+  cluster?: { natsUrl: string; name: string } | undefined;
 }
 
 /** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
@@ -70,6 +75,8 @@ export interface BrokerApp extends ServiceApp {
   readonly broker: Broker;
   /** The edge's event counters (what /metrics exports as tollgate.broker.events). */
   readonly metrics: CountingMetrics;
+  /** The edge's cluster link; undefined for a single edge. `degraded`: NATS unreachable. */
+  readonly cluster: NatsCluster | undefined;
   mqttAddresses(): { tcp?: string; tls?: string; ws?: string };
 }
 
@@ -95,10 +102,13 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     onUnavailable: () => metrics.count('authz_unavailable'),
     subscribeOverlap: config.subscribeOverlap ?? 'filter',
   });
+  const edgeId = config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`;
+  const cluster = config.cluster ? new NatsCluster({ url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
+  if (cluster) observeCluster(cluster);
   const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({
     quota: quotaClient,
-    edgeId: config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`,
+    edgeId,
     logger: deps.logger,
     failOpen: config.quotaFailOpen ?? true,
     onUnavailable: () => metrics.count('quota_unavailable'),
@@ -120,7 +130,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     tcp: { host: config.mqtt.host, port: config.mqtt.port },
     ...(config.mqtt.tls ? { tls: { host: config.mqtt.host, port: config.mqtt.tls.port, cert: readFileSync(config.mqtt.tls.certFile), key: readFileSync(config.mqtt.tls.keyFile) } } : {}),
     ...(config.mqtt.wsPort === undefined ? {} : { ws: { host: config.mqtt.host, port: config.mqtt.wsPort } }),
+    ...(cluster ? { cluster } : {}),
   });
+  const edgeAdmin = createEdgeAdmin(broker, metrics, edgeId);
+  cluster?.serveAdmin(edgeAdmin);
 
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
@@ -131,7 +144,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     },
   });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
-  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(broker, metrics, requireAdmin), requireAdmin, {}));
+  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin), requireAdmin, {}));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
   const limitsWatch = new AbortController();
@@ -164,6 +177,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
       feed?.stop();
       limitsWatch.abort();
       await broker.close();
+      await cluster?.stop();
       await quotaMeter.stop();
       quotaClient.close();
       authz.close();
@@ -175,8 +189,12 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     ...host,
     broker,
     metrics,
+    cluster,
     mqttAddresses: () => addresses,
     async start(): Promise<StartedService> {
+      // Joins the cluster before serving MQTT, so the retained store is loaded (bounded wait: NATS
+      // down means a degraded start, not none).
+      await cluster?.start();
       const bound = await broker.listen().catch((error: NodeJS.ErrnoException & { port?: number; address?: string }) => {
         const where = error.port !== undefined ? `${error.address ?? config.mqtt.host}:${error.port}` : config.mqtt.host;
         const which = error.port === config.mqtt.tls?.port ? 'TOLLGATE_MQTTS_PORT' : error.port === config.mqtt.wsPort ? 'TOLLGATE_MQTT_WS_PORT' : 'TOLLGATE_MQTT_PORT';

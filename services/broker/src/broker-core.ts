@@ -19,6 +19,7 @@ import { encodePublish, generatePacket } from './publish-codec.ts';
  * costs ~0.1–0.3 µs, so a turn spends well under a millisecond here however large the store.
  */
 const RETAINED_SCAN_BUDGET = 2_048;
+import type { BrokerCluster } from './cluster/broker-cluster.ts';
 
 interface Target {
   qos: 0 | 1 | 2;
@@ -35,6 +36,8 @@ export class BrokerCore {
   readonly options: ResolvedBrokerOptions;
   readonly clock: Clock;
   readonly metrics: BrokerMetrics;
+  /** The other edges (cluster/); undefined: a single edge. */
+  cluster: BrokerCluster | undefined;
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
   /** Bad-credential counters per address and username; undefined when turned off. */
@@ -110,7 +113,9 @@ export class BrokerCore {
   /** Adds `sub` to the session and the trie; answers whether it replaced an existing one. */
   subscribe(session: Session, levelsFilter: string, sub: Subscription<Session>): boolean {
     session.setSubscription(sub);
-    return this.tree(session.account).add(levelsFilter, sub);
+    const existed = this.tree(session.account).add(levelsFilter, sub);
+    this.cluster?.onSubscribe(session.account, levelsFilter, existed, sub.group); // cluster: declare interest
+    return existed;
   }
 
   unsubscribe(session: Session, filter: string): boolean {
@@ -124,6 +129,7 @@ export class BrokerCore {
     const levels = sub.group === undefined ? filter : filter.slice(filter.indexOf('/', 7) + 1);
     const tree = this.#trees.get(session.account);
     tree?.remove(levels, session, sub.group);
+    this.cluster?.onUnsubscribe(session.account, levels, sub.group); // cluster: drop interest
     if (tree && tree.size === 0) this.#trees.delete(session.account);
     return true;
   }
@@ -139,6 +145,7 @@ export class BrokerCore {
     if (message.payload.length === 0) {
       store?.delete(message.topic);
       if (store && store.size === 0) this.#retained.delete(account);
+      this.cluster?.onRetain(account, message); // cluster: the retained store is cluster-wide
       return true;
     }
     if (!store) {
@@ -155,6 +162,7 @@ export class BrokerCore {
     // (and skips it by sequence: it was routed live).
     store.delete(message.topic);
     store.set(message.topic, message);
+    this.cluster?.onRetain(account, message); // cluster: the retained store is cluster-wide
     return true;
   }
 
@@ -303,6 +311,7 @@ export class BrokerCore {
   };
 
   readonly #onShared = (members: Subscription<Session>[], group: { next: number }): void => {
+    if (this.cluster?.sharesGroups()) return; // cluster: the group's member is picked cluster-wide (cluster/shared-delivery.ts)
     const n = members.length;
     if (n === 0) return;
     // Round-robin, preferring members that are online.
@@ -492,7 +501,10 @@ export class BrokerCore {
   /** Ends a session: its subscriptions go, a pending will is sent now (at session end). */
   endSession(session: Session): void {
     for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
-    if (this.sessions.get(session.key) === session) this.sessions.delete(session.key);
+    if (this.sessions.get(session.key) === session) {
+      this.sessions.delete(session.key);
+      this.cluster?.onSessionEnded(session.account, session.clientId); // cluster: no longer movable from here
+    }
     session.clearQueue();
     session.clearInflight();
     session.retainedCursors = undefined;
@@ -519,6 +531,7 @@ export class BrokerCore {
       }
       if (message.retain && !this.retain(session.account, message)) return;
       this.route(session.account, message, undefined);
+      this.cluster?.onLocalPublish(session.account, message, ''); // cluster: to the other edges
     };
     if (decision === 'unknown') {
       session.acl.authorizePublish(message.topic).then(send, () => {

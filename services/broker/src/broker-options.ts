@@ -1,5 +1,7 @@
 import type { Authenticator, BrokerMetrics, Clock, QuotaMeter } from './domain/ports.ts';
 import type { CredentialThrottlePolicy, ThrottleEpisode } from './domain/credential-throttle.ts';
+import type { BrokerCore } from './broker-core.ts';
+import type { BrokerCluster } from './cluster/broker-cluster.ts';
 
 export interface ListenAddress {
   host?: string;
@@ -74,10 +76,12 @@ export interface BrokerOptions {
   credentialThrottle?: Partial<CredentialThrottlePolicy> | false;
   /** Told once when a throttled episode starts and once when it ends (aggregated, for the log). */
   onCredentialThrottle?: (episode: ThrottleEpisode) => void;
+  /** Joins the other edges of a cluster (cluster/nats-cluster.ts). Unset: a single edge. */
+  cluster?: { attach(core: BrokerCore): BrokerCluster };
 }
 
 export type ResolvedBrokerOptions = Required<
-  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle'>
+  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle' | 'cluster'>
 > & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'credentialThrottle' | 'onCredentialThrottle'>;
 
 export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {

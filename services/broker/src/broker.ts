@@ -54,6 +54,7 @@ export interface Broker {
 export function createBroker(options: BrokerOptions): Broker {
   const resolved = resolveBrokerOptions(options);
   const core = new BrokerCore(resolved, options.clock ?? systemClock, options.metrics ?? new CountingMetrics());
+  core.cluster = options.cluster?.attach(core);
   const servers: Array<net.Server | http.Server> = [];
   let wss: WebSocketServer | undefined;
   let sweep: NodeJS.Timeout | undefined;

@@ -119,6 +119,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     return refuse(conn, connackCodeForDenial(auth.reason, auth.unavailable));
   }
   const principal = auth.principal;
+  // cluster: a persistent session held by another edge moves here first (cluster/session-handover.ts)
+  if (!clean && broker.cluster) await broker.cluster.takeSession(principal, clientId, auth.acl);
 
   // Usually answered from the edge's block of slots, synchronously.
   let slot: ConnectionSlot;
@@ -195,6 +197,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   // [MQTT-3.1.2-29/30] aliases on our PUBLISH packets only if the client asked, never above its maximum.
   conn.outboundAliasMaximum = v5 ? Math.min(props?.topicAliasMaximum ?? 0, broker.options.outboundTopicAliasMaximum) : 0;
   broker.metrics.count('connects_accepted');
+  broker.cluster?.onClientConnected(session.account, clientId, conn.connectedAtMs); // cluster: client ids are cluster-wide
 
   let keepalive = packet.keepalive ?? 0;
   let serverKeepAlive: number | undefined;

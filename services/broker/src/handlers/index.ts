@@ -5,6 +5,7 @@ import { RC } from '../domain/reason-codes.ts';
 import { handleConnect } from './connect.ts';
 import { handlePublish } from './publish.ts';
 import { handleSubscribe } from './subscribe.ts';
+import { subscribeInCluster } from '../cluster/subscribe-in-cluster.ts';
 import { handleUnsubscribe } from './unsubscribe.ts';
 import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.ts';
 import { handlePingreq } from './pingreq.ts';
@@ -54,7 +55,8 @@ export function dispatchPacket(conn: Connection, packet: Packet): void | Promise
     case 'pubcomp':
       return handlePubcomp(conn, packet);
     case 'subscribe':
-      return handleSubscribe(conn, packet);
+      // cluster: interest is confirmed on NATS before the SUBACK (cluster/subscribe-in-cluster.ts)
+      return conn.broker.cluster ? subscribeInCluster(conn, packet, conn.broker.cluster) : handleSubscribe(conn, packet);
     case 'unsubscribe':
       return handleUnsubscribe(conn, packet);
     case 'pingreq':

@@ -108,7 +108,7 @@ function accept(conn: Connection, packet: IPublishPacket, topic: string, payload
     if (qos > 0) acknowledge(conn, qos, id, conn.protocolVersion === 5 ? RC.quotaExceeded : RC.success);
     return;
   }
-  const reached = broker.route(session.account, message, session);
+  const reached = broker.route(session.account, message, session) + (broker.cluster?.onLocalPublish(session.account, message, session.clientId) ? 1 : 0); // cluster hook
   if (qos === 2) session.addIncomingQos2(id);
   if (qos > 0) acknowledge(conn, qos, id, reached === 0 && conn.protocolVersion === 5 ? RC.noMatchingSubscribers : RC.success);
 }

@@ -1,0 +1,792 @@
+/**
+ * Broker edges as one MQTT cluster over NATS (ARCHITECTURE §2, "How the mesh runs").
+ *
+ * - Routing by interest: each edge subscribes on NATS to the subjects of its clients' filters
+ *   (one NATS subscription per distinct filter and account, refcounted) and publishes every
+ *   accepted message on its topic's subject; NATS delivers only where there is interest. The
+ *   receiving edge routes the message through its own trie (`BrokerCore.route`), so QoS
+ *   downgrade, Retain As Published, subscription identifiers, the `$` rule and overlapping
+ *   subscriptions behave exactly as for a local publish. A message reaching an edge through
+ *   several of its NATS subscriptions is routed once (per-origin sequence numbers; NATS keeps a
+ *   publisher's order on every subscription of a connection).
+ * - Shared subscriptions: for each `$share/group/filter` with members here, the edge joins a NATS
+ *   queue group named after (account, group, filter) on the filter's subjects, through a second
+ *   connection (the first one does not get its own messages back, and a queue group must be able to
+ *   pick the publishing edge). NATS picks one edge per message, that edge one of its members: one
+ *   member in the whole cluster gets each message [MQTT-4.8.2].
+ * - Retained messages live in a JetStream KV bucket (one key per account and topic, history 1);
+ *   every edge mirrors the bucket into its local retained store through a watch, so new
+ *   subscribers are answered from memory as before.
+ * - Client ids are cluster-wide: a CONNECT is announced; the edge holding the same client id
+ *   disconnects it with 0x8E and drops its copy of the session.
+ * - Persistent sessions move: each is reachable on its own subject while an edge holds it; a
+ *   CONNECT with Clean Start 0 elsewhere asks for it and installs the snapshot (session-handover.ts).
+ *   A gracefully stopping edge parks its sessions in a KV bucket for whichever edge is asked next.
+ * - Admin (clients, kick, stats) is a scatter-gather request to every edge.
+ * - NATS unreachable: local clients are served as before (nothing is buffered for later), the edge
+ *   reports `degraded`, and the client library reconnects and re-subscribes by itself; the edge is
+ *   connected again once NATS confirmed its subscriptions, the retained watch is reopened and
+ *   retained writes made meanwhile are written then.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import type { QueuedIterator } from '@nats-io/nats-core';
+import { AppError } from '#libs/errors/index.ts';
+import type { Logger } from '#libs/telemetry/index.ts';
+import { checkTopicFilter, parseSharedFilter } from '#libs/topics/topic-filter.ts';
+import type { BrokerCore } from '../broker-core.ts';
+import { RC } from '../domain/reason-codes.ts';
+import type { Message, Session } from '../session.ts';
+import type { BrokerCluster } from './broker-cluster.ts';
+import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
+import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
+import { installSession, snapshotSession, type SessionSnapshot } from './session-handover.ts';
+import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
+import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
+
+export interface NatsClusterOptions {
+  /** NATS server URL(s), comma separated. */
+  url: string;
+  /** Subject prefix and KV bucket prefix: edges with the same name form one cluster. */
+  cluster: string;
+  /** This edge's name (logs, admin answers). */
+  edgeId: string;
+  logger: Logger;
+  /** How long an admin request waits for other edges' answers. Default 500 ms. */
+  adminTimeoutMs?: number;
+  /** `start` waits at most this for NATS and the retained store before the edge serves anyway. Default 5 s. */
+  startTimeoutMs?: number;
+}
+
+/** One edge's answers for the cluster-wide admin calls. */
+export interface EdgeAdmin {
+  clients(account: string): EdgeClient[];
+  kick(clientId: string, reasonCode: number, account: string): number;
+  stats(): Record<string, number>;
+}
+
+export interface EdgeClient {
+  clientId: string;
+  account: string;
+  subject: string;
+  protocol: string;
+  transport: string;
+  peerIp: string;
+  connectedAtMs: number;
+  subscriptions: number;
+  edge: string;
+}
+
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed';
+
+/**
+ * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
+ * whose subject would not fit stay on their edge (counted as `topic_too_long`).
+ */
+const MAX_SUBJECT_BYTES = 3_000;
+
+interface Interest {
+  count: number;
+  patterns: string[];
+  subs: NatsSubscription[];
+}
+
+/** NATS's instant "nobody subscribes to that subject" (thrown as is, or as a RequestError's cause). */
+function isNoResponders(error: unknown): boolean {
+  return error instanceof natsErrors.NoRespondersError || (error instanceof natsErrors.RequestError && error.isNoResponders());
+}
+
+/** A subscription of a connection that is closing or closed is gone already. */
+function unsubscribeQuietly(sub: NatsSubscription): void {
+  try {
+    sub.unsubscribe();
+  } catch {
+    // closed with its connection
+  }
+}
+
+/** An answer that cannot be sent (connection closing) is the asker's timeout, never a crash here. */
+function respondQuietly(msg: { respond(data: string): boolean }, data: string): void {
+  try {
+    msg.respond(data);
+  } catch {
+    // the asker times out and answers without this edge
+  }
+}
+
+export class NatsCluster implements BrokerCluster {
+  readonly edgeId: string;
+  readonly counters = new Map<ClusterCounter, number>();
+  readonly #options: NatsClusterOptions;
+  readonly #prefix: string;
+  readonly #origin: string;
+  readonly #interest = new Map<string, Interest>();
+  readonly #sharedInterest = new Map<string, Interest & { queue: string; account: string; levels: string; group: string }>();
+  readonly #lastSeq = new Map<string, number>();
+  readonly #subjects = new Map<string, string>();
+  readonly #pendingRetained = new Map<string, Uint8Array | null>();
+  #core: BrokerCore | undefined;
+  #admin: EdgeAdmin | undefined;
+  #nc: NatsConnection | undefined;
+  /** Queue subscriptions of shared groups (echo on: it publishes nothing itself). */
+  #qnc: NatsConnection | undefined;
+  #qConnected = false;
+  /** One NATS subscription per persistent session held here: NATS interest is the session directory. */
+  readonly #sessionSubs = new Map<string, NatsSubscription>();
+  #kv: KV | undefined;
+  #sessionsKv: KV | undefined;
+  #watch: QueuedIterator<KvWatchEntry> | undefined;
+  #seq = 0;
+  /** Disconnects seen on either connection: a link is up only if none came while it was confirmed. */
+  #disconnects = 0;
+  #connected = false;
+  #stopped = false;
+  #applyingRemote = false;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: NatsClusterOptions) {
+    if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new AppError('INVALID_ARGUMENT', 'cluster: letters, digits, _ and - only', { field: 'cluster' });
+    this.#options = options;
+    this.edgeId = options.edgeId;
+    this.#prefix = `${options.cluster}.msg.`;
+    this.#origin = `${options.edgeId}/${randomBytes(4).toString('hex')}`;
+  }
+
+  /** Binds the broker core whose routing, sessions and retained store this cluster extends. */
+  attach(core: BrokerCore): this {
+    this.#core = core;
+    return this;
+  }
+
+  /** This edge's answers to cluster-wide admin requests. */
+  serveAdmin(admin: EdgeAdmin): void {
+    this.#admin = admin;
+  }
+
+  /** The broker core this cluster extends (after `attach`). */
+  get core(): BrokerCore | undefined {
+    return this.#core;
+  }
+
+  /** True while NATS is reachable. */
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Configured but cut off from NATS: local clients are served, other edges are not reached. */
+  get degraded(): boolean {
+    return !this.#connected;
+  }
+
+  /**
+   * Connects (in the background when NATS is not there: the edge starts degraded and joins when it
+   * can), declares interest, loads the retained store. Waits at most `startTimeoutMs`.
+   */
+  async start(): Promise<void> {
+    const options = (name: string, noEcho: boolean) => ({
+      servers: this.#options.url.split(',').map((s) => s.trim()),
+      name,
+      noEcho,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      pingInterval: 2_000,
+      maxPingOut: 2,
+    });
+    this.#ready ??= Promise.all([
+      // Our own messages were routed locally already; admin requests answer themselves locally.
+      connect(options(`tollgate-broker-${this.edgeId}`, true)).then((nc) => this.#onConnected(nc)),
+      connect(options(`tollgate-broker-${this.edgeId}-shared`, false)).then((qnc) => this.#onQueueConnected(qnc)),
+    ]).then(() => {});
+    const timeoutMs = this.#options.startTimeoutMs ?? 5_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      this.#ready.catch((error: unknown) => this.#options.logger.warn({ err: error }, 'cluster: NATS connection failed')),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          this.#options.logger.warn({ url: this.#options.url }, 'cluster: NATS not reachable yet; serving local clients (degraded)');
+          resolve();
+        }, timeoutMs);
+      }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Leaves the cluster. Call after the broker closed its connections: this edge's persistent
+   * sessions are parked in JetStream first, for whichever edge their clients reconnect to.
+   */
+  async stop(): Promise<void> {
+    if (!this.#stopped && this.#connected) await this.#parkSessions();
+    this.#stopped = true;
+    this.#watch?.stop();
+    const nc = this.#nc;
+    const qnc = this.#qnc;
+    this.#nc = undefined;
+    this.#qnc = undefined;
+    this.#connected = false;
+    this.#qConnected = false;
+    for (const c of [nc, qnc]) if (c && !c.isClosed()) await c.drain().catch(() => c.close());
+  }
+
+  sharesGroups(): boolean {
+    return this.#connected && this.#qConnected;
+  }
+
+  // ---- hooks (BrokerCluster) ----------------------------------------------------------------
+
+  onLocalPublish(account: string, message: Message, clientId: string): boolean {
+    const nc = this.#nc;
+    // NATS away: the message stays here (not buffered for later: local shared groups had it already).
+    if (!nc || !this.#connected) {
+      this.#count('not_connected');
+      return false;
+    }
+    const subject = this.#subjectOf(account, message.topic);
+    if (subject.length > MAX_SUBJECT_BYTES) {
+      this.#count('topic_too_long');
+      return this.#stayLocal(account, message);
+    }
+    const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
+    if (frame.length > nc.info!.max_payload) {
+      // Over the server's max_payload (1 MiB by default, like our Maximum Packet Size): local only.
+      this.#count('too_large');
+      return this.#stayLocal(account, message);
+    }
+    try {
+      nc.publish(subject, frame);
+    } catch {
+      // Draining or closed: the message stays on this edge.
+      this.#count('not_connected');
+      return this.#stayLocal(account, message);
+    }
+    this.#count('forwarded');
+    return true;
+  }
+
+  /**
+   * The subject of a topic, from a small cache: devices publish to the same topics again and again,
+   * and escaping is a fifth of the forwarding cost on a flood (profiled). Cleared when full.
+   */
+  #subjectOf(account: string, topic: string): string {
+    const key = `${account}\u0000${topic}`;
+    let subject = this.#subjects.get(key);
+    if (subject === undefined) {
+      subject = `${this.#prefix}${encodeLevel(account)}.${topicToTokens(topic)}`;
+      if (this.#subjects.size >= 10_000) this.#subjects.clear();
+      this.#subjects.set(key, subject);
+    }
+    return subject;
+  }
+
+  /**
+   * A message that cannot cross after all: local routing left shared groups to NATS (`sharesGroups`
+   * was true, synchronously before this), so this edge's own groups get it now.
+   */
+  #stayLocal(account: string, message: Message): false {
+    if (this.sharesGroups()) deliverLocalShared(this.#core!, account, message);
+    return false;
+  }
+
+  onSubscribe(account: string, levelsFilter: string, existed: boolean, group: string | undefined): void {
+    if (existed) return;
+    const key = group === undefined ? `${account}\u0000${levelsFilter}` : `${account}\u0000${levelsFilter}\u0000${group}`;
+    const entry = group === undefined ? this.#interest.get(key) : this.#sharedInterest.get(key);
+    if (entry) {
+      entry.count++;
+      return;
+    }
+    const base = `${this.#prefix}${encodeLevel(account)}`;
+    let patterns = filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`);
+    // A subject over NATS's control line limit would cost the edge its connection: such a filter is local only.
+    if (patterns[0]!.length > MAX_SUBJECT_BYTES) {
+      this.#count('topic_too_long');
+      patterns = [];
+    }
+    if (group === undefined) {
+      const created: Interest = { count: 1, patterns, subs: [] };
+      this.#interest.set(key, created);
+      if (this.#nc) this.#declare(this.#nc, created);
+      return;
+    }
+    // Queue names are tokens: a digest of what identifies the shared subscription cluster-wide.
+    const queue = `share-${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
+    const created = { count: 1, patterns, subs: [] as NatsSubscription[], queue, account, levels: levelsFilter, group };
+    this.#sharedInterest.set(key, created);
+    if (this.#qnc) this.#declareShared(this.#qnc, created);
+  }
+
+  async holdInterest(account: string, filters: readonly string[]): Promise<() => void> {
+    const held: Array<{ levels: string; group: string | undefined }> = [];
+    for (const filter of filters) {
+      // Invalid filters are refused by the SUBSCRIBE handler; they never reach NATS.
+      if (checkTopicFilter(filter) !== null) continue;
+      const shared = parseSharedFilter(filter);
+      const h = { levels: shared?.filter ?? filter, group: shared?.group };
+      this.onSubscribe(account, h.levels, false, h.group);
+      held.push(h);
+    }
+    if (held.length > 0 && this.#connected) {
+      // PING/PONG: once it is answered the server has every SUB sent before it. Bounded: NATS going
+      // away meanwhile must not hold the client's SUBACK.
+      let timer: NodeJS.Timeout | undefined;
+      const flushes = [this.#nc, held.some((h) => h.group !== undefined) ? this.#qnc : undefined].map((c) => c?.flush().catch(() => {}));
+      await Promise.race([Promise.all(flushes), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      clearTimeout(timer);
+    }
+    return () => {
+      for (const h of held) this.onUnsubscribe(account, h.levels, h.group);
+    };
+  }
+
+  onUnsubscribe(account: string, levelsFilter: string, group: string | undefined): void {
+    const map = group === undefined ? this.#interest : this.#sharedInterest;
+    const key = group === undefined ? `${account}\u0000${levelsFilter}` : `${account}\u0000${levelsFilter}\u0000${group}`;
+    const entry = map.get(key);
+    if (!entry || --entry.count > 0) return;
+    map.delete(key);
+    for (const sub of entry.subs) unsubscribeQuietly(sub);
+  }
+
+  onRetain(account: string, message: Message): void {
+    if (this.#applyingRemote) return;
+    const key = `${encodeLevel(account)}.${topicToTokens(message.topic)}`;
+    if (key.length > MAX_SUBJECT_BYTES) {
+      this.#count('topic_too_long');
+      return;
+    }
+    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, this.#core!.clock.now()));
+    void this.#flushRetained();
+  }
+
+  onClientConnected(account: string, clientId: string, connectedAtMs: number): void {
+    try {
+      this.#nc?.publish(`${this.#options.cluster}.conn`, JSON.stringify({ e: this.edgeId, a: account, c: clientId, t: connectedAtMs }));
+    } catch {
+      this.#count('not_connected');
+    }
+    const session = this.#core?.sessions.get(`${account}\u0000${clientId}`);
+    if (session && session.expiryIntervalSeconds > 0) this.#holdSession(session);
+  }
+
+  onSessionEnded(account: string, clientId: string): void {
+    const key = `${account}\u0000${clientId}`;
+    const sub = this.#sessionSubs.get(key);
+    if (sub) unsubscribeQuietly(sub);
+    this.#sessionSubs.delete(key);
+  }
+
+  async takeSession(principal: Principal, clientId: string, acl: TopicAuthorizer): Promise<Session | undefined> {
+    const core = this.#core!;
+    const key = `${principal.account}\u0000${clientId}`;
+    const nc = this.#nc;
+    if (core.sessions.has(key) || !nc || !this.#connected) return undefined;
+    const subject = this.#sessionSubject(principal.account, clientId);
+    if (subject.length > MAX_SUBJECT_BYTES) return undefined;
+    let snap: SessionSnapshot | null;
+    try {
+      // No edge holds it: NATS answers "no responders" at once.
+      const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
+      snap = reply.json<SessionSnapshot | null>();
+    } catch (error) {
+      if (!isNoResponders(error)) {
+        this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
+        return undefined;
+      }
+      snap = await this.#unparkSession(key);
+    }
+    // Another CONNECT of this client id got here meanwhile: it has the session already.
+    if (!snap || core.sessions.has(key)) return undefined;
+    const session = installSession(core, principal, clientId, acl, snap);
+    this.#holdSession(session);
+    this.#count('session_moved_in');
+    return session;
+  }
+
+  /** Parked sessions: `<account>.<client id>` → snapshot and when it expires. */
+  #sessionsKey(sessionKey: string): string {
+    const [account, clientId] = sessionKey.split('\u0000') as [string, string];
+    return `${encodeLevel(account)}.${encodeLevel(clientId)}`;
+  }
+
+  async #sessionsBucket(): Promise<KV | undefined> {
+    const nc = this.#nc;
+    if (!nc) return undefined;
+    this.#sessionsKv ??= await new Kvm(nc).create(`${this.#options.cluster}_sessions`, { history: 1 });
+    return this.#sessionsKv;
+  }
+
+  /** Writes every persistent session of this edge to JetStream (a graceful stop, e.g. a rolling restart). */
+  async #parkSessions(): Promise<void> {
+    const core = this.#core;
+    if (!core) return;
+    const sessions = [...core.sessions.values()].filter((s) => s.expiryIntervalSeconds > 0);
+    if (sessions.length === 0) return;
+    try {
+      const kv = await this.#sessionsBucket();
+      if (!kv) return;
+      const now = core.clock.now();
+      const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 16_384;
+      await Promise.all(
+        sessions.map(async (s) => {
+          const key = this.#sessionsKey(s.key);
+          if (key.length > MAX_SUBJECT_BYTES) return;
+          const parked = { ...snapshotSession(core, s, max), expiresAtMs: s.expiresAtMs ?? now + s.expiryIntervalSeconds * 1000 };
+          await kv.put(key, JSON.stringify(parked));
+          this.#count('session_parked');
+        }),
+      );
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: parking sessions failed; they end with this edge');
+    }
+  }
+
+  /** A parked session, taken (deleted at the revision read: two edges never both take it), unless expired. */
+  async #unparkSession(sessionKey: string): Promise<SessionSnapshot | null> {
+    try {
+      const kv = await this.#sessionsBucket();
+      const key = this.#sessionsKey(sessionKey);
+      const entry = kv && key.length <= MAX_SUBJECT_BYTES ? await kv.get(key) : null;
+      if (!kv || !entry || entry.operation !== 'PUT') return null;
+      await kv.delete(key, { previousSeq: entry.revision });
+      const parked = entry.json<SessionSnapshot & { expiresAtMs: number }>();
+      const remainingMs = parked.expiresAtMs - this.#core!.clock.now();
+      if (remainingMs <= 0) return null;
+      this.#count('session_unparked');
+      return parked;
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: a parked session could not be taken; the client starts a new session here');
+      return null;
+    }
+  }
+
+  #sessionSubject(account: string, clientId: string): string {
+    return `${this.#options.cluster}.session.${encodeLevel(account)}.${encodeLevel(clientId)}`;
+  }
+
+  #holdSession(session: Session): void {
+    const nc = this.#nc;
+    if (!nc || this.#sessionSubs.has(session.key)) return;
+    const subject = this.#sessionSubject(session.account, session.clientId);
+    if (subject.length > MAX_SUBJECT_BYTES) return;
+    const key = session.key;
+    this.#sessionSubs.set(
+      key,
+      nc.subscribe(subject, {
+        callback: this.#guarded((_err, msg) => {
+          const core = this.#core!;
+          const held = core.sessions.get(key);
+          if (!held) {
+            respondQuietly(msg, 'null');
+            return;
+          }
+          const snap = snapshotSession(core, held, (nc.info?.max_payload ?? 1_048_576) - 16_384);
+          // It continues on the asking edge: no will from this copy [MQTT-3.1.3-9], its connection is taken over.
+          held.will = undefined;
+          held.willAtMs = undefined;
+          if (held.connection?.connected) held.connection.disconnect(RC.sessionTakenOver);
+          core.endSession(held);
+          respondQuietly(msg, JSON.stringify(snap));
+          this.#count('session_moved_out');
+        }),
+      }),
+    );
+  }
+
+  // ---- admin (scatter-gather) -----------------------------------------------------------------
+
+  /** Every edge's clients of `account` (this edge's always; others' that answer in time). */
+  async listClients(account: string, limit: number): Promise<EdgeClient[]> {
+    const answers = await this.#gather<EdgeClient[]>('clients', { a: account, l: limit });
+    return [...(this.#admin?.clients(account).slice(0, limit) ?? []), ...answers.flat()].slice(0, limit);
+  }
+
+  async kick(clientId: string, reasonCode: number, account: string): Promise<number> {
+    const answers = await this.#gather<number>('kick', { c: clientId, r: reasonCode, a: account });
+    return (this.#admin?.kick(clientId, reasonCode, account) ?? 0) + answers.reduce((n, x) => n + x, 0);
+  }
+
+  /** Sums of every answering edge's stats, and how many edges answered (this one included). */
+  async stats(): Promise<{ edges: number; totals: Record<string, number> }> {
+    const answers = await this.#gather<Record<string, number>>('stats', {});
+    const all = [this.#admin?.stats() ?? {}, ...answers];
+    const totals: Record<string, number> = {};
+    for (const s of all) for (const [k, v] of Object.entries(s)) totals[k] = (totals[k] ?? 0) + v;
+    return { edges: all.length, totals };
+  }
+
+  async #gather<T>(op: string, body: object): Promise<T[]> {
+    const nc = this.#nc;
+    if (!nc || !this.#connected) return [];
+    const out: T[] = [];
+    try {
+      const replies = await nc.requestMany(`${this.#options.cluster}.admin.${op}`, JSON.stringify(body), {
+        strategy: 'timer',
+        maxWait: this.#options.adminTimeoutMs ?? 500,
+      });
+      for await (const reply of replies) {
+        try {
+          out.push(reply.json<T>());
+        } catch {
+          // an answer that is not JSON is not an edge's: skip it
+        }
+      }
+    } catch (error) {
+      // No other edge is listening: this one answers alone.
+      if (isNoResponders(error)) return out;
+      this.#options.logger.warn({ err: error, op }, 'cluster: admin request failed; answering for this edge only');
+    }
+    return out;
+  }
+
+  // ---- connection lifecycle ----------------------------------------------------------------
+
+  async #onConnected(nc: NatsConnection): Promise<void> {
+    if (this.#stopped) {
+      await nc.close();
+      return;
+    }
+    this.#nc = nc;
+    this.#options.logger.info({ server: nc.getServer(), edge: this.edgeId }, 'cluster: connected to NATS');
+    for (const entry of this.#interest.values()) this.#declare(nc, entry);
+    for (const session of this.#core?.sessions.values() ?? []) if (session.expiryIntervalSeconds > 0) this.#holdSession(session);
+    const cluster = this.#options.cluster;
+    nc.subscribe(`${cluster}.conn`, { callback: this.#guarded((_err, msg) => this.#onConnectAnnounced(msg.data)) });
+    nc.subscribe(`${cluster}.admin.*`, { callback: this.#guarded((_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => respondQuietly(msg, d))) });
+    void this.#followStatus(nc);
+    await this.#linkUp(nc, (up) => (this.#connected = up));
+    await this.#openRetained(nc);
+  }
+
+  /**
+   * "Connected" means the server has every subscription made so far (one PING/PONG after they were
+   * sent), so what other edges publish from then on reaches this edge's clients.
+   */
+  async #linkUp(nc: NatsConnection, set: (up: boolean) => void): Promise<void> {
+    const disconnects = this.#disconnects;
+    await nc.flush().catch(() => {});
+    if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) set(true);
+  }
+
+  async #followStatus(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') {
+        this.#disconnects++;
+        this.#connected = false;
+        this.#options.logger.warn({ edge: this.edgeId }, 'cluster: NATS connection lost; serving local clients (degraded)');
+      } else if (s.type === 'reconnect') {
+        // Core subscriptions (interest) are re-sent by the client library; the retained watch is a
+        // JetStream consumer the server may have lost, so it is opened again (a full reload).
+        this.#options.logger.info({ edge: this.edgeId }, 'cluster: NATS connection back');
+        void this.#linkUp(nc, (up) => (this.#connected = up)).then(() => this.#openRetained(nc));
+      }
+    }
+  }
+
+  #declare(nc: NatsConnection, entry: Interest): void {
+    for (const pattern of entry.patterns) {
+      entry.subs.push(nc.subscribe(pattern, { callback: this.#guarded((_err, msg) => this.#onRemoteMessage(msg.data)) }));
+    }
+  }
+
+  #declareShared(qnc: NatsConnection, entry: Interest & { queue: string; account: string; levels: string; group: string }): void {
+    for (const pattern of entry.patterns) {
+      entry.subs.push(qnc.subscribe(pattern, { queue: entry.queue, callback: this.#guarded((_err, msg) => this.#onSharedMessage(entry, msg.data)) }));
+    }
+  }
+
+  async #onQueueConnected(qnc: NatsConnection): Promise<void> {
+    if (this.#stopped) {
+      await qnc.close();
+      return;
+    }
+    this.#qnc = qnc;
+    for (const entry of this.#sharedInterest.values()) this.#declareShared(qnc, entry);
+    void (async () => {
+      for await (const s of qnc.status()) {
+        if (s.type === 'disconnect') {
+          this.#disconnects++;
+          this.#qConnected = false;
+        } else if (s.type === 'reconnect') void this.#linkUp(qnc, (up) => (this.#qConnected = up));
+      }
+    })();
+    await this.#linkUp(qnc, (up) => (this.#qConnected = up));
+  }
+
+  /** NATS picked this edge for a shared group: one of its members here gets the message. */
+  #onSharedMessage(entry: { account: string; levels: string; group: string }, data: Uint8Array): void {
+    const core = this.#core;
+    if (!core) return;
+    const m = decodeClusterMessage(data, core.clock.now());
+    if (!m || m.account !== entry.account) {
+      this.#count('undecodable');
+      return;
+    }
+    this.#count('received_shared');
+    deliverShared(core, entry.account, entry.levels, entry.group, m.message);
+  }
+
+  #onRemoteMessage(data: Uint8Array): void {
+    const core = this.#core;
+    if (!core) return;
+    const m = decodeClusterMessage(data, core.clock.now());
+    if (!m) {
+      this.#count('undecodable');
+      return;
+    }
+    if (m.origin === this.#origin) return;
+    const last = this.#lastSeq.get(m.origin);
+    if (last !== undefined && m.seq <= last) {
+      this.#count('duplicates_dropped');
+      return;
+    }
+    if (last === undefined && this.#lastSeq.size >= 10_000) this.#lastSeq.clear();
+    this.#lastSeq.set(m.origin, m.seq);
+    this.#count('received');
+    // [MQTT-3.8.3-3] No Local by client, cluster-wide: the publisher's session, if this edge holds one.
+    const origin = m.clientId ? core.sessions.get(`${m.account}\u0000${m.clientId}`) : undefined;
+    core.route(m.account, m.message, origin);
+  }
+
+  #onConnectAnnounced(data: Uint8Array): void {
+    const core = this.#core;
+    if (!core) return;
+    let a: { e: string; a: string; c: string; t: number };
+    try {
+      a = JSON.parse(Buffer.from(data).toString('utf8')) as typeof a;
+    } catch {
+      return;
+    }
+    if (a.e === this.edgeId) return;
+    const session = core.sessions.get(`${a.a}\u0000${a.c}`);
+    if (!session) return;
+    const conn = session.connection;
+    // The later CONNECT wins; equal times are broken by edge id so exactly one edge keeps the client.
+    if (conn?.connected && (conn.connectedAtMs > a.t || (conn.connectedAtMs === a.t && this.edgeId > a.e))) return;
+    // The session now lives on the other edge: no will from this copy [MQTT-3.1.3-9], then it ends.
+    session.will = undefined;
+    session.willAtMs = undefined;
+    if (conn?.connected) conn.disconnect(RC.sessionTakenOver);
+    core.endSession(session);
+    this.#count('taken_over');
+  }
+
+  #onAdminRequest(op: string, data: Uint8Array, respond: (data: string) => void): void {
+    const admin = this.#admin;
+    if (!admin) return;
+    let body: { a?: string; c?: string; r?: number; l?: number };
+    try {
+      body = JSON.parse(Buffer.from(data).toString('utf8')) as typeof body;
+    } catch {
+      return;
+    }
+    if (op === 'clients' && typeof body.a === 'string') {
+      let clients = admin.clients(body.a).slice(0, typeof body.l === 'number' ? body.l : 1_000);
+      // The answer must fit in one NATS message: a long list is cut (the caller asked for a page anyway).
+      const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 1_024;
+      let json = JSON.stringify(clients);
+      while (json.length > max && clients.length > 0) {
+        clients = clients.slice(0, Math.floor(clients.length / 2));
+        json = JSON.stringify(clients);
+      }
+      respond(json);
+    }
+    else if (op === 'kick' && typeof body.c === 'string' && typeof body.a === 'string' && typeof body.r === 'number') respond(JSON.stringify(admin.kick(body.c, body.r, body.a)));
+    else if (op === 'stats') respond(JSON.stringify(admin.stats()));
+  }
+
+  // ---- retained (JetStream KV) --------------------------------------------------------------
+
+  async #openRetained(nc: NatsConnection): Promise<void> {
+    try {
+      this.#kv ??= await new Kvm(nc).create(`${this.#options.cluster}_retained`, { history: 1 });
+      this.#watch?.stop();
+      const watch = await this.#kv.watch();
+      this.#watch = watch;
+      let loaded!: () => void;
+      const ready = new Promise<void>((resolve) => (loaded = resolve));
+      // The watch first replays the last value of every key, then follows changes; `delta` 0 marks
+      // the last message pending when it started (an empty bucket replays nothing).
+      const status = await this.#kv.status();
+      if (status.values === 0) loaded();
+      void (async () => {
+        for await (const entry of watch) {
+          this.#applyRetained(entry);
+          if (entry.isUpdate || entry.delta === 0) loaded();
+        }
+      })().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'cluster: retained watch ended'));
+      await this.#flushRetained();
+      await ready;
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: retained store unavailable; retained messages stay on this edge until NATS is back');
+    }
+  }
+
+  #applyRetained(entry: KvWatchEntry): void {
+    const core = this.#core;
+    if (!core) return;
+    const dot = entry.key.indexOf('.');
+    const account = tokensToTopic(entry.key.slice(0, dot));
+    const topic = tokensToTopic(entry.key.slice(dot + 1));
+    if (dot < 0 || account === undefined || topic === undefined) return;
+    let message: Message;
+    if (entry.operation === 'PUT') {
+      const m = decodeClusterMessage(entry.value, entry.created.getTime());
+      if (!m) {
+        this.#count('undecodable');
+        return;
+      }
+      message = m.message;
+    } else {
+      message = { topic, payload: Buffer.alloc(0), qos: 0, retain: true, properties: undefined, expiresAtMs: undefined };
+    }
+    this.#applyingRemote = true;
+    try {
+      core.retain(account, message);
+    } finally {
+      this.#applyingRemote = false;
+    }
+  }
+
+  async #flushRetained(): Promise<void> {
+    const kv = this.#kv;
+    if (!kv || !this.#connected) return;
+    for (const [key, value] of [...this.#pendingRetained]) {
+      try {
+        if (value === null) await kv.delete(key);
+        else await kv.put(key, value);
+        // A newer write of the same key made meanwhile stays pending.
+        if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
+      } catch (error) {
+        this.#count('retained_write_failed');
+        if (!this.#connected) {
+          this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+          return;
+        }
+        // Refused by a reachable server (e.g. over max_payload): retrying would block every later write.
+        if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
+        this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
+      }
+    }
+  }
+
+  /**
+   * A NATS callback that throws would unwind into the client library's reader: a bug costs one
+   * message (logged, counted), never the subscription or the connection.
+   */
+  #guarded(fn: (err: Error | null, msg: Msg) => void): (err: Error | null, msg: Msg) => void {
+    return (err, msg) => {
+      try {
+        fn(err, msg);
+      } catch (error) {
+        this.#count('callback_failed');
+        this.#options.logger.error({ err: error, subject: msg.subject }, 'cluster: a NATS message could not be handled');
+      }
+    };
+  }
+
+  #count(counter: ClusterCounter): void {
+    this.counters.set(counter, (this.counters.get(counter) ?? 0) + 1);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * A persistent session moving between edges [MQTT-4.1]: the edge holding it writes a snapshot
+ * (subscriptions, queued and in-flight QoS 1/2 messages, QoS 2 receipts, expiry) and drops its copy;
+ * the edge the client reconnected to installs it before its CONNACK (Session Present = 1).
+ */
+import { parseSharedFilter } from '#libs/topics/topic-filter.ts';
+import type { BrokerCore } from '../broker-core.ts';
+import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
+import { Session, type Delivery, type ForwardProperties, type Message } from '../session.ts';
+
+interface WireMessage {
+  t: string;
+  p: string;
+  q: 0 | 1 | 2;
+  r: boolean;
+  /** Remaining lifetime in ms. */
+  e?: number;
+  f?: Omit<ForwardProperties, 'correlationData'> & { correlationData?: string };
+}
+
+interface WireDelivery {
+  m: WireMessage;
+  q: 0 | 1 | 2;
+  r: boolean;
+  s?: number[];
+  /** In flight: packet id and state. */
+  id?: number;
+  st?: 'publish' | 'pubrel';
+}
+
+export interface SessionSnapshot {
+  expirySeconds: number;
+  subscriptions: Array<{ f: string; q: 0 | 1 | 2; nl: boolean; rap: boolean; rh: number; id?: number }>;
+  inflight: WireDelivery[];
+  queue: WireDelivery[];
+  incomingQos2: number[];
+}
+
+function toWire(m: Message, nowMs: number): WireMessage {
+  const w: WireMessage = { t: m.topic, p: m.payload.toString('base64'), q: m.qos, r: m.retain };
+  if (m.expiresAtMs !== undefined) w.e = Math.max(0, m.expiresAtMs - nowMs);
+  if (m.properties) {
+    const { correlationData, ...rest } = m.properties;
+    w.f = correlationData ? { ...rest, correlationData: correlationData.toString('base64') } : rest;
+  }
+  return w;
+}
+
+function fromWire(w: WireMessage, nowMs: number): Message {
+  let properties: ForwardProperties | undefined;
+  if (w.f) {
+    const { correlationData, ...rest } = w.f;
+    properties = correlationData !== undefined ? { ...rest, correlationData: Buffer.from(correlationData, 'base64') } : rest;
+  }
+  return { topic: w.t, payload: Buffer.from(w.p, 'base64'), payloadOwned: true, qos: w.q, retain: w.r, properties, expiresAtMs: w.e !== undefined ? nowMs + w.e : undefined };
+}
+
+const delivery = (d: Delivery, nowMs: number): WireDelivery => ({ m: toWire(d.message, nowMs), q: d.qos, r: d.retain, ...(d.subscriptionIds ? { s: d.subscriptionIds } : {}) });
+
+/**
+ * Snapshot of `session`, at most `maxBytes` of JSON: queued messages past that are dropped (counted
+ * as `dropped_queue_full`), oldest kept first, like a full queue.
+ */
+export function snapshotSession(core: BrokerCore, session: Session, maxBytes: number): SessionSnapshot {
+  const now = core.clock.now();
+  const snap: SessionSnapshot = {
+    expirySeconds: session.expiryIntervalSeconds,
+    subscriptions: [...session.subscriptions.values()].map((s) => ({ f: s.filter, q: s.qos, nl: s.noLocal, rap: s.retainAsPublished, rh: s.retainHandling, ...(s.subscriptionId !== undefined ? { id: s.subscriptionId } : {}) })),
+    inflight: [...session.inflight.values()].map((f) => ({ ...delivery(f, now), id: f.packetId, st: f.state })),
+    queue: [],
+    incomingQos2: [],
+  };
+  for (let id = 1; id <= 65_535 && snap.incomingQos2.length < session.incomingQos2Count; id++) if (session.hasIncomingQos2(id)) snap.incomingQos2.push(id);
+  let size = JSON.stringify(snap).length;
+  for (const d of session.queue) {
+    const w = delivery(d, now);
+    const n = JSON.stringify(w).length + 1;
+    if (size + n > maxBytes) {
+      core.metrics.count('dropped_queue_full');
+      continue;
+    }
+    size += n;
+    snap.queue.push(w);
+  }
+  return snap;
+}
+
+/** Installs a snapshot as an offline session of this edge (the CONNECT that asked for it resumes it). */
+export function installSession(core: BrokerCore, principal: Principal, clientId: string, acl: TopicAuthorizer, snap: SessionSnapshot): Session {
+  const now = core.clock.now();
+  const session = new Session(`${principal.account}\u0000${clientId}`, clientId, principal, acl);
+  session.expiryIntervalSeconds = snap.expirySeconds;
+  // Offline until the CONNECT completes; expires like any offline session if it never does.
+  session.expiresAtMs = now + snap.expirySeconds * 1000;
+  core.sessions.set(session.key, session);
+  for (const s of snap.subscriptions) {
+    const shared = parseSharedFilter(s.f);
+    core.subscribe(session, shared ? shared.filter : s.f, { owner: session, filter: s.f, qos: s.q, noLocal: s.nl, retainAsPublished: s.rap, retainHandling: s.rh, subscriptionId: s.id, group: shared?.group });
+  }
+  for (const f of snap.inflight) {
+    session.setInflight({ message: fromWire(f.m, now), qos: f.q, retain: f.r, subscriptionIds: f.s, packetId: f.id!, state: f.st ?? 'publish' });
+  }
+  for (const d of snap.queue) session.enqueue({ message: fromWire(d.m, now), qos: d.q, retain: d.r, subscriptionIds: d.s });
+  for (const id of snap.incomingQos2) session.addIncomingQos2(id);
+  return session;
+}
