@@ -168,7 +168,7 @@ export async function overviewPage(p: PageContext) {
     html`<h2>Services</h2><table id="services"><thead><tr><th>service</th><th>address</th><th>gRPC health</th></tr></thead><tbody>
 ${(services.body.services ?? []).map((s) => html`<tr><td>${s.name}</td><td>${s.address ?? '—'}</td><td class="${s.status}">${s.status}</td></tr>`)}
 </tbody></table>
-<h2>Broker edge, live</h2><p class="muted">messages and denials per second, from the broker's counters</p>
+<h2>Broker edge, live</h2><p class="muted">messages and denials per second, from the broker's counters — edge-wide, so the broker shows them to mesh operators only; an account's own traffic is on Limits (usage)</p>
 <div data-stats-stream="/ui/stream/stats"></div>`,
   );
 }
