@@ -197,6 +197,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           },
           anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
           authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
+          authzDeadlineMs: env.TOLLGATE_BROKER_AUTHZ_DEADLINE,
           quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
           maxFiltersPerSubscribe: env.TOLLGATE_BROKER_MAX_FILTERS_PER_SUBSCRIBE,
           maxSubscriptionsPerSession: env.TOLLGATE_BROKER_MAX_SUBSCRIPTIONS_PER_SESSION,

@@ -61,6 +61,8 @@ export const brokerEnvShape = {
   /** acl token id whose account and rules apply to clients that send no credentials. */
   TOLLGATE_BROKER_ANONYMOUS_TOKEN: z.string().regex(/^tok_[0-9a-z]{20}$/, { message: 'expected a token id (tok_…)' }).optional(),
   TOLLGATE_BROKER_AUTHZ_STALE_LIMIT: duration('5m'),
+  /** How long a CONNECT waits for authz's Authenticate before CONNACK 0x88 (server unavailable). */
+  TOLLGATE_BROKER_AUTHZ_DEADLINE: duration('200ms'),
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
   /** Topic filters taken from one SUBSCRIBE; the rest get SUBACK 0x97 (v3.1.1 0x80). */

@@ -39,6 +39,9 @@ export async function startTestMesh(options: { only?: StartableService; bootstra
     TOLLGATE_MQTT_PORT: '0',
     TOLLGATE_MQTTS_PORT: '0',
     TOLLGATE_MQTT_WS_PORT: '0',
+    // Two cores shared by the whole suite: a CONNECT may wait longer for authz than the 200 ms a
+    // quiet production edge allows, without turning a busy moment into a flaky 0x88.
+    TOLLGATE_BROKER_AUTHZ_DEADLINE: '2s',
     ...options.env,
   });
   const database = options.database ?? (await openTestDatabase());

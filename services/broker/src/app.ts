@@ -42,6 +42,8 @@ export interface BrokerAppConfig {
   anonymousTokenId?: string | undefined;
   /** How long cached decisions are served past their TTL while authz is unreachable. */
   authzStaleLimitMs?: number | undefined;
+  /** Authenticate's deadline on CONNECT (`TOLLGATE_BROKER_AUTHZ_DEADLINE`, default 200 ms). */
+  authzDeadlineMs?: number | undefined;
   /** Quota unreachable and the local lease spent: admit (true, default) or hold clients back. */
   quotaFailOpen?: boolean | undefined;
   /** This edge's name in leases, usage batches and the cluster (default: a random one per process). */
@@ -99,6 +101,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     authz,
     anonymousTokenId: config.anonymousTokenId,
     staleLimitMs: config.authzStaleLimitMs,
+    authenticateDeadlineMs: config.authzDeadlineMs,
     onUnavailable: () => metrics.count('authz_unavailable'),
     subscribeOverlap: config.subscribeOverlap ?? 'filter',
   });

@@ -14,6 +14,8 @@ export interface AuthzAuthenticatorOptions {
   authz: ServiceClient<typeof AuthzService>;
   /** Decisions may be served from cache this long past their TTL while authz is unreachable. */
   staleLimitMs?: number;
+  /** How long a CONNECT waits for authz's Authenticate before it is refused 0x88 (ARCHITECTURE.md §4: 200 ms). */
+  authenticateDeadlineMs?: number;
   /** acl token id for clients that send no username (unset: anonymous is refused). */
   anonymousTokenId?: string | undefined;
   nowMs?: () => number;
@@ -119,7 +121,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
       const grant = grantOf('', { principal: { accountId: token.accountId, subject: token.id, kind: token.kind, tokenId: token.id, expiresAt: token.expiresAt }, rules: token.rules, cacheTtlMs: 60_000n });
       return grant === 'connect_denied' ? { allowed: false, reason: 'not_authorized' } : grant;
     }
-    const res = await options.authz.authenticate({ protocol: 1, username: req.username, password: req.password?.toString('utf8') ?? '', clientId: req.clientId, peerIp: req.peerIp }, { deadlineMs: 200 });
+    const res = await options.authz.authenticate({ protocol: 1, username: req.username, password: req.password?.toString('utf8') ?? '', clientId: req.clientId, peerIp: req.peerIp }, { deadlineMs: options.authenticateDeadlineMs ?? 200 });
     if (!res.allowed || !res.principal) {
       // A known credential that may not connect now is "not authorized" (0x87); an unknown one "bad credentials" (0x86).
       const reason = res.reason === 'TOKEN_EXPIRED' ? 'expired' : res.reason === 'ACCOUNT_SUSPENDED' || res.reason === 'IP_NOT_ALLOWED' || res.reason === 'CONNECT_DENIED' ? 'not_authorized' : 'bad_credentials';
