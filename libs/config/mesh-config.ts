@@ -59,6 +59,8 @@ export const brokerEnvShape = {
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
+  /** Public issuer URL of identity's tokens and OIDC provider (`iss`, discovery); unset: identity's own HTTP address. */
+  TOLLGATE_JWT_ISSUER: url(['http', 'https']).optional(),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
   TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),

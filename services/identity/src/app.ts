@@ -16,16 +16,18 @@ import { NodeRandomSource, NodeSecretDigest } from './crypto/node-random-source.
 import { OtpauthTotpEngine } from './crypto/otpauth-totp-engine.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { defaultThrottlePolicy } from './domain/login-throttle.ts';
-import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
 import type { Clock } from './domain/ports.ts';
 import { RefreshTokenService } from './domain/refresh-tokens.ts';
 import { TwoFactor } from './domain/two-factor.ts';
 import { createAccountFeed } from './grpc/account-feed.ts';
+import { clientHandlers } from './grpc/client-handlers.ts';
 import { grantHandlers } from './grpc/grant-handlers.ts';
 import { identityHandlers } from './grpc/identity-handlers.ts';
 import { sessionHandlers } from './grpc/session-handlers.ts';
 import { totpHandlers } from './grpc/totp-handlers.ts';
 import { createIdentityCore, type IdentityCore } from './identity-core.ts';
+import { createOAuthClients } from './oauth/oauth-clients.ts';
+import { createOAuthSubsystem, issuerPath } from './oauth/wire-oauth.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
 import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
@@ -43,7 +45,7 @@ export interface IdentityAppConfig {
   accessTokenTtlMs?: number | undefined;
   /** Brute-force policy (both per username and per IP): failures before lockout, lockout length. */
   lockout?: { maxFailures: number; lockoutMs: number } | undefined;
-  /** JWT `iss` and OIDC issuer; default: this service's HTTP address. */
+  /** JWT `iss` and OIDC issuer (TOLLGATE_JWT_ISSUER; its path, if any, prefixes the provider's routes); default: this service's HTTP address. */
   issuer?: string | undefined;
 }
 
@@ -98,6 +100,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const requireAdmin = createAdminGuard({ secretKey: deps.secretKey, authenticate, accountPath: async (id) => (id ? (await store.accountPath(id)).map((a) => a.id) : []) });
   const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
 
+  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
   rpc.add(IdentityService, {
@@ -106,14 +109,15 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
     ...accountFeed.handlers,
+    ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock }), requireAdmin, audit }),
   });
 
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
   http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
-  http.get('/.well-known/openid-configuration', (c) => {
-    const issuer = ready().ring.issuer;
-    return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }), 200, { 'cache-control': 'public, max-age=300' });
-  });
+  // The OAuth 2.0 / OIDC provider (discovery, authorize, token, device, introspection, …).
+  const mountPath = issuerPath(config.issuer);
+  if (mountPath) http.get(`${mountPath}/.well-known/jwks.json`, (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
+  oauth.mount(http, mountPath);
 
   let keyRefresh: ReturnType<typeof setInterval> | undefined;
   const host = hostService({
@@ -161,10 +165,12 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, ...config.lockout } : undefined,
       });
       runtime = { sessions, ring, verify: createAccessTokenVerifier(ring, clock) };
+      oauth.start({ issuer: ring.issuer, ring, sessions, accessTokenTtlMs });
       keyRefresh = setInterval(() => {
         ring
           .reload()
           .then(() => ring.prune())
+          .then(() => oauth.payloads.purgeExpired(clock.nowMs()))
           .catch((err: unknown) => deps.logger.warn({ err }, 'signing key refresh failed'));
       }, KEY_RING_REFRESH_MS);
       keyRefresh.unref();

@@ -236,7 +236,12 @@ export function createSessions(deps: {
     await audit([{ kind: 'password_changed', outcome: 'success', actorUserId: userId, subject: userId, accountId, ip, details: { sessions_ended: String(families.length) } }]);
   }
 
-  return { login, verifyPassword, refresh, logout, audit, switchAccount, changePassword };
+  /** The password (and TOTP) step of a login without a Tollgate session: the OAuth provider's sign-in page. */
+  async function signIn(input: LoginInput): Promise<PasswordStep> {
+    return passwordStep(input, { quietSuccess: false });
+  }
+
+  return { login, verifyPassword, signIn, refresh, logout, audit, switchAccount, changePassword };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -204,6 +204,14 @@ export class SigningKeyRing {
     }
   }
 
+  /** The active key as a private JWK (with `kid`, `alg`), for the OAuth provider's keystore; never published. */
+  activePrivateJwk(): JWK {
+    const active = this.#active();
+    if (active === undefined) throw new Error('signing key ring has no active key');
+    const jwk = JSON.parse(this.#box.openText(active.stored.sealedPrivateJwk, aadFor(active.stored.kid))) as JWK;
+    return { ...jwk, kid: active.stored.kid, alg: ACCESS_TOKEN_ALG, use: 'sig' };
+  }
+
   /** The JSON Web Key Set to serve at `/.well-known/jwks.json`: active and still-published retired keys. */
   jwks(): { keys: JWK[] } {
     const nowMs = this.#clock.nowMs();

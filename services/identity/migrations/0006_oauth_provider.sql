@@ -1,0 +1,38 @@
+-- Identity as an OAuth 2.0 / OpenID Connect provider (oidc-provider).
+-- oauth_payloads holds every short-lived artefact of the provider (sessions, interactions, grants,
+-- authorization/device codes, opaque access and refresh tokens) keyed by (model, id); expiry is
+-- enforced on read, and consumed_at marks a spent code or rotated refresh token (reuse detection).
+create table identity.oauth_payloads (
+  model text not null,
+  id text not null,
+  payload jsonb not null,
+  grant_id text,
+  uid text,
+  user_code text,
+  expires_at timestamptz,
+  consumed_at timestamptz,
+  primary key (model, id)
+);
+create index oauth_payloads_grant_id on identity.oauth_payloads (grant_id) where grant_id is not null;
+create unique index oauth_payloads_uid on identity.oauth_payloads (model, uid) where uid is not null;
+create unique index oauth_payloads_user_code on identity.oauth_payloads (model, user_code) where user_code is not null;
+create index oauth_payloads_expires_at on identity.oauth_payloads (expires_at) where expires_at is not null;
+
+-- Registered OAuth clients, owned by an account. The secret is stored only as its SHA-256 (a
+-- 32-byte random secret needs no slow hash); client_type fixes the grants the client may use.
+create table identity.oauth_clients (
+  id text primary key,
+  account_id text not null references identity.accounts (id),
+  name text not null,
+  client_type text not null check (client_type in ('web', 'spa', 'native', 'service', 'device')),
+  secret_hash text,
+  redirect_uris jsonb not null default '[]'::jsonb,
+  post_logout_redirect_uris jsonb not null default '[]'::jsonb,
+  scopes jsonb not null default '[]'::jsonb,
+  acl_rules jsonb,
+  first_party boolean not null default false,
+  disabled boolean not null default false,
+  created_at_ms bigint not null,
+  updated_at_ms bigint not null
+);
+create index oauth_clients_account on identity.oauth_clients (account_id);
