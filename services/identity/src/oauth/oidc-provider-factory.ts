@@ -7,6 +7,7 @@ import { rolesForToken } from '../domain/roles.ts';
 import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
 import { PostgresOidcAdapter } from '../store/postgres-oauth-store.ts';
 import type { Db } from '#libs/db/index.ts';
+import { createDevicePollGuard } from './device-poll-guard.ts';
 import { deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, postLogoutPage } from './interaction-pages.ts';
 
 /** The resource indicator (RFC 8707) of the Tollgate mesh; its JWT access tokens carry `aud: tollgate`. */
@@ -176,6 +177,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     discovery: { service_documentation: undefined },
   };
   const provider = new Provider(options.issuer, configuration);
+  provider.use(createDevicePollGuard(options.clock, 600_000) as never);
   // Client secrets are stored as SHA-256: compare hashes (constant time) instead of the plain secret.
   provider.Client.prototype.compareClientSecret = function compareHashed(this: { clientSecret?: string }, actual: string): boolean {
     const stored = this.clientSecret;

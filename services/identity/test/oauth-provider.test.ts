@@ -1,0 +1,275 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as client from 'openid-client';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { createRpcClient } from '#libs/rpc/index.ts';
+import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
+import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+const REDIRECT = 'http://127.0.0.1:1/callback';
+/** RFC 6749 §5.2: a failed client authentication over HTTP Basic is a 401 with a challenge naming invalid_client. */
+const INVALID_CLIENT = { status: 401, cause: [{ scheme: 'basic', parameters: expect.objectContaining({ error: 'invalid_client' }) }] };
+
+/** A browser for one host: a cookie jar, manual redirects, form posts. */
+function browser() {
+  const jar = new Map<string, string>();
+  async function request(url: string, init: RequestInit = {}): Promise<Response> {
+    const headers = new Headers(init.headers);
+    if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
+    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
+    for (const cookie of res.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq);
+      const value = pair!.slice(eq + 1);
+      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(cookie)) jar.delete(name);
+      else jar.set(name, value);
+    }
+    return res;
+  }
+  return {
+    request,
+    /** Follows redirects from `url` until one leaves for `stopAt` (returned) or a page is shown. */
+    async follow(url: string, stopAt: string): Promise<{ url: string; res?: Response }> {
+      let current = url;
+      for (let i = 0; i < 20; i++) {
+        if (current.startsWith(stopAt)) return { url: current };
+        const res = await request(current);
+        if (res.status >= 300 && res.status < 400) {
+          current = new URL(res.headers.get('location')!, current).href;
+          continue;
+        }
+        return { url: current, res };
+      }
+      throw new Error('redirect loop');
+    },
+    post(url: string, form: Record<string, string>) {
+      return request(url, { method: 'POST', body: new URLSearchParams(form), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    },
+  };
+}
+
+const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
+const formAction = (html: string) => /<form[^>]*action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&');
+
+describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying party)', () => {
+  let mesh: TestMesh;
+  let identity: ReturnType<typeof createRpcClient<typeof IdentityService>>;
+  let issuer: string;
+
+  async function tenantWithUser(name: string) {
+    const t = await mesh.createTenant(name);
+    const username = `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`;
+    const password = 'correct horse battery staple';
+    await identity.createUser({ username, password, accountId: t.accountId, role: Role.OWNER }, bearer(t.masterToken));
+    return { ...t, username, password };
+  }
+
+  async function newClient(masterToken: string, accountId: string, type: OAuthClientType, extra: { redirectUris?: string[]; firstParty?: boolean; scopes?: string[] } = {}) {
+    return identity.createClient({ accountId, name: `app ${type}`, type, redirectUris: extra.redirectUris ?? [], postLogoutRedirectUris: [], scopes: extra.scopes ?? [], firstParty: extra.firstParty ?? false }, bearer(masterToken));
+  }
+
+  async function rp(clientId: string, auth: client.ClientAuth) {
+    return client.discovery(new URL(issuer), clientId, undefined, auth, { execute: [client.allowInsecureRequests] });
+  }
+
+  /** Drives the sign-in pages like a person: login form, then consent when the client is third-party. */
+  async function signInThroughPages(b: ReturnType<typeof browser>, startUrl: string, user: { username: string; password: string }, stopAt = REDIRECT): Promise<string> {
+    let step = await b.follow(startUrl, stopAt);
+    for (let i = 0; i < 5 && step.res; i++) {
+      const html = await step.res.text();
+      expect(step.res.status, html).toBe(200);
+      expect(step.res.headers.get('content-security-policy')).toContain("default-src 'none'");
+      if (!formAction(html)) return `${step.url}#${html}`;
+      const action = new URL(formAction(html)!, step.url).href;
+      const csrf = field(html, 'csrf')!;
+      const res = html.includes('name="password"') ? await b.post(action, { csrf, username: user.username, password: user.password }) : await b.post(action, { csrf, decision: 'allow' });
+      expect(res.status, await res.clone().text()).toBe(303);
+      step = await b.follow(new URL(res.headers.get('location')!, action).href, stopAt);
+    }
+    return step.url;
+  }
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    identity = createRpcClient(IdentityService, mesh.address('identity'));
+    issuer = mesh.services.find((s) => s.name === 'identity')!.httpAddress!;
+  });
+  afterAll(async () => {
+    identity?.close();
+    await mesh?.stop();
+  });
+
+  it('publishes a discovery document listing exactly what it supports', async () => {
+    const doc = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    expect(doc).toMatchObject({
+      issuer,
+      jwks_uri: `${issuer}/.well-known/jwks.json`,
+      code_challenge_methods_supported: ['S256'],
+      response_types_supported: ['code'],
+      token_endpoint: `${issuer}/oauth/token`,
+      device_authorization_endpoint: `${issuer}/oauth/device/auth`,
+      introspection_endpoint: `${issuer}/oauth/introspect`,
+      revocation_endpoint: `${issuer}/oauth/revoke`,
+      end_session_endpoint: `${issuer}/oauth/logout`,
+    });
+    expect(doc['registration_endpoint']).toBeUndefined();
+    expect(new Set(doc['grant_types_supported'] as string[])).toEqual(new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']));
+    expect(doc['id_token_signing_alg_values_supported']).toEqual(['EdDSA']);
+  });
+
+  it('runs authorization code + PKCE through the login and consent pages; the access token verifies from the JWKS alone', async () => {
+    const u = await tenantWithUser('oauth-code');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.WEB, { redirectUris: [REDIRECT] });
+    expect(created.clientSecret).toMatch(/^tgcs_/);
+    const config = await rp(created.client!.id, client.ClientSecretBasic(created.clientSecret));
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const authUrl = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile offline_access tollgate', prompt: 'consent', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state });
+    const callback = await signInThroughPages(browser(), authUrl.href, u);
+    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.claims()).toMatchObject({ iss: issuer, aud: created.client!.id });
+    expect(tokens.refresh_token).toBeTruthy();
+
+    const doc = (await (await fetch(`${issuer}/.well-known/openid-configuration`)).json()) as { jwks_uri: string };
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(doc.jwks_uri)), { issuer, audience: 'tollgate', typ: 'at+jwt' });
+    expect(protectedHeader.alg).toBe('EdDSA');
+    expect(payload).toMatchObject({ sub: expect.stringMatching(/^usr_/), acc: u.accountId, roles: ['owner'], client_id: created.client!.id });
+    // A token for the mesh (resource urn:tollgate) is not one for userinfo (RFC 8707 audience).
+    await expect(client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('rotates refresh tokens; a reused one revokes the whole family', async () => {
+    const u = await tenantWithUser('oauth-refresh');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SPA, { redirectUris: [REDIRECT], firstParty: true });
+    expect(created.clientSecret).toBe('');
+    const config = await rp(created.client!.id, client.None());
+    const verifier = client.randomPKCECodeVerifier();
+    const authUrl = client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', prompt: 'consent', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const callback = await signInThroughPages(browser(), authUrl.href, u);
+    const first = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier });
+    const info = await client.fetchUserInfo(config, first.access_token, first.claims()!.sub);
+    expect(info).toMatchObject({ sub: first.claims()!.sub });
+    const second = await client.refreshTokenGrant(config, first.refresh_token!);
+    expect(second.refresh_token).toBeTruthy();
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+
+    const active = await client.tokenIntrospection(config, second.refresh_token!);
+    expect(active, JSON.stringify(active)).toMatchObject({ active: true, client_id: created.client!.id, scope: 'openid offline_access' });
+
+    await expect(client.refreshTokenGrant(config, first.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The family is gone: the newest token stops working too.
+    await expect(client.refreshTokenGrant(config, second.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await client.tokenIntrospection(config, second.refresh_token!)).toEqual({ active: false });
+  });
+
+  it('issues client-credentials tokens to a service client; introspection and revocation of an opaque token', async () => {
+    const u = await tenantWithUser('oauth-cc');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE);
+    const config = await rp(created.client!.id, client.ClientSecretBasic(created.clientSecret));
+    const jwt = await client.clientCredentialsGrant(config, { scope: 'tollgate' });
+    const { payload } = await jwtVerify(jwt.access_token, createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), { issuer, audience: 'tollgate' });
+    expect(payload).toMatchObject({ sub: created.client!.id, client_id: created.client!.id, acc: u.accountId });
+
+    const opaque = await client.clientCredentialsGrant(config);
+    expect(await client.tokenIntrospection(config, opaque.access_token)).toMatchObject({ active: true, client_id: created.client!.id });
+    await client.tokenRevocation(config, opaque.access_token);
+    expect(await client.tokenIntrospection(config, opaque.access_token)).toEqual({ active: false });
+
+    const wrong = await rp(created.client!.id, client.ClientSecretBasic('tgcs_not-the-secret'));
+    await expect(client.clientCredentialsGrant(wrong)).rejects.toMatchObject(INVALID_CLIENT);
+    const unknown = await rp('cli_00000000000000000000', client.ClientSecretBasic('tgcs_x'));
+    await expect(client.clientCredentialsGrant(unknown)).rejects.toMatchObject(INVALID_CLIENT);
+
+    // A rotated secret replaces the old one at once.
+    const rotated = await identity.rotateClientSecret({ clientId: created.client!.id }, bearer(u.masterToken));
+    await expect(client.clientCredentialsGrant(config)).rejects.toMatchObject(INVALID_CLIENT);
+    await expect(client.clientCredentialsGrant(await rp(created.client!.id, client.ClientSecretBasic(rotated.clientSecret)))).resolves.toMatchObject({ token_type: 'bearer' });
+  });
+
+  it('runs the device authorization grant (RFC 8628) with slow_down for a client polling too fast', async () => {
+    const u = await tenantWithUser('oauth-device');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.DEVICE, { firstParty: true });
+    const config = await rp(created.client!.id, client.None());
+    const device = await client.initiateDeviceAuthorization(config, { scope: 'openid tollgate' });
+    expect(device.user_code).toMatch(/^[A-Z]{4}-[A-Z]{4}$/);
+
+    const poll = (code: string) => fetch(`${issuer}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: code, client_id: created.client!.id }) });
+    expect(await (await poll(device.device_code)).json()).toMatchObject({ error: 'authorization_pending' });
+    const fast = await poll(device.device_code);
+    expect(fast.status).toBe(400);
+    expect(await fast.json()).toMatchObject({ error: 'slow_down' });
+
+    // The person: enter the code, confirm, sign in.
+    const b = browser();
+    const entry = await b.follow(device.verification_uri, 'never:');
+    const entryHtml = await entry.res!.text();
+    expect(entry.res!.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const confirm = await b.post(new URL(formAction(entryHtml)!, entry.url).href, { xsrf: field(entryHtml, 'xsrf')!, user_code: device.user_code });
+    const confirmHtml = await confirm.text();
+    expect(confirmHtml).toContain(device.user_code);
+    const started = await b.post(new URL(formAction(confirmHtml)!, entry.url).href, { xsrf: field(confirmHtml, 'xsrf')!, user_code: field(confirmHtml, 'user_code')!, confirm: 'yes' });
+    expect(started.status, `${confirmHtml}\n${await started.clone().text()}`).toBe(303);
+    const done = await signInThroughPages(b, new URL(started.headers.get('location')!, entry.url).href, u, 'never:');
+    expect(done).toContain('Device connected');
+
+    const tokens = await fetch(`${issuer}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code, client_id: created.client!.id }) });
+    const body = (await tokens.json()) as { access_token: string };
+    expect(tokens.status).toBe(200);
+    const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), { issuer, audience: 'tollgate' });
+    expect(payload).toMatchObject({ acc: u.accountId, client_id: created.client!.id });
+  });
+
+  it('answers bad input with the standard error codes, never a 500', async () => {
+    const u = await tenantWithUser('oauth-bad');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.WEB, { redirectUris: [REDIRECT], firstParty: true });
+    const config = await rp(created.client!.id, client.ClientSecretBasic(created.clientSecret));
+    const verifier = client.randomPKCECodeVerifier();
+    const challenge = await client.calculatePKCECodeChallenge(verifier);
+
+    // Wrong redirect URI: never redirected to; an error page.
+    const wrongRedirect = await fetch(client.buildAuthorizationUrl(config, { redirect_uri: `${REDIRECT}/other`, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }), { redirect: 'manual' });
+    expect(wrongRedirect.status).toBe(400);
+    expect(await wrongRedirect.text()).toContain('invalid_redirect_uri');
+
+    // Missing PKCE: redirected back with invalid_request.
+    const noPkce = await fetch(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid' }), { redirect: 'manual' });
+    expect(noPkce.status).toBe(303);
+    expect(new URL(noPkce.headers.get('location')!).searchParams.get('error')).toBe('invalid_request');
+
+    // Wrong verifier, then a replayed code.
+    const callback = await signInThroughPages(browser(), client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }).href, u);
+    await expect(client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: client.randomPKCECodeVerifier() })).rejects.toMatchObject({ error: 'invalid_grant' });
+    const callback2 = await signInThroughPages(browser(), client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }).href, u);
+    await client.authorizationCodeGrant(config, new URL(callback2), { pkceCodeVerifier: verifier });
+    await expect(client.authorizationCodeGrant(config, new URL(callback2), { pkceCodeVerifier: verifier })).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    // A wrong password is shown on the page (401), not an error status from the provider.
+    const b = browser();
+    const step = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }).href, REDIRECT);
+    const html = await step.res!.text();
+    const wrong = await b.post(new URL(formAction(html)!, step.url).href, { csrf: field(html, 'csrf')!, username: u.username, password: 'not the password at all' });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).toContain('Wrong username or password');
+    const forged = await b.post(new URL(formAction(html)!, step.url).href, { csrf: 'forged', username: u.username, password: u.password });
+    expect(forged.status).toBe(403);
+  });
+
+  it('manages clients over gRPC: exact redirect URIs, admin only, secrets never listed', async () => {
+    const u = await tenantWithUser('oauth-admin');
+    const other = await mesh.createTenant('oauth-other');
+    await expect(newClient(u.masterToken, u.accountId, OAuthClientType.WEB, { redirectUris: ['https://app.example.com/*'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'redirect_uris[0]' });
+    await expect(newClient(u.masterToken, u.accountId, OAuthClientType.SPA, { redirectUris: ['http://app.example.com/cb'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE, { redirectUris: ['https://app.example.com/cb'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.NATIVE, { redirectUris: ['com.example.app:/callback'] });
+    await expect(identity.getClient({ clientId: created.client!.id }, bearer(other.masterToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await expect(identity.getClient({ clientId: created.client!.id })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const listed = await identity.listClients({ accountId: u.accountId }, bearer(u.masterToken));
+    expect(listed.clients.map((c) => c.id)).toEqual([created.client!.id]);
+    const updated = await identity.updateClient({ clientId: created.client!.id, name: 'renamed', redirectUris: { values: ['http://127.0.0.1/cb'] } }, bearer(u.masterToken));
+    expect(updated.client).toMatchObject({ name: 'renamed', redirectUris: ['http://127.0.0.1/cb'] });
+    await identity.deleteClient({ clientId: created.client!.id }, bearer(u.masterToken));
+    await expect(identity.getClient({ clientId: created.client!.id }, bearer(u.masterToken))).rejects.toMatchObject({ code: 'NOT_FOUND', field: 'client_id' });
+  });
+});
