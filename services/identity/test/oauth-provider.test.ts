@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import * as OTPAuth from 'otpauth';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
@@ -219,6 +221,68 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     expect(tokens.status).toBe(200);
     const { payload } = await jwtVerify(body.access_token, createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), { issuer, audience: 'tollgate' });
     expect(payload).toMatchObject({ acc: u.accountId, client_id: created.client!.id });
+  });
+
+  it('asks for the TOTP code of an enrolled user on the sign-in page; the login is audited like any other', async () => {
+    const u = await tenantWithUser('oauth-totp');
+    const access = (await identity.login({ username: u.username, password: u.password, peerIp: '10.66.0.1' }, bearer(mintServiceCredential(mesh.secretKey, 'console')))).session!;
+    const enrolled = await identity.enrollTotp({ userId: access.userId }, bearer(access.accessToken));
+    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
+    const confirmed = await identity.confirmTotp({ userId: access.userId, code: totp.generate() }, bearer(access.accessToken));
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SPA, { redirectUris: [REDIRECT], firstParty: true });
+    const config = await rp(created.client!.id, client.None());
+    const verifier = client.randomPKCECodeVerifier();
+    const b = browser();
+    const step = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, REDIRECT);
+    const html = await step.res!.text();
+    const action = new URL(formAction(html)!, step.url).href;
+    const asked = await b.post(action, { csrf: field(html, 'csrf')!, username: u.username, password: u.password });
+    expect(asked.status).toBe(401);
+    const askedHtml = await asked.text();
+    expect(askedHtml).toContain('name="totp"');
+    // The code that confirmed enrollment spent this time step: a recovery code signs in without waiting for the next.
+    const done = await b.post(action, { csrf: field(askedHtml, 'csrf')!, username: u.username, password: u.password, totp: confirmed.recoveryCodes[0]! });
+    expect(done.status).toBe(303);
+    const callback = (await b.follow(new URL(done.headers.get('location')!, action).href, REDIRECT)).url;
+    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier });
+    expect(tokens.claims()).toMatchObject({ sub: access.userId });
+    const events = await identity.listAuditEvents({ accountId: u.accountId, kind: 'login_ok' }, bearer(u.masterToken));
+    expect(events.events.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('signs out through RP-initiated logout back to a registered post-logout URI', async () => {
+    const u = await tenantWithUser('oauth-logout');
+    const postLogout = 'http://127.0.0.1:1/signed-out';
+    const created = await identity.createClient({ accountId: u.accountId, name: 'logout app', type: OAuthClientType.SPA, redirectUris: [REDIRECT], postLogoutRedirectUris: [postLogout], scopes: [], firstParty: true }, bearer(u.masterToken));
+    const config = await rp(created.client!.id, client.None());
+    const verifier = client.randomPKCECodeVerifier();
+    const b = browser();
+    const authorize = async () => client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href;
+    const callback = await signInThroughPages(b, await authorize(), u);
+    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier });
+    // Signed in: a second authorization needs no form.
+    expect((await b.follow(await authorize(), REDIRECT)).res).toBeUndefined();
+
+    const page = await b.follow(client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: postLogout }).href, postLogout);
+    const html = await page.res!.text();
+    expect(page.res!.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const out = await b.post(new URL(formAction(html)!, page.url).href, { xsrf: field(html, 'xsrf')!, logout: 'yes' });
+    expect(out.status).toBe(303);
+    expect((await b.follow(new URL(out.headers.get('location')!, page.url).href, postLogout)).url).toBe(postLogout);
+    // Signed out: the login form again.
+    expect(await (await b.follow(await authorize(), REDIRECT)).res!.text()).toContain('name="password"');
+  });
+
+  it('a disabled client can no longer authenticate, and its tokens end at once', async () => {
+    const u = await tenantWithUser('oauth-disable');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE);
+    const config = await rp(created.client!.id, client.ClientSecretBasic(created.clientSecret));
+    const opaque = await client.clientCredentialsGrant(config);
+    await identity.updateClient({ clientId: created.client!.id, disabled: true }, bearer(u.masterToken));
+    await expect(client.clientCredentialsGrant(config)).rejects.toMatchObject(INVALID_CLIENT);
+    await identity.updateClient({ clientId: created.client!.id, disabled: false }, bearer(u.masterToken));
+    expect(await client.tokenIntrospection(config, opaque.access_token)).toEqual({ active: false });
+    await expect(client.clientCredentialsGrant(config)).resolves.toMatchObject({ token_type: 'bearer' });
   });
 
   it('answers bad input with the standard error codes, never a 500', async () => {
