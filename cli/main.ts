@@ -41,6 +41,13 @@ commands:
   usage show [--account ID] [--metric M] [--since 1h] [--subtree]
   clients list [--account ID] | clients kick CLIENT_ID [--account ID]
                                                    MQTT clients connected to the broker edge
+  client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]…
+               [--post-logout-uri URI]… [--scope "openid offline_access tollgate"] [--first-party]
+                                                   an OAuth client of identity's provider; prints client_id
+                                                   and, for web/service, client_secret (shown once)
+  client list [--account ID] | client show ID | client delete ID | client rotate-secret ID
+  client update ID [--name N] [--redirect-uri URI]… [--scope S] [--disable|--enable]
+               [--first-party|--third-party]
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
 
@@ -86,6 +93,14 @@ async function main(argv: string[]): Promise<number> {
         since: { type: 'string' },
         subtree: { type: 'boolean' },
         totp: { type: 'string' },
+        type: { type: 'string' },
+        'redirect-uri': { type: 'string', multiple: true },
+        'post-logout-uri': { type: 'string', multiple: true },
+        scope: { type: 'string' },
+        'first-party': { type: 'boolean' },
+        'third-party': { type: 'boolean' },
+        disable: { type: 'boolean' },
+        enable: { type: 'boolean' },
       },
     });
     const [command] = positionals;
@@ -134,6 +149,8 @@ async function main(argv: string[]): Promise<number> {
             return mintServiceCredential(key, 'console');
           },
         });
+      case 'client':
+        return await (await import('./commands/oauth-client.ts')).runOAuthClient({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);
     }

@@ -12,7 +12,7 @@ import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
 
 export interface AdminArgs {
   positionals: string[];
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, string | string[] | boolean | undefined>;
   env: MeshEnv;
   envToken: string | undefined;
   out: Output;

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import * as client from 'openid-client';
+import { startTestMesh, type TestMesh } from '../test/harness/mesh.ts';
+
+const cli = new URL('../bin/tollgate.js', import.meta.url).pathname;
+
+describe('tollgate client (OAuth clients) against a running mesh', () => {
+  let mesh: TestMesh;
+  let env: Record<string, string>;
+  let issuer: string;
+
+  function tollgate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, [cli, ...args], { env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+      child.stdin.end('');
+    });
+  }
+  const json = async (args: string[]) => {
+    const r = await tollgate([...args, '--json']);
+    if (r.code !== 0) throw new Error(`${args.join(' ')} → ${r.code}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, unknown>;
+  };
+  const grant = async (clientId: string, secret: string) =>
+    client.clientCredentialsGrant(await client.discovery(new URL(issuer), clientId, undefined, client.ClientSecretBasic(secret), { execute: [client.allowInsecureRequests] }));
+
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+    const tenant = await mesh.createTenant('cli-oauth');
+    issuer = mesh.services.find((s) => s.name === 'identity')!.httpAddress!;
+    env = { PATH: process.env.PATH ?? '', TOLLGATE_IDENTITY_URL: mesh.address('identity'), TOLLGATE_AUTHZ_URL: mesh.address('authz'), TOLLGATE_TOKEN: tenant.masterToken, TOLLGATE_DATA_DIR: mesh.dataDir };
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('creates a web client with its redirect URIs and prints the secret once', async () => {
+    const created = await json(['client', 'create', 'Portal', '--type', 'web', '--redirect-uri', 'https://portal.example.com/cb', '--redirect-uri', 'http://localhost:3000/cb']);
+    expect(created).toMatchObject({ client_id: expect.stringMatching(/^cli_/), type: 'web', confidential: true, redirect_uris: ['https://portal.example.com/cb', 'http://localhost:3000/cb'], client_secret: expect.stringMatching(/^tgcs_/) });
+    const shown = await json(['client', 'show', created.client_id as string]);
+    expect(shown).not.toHaveProperty('client_secret');
+    const listed = await json(['client', 'list']);
+    expect((listed.clients as { id: string }[]).map((c) => c.id)).toContain(created.client_id);
+    const spa = await json(['client', 'create', 'Dashboard', '--type', 'spa', '--redirect-uri', 'https://dash.example.com/cb']);
+    expect(spa).toMatchObject({ confidential: false });
+    expect(spa).not.toHaveProperty('client_secret');
+  });
+
+  it('rotates a service client secret (the old one stops at once), disables and deletes it', async () => {
+    const created = await json(['client', 'create', 'Ingest', '--type', 'service']);
+    await expect(grant(created.client_id as string, created.client_secret as string)).resolves.toMatchObject({ token_type: 'bearer' });
+    const rotated = await json(['client', 'rotate-secret', created.client_id as string]);
+    expect(rotated.client_secret).not.toBe(created.client_secret);
+    await expect(grant(created.client_id as string, created.client_secret as string)).rejects.toMatchObject({ status: 401 });
+    await expect(grant(created.client_id as string, rotated.client_secret as string)).resolves.toMatchObject({ token_type: 'bearer' });
+    const disabled = await json(['client', 'update', created.client_id as string, '--disable', '--name', 'Ingest (off)']);
+    expect(disabled).toMatchObject({ disabled: true, name: 'Ingest (off)' });
+    await expect(grant(created.client_id as string, rotated.client_secret as string)).rejects.toMatchObject({ status: 401 });
+    await json(['client', 'delete', created.client_id as string]);
+    const gone = await tollgate(['client', 'show', created.client_id as string, '--json']);
+    expect(gone.code).toBe(1);
+    expect(JSON.parse(gone.stdout)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('refuses bad input with one line and a non-zero exit', async () => {
+    const noType = await tollgate(['client', 'create', 'X']);
+    expect(noType.code).toBe(2);
+    const wildcard = await tollgate(['client', 'create', 'X', '--type', 'web', '--redirect-uri', 'https://*.example.com/cb', '--json']);
+    expect(wildcard.code).toBe(1);
+    expect(JSON.parse(wildcard.stdout)).toMatchObject({ error: { code: 'INVALID_ARGUMENT', message: expect.stringContaining('redirect_uris[0]') } });
+    expect(wildcard.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
