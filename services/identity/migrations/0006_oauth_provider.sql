@@ -30,6 +30,8 @@ create table identity.oauth_clients (
   post_logout_redirect_uris jsonb not null default '[]'::jsonb,
   scopes jsonb not null default '[]'::jsonb,
   acl_rules jsonb,
+  -- The authz acl token that carries acl_rules for the client's access tokens (null: unbound).
+  acl_token_id text,
   first_party boolean not null default false,
   disabled boolean not null default false,
   created_at_ms bigint not null,

@@ -20,6 +20,7 @@ import type { Clock } from './domain/ports.ts';
 import { RefreshTokenService } from './domain/refresh-tokens.ts';
 import { TwoFactor } from './domain/two-factor.ts';
 import { createAccountFeed } from './grpc/account-feed.ts';
+import { createAuthzAclTokens } from './clients/authz-acl-tokens.ts';
 import { clientHandlers } from './grpc/client-handlers.ts';
 import { grantHandlers } from './grpc/grant-handlers.ts';
 import { identityHandlers } from './grpc/identity-handlers.ts';
@@ -109,7 +110,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
     ...accountFeed.handlers,
-    ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock }), requireAdmin, audit }),
+    ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),
   });
 
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });

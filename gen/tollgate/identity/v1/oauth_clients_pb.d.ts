@@ -7,6 +7,7 @@
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
+import type { Rule } from "../../authz/v1/authz_pb.js";
 
 /**
  * Describes the file tollgate/identity/v1/oauth_clients.proto.
@@ -80,6 +81,19 @@ export declare type OAuthClient = Message<"tollgate.identity.v1.OAuthClient"> & 
    * @generated from field: int64 updated_at_ms = 12;
    */
   updatedAtMs: bigint;
+
+  /**
+   * The acl rules the client's access tokens are bound to (empty: unbound), enforced by authz
+   * through the acl token `acl_token_id` identity keeps for the client.
+   *
+   * @generated from field: repeated tollgate.authz.v1.Rule acl_rules = 13;
+   */
+  aclRules: Rule[];
+
+  /**
+   * @generated from field: string acl_token_id = 14;
+   */
+  aclTokenId: string;
 };
 
 /**
@@ -87,6 +101,22 @@ export declare type OAuthClient = Message<"tollgate.identity.v1.OAuthClient"> & 
  * Use `create(OAuthClientSchema)` to create a new message.
  */
 export declare const OAuthClientSchema: GenMessage<OAuthClient>;
+
+/**
+ * @generated from message tollgate.identity.v1.RuleList
+ */
+export declare type RuleList = Message<"tollgate.identity.v1.RuleList"> & {
+  /**
+   * @generated from field: repeated tollgate.authz.v1.Rule rules = 1;
+   */
+  rules: Rule[];
+};
+
+/**
+ * Describes the message tollgate.identity.v1.RuleList.
+ * Use `create(RuleListSchema)` to create a new message.
+ */
+export declare const RuleListSchema: GenMessage<RuleList>;
 
 /**
  * @generated from message tollgate.identity.v1.StringList
@@ -144,6 +174,14 @@ export declare type CreateClientRequest = Message<"tollgate.identity.v1.CreateCl
    * @generated from field: bool first_party = 7;
    */
   firstParty: boolean;
+
+  /**
+   * Binds the client's access tokens (client credentials, device flow) to these acl rules: they
+   * become Tollgate credentials (MQTT, adapters, Envoy) with exactly this access.
+   *
+   * @generated from field: repeated tollgate.authz.v1.Rule acl_rules = 8;
+   */
+  aclRules: Rule[];
 };
 
 /**
@@ -279,6 +317,13 @@ export declare type UpdateClientRequest = Message<"tollgate.identity.v1.UpdateCl
    * @generated from field: tollgate.identity.v1.StringList scopes = 7;
    */
   scopes?: StringList | undefined;
+
+  /**
+   * Set: replaces the bound rules (an empty list unbinds).
+   *
+   * @generated from field: tollgate.identity.v1.RuleList acl_rules = 8;
+   */
+  aclRules?: RuleList | undefined;
 };
 
 /**

@@ -6,12 +6,13 @@
 // ("OAuth 2.0 / OpenID Connect provider").
 
 import { enumDesc, fileDesc, messageDesc, tsEnum } from "@bufbuild/protobuf/codegenv2";
+import { file_tollgate_authz_v1_authz } from "../../authz/v1/authz_pb.js";
 
 /**
  * Describes the file tollgate/identity/v1/oauth_clients.proto.
  */
 export const file_tollgate_identity_v1_oauth_clients = /*@__PURE__*/
-  fileDesc("Cih0b2xsZ2F0ZS9pZGVudGl0eS92MS9vYXV0aF9jbGllbnRzLnByb3RvEhR0b2xsZ2F0ZS5pZGVudGl0eS52MSKlAgoLT0F1dGhDbGllbnQSCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEjMKBHR5cGUYBCABKA4yJS50b2xsZ2F0ZS5pZGVudGl0eS52MS5PQXV0aENsaWVudFR5cGUSFQoNcmVkaXJlY3RfdXJpcxgFIAMoCRIhChlwb3N0X2xvZ291dF9yZWRpcmVjdF91cmlzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRITCgtmaXJzdF9wYXJ0eRgIIAEoCBIQCghkaXNhYmxlZBgJIAEoCBIUCgxjb25maWRlbnRpYWwYCiABKAgSFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxIVCg11cGRhdGVkX2F0X21zGAwgASgDIhwKClN0cmluZ0xpc3QSDgoGdmFsdWVzGAEgAygJIssBChNDcmVhdGVDbGllbnRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSDAoEbmFtZRgCIAEoCRIzCgR0eXBlGAMgASgOMiUudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnRUeXBlEhUKDXJlZGlyZWN0X3VyaXMYBCADKAkSIQoZcG9zdF9sb2dvdXRfcmVkaXJlY3RfdXJpcxgFIAMoCRIOCgZzY29wZXMYBiADKAkSEwoLZmlyc3RfcGFydHkYByABKAgiYAoUQ3JlYXRlQ2xpZW50UmVzcG9uc2USMQoGY2xpZW50GAEgASgLMiEudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnQSFQoNY2xpZW50X3NlY3JldBgCIAEoCSIoChJMaXN0Q2xpZW50c1JlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCSJJChNMaXN0Q2xpZW50c1Jlc3BvbnNlEjIKB2NsaWVudHMYASADKAsyIS50b2xsZ2F0ZS5pZGVudGl0eS52MS5PQXV0aENsaWVudCIlChBHZXRDbGllbnRSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCSJGChFHZXRDbGllbnRSZXNwb25zZRIxCgZjbGllbnQYASABKAsyIS50b2xsZ2F0ZS5pZGVudGl0eS52MS5PQXV0aENsaWVudCLCAgoTVXBkYXRlQ2xpZW50UmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhUKCGRpc2FibGVkGAMgASgISAGIAQESGAoLZmlyc3RfcGFydHkYBCABKAhIAogBARI3Cg1yZWRpcmVjdF91cmlzGAUgASgLMiAudG9sbGdhdGUuaWRlbnRpdHkudjEuU3RyaW5nTGlzdBJDChlwb3N0X2xvZ291dF9yZWRpcmVjdF91cmlzGAYgASgLMiAudG9sbGdhdGUuaWRlbnRpdHkudjEuU3RyaW5nTGlzdBIwCgZzY29wZXMYByABKAsyIC50b2xsZ2F0ZS5pZGVudGl0eS52MS5TdHJpbmdMaXN0QgcKBV9uYW1lQgsKCV9kaXNhYmxlZEIOCgxfZmlyc3RfcGFydHkiSQoUVXBkYXRlQ2xpZW50UmVzcG9uc2USMQoGY2xpZW50GAEgASgLMiEudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnQiLgoZUm90YXRlQ2xpZW50U2VjcmV0UmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkiZgoaUm90YXRlQ2xpZW50U2VjcmV0UmVzcG9uc2USMQoGY2xpZW50GAEgASgLMiEudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnQSFQoNY2xpZW50X3NlY3JldBgCIAEoCSIoChNEZWxldGVDbGllbnRSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCSIWChREZWxldGVDbGllbnRSZXNwb25zZSrLAQoPT0F1dGhDbGllbnRUeXBlEiIKHk9fQVVUSF9DTElFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhoKFk9fQVVUSF9DTElFTlRfVFlQRV9XRUIQARIaChZPX0FVVEhfQ0xJRU5UX1RZUEVfU1BBEAISHQoZT19BVVRIX0NMSUVOVF9UWVBFX05BVElWRRADEh4KGk9fQVVUSF9DTElFTlRfVFlQRV9TRVJWSUNFEAQSHQoZT19BVVRIX0NMSUVOVF9UWVBFX0RFVklDRRAFYgZwcm90bzM");
+  fileDesc("Cih0b2xsZ2F0ZS9pZGVudGl0eS92MS9vYXV0aF9jbGllbnRzLnByb3RvEhR0b2xsZ2F0ZS5pZGVudGl0eS52MSLnAgoLT0F1dGhDbGllbnQSCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRIMCgRuYW1lGAMgASgJEjMKBHR5cGUYBCABKA4yJS50b2xsZ2F0ZS5pZGVudGl0eS52MS5PQXV0aENsaWVudFR5cGUSFQoNcmVkaXJlY3RfdXJpcxgFIAMoCRIhChlwb3N0X2xvZ291dF9yZWRpcmVjdF91cmlzGAYgAygJEg4KBnNjb3BlcxgHIAMoCRITCgtmaXJzdF9wYXJ0eRgIIAEoCBIQCghkaXNhYmxlZBgJIAEoCBIUCgxjb25maWRlbnRpYWwYCiABKAgSFQoNY3JlYXRlZF9hdF9tcxgLIAEoAxIVCg11cGRhdGVkX2F0X21zGAwgASgDEioKCWFjbF9ydWxlcxgNIAMoCzIXLnRvbGxnYXRlLmF1dGh6LnYxLlJ1bGUSFAoMYWNsX3Rva2VuX2lkGA4gASgJIjIKCFJ1bGVMaXN0EiYKBXJ1bGVzGAEgAygLMhcudG9sbGdhdGUuYXV0aHoudjEuUnVsZSIcCgpTdHJpbmdMaXN0Eg4KBnZhbHVlcxgBIAMoCSL3AQoTQ3JlYXRlQ2xpZW50UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEgwKBG5hbWUYAiABKAkSMwoEdHlwZRgDIAEoDjIlLnRvbGxnYXRlLmlkZW50aXR5LnYxLk9BdXRoQ2xpZW50VHlwZRIVCg1yZWRpcmVjdF91cmlzGAQgAygJEiEKGXBvc3RfbG9nb3V0X3JlZGlyZWN0X3VyaXMYBSADKAkSDgoGc2NvcGVzGAYgAygJEhMKC2ZpcnN0X3BhcnR5GAcgASgIEioKCWFjbF9ydWxlcxgIIAMoCzIXLnRvbGxnYXRlLmF1dGh6LnYxLlJ1bGUiYAoUQ3JlYXRlQ2xpZW50UmVzcG9uc2USMQoGY2xpZW50GAEgASgLMiEudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnQSFQoNY2xpZW50X3NlY3JldBgCIAEoCSIoChJMaXN0Q2xpZW50c1JlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCSJJChNMaXN0Q2xpZW50c1Jlc3BvbnNlEjIKB2NsaWVudHMYASADKAsyIS50b2xsZ2F0ZS5pZGVudGl0eS52MS5PQXV0aENsaWVudCIlChBHZXRDbGllbnRSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCSJGChFHZXRDbGllbnRSZXNwb25zZRIxCgZjbGllbnQYASABKAsyIS50b2xsZ2F0ZS5pZGVudGl0eS52MS5PQXV0aENsaWVudCL1AgoTVXBkYXRlQ2xpZW50UmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkSEQoEbmFtZRgCIAEoCUgAiAEBEhUKCGRpc2FibGVkGAMgASgISAGIAQESGAoLZmlyc3RfcGFydHkYBCABKAhIAogBARI3Cg1yZWRpcmVjdF91cmlzGAUgASgLMiAudG9sbGdhdGUuaWRlbnRpdHkudjEuU3RyaW5nTGlzdBJDChlwb3N0X2xvZ291dF9yZWRpcmVjdF91cmlzGAYgASgLMiAudG9sbGdhdGUuaWRlbnRpdHkudjEuU3RyaW5nTGlzdBIwCgZzY29wZXMYByABKAsyIC50b2xsZ2F0ZS5pZGVudGl0eS52MS5TdHJpbmdMaXN0EjEKCWFjbF9ydWxlcxgIIAEoCzIeLnRvbGxnYXRlLmlkZW50aXR5LnYxLlJ1bGVMaXN0QgcKBV9uYW1lQgsKCV9kaXNhYmxlZEIOCgxfZmlyc3RfcGFydHkiSQoUVXBkYXRlQ2xpZW50UmVzcG9uc2USMQoGY2xpZW50GAEgASgLMiEudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnQiLgoZUm90YXRlQ2xpZW50U2VjcmV0UmVxdWVzdBIRCgljbGllbnRfaWQYASABKAkiZgoaUm90YXRlQ2xpZW50U2VjcmV0UmVzcG9uc2USMQoGY2xpZW50GAEgASgLMiEudG9sbGdhdGUuaWRlbnRpdHkudjEuT0F1dGhDbGllbnQSFQoNY2xpZW50X3NlY3JldBgCIAEoCSIoChNEZWxldGVDbGllbnRSZXF1ZXN0EhEKCWNsaWVudF9pZBgBIAEoCSIWChREZWxldGVDbGllbnRSZXNwb25zZSrLAQoPT0F1dGhDbGllbnRUeXBlEiIKHk9fQVVUSF9DTElFTlRfVFlQRV9VTlNQRUNJRklFRBAAEhoKFk9fQVVUSF9DTElFTlRfVFlQRV9XRUIQARIaChZPX0FVVEhfQ0xJRU5UX1RZUEVfU1BBEAISHQoZT19BVVRIX0NMSUVOVF9UWVBFX05BVElWRRADEh4KGk9fQVVUSF9DTElFTlRfVFlQRV9TRVJWSUNFEAQSHQoZT19BVVRIX0NMSUVOVF9UWVBFX0RFVklDRRAFYgZwcm90bzM", [file_tollgate_authz_v1_authz]);
 
 /**
  * Describes the message tollgate.identity.v1.OAuthClient.
@@ -21,95 +22,102 @@ export const OAuthClientSchema = /*@__PURE__*/
   messageDesc(file_tollgate_identity_v1_oauth_clients, 0);
 
 /**
+ * Describes the message tollgate.identity.v1.RuleList.
+ * Use `create(RuleListSchema)` to create a new message.
+ */
+export const RuleListSchema = /*@__PURE__*/
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 1);
+
+/**
  * Describes the message tollgate.identity.v1.StringList.
  * Use `create(StringListSchema)` to create a new message.
  */
 export const StringListSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 1);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 2);
 
 /**
  * Describes the message tollgate.identity.v1.CreateClientRequest.
  * Use `create(CreateClientRequestSchema)` to create a new message.
  */
 export const CreateClientRequestSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 2);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 3);
 
 /**
  * Describes the message tollgate.identity.v1.CreateClientResponse.
  * Use `create(CreateClientResponseSchema)` to create a new message.
  */
 export const CreateClientResponseSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 3);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 4);
 
 /**
  * Describes the message tollgate.identity.v1.ListClientsRequest.
  * Use `create(ListClientsRequestSchema)` to create a new message.
  */
 export const ListClientsRequestSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 4);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 5);
 
 /**
  * Describes the message tollgate.identity.v1.ListClientsResponse.
  * Use `create(ListClientsResponseSchema)` to create a new message.
  */
 export const ListClientsResponseSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 5);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 6);
 
 /**
  * Describes the message tollgate.identity.v1.GetClientRequest.
  * Use `create(GetClientRequestSchema)` to create a new message.
  */
 export const GetClientRequestSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 6);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 7);
 
 /**
  * Describes the message tollgate.identity.v1.GetClientResponse.
  * Use `create(GetClientResponseSchema)` to create a new message.
  */
 export const GetClientResponseSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 7);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 8);
 
 /**
  * Describes the message tollgate.identity.v1.UpdateClientRequest.
  * Use `create(UpdateClientRequestSchema)` to create a new message.
  */
 export const UpdateClientRequestSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 8);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 9);
 
 /**
  * Describes the message tollgate.identity.v1.UpdateClientResponse.
  * Use `create(UpdateClientResponseSchema)` to create a new message.
  */
 export const UpdateClientResponseSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 9);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 10);
 
 /**
  * Describes the message tollgate.identity.v1.RotateClientSecretRequest.
  * Use `create(RotateClientSecretRequestSchema)` to create a new message.
  */
 export const RotateClientSecretRequestSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 10);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 11);
 
 /**
  * Describes the message tollgate.identity.v1.RotateClientSecretResponse.
  * Use `create(RotateClientSecretResponseSchema)` to create a new message.
  */
 export const RotateClientSecretResponseSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 11);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 12);
 
 /**
  * Describes the message tollgate.identity.v1.DeleteClientRequest.
  * Use `create(DeleteClientRequestSchema)` to create a new message.
  */
 export const DeleteClientRequestSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 12);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 13);
 
 /**
  * Describes the message tollgate.identity.v1.DeleteClientResponse.
  * Use `create(DeleteClientResponseSchema)` to create a new message.
  */
 export const DeleteClientResponseSchema = /*@__PURE__*/
-  messageDesc(file_tollgate_identity_v1_oauth_clients, 13);
+  messageDesc(file_tollgate_identity_v1_oauth_clients, 14);
 
 /**
  * Describes the enum tollgate.identity.v1.OAuthClientType.

@@ -22,6 +22,18 @@ export const providerScopes = ['openid', 'offline_access', 'profile', 'email', '
 const defaultUserScopes = ['openid', 'offline_access', 'profile', 'email', 'tollgate'];
 const defaultServiceScopes = ['tollgate'];
 
+/** An authz acl rule as identity keeps it (authz validates it when the token is written). */
+export interface AclRule {
+  effect: 'allow' | 'deny';
+  actions: string[];
+  resources: string[];
+}
+
+/** Only machine clients are bound to rules: their tokens are credentials of a device or service, not of a person. */
+export function canBindRules(type: OAuthClientType): boolean {
+  return type === 'service' || type === 'device';
+}
+
 export interface OAuthClient {
   id: string;
   accountId: string;
@@ -32,8 +44,10 @@ export interface OAuthClient {
   redirectUris: string[];
   postLogoutRedirectUris: string[];
   scopes: string[];
-  /** acl rules (authz's rule JSON) bound to the client's tokens; null: the account's standard access. */
-  aclRules: unknown[] | null;
+  /** acl rules bound to the client's tokens (enforced by authz through `aclTokenId`); null: unbound. */
+  aclRules: AclRule[] | null;
+  /** The authz acl token carrying `aclRules` while the client is enabled. */
+  aclTokenId: string | null;
   /** First-party clients skip the consent screen. */
   firstParty: boolean;
   disabled: boolean;

@@ -5,7 +5,8 @@ import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType as ProtoClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import type { AuditEventInput } from '../domain/audit-event.ts';
-import { isConfidential, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
+import { isConfidential, type AclRule, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
+import { Effect, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 import type { OAuthClients } from '../oauth/oauth-clients.ts';
 import { actorFields, required } from './proto-mapping.ts';
 
@@ -17,6 +18,13 @@ const typeOf: Record<number, OAuthClientType> = {
   [ProtoClientType.DEVICE]: 'device',
 };
 const typeToProto: Record<OAuthClientType, ProtoClientType> = { web: ProtoClientType.WEB, spa: ProtoClientType.SPA, native: ProtoClientType.NATIVE, service: ProtoClientType.SERVICE, device: ProtoClientType.DEVICE };
+
+function rulesFromProto(rules: readonly Rule[]): AclRule[] {
+  return rules.map((r, i) => {
+    if (r.effect !== Effect.ALLOW && r.effect !== Effect.DENY) throw invalidArgument(`acl_rules[${i}].effect`, 'must be EFFECT_ALLOW or EFFECT_DENY');
+    return { effect: r.effect === Effect.ALLOW ? 'allow' : 'deny', actions: [...r.actions], resources: [...r.resources] };
+  });
+}
 
 export function clientToProto(c: OAuthClient) {
   return {
@@ -30,6 +38,8 @@ export function clientToProto(c: OAuthClient) {
     firstParty: c.firstParty,
     disabled: c.disabled,
     confidential: isConfidential(c.type),
+    aclRules: (c.aclRules ?? []).map((r) => ({ effect: r.effect === 'allow' ? Effect.ALLOW : Effect.DENY, actions: r.actions, resources: r.resources })),
+    aclTokenId: c.aclTokenId ?? '',
     createdAtMs: BigInt(c.createdAtMs),
     updatedAtMs: BigInt(c.updatedAtMs),
   };
@@ -60,7 +70,7 @@ export function clientHandlers(deps: { clients: OAuthClients; requireAdmin: Requ
       const actor = await requireAdmin(ctx, accountId, 'write');
       const type = typeOf[req.type];
       if (!type) throw invalidArgument('type', 'must be WEB, SPA, NATIVE, SERVICE or DEVICE');
-      const { client, secret } = await clients.create({ accountId, name: req.name, type, redirectUris: req.redirectUris, postLogoutRedirectUris: req.postLogoutRedirectUris, scopes: req.scopes, firstParty: req.firstParty });
+      const { client, secret } = await clients.create({ accountId, name: req.name, type, redirectUris: req.redirectUris, postLogoutRedirectUris: req.postLogoutRedirectUris, scopes: req.scopes, firstParty: req.firstParty, aclRules: rulesFromProto(req.aclRules) });
       await audited(actor, client, 'created');
       return { client: clientToProto(client), clientSecret: secret ?? '' };
     },
@@ -82,6 +92,7 @@ export function clientHandlers(deps: { clients: OAuthClients; requireAdmin: Requ
         redirectUris: req.redirectUris?.values,
         postLogoutRedirectUris: req.postLogoutRedirectUris?.values,
         scopes: req.scopes?.values,
+        aclRules: req.aclRules ? rulesFromProto(req.aclRules.rules) : undefined,
       });
       await audited(actor, client, req.disabled === true ? 'disabled' : 'updated');
       return { client: clientToProto(client) };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { failedPrecondition, notFound } from '#libs/errors/index.ts';
-import { isConfidential, validateClientSettings, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
+import { failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
+import { canBindRules, isConfidential, validateClientSettings, type AclRule, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
 import type { Clock } from '../domain/ports.ts';
 import type { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
 import { hashClientSecret } from './oidc-provider-factory.ts';
@@ -19,6 +19,17 @@ export function newClientSecret(): string {
   return `tgcs_${randomBytes(32).toString('base64url')}`;
 }
 
+/**
+ * authz's acl tokens, written with identity's service credential: a bound client's rules live in
+ * one acl token, so authz validates them (one rule module) and revoking it reaches every broker
+ * through authz's invalidation feed.
+ */
+export interface AclTokens {
+  create(input: { accountId: string; clientId: string; rules: AclRule[] }): Promise<string>;
+  update(tokenId: string, rules: AclRule[]): Promise<void>;
+  revoke(tokenId: string): Promise<void>;
+}
+
 export interface ClientChange {
   name?: string | undefined;
   disabled?: boolean | undefined;
@@ -26,10 +37,12 @@ export interface ClientChange {
   redirectUris?: string[] | undefined;
   postLogoutRedirectUris?: string[] | undefined;
   scopes?: string[] | undefined;
+  /** Replaces the bound rules; an empty list unbinds. */
+  aclRules?: AclRule[] | undefined;
 }
 
 /** The client registry's use cases; a secret leaves only in the create/rotate answer. */
-export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; payloads: PostgresOidcPayloads; clock: Clock }) {
+export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; payloads: PostgresOidcPayloads; clock: Clock; aclTokens: AclTokens }) {
   const { clients } = deps;
 
   async function find(id: string): Promise<OAuthClient | undefined> {
@@ -42,22 +55,38 @@ export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; pa
     return client;
   }
 
-  async function create(input: { accountId: string; name: string; type: OAuthClientType; redirectUris: string[]; postLogoutRedirectUris: string[]; scopes: string[]; firstParty: boolean }) {
+  function checkRules(type: OAuthClientType, rules: AclRule[] | undefined): AclRule[] | null {
+    if (!rules || rules.length === 0) return null;
+    if (!canBindRules(type)) throw invalidArgument('acl_rules', `only service and device clients are bound to acl rules (this is a ${type} client)`);
+    return rules;
+  }
+
+  async function create(input: { accountId: string; name: string; type: OAuthClientType; redirectUris: string[]; postLogoutRedirectUris: string[]; scopes: string[]; firstParty: boolean; aclRules?: AclRule[] | undefined }) {
     const settings = validateClientSettings(input);
+    const aclRules = checkRules(input.type, input.aclRules);
+    const id = newClientId();
+    // The token first: authz validates the rules, and a refusal leaves no client behind.
+    const aclTokenId = aclRules ? await deps.aclTokens.create({ accountId: input.accountId, clientId: id, rules: aclRules }) : null;
     const secret = isConfidential(input.type) ? newClientSecret() : undefined;
     const nowMs = deps.clock.nowMs();
     const client: OAuthClient = {
-      id: newClientId(),
+      id,
       accountId: input.accountId,
       ...settings,
       secretHash: secret ? hashClientSecret(secret) : null,
-      aclRules: null,
+      aclRules,
+      aclTokenId,
       firstParty: input.firstParty,
       disabled: false,
       createdAtMs: nowMs,
       updatedAtMs: nowMs,
     };
-    await clients.insert(client);
+    try {
+      await clients.insert(client);
+    } catch (error) {
+      if (aclTokenId) await deps.aclTokens.revoke(aclTokenId);
+      throw error;
+    }
     return { client, secret };
   }
 
@@ -70,7 +99,21 @@ export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; pa
       postLogoutRedirectUris: change.postLogoutRedirectUris ?? current.postLogoutRedirectUris,
       scopes: change.scopes ?? current.scopes,
     });
+    const aclRules = change.aclRules !== undefined ? checkRules(current.type, change.aclRules) : current.aclRules;
+    const disabled = change.disabled ?? current.disabled;
+    // The acl token follows the client: rules rewritten in place; disabling revokes it (brokers
+    // disconnect the client's connections); enabling again mints a fresh one.
+    let aclTokenId = current.aclTokenId;
+    if (aclTokenId && (disabled || !aclRules)) {
+      await deps.aclTokens.revoke(aclTokenId);
+      aclTokenId = null;
+    } else if (aclTokenId && aclRules && change.aclRules !== undefined) {
+      await deps.aclTokens.update(aclTokenId, aclRules);
+    }
+    if (!aclTokenId && !disabled && aclRules) aclTokenId = await deps.aclTokens.create({ accountId: current.accountId, clientId: id, rules: aclRules });
     const updated = await clients.update(id, {
+      aclRules,
+      aclTokenId,
       name: settings.name,
       redirectUris: settings.redirectUris,
       postLogoutRedirectUris: settings.postLogoutRedirectUris,
@@ -96,6 +139,7 @@ export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; pa
 
   async function remove(id: string): Promise<OAuthClient> {
     const current = await get(id);
+    if (current.aclTokenId) await deps.aclTokens.revoke(current.aclTokenId);
     await deps.payloads.revokeClient(id);
     await clients.delete(id);
     return current;

@@ -146,10 +146,12 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     // Tollgate access tokens carry the account and roles (users) or the client's account (clients).
     extraTokenClaims: async (_ctx, token) => {
       if (!token.resourceServer || token.resourceServer.audience !== options.audience) return undefined;
-      if (token.kind === 'ClientCredentials') {
-        const client = token.clientId ? await options.clients.get(token.clientId) : undefined;
-        return client ? { acc: client.accountId, roles: [], client_id: client.id } : undefined;
-      }
+      const client = token.clientId ? await options.clients.get(token.clientId) : undefined;
+      if (!client) return undefined;
+      // A client bound to acl rules: its tokens are its acl token's credential in authz (`tok`).
+      const bound = client.aclTokenId ? { tok: client.aclTokenId } : {};
+      if (token.kind === 'ClientCredentials') return { acc: client.accountId, roles: [], ...bound };
+      if (client.aclTokenId) return { acc: client.accountId, roles: [], ...bound };
       const accountId = (token as { accountId?: string }).accountId;
       if (!accountId) return undefined;
       const user = await options.store.getUser(accountId);

@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import { bigint, boolean, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import type { Db } from '#libs/db/index.ts';
-import type { OAuthClient, OAuthClientType } from '../domain/oauth-client.ts';
+import type { AclRule, OAuthClient, OAuthClientType } from '../domain/oauth-client.ts';
 import type { Clock } from '../domain/ports.ts';
 
 const identity = pgSchema('identity');
@@ -27,7 +27,8 @@ const clients = identity.table('oauth_clients', {
   redirectUris: jsonb('redirect_uris').$type<string[]>().notNull(),
   postLogoutRedirectUris: jsonb('post_logout_redirect_uris').$type<string[]>().notNull(),
   scopes: jsonb('scopes').$type<string[]>().notNull(),
-  aclRules: jsonb('acl_rules').$type<unknown[] | null>(),
+  aclRules: jsonb('acl_rules').$type<AclRule[] | null>(),
+  aclTokenId: text('acl_token_id'),
   firstParty: boolean('first_party').notNull(),
   disabled: boolean('disabled').notNull(),
   createdAtMs: ms('created_at_ms').notNull(),
@@ -136,15 +137,15 @@ export class PostgresOAuthClientStore {
   }
   async get(id: string): Promise<OAuthClient | undefined> {
     const [row] = await this.#db.select().from(clients).where(eq(clients.id, id));
-    return row ? { ...row, aclRules: row.aclRules ?? null } : undefined;
+    return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
   }
   async listByAccount(accountId: string): Promise<OAuthClient[]> {
     const rows = await this.#db.select().from(clients).where(eq(clients.accountId, accountId)).orderBy(clients.createdAtMs, clients.id);
-    return rows.map((row) => ({ ...row, aclRules: row.aclRules ?? null }));
+    return rows.map((row) => ({ ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null }));
   }
   async update(id: string, change: Partial<Omit<OAuthClient, 'id' | 'accountId' | 'type' | 'createdAtMs'>> & { updatedAtMs: number }): Promise<OAuthClient | undefined> {
     const [row] = await this.#db.update(clients).set(change).where(eq(clients.id, id)).returning();
-    return row ? { ...row, aclRules: row.aclRules ?? null } : undefined;
+    return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
   }
   async delete(id: string): Promise<boolean> {
     const rows = await this.#db.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
