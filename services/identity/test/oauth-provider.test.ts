@@ -7,53 +7,12 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
+import { browser, field, formAction } from './oauth-browser.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const REDIRECT = 'http://127.0.0.1:1/callback';
 /** RFC 6749 §5.2: a failed client authentication over HTTP Basic is a 401 with a challenge naming invalid_client. */
 const INVALID_CLIENT = { status: 401, cause: [{ scheme: 'basic', parameters: expect.objectContaining({ error: 'invalid_client' }) }] };
-
-/** A browser for one host: a cookie jar, manual redirects, form posts. */
-function browser() {
-  const jar = new Map<string, string>();
-  async function request(url: string, init: RequestInit = {}): Promise<Response> {
-    const headers = new Headers(init.headers);
-    if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const cookie of res.headers.getSetCookie()) {
-      const [pair] = cookie.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq);
-      const value = pair!.slice(eq + 1);
-      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(cookie)) jar.delete(name);
-      else jar.set(name, value);
-    }
-    return res;
-  }
-  return {
-    request,
-    /** Follows redirects from `url` until one leaves for `stopAt` (returned) or a page is shown. */
-    async follow(url: string, stopAt: string): Promise<{ url: string; res?: Response }> {
-      let current = url;
-      for (let i = 0; i < 20; i++) {
-        if (current.startsWith(stopAt)) return { url: current };
-        const res = await request(current);
-        if (res.status >= 300 && res.status < 400) {
-          current = new URL(res.headers.get('location')!, current).href;
-          continue;
-        }
-        return { url: current, res };
-      }
-      throw new Error('redirect loop');
-    },
-    post(url: string, form: Record<string, string>) {
-      return request(url, { method: 'POST', body: new URLSearchParams(form), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
-    },
-  };
-}
-
-const field = (html: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(html)?.[1];
-const formAction = (html: string) => /<form[^>]*action="([^"]+)"/.exec(html)?.[1]?.replaceAll('&amp;', '&');
 
 describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying party)', () => {
   let mesh: TestMesh;

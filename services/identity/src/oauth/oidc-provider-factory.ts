@@ -179,6 +179,9 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     discovery: { service_documentation: undefined },
   };
   const provider = new Provider(options.issuer, configuration);
+  // An https issuer is served by identity's plain-HTTP port behind a TLS-terminating proxy: trust its
+  // X-Forwarded-Proto/Host so cookies are Secure and URLs are https. Over plain http they are ignored.
+  provider.proxy = new URL(options.issuer).protocol === 'https:';
   provider.use(createDevicePollGuard(options.clock, 600_000) as never);
   // Client secrets are stored as SHA-256: compare hashes (constant time) instead of the plain secret.
   provider.Client.prototype.compareClientSecret = function compareHashed(this: { clientSecret?: string }, actual: string): boolean {
