@@ -10,7 +10,7 @@ describe('tollgate client (OAuth clients) against a running mesh', () => {
   let env: Record<string, string>;
   let issuer: string;
 
-  function tollgate(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  function tollgate(args: string[], stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       const child = spawn(process.execPath, [cli, ...args], { env });
       let stdout = '';
@@ -18,11 +18,11 @@ describe('tollgate client (OAuth clients) against a running mesh', () => {
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       child.on('exit', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end('');
+      child.stdin.end(stdin);
     });
   }
-  const json = async (args: string[]) => {
-    const r = await tollgate([...args, '--json']);
+  const json = async (args: string[], stdin = '') => {
+    const r = await tollgate([...args, '--json'], stdin);
     if (r.code !== 0) throw new Error(`${args.join(' ')} → ${r.code}: ${r.stderr}`);
     return JSON.parse(r.stdout) as Record<string, unknown>;
   };
@@ -65,6 +65,14 @@ describe('tollgate client (OAuth clients) against a running mesh', () => {
     const gone = await tollgate(['client', 'show', created.client_id as string, '--json']);
     expect(gone.code).toBe(1);
     expect(JSON.parse(gone.stdout)).toMatchObject({ error: { code: 'NOT_FOUND' } });
+  });
+
+  it('binds a service client to acl rules from stdin and rebinds them', async () => {
+    const rules = JSON.stringify([{ effect: 'allow', actions: ['publish'], resources: ['mqtt:sensors/${client_id}/#'] }]);
+    const created = await json(['client', 'create', 'Sensors', '--type', 'service', '--rules', '-'], rules);
+    expect(created).toMatchObject({ acl_rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:sensors/${client_id}/#'] }], acl_token_id: expect.stringMatching(/^tok_/) });
+    const narrowed = await json(['client', 'update', created.client_id as string, '--rules', '-'], JSON.stringify([{ effect: 'allow', actions: ['subscribe'], resources: ['mqtt:sensors/#'] }]));
+    expect(narrowed).toMatchObject({ acl_rules: [{ actions: ['subscribe'] }], acl_token_id: created.acl_token_id });
   });
 
   it('refuses bad input with one line and a non-zero exit', async () => {

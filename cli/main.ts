@@ -42,11 +42,12 @@ commands:
   clients list [--account ID] | clients kick CLIENT_ID [--account ID]
                                                    MQTT clients connected to the broker edge
   client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]…
-               [--post-logout-uri URI]… [--scope "openid offline_access tollgate"] [--first-party]
-                                                   an OAuth client of identity's provider; prints client_id
-                                                   and, for web/service, client_secret (shown once)
+               [--post-logout-uri URI]… [--rules FILE|-] [--scope "openid offline_access tollgate"]
+               [--first-party]                     an OAuth client of identity's provider; prints client_id
+                                                   and, for web/service, client_secret (shown once);
+                                                   --rules binds service/device tokens to acl rules
   client list [--account ID] | client show ID | client delete ID | client rotate-secret ID
-  client update ID [--name N] [--redirect-uri URI]… [--scope S] [--disable|--enable]
+  client update ID [--name N] [--redirect-uri URI]… [--rules FILE|-] [--scope S] [--disable|--enable]
                [--first-party|--third-party]
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied

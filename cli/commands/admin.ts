@@ -51,7 +51,7 @@ function str(flags: AdminArgs['flags'], name: string, required = false): string 
   return undefined;
 }
 
-function parseRules(text: string): { effect: Effect; actions: string[]; resources: string[] }[] {
+export function parseRules(text: string): { effect: Effect; actions: string[]; resources: string[] }[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -5,10 +5,19 @@ import { OAuthClientType, type OAuthClient } from '#gen/tollgate/identity/v1/oau
 import { AppError } from '#libs/errors/index.ts';
 import { UsageError } from '../output.ts';
 import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
-import type { AdminArgs } from './admin.ts';
+import { readFileSync } from 'node:fs';
+import { Effect } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { parseRules, type AdminArgs } from './admin.ts';
 
 const types: Record<string, OAuthClientType> = { web: OAuthClientType.WEB, spa: OAuthClientType.SPA, native: OAuthClientType.NATIVE, service: OAuthClientType.SERVICE, device: OAuthClientType.DEVICE };
 const typeName = (t: OAuthClientType) => Object.entries(types).find(([, v]) => v === t)?.[0] ?? 'unknown';
+
+/** `--rules FILE|-`: the same rule JSON as `token create`, from a file or stdin. */
+async function rulesOf(args: AdminArgs) {
+  const flag = args.flags['rules'];
+  if (typeof flag !== 'string' || flag === '') return undefined;
+  return parseRules(flag === '-' ? await args.readStdin() : readFileSync(flag, 'utf8'));
+}
 
 function clientJson(c: OAuthClient) {
   return {
@@ -22,6 +31,8 @@ function clientJson(c: OAuthClient) {
     post_logout_redirect_uris: c.postLogoutRedirectUris,
     scopes: c.scopes,
     first_party: c.firstParty,
+    acl_rules: c.aclRules.map((r) => ({ effect: r.effect === Effect.ALLOW ? 'allow' : 'deny', actions: r.actions, resources: r.resources })),
+    acl_token_id: c.aclTokenId || null,
     disabled: c.disabled,
     created_at: new Date(Number(c.createdAtMs)).toISOString(),
     updated_at: new Date(Number(c.updatedAtMs)).toISOString(),
@@ -60,9 +71,9 @@ export async function runOAuthClient(args: AdminArgs): Promise<number> {
       case 'create': {
         const name = rest[0];
         const type = types[String(args.flags['type'] ?? '')];
-        if (!name || type === undefined) throw new UsageError('usage: tollgate client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]… [--scope "a b"] [--first-party]');
+        if (!name || type === undefined) throw new UsageError('usage: tollgate client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]… [--rules FILE|-] [--scope "a b"] [--first-party]');
         const res = await identity.createClient(
-          { accountId: await callerAccount(), name, type, redirectUris: list(args.flags['redirect-uri']) ?? [], postLogoutRedirectUris: list(args.flags['post-logout-uri']) ?? [], scopes: scopes(args.flags['scope']) ?? [], firstParty: args.flags['first-party'] === true },
+          { accountId: await callerAccount(), name, type, aclRules: (await rulesOf(args)) ?? [], redirectUris: list(args.flags['redirect-uri']) ?? [], postLogoutRedirectUris: list(args.flags['post-logout-uri']) ?? [], scopes: scopes(args.flags['scope']) ?? [], firstParty: args.flags['first-party'] === true },
           auth,
         );
         const c = clientJson(res.client!);
@@ -86,6 +97,7 @@ export async function runOAuthClient(args: AdminArgs): Promise<number> {
         const redirects = list(args.flags['redirect-uri']);
         const postLogout = list(args.flags['post-logout-uri']);
         const scopeList = scopes(args.flags['scope']);
+        const rules = await rulesOf(args);
         const res = await identity.updateClient(
           {
             clientId,
@@ -95,6 +107,7 @@ export async function runOAuthClient(args: AdminArgs): Promise<number> {
             ...(redirects ? { redirectUris: { values: redirects } } : {}),
             ...(postLogout ? { postLogoutRedirectUris: { values: postLogout } } : {}),
             ...(scopeList ? { scopes: { values: scopeList } } : {}),
+            ...(rules ? { aclRules: { rules } } : {}),
           },
           auth,
         );
