@@ -138,6 +138,14 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     await client.tokenRevocation(config, opaque.access_token);
     expect(await client.tokenIntrospection(config, opaque.access_token)).toEqual({ active: false });
 
+    // Introspection (RFC 7662 §4): a confidential client of the same account may look; another account's may not.
+    const peer = await newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE);
+    const stranger = await tenantWithUser('oauth-cc-other');
+    const foreign = await newClient(stranger.masterToken, stranger.accountId, OAuthClientType.SERVICE);
+    const live = await client.clientCredentialsGrant(config);
+    expect(await client.tokenIntrospection(await rp(peer.client!.id, client.ClientSecretBasic(peer.clientSecret)), live.access_token)).toMatchObject({ active: true, client_id: created.client!.id });
+    expect(await client.tokenIntrospection(await rp(foreign.client!.id, client.ClientSecretBasic(foreign.clientSecret)), live.access_token)).toEqual({ active: false });
+
     const wrong = await rp(created.client!.id, client.ClientSecretBasic('tgcs_not-the-secret'));
     await expect(client.clientCredentialsGrant(wrong)).rejects.toMatchObject(INVALID_CLIENT);
     const unknown = await rp('cli_00000000000000000000', client.ClientSecretBasic('tgcs_x'));

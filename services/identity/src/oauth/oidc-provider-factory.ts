@@ -77,6 +77,8 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     scopes: [...providerScopes],
     claims: { openid: ['sub'], profile: ['preferred_username', 'acc', 'roles'], email: [] },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    // Browsers may call the token endpoints only from an origin the client redirects to.
+    clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => new URL(uri).origin === origin),
     extraClientMetadata: { properties: ['tollgate_account_id', 'tollgate_first_party'] },
     // PKCE (the library knows only S256) for every authorization code, confidential clients too (RFC 9700 §2.1.1).
     pkce: { required: () => true },
@@ -106,8 +108,19 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
       devInteractions: { enabled: false },
       registration: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // RFC 7662 §4: a client learns about its own tokens; a confidential client (a resource
+      // server) also about those of clients of its own account. Nobody else's.
+      introspection: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => {
+          if (token.clientId === client.clientId) return true;
+          if (client.clientAuthMethod === 'none' || !token.clientId) return false;
+          const holder = await options.clients.get(token.clientId);
+          return holder !== undefined && holder.accountId === (client as unknown as { tollgate_account_id?: string })['tollgate_account_id'];
+        },
+      },
+      // RFC 7009 §2.1: only the client the token was issued to may revoke it (others: "not revoked", no error detail).
+      revocation: { enabled: true, allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId },
       userinfo: { enabled: true },
       deviceFlow: {
         enabled: true,
