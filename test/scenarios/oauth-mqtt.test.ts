@@ -3,6 +3,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import * as oidc from 'openid-client';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
@@ -65,6 +66,28 @@ describe('OAuth access tokens as Tollgate credentials', () => {
     const got = new Promise<string>((resolve) => dev.once('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)));
     await dev.publishAsync('devices/o1/temp', '20.5', { qos: 1 });
     expect(await got).toBe('devices/o1/temp=20.5');
+  });
+
+  it('the same token on the EMQX HTTP adapter (password) and Envoy Check (bearer)', async () => {
+    const t = await mesh.createTenant('oauth-adapters');
+    const rules = [...fleetRules, { effect: Effect.ALLOW, actions: ['read'], resources: ['api:/v1/readings/*'] }];
+    const created = await identity.createClient({ accountId: t.accountId, name: 'edge', type: OAuthClientType.SERVICE, aclRules: rules }, bearer(t.masterToken));
+    const jwt = await serviceToken(created.client!.id, created.clientSecret);
+    const authzHttp = mesh.services.find((s) => s.name === 'authz')!.httpAddress!;
+    const emqx = async (path: string, body: Record<string, string>) => ((await (await fetch(`${authzHttp}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json()) as { result: string }).result;
+    expect(await emqx('/emqx/authn', { clientid: 'e1', username: 'edge', password: jwt })).toBe('allow');
+    expect(await emqx('/emqx/authz', { clientid: 'e1', username: 'edge', password: jwt, action: 'publish', topic: `${t.accountId}/devices/e1/x` })).toBe('allow');
+    expect(await emqx('/emqx/authz', { clientid: 'e1', username: 'edge', password: jwt, action: 'publish', topic: `${t.accountId}/devices/e2/x` })).not.toBe('allow');
+
+    const envoy = createRpcClient(Authorization, mesh.address('authz'));
+    try {
+      const check = (path: string) =>
+        envoy.check({ attributes: { source: { address: { address: { case: 'socketAddress', value: { address: '127.0.0.1', portSpecifier: { case: 'portValue', value: 4000 } } } } }, request: { http: { method: 'GET', path, headers: { authorization: `Bearer ${jwt}` } } } } });
+      expect((await check('/v1/readings/today')).status?.code).toBe(0);
+      expect((await check('/v1/admin')).status?.code).toBe(7);
+    } finally {
+      envoy.close();
+    }
   });
 
   it('deleting the client disconnects its MQTT clients within one second; an unbound client token is refused', async () => {
