@@ -164,6 +164,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         clock,
         accessTokenTtlMs,
         throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, ...config.lockout } : undefined,
+        endOtherSessions: (userId) => oauth.payloads.revokeUser(userId),
       });
       runtime = { sessions, ring, verify: createAccessTokenVerifier(ring, clock) };
       oauth.start({ issuer: ring.issuer, ring, sessions, accessTokenTtlMs });

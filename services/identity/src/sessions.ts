@@ -61,6 +61,8 @@ export function createSessions(deps: {
   clock: Clock;
   accessTokenTtlMs: number;
   throttlePolicy?: ThrottlePolicy | undefined;
+  /** Ends the user's sessions elsewhere too (the OAuth provider's sign-in sessions, grants and tokens). */
+  endOtherSessions?: ((userId: string) => Promise<void>) | undefined;
 }) {
   const policy = deps.throttlePolicy ?? defaultThrottlePolicy;
   const userLocks = new KeyedMutex();
@@ -233,6 +235,7 @@ export function createSessions(deps: {
 
   async function passwordChanged(userId: string, accountId: string | null, ip: string | null): Promise<void> {
     const families = await deps.refresh.revokeAllOfUser(userId, 'password_changed');
+    await deps.endOtherSessions?.(userId);
     await audit([{ kind: 'password_changed', outcome: 'success', actorUserId: userId, subject: userId, accountId, ip, details: { sessions_ended: String(families.length) } }]);
   }
 

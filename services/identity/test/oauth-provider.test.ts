@@ -240,6 +240,21 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     expect(await (await b.follow(await authorize(), REDIRECT)).res!.text()).toContain('name="password"');
   });
 
+  it('a changed password ends the user\'s provider sessions and OAuth refresh tokens too', async () => {
+    const u = await tenantWithUser('oauth-password');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SPA, { redirectUris: [REDIRECT], firstParty: true });
+    const config = await rp(created.client!.id, client.None());
+    const verifier = client.randomPKCECodeVerifier();
+    const authorize = async () => client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access', prompt: 'consent', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href;
+    const b = browser();
+    const tokens = await client.authorizationCodeGrant(config, new URL(await signInThroughPages(b, await authorize(), u)), { pkceCodeVerifier: verifier });
+    expect((await b.follow(await authorize(), REDIRECT)).res).toBeUndefined(); // still signed in
+    const userId = tokens.claims()!.sub;
+    await identity.changePassword({ userId, currentPassword: u.password, newPassword: 'a brand new passphrase' });
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await (await b.follow(await authorize(), REDIRECT)).res!.text()).toContain('name="password"');
+  });
+
   it('a disabled client can no longer authenticate, and its tokens end at once', async () => {
     const u = await tenantWithUser('oauth-disable');
     const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE);

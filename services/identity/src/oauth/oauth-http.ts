@@ -5,7 +5,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context, Hono } from 'hono';
 import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
-import { isAppError } from '#libs/errors/index.ts';
+import { AppError, isAppError } from '#libs/errors/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { LoginRefusal } from '../domain/password-login.ts';
 import { consentPage, errorPage, loginPage, OAUTH_STYLESHEET_PATH, oauthPageCsp, oauthStylesheet } from './interaction-pages.ts';
@@ -49,7 +49,7 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     c.html(body, status as 200, { 'content-security-policy': oauthPageCsp, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' });
   const ready = (c: Context<Env>) => {
     const provider = deps.provider();
-    if (!provider) throw Object.assign(new Error('identity is starting'), { status: 503 });
+    if (!provider) throw new AppError('UNAVAILABLE', 'identity is starting', { reason: 'STARTING' });
     return provider;
   };
   const node = (c: Context<Env>) => ({ req: c.env.incoming as IncomingMessage, res: c.env.outgoing as ServerResponse });

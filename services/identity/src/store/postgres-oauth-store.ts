@@ -120,6 +120,10 @@ export class PostgresOidcPayloads {
     const rows = await this.#db.delete(payloads).where(lte(payloads.expiresAt, new Date(nowMs))).returning({ id: payloads.id });
     return rows.length;
   }
+  /** A user's provider sessions, grants, codes and tokens (a changed password ends them all). */
+  async revokeUser(userId: string): Promise<void> {
+    await this.#db.delete(payloads).where(sql`${payloads.payload}->>'accountId' = ${userId}`);
+  }
   /** Grants, codes and opaque tokens issued to a client (its sessions stay: they belong to users). */
   async revokeClient(clientId: string): Promise<void> {
     await this.#db.delete(payloads).where(sql`${payloads.payload}->>'clientId' = ${clientId}`);
