@@ -302,6 +302,40 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     expect(forged.status).toBe(403);
   });
 
+  it('answers malformed and hostile requests with 4xx, never a 500', async () => {
+    const u = await tenantWithUser('oauth-junk');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE);
+    const device = await newClient(u.masterToken, u.accountId, OAuthClientType.DEVICE);
+    const basic = `Basic ${Buffer.from(`${created.client!.id}:${created.clientSecret}`).toString('base64')}`;
+    const form = (body: string, auth?: string) => ({ method: 'POST', body, headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth ? { authorization: auth } : {}) } });
+    const cases: [string, string, RequestInit | undefined, number, string | undefined][] = [
+      ['authorize without parameters', '/oauth/authorize', undefined, 400, undefined],
+      ['authorize for an unknown client', '/oauth/authorize?client_id=cli_00000000000000000000&response_type=code&scope=openid', undefined, 400, undefined],
+      ['token without a grant type', '/oauth/token', form('', basic), 400, 'invalid_request'],
+      ['an unsupported grant type', '/oauth/token', form('grant_type=password&username=a&password=b', basic), 400, 'unsupported_grant_type'],
+      ['a grant the client may not use', '/oauth/token', form('grant_type=refresh_token&refresh_token=x', basic), 400, 'unauthorized_client'],
+      ['an unknown resource', '/oauth/token', form('grant_type=client_credentials&resource=https://elsewhere.example', basic), 400, 'invalid_target'],
+      ['an unknown scope', '/oauth/token', form('grant_type=client_credentials&scope=openid', basic), 400, 'invalid_scope'],
+      ['introspection without client authentication', '/oauth/introspect', form('token=x'), 400, 'invalid_request'],
+      ['a wrong client secret', '/oauth/token', form('grant_type=client_credentials', `Basic ${Buffer.from(`${created.client!.id}:tgcs_wrong`).toString('base64')}`), 401, 'invalid_client'],
+      ['a malformed Basic header', '/oauth/token', form('grant_type=client_credentials', 'Basic !!!'), 400, 'invalid_request'],
+      ['a JSON body', '/oauth/token', { method: 'POST', body: '{"grant_type":"client_credentials"}', headers: { 'content-type': 'application/json', authorization: basic } }, 400, 'invalid_request'],
+      ['an unknown interaction', '/oauth/interaction/nope', undefined, 400, undefined],
+      ['a login post without the interaction cookie', '/oauth/interaction/nope/login', form('csrf=x&username=a&password=b'), 400, undefined],
+      ['a device code that does not exist', '/oauth/token', form(`grant_type=urn:ietf:params:oauth:grant-type:device_code&device_code=nope&client_id=${device.client!.id}`), 400, 'invalid_grant'],
+      ['an unknown route', '/oauth/nothing-here', undefined, 404, undefined],
+    ];
+    const seen: [string, number, string | undefined][] = [];
+    for (const [what, path, init] of cases) {
+      const res = await fetch(`${issuer}${path}`, { redirect: 'manual', ...init });
+      const text = await res.text();
+      expect(text, what).not.toMatch(/at .*\.(js|ts):\d+/); // no stack trace
+      const json = res.headers.get('content-type')?.includes('json') ? (JSON.parse(text) as { error?: string }) : undefined;
+      seen.push([what, res.status, json?.error]);
+    }
+    expect(seen).toEqual(cases.map(([what, , , status, error]) => [what, status, error]));
+  });
+
   it('manages clients over gRPC: exact redirect URIs, admin only, secrets never listed', async () => {
     const u = await tenantWithUser('oauth-admin');
     const other = await mesh.createTenant('oauth-other');

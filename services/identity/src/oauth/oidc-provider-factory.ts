@@ -8,6 +8,7 @@ import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts'
 import { PostgresOidcAdapter } from '../store/postgres-oauth-store.ts';
 import type { Db } from '#libs/db/index.ts';
 import { createDevicePollGuard } from './device-poll-guard.ts';
+import { standardGrantErrorCodes } from './grant-error-codes.ts';
 import { deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, postLogoutPage } from './interaction-pages.ts';
 
 /** The resource indicator (RFC 8707) of the Tollgate mesh; its JWT access tokens carry `aud: tollgate`. */
@@ -196,6 +197,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
   // X-Forwarded-Proto/Host so cookies are Secure and URLs are https. Over plain http they are ignored.
   provider.proxy = new URL(options.issuer).protocol === 'https:';
   provider.use(createDevicePollGuard(options.clock, 600_000) as never);
+  provider.use(standardGrantErrorCodes as never);
   // Client secrets are stored as SHA-256: compare hashes (constant time) instead of the plain secret.
   provider.Client.prototype.compareClientSecret = function compareHashed(this: { clientSecret?: string }, actual: string): boolean {
     const stored = this.clientSecret;
