@@ -1,17 +1,17 @@
 /**
  * OAuth provider benchmark (part of `npm run bench -- identity`): client-credentials grants/s and
  * RFC 7662 introspections/s on identity's HTTP port, at 8 and 64 requests in flight, with p50/p99.
- * Identity runs in this process on the run's database (DATABASE_URL, else in-memory PGlite), so
+ * Identity runs in this process on a fresh database (on DATABASE_URL's server, else in-memory PGlite), so
  * the HTTP client shares its event loop: figures are a floor for a separate caller.
  *
  *   node test/bench/oauth.bench.ts
  */
 import { availableParallelism, cpus } from 'node:os';
-import { openDatabase } from '#libs/db/index.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh } from '../harness/mesh.ts';
+import { openIsolatedTestDatabase } from '../harness/database.ts';
 import { percentile, runClosedLoop } from './closed-loop.ts';
 
 export interface OAuthBenchRow {
@@ -25,7 +25,9 @@ export interface OAuthBenchRow {
 
 export async function runOAuthBench(options: { seconds?: number; print?: boolean } = {}): Promise<OAuthBenchRow[]> {
   const seconds = options.seconds ?? 5;
-  const database = await openDatabase({ url: process.env['DATABASE_URL'] });
+  // A database of the bench's own on DATABASE_URL's server (its keys sealed with this run's secret), else PGlite.
+  process.env['TOLLGATE_TEST_DATABASE_URL'] ??= process.env['DATABASE_URL'];
+  const database = await openIsolatedTestDatabase();
   const mesh = await startTestMesh({ database });
   const identity = createRpcClient(IdentityService, mesh.address('identity'));
   const rows: OAuthBenchRow[] = [];
