@@ -43,7 +43,8 @@ commands:
                                                    MQTT clients connected to the broker edge
   client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]…
                [--post-logout-uri URI]… [--rules FILE|-] [--scope "openid offline_access tollgate"]
-               [--first-party]                     an OAuth client of identity's provider; prints client_id
+               [--first-party] [--id-token-alg ES256]
+                                                   an OAuth client of identity's provider; prints client_id
                                                    and, for web/service, client_secret (shown once);
                                                    --rules binds service/device tokens to acl rules
   client list [--account ID] | client show ID | client delete ID | client rotate-secret ID
@@ -102,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
         'third-party': { type: 'boolean' },
         disable: { type: 'boolean' },
         enable: { type: 'boolean' },
+        'id-token-alg': { type: 'string' },
       },
     });
     const [command] = positionals;

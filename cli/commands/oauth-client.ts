@@ -33,6 +33,7 @@ function clientJson(c: OAuthClient) {
     first_party: c.firstParty,
     acl_rules: c.aclRules.map((r) => ({ effect: r.effect === Effect.ALLOW ? 'allow' : 'deny', actions: r.actions, resources: r.resources })),
     acl_token_id: c.aclTokenId || null,
+    id_token_alg: c.idTokenSignedResponseAlg,
     disabled: c.disabled,
     created_at: new Date(Number(c.createdAtMs)).toISOString(),
     updated_at: new Date(Number(c.updatedAtMs)).toISOString(),
@@ -73,7 +74,7 @@ export async function runOAuthClient(args: AdminArgs): Promise<number> {
         const type = types[String(args.flags['type'] ?? '')];
         if (!name || type === undefined) throw new UsageError('usage: tollgate client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]… [--rules FILE|-] [--scope "a b"] [--first-party]');
         const res = await identity.createClient(
-          { accountId: await callerAccount(), name, type, aclRules: (await rulesOf(args)) ?? [], redirectUris: list(args.flags['redirect-uri']) ?? [], postLogoutRedirectUris: list(args.flags['post-logout-uri']) ?? [], scopes: scopes(args.flags['scope']) ?? [], firstParty: args.flags['first-party'] === true },
+          { accountId: await callerAccount(), name, type, aclRules: (await rulesOf(args)) ?? [], idTokenSignedResponseAlg: typeof args.flags['id-token-alg'] === 'string' ? args.flags['id-token-alg'] : '', redirectUris: list(args.flags['redirect-uri']) ?? [], postLogoutRedirectUris: list(args.flags['post-logout-uri']) ?? [], scopes: scopes(args.flags['scope']) ?? [], firstParty: args.flags['first-party'] === true },
           auth,
         );
         const c = clientJson(res.client!);
@@ -108,6 +109,7 @@ export async function runOAuthClient(args: AdminArgs): Promise<number> {
             ...(postLogout ? { postLogoutRedirectUris: { values: postLogout } } : {}),
             ...(scopeList ? { scopes: { values: scopeList } } : {}),
             ...(rules ? { aclRules: { rules } } : {}),
+            ...(typeof args.flags['id-token-alg'] === 'string' ? { idTokenSignedResponseAlg: args.flags['id-token-alg'] } : {}),
           },
           auth,
         );

@@ -33,6 +33,8 @@ create table identity.oauth_clients (
   -- The authz acl token that carries acl_rules for the client's access tokens (null: unbound).
   acl_token_id text,
   first_party boolean not null default false,
+  -- EdDSA, or ES256 for relying parties whose libraries cannot verify Ed25519 signatures.
+  id_token_alg text not null default 'EdDSA' check (id_token_alg in ('EdDSA', 'ES256')),
   disabled boolean not null default false,
   created_at_ms bigint not null,
   updated_at_ms bigint not null

@@ -58,7 +58,7 @@ export interface IdentityAppDeps extends ServiceDeps {
 export interface IdentityApp extends ServiceApp {
   readonly core: IdentityCore;
   /** Sessions and keys, ready once `start()` has resolved. */
-  runtime(): { sessions: Sessions; ring: SigningKeyRing };
+  runtime(): { sessions: Sessions; ring: SigningKeyRing; compatRing: SigningKeyRing };
 }
 
 export const ACCESS_TOKEN_AUDIENCE = 'tollgate';
@@ -91,7 +91,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
       config.peers.has('quota') ? (await countLimitsOnPath(quota, (await store.accountPath(accountId)).map((a) => a.id), metric)).filter((l) => !l.shadow) : [],
   });
 
-  let runtime: { sessions: Sessions; ring: SigningKeyRing; verify: ReturnType<typeof createAccessTokenVerifier> } | undefined;
+  let runtime: { sessions: Sessions; ring: SigningKeyRing; compatRing: SigningKeyRing; verify: ReturnType<typeof createAccessTokenVerifier> } | undefined;
   const ready = () => {
     if (!runtime) throw new AppError('UNAVAILABLE', 'identity is starting', { reason: 'STARTING' });
     return runtime;
@@ -114,10 +114,12 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   });
 
   const http = createBaseHttpApp({ service: 'identity', telemetry: deps.telemetry, logger: deps.logger });
-  http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
+  // Every published key: the EdDSA ring's, and the ES256 ring's (ID tokens for clients that cannot verify EdDSA).
+  const publishedJwks = () => ({ keys: [...ready().ring.jwks().keys, ...ready().compatRing.jwks().keys] });
+  http.get('/.well-known/jwks.json', (c) => c.json(publishedJwks(), 200, { 'cache-control': 'public, max-age=60' }));
   // The OAuth 2.0 / OIDC provider (discovery, authorize, token, device, introspection, …).
   const mountPath = issuerPath(config.issuer);
-  if (mountPath) http.get(`${mountPath}/.well-known/jwks.json`, (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
+  if (mountPath) http.get(`${mountPath}/.well-known/jwks.json`, (c) => c.json(publishedJwks(), 200, { 'cache-control': 'public, max-age=60' }));
   oauth.mount(http, mountPath);
 
   let keyRefresh: ReturnType<typeof setInterval> | undefined;
@@ -141,7 +143,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
       await accountFeed.start();
       const started = await host.start();
       const accessTokenTtlMs = config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS;
-      const ring = await SigningKeyRing.open({
+      const ringOptions = {
         store: new PostgresSigningKeyStore(db),
         secretBox,
         clock,
@@ -149,7 +151,9 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         audience: ACCESS_TOKEN_AUDIENCE,
         // Also how long a retired key stays in the JWKS: at least as long as any token it signed lives.
         maxAccessTokenTtlMs: Math.max(accessTokenTtlMs, 24 * 3_600_000),
-      });
+      };
+      const ring = await SigningKeyRing.open(ringOptions);
+      const compatRing = await SigningKeyRing.open({ ...ringOptions, alg: 'ES256' });
       const sessions = createSessions({
         store,
         hasher,
@@ -166,12 +170,11 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, ...config.lockout } : undefined,
         endOtherSessions: (userId) => oauth.payloads.revokeUser(userId),
       });
-      runtime = { sessions, ring, verify: createAccessTokenVerifier(ring, clock) };
-      oauth.start({ issuer: ring.issuer, ring, sessions, accessTokenTtlMs });
+      runtime = { sessions, ring, compatRing, verify: createAccessTokenVerifier(ring, clock) };
+      oauth.start({ issuer: ring.issuer, ring, compatRing, sessions, accessTokenTtlMs });
       keyRefresh = setInterval(() => {
-        ring
-          .reload()
-          .then(() => ring.prune())
+        Promise.all([ring.reload(), compatRing.reload()])
+          .then(() => Promise.all([ring.prune(), compatRing.prune()]))
           .then(() => oauth.payloads.purgeExpired(clock.nowMs()))
           .catch((err: unknown) => deps.logger.warn({ err }, 'signing key refresh failed'));
       }, KEY_RING_REFRESH_MS);

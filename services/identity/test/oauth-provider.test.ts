@@ -77,7 +77,7 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     });
     expect(doc['registration_endpoint']).toBeUndefined();
     expect(new Set(doc['grant_types_supported'] as string[])).toEqual(new Set(['authorization_code', 'refresh_token', 'client_credentials', 'urn:ietf:params:oauth:grant-type:device_code']));
-    expect(doc['id_token_signing_alg_values_supported']).toEqual(['EdDSA']);
+    expect(doc['id_token_signing_alg_values_supported']).toEqual(['EdDSA', 'ES256']);
   });
 
   it('runs authorization code + PKCE through the login and consent pages; the access token verifies from the JWKS alone', async () => {
@@ -99,6 +99,21 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     expect(payload).toMatchObject({ sub: expect.stringMatching(/^usr_/), acc: u.accountId, roles: ['owner'], client_id: created.client!.id });
     // A token for the mesh (resource urn:tollgate) is not one for userinfo (RFC 8707 audience).
     await expect(client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub)).rejects.toMatchObject({ status: 401 });
+  });
+
+  it('signs ID tokens with ES256 for a client registered with it; access tokens stay EdDSA', async () => {
+    const u = await tenantWithUser('oauth-es256');
+    const created = await identity.createClient({ accountId: u.accountId, name: 'legacy', type: OAuthClientType.WEB, redirectUris: [REDIRECT], postLogoutRedirectUris: [], scopes: [], firstParty: true, idTokenSignedResponseAlg: 'ES256' }, bearer(u.masterToken));
+    expect(created.client!.idTokenSignedResponseAlg).toBe('ES256');
+    const config = await rp(created.client!.id, client.ClientSecretBasic(created.clientSecret));
+    const verifier = client.randomPKCECodeVerifier();
+    const callback = await signInThroughPages(browser(), client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid tollgate', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, u);
+    const tokens = await client.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: verifier });
+    const jwks = createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`));
+    const { protectedHeader } = await jwtVerify(tokens.id_token!, jwks, { issuer, audience: created.client!.id, algorithms: ['ES256'] });
+    expect(protectedHeader.alg).toBe('ES256');
+    await expect(jwtVerify(tokens.access_token, jwks, { issuer, audience: 'tollgate', algorithms: ['EdDSA'] })).resolves.toBeDefined();
+    await expect(identity.createClient({ accountId: u.accountId, name: 'x', type: OAuthClientType.SERVICE, idTokenSignedResponseAlg: 'HS256' }, bearer(u.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'id_token_signed_response_alg' });
   });
 
   it('rotates refresh tokens; a reused one revokes the whole family', async () => {

@@ -94,6 +94,13 @@ export declare type OAuthClient = Message<"tollgate.identity.v1.OAuthClient"> & 
    * @generated from field: string acl_token_id = 14;
    */
   aclTokenId: string;
+
+  /**
+   * How ID tokens are signed: "EdDSA" (default) or "ES256" (libraries without Ed25519).
+   *
+   * @generated from field: string id_token_signed_response_alg = 15;
+   */
+  idTokenSignedResponseAlg: string;
 };
 
 /**
@@ -182,6 +189,13 @@ export declare type CreateClientRequest = Message<"tollgate.identity.v1.CreateCl
    * @generated from field: repeated tollgate.authz.v1.Rule acl_rules = 8;
    */
   aclRules: Rule[];
+
+  /**
+   * "EdDSA" (default when empty) or "ES256".
+   *
+   * @generated from field: string id_token_signed_response_alg = 9;
+   */
+  idTokenSignedResponseAlg: string;
 };
 
 /**
@@ -324,6 +338,11 @@ export declare type UpdateClientRequest = Message<"tollgate.identity.v1.UpdateCl
    * @generated from field: tollgate.identity.v1.RuleList acl_rules = 8;
    */
   aclRules?: RuleList | undefined;
+
+  /**
+   * @generated from field: optional string id_token_signed_response_alg = 9;
+   */
+  idTokenSignedResponseAlg?: string | undefined;
 };
 
 /**

@@ -48,7 +48,7 @@ describe('validateClientSettings', () => {
 describe('clientMetadata', () => {
   const client = (type: OAuthClient['type'], scopes = ['openid', 'offline_access']): OAuthClient => ({
     id: 'cli_00000000000000000000', accountId: 'acc_00000000000000000000', name: 'App', type, secretHash: type === 'web' || type === 'service' ? 'ab'.repeat(32) : null,
-    redirectUris: ['https://a.example/cb'], postLogoutRedirectUris: [], scopes, aclRules: null, aclTokenId: null, firstParty: false, disabled: false, createdAtMs: 0, updatedAtMs: 0,
+    redirectUris: ['https://a.example/cb'], postLogoutRedirectUris: [], scopes, aclRules: null, aclTokenId: null, firstParty: false, idTokenAlg: 'EdDSA', disabled: false, createdAtMs: 0, updatedAtMs: 0,
   });
   it('maps each type to its grants and authentication', () => {
     expect(clientMetadata(client('web'))).toMatchObject({ token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code', 'refresh_token'], client_secret: 'ab'.repeat(32) });

@@ -34,6 +34,15 @@ export function canBindRules(type: OAuthClientType): boolean {
   return type === 'service' || type === 'device';
 }
 
+export const idTokenAlgs = ['EdDSA', 'ES256'] as const;
+export type IdTokenAlg = (typeof idTokenAlgs)[number];
+
+export function parseIdTokenAlg(value: string, field = 'id_token_signed_response_alg'): IdTokenAlg {
+  if (value === '') return 'EdDSA';
+  if (!(idTokenAlgs as readonly string[]).includes(value)) throw invalidArgument(field, `must be ${idTokenAlgs.join(' or ')}`);
+  return value as IdTokenAlg;
+}
+
 export interface OAuthClient {
   id: string;
   accountId: string;
@@ -50,6 +59,8 @@ export interface OAuthClient {
   aclTokenId: string | null;
   /** First-party clients skip the consent screen. */
   firstParty: boolean;
+  /** How its ID tokens are signed: EdDSA, or ES256 for libraries without Ed25519. */
+  idTokenAlg: IdTokenAlg;
   disabled: boolean;
   createdAtMs: number;
   updatedAtMs: number;
@@ -136,6 +147,7 @@ export function clientMetadata(client: OAuthClient): Record<string, unknown> {
     scope: client.scopes.join(' '),
     tollgate_account_id: client.accountId,
     tollgate_first_party: client.firstParty,
+    id_token_signed_response_alg: client.idTokenAlg,
   };
   const refresh = client.scopes.includes('offline_access') ? ['refresh_token'] : [];
   switch (client.type) {

@@ -5,7 +5,7 @@ import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType as ProtoClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import type { AuditEventInput } from '../domain/audit-event.ts';
-import { isConfidential, type AclRule, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
+import { isConfidential, parseIdTokenAlg, type AclRule, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
 import { Effect, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 import type { OAuthClients } from '../oauth/oauth-clients.ts';
 import { actorFields, required } from './proto-mapping.ts';
@@ -40,6 +40,7 @@ export function clientToProto(c: OAuthClient) {
     confidential: isConfidential(c.type),
     aclRules: (c.aclRules ?? []).map((r) => ({ effect: r.effect === 'allow' ? Effect.ALLOW : Effect.DENY, actions: r.actions, resources: r.resources })),
     aclTokenId: c.aclTokenId ?? '',
+    idTokenSignedResponseAlg: c.idTokenAlg,
     createdAtMs: BigInt(c.createdAtMs),
     updatedAtMs: BigInt(c.updatedAtMs),
   };
@@ -70,7 +71,7 @@ export function clientHandlers(deps: { clients: OAuthClients; requireAdmin: Requ
       const actor = await requireAdmin(ctx, accountId, 'write');
       const type = typeOf[req.type];
       if (!type) throw invalidArgument('type', 'must be WEB, SPA, NATIVE, SERVICE or DEVICE');
-      const { client, secret } = await clients.create({ accountId, name: req.name, type, redirectUris: req.redirectUris, postLogoutRedirectUris: req.postLogoutRedirectUris, scopes: req.scopes, firstParty: req.firstParty, aclRules: rulesFromProto(req.aclRules) });
+      const { client, secret } = await clients.create({ accountId, name: req.name, type, redirectUris: req.redirectUris, postLogoutRedirectUris: req.postLogoutRedirectUris, scopes: req.scopes, firstParty: req.firstParty, aclRules: rulesFromProto(req.aclRules), idTokenAlg: parseIdTokenAlg(req.idTokenSignedResponseAlg) });
       await audited(actor, client, 'created');
       return { client: clientToProto(client), clientSecret: secret ?? '' };
     },
@@ -93,6 +94,7 @@ export function clientHandlers(deps: { clients: OAuthClients; requireAdmin: Requ
         postLogoutRedirectUris: req.postLogoutRedirectUris?.values,
         scopes: req.scopes?.values,
         aclRules: req.aclRules ? rulesFromProto(req.aclRules.rules) : undefined,
+        idTokenAlg: req.idTokenSignedResponseAlg !== undefined ? parseIdTokenAlg(req.idTokenSignedResponseAlg) : undefined,
       });
       await audited(actor, client, req.disabled === true ? 'disabled' : 'updated');
       return { client: clientToProto(client) };

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
-import { canBindRules, isConfidential, validateClientSettings, type AclRule, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
+import { canBindRules, isConfidential, validateClientSettings, type AclRule, type IdTokenAlg, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
 import type { Clock } from '../domain/ports.ts';
 import type { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
 import { hashClientSecret } from './oidc-provider-factory.ts';
@@ -39,6 +39,7 @@ export interface ClientChange {
   scopes?: string[] | undefined;
   /** Replaces the bound rules; an empty list unbinds. */
   aclRules?: AclRule[] | undefined;
+  idTokenAlg?: IdTokenAlg | undefined;
 }
 
 /** The client registry's use cases; a secret leaves only in the create/rotate answer. */
@@ -61,7 +62,7 @@ export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; pa
     return rules;
   }
 
-  async function create(input: { accountId: string; name: string; type: OAuthClientType; redirectUris: string[]; postLogoutRedirectUris: string[]; scopes: string[]; firstParty: boolean; aclRules?: AclRule[] | undefined }) {
+  async function create(input: { accountId: string; name: string; type: OAuthClientType; redirectUris: string[]; postLogoutRedirectUris: string[]; scopes: string[]; firstParty: boolean; aclRules?: AclRule[] | undefined; idTokenAlg?: IdTokenAlg | undefined }) {
     const settings = validateClientSettings(input);
     const aclRules = checkRules(input.type, input.aclRules);
     const id = newClientId();
@@ -77,6 +78,7 @@ export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; pa
       aclRules,
       aclTokenId,
       firstParty: input.firstParty,
+      idTokenAlg: input.idTokenAlg ?? 'EdDSA',
       disabled: false,
       createdAtMs: nowMs,
       updatedAtMs: nowMs,
@@ -120,6 +122,7 @@ export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; pa
       scopes: settings.scopes,
       ...(change.disabled !== undefined ? { disabled: change.disabled } : {}),
       ...(change.firstParty !== undefined ? { firstParty: change.firstParty } : {}),
+      ...(change.idTokenAlg !== undefined ? { idTokenAlg: change.idTokenAlg } : {}),
       updatedAtMs: deps.clock.nowMs(),
     });
     if (!updated) throw notFound('client_id', 'client');

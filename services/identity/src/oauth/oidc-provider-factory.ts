@@ -33,7 +33,7 @@ export interface OidcProviderOptions {
   clock: Clock;
   store: PostgresIdentityStore;
   clients: { get(id: string): Promise<OAuthClient | undefined> };
-  /** The active signing key (private JWK, EdDSA) from identity's key ring. */
+  /** The active signing keys (private JWKs: EdDSA, then ES256) from identity's key rings. */
   signingKeys: JWK[];
   secretKey: Uint8Array;
   /** Audience of Tollgate access tokens (the same as identity's own). */
@@ -84,9 +84,10 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     // PKCE (the library knows only S256) for every authorization code, confidential clients too (RFC 9700 §2.1.1).
     pkce: { required: () => true },
     responseTypes: ['code'],
+    // EdDSA everywhere; ES256 for ID tokens of clients registered with it (libraries without Ed25519).
     enabledJWA: {
-      idTokenSigningAlgValues: ['EdDSA'],
-      userinfoSigningAlgValues: ['EdDSA'],
+      idTokenSigningAlgValues: ['EdDSA', 'ES256'],
+      userinfoSigningAlgValues: ['EdDSA', 'ES256'],
       introspectionSigningAlgValues: ['EdDSA'],
       authorizationSigningAlgValues: ['EdDSA'],
       requestObjectSigningAlgValues: ['EdDSA'],

@@ -17,13 +17,13 @@ import { createOidcProvider, OAUTH_PATH } from './oidc-provider-factory.ts';
 export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: PostgresIdentityStore; secretKey: Uint8Array; logger: Logger; audience: string }) {
   const clients = new PostgresOAuthClientStore(deps.db);
   const payloads = new PostgresOidcPayloads(deps.db);
-  let runtime: { issuer: string; ring: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number } | undefined;
+  let runtime: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number } | undefined;
   let built: { provider: Provider; kid: string } | undefined;
   let mountPath = '';
 
   function provider(): Provider | undefined {
     if (!runtime) return undefined;
-    const kid = runtime.ring.activeKid;
+    const kid = `${runtime.ring.activeKid} ${runtime.compatRing.activeKid}`;
     if (built?.kid !== kid) {
       const created = createOidcProvider({
         issuer: runtime.issuer,
@@ -31,7 +31,7 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Postgr
         clock: deps.clock,
         store: deps.store,
         clients,
-        signingKeys: [runtime.ring.activePrivateJwk()],
+        signingKeys: [runtime.ring.activePrivateJwk(), runtime.compatRing.activePrivateJwk()],
         secretKey: deps.secretKey,
         audience: deps.audience,
         accessTokenTtlSeconds: Math.floor(runtime.accessTokenTtlMs / 1000),
@@ -63,7 +63,7 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Postgr
         },
       });
     },
-    start(input: { issuer: string; ring: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number }) {
+    start(input: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number }) {
       runtime = input;
     },
   };

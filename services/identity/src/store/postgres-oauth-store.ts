@@ -1,7 +1,7 @@
 import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import { bigint, boolean, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import type { Db } from '#libs/db/index.ts';
-import type { AclRule, OAuthClient, OAuthClientType } from '../domain/oauth-client.ts';
+import type { AclRule, IdTokenAlg, OAuthClient, OAuthClientType } from '../domain/oauth-client.ts';
 import type { Clock } from '../domain/ports.ts';
 
 const identity = pgSchema('identity');
@@ -30,6 +30,7 @@ const clients = identity.table('oauth_clients', {
   aclRules: jsonb('acl_rules').$type<AclRule[] | null>(),
   aclTokenId: text('acl_token_id'),
   firstParty: boolean('first_party').notNull(),
+  idTokenAlg: text('id_token_alg').$type<IdTokenAlg>().notNull(),
   disabled: boolean('disabled').notNull(),
   createdAtMs: ms('created_at_ms').notNull(),
   updatedAtMs: ms('updated_at_ms').notNull(),
