@@ -40,3 +40,26 @@ create table identity.oauth_clients (
   updated_at_ms bigint not null
 );
 create index oauth_clients_account on identity.oauth_clients (account_id);
+
+-- Single sign-on from an account's upstream OpenID Connect provider: users signing in through it
+-- are linked by (connection, upstream subject) and created on first sign-in with the default role.
+create table identity.sso_connections (
+  id text primary key,
+  account_id text not null references identity.accounts (id),
+  name text not null,
+  issuer text not null,
+  client_id text not null,
+  -- secret-box sealed (AES-256-GCM under TOLLGATE_SECRET_KEY), associated data sso-connection:<id>
+  sealed_client_secret text not null,
+  default_role text not null check (default_role in ('admin', 'member', 'viewer')),
+  created_at_ms bigint not null
+);
+create index sso_connections_account on identity.sso_connections (account_id);
+
+create table identity.sso_links (
+  connection_id text not null references identity.sso_connections (id) on delete cascade,
+  upstream_subject text not null,
+  user_id text not null references identity.users (id) on delete cascade,
+  created_at_ms bigint not null,
+  primary key (connection_id, upstream_subject)
+);

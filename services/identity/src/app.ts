@@ -28,6 +28,9 @@ import { sessionHandlers } from './grpc/session-handlers.ts';
 import { totpHandlers } from './grpc/totp-handlers.ts';
 import { createIdentityCore, type IdentityCore } from './identity-core.ts';
 import { createOAuthClients } from './oauth/oauth-clients.ts';
+import { createUpstreamSso } from './oauth/upstream-sso.ts';
+import { ssoHandlers } from './grpc/sso-handlers.ts';
+import { PostgresSsoStore } from './store/postgres-sso-store.ts';
 import { createOAuthSubsystem, issuerPath } from './oauth/wire-oauth.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
@@ -101,7 +104,8 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const requireAdmin = createAdminGuard({ secretKey: deps.secretKey, authenticate, accountPath: async (id) => (id ? (await store.accountPath(id)).map((a) => a.id) : []) });
   const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
 
-  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE });
+  const sso = createUpstreamSso({ store: new PostgresSsoStore(db), secretBox, clock, core, audit: (events) => audit(events) });
+  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE, sso });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
   rpc.add(IdentityService, {
@@ -110,6 +114,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
     ...accountFeed.handlers,
+    ...ssoHandlers({ sso, requireAdmin, audit, redirectUri: () => `${ready().ring.issuer}/oauth/sso/callback` }),
     ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),
   });
 

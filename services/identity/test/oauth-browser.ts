@@ -1,8 +1,11 @@
 /** Test helpers: a cookie-keeping browser over fetch, and form scraping for the provider's pages. */
-/** A browser for one host: a cookie jar, manual redirects, form posts. */
+/** A browser: a cookie jar per host name (cookies ignore ports, RFC 6265 §8.5), manual redirects, form posts. */
 export function browser() {
-  const jar = new Map<string, string>();
+  const jars = new Map<string, Map<string, string>>();
   async function request(url: string, init: RequestInit = {}): Promise<Response> {
+    const host = new URL(url).hostname;
+    const jar = jars.get(host) ?? new Map<string, string>();
+    jars.set(host, jar);
     const headers = new Headers(init.headers);
     if (jar.size) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '));
     const res = await fetch(url, { ...init, headers, redirect: 'manual' });

@@ -9,6 +9,7 @@ import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobu
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import type { CreateClientRequestSchema, CreateClientResponseSchema, DeleteClientRequestSchema, DeleteClientResponseSchema, GetClientRequestSchema, GetClientResponseSchema, ListClientsRequestSchema, ListClientsResponseSchema, RotateClientSecretRequestSchema, RotateClientSecretResponseSchema, UpdateClientRequestSchema, UpdateClientResponseSchema } from "./oauth_clients_pb.js";
+import type { CreateSsoConnectionRequestSchema, CreateSsoConnectionResponseSchema, DeleteSsoConnectionRequestSchema, DeleteSsoConnectionResponseSchema, ListSsoConnectionsRequestSchema, ListSsoConnectionsResponseSchema } from "./sso_pb.js";
 
 /**
  * Describes the file tollgate/identity/v1/identity.proto.
@@ -2076,6 +2077,32 @@ export declare const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof DeleteClientRequestSchema;
     output: typeof DeleteClientResponseSchema;
+  },
+  /**
+   * Single sign-on from upstream OpenID Connect providers, per account (messages in sso.proto).
+   *
+   * @generated from rpc tollgate.identity.v1.IdentityService.CreateSsoConnection
+   */
+  createSsoConnection: {
+    methodKind: "unary";
+    input: typeof CreateSsoConnectionRequestSchema;
+    output: typeof CreateSsoConnectionResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.ListSsoConnections
+   */
+  listSsoConnections: {
+    methodKind: "unary";
+    input: typeof ListSsoConnectionsRequestSchema;
+    output: typeof ListSsoConnectionsResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.DeleteSsoConnection
+   */
+  deleteSsoConnection: {
+    methodKind: "unary";
+    input: typeof DeleteSsoConnectionRequestSchema;
+    output: typeof DeleteSsoConnectionResponseSchema;
   },
 }>;
 

@@ -16,7 +16,7 @@ main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius
 h1{font-size:1.4rem;margin:0 0 1rem}label{display:block;margin:.75rem 0 .25rem;font-size:.9rem}
 input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #b8bfcc;border-radius:.25rem}
 button{margin-top:1rem;width:100%;padding:.6rem;font-size:1rem;border:0;border-radius:.25rem;background:#2457d6;color:#fff;cursor:pointer}
-button.secondary{background:#e4e7ee;color:#1d2330}.error{color:#b00020}code{font-size:1.4rem}ul{padding-left:1.2rem}
+button.secondary{background:#e4e7ee;color:#1d2330}a.sso{display:block;text-align:center;padding:.6rem;border:1px solid #b8bfcc;border-radius:.25rem;color:#1d2330;text-decoration:none}.error{color:#b00020}code{font-size:1.4rem}ul{padding-left:1.2rem}
 `;
 
 export function escapeHtml(value: string): string {
@@ -34,7 +34,8 @@ ${body}
 
 const notice = (message: string | undefined) => (message ? `<p class="error" role="alert">${escapeHtml(message)}</p>` : '');
 
-export function loginPage(input: { action: string; csrf: string; clientName: string; username?: string; error?: string | undefined; askTotp: boolean }): string {
+export function loginPage(input: { action: string; csrf: string; clientName: string; username?: string; error?: string | undefined; askTotp: boolean; sso?: { href: string; name: string }[] }): string {
+  const sso = (input.sso ?? []).map((s) => `<p><a class="sso" href="${escapeHtml(s.href)}">Sign in with ${escapeHtml(s.name)}</a></p>`).join('\n');
   const totp = input.askTotp
     ? `<label for="totp">Authentication code</label><input id="totp" name="totp" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus>`
     : '';
@@ -48,7 +49,8 @@ ${notice(input.error)}
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 ${totp}
 <button type="submit">Sign in</button>
-</form>`,
+</form>
+${sso}`,
   );
 }
 

@@ -25,6 +25,8 @@ export interface OAuthHttpDeps {
   clients: { get(id: string): Promise<{ firstParty: boolean; name: string } | undefined> };
   secretKey: Uint8Array;
   logger: Logger;
+  /** Upstream single sign-on connections offered on the sign-in page for a client's account tree. */
+  ssoOptions: (clientId: string) => Promise<{ id: string; name: string }[]>;
 }
 
 type Env = { Bindings: HttpBindings };
@@ -86,7 +88,8 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     const uid = found.uid;
     const client = await clientName(found.params['client_id']);
     if (found.prompt.name === 'login') {
-      return html(c, loginPage({ action: `${base}/interaction/${uid}/login`, csrf: csrfFor(uid), clientName: client.name, askTotp: false, username: typeof found.params['login_hint'] === 'string' ? found.params['login_hint'] : '' }));
+      const sso = (await deps.ssoOptions(String(found.params['client_id']))).map((s) => ({ name: s.name, href: `${base}/interaction/${uid}/sso/${s.id}` }));
+      return html(c, loginPage({ action: `${base}/interaction/${uid}/login`, csrf: csrfFor(uid), clientName: client.name, askTotp: false, sso, username: typeof found.params['login_hint'] === 'string' ? found.params['login_hint'] : '' }));
     }
     if (found.prompt.name === 'consent') {
       if (client.firstParty) return finish(c, { consent: { grantId: await grantFor(ready(c), found) } }, true);

@@ -8,13 +8,15 @@ import type { Sessions } from '../sessions.ts';
 import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
 import { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
 import { mountOAuth } from './oauth-http.ts';
+import { mountSso } from './sso-http.ts';
+import type { UpstreamSso } from './upstream-sso.ts';
 import { createOidcProvider, OAUTH_PATH } from './oidc-provider-factory.ts';
 
 /**
  * Identity's OAuth 2.0 / OIDC provider as one subsystem: its stores, the provider (built once the
  * issuer and keys are known, rebuilt when the signing key rotates) and its HTTP routes.
  */
-export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: PostgresIdentityStore; secretKey: Uint8Array; logger: Logger; audience: string }) {
+export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: PostgresIdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso }) {
   const clients = new PostgresOAuthClientStore(deps.db);
   const payloads = new PostgresOidcPayloads(deps.db);
   let runtime: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number } | undefined;
@@ -50,12 +52,20 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Postgr
     /** Mounts the routes; `issuerPath` is the path of TOLLGATE_JWT_ISSUER when it has one. */
     mount(http: Hono, issuerPath: string) {
       mountPath = issuerPath;
+      // Before mountOAuth: its catch-all hands every other /oauth path to the provider.
+      mountSso(http, { sso: deps.sso, provider, mountPath: issuerPath, issuer: () => runtime?.issuer, secretKey: deps.secretKey, logger: deps.logger });
       mountOAuth(http, {
         provider,
         mountPath: issuerPath,
         clients,
         secretKey: deps.secretKey,
         logger: deps.logger,
+        ssoOptions: async (clientId) => {
+          const client = /^cli_[0-9a-z]{20}$/.test(clientId) ? await clients.get(clientId) : undefined;
+          if (!client) return [];
+          const path = (await deps.store.accountPath(client.accountId)).map((a) => a.id);
+          return (await deps.sso.list(path)).map((s) => ({ id: s.id, name: s.name }));
+        },
         signIn: async (input) => {
           if (!runtime) throw new Error('identity is starting');
           const step = await runtime.sessions.signIn(input);
