@@ -75,6 +75,15 @@ describe('tollgate client (OAuth clients) against a running mesh', () => {
     expect(narrowed).toMatchObject({ acl_rules: [{ actions: ['subscribe'] }], acl_token_id: created.acl_token_id });
   });
 
+  it('registers an upstream OIDC provider for SSO (secret on stdin), lists and deletes it', async () => {
+    const created = await json(['sso', 'create', 'Corp', '--issuer', 'https://idp.example.com', '--client-id', 'tollgate', '--role', 'viewer'], 'upstream-secret\n');
+    expect(created).toMatchObject({ id: expect.stringMatching(/^sso_/), name: 'Corp', default_role: 'viewer', redirect_uri: `${issuer}/oauth/sso/callback` });
+    expect(JSON.stringify(created)).not.toContain('upstream-secret');
+    expect(((await json(['sso', 'list'])).connections as { id: string }[]).map((c) => c.id)).toEqual([created.id]);
+    await json(['sso', 'delete', created.id as string]);
+    expect((await json(['sso', 'list'])).connections).toEqual([]);
+  });
+
   it('refuses bad input with one line and a non-zero exit', async () => {
     const noType = await tollgate(['client', 'create', 'X']);
     expect(noType.code).toBe(2);

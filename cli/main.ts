@@ -50,6 +50,9 @@ commands:
   client list [--account ID] | client show ID | client delete ID | client rotate-secret ID
   client update ID [--name N] [--redirect-uri URI]… [--rules FILE|-] [--scope S] [--disable|--enable]
                [--first-party|--third-party]
+  sso create NAME --issuer URL --client-id ID [--role admin|member|viewer] [--account ID]
+                                                   an upstream OpenID Connect provider for the account's
+                                                   sign-in page (client secret on stdin); sso list | sso delete ID
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
 
@@ -104,6 +107,7 @@ async function main(argv: string[]): Promise<number> {
         disable: { type: 'boolean' },
         enable: { type: 'boolean' },
         'id-token-alg': { type: 'string' },
+        issuer: { type: 'string' },
       },
     });
     const [command] = positionals;
@@ -152,6 +156,8 @@ async function main(argv: string[]): Promise<number> {
             return mintServiceCredential(key, 'console');
           },
         });
+      case 'sso':
+        return await (await import('./commands/sso.ts')).runSso({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
       case 'client':
         return await (await import('./commands/oauth-client.ts')).runOAuthClient({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
       default:
