@@ -78,8 +78,13 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     scopes: [...providerScopes],
     claims: { openid: ['sub'], profile: ['preferred_username', 'acc', 'roles'], email: [] },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
-    // Browsers may call the token endpoints only from an origin the client redirects to.
-    clientBasedCORS: (_ctx, origin, client) => (client.redirectUris ?? []).some((uri) => new URL(uri).origin === origin),
+    // Browsers may call the token endpoints only from an http(s) origin the client redirects to
+    // (a private-use scheme's origin is "null", which sandboxed frames also send).
+    clientBasedCORS: (_ctx, origin, client) =>
+      (client.redirectUris ?? []).some((uri) => {
+        const url = new URL(uri);
+        return (url.protocol === 'https:' || url.protocol === 'http:') && url.origin === origin;
+      }),
     extraClientMetadata: { properties: ['tollgate_account_id', 'tollgate_first_party'] },
     // PKCE (the library knows only S256) for every authorization code, confidential clients too (RFC 9700 §2.1.1).
     pkce: { required: () => true },
@@ -104,7 +109,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
       Grant: 14 * 24 * 3_600,
       RefreshToken: 14 * 24 * 3_600,
     },
-    // Public clients rotate on every use; the library revokes the grant when a rotated one comes back.
+    // Every use rotates the refresh token; the library revokes the whole grant when a rotated one comes back.
     rotateRefreshToken: true,
     features: {
       devInteractions: { enabled: false },
