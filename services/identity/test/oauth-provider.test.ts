@@ -265,7 +265,9 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     const tokens = await client.authorizationCodeGrant(config, new URL(await signInThroughPages(b, await authorize(), u)), { pkceCodeVerifier: verifier });
     expect((await b.follow(await authorize(), REDIRECT)).res).toBeUndefined(); // still signed in
     const userId = tokens.claims()!.sub;
-    await identity.changePassword({ userId, currentPassword: u.password, newPassword: 'a brand new passphrase' });
+    // The user's own session is the proof of who asks (with the current password).
+    const session = (await identity.login({ username: u.username, password: u.password, peerIp: '10.66.0.2' }, bearer(mintServiceCredential(mesh.secretKey, 'console')))).session!;
+    await identity.changePassword({ userId, currentPassword: u.password, newPassword: 'a brand new passphrase' }, bearer(session.accessToken));
     await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     expect(await (await b.follow(await authorize(), REDIRECT)).res!.text()).toContain('name="password"');
   });
