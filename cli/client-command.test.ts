@@ -82,6 +82,9 @@ describe('tollgate client (OAuth clients) against a running mesh', () => {
     expect(((await json(['sso', 'list'])).connections as { id: string }[]).map((c) => c.id)).toEqual([created.id]);
     await json(['sso', 'delete', created.id as string]);
     expect((await json(['sso', 'list'])).connections).toEqual([]);
+    const cert = new URL('../services/identity/test/fixtures/saml-idp.crt', import.meta.url).pathname;
+    const saml = await json(['sso', 'create', 'CorpSAML', '--kind', 'saml', '--issuer', 'https://idp.corp.example/saml', '--entry-point', 'https://idp.corp.example/sso', '--idp-cert', cert]);
+    expect(saml).toMatchObject({ kind: 'saml', acs_url: `${issuer}/oauth/sso/saml/acs`, sp_entity_id: `${issuer}/oauth/sso/saml/${saml.id as string}` });
   });
 
   it('refuses bad input with one line and a non-zero exit', async () => {

@@ -53,6 +53,8 @@ commands:
   sso create NAME --issuer URL --client-id ID [--role admin|member|viewer] [--account ID]
                                                    an upstream OpenID Connect provider for the account's
                                                    sign-in page (client secret on stdin); sso list | sso delete ID
+  sso create NAME --kind saml --issuer IDP_ENTITY_ID --entry-point URL --idp-cert FILE [--role R]
+                                                   a SAML 2.0 IdP (signed assertions; prints the SP entity ID and ACS URL)
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
 
@@ -108,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
         enable: { type: 'boolean' },
         'id-token-alg': { type: 'string' },
         issuer: { type: 'string' },
+        'entry-point': { type: 'string' },
+        'idp-cert': { type: 'string' },
       },
     });
     const [command] = positionals;

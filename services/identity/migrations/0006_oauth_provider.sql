@@ -41,16 +41,22 @@ create table identity.oauth_clients (
 );
 create index oauth_clients_account on identity.oauth_clients (account_id);
 
--- Single sign-on from an account's upstream OpenID Connect provider: users signing in through it
--- are linked by (connection, upstream subject) and created on first sign-in with the default role.
+-- Single sign-on from an account's upstream OpenID Connect or SAML 2.0 provider: users signing in
+-- through it are linked by (connection, upstream subject) and created on first sign-in.
 create table identity.sso_connections (
   id text primary key,
   account_id text not null references identity.accounts (id),
+  kind text not null check (kind in ('oidc', 'saml')),
   name text not null,
+  -- OIDC: the issuer URL; SAML: the IdP's entity ID (the Issuer of its responses).
   issuer text not null,
-  client_id text not null,
-  -- secret-box sealed (AES-256-GCM under TOLLGATE_SECRET_KEY), associated data sso-connection:<id>
-  sealed_client_secret text not null,
+  -- OIDC only.
+  client_id text,
+  -- OIDC only: secret-box sealed (AES-256-GCM under TOLLGATE_SECRET_KEY), associated data sso-connection:<id>
+  sealed_client_secret text,
+  -- SAML only: the IdP's single sign-on URL (HTTP-Redirect binding) and its signing certificate (PEM).
+  saml_entry_point text,
+  saml_idp_cert text,
   default_role text not null check (default_role in ('admin', 'member', 'viewer')),
   created_at_ms bigint not null
 );

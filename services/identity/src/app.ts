@@ -114,7 +114,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
     ...accountFeed.handlers,
-    ...ssoHandlers({ sso, requireAdmin, audit, redirectUri: () => `${ready().ring.issuer}/oauth/sso/callback` }),
+    ...ssoHandlers({ sso, requireAdmin, audit, issuer: () => ready().ring.issuer }),
     ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),
   });
 

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import * as samlify from 'samlify';
 import * as client from 'openid-client';
 import type { Database } from '#libs/db/index.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
@@ -26,7 +28,7 @@ async function freePort(): Promise<number> {
  * identity (its own database, keys and issuer on another host name, so no cookie is shared), the
  * relying party in the middle is this identity's openid-client, the app at the end openid-client too.
  */
-describe('identity SSO from an upstream OIDC provider', () => {
+describe('identity SSO from upstream OIDC and SAML providers', () => {
   let upstream: TestMesh;
   let upstreamDb: Database;
   let mesh: TestMesh;
@@ -99,6 +101,64 @@ describe('identity SSO from an upstream OIDC provider', () => {
     expect(events.events.filter((e) => e.subjectId === userId).length).toBe(2);
   });
 
+  it('signs a person in through a SAML 2.0 IdP (samlify) with a signed assertion, bound to the request', async () => {
+    // The IdP: samlify with a test key pair (fixtures), answering with the HTTP-POST binding.
+    samlify.setSchemaValidator({ validate: async () => 'skipped: test IdP' });
+    const idpKey = readFileSync(new URL('./fixtures/saml-idp.key', import.meta.url), 'utf8');
+    const idpCert = readFileSync(new URL('./fixtures/saml-idp.crt', import.meta.url), 'utf8');
+    const idpEntityId = 'https://idp.corp.example/saml';
+    const idp = samlify.IdentityProvider({
+      entityID: idpEntityId,
+      privateKey: idpKey,
+      signingCert: idpCert,
+      wantAuthnRequestsSigned: false,
+      nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'],
+      singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: 'http://localhost:9/sso' }],
+    });
+
+    const t = await mesh.createTenant('saml');
+    const created = await identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'CorpSAML', issuer: idpEntityId, samlEntryPoint: 'http://localhost:9/sso', samlIdpCertificate: idpCert, defaultRole: 'member' }, bearer(t.masterToken));
+    expect(created).toMatchObject({ redirectUri: `${issuer}/oauth/sso/saml/acs`, samlSpEntityId: `${issuer}/oauth/sso/saml/${created.connection!.id}` });
+    const sp = samlify.ServiceProvider({
+      entityID: created.samlSpEntityId,
+      wantAssertionsSigned: true,
+      assertionConsumerService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', Location: created.redirectUri }],
+    });
+    const app = await identity.createClient({ accountId: t.accountId, name: 'App', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
+    const config = await client.discovery(new URL(issuer), app.client!.id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+
+    const verifier = client.randomPKCECodeVerifier();
+    const b = browser();
+    const page = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, REDIRECT);
+    const link = /<a class="sso" href="([^"]+)">Sign in with CorpSAML<\/a>/.exec(await page.res!.text())?.[1];
+    const toIdp = await b.request(new URL(link!.replaceAll('&amp;', '&'), page.url).href);
+    expect(toIdp.status).toBe(303);
+    const authnRequest = new URL(toIdp.headers.get('location')!);
+    expect(authnRequest.origin + authnRequest.pathname).toBe('http://localhost:9/sso');
+    const parsed = await idp.parseLoginRequest(sp, 'redirect', { query: Object.fromEntries(authnRequest.searchParams) });
+    const relayState = authnRequest.searchParams.get('RelayState')!;
+    const response = (await idp.createLoginResponse(sp, parsed as unknown as Parameters<typeof idp.createLoginResponse>[1], 'post', { email: 'bob@corp.example' }, { relayState })) as { context: string };
+
+    const acs = await b.post(created.redirectUri, { SAMLResponse: response.context, RelayState: relayState });
+    expect(acs.status, await acs.clone().text()).toBe(303);
+    const back = await b.follow(new URL(acs.headers.get('location')!, created.redirectUri).href, REDIRECT);
+    expect(back.res).toBeUndefined();
+    const tokens = await client.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
+    const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
+    expect(info).toMatchObject({ preferred_username: expect.stringContaining('bob@corp.example'), acc: t.accountId, roles: ['member'] });
+
+    // The same response again (a replay), or one for another request: refused.
+    const replay = await browser().post(created.redirectUri, { SAMLResponse: response.context, RelayState: relayState });
+    expect(replay.status).toBe(303); // valid response and state, but the finish step needs the interaction cookie
+    expect((await browser().follow(new URL(replay.headers.get('location')!, created.redirectUri).href, REDIRECT)).res!.status).toBe(400);
+    const otherRelay = authnRequest.searchParams.get('RelayState')!.slice(0, -4) + 'AAAA';
+    expect((await b.post(created.redirectUri, { SAMLResponse: response.context, RelayState: otherRelay })).status).toBe(400);
+    // A response signed by another key: refused.
+    const forgedIdp = samlify.IdentityProvider({ entityID: idpEntityId, privateKey: (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), signingCert: idpCert, nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'], singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: 'http://localhost:9/sso' }] });
+    const forged = (await forgedIdp.createLoginResponse(sp, parsed as unknown as Parameters<typeof idp.createLoginResponse>[1], 'post', { email: 'mallory@corp.example' }, { relayState })) as { context: string };
+    expect((await b.post(created.redirectUri, { SAMLResponse: forged.context, RelayState: relayState })).status).toBe(400);
+  });
+
   it('refuses a forged or missing SSO cookie at the callback, and manages connections as an admin only', async () => {
     const noCookie = await fetch(`${issuer}/oauth/sso/callback?code=x&state=y`);
     expect(noCookie.status).toBe(400);
@@ -109,6 +169,9 @@ describe('identity SSO from an upstream OIDC provider', () => {
     await expect(identity.createSsoConnection({ accountId: t.accountId, name: 'X', issuer: 'https://idp.example.com', clientId: 'c', clientSecret: '' }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'client_secret' });
     await expect(identity.createSsoConnection({ accountId: t.accountId, name: 'X', issuer: 'https://idp.example.com', clientId: 'c', clientSecret: 's', defaultRole: 'owner' }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'default_role' });
     await expect(identity.createSsoConnection({ accountId: t.accountId, name: 'X', issuer: 'https://idp.example.com', clientId: 'c', clientSecret: 's' })).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    await expect(identity.createSsoConnection({ accountId: t.accountId, kind: 'ldap', name: 'X', issuer: 'x' }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'kind' });
+    await expect(identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'X', issuer: 'urn:idp', samlEntryPoint: 'https://idp.example.com/sso', samlIdpCertificate: 'not a certificate' }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'saml_idp_certificate' });
+    await expect(identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'X', issuer: 'urn:idp', samlEntryPoint: 'http://idp.example.com/sso', samlIdpCertificate: 'x' }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'saml_entry_point' });
     const made = await identity.createSsoConnection({ accountId: t.accountId, name: 'X', issuer: 'https://idp.example.com', clientId: 'c', clientSecret: 's' }, bearer(t.masterToken));
     const other = await mesh.createTenant('sso-other');
     await expect(identity.deleteSsoConnection({ connectionId: made.connection!.id }, bearer(other.masterToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });

@@ -2,7 +2,7 @@
 // @generated from file tollgate/identity/v1/sso.proto (package tollgate.identity.v1, syntax proto3)
 /* eslint-disable */
 
-// Single sign-on: an account's upstream OpenID Connect provider. See services/identity/README.md.
+// Single sign-on: an account's upstream OpenID Connect or SAML 2.0 provider. See services/identity/README.md.
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
@@ -56,6 +56,20 @@ export declare type SsoConnection = Message<"tollgate.identity.v1.SsoConnection"
    * @generated from field: int64 created_at_ms = 7;
    */
   createdAtMs: bigint;
+
+  /**
+   * "oidc" or "saml".
+   *
+   * @generated from field: string kind = 8;
+   */
+  kind: string;
+
+  /**
+   * SAML: the IdP's single sign-on URL.
+   *
+   * @generated from field: string saml_entry_point = 9;
+   */
+  samlEntryPoint: string;
 };
 
 /**
@@ -101,6 +115,28 @@ export declare type CreateSsoConnectionRequest = Message<"tollgate.identity.v1.C
    * @generated from field: string default_role = 6;
    */
   defaultRole: string;
+
+  /**
+   * "oidc" (default when empty) or "saml". For SAML, `issuer` is the IdP's entity ID and
+   * client_id / client_secret are unused.
+   *
+   * @generated from field: string kind = 7;
+   */
+  kind: string;
+
+  /**
+   * SAML: the IdP's single sign-on URL (HTTP-Redirect binding).
+   *
+   * @generated from field: string saml_entry_point = 8;
+   */
+  samlEntryPoint: string;
+
+  /**
+   * SAML: the IdP's signing certificate (PEM); responses must carry a signed assertion.
+   *
+   * @generated from field: string saml_idp_certificate = 9;
+   */
+  samlIdpCertificate: string;
 };
 
 /**
@@ -119,11 +155,18 @@ export declare type CreateSsoConnectionResponse = Message<"tollgate.identity.v1.
   connection?: SsoConnection | undefined;
 
   /**
-   * The redirect URI to register with the upstream provider.
+   * OIDC: the redirect URI to register with the upstream provider; SAML: the assertion consumer service URL.
    *
    * @generated from field: string redirect_uri = 2;
    */
   redirectUri: string;
+
+  /**
+   * SAML: this connection's service provider entity ID (the audience the IdP must address).
+   *
+   * @generated from field: string saml_sp_entity_id = 3;
+   */
+  samlSpEntityId: string;
 };
 
 /**

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
@@ -12,6 +13,11 @@ import { deriveKey, OAUTH_PATH } from './oidc-provider-factory.ts';
 import type { UpstreamSso } from './upstream-sso.ts';
 
 type Env = { Bindings: HttpBindings };
+
+/** A SAML connection's service-provider entity ID and the assertion consumer service (HTTP-POST) URL. */
+export function samlUrls(issuer: string, connectionId: string): { spEntityId: string; acs: string } {
+  return { spEntityId: `${issuer}${OAUTH_PATH}/sso/saml/${connectionId}`, acs: `${issuer}${OAUTH_PATH}/sso/saml/acs` };
+}
 const COOKIE = 'tollgate_sso';
 const PENDING_SECONDS = 600;
 
@@ -50,8 +56,8 @@ export function mountSso(
   const cookieOptions = { path: base, httpOnly: true, sameSite: 'Lax' as const, secure: deps.issuer()?.startsWith('https:') ?? false };
 
   const seal = (claims: Record<string, string>, seconds: number) => new EncryptJWT(claims).setProtectedHeader({ alg: 'dir', enc: 'A256GCM' }).setIssuedAt().setExpirationTime(`${seconds}s`).encrypt(key);
-  async function unseal(c: Context<Env>): Promise<Record<string, unknown> | undefined> {
-    const value = getCookie(c, COOKIE);
+  async function unseal(c: Context<Env>, sealed?: string): Promise<Record<string, unknown> | undefined> {
+    const value = sealed ?? getCookie(c, COOKIE);
     if (!value) return undefined;
     try {
       return (await jwtDecrypt(value, key, { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] })).payload;
@@ -79,6 +85,14 @@ export function mountSso(
     if (!uid) return failed(c, 'This sign-in page has expired. Start again from the application.');
     const connection = await deps.sso.find(c.req.param('connection'));
     if (!connection) return failed(c, 'connection: unknown single sign-on connection');
+    if (connection.kind === 'saml') {
+      // The IdP posts back cross-site, where a SameSite cookie is not sent: the state rides in
+      // RelayState, sealed the same way, and names the one request id the response may answer.
+      const requestId = `_${randomBytes(20).toString('hex')}`;
+      const relay = await seal({ uid, conn: connection.id, rid: requestId }, PENDING_SECONDS);
+      const saml = deps.sso.samlFor(connection, samlUrls(deps.issuer()!, connection.id), { id: requestId, createdAtMs: Date.now() });
+      return c.redirect(await saml.getAuthorizeUrlAsync(relay, undefined, {}), 303);
+    }
     let config: oidc.Configuration;
     try {
       config = await deps.sso.configFor(connection);
@@ -125,6 +139,29 @@ export function mountSso(
     }
     setCookie(c, COOKIE, await seal({ uid: pending['uid'], user: userId }, 60), { ...cookieOptions, maxAge: 60 });
     return c.redirect(`${base}/interaction/${pending['uid']}/sso-finish`, 303);
+  });
+
+  app.post(`${base}/sso/saml/acs`, async (c) => {
+    const form = await c.req.parseBody();
+    const relay = typeof form['RelayState'] === 'string' ? await unseal(c, form['RelayState']) : undefined;
+    if (!relay || typeof relay['conn'] !== 'string' || typeof relay['rid'] !== 'string' || typeof relay['uid'] !== 'string') return failed(c, 'This sign-in has expired. Start again from the application.');
+    if (typeof form['SAMLResponse'] !== 'string' || form['SAMLResponse'].length > 256 * 1024) return failed(c, 'SAMLResponse: missing or too large');
+    const connection = await deps.sso.find(relay['conn']);
+    if (!connection || connection.kind !== 'saml') return failed(c, 'connection: the single sign-on connection was removed');
+    let userId: string;
+    try {
+      const saml = deps.sso.samlFor(connection, samlUrls(deps.issuer()!, connection.id), { id: relay['rid'], createdAtMs: typeof relay['iat'] === 'number' ? relay['iat'] * 1000 : 0 });
+      const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: form['SAMLResponse'] });
+      if (!profile?.nameID) return failed(c, `${connection.name} did not say who you are.`);
+      const email = [profile.email, profile.mail, profile['urn:oid:0.9.2342.19200300.100.1.3']].find((v) => typeof v === 'string');
+      userId = await deps.sso.userFor(connection, { sub: profile.nameID, email }, node(c).req.socket.remoteAddress ?? null);
+    } catch (error) {
+      if (isAppError(error) && error.code === 'PERMISSION_DENIED') return html(c, errorPage('access_denied', error.publicMessage), 403);
+      deps.logger.warn({ err: error, connection: connection.id }, 'upstream SAML sign-in failed');
+      return failed(c, `Signing in with ${connection.name} did not succeed.`);
+    }
+    setCookie(c, COOKIE, await seal({ uid: relay['uid'], user: userId }, 60), { ...cookieOptions, maxAge: 60 });
+    return c.redirect(`${base}/interaction/${relay['uid']}/sso-finish`, 303);
   });
 
   app.get(`${base}/interaction/:uid/sso-finish`, async (c) => {

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
+import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
 import * as oidc from 'openid-client';
 import type { SecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError, invalidArgument, isAppError, notFound } from '#libs/errors/index.ts';
@@ -35,7 +37,10 @@ export interface UpstreamClaims {
 export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: SecretBox; clock: Clock; core: IdentityCore; audit: (events: AuditEventInput[]) => Promise<void> }) {
   const configs = new Map<string, { config: oidc.Configuration; atMs: number }>();
 
-  async function create(input: { accountId: string; name: string; issuer: string; clientId: string; clientSecret: string; defaultRole: string }): Promise<SsoConnectionRecord> {
+  async function create(input: { accountId: string; name: string; issuer: string; clientId: string; clientSecret: string; defaultRole: string; kind?: string; samlEntryPoint?: string; samlIdpCert?: string }): Promise<SsoConnectionRecord> {
+    const kind = input.kind || 'oidc';
+    if (kind !== 'oidc' && kind !== 'saml') throw invalidArgument('kind', 'must be oidc or saml');
+    if (kind === 'saml') return createSaml(input);
     const name = input.name.trim();
     if (name.length < 1 || name.length > 60) throw invalidArgument('name', 'must be 1-60 characters');
     let issuer: URL;
@@ -55,6 +60,9 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
     const record: SsoConnectionRecord = {
       id,
       accountId: input.accountId,
+      kind: 'oidc',
+      samlEntryPoint: null,
+      samlIdpCert: null,
       name,
       issuer: input.issuer.replace(/\/+$/, ''),
       clientId: input.clientId,
@@ -66,10 +74,75 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
     return record;
   }
 
+  /** A SAML 2.0 IdP: its entity ID, single sign-on URL (HTTP-Redirect) and signing certificate. */
+  async function createSaml(input: { accountId: string; name: string; issuer: string; defaultRole: string; samlEntryPoint?: string; samlIdpCert?: string }): Promise<SsoConnectionRecord> {
+    const name = input.name.trim();
+    if (name.length < 1 || name.length > 60) throw invalidArgument('name', 'must be 1-60 characters');
+    if (!input.issuer || input.issuer.length > 1024) throw invalidArgument('issuer', "is required: the IdP's entity ID");
+    let entry: URL;
+    try {
+      entry = new URL(input.samlEntryPoint ?? '');
+    } catch {
+      throw invalidArgument('saml_entry_point', 'must be an absolute URL');
+    }
+    if (entry.protocol !== 'https:' && !(entry.protocol === 'http:' && LOOPBACK.has(entry.hostname))) throw invalidArgument('saml_entry_point', 'must use https (http only for localhost)');
+    try {
+      new X509Certificate(input.samlIdpCert ?? '');
+    } catch {
+      throw invalidArgument('saml_idp_certificate', 'must be a PEM X.509 certificate');
+    }
+    const defaultRole = input.defaultRole || 'member';
+    if (!['admin', 'member', 'viewer'].includes(defaultRole)) throw invalidArgument('default_role', 'must be admin, member or viewer');
+    await deps.core.getAccount(input.accountId);
+    const record: SsoConnectionRecord = {
+      id: newConnectionId(),
+      accountId: input.accountId,
+      kind: 'saml',
+      name,
+      issuer: input.issuer,
+      clientId: null,
+      sealedClientSecret: null,
+      samlEntryPoint: entry.href,
+      samlIdpCert: input.samlIdpCert!,
+      defaultRole: defaultRole as SsoConnectionRecord['defaultRole'],
+      createdAtMs: deps.clock.nowMs(),
+    };
+    await deps.store.insert(record);
+    return record;
+  }
+
+  /**
+   * node-saml for one SAML exchange: the request id is ours (carried in the sealed RelayState), and
+   * the "cache" node-saml checks InResponseTo against knows exactly that id — so a response must
+   * answer the request this browser started, on any replica.
+   */
+  function samlFor(connection: SsoConnectionRecord, urls: { spEntityId: string; acs: string }, request: { id: string; createdAtMs: number }): SAML {
+    return new SAML({
+      issuer: urls.spEntityId,
+      callbackUrl: urls.acs,
+      entryPoint: connection.samlEntryPoint!,
+      idpCert: connection.samlIdpCert!,
+      idpIssuer: connection.issuer,
+      audience: urls.spEntityId,
+      wantAssertionsSigned: true,
+      wantAuthnResponseSigned: false,
+      acceptedClockSkewMs: 30_000,
+      generateUniqueId: () => request.id,
+      validateInResponseTo: ValidateInResponseTo.always,
+      requestIdExpirationPeriodMs: 600_000,
+      cacheProvider: {
+        saveAsync: async (key, value) => ({ value, createdAt: deps.clock.nowMs() }),
+        getAsync: async (key) => (key === request.id ? new Date(request.createdAtMs).toISOString() : null),
+        removeAsync: async (key) => key,
+      },
+    });
+  }
+
   /** The upstream's configuration (discovery), cached a few minutes per connection. */
   async function configFor(connection: SsoConnectionRecord): Promise<oidc.Configuration> {
     const cached = configs.get(connection.id);
     if (cached && deps.clock.nowMs() - cached.atMs < DISCOVERY_TTL_MS) return cached.config;
+    if (connection.kind !== 'oidc' || !connection.clientId || !connection.sealedClientSecret) throw new AppError('FAILED_PRECONDITION', 'not an OIDC connection');
     const secret = deps.secretBox.openText(connection.sealedClientSecret, aad(connection.id));
     const insecure = new URL(connection.issuer).protocol === 'http:';
     const config = await oidc.discovery(new URL(connection.issuer), connection.clientId, undefined, oidc.ClientSecretBasic(secret), insecure ? { execute: [oidc.allowInsecureRequests] } : undefined);
@@ -127,6 +200,7 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
       return deps.store.delete(id);
     },
     configFor,
+    samlFor,
     userFor,
   };
 }

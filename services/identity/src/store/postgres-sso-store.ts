@@ -8,10 +8,13 @@ const ms = (name: string) => bigint(name, { mode: 'number' });
 const connections = identity.table('sso_connections', {
   id: text('id').primaryKey(),
   accountId: text('account_id').notNull(),
+  kind: text('kind').$type<'oidc' | 'saml'>().notNull(),
   name: text('name').notNull(),
   issuer: text('issuer').notNull(),
-  clientId: text('client_id').notNull(),
-  sealedClientSecret: text('sealed_client_secret').notNull(),
+  clientId: text('client_id'),
+  sealedClientSecret: text('sealed_client_secret'),
+  samlEntryPoint: text('saml_entry_point'),
+  samlIdpCert: text('saml_idp_cert'),
   defaultRole: text('default_role').$type<'admin' | 'member' | 'viewer'>().notNull(),
   createdAtMs: ms('created_at_ms').notNull(),
 });
@@ -25,7 +28,7 @@ const links = identity.table('sso_links', {
 
 export type SsoConnectionRecord = typeof connections.$inferSelect;
 
-/** Upstream OIDC connections per account (client secret sealed by the caller) and the users linked through them. */
+/** Upstream OIDC and SAML connections per account (client secret sealed by the caller) and the users linked through them. */
 export class PostgresSsoStore {
   readonly #db: Db;
   constructor(db: Db) {
