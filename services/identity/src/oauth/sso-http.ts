@@ -45,6 +45,8 @@ export function mountSso(
     issuer: () => string | undefined;
     secretKey: Uint8Array;
     logger: Logger;
+    /** One-time use of a SAML request id across replicas (false: already answered). */
+    claimOnce: (key: string, expiresAtMs: number) => Promise<boolean>;
   },
 ): void {
   const app = http as unknown as Hono<Env>;
@@ -153,6 +155,8 @@ export function mountSso(
       const saml = deps.sso.samlFor(connection, samlUrls(deps.issuer()!, connection.id), { id: relay['rid'], createdAtMs: typeof relay['iat'] === 'number' ? relay['iat'] * 1000 : 0 });
       const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: form['SAMLResponse'] });
       if (!profile?.nameID) return failed(c, `${connection.name} did not say who you are.`);
+      // A valid response answers its request once: a replayed POST (within the assertion's life) is refused.
+      if (!(await deps.claimOnce(relay['rid'], Date.now() + PENDING_SECONDS * 1000))) return failed(c, 'This sign-in response was already used.');
       const email = [profile.email, profile.mail, profile['urn:oid:0.9.2342.19200300.100.1.3']].find((v) => typeof v === 'string');
       userId = await deps.sso.userFor(connection, { sub: profile.nameID, email }, node(c).req.socket.remoteAddress ?? null);
     } catch (error) {

@@ -117,6 +117,15 @@ export class PostgresOidcPayloads {
   constructor(db: Db) {
     this.#db = db;
   }
+  /** Records a one-time value (a SAML request id); false when it was already used. Expires like any payload. */
+  async claimOnce(model: string, id: string, expiresAtMs: number): Promise<boolean> {
+    const rows = await this.#db
+      .insert(payloads)
+      .values({ model, id, payload: {}, grantId: null, uid: null, userCode: null, expiresAt: new Date(expiresAtMs), consumedAt: null })
+      .onConflictDoNothing()
+      .returning({ id: payloads.id });
+    return rows.length === 1;
+  }
   async purgeExpired(nowMs: number): Promise<number> {
     const rows = await this.#db.delete(payloads).where(lte(payloads.expiresAt, new Date(nowMs))).returning({ id: payloads.id });
     return rows.length;
