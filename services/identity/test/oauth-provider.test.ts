@@ -190,6 +190,7 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     const entry = await b.follow(device.verification_uri, 'never:');
     const entryHtml = await entry.res!.text();
     expect(entry.res!.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(entryHtml.match(/name="user_code"/g)).toHaveLength(1); // one field: the form posts exactly what the person typed
     const confirm = await b.post(new URL(formAction(entryHtml)!, entry.url).href, { xsrf: field(entryHtml, 'xsrf')!, user_code: device.user_code });
     const confirmHtml = await confirm.text();
     expect(confirmHtml).toContain(device.user_code);

@@ -14,7 +14,7 @@ export const oauthPageCsp = "default-src 'none'; style-src 'self'; img-src 'self
 export const oauthStylesheet = `body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}
 main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:.5rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}
 h1{font-size:1.4rem;margin:0 0 1rem}label{display:block;margin:.75rem 0 .25rem;font-size:.9rem}
-input[type=text],input[type=password]{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #b8bfcc;border-radius:.25rem}
+input[type=text],input[type=password],input:not([type]){width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #b8bfcc;border-radius:.25rem}
 button{margin-top:1rem;width:100%;padding:.6rem;font-size:1rem;border:0;border-radius:.25rem;background:#2457d6;color:#fff;cursor:pointer}
 button.secondary{background:#e4e7ee;color:#1d2330}a.sso{display:block;text-align:center;padding:.6rem;border:1px solid #b8bfcc;border-radius:.25rem;color:#1d2330;text-decoration:none}.error{color:#b00020}code{font-size:1.4rem}ul{padding-left:1.2rem}
 `;
@@ -82,13 +82,15 @@ function scopeText(scope: string): string {
   }
 }
 
-/** `form` is the library's form (hidden xsrf field); the inputs and buttons attach to it by id. */
+/**
+ * `form` is the library's form: the xsrf field and the code input (its inline `onfocus` handler is
+ * inert under the CSP, which is fine); the button attaches to it by id.
+ */
 export function deviceInputPage(form: string, error: string | undefined): string {
   return page(
     'Connect a device',
     `<p>Enter the code shown on your device.</p>${notice(error)}
 ${form}
-<label for="user_code">Code</label><input id="user_code" name="user_code" type="text" form="op.deviceInputForm" autocomplete="off" required autofocus>
 <button type="submit" form="op.deviceInputForm">Continue</button>`,
   );
 }
