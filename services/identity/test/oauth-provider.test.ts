@@ -297,6 +297,17 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     expect(wrongRedirect.status).toBe(400);
     expect(await wrongRedirect.text()).toContain('invalid_redirect_uri');
 
+    // response_mode=form_post: the auto-submit page runs under the CSP by its hash, nothing else.
+    const b0 = browser();
+    await signInThroughPages(b0, client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: challenge, code_challenge_method: 'S256' }).href, u);
+    const posted = await b0.request(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', response_mode: 'form_post', code_challenge: challenge, code_challenge_method: 'S256' }).href);
+    const postHtml = await posted.text();
+    const script = /<script>([\s\S]*?)<\/script>/.exec(postHtml)![1]!;
+    const { createHash } = await import('node:crypto');
+    expect(posted.headers.get('content-security-policy')).toContain(`script-src 'sha256-${createHash('sha256').update(script).digest('base64')}';`);
+    expect(posted.headers.get('content-security-policy')).not.toContain("'none' 'sha256");
+    expect(postHtml).toContain(`action="${REDIRECT}"`);
+
     // Missing PKCE: redirected back with invalid_request.
     const noPkce = await fetch(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid' }), { redirect: 'manual' });
     expect(noPkce.status).toBe(303);

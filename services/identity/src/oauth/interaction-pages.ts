@@ -7,9 +7,18 @@ export const OAUTH_STYLESHEET_PATH = '/oauth/assets/tollgate.css';
 
 /**
  * No `form-action`: after the login form posts, the provider redirects to the client's own
- * redirect URI, and browsers apply form-action to that redirect chain too.
+ * redirect URI, and browsers apply form-action to that redirect chain too. `script-src` is named so
+ * that oidc-provider can add the hash of the one inline script it writes (the form_post response
+ * mode's auto-submit); `allowScriptHashes` then drops the 'none'.
  */
-export const oauthPageCsp = "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+export const oauthPageCsp = "default-src 'none'; script-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** Koa middleware: `script-src 'none' 'sha256-…'` (a hash the library added) → `script-src 'sha256-…'`. */
+export async function allowScriptHashes(ctx: { response: { get(name: string): unknown }; set(name: string, value: string): void }, next: () => Promise<unknown>): Promise<void> {
+  await next();
+  const csp = ctx.response.get('content-security-policy');
+  if (typeof csp === 'string' && /script-src 'none' 'sha256-/.test(csp)) ctx.set('content-security-policy', csp.replace("script-src 'none' ", 'script-src '));
+}
 
 export const oauthStylesheet = `body{font-family:system-ui,sans-serif;background:#f4f5f7;color:#1d2330;margin:0}
 main{max-width:22rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:.5rem;box-shadow:0 1px 3px rgba(0,0,0,.15)}

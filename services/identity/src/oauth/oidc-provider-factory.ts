@@ -9,7 +9,7 @@ import { PostgresOidcAdapter } from '../store/postgres-oauth-store.ts';
 import type { Db } from '#libs/db/index.ts';
 import { createDevicePollGuard } from './device-poll-guard.ts';
 import { standardGrantErrorCodes } from './grant-error-codes.ts';
-import { deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, postLogoutPage } from './interaction-pages.ts';
+import { allowScriptHashes, deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, postLogoutPage } from './interaction-pages.ts';
 
 /** The resource indicator (RFC 8707) of the Tollgate mesh; its JWT access tokens carry `aud: tollgate`. */
 export const TOLLGATE_RESOURCE = 'urn:tollgate';
@@ -204,6 +204,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
   provider.proxy = new URL(options.issuer).protocol === 'https:';
   provider.use(createDevicePollGuard(options.clock, 600_000) as never);
   provider.use(standardGrantErrorCodes as never);
+  provider.use(allowScriptHashes as never);
   // Client secrets are stored as SHA-256: compare hashes (constant time) instead of the plain secret.
   provider.Client.prototype.compareClientSecret = function compareHashed(this: { clientSecret?: string }, actual: string): boolean {
     const stored = this.clientSecret;
