@@ -45,6 +45,7 @@ export function mountSso(
     issuer: () => string | undefined;
     secretKey: Uint8Array;
     logger: Logger;
+    clock: { nowMs(): number };
     /** One-time use of a SAML request id across replicas (false: already answered). */
     claimOnce: (key: string, expiresAtMs: number) => Promise<boolean>;
   },
@@ -92,7 +93,7 @@ export function mountSso(
       // RelayState, sealed the same way, and names the one request id the response may answer.
       const requestId = `_${randomBytes(20).toString('hex')}`;
       const relay = await seal({ uid, conn: connection.id, rid: requestId }, PENDING_SECONDS);
-      const saml = deps.sso.samlFor(connection, samlUrls(deps.issuer()!, connection.id), { id: requestId, createdAtMs: Date.now() });
+      const saml = deps.sso.samlFor(connection, samlUrls(deps.issuer()!, connection.id), { id: requestId, createdAtMs: deps.clock.nowMs() });
       return c.redirect(await saml.getAuthorizeUrlAsync(relay, undefined, {}), 303);
     }
     let config: oidc.Configuration;
@@ -156,7 +157,7 @@ export function mountSso(
       const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: form['SAMLResponse'] });
       if (!profile?.nameID) return failed(c, `${connection.name} did not say who you are.`);
       // A valid response answers its request once: a replayed POST (within the assertion's life) is refused.
-      if (!(await deps.claimOnce(relay['rid'], Date.now() + PENDING_SECONDS * 1000))) return failed(c, 'This sign-in response was already used.');
+      if (!(await deps.claimOnce(relay['rid'], deps.clock.nowMs() + PENDING_SECONDS * 1000))) return failed(c, 'This sign-in response was already used.');
       const email = [profile.email, profile.mail, profile['urn:oid:0.9.2342.19200300.100.1.3']].find((v) => typeof v === 'string');
       userId = await deps.sso.userFor(connection, { sub: profile.nameID, email }, node(c).req.socket.remoteAddress ?? null);
     } catch (error) {
