@@ -48,6 +48,20 @@ commands:
   usage show [--account ID] [--metric M] [--since 1h] [--subtree]
   clients list [--account ID] | clients kick CLIENT_ID [--account ID]
                                                    MQTT clients connected to the broker edge
+  client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]…
+               [--post-logout-uri URI]… [--rules FILE|-] [--scope "openid offline_access tollgate"]
+               [--first-party] [--id-token-alg ES256]
+                                                   an OAuth client of identity's provider; prints client_id
+                                                   and, for web/service, client_secret (shown once);
+                                                   --rules binds service/device tokens to acl rules
+  client list [--account ID] | client show ID | client delete ID | client rotate-secret ID
+  client update ID [--name N] [--redirect-uri URI]… [--rules FILE|-] [--scope S] [--disable|--enable]
+               [--first-party|--third-party]
+  sso create NAME --issuer URL --client-id ID [--role admin|member|viewer] [--account ID]
+                                                   an upstream OpenID Connect provider for the account's
+                                                   sign-in page (client secret on stdin); sso list | sso delete ID
+  sso create NAME --kind saml --issuer IDP_ENTITY_ID --entry-point URL --idp-cert FILE [--role R]
+                                                   a SAML 2.0 IdP (signed assertions; prints the SP entity ID and ACS URL)
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
 
@@ -96,6 +110,18 @@ async function main(argv: string[]): Promise<number> {
         workers: { type: 'string' },
         out: { type: 'string' },
         address: { type: 'string' },
+        type: { type: 'string' },
+        'redirect-uri': { type: 'string', multiple: true },
+        'post-logout-uri': { type: 'string', multiple: true },
+        scope: { type: 'string' },
+        'first-party': { type: 'boolean' },
+        'third-party': { type: 'boolean' },
+        disable: { type: 'boolean' },
+        enable: { type: 'boolean' },
+        'id-token-alg': { type: 'string' },
+        issuer: { type: 'string' },
+        'entry-point': { type: 'string' },
+        'idp-cert': { type: 'string' },
       },
     });
     const [command] = positionals;
@@ -152,6 +178,10 @@ async function main(argv: string[]): Promise<number> {
             return mintServiceCredential(key, 'console');
           },
         });
+      case 'sso':
+        return await (await import('./commands/sso.ts')).runSso({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
+      case 'client':
+        return await (await import('./commands/oauth-client.ts')).runOAuthClient({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);
     }

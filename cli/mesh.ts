@@ -141,7 +141,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     let authz: AuthzApp | undefined;
     if (runs('identity')) {
       identity = createIdentityApp(
-        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT, maxFailuresPerAddress: env.TOLLGATE_LOGIN_MAX_FAILURES_PER_ADDRESS, distinctAddresses: env.TOLLGATE_LOGIN_DISTRIBUTED_ADDRESSES } },
+        { listen: listen(env.TOLLGATE_IDENTITY_GRPC_PORT, env.TOLLGATE_IDENTITY_HTTP_PORT), peers, clientTls: tls.client, argon2: options.argon2 ?? { memoryCost: env.TOLLGATE_ARGON2_MEMORY_KIB, timeCost: env.TOLLGATE_ARGON2_ITERATIONS }, accessTokenTtlMs: env.TOLLGATE_ACCESS_TOKEN_TTL, issuer: env.TOLLGATE_JWT_ISSUER, lockout: { maxFailures: env.TOLLGATE_LOGIN_MAX_FAILURES, lockoutMs: env.TOLLGATE_LOGIN_LOCKOUT, maxFailuresPerAddress: env.TOLLGATE_LOGIN_MAX_FAILURES_PER_ADDRESS, distinctAddresses: env.TOLLGATE_LOGIN_DISTRIBUTED_ADDRESSES } },
         withDatabase(),
       );
       await startOne(identity);

@@ -13,7 +13,7 @@ import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
 
 export interface AdminArgs {
   positionals: string[];
-  flags: Record<string, string | boolean | undefined>;
+  flags: Record<string, string | string[] | boolean | undefined>;
   env: MeshEnv;
   envToken: string | undefined;
   out: Output;
@@ -52,7 +52,7 @@ function str(flags: AdminArgs['flags'], name: string, required = false): string 
   return undefined;
 }
 
-function parseRules(text: string): { effect: Effect; actions: string[]; resources: string[] }[] {
+export function parseRules(text: string): { effect: Effect; actions: string[]; resources: string[] }[] {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

@@ -108,6 +108,8 @@ export const brokerEnvShape = {
   /** Console sessions end after this long without a request, and this long after sign-in at most. */
   TOLLGATE_CONSOLE_SESSION_IDLE: duration('30m'),
   TOLLGATE_CONSOLE_SESSION_MAX: duration('12h'),
+  /** Public issuer URL of identity's tokens and OIDC provider (`iss`, discovery); unset: identity's own HTTP address. */
+  TOLLGATE_JWT_ISSUER: url(['http', 'https']).optional(),
   /** argon2id cost (OWASP defaults: 19456 KiB, 2 iterations, parallelism 1). */
   TOLLGATE_ARGON2_MEMORY_KIB: positiveInt(19_456, 'KiB'),
   TOLLGATE_ARGON2_ITERATIONS: positiveInt(2, 'iterations'),

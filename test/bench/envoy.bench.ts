@@ -1,6 +1,7 @@
 // Envoy ext_authz on authz: envoy.service.auth.v3.Authorization/Check calls/s with 64 in flight and
 // p50/p99, next to Tollgate's own Authorize with the same credential and resource (the adapter's
 // cost is the ratio). The server (the whole mesh, PGlite) runs in this thread; the client in a worker.
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';

@@ -32,6 +32,8 @@ export interface IdentityBenchOptions {
   verifyConcurrency?: number;
   /** Print the table (default true: `npm run bench` expects each bench to print its own figures). */
   print?: boolean;
+  /** Also run the OAuth provider bench (default true). */
+  oauth?: boolean;
 }
 
 export async function runIdentityBench(options: IdentityBenchOptions = {}): Promise<IdentityBenchRow[]> {
@@ -64,6 +66,8 @@ export async function runIdentityBench(options: IdentityBenchOptions = {}): Prom
   );
   rows.push(await measure('EdDSA JWT issue, 16 in flight', 16, durationMs / 2, () => ring.issueAccessToken({ sub: 'usr_bench', acc: 'acc_bench', roles: ['admin'] })));
   if (options.print ?? true) printTable(rows);
+  // The OAuth provider's HTTP endpoints (client credentials, introspection): test/bench/oauth.bench.ts.
+  if (options.oauth ?? true) await (await import('./oauth.bench.ts')).runOAuthBench({ print: options.print ?? true });
   return rows;
 }
 

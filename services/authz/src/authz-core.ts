@@ -249,7 +249,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
       return decideToken(entry, input.peerIp, input.ipCheckedElsewhere);
     }
     const jwt = [input.bearer, input.password].find((v) => v && looksLikeJwt(v));
-    if (jwt) return decideJwt(jwt);
+    if (jwt) return decideJwt(jwt, input.peerIp, input.ipCheckedElsewhere);
     if (input.bearer || input.username.startsWith('tg_') || input.password.startsWith('tg_')) {
       // Looks like a token but the checksum fails: rejected without a database lookup.
       return { allowed: false, reason: 'TOKEN_MALFORMED', cacheTtlMs: 0 };
@@ -268,12 +268,32 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     return { allowed: false, reason: 'CREDENTIAL_MISSING', cacheTtlMs: 0 };
   }
 
-  async function decideJwt(token: string): Promise<AuthenticateOutcome> {
+  async function decideJwt(token: string, peerIp: string | undefined, ipCheckedElsewhere = false): Promise<AuthenticateOutcome> {
     if (!options.verifyJwt) return { allowed: false, reason: 'JWT_UNSUPPORTED', cacheTtlMs: 0 };
     const verified = await options.verifyJwt(token);
     if (!verified.valid) return { allowed: false, reason: verified.reason, cacheTtlMs: 0 };
     const { claims } = verified;
     if (!claims.acc) return { allowed: false, reason: 'JWT_INVALID', cacheTtlMs: 0 };
+    // An OAuth client's token (identity's provider) bound to acl rules: it is exactly that client's
+    // acl token — its rules, its revocation (disabling or deleting the client revokes it, and the
+    // invalidation feed disconnects its MQTT clients: brokers match the token id as subject), its
+    // account — and never outliving the JWT.
+    if (typeof claims['tok'] === 'string') {
+      const tokenId = claims['tok'];
+      if (!isId(tokenId, 'tok')) return { allowed: false, reason: 'JWT_INVALID', cacheTtlMs: 0 };
+      const decided = await decideToken(await tokenById(tokenId), peerIp, ipCheckedElsewhere);
+      if (!decided.allowed) return decided;
+      if (decided.principal.accountId !== claims.acc || decided.principal.kind !== 'acl') return { allowed: false, reason: 'JWT_INVALID', cacheTtlMs: 0 };
+      const jwtExpiresAtMs = typeof claims.exp === 'number' ? claims.exp * 1000 : Infinity;
+      const expiresAtMs = Math.min(decided.principal.expiresAtMs ?? Infinity, jwtExpiresAtMs);
+      return {
+        ...decided,
+        principal: { ...decided.principal, expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined },
+        cacheTtlMs: Math.max(0, Math.min(decided.cacheTtlMs, jwtExpiresAtMs - now())),
+      };
+    }
+    // A client-credentials token of a client bound to no rules grants nothing in the mesh.
+    if (typeof claims['client_id'] === 'string' && claims.sub === claims['client_id']) return { allowed: false, reason: 'OAUTH_CLIENT_UNBOUND', cacheTtlMs: 0 };
     const path = await accountPath(claims.acc);
     if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
     if (path.some((a) => a.suspended)) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 };

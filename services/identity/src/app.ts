@@ -18,16 +18,22 @@ import { NodeRandomSource, NodeSecretDigest } from './crypto/node-random-source.
 import { OtpauthTotpEngine } from './crypto/otpauth-totp-engine.ts';
 import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { defaultThrottlePolicy } from './domain/login-throttle.ts';
-import { buildDiscoveryDocument } from './domain/oidc-discovery.ts';
 import type { Clock } from './domain/ports.ts';
 import { RefreshTokenService } from './domain/refresh-tokens.ts';
 import { TwoFactor } from './domain/two-factor.ts';
 import { createAccountFeed } from './grpc/account-feed.ts';
+import { createAuthzAclTokens } from './clients/authz-acl-tokens.ts';
+import { clientHandlers } from './grpc/client-handlers.ts';
 import { grantHandlers } from './grpc/grant-handlers.ts';
 import { identityHandlers } from './grpc/identity-handlers.ts';
 import { sessionHandlers } from './grpc/session-handlers.ts';
 import { totpHandlers } from './grpc/totp-handlers.ts';
 import { createIdentityCore, type IdentityCore } from './identity-core.ts';
+import { createOAuthClients } from './oauth/oauth-clients.ts';
+import { createUpstreamSso } from './oauth/upstream-sso.ts';
+import { ssoHandlers } from './grpc/sso-handlers.ts';
+import { PostgresSsoStore } from './store/postgres-sso-store.ts';
+import { createOAuthSubsystem, issuerPath } from './oauth/wire-oauth.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
 import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
@@ -49,7 +55,7 @@ export interface IdentityAppConfig {
    * addresses failing for one username that lock it everywhere (`distinctAddresses`).
    */
   lockout?: { maxFailures: number; lockoutMs: number; maxFailuresPerAddress?: number | undefined; distinctAddresses?: number | undefined } | undefined;
-  /** JWT `iss` and OIDC issuer; default: this service's HTTP address. */
+  /** JWT `iss` and OIDC issuer (TOLLGATE_JWT_ISSUER; its path, if any, prefixes the provider's routes); default: this service's HTTP address. */
   issuer?: string | undefined;
 }
 
@@ -61,7 +67,7 @@ export interface IdentityAppDeps extends ServiceDeps {
 export interface IdentityApp extends ServiceApp {
   readonly core: IdentityCore;
   /** Sessions and keys, ready once `start()` has resolved. */
-  runtime(): { sessions: Sessions; ring: SigningKeyRing };
+  runtime(): { sessions: Sessions; ring: SigningKeyRing; compatRing: SigningKeyRing };
 }
 
 export const ACCESS_TOKEN_AUDIENCE = 'tollgate';
@@ -95,7 +101,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
       config.peers.has('quota') ? (await countLimitsOnPath(quota, (await store.accountPath(accountId)).map((a) => a.id), metric)).filter((l) => !l.shadow) : [],
   });
 
-  let runtime: { sessions: Sessions; ring: SigningKeyRing; verify: ReturnType<typeof createAccessTokenVerifier> } | undefined;
+  let runtime: { sessions: Sessions; ring: SigningKeyRing; compatRing: SigningKeyRing; verify: ReturnType<typeof createAccessTokenVerifier> } | undefined;
   const ready = () => {
     if (!runtime) throw new AppError('UNAVAILABLE', 'identity is starting', { reason: 'STARTING' });
     return runtime;
@@ -105,6 +111,8 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const requireAdmin = createAdminGuard({ secretKey: deps.secretKey, authenticate, accountPath: async (id) => (id ? (await store.accountPath(id)).map((a) => a.id) : []) });
   const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
 
+  const sso = createUpstreamSso({ store: new PostgresSsoStore(db), secretBox, clock, core, audit: (events) => audit(events) });
+  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE, sso });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
   const handlers = {
@@ -113,6 +121,8 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
     ...accountFeed.handlers,
+    ...ssoHandlers({ sso, requireAdmin, audit, issuer: () => ready().ring.issuer }),
+    ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),
   };
   // Every RPC but these authenticates before it validates (libs/admin-auth/authenticated-first.ts).
   rpc.add(IdentityService, authenticatedFirst(IdentityService, handlers, requireAdmin, {
@@ -129,11 +139,13 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     logger: deps.logger,
     readiness: readinessChecks({ database: deps.database, peers: config.peers, uses: ['authz', 'quota'], tls: config.clientTls }),
   });
-  http.get('/.well-known/jwks.json', (c) => c.json(ready().ring.jwks(), 200, { 'cache-control': 'public, max-age=60' }));
-  http.get('/.well-known/openid-configuration', (c) => {
-    const issuer = ready().ring.issuer;
-    return c.json(buildDiscoveryDocument({ issuer, jwksUri: `${issuer}/.well-known/jwks.json` }), 200, { 'cache-control': 'public, max-age=300' });
-  });
+  // Every published key: the EdDSA ring's, and the ES256 ring's (ID tokens for clients that cannot verify EdDSA).
+  const publishedJwks = () => ({ keys: [...ready().ring.jwks().keys, ...ready().compatRing.jwks().keys] });
+  http.get('/.well-known/jwks.json', (c) => c.json(publishedJwks(), 200, { 'cache-control': 'public, max-age=60' }));
+  // The OAuth 2.0 / OIDC provider (discovery, authorize, token, device, introspection, …).
+  const mountPath = issuerPath(config.issuer);
+  if (mountPath) http.get(`${mountPath}/.well-known/jwks.json`, (c) => c.json(publishedJwks(), 200, { 'cache-control': 'public, max-age=60' }));
+  oauth.mount(http, mountPath);
 
   let keyRefresh: ReturnType<typeof setInterval> | undefined;
   const host = hostService({
@@ -156,7 +168,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
       await accountFeed.start();
       const started = await host.start();
       const accessTokenTtlMs = config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS;
-      const ring = await SigningKeyRing.open({
+      const ringOptions = {
         store: new PostgresSigningKeyStore(db),
         secretBox,
         clock,
@@ -164,7 +176,9 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         audience: ACCESS_TOKEN_AUDIENCE,
         // Also how long a retired key stays in the JWKS: at least as long as any token it signed lives.
         maxAccessTokenTtlMs: Math.max(accessTokenTtlMs, 24 * 3_600_000),
-      });
+      };
+      const ring = await SigningKeyRing.open(ringOptions);
+      const compatRing = await SigningKeyRing.open({ ...ringOptions, alg: 'ES256' });
       const sessions = createSessions({
         store,
         hasher,
@@ -181,12 +195,14 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, maxFailures: config.lockout.maxFailures, lockoutMs: config.lockout.lockoutMs } : undefined,
         maxFailuresPerAddress: config.lockout?.maxFailuresPerAddress,
         distinctAddresses: config.lockout?.distinctAddresses,
+        endOtherSessions: (userId) => oauth.payloads.revokeUser(userId),
       });
-      runtime = { sessions, ring, verify: createAccessTokenVerifier(ring, clock) };
+      runtime = { sessions, ring, compatRing, verify: createAccessTokenVerifier(ring, clock) };
+      oauth.start({ issuer: ring.issuer, ring, compatRing, sessions, accessTokenTtlMs });
       keyRefresh = setInterval(() => {
-        ring
-          .reload()
-          .then(() => ring.prune())
+        Promise.all([ring.reload(), compatRing.reload()])
+          .then(() => Promise.all([ring.prune(), compatRing.prune()]))
+          .then(() => oauth.payloads.purgeExpired(clock.nowMs()))
           .catch((err: unknown) => deps.logger.warn({ err }, 'signing key refresh failed'));
       }, KEY_RING_REFRESH_MS);
       keyRefresh.unref();

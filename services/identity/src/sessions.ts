@@ -85,6 +85,8 @@ export function createSessions(deps: {
   maxFailuresPerAddress?: number | undefined;
   /** Addresses failing for one username within the window that lock it everywhere. Default 3. */
   distinctAddresses?: number | undefined;
+  /** Ends the user's sessions elsewhere too (the OAuth provider's sign-in sessions, grants and tokens). */
+  endOtherSessions?: ((userId: string) => Promise<void>) | undefined;
 }) {
   const policy = deps.throttlePolicy ?? defaultThrottlePolicy;
   // An address over every username only locks at its (higher) threshold, without a backoff of its
@@ -320,10 +322,16 @@ export function createSessions(deps: {
 
   async function passwordChanged(userId: string, accountId: string | null, ip: string | null): Promise<void> {
     const families = await deps.refresh.revokeAllOfUser(userId, 'password_changed');
+    await deps.endOtherSessions?.(userId);
     await audit([{ kind: 'password_changed', outcome: 'success', actorUserId: userId, subject: userId, accountId, ip, details: { sessions_ended: String(families.length) } }]);
   }
 
-  return { login, verifyPassword, unlock, refresh, logout, audit, switchAccount, changePassword };
+  /** The password (and TOTP) step of a login without a Tollgate session: the OAuth provider's sign-in page. */
+  async function signIn(input: LoginInput): Promise<PasswordStep> {
+    return passwordStep(input, { quietSuccess: false, channel: 'login' });
+  }
+
+  return { login, verifyPassword, signIn, unlock, refresh, logout, audit, switchAccount, changePassword };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose';
 import type { AdminPrincipal } from '#libs/admin-auth/admin-guard.ts';
 import type { SigningKeyRing, VerifyOutcome } from './crypto/signing-key-ring.ts';
 import type { Clock } from './domain/ports.ts';
@@ -9,6 +10,14 @@ type Authenticate = (bearer: string, peerIp: string | undefined) => Promise<Admi
 /** A compact JWS: three base64url parts, the first a JSON header. */
 export function looksLikeJwt(value: string): boolean {
   return /^eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(value);
+}
+
+function isBoundClientToken(jwt: string): boolean {
+  try {
+    return typeof decodeJwt(jwt)['tok'] === 'string';
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -39,7 +48,8 @@ export function authenticateWithAccessTokens(deps: {
 }): Authenticate {
   return async (bearer, peerIp) => {
     const verify = deps.verify();
-    if (!verify || !looksLikeJwt(bearer)) return deps.otherwise(bearer, peerIp);
+    // An OAuth client's token bound to acl rules (`tok`) is that acl token's credential: authz decides it.
+    if (!verify || !looksLikeJwt(bearer) || isBoundClientToken(bearer)) return deps.otherwise(bearer, peerIp);
     const verified = await verify(bearer);
     if (!verified.ok) return { denied: verified.reason === 'EXPIRED' ? 'JWT_EXPIRED' : 'JWT_INVALID' };
     const { sub, acc } = verified.token;

@@ -8,6 +8,8 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import type { Message } from "@bufbuild/protobuf";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import type { CreateClientRequestSchema, CreateClientResponseSchema, DeleteClientRequestSchema, DeleteClientResponseSchema, GetClientRequestSchema, GetClientResponseSchema, ListClientsRequestSchema, ListClientsResponseSchema, RotateClientSecretRequestSchema, RotateClientSecretResponseSchema, UpdateClientRequestSchema, UpdateClientResponseSchema } from "./oauth_clients_pb.js";
+import type { CreateSsoConnectionRequestSchema, CreateSsoConnectionResponseSchema, DeleteSsoConnectionRequestSchema, DeleteSsoConnectionResponseSchema, ListSsoConnectionsRequestSchema, ListSsoConnectionsResponseSchema } from "./sso_pb.js";
 
 /**
  * Describes the file tollgate/identity/v1/identity.proto.
@@ -2085,6 +2087,82 @@ export declare const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof UnlockUserRequestSchema;
     output: typeof UnlockUserResponseSchema;
+  },
+  /**
+   * OAuth 2.0 / OIDC clients of the provider (messages in oauth_clients.proto); account admins.
+   *
+   * @generated from rpc tollgate.identity.v1.IdentityService.CreateClient
+   */
+  createClient: {
+    methodKind: "unary";
+    input: typeof CreateClientRequestSchema;
+    output: typeof CreateClientResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.ListClients
+   */
+  listClients: {
+    methodKind: "unary";
+    input: typeof ListClientsRequestSchema;
+    output: typeof ListClientsResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.GetClient
+   */
+  getClient: {
+    methodKind: "unary";
+    input: typeof GetClientRequestSchema;
+    output: typeof GetClientResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.UpdateClient
+   */
+  updateClient: {
+    methodKind: "unary";
+    input: typeof UpdateClientRequestSchema;
+    output: typeof UpdateClientResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.RotateClientSecret
+   */
+  rotateClientSecret: {
+    methodKind: "unary";
+    input: typeof RotateClientSecretRequestSchema;
+    output: typeof RotateClientSecretResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.DeleteClient
+   */
+  deleteClient: {
+    methodKind: "unary";
+    input: typeof DeleteClientRequestSchema;
+    output: typeof DeleteClientResponseSchema;
+  },
+  /**
+   * Single sign-on from upstream OpenID Connect providers, per account (messages in sso.proto).
+   *
+   * @generated from rpc tollgate.identity.v1.IdentityService.CreateSsoConnection
+   */
+  createSsoConnection: {
+    methodKind: "unary";
+    input: typeof CreateSsoConnectionRequestSchema;
+    output: typeof CreateSsoConnectionResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.ListSsoConnections
+   */
+  listSsoConnections: {
+    methodKind: "unary";
+    input: typeof ListSsoConnectionsRequestSchema;
+    output: typeof ListSsoConnectionsResponseSchema;
+  },
+  /**
+   * @generated from rpc tollgate.identity.v1.IdentityService.DeleteSsoConnection
+   */
+  deleteSsoConnection: {
+    methodKind: "unary";
+    input: typeof DeleteSsoConnectionRequestSchema;
+    output: typeof DeleteSsoConnectionResponseSchema;
   },
 }>;
 

@@ -4,6 +4,9 @@ import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 
 export type JwtClaims = JWTPayload & { sub: string; acc?: string; roles?: string[] };
 
+/** The audience of identity's access tokens (its own, and its OAuth provider's for resource urn:tollgate). */
+const MESH_AUDIENCE = 'tollgate';
+
 export type JwtOutcome =
   | { valid: true; claims: JwtClaims }
   | { valid: false; reason: 'JWT_INVALID' | 'JWT_EXPIRED' | 'JWT_UNKNOWN_KEY' }
@@ -55,7 +58,9 @@ export function createJwksVerifier(options: { identity: ServiceClient<typeof Ide
       }
       if (!jwks || !jwks.kids.has(kid)) return { valid: false, reason: 'JWT_UNKNOWN_KEY' };
       try {
-        const { payload } = await jwtVerify(token, jwks.keys, { algorithms: ['EdDSA'], ...(jwks.issuer ? { issuer: jwks.issuer } : {}) });
+        // Only access tokens for the mesh (`aud: tollgate`): an OIDC ID token, signed by the same keys
+        // but addressed to one OAuth client, is no credential here.
+        const { payload } = await jwtVerify(token, jwks.keys, { algorithms: ['EdDSA'], audience: MESH_AUDIENCE, ...(jwks.issuer ? { issuer: jwks.issuer } : {}) });
         if (typeof payload.sub !== 'string') return { valid: false, reason: 'JWT_INVALID' };
         return { valid: true, claims: payload as JwtClaims };
       } catch (error) {

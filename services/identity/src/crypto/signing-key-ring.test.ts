@@ -88,4 +88,22 @@ describe('SigningKeyRing', () => {
     const { ring } = await setup(6 * HOUR);
     await expect(ring.issueAccessToken(claims, 7 * HOUR)).rejects.toThrow(/ttl_ms/);
   });
+
+  it('keeps an ES256 ring beside the EdDSA one in the same store: rotations and pruning stay apart', async () => {
+    const { ring, store, secretBox, clock } = await setup();
+    const es = await SigningKeyRing.open({ store, secretBox, clock, issuer, audience, alg: 'ES256', clockToleranceMs: 0 });
+    expect(es.activeKid).not.toBe(ring.activeKid);
+    const edKid = ring.activeKid;
+    await es.rotate();
+    expect(ring.activeKid).toBe(edKid);
+    await ring.reload();
+    expect(ring.activeKid).toBe(edKid);
+    expect(ring.jwks().keys.every((k) => k.alg === 'EdDSA')).toBe(true);
+    expect(es.jwks().keys.map((k) => k.crv)).toEqual(['P-256', 'P-256']);
+    expect(es.activePrivateJwk()).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', kid: es.activeKid, d: expect.any(String) });
+    const { token } = await es.issueAccessToken(claims, HOUR);
+    expect(decodeProtectedHeader(token).alg).toBe('ES256');
+    await expect(jwtVerify(token, createLocalJWKSet(es.jwks()), { issuer, audience, algorithms: ['ES256'], currentDate: new Date(clock.nowMs()) })).resolves.toBeDefined();
+    expect(await ring.verifyAccessToken(token)).toMatchObject({ ok: false });
+  });
 });

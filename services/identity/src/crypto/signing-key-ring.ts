@@ -15,6 +15,8 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import type { Clock } from '../domain/ports.ts';
 
 export const ACCESS_TOKEN_ALG = 'EdDSA';
+/** Algorithms a ring can hold: Ed25519 (every Tollgate token), and P-256 for OIDC clients that cannot verify EdDSA. */
+export type SigningAlg = 'EdDSA' | 'ES256';
 export const DEFAULT_ACCESS_TOKEN_TTL_MS = 6 * 3_600_000;
 
 export interface StoredSigningKey {
@@ -80,6 +82,8 @@ export interface SigningKeyRingOptions {
   /** Longest access-token ttl the ring will issue; also how long a retired key stays published. */
   maxAccessTokenTtlMs?: number;
   clockToleranceMs?: number;
+  /** The one algorithm of this ring's keys (default EdDSA); rings of different algorithms share a store. */
+  alg?: SigningAlg;
 }
 
 interface LoadedKey {
@@ -93,6 +97,7 @@ export class SigningKeyRing {
   readonly audience: string;
   readonly maxAccessTokenTtlMs: number;
   readonly clockToleranceMs: number;
+  readonly alg: SigningAlg;
   readonly #store: SigningKeyStore;
   readonly #box: SecretBox;
   readonly #clock: Clock;
@@ -106,6 +111,7 @@ export class SigningKeyRing {
     this.audience = options.audience;
     this.maxAccessTokenTtlMs = options.maxAccessTokenTtlMs ?? 24 * 3_600_000;
     this.clockToleranceMs = options.clockToleranceMs ?? 30_000;
+    this.alg = options.alg ?? ACCESS_TOKEN_ALG;
   }
 
   /** Loads the keys, and generates the first one when the store has none (first start). */
@@ -118,7 +124,8 @@ export class SigningKeyRing {
 
   /** Re-reads the store (another replica rotated). */
   async reload(): Promise<void> {
-    const stored = await this.#store.list();
+    // Keys written before rings had an algorithm are Ed25519 ones.
+    const stored = (await this.#store.list()).filter((key) => (key.publicJwk.alg ?? ACCESS_TOKEN_ALG) === this.alg);
     this.#keys = await Promise.all(stored.map((key) => this.#load(key)));
   }
 
@@ -131,7 +138,7 @@ export class SigningKeyRing {
   /** Makes a new key active; the previous one is retired but still published. */
   async rotate(): Promise<{ kid: string; retiredKid: string | undefined }> {
     const nowMs = this.#clock.nowMs();
-    const { publicKey, privateKey } = await generateKeyPair(ACCESS_TOKEN_ALG, { crv: 'Ed25519', extractable: true });
+    const { publicKey, privateKey } = await generateKeyPair(this.alg, this.alg === 'EdDSA' ? { crv: 'Ed25519', extractable: true } : { extractable: true });
     const publicJwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(publicJwk);
     const privateJwk = await exportJWK(privateKey);
@@ -139,7 +146,7 @@ export class SigningKeyRing {
       kid,
       createdAtMs: nowMs,
       retiredAtMs: null,
-      publicJwk: { ...publicJwk, kid, alg: ACCESS_TOKEN_ALG, use: 'sig' },
+      publicJwk: { ...publicJwk, kid, alg: this.alg, use: 'sig' },
       sealedPrivateJwk: this.#box.seal(JSON.stringify(privateJwk), aadFor(kid)),
     };
     const previous = this.#active();
@@ -167,7 +174,7 @@ export class SigningKeyRing {
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.floor((nowMs + ttlMs) / 1000);
     const token = await new SignJWT({ acc: claims.acc, roles: claims.roles })
-      .setProtectedHeader({ alg: ACCESS_TOKEN_ALG, kid: active.stored.kid, typ: 'at+jwt' })
+      .setProtectedHeader({ alg: this.alg, kid: active.stored.kid, typ: 'at+jwt' })
       .setSubject(claims.sub)
       .setIssuer(this.issuer)
       .setAudience(this.audience)
@@ -190,7 +197,7 @@ export class SigningKeyRing {
     if (key === undefined) return { ok: false, reason: 'UNKNOWN_KEY' };
     try {
       const { payload } = await jwtVerify(token, key.publicKey, {
-        algorithms: [ACCESS_TOKEN_ALG],
+        algorithms: [this.alg],
         issuer: this.issuer,
         audience: this.audience,
         currentDate: new Date(this.#clock.nowMs()),
@@ -202,6 +209,14 @@ export class SigningKeyRing {
     } catch (error) {
       return { ok: false, reason: error instanceof errors.JWTExpired ? 'EXPIRED' : 'INVALID' };
     }
+  }
+
+  /** The active key as a private JWK (with `kid`, `alg`), for the OAuth provider's keystore; never published. */
+  activePrivateJwk(): JWK {
+    const active = this.#active();
+    if (active === undefined) throw new Error('signing key ring has no active key');
+    const jwk = JSON.parse(this.#box.openText(active.stored.sealedPrivateJwk, aadFor(active.stored.kid))) as JWK;
+    return { ...jwk, kid: active.stored.kid, alg: this.alg, use: 'sig' };
   }
 
   /** The JSON Web Key Set to serve at `/.well-known/jwks.json`: active and still-published retired keys. */
@@ -219,9 +234,9 @@ export class SigningKeyRing {
   }
 
   async #load(stored: StoredSigningKey): Promise<LoadedKey> {
-    const publicKey = (await importJWK(stored.publicJwk, ACCESS_TOKEN_ALG)) as CryptoKey;
+    const publicKey = (await importJWK(stored.publicJwk, this.alg)) as CryptoKey;
     // Retired keys never sign again: don't decrypt them.
-    const privateKey = stored.retiredAtMs === null ? ((await importJWK(JSON.parse(this.#box.openText(stored.sealedPrivateJwk, aadFor(stored.kid))) as JWK, ACCESS_TOKEN_ALG)) as CryptoKey) : undefined;
+    const privateKey = stored.retiredAtMs === null ? ((await importJWK(JSON.parse(this.#box.openText(stored.sealedPrivateJwk, aadFor(stored.kid))) as JWK, this.alg)) as CryptoKey) : undefined;
     return { stored, publicKey, privateKey };
   }
 }

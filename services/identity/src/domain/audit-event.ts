@@ -28,6 +28,7 @@ export const auditEventKinds = [
   'account_policy_changed',
   'grant_changed',
   'key_rotated',
+  'oauth_client_changed',
 ] as const;
 export type AuditEventKind = (typeof auditEventKinds)[number];
 

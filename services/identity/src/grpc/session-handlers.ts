@@ -38,7 +38,7 @@ function parsePageToken(token: string): { atMs: number; id: string } | undefined
  * status; only a mesh service may name the client's address (`peer_ip`) for the per-IP throttle.
  */
 export function sessionHandlers(deps: {
-  ready: () => { sessions: Sessions; ring: SigningKeyRing };
+  ready: () => { sessions: Sessions; ring: SigningKeyRing; compatRing?: SigningKeyRing };
   secretKey: Uint8Array;
   auditLog: PostgresAuditStore;
   store: PostgresIdentityStore;
@@ -148,8 +148,10 @@ export function sessionHandlers(deps: {
           throw permissionDenied('rotating signing keys takes a mesh service, or the master token or an owner of a root account', 'ROOT_REQUIRED');
         }
       }
-      const { ring, sessions } = ready();
+      const { ring, compatRing, sessions } = ready();
       const rotated = await ring.rotate();
+      // The ES256 keys (ID tokens for clients that cannot verify EdDSA) rotate with them.
+      await compatRing?.rotate();
       const { actorUserId, details } = actorFields(actor);
       await sessions.audit([{ kind: 'key_rotated', outcome: 'success', subject: signingKeySubject(rotated.kid), actorUserId, accountId: actor.kind === 'service' ? null : actor.accountId, details }]);
       return { kid: rotated.kid, retiredKids: rotated.retiredKid ? [rotated.retiredKid] : [] };

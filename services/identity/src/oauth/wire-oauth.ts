@@ -1,0 +1,88 @@
+import type { Hono } from 'hono';
+import type Provider from 'oidc-provider';
+import type { Db } from '#libs/db/index.ts';
+import type { Logger } from '#libs/telemetry/index.ts';
+import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
+import type { Clock } from '../domain/ports.ts';
+import type { Sessions } from '../sessions.ts';
+import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
+import { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
+import { mountOAuth } from './oauth-http.ts';
+import { mountSso } from './sso-http.ts';
+import type { UpstreamSso } from './upstream-sso.ts';
+import { createOidcProvider, OAUTH_PATH } from './oidc-provider-factory.ts';
+
+/**
+ * Identity's OAuth 2.0 / OIDC provider as one subsystem: its stores, the provider (built once the
+ * issuer and keys are known, rebuilt when the signing key rotates) and its HTTP routes.
+ */
+export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: PostgresIdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso }) {
+  const clients = new PostgresOAuthClientStore(deps.db);
+  const payloads = new PostgresOidcPayloads(deps.db);
+  let runtime: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number } | undefined;
+  let built: { provider: Provider; kid: string } | undefined;
+  let mountPath = '';
+
+  function provider(): Provider | undefined {
+    if (!runtime) return undefined;
+    const kid = `${runtime.ring.activeKid} ${runtime.compatRing.activeKid}`;
+    if (built?.kid !== kid) {
+      const created = createOidcProvider({
+        issuer: runtime.issuer,
+        db: deps.db,
+        clock: deps.clock,
+        store: deps.store,
+        clients,
+        signingKeys: [runtime.ring.activePrivateJwk(), runtime.compatRing.activePrivateJwk()],
+        secretKey: deps.secretKey,
+        audience: deps.audience,
+        accessTokenTtlSeconds: Math.floor(runtime.accessTokenTtlMs / 1000),
+        interactionPath: (uid) => `${mountPath}${OAUTH_PATH}/interaction/${uid}`,
+      });
+      created.on('server_error', (_ctx: unknown, err: unknown) => deps.logger.error({ err }, 'oauth provider error'));
+      built = { provider: created, kid };
+    }
+    return built.provider;
+  }
+
+  return {
+    clients,
+    payloads,
+    provider,
+    /** Mounts the routes; `issuerPath` is the path of TOLLGATE_JWT_ISSUER when it has one. */
+    mount(http: Hono, issuerPath: string) {
+      mountPath = issuerPath;
+      // Before mountOAuth: its catch-all hands every other /oauth path to the provider.
+      mountSso(http, { sso: deps.sso, provider, mountPath: issuerPath, issuer: () => runtime?.issuer, secretKey: deps.secretKey, logger: deps.logger, clock: deps.clock, claimOnce: (key, expiresAtMs) => payloads.claimOnce('SamlResponse', key, expiresAtMs) });
+      mountOAuth(http, {
+        provider,
+        mountPath: issuerPath,
+        clients,
+        secretKey: deps.secretKey,
+        logger: deps.logger,
+        ssoOptions: async (clientId) => {
+          const client = /^cli_[0-9a-z]{20}$/.test(clientId) ? await clients.get(clientId) : undefined;
+          if (!client) return [];
+          const path = (await deps.store.accountPath(client.accountId)).map((a) => a.id);
+          return (await deps.sso.list(path)).map((s) => ({ id: s.id, name: s.name }));
+        },
+        signIn: async (input) => {
+          if (!runtime) throw new Error('identity is starting');
+          const step = await runtime.sessions.signIn(input);
+          return step.ok ? { ok: true, userId: step.userId } : step;
+        },
+      });
+    },
+    start(input: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number }) {
+      runtime = input;
+    },
+  };
+}
+
+export type OAuthSubsystem = ReturnType<typeof createOAuthSubsystem>;
+
+/** The path part of an issuer URL, without a trailing slash ('' for an origin). */
+export function issuerPath(issuer: string | undefined): string {
+  if (!issuer) return '';
+  return new URL(issuer).pathname.replace(/\/+$/, '');
+}

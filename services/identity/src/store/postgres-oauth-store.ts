@@ -1,0 +1,168 @@
+import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
+import { bigint, boolean, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
+import type { Db } from '#libs/db/index.ts';
+import type { AclRule, IdTokenAlg, OAuthClient, OAuthClientType } from '../domain/oauth-client.ts';
+import type { Clock } from '../domain/ports.ts';
+
+const identity = pgSchema('identity');
+const ms = (name: string) => bigint(name, { mode: 'number' });
+
+const payloads = identity.table('oauth_payloads', {
+  model: text('model').notNull(),
+  id: text('id').notNull(),
+  payload: jsonb('payload').$type<Record<string, unknown>>().notNull(),
+  grantId: text('grant_id'),
+  uid: text('uid'),
+  userCode: text('user_code'),
+  expiresAt: timestamp('expires_at', { withTimezone: true }),
+  consumedAt: timestamp('consumed_at', { withTimezone: true }),
+});
+
+const clients = identity.table('oauth_clients', {
+  id: text('id').primaryKey(),
+  accountId: text('account_id').notNull(),
+  name: text('name').notNull(),
+  type: text('client_type').$type<OAuthClientType>().notNull(),
+  secretHash: text('secret_hash'),
+  redirectUris: jsonb('redirect_uris').$type<string[]>().notNull(),
+  postLogoutRedirectUris: jsonb('post_logout_redirect_uris').$type<string[]>().notNull(),
+  scopes: jsonb('scopes').$type<string[]>().notNull(),
+  aclRules: jsonb('acl_rules').$type<AclRule[] | null>(),
+  aclTokenId: text('acl_token_id'),
+  firstParty: boolean('first_party').notNull(),
+  idTokenAlg: text('id_token_alg').$type<IdTokenAlg>().notNull(),
+  disabled: boolean('disabled').notNull(),
+  createdAtMs: ms('created_at_ms').notNull(),
+  updatedAtMs: ms('updated_at_ms').notNull(),
+});
+
+/** What oidc-provider keeps per model (sessions, grants, codes, opaque tokens…). */
+export type OidcPayload = Record<string, unknown> & { grantId?: string; uid?: string; userCode?: string; consumed?: number };
+
+/**
+ * oidc-provider's storage port over `identity.oauth_payloads`: one row per (model, id). Expiry is
+ * enforced on read (a row past `expires_at` is not found even before the purge deletes it), and
+ * `consumed_at` marks a spent authorization code or rotated refresh token — the library revokes
+ * the whole grant when a consumed one comes back (reuse detection).
+ */
+export class PostgresOidcAdapter {
+  readonly #db: Db;
+  readonly #model: string;
+  readonly #clock: Clock;
+  constructor(db: Db, model: string, clock: Clock) {
+    this.#db = db;
+    this.#model = model;
+    this.#clock = clock;
+  }
+
+  async upsert(id: string, payload: OidcPayload, expiresInSeconds?: number): Promise<void> {
+    const row = {
+      model: this.#model,
+      id,
+      payload,
+      grantId: typeof payload.grantId === 'string' ? payload.grantId : null,
+      uid: typeof payload.uid === 'string' ? payload.uid : null,
+      userCode: typeof payload.userCode === 'string' ? payload.userCode : null,
+      expiresAt: typeof expiresInSeconds === 'number' ? new Date(this.#clock.nowMs() + expiresInSeconds * 1000) : null,
+      consumedAt: null,
+    };
+    await this.#db
+      .insert(payloads)
+      .values(row)
+      .onConflictDoUpdate({ target: [payloads.model, payloads.id], set: { payload: row.payload, grantId: row.grantId, uid: row.uid, userCode: row.userCode, expiresAt: row.expiresAt } });
+  }
+
+  async find(id: string): Promise<OidcPayload | undefined> {
+    return this.#findWhere(eq(payloads.id, id));
+  }
+
+  async findByUid(uid: string): Promise<OidcPayload | undefined> {
+    return this.#findWhere(eq(payloads.uid, uid));
+  }
+
+  async findByUserCode(userCode: string): Promise<OidcPayload | undefined> {
+    return this.#findWhere(eq(payloads.userCode, userCode));
+  }
+
+  async consume(id: string): Promise<void> {
+    await this.#db
+      .update(payloads)
+      .set({ consumedAt: new Date(this.#clock.nowMs()) })
+      .where(and(eq(payloads.model, this.#model), eq(payloads.id, id)));
+  }
+
+  async destroy(id: string): Promise<void> {
+    await this.#db.delete(payloads).where(and(eq(payloads.model, this.#model), eq(payloads.id, id)));
+  }
+
+  /** Every artefact of a grant, whatever its model (a reused refresh token ends its whole family). */
+  async revokeByGrantId(grantId: string): Promise<void> {
+    await this.#db.delete(payloads).where(eq(payloads.grantId, grantId));
+  }
+
+  async #findWhere(condition: ReturnType<typeof eq>): Promise<OidcPayload | undefined> {
+    const now = new Date(this.#clock.nowMs());
+    const [row] = await this.#db
+      .select({ payload: payloads.payload, consumedAt: payloads.consumedAt })
+      .from(payloads)
+      .where(and(eq(payloads.model, this.#model), condition, or(isNull(payloads.expiresAt), gt(payloads.expiresAt, now))));
+    if (!row) return undefined;
+    return row.consumedAt ? { ...row.payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : row.payload;
+  }
+}
+
+/** Housekeeping across models: expired rows, and everything a deleted or disabled client holds. */
+export class PostgresOidcPayloads {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+  /** Records a one-time value (a SAML request id); false when it was already used. Expires like any payload. */
+  async claimOnce(model: string, id: string, expiresAtMs: number): Promise<boolean> {
+    const rows = await this.#db
+      .insert(payloads)
+      .values({ model, id, payload: {}, grantId: null, uid: null, userCode: null, expiresAt: new Date(expiresAtMs), consumedAt: null })
+      .onConflictDoNothing()
+      .returning({ id: payloads.id });
+    return rows.length === 1;
+  }
+  async purgeExpired(nowMs: number): Promise<number> {
+    const rows = await this.#db.delete(payloads).where(lte(payloads.expiresAt, new Date(nowMs))).returning({ id: payloads.id });
+    return rows.length;
+  }
+  /** A user's provider sessions, grants, codes and tokens (a changed password ends them all). */
+  async revokeUser(userId: string): Promise<void> {
+    await this.#db.delete(payloads).where(sql`${payloads.payload}->>'accountId' = ${userId}`);
+  }
+  /** Grants, codes and opaque tokens issued to a client (its sessions stay: they belong to users). */
+  async revokeClient(clientId: string): Promise<void> {
+    await this.#db.delete(payloads).where(sql`${payloads.payload}->>'clientId' = ${clientId}`);
+  }
+}
+
+/** Registered OAuth clients; the secret is stored as its SHA-256 only. */
+export class PostgresOAuthClientStore {
+  readonly #db: Db;
+  constructor(db: Db) {
+    this.#db = db;
+  }
+  async insert(client: OAuthClient): Promise<void> {
+    await this.#db.insert(clients).values({ ...client });
+  }
+  async get(id: string): Promise<OAuthClient | undefined> {
+    const [row] = await this.#db.select().from(clients).where(eq(clients.id, id));
+    return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
+  }
+  async listByAccount(accountId: string): Promise<OAuthClient[]> {
+    const rows = await this.#db.select().from(clients).where(eq(clients.accountId, accountId)).orderBy(clients.createdAtMs, clients.id);
+    return rows.map((row) => ({ ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null }));
+  }
+  async update(id: string, change: Partial<Omit<OAuthClient, 'id' | 'accountId' | 'type' | 'createdAtMs'>> & { updatedAtMs: number }): Promise<OAuthClient | undefined> {
+    const [row] = await this.#db.update(clients).set(change).where(eq(clients.id, id)).returning();
+    return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
+  }
+  async delete(id: string): Promise<boolean> {
+    const rows = await this.#db.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
+    return rows.length === 1;
+  }
+}
