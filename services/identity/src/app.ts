@@ -31,6 +31,7 @@ import { createIdentityCore, type IdentityCore } from './identity-core.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
 import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
+import { auditHandlers } from './grpc/audit-handlers.ts';
 import { PostgresAuditStore, PostgresRefreshTokenStore, PostgresSigningKeyStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
 import { authenticateWithAccessTokens, createAccessTokenVerifier } from './user-principal.ts';
 
@@ -112,6 +113,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...sessionHandlers({ ready, secretKey: deps.secretKey, auditLog, store, requireAdmin }),
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
+    ...auditHandlers({ secretKey: deps.secretKey, auditLog }),
     ...accountFeed.handlers,
   };
   // Every RPC but these authenticates before it validates (libs/admin-auth/authenticated-first.ts).
