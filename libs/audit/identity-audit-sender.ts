@@ -4,7 +4,8 @@ import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { AuditBatchSender } from './buffered-audit-sink.ts';
 
 /** Sends batches to identity's RecordAuditEvents with the service's own credential (set on the client). */
-export function createIdentityAuditSender(identity: Pick<ServiceClient<typeof IdentityService>, 'recordAuditEvents'>): AuditBatchSender {
+export function createIdentityAuditSender(identity: Pick<ServiceClient<typeof IdentityService>, 'recordAuditEvents'>, options: { deadlineMs?: number } = {}): AuditBatchSender {
+  const deadlineMs = options.deadlineMs ?? 5_000;
   return {
     async send(events) {
       // Outside the admin call that recorded them: its deadline (long gone on a retry) must not
@@ -23,7 +24,7 @@ export function createIdentityAuditSender(identity: Pick<ServiceClient<typeof Id
             requestId: e.requestId,
             details: e.details ?? {},
           })),
-        }),
+        }, { deadlineMs }),
       );
       return { refused: res.refused.length };
     },

@@ -5,13 +5,15 @@ import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import type { Broker } from '../broker.ts';
 import type { CountingMetrics } from '../adapters/counting-metrics.ts';
+import type { AuditSink } from '#libs/audit/audit-sink.ts';
+import { clientKickedEvent } from './client-kicked-event.ts';
 
 /**
  * gRPC ⇄ broker admin: list and kick clients (per account; the caller's own account when none is
  * named), and the edge's stats — which count every tenant's traffic, so only a mesh service
  * credential (an operator's, `tollgate service-credential`) reads them.
  */
-export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, requireAdmin: RequireAdmin): Partial<ServiceImpl<typeof BrokerAdminService>> {
+export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, requireAdmin: RequireAdmin, audit?: AuditSink): Partial<ServiceImpl<typeof BrokerAdminService>> {
   const rootAccountOf = async (ctx: Parameters<RequireAdmin>[0]) => (await requireAdmin.authenticate(ctx)).accountId;
   return {
     async listClients(req, ctx) {
@@ -35,10 +37,12 @@ export function brokerAdminHandlers(broker: Broker, metrics: CountingMetrics, re
     async kickClient(req, ctx) {
       if (!req.clientId) throw invalidArgument('client_id', 'is required');
       const accountId = req.accountId || (await rootAccountOf(ctx));
-      await requireAdmin(ctx, accountId, 'kick');
+      const admin = await requireAdmin(ctx, accountId, 'kick');
       const reason = req.reasonCode === 0 ? 0x98 : req.reasonCode;
       if (reason < 0x80 || reason > 0xa2) throw invalidArgument('reason_code', 'must be an MQTT 5 error reason code (0x80-0xA2)');
-      return { kicked: broker.kick(req.clientId, reason, accountId) > 0 };
+      const kicked = broker.kick(req.clientId, reason, accountId) > 0;
+      audit?.record(clientKickedEvent({ admin, accountId, clientId: req.clientId, reasonCode: reason, kicked, requestId: ctx.requestId }));
+      return { kicked };
     },
     async getStats(_req, ctx) {
       const caller = await requireAdmin.authenticate(ctx);
