@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { rowsOf } from '#libs/db/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { silentLogger } from '#libs/telemetry/index.ts';
@@ -122,6 +124,10 @@ describe('every administrative action is audited in identity’s log', () => {
     expect(events.find((a) => a.requestId === ids.kick)!.details).toMatchObject({ reason_code: '0x98', kicked: 'true' });
     expect(events.find((a) => a.requestId === ids.role)!.details).toMatchObject({ from: 'member', to: 'viewer' });
 
+    // Counted on the recording service's own /metrics.
+    const authzHttp = mesh.services.find((svc) => svc.name === 'authz')!.httpAddress!;
+    expect(await (await fetch(`${authzHttp}/metrics`)).text()).toMatch(/^tollgate_audit_events_total\{[^}]*result="sent"[^}]*\} [1-9]/m);
+
     // The kind filter narrows to one kind, in this account only.
     const revokes = await listAll(identity, accountId, ownerToken, 'token_revoked');
     expect(revokes.map((e) => e.subjectId)).toEqual([tokenId]);
@@ -184,6 +190,9 @@ describe('identity away while authz revokes a token', () => {
 
       const revoked = await authz.revokeToken({ tokenId: token!.id }, as(masterToken, revokeId));
       expect(revoked.token!.revokedAt).toBeDefined();
+      // Not in the log yet: authz holds it.
+      const stored = async () => rowsOf(await mesh.database.db.execute(sql`select count(*)::int as n from identity.audit_events where request_id = ${revokeId}`))[0] as { n: number };
+      expect(await stored()).toEqual({ n: 0 });
 
       // Identity back on the same address, over the same database.
       const port = Number(identityAddress.split(':').at(-1));
@@ -205,6 +214,7 @@ describe('identity away while authz revokes a token', () => {
         );
         expect(after.filter((e) => e.requestId === sentinelId).map((e) => e.subjectId)).toEqual([sentinel!.id]);
         expect(after.filter((e) => e.kind === 'token_revoked')).toHaveLength(1);
+        expect(await stored()).toEqual({ n: 1 });
       } finally {
         await again.stop();
       }
