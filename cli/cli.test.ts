@@ -97,6 +97,9 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     const sub = await json(['account', 'create', 'to-suspend']);
     expect(await json(['account', 'suspend', sub.id as string])).toMatchObject({ suspended: true });
     expect(await json(['account', 'resume', sub.id as string])).toMatchObject({ suspended: false });
+    const suspensions = await json(['audit', 'list', '--kind', 'account_suspended']);
+    expect(suspensions.events).toEqual([expect.objectContaining({ kind: 'account_suspended', account_id: sub.id, subject_id: sub.id, actor_kind: 'master', source: 'identity', request_id: expect.stringMatching(/^req_/) })]);
+    expect((await tollgate(['audit', 'list', '--kind', 'no_such_kind'])).code).not.toBe(0);
     expect(await json(['user', 'add-role', created.id as string, '--account', sub.id as string, '--role', 'viewer'])).toMatchObject({ id: created.id });
     const rotated = await tollgate(['keys', 'rotate', '--json']);
     expect(rotated.code).toBe(1); // no mesh secret key in this environment

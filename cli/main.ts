@@ -33,7 +33,7 @@ commands:
   user add-role USER_ID --account ID --role ROLE
   user unlock USERNAME [--address IP]              lifts a login lockout (from one address, or everywhere)
   login USERNAME [--account ID] [--totp CODE]      password from stdin; prints access and refresh tokens
-  audit list [--account ID]                        security events, newest first
+  audit list [--account ID] [--kind KIND]          audit events (security and admin actions), newest first
   keys rotate                                      new signing key (needs TOLLGATE_SECRET_KEY, or the dev data dir)
   service-credential NAME                          a mesh service credential (tgsvc_NAME_…) for infrastructure
                                                    that calls internal RPCs, e.g. Envoy's rate limit filter

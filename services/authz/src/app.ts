@@ -27,6 +27,8 @@ import { createInvalidationHub } from './invalidation-hub.ts';
 import { createGrpcIdentityPeer } from './clients/identity-peer.ts';
 import { authzHandlers } from './grpc/authz-handlers.ts';
 import { PostgresTokenStore } from './store/postgres-token-store.ts';
+import { BufferedAuditSink } from '#libs/audit/buffered-audit-sink.ts';
+import { createIdentityAuditSender } from '#libs/audit/identity-audit-sender.ts';
 
 export const authzMigrations = { schema: 'authz', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
@@ -86,12 +88,16 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
       if (!outcome.allowed) return { denied: outcome.reason };
       return { accountId: outcome.principal.accountId, subject: outcome.principal.subject, kind: outcome.principal.kind, role: outcome.principal.role };
     },
-    accountPath: async (accountId) => (await identity.accountPath(accountId)).map((a) => a.id),
+    // The same short-lived path cache the credential check just used (cleared by the account
+    // feed): an admin action in a known account goes on for a moment while identity is away.
+    accountPath: async (accountId) => (await core.accountPath(accountId)).map((a) => a.id),
   });
+  // Token changes go to identity's audit log in the background (libs/audit): never blocking them.
+  const audit = new BufferedAuditSink({ sender: createIdentityAuditSender(identityClient), logger: deps.logger, meter: telemetry.meter });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   rpc.add(
     AuthzService,
-    authenticatedFirst(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }), requireAdmin, {
+    authenticatedFirst(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }, audit), requireAdmin, {
       authenticate: 'the credential to check is the request itself (brokers, the edge, services)',
       authorize: 'the credential to check is the request itself',
       authorizeBatch: 'the credential to check is the request itself',
@@ -126,6 +132,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
     onStop: async () => {
       clearInterval(usageTimer);
       accounts?.stop();
+      await audit.close();
       identityClient.close();
       quotaClient.close();
       await core.flushUsage().catch(() => {});

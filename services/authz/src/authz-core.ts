@@ -436,7 +436,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     await store.touch(ids, now());
   }
 
-  return { store, identity, decisions, authenticateTokenId, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, forgetAccounts, flushUsage };
+  return { store, identity, decisions, accountPath, authenticateTokenId, createToken, updateToken, rotateToken, authenticate, authorize, revokeToken, onInvalidation, forgetAccounts, flushUsage };
 }
 
 export type AuthzCore = ReturnType<typeof createAuthzCore>;

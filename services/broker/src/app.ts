@@ -10,6 +10,8 @@ import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import { BufferedAuditSink } from '#libs/audit/buffered-audit-sink.ts';
+import { createIdentityAuditSender } from '#libs/audit/identity-audit-sender.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { createBroker, type Broker } from './broker.ts';
 import { randomBytes } from 'node:crypto';
@@ -147,7 +149,9 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     },
   });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
-  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin), requireAdmin, {}));
+  // Kicks go to identity's audit log in the background (libs/audit): never blocking them.
+  const audit = new BufferedAuditSink({ sender: createIdentityAuditSender(identity), logger: deps.logger, meter: telemetry.meter });
+  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin, audit), requireAdmin, {}));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
   const limitsWatch = new AbortController();
@@ -184,6 +188,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
       await quotaMeter.stop();
       quotaClient.close();
       authz.close();
+      await audit.close();
       identity.close();
     },
   });

@@ -37,6 +37,7 @@ import { createOAuthSubsystem, issuerPath } from './oauth/wire-oauth.ts';
 import { createSessions, type Sessions } from './sessions.ts';
 import { PostgresGrantStore, PostgresTotpStore } from './store/postgres-extras-store.ts';
 import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
+import { auditHandlers } from './grpc/audit-handlers.ts';
 import { PostgresAuditStore, PostgresRefreshTokenStore, PostgresSigningKeyStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
 import { authenticateWithAccessTokens, createAccessTokenVerifier } from './user-principal.ts';
 
@@ -120,6 +121,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...sessionHandlers({ ready, secretKey: deps.secretKey, auditLog, store, requireAdmin }),
     ...totpHandlers({ store, totp: totpStore, twoFactor, requireAdmin, audit }),
     ...grantHandlers({ store, grants: new PostgresGrantStore(db), requireAdmin, audit }),
+    ...auditHandlers({ secretKey: deps.secretKey, auditLog }),
     ...accountFeed.handlers,
     ...ssoHandlers({ sso, requireAdmin, audit, issuer: () => ready().ring.issuer }),
     ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),

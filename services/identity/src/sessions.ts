@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError, invalidArgument, permissionDenied } from '#libs/errors/index.ts';
+import { currentCall } from '#libs/rpc/call-context.ts';
 import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts';
 import { checkLogin, defaultThrottlePolicy, ipThrottleKey, pairThrottleKey, pairThrottlePrefix, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
 import { DEFAULT_DISTINCT_ADDRESSES, decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
@@ -95,8 +96,11 @@ export function createSessions(deps: {
   const policies = { pair: policy, username: policy, ip: ipPolicy, distinctAddresses: deps.distinctAddresses ?? DEFAULT_DISTINCT_ADDRESSES };
   const userLocks = new KeyedMutex();
   const ipLocks = new KeyedMutex();
+  // Every event carries the request id of the call it happened in (the handler's call context).
   const audit = (inputs: readonly AuditEventInput[]) =>
-    deps.audit.append(inputs.map((input) => createAuditEvent(input, { clock: deps.clock, newId: () => `evt_${randomUUID().replaceAll('-', '')}` })));
+    deps.audit.append(
+      inputs.map((input) => createAuditEvent({ requestId: currentCall.getStore()?.requestId ?? null, ...input }, { clock: deps.clock, newId: () => `evt_${randomUUID().replaceAll('-', '')}` })),
+    );
 
   async function issue(userId: string, accountId: string, refresh: { token: string; expiresAtMs: number }): Promise<Session> {
     const user = await deps.store.getUser(userId);
@@ -197,7 +201,7 @@ export function createSessions(deps: {
    * spraying counter is not touched: it is about every user, not this one. Answers how many
    * running lockouts were lifted; audited either way.
    */
-  async function unlock(input: { username: string; address: string | null; actor: { actorUserId: string | null; details: Record<string, string> }; accountId: string | null; subject: string | null }): Promise<number> {
+  async function unlock(input: { username: string; address: string | null; actor: Pick<AuditEventInput, 'actorUserId' | 'actorKind' | 'actorSubject'> & { details: Record<string, string> }; accountId: string | null; subject: string | null }): Promise<number> {
     const nowMs = deps.clock.nowMs();
     const channels: PasswordChannel[] = ['login', 'check'];
     const lifted = await userLocks.run(usernameThrottleKey(input.username), () =>
@@ -210,6 +214,8 @@ export function createSessions(deps: {
         kind: 'lockout_lifted',
         outcome: 'success',
         actorUserId: input.actor.actorUserId,
+        actorKind: input.actor.actorKind,
+        actorSubject: input.actor.actorSubject,
         accountId: input.accountId,
         subject: input.subject,
         ip: input.address,

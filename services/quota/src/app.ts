@@ -8,6 +8,8 @@ import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTl
 import { readinessChecks } from '#libs/service/readiness.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { BufferedAuditSink } from '#libs/audit/buffered-audit-sink.ts';
+import { createIdentityAuditSender } from '#libs/audit/identity-audit-sender.ts';
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { quotaHandlers } from './grpc/quota-handlers.ts';
@@ -61,8 +63,10 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     accountPath: pathOf,
   });
   const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
+  // Limit changes go to identity's audit log in the background (libs/audit): never blocking them.
+  const audit = new BufferedAuditSink({ sender: createIdentityAuditSender(identity), logger: deps.logger, meter: telemetry.meter });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
-  rpc.add(QuotaService, authenticatedFirst(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router), requireAdmin, {}));
+  rpc.add(QuotaService, authenticatedFirst(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router, audit), requireAdmin, {}));
   const rateLimitForwarder = config.replicas ? createRateLimitForwarder({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
   rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey, rateLimitForwarder));
   const http = createBaseHttpApp({
@@ -81,6 +85,7 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
       clearInterval(timer);
       await unlisten?.().catch(() => {});
       await core.flush().catch(() => {});
+      await audit.close();
       identity.close();
       authz.close();
       router?.close();

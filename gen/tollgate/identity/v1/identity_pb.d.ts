@@ -1511,6 +1511,28 @@ export declare type AuditEvent = Message<"tollgate.identity.v1.AuditEvent"> & {
    * @generated from field: google.protobuf.Timestamp at = 9;
    */
   at?: Timestamp | undefined;
+
+  /**
+   * user, master, standard, acl, service, or empty (anonymous attempts, the system). `actor_id`
+   * is the actor's subject: `usr_…`, `tok_…` (a token is named by its id, never its secret), `service:…`.
+   *
+   * @generated from field: string actor_kind = 10;
+   */
+  actorKind: string;
+
+  /**
+   * The x-request-id of the call that did it (empty when none).
+   *
+   * @generated from field: string request_id = 11;
+   */
+  requestId: string;
+
+  /**
+   * The service that recorded it: identity, authz, quota, broker.
+   *
+   * @generated from field: string source = 12;
+   */
+  source: string;
 };
 
 /**
@@ -1575,6 +1597,155 @@ export declare type ListAuditEventsResponse = Message<"tollgate.identity.v1.List
  * Use `create(ListAuditEventsResponseSchema)` to create a new message.
  */
 export declare const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse>;
+
+/**
+ * One administrative action as a service records it.
+ *
+ * @generated from message tollgate.identity.v1.RecordedAuditEvent
+ */
+export declare type RecordedAuditEvent = Message<"tollgate.identity.v1.RecordedAuditEvent"> & {
+  /**
+   * `evt_` + 32 lower-case hex digits, chosen by the recording service: a batch sent again after
+   * a lost answer is not stored twice.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * token_created, token_updated, token_rotated, token_revoked (authz), limits_set (quota),
+   * client_kicked (broker).
+   *
+   * @generated from field: string kind = 2;
+   */
+  kind: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 3;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * success, failure or denied.
+   *
+   * @generated from field: string outcome = 4;
+   */
+  outcome: string;
+
+  /**
+   * @generated from field: string actor_kind = 5;
+   */
+  actorKind: string;
+
+  /**
+   * @generated from field: string actor_subject = 6;
+   */
+  actorSubject: string;
+
+  /**
+   * @generated from field: string account_id = 7;
+   */
+  accountId: string;
+
+  /**
+   * What it was done to: `tok_…`, metric names, `client:<client id>`.
+   *
+   * @generated from field: string target = 8;
+   */
+  target: string;
+
+  /**
+   * @generated from field: string request_id = 9;
+   */
+  requestId: string;
+
+  /**
+   * @generated from field: string reason = 10;
+   */
+  reason: string;
+
+  /**
+   * Non-secret details (snake_case keys; at most 16).
+   *
+   * @generated from field: map<string, string> details = 11;
+   */
+  details: { [key: string]: string };
+};
+
+/**
+ * Describes the message tollgate.identity.v1.RecordedAuditEvent.
+ * Use `create(RecordedAuditEventSchema)` to create a new message.
+ */
+export declare const RecordedAuditEventSchema: GenMessage<RecordedAuditEvent>;
+
+/**
+ * @generated from message tollgate.identity.v1.RecordAuditEventsRequest
+ */
+export declare type RecordAuditEventsRequest = Message<"tollgate.identity.v1.RecordAuditEventsRequest"> & {
+  /**
+   * At most 500.
+   *
+   * @generated from field: repeated tollgate.identity.v1.RecordedAuditEvent events = 1;
+   */
+  events: RecordedAuditEvent[];
+};
+
+/**
+ * Describes the message tollgate.identity.v1.RecordAuditEventsRequest.
+ * Use `create(RecordAuditEventsRequestSchema)` to create a new message.
+ */
+export declare const RecordAuditEventsRequestSchema: GenMessage<RecordAuditEventsRequest>;
+
+/**
+ * @generated from message tollgate.identity.v1.RecordAuditEventsResponse
+ */
+export declare type RecordAuditEventsResponse = Message<"tollgate.identity.v1.RecordAuditEventsResponse"> & {
+  /**
+   * Stored now or already stored (same id).
+   *
+   * @generated from field: uint32 recorded = 1;
+   */
+  recorded: number;
+
+  /**
+   * Events refused (e.g. a value that looks like a secret); the others are stored.
+   *
+   * @generated from field: repeated tollgate.identity.v1.RefusedAuditEvent refused = 2;
+   */
+  refused: RefusedAuditEvent[];
+};
+
+/**
+ * Describes the message tollgate.identity.v1.RecordAuditEventsResponse.
+ * Use `create(RecordAuditEventsResponseSchema)` to create a new message.
+ */
+export declare const RecordAuditEventsResponseSchema: GenMessage<RecordAuditEventsResponse>;
+
+/**
+ * @generated from message tollgate.identity.v1.RefusedAuditEvent
+ */
+export declare type RefusedAuditEvent = Message<"tollgate.identity.v1.RefusedAuditEvent"> & {
+  /**
+   * @generated from field: uint32 index = 1;
+   */
+  index: number;
+
+  /**
+   * @generated from field: string field = 2;
+   */
+  field: string;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tollgate.identity.v1.RefusedAuditEvent.
+ * Use `create(RefusedAuditEventSchema)` to create a new message.
+ */
+export declare const RefusedAuditEventSchema: GenMessage<RefusedAuditEvent>;
 
 /**
  * @generated from message tollgate.identity.v1.UnlockUserRequest
@@ -2077,6 +2248,17 @@ export declare const IdentityService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * Administrative actions of the other services (authz tokens, quota limits, broker kicks), in
+   * batches, into the same log. Mesh services only (`tgsvc_…`); idempotent by event id.
+   *
+   * @generated from rpc tollgate.identity.v1.IdentityService.RecordAuditEvents
+   */
+  recordAuditEvents: {
+    methodKind: "unary";
+    input: typeof RecordAuditEventsRequestSchema;
+    output: typeof RecordAuditEventsResponseSchema;
   },
   /**
    * Lifts a login lockout of a user: from one address, or (address empty) everywhere. Audited.

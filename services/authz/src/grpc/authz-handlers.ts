@@ -5,6 +5,7 @@ import { mayIssueToken } from '#libs/policy/role-policy.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, InvalidationKind, TokenKind as ProtoKind, type Credential, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { requireService } from '#libs/admin-auth/admin-guard.ts';
+import { auditActor, type AdminAuditKind, type AuditSink } from '#libs/audit/audit-sink.ts';
 import type { InvalidationHub } from '../invalidation-hub.ts';
 import type { InvalidationKind as DomainInvalidationKind } from '../domain/token-record.ts';
 import type { AuthzCore } from '../authz-core.ts';
@@ -79,7 +80,10 @@ function assertMayIssue(admin: AdminPrincipal, kind: TokenKind): void {
   if (!mayIssueToken(actorOf(admin), kind)) throw permissionDenied(`a ${admin.kind}${admin.role ? ` (${admin.role})` : ''} credential may not issue a ${kind} token`, 'INSUFFICIENT_PRIVILEGE');
 }
 
-export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed: { hub: InvalidationHub; secretKey: Uint8Array }): Partial<ServiceImpl<typeof AuthzService>> {
+export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed: { hub: InvalidationHub; secretKey: Uint8Array }, audit: AuditSink): Partial<ServiceImpl<typeof AuthzService>> {
+  /** A token change for the audit log: in the token's account, named by its id (never its secret, nor its free-text name). */
+  const audited = (kind: AdminAuditKind, admin: AdminPrincipal, token: TokenRecord, requestId: string, details: Record<string, string>) =>
+    audit.record({ kind, actor: auditActor(admin), accountId: token.accountId, target: token.id, requestId, details: { token_kind: token.kind, ...details } });
   return {
     async authorize(req, ctx) {
       const [decision] = await core.authorize({
@@ -133,6 +137,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         shortForm: req.shortForm,
         createdBy: admin.subject,
       });
+      audited('token_created', admin, token, ctx.requestId, { short_form: String(token.shortForm), rules: String(token.rules.length) });
       return { token: tokenToProto(token), secret };
     },
     async getToken(req, ctx) {
@@ -150,7 +155,8 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
     async updateToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');
-      assertMayIssue(await requireAdmin(ctx, token.accountId, 'manage_tokens'), token.kind);
+      const admin = await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      assertMayIssue(admin, token.kind);
       const mask = new Set(req.updateMask);
       const known = ['name', 'rules', 'ip_allow', 'expires_at', 'ttl_seconds'];
       for (const [i, f] of req.updateMask.entries()) if (!known.includes(f)) throw invalidArgument(`update_mask[${i}]`, `unknown field; known: ${known.join(', ')}`);
@@ -162,20 +168,26 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         ...(mask.has('expires_at') ? { expiresAtMs: req.expiresAt ? timestampMs(req.expiresAt) : null } : {}),
         ...(mask.has('ttl_seconds') ? { ttlSeconds: Number(req.ttlSeconds) } : {}),
       });
+      audited('token_updated', admin, updated, ctx.requestId, { fields: [...mask].sort().join(',') });
       return { token: tokenToProto(updated) };
     },
     async rotateToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');
-      assertMayIssue(await requireAdmin(ctx, token.accountId, 'manage_tokens'), token.kind);
+      const admin = await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      assertMayIssue(admin, token.kind);
       const { token: rotated, secret } = await core.rotateToken(token.id, Number(req.graceSeconds));
+      audited('token_rotated', admin, rotated, ctx.requestId, { grace_seconds: String(req.graceSeconds) });
       return { token: tokenToProto(rotated), secret };
     },
     async revokeToken(req, ctx) {
       const token = await core.store.get(required(req.tokenId, 'token_id'));
       if (!token) throw notFound('token_id', 'token');
-      assertMayIssue(await requireAdmin(ctx, token.accountId, 'manage_tokens'), token.kind);
-      return { token: tokenToProto(await core.revokeToken(token.id)) };
+      const admin = await requireAdmin(ctx, token.accountId, 'manage_tokens');
+      assertMayIssue(admin, token.kind);
+      const revoked = await core.revokeToken(token.id);
+      audited('token_revoked', admin, revoked, ctx.requestId, {});
+      return { token: tokenToProto(revoked) };
     },
     async authenticate(req, ctx) {
       if (req.username.length > MAX_CREDENTIAL) throw invalidArgument('username', `must be at most ${MAX_CREDENTIAL} bytes`);

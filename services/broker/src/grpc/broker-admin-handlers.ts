@@ -3,6 +3,8 @@ import { invalidArgument, permissionDenied } from '#libs/errors/index.ts';
 import type { RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import type { AuditSink } from '#libs/audit/audit-sink.ts';
+import { clientKickedEvent } from './client-kicked-event.ts';
 import type { EdgeAdmin, EdgeClient } from '../cluster/nats-cluster.ts';
 
 /** The admin questions answered for the whole cluster (every edge asked), or for this edge alone. */
@@ -26,7 +28,7 @@ export function singleEdgeAdmin(edge: EdgeAdmin): ClusterAdmin {
  * named), and the stats — which count every tenant's traffic, so only a mesh service credential
  * (an operator's, `tollgate service-credential`) reads them. Cluster-wide when the edge is in one.
  */
-export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAdmin): Partial<ServiceImpl<typeof BrokerAdminService>> {
+export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAdmin, audit?: AuditSink): Partial<ServiceImpl<typeof BrokerAdminService>> {
   const rootAccountOf = async (ctx: Parameters<RequireAdmin>[0]) => (await requireAdmin.authenticate(ctx)).accountId;
   return {
     async listClients(req, ctx) {
@@ -50,10 +52,12 @@ export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAd
     async kickClient(req, ctx) {
       if (!req.clientId) throw invalidArgument('client_id', 'is required');
       const accountId = req.accountId || (await rootAccountOf(ctx));
-      await requireAdmin(ctx, accountId, 'kick');
+      const actor = await requireAdmin(ctx, accountId, 'kick');
       const reason = req.reasonCode === 0 ? 0x98 : req.reasonCode;
       if (reason < 0x80 || reason > 0xa2) throw invalidArgument('reason_code', 'must be an MQTT 5 error reason code (0x80-0xA2)');
-      return { kicked: (await admin.kick(req.clientId, reason, accountId)) > 0 };
+      const kicked = (await admin.kick(req.clientId, reason, accountId)) > 0;
+      audit?.record(clientKickedEvent({ admin: actor, accountId, clientId: req.clientId, reasonCode: reason, kicked, requestId: ctx.requestId }));
+      return { kicked };
     },
     async getStats(_req, ctx) {
       const caller = await requireAdmin.authenticate(ctx);

@@ -91,7 +91,7 @@ export const Client = z
   .openapi('Client');
 
 export const AuditEvent = z
-  .object({ id: z.string(), at: Iso, kind: z.string(), outcome: z.string(), actor_id: z.string().nullable(), account_id: z.string().nullable(), subject_id: z.string().nullable(), ip: z.string().nullable(), details: z.record(z.string(), z.string()) })
+  .object({ id: z.string(), at: Iso, kind: z.string(), outcome: z.string(), actor_kind: z.string().nullable(), actor_id: z.string().nullable(), account_id: z.string().nullable(), subject_id: z.string().nullable(), request_id: z.string().nullable(), source: z.string(), ip: z.string().nullable(), details: z.record(z.string(), z.string()) })
   .openapi('AuditEvent');
 
 export const Span = z

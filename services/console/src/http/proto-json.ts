@@ -111,7 +111,7 @@ export function clientJson(c: Client) {
 }
 
 export function auditJson(e: AuditEvent) {
-  return { id: e.id, at: iso(e.at), kind: e.kind, outcome: e.outcome, actor_id: e.actorId || null, account_id: e.accountId || null, subject_id: e.subjectId || null, ip: e.ip || null, details: { ...e.details } };
+  return { id: e.id, at: iso(e.at), kind: e.kind, outcome: e.outcome, actor_kind: e.actorKind || null, actor_id: e.actorId || null, account_id: e.accountId || null, subject_id: e.subjectId || null, request_id: e.requestId || null, source: e.source || 'identity', ip: e.ip || null, details: { ...e.details } };
 }
 
 export function spanJson(s: BufferedSpan) {

@@ -42,7 +42,7 @@ export async function clientsPage(p: PageContext) {
   return layout(p.frame('Clients', '/clients'), html`${accountFilter(p, '/clients')}${await clientsTable(p)}`);
 }
 
-interface AuditJson { id: string; at: string | null; kind: string; outcome: string; actor_id: string | null; account_id: string | null; subject_id: string | null; ip: string | null; details: Record<string, string> }
+interface AuditJson { id: string; at: string | null; kind: string; outcome: string; actor_kind: string | null; actor_id: string | null; request_id: string | null; source: string; account_id: string | null; subject_id: string | null; ip: string | null; details: Record<string, string> }
 export async function auditPage(p: PageContext) {
   const res = await p.api<{ events: AuditJson[]; next_cursor: string | null }>('GET', `/audit${passQuery(p.c, ['account_id', 'kind', 'cursor'])}`);
   const next = res.ok && res.body.next_cursor ? `/audit${passQuery(p.c, ['account_id', 'kind'])}${passQuery(p.c, ['account_id', 'kind']) ? '&' : '?'}cursor=${encodeURIComponent(res.body.next_cursor)}` : undefined;
@@ -50,8 +50,8 @@ export async function auditPage(p: PageContext) {
     p.frame('Audit log', '/audit'),
     html`${accountFilter(p, '/audit', html`<label>kind <input name="kind" value="${p.c.req.query('kind') ?? ''}" placeholder="token_created"></label>`)}
 ${res.ok
-  ? html`<table id="audit"><thead><tr><th>at</th><th>kind</th><th>outcome</th><th>actor</th><th>subject</th><th>ip</th><th>details</th></tr></thead><tbody>
-${res.body.events.map((e) => html`<tr><td>${e.at}</td><td>${e.kind}</td><td>${e.outcome}</td><td><code>${e.actor_id ?? ''}</code></td><td><code>${e.subject_id ?? ''}</code></td><td>${e.ip ?? ''}</td><td>${Object.entries(e.details).map(([k, v]) => `${k}=${v}`).join(' ')}</td></tr>`)}
+  ? html`<table id="audit"><thead><tr><th>at</th><th>kind</th><th>outcome</th><th>actor</th><th>subject</th><th>request</th><th>source</th><th>ip</th><th>details</th></tr></thead><tbody>
+${res.body.events.map((e) => html`<tr><td>${e.at}</td><td>${e.kind}</td><td>${e.outcome}</td><td><code>${e.actor_id ? `${e.actor_kind ?? ''} ${e.actor_id}` : ''}</code></td><td><code>${e.subject_id ?? ''}</code></td><td><code>${e.request_id ?? ''}</code></td><td>${e.source}</td><td>${e.ip ?? ''}</td><td>${Object.entries(e.details).map(([k, v]) => `${k}=${v}`).join(' ')}</td></tr>`)}
 </tbody></table>${next ? html`<p><a href="${next}">older →</a></p>` : ''}`
   : problemText(res.problem)}`,
   );

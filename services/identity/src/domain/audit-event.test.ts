@@ -27,13 +27,39 @@ describe('createAuditEvent', () => {
       atMs: 1_700_000_000_000,
       outcome: 'failure',
       actorUserId: null,
+      actorKind: null,
+      actorSubject: null,
       accountId: 'acc_1',
       ip: '203.0.113.7',
       subject: 'usr_7',
       reason: 'INVALID_CREDENTIALS',
       details: { username: 'alice', user_agent: 'mqttx/1.9' },
+      requestId: null,
+      source: 'identity',
     });
     expect(Object.isFrozen(event)).toBe(true);
+  });
+
+  it('names the actor by kind and subject: a user (shorthand actorUserId), a token by its id', () => {
+    const byUser = createAuditEvent({ kind: 'role_changed', outcome: 'success', actorUserId: 'usr_1', accountId: 'acc_1' }, deps);
+    expect(byUser).toMatchObject({ actorKind: 'user', actorSubject: 'usr_1', actorUserId: 'usr_1' });
+    const byToken = createAuditEvent({ kind: 'token_revoked', outcome: 'success', actorKind: 'master', actorSubject: 'tok_9', accountId: 'acc_1', requestId: 'req_abc', source: 'authz' }, deps);
+    expect(byToken).toMatchObject({ actorKind: 'master', actorSubject: 'tok_9', actorUserId: null, requestId: 'req_abc', source: 'authz' });
+  });
+
+  it('refuses an actor kind without a subject, an unknown actor kind, a bad request id or source', () => {
+    expect(() => createAuditEvent({ kind: 'token_revoked', outcome: 'success', actorKind: 'master' }, deps)).toThrow(/actor_subject/);
+    expect(() => createAuditEvent({ kind: 'token_revoked', outcome: 'success', actorKind: 'root' as never, actorSubject: 'x' }, deps)).toThrow(/actor_kind/);
+    expect(() => createAuditEvent({ kind: 'token_revoked', outcome: 'success', requestId: 'a b' }, deps)).toThrow(/request_id/);
+    expect(() => createAuditEvent({ kind: 'token_revoked', outcome: 'success', source: 'Authz!' }, deps)).toThrow(/source/);
+  });
+
+  it('keeps a request id that looks like a code: refusing it would keep the action out of the log', () => {
+    expect(createAuditEvent({ kind: 'token_revoked', outcome: 'success', requestId: '123456' }, deps).requestId).toBe('123456');
+  });
+
+  it('refuses a secret as actor subject', () => {
+    expect(() => createAuditEvent({ kind: 'token_revoked', outcome: 'success', actorKind: 'master', actorSubject: 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1c3JfMSJ9.c2ln' }, deps)).toThrow(/actor_subject/);
   });
 
   it.each<[string, AuditEventInput, string]>([

@@ -29,8 +29,28 @@ export const auditEventKinds = [
   'grant_changed',
   'key_rotated',
   'oauth_client_changed',
+  // Recorded by the other services through RecordAuditEvents (see recordableKinds).
+  'token_created',
+  'token_updated',
+  'token_rotated',
+  'token_revoked',
+  'limits_set',
+  'client_kicked',
 ] as const;
 export type AuditEventKind = (typeof auditEventKinds)[number];
+
+/**
+ * What each mesh service may write into the log: its own administrative actions and nothing
+ * else, so a service cannot forge a login or a role change.
+ */
+export const recordableKinds: Readonly<Record<string, readonly AuditEventKind[]>> = {
+  authz: ['token_created', 'token_updated', 'token_rotated', 'token_revoked'],
+  quota: ['limits_set'],
+  broker: ['client_kicked'],
+};
+
+export const actorKinds = ['user', 'master', 'standard', 'acl', 'service'] as const;
+export type ActorKind = (typeof actorKinds)[number];
 
 export const auditOutcomes = ['success', 'failure', 'denied'] as const;
 export type AuditOutcome = (typeof auditOutcomes)[number];
@@ -40,8 +60,11 @@ export interface AuditEvent {
   kind: AuditEventKind;
   atMs: number;
   outcome: AuditOutcome;
-  /** Who did it (`usr_…`); null for anonymous attempts and the system. */
+  /** Who did it (`usr_…`) when a user did; null for tokens, services, anonymous attempts and the system. */
   actorUserId: string | null;
+  /** Who did it: its kind and subject (`usr_…`, `tok_…`, `service:…`); null for anonymous attempts and the system. */
+  actorKind: ActorKind | null;
+  actorSubject: string | null;
   accountId: string | null;
   ip: string | null;
   /** What it was done to: a user, account, token family, key id or resource id. */
@@ -49,12 +72,21 @@ export interface AuditEvent {
   /** Machine reason, e.g. `INVALID_CREDENTIALS`, `REUSE_DETECTED`. */
   reason: string | null;
   details: Readonly<Record<string, string>>;
+  /** The x-request-id of the call that did it. */
+  requestId: string | null;
+  /** The service that recorded it. */
+  source: string;
 }
 
 export interface AuditEventInput {
   kind: AuditEventKind;
   outcome: AuditOutcome;
+  /** A user actor; shorthand for actorKind 'user' + actorSubject. */
   actorUserId?: string | null;
+  actorKind?: ActorKind | null;
+  actorSubject?: string | null;
+  requestId?: string | null;
+  source?: string;
   accountId?: string | null;
   ip?: string | null;
   subject?: string | null;
@@ -101,6 +133,13 @@ export function signingKeySubject(kid: string): string {
 export function createAuditEvent(input: AuditEventInput, deps: { clock: Clock; newId: () => string }): AuditEvent {
   if (!(auditEventKinds as readonly string[]).includes(input.kind)) throw invalidArgument('kind', `must be one of ${auditEventKinds.join(', ')}`);
   if (!(auditOutcomes as readonly string[]).includes(input.outcome)) throw invalidArgument('outcome', `must be one of ${auditOutcomes.join(', ')}`);
+  const actorKind = input.actorKind ?? (input.actorUserId ? 'user' : null);
+  if (actorKind !== null && !(actorKinds as readonly string[]).includes(actorKind)) throw invalidArgument('actor_kind', `must be one of ${actorKinds.join(', ')}`);
+  const actorSubject = input.actorSubject ?? input.actorUserId ?? null;
+  if ((actorKind === null) !== (actorSubject === null)) throw invalidArgument(actorKind === null ? 'actor_kind' : 'actor_subject', 'actor kind and subject go together');
+  if (input.requestId && !/^[\w.:-]{1,128}$/.test(input.requestId)) throw invalidArgument('request_id', 'must be 1-128 letters, digits, _ . : -');
+  const source = input.source ?? 'identity';
+  if (!/^[a-z]{2,16}$/.test(source)) throw invalidArgument('source', 'must be a service name');
   const field = (name: string, value: string | null | undefined): string | null => {
     if (value === undefined || value === null) return null;
     if (value.length > MAX_VALUE_LENGTH) throw invalidArgument(name, `must be at most ${MAX_VALUE_LENGTH} characters`);
@@ -122,11 +161,17 @@ export function createAuditEvent(input: AuditEventInput, deps: { clock: Clock; n
     kind: input.kind,
     atMs: deps.clock.nowMs(),
     outcome: input.outcome,
-    actorUserId: field('actor_user_id', input.actorUserId),
+    actorUserId: actorKind === 'user' ? field('actor_subject', actorSubject) : null,
+    actorKind,
+    actorSubject: field('actor_subject', actorSubject),
     accountId: field('account_id', input.accountId),
     ip,
     subject: field('subject', input.subject),
     reason: field('reason', input.reason),
     details: Object.freeze(details),
+    // Not checked for secrets: a caller picks its x-request-id, and one that looked like a code
+    // must not be a way to keep an action out of the log. The pattern above bounds it.
+    requestId: input.requestId || null,
+    source,
   });
 }

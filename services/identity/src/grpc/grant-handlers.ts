@@ -57,8 +57,8 @@ export function grantHandlers(deps: {
   }
 
   const audited = (actor: AdminPrincipal, accountId: string, resourceId: string, change: Record<string, string>) => {
-    const { actorUserId, details } = actorFields(actor);
-    return deps.audit([{ kind: 'grant_changed', outcome: 'success', actorUserId, accountId, subject: resourceId, details: { ...details, ...change } }]);
+    const { details, ...who } = actorFields(actor);
+    return deps.audit([{ kind: 'grant_changed', outcome: 'success', ...who, accountId, subject: resourceId, details: { ...details, ...change } }]);
   };
 
   return {

@@ -60,8 +60,8 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
     // The reason goes to the audit log, which refuses anything that looks like a secret: check before acting.
     if (reason && looksLikeSecret(reason)) throw invalidArgument('reason', 'looks like a secret; describe the reason in words');
     const account = await core.setSuspended(accountId, suspended);
-    const { actorUserId, details } = actorFields(actor);
-    await audit([{ kind: suspended ? 'account_suspended' : 'account_unsuspended', outcome: 'success', accountId, subject: accountId, actorUserId, details: { ...details, ...(reason ? { note: reason.slice(0, 256) } : {}) } }]);
+    const { details, ...who } = actorFields(actor);
+    await audit([{ kind: suspended ? 'account_suspended' : 'account_unsuspended', outcome: 'success', accountId, subject: accountId, ...who, details: { ...details, ...(reason ? { note: reason.slice(0, 256) } : {}) } }]);
     const path = await core.store.accountPath(account.id);
     return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
   }
@@ -131,8 +131,8 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
     async setAccountPolicy(req, ctx) {
       const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_subaccounts');
       const account = await core.setRequireTotp(req.accountId, req.requireTotp);
-      const { actorUserId, details } = actorFields(actor);
-      await audit([{ kind: 'account_policy_changed', outcome: 'success', accountId: account.id, subject: account.id, actorUserId, details: { ...details, two_factor_required: String(req.requireTotp) } }]);
+      const { details, ...who } = actorFields(actor);
+      await audit([{ kind: 'account_policy_changed', outcome: 'success', accountId: account.id, subject: account.id, ...who, details: { ...details, two_factor_required: String(req.requireTotp) } }]);
       const path = await core.store.accountPath(account.id);
       return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
     },
@@ -141,8 +141,8 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       const role = roleFromProto(req.role);
       assertMayAssign(actor, undefined, role);
       const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role });
-      const { actorUserId, details } = actorFields(actor);
-      await audit([{ kind: 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, role, new_user: 'true' } }]);
+      const { details, ...who } = actorFields(actor);
+      await audit([{ kind: 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, ...who, details: { ...details, role, new_user: 'true' } }]);
       return { user: userToProto(user, false) };
     },
     async getUser(req, ctx) {
@@ -167,8 +167,8 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
         throw failedPrecondition('role: the last owner of a root account cannot be demoted');
       }
       await core.store.setMembership(user.id, req.accountId, role);
-      const { actorUserId, details } = actorFields(actor);
-      await audit([{ kind: before ? 'role_changed' : 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, from: before ?? 'none', to: role } }]);
+      const { details, ...who } = actorFields(actor);
+      await audit([{ kind: before ? 'role_changed' : 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, ...who, details: { ...details, from: before ?? 'none', to: role } }]);
       return { user: await toProto((await core.store.getUser(user.id))!) };
     },
     async removeMembership(req, ctx) {
@@ -182,8 +182,8 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
         throw failedPrecondition('user_id: the last owner of a root account cannot be removed');
       }
       await core.store.removeMembership(user.id, req.accountId);
-      const { actorUserId, details } = actorFields(actor);
-      await audit([{ kind: 'member_removed', outcome: 'success', accountId: req.accountId, subject: user.id, actorUserId, details: { ...details, from: membership.role } }]);
+      const { details, ...who } = actorFields(actor);
+      await audit([{ kind: 'member_removed', outcome: 'success', accountId: req.accountId, subject: user.id, ...who, details: { ...details, from: membership.role } }]);
       return { user: await toProto((await core.store.getUser(user.id))!) };
     },
     async verifyPassword(req, ctx) {

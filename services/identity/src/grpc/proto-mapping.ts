@@ -59,9 +59,12 @@ export const pageSize = (n: number): number => (n === 0 ? 100 : Math.min(n, 1_00
 
 const SAFE_SUBJECT = /^(?:[a-z]{2,8}_[A-Za-z0-9]{1,64}|service:[a-z0-9-]{1,32})$/;
 
-/** Who did it, for the audit log: a user id, or the kind and id of the token / service (never a secret). */
-export function actorFields(p: AdminPrincipal): Pick<AuditEventInput, 'actorUserId' | 'details'> {
-  if (p.kind === 'user') return { actorUserId: p.subject, details: { actor: 'user' } };
-  if (!SAFE_SUBJECT.test(p.subject)) return { actorUserId: null, details: { actor: p.kind } };
-  return { actorUserId: null, details: { actor: p.kind === 'service' ? p.subject : `${p.kind}:${p.subject}` } };
+export type ActorFields = Required<Pick<AuditEventInput, 'actorUserId' | 'actorKind' | 'actorSubject' | 'details'>>;
+
+/** Who did it, for the audit log: the kind and subject of the user / token / service (a token by its id, never a secret). */
+export function actorFields(p: AdminPrincipal): ActorFields {
+  if (p.kind === 'user') return { actorUserId: p.subject, actorKind: 'user', actorSubject: p.subject, details: { actor: 'user' } };
+  // A subject that is not an id we know is left out rather than risk recording something secret.
+  if (!SAFE_SUBJECT.test(p.subject)) return { actorUserId: null, actorKind: null, actorSubject: null, details: { actor: p.kind } };
+  return { actorUserId: null, actorKind: p.kind, actorSubject: p.subject, details: { actor: p.kind === 'service' ? p.subject : `${p.kind}:${p.subject}` } };
 }

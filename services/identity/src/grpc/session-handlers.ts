@@ -130,8 +130,8 @@ export function sessionHandlers(deps: {
         if (isIP(req.address.trim()) === 0) throw invalidArgument('address', 'must be an IPv4 or IPv6 address');
         address = req.address.trim();
       }
-      const { actorUserId, details } = actorFields(actor);
-      const lifted = await ready().sessions.unlock({ username, address, actor: { actorUserId: actorUserId ?? null, details: details ?? {} }, accountId: user?.memberships[0]?.accountId ?? null, subject: user?.id ?? null });
+      const { details, ...who } = actorFields(actor);
+      const lifted = await ready().sessions.unlock({ username, address, actor: { ...who, details }, accountId: user?.memberships[0]?.accountId ?? null, subject: user?.id ?? null });
       return { lifted };
     },
     async getJwks() {
@@ -152,8 +152,8 @@ export function sessionHandlers(deps: {
       const rotated = await ring.rotate();
       // The ES256 keys (ID tokens for clients that cannot verify EdDSA) rotate with them.
       await compatRing?.rotate();
-      const { actorUserId, details } = actorFields(actor);
-      await sessions.audit([{ kind: 'key_rotated', outcome: 'success', subject: signingKeySubject(rotated.kid), actorUserId, accountId: actor.kind === 'service' ? null : actor.accountId, details }]);
+      const { details, ...who } = actorFields(actor);
+      await sessions.audit([{ kind: 'key_rotated', outcome: 'success', subject: signingKeySubject(rotated.kid), ...who, accountId: actor.kind === 'service' ? null : actor.accountId, details }]);
       return { kid: rotated.kid, retiredKids: rotated.retiredKid ? [rotated.retiredKid] : [] };
     },
     async listAuditEvents(req, ctx) {
@@ -176,7 +176,7 @@ export function sessionHandlers(deps: {
       });
       const last = events.at(-1);
       return {
-        events: events.map((e) => ({ id: e.id, kind: e.kind, actorId: e.actorUserId ?? '', accountId: e.accountId ?? '', subjectId: e.subject ?? '', ip: e.ip ?? '', outcome: e.reason ? `${e.outcome}:${e.reason}` : e.outcome, details: { ...e.details }, at: timestampFromMs(e.atMs) })),
+        events: events.map((e) => ({ id: e.id, kind: e.kind, actorKind: e.actorKind ?? '', actorId: e.actorSubject ?? '', requestId: e.requestId ?? '', source: e.source, accountId: e.accountId ?? '', subjectId: e.subject ?? '', ip: e.ip ?? '', outcome: e.reason ? `${e.outcome}:${e.reason}` : e.outcome, details: { ...e.details }, at: timestampFromMs(e.atMs) })),
         nextPageToken: events.length === limit && last ? `${last.atMs}.${last.id}` : '',
       };
     },

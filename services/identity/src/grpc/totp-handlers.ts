@@ -43,8 +43,8 @@ export function totpHandlers(deps: {
   }
 
   const audited = (kind: AuditEventInput['kind'], user: UserRecord, actor: AdminPrincipal, extra: Record<string, string> = {}) => {
-    const { actorUserId, details } = actorFields(actor);
-    return deps.audit([{ kind, outcome: 'success', actorUserId, subject: user.id, accountId: user.memberships[0]?.accountId ?? null, details: { ...details, ...extra } }]);
+    const { details, ...who } = actorFields(actor);
+    return deps.audit([{ kind, outcome: 'success', ...who, subject: user.id, accountId: user.memberships[0]?.accountId ?? null, details: { ...details, ...extra } }]);
   };
 
   return {

@@ -55,6 +55,10 @@ const auditEvents = identity.table('audit_events', {
   subject: text('subject'),
   reason: text('reason'),
   details: jsonb('details').$type<Record<string, string>>().notNull(),
+  actorKind: text('actor_kind'),
+  actorSubject: text('actor_subject'),
+  requestId: text('request_id'),
+  source: text('source').notNull(),
 });
 
 /** Refresh-token families and tokens in the `identity` schema; `markUsed` is a compare-and-set. */
@@ -165,9 +169,13 @@ export class PostgresAuditStore {
   constructor(db: Db) {
     this.db = db;
   }
+  /** Appends; an event whose id is already stored is skipped (a service's retried batch is stored once). */
   async append(events: readonly AuditEvent[]): Promise<void> {
     if (events.length === 0) return;
-    await this.db.insert(auditEvents).values(events.map((e) => ({ ...e, at: new Date(e.atMs), details: { ...e.details } })));
+    await this.db
+      .insert(auditEvents)
+      .values(events.map((e) => ({ ...e, at: new Date(e.atMs), details: { ...e.details } })))
+      .onConflictDoNothing({ target: auditEvents.id });
   }
   /**
    * Newest first. `accountIds` empty = every account (mesh services only); `before` is the last
@@ -188,6 +196,6 @@ export class PostgresAuditStore {
       )
       .orderBy(desc(auditEvents.at), desc(auditEvents.id))
       .limit(filter.limit);
-    return rows.map((r) => ({ ...r, atMs: r.at.getTime(), kind: r.kind as AuditEvent['kind'], outcome: r.outcome as AuditEvent['outcome'] }));
+    return rows.map((r) => ({ ...r, atMs: r.at.getTime(), kind: r.kind as AuditEvent['kind'], outcome: r.outcome as AuditEvent['outcome'], actorKind: (r.actorKind ?? (r.actorUserId ? 'user' : null)) as AuditEvent['actorKind'], actorSubject: r.actorSubject ?? r.actorUserId }));
   }
 }

@@ -1,6 +1,7 @@
 import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { invalidArgument } from '#libs/errors/index.ts';
-import { requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { requireService, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { auditActor, type AdminAuditEvent, type AuditSink } from '#libs/audit/audit-sink.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import type { ShardRouter } from '../clients/shard-router.ts';
 import { LimitEventKind, LimitKind as ProtoKind, Period as ProtoPeriod, type Limit as ProtoLimit, type QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
@@ -40,8 +41,15 @@ const positive = (v: bigint, field: string) => {
   return Number(v);
 };
 
+/** `limits_set` for the audit log: the metrics as target, each limit as `metric=kind:value[/period][+burst][ shadow]`. */
+function limitsSetEvent(admin: AdminPrincipal, accountId: string, limits: Limit[], requestId: string): AdminAuditEvent {
+  const clip = (text: string) => (text.length > 256 ? `${text.slice(0, 255)}…` : text);
+  const shown = limits.map((l) => `${l.metric}=${l.kind}:${l.value}${l.period ? `/${l.period}` : ''}${l.burst ? `+${l.burst}` : ''}${l.shadow ? ' shadow' : ''}`);
+  return { kind: 'limits_set', actor: auditActor(admin), accountId, target: clip(limits.map((l) => l.metric).join(',')), requestId, details: { limits: clip(shown.join(',')), count: String(limits.length) } };
+}
+
 /** gRPC ⇄ quota core. Limits: account admins. Consume/leases/slots/usage reports: mesh services. */
-export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter): Partial<ServiceImpl<typeof QuotaService>> {
+export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter, audit?: AuditSink): Partial<ServiceImpl<typeof QuotaService>> {
   /** The owner replica of this account's tree, when it is another one (and this call was not forwarded already). */
   const ownerElsewhere = async (accountId: string, ctx: CallContext): Promise<number | undefined> => {
     if (!router || ctx.header('x-tollgate-forwarded')) return undefined;
@@ -55,9 +63,11 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
   };
   return {
     async setLimits(req, ctx) {
-      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_limits');
+      const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_limits');
       if (req.limits.length === 0 || req.limits.length > 100) throw invalidArgument('limits', 'between 1 and 100 limits');
-      const effective = await core.setLimits(req.accountId, req.limits.map((l, i) => limitFromProto(l, `limits[${i}]`)));
+      const limits = req.limits.map((l, i) => limitFromProto(l, `limits[${i}]`));
+      const effective = await core.setLimits(req.accountId, limits);
+      audit?.record(limitsSetEvent(admin, req.accountId, limits, ctx.requestId));
       return { limits: [...effective.values()].map(effectiveToProto) };
     },
     async getLimits(req, ctx) {
