@@ -1,7 +1,10 @@
+import { actorCovers, actorMay, isRole, type Actor, type Operation } from '#libs/policy/role-policy.ts';
+
 /**
- * Which console controls a caller is shown: the ONE place the console maps a role to its UI. It
- * hides buttons and nothing more — every call still goes to a service with the caller's
- * credential, and the service's own guard answers. (To be pointed at the shared role table.)
+ * Which console controls a caller is shown: each control is an operation of the one role table
+ * (libs/policy/role-policy.ts), so the page shows exactly what the services would allow. It hides
+ * buttons and nothing more — every call still goes to a service with the caller's credential, and
+ * the service's own guard answers.
  */
 export const consoleControls = ['accounts.manage', 'users.manage', 'tokens.manage', 'limits.manage', 'clients.kick', 'audit.read', 'keys.rotate'] as const;
 export type ConsoleControl = (typeof consoleControls)[number];
@@ -11,11 +14,24 @@ export interface ControlSubject {
   role: 'owner' | 'admin' | 'member' | 'viewer' | null;
 }
 
+/** The role table's operation behind each control; key rotation takes every power of an owner. */
+const operationOf: Record<Exclude<ConsoleControl, 'keys.rotate'>, Operation> = {
+  'accounts.manage': 'manage_subaccounts',
+  'users.manage': 'manage_users',
+  'tokens.manage': 'manage_tokens',
+  'limits.manage': 'manage_limits',
+  'clients.kick': 'kick',
+  'audit.read': 'audit_read',
+};
+
+function actorOf(who: ControlSubject): Actor {
+  const role = who.role ?? undefined;
+  return who.kind === 'user' ? { kind: 'user', role: isRole(role) ? role : undefined } : { kind: who.kind };
+}
+
 export function controlsFor(who: ControlSubject): ConsoleControl[] {
-  if (who.kind === 'master') return [...consoleControls];
-  if (who.kind === 'standard') return ['users.manage', 'limits.manage', 'clients.kick', 'audit.read'];
-  if (who.kind === 'user' && (who.role === 'owner' || who.role === 'admin')) return consoleControls.filter((c) => c !== 'keys.rotate' || who.role === 'owner');
-  return [];
+  const actor = actorOf(who);
+  return consoleControls.filter((control) => (control === 'keys.rotate' ? actorCovers(actor, 'owner') : actorMay(actor, operationOf[control])));
 }
 
 export function hasControl(who: ControlSubject, control: ConsoleControl): boolean {
