@@ -148,7 +148,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
     if (runs('authz')) {
       authz = createAuthzApp(
-        { listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client, rabbitmqDefaultVhostAccountId: env.TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT, sharedBrokerNamespace: env.TOLLGATE_SHARED_BROKER_NAMESPACE },
+        { listen: listen(env.TOLLGATE_AUTHZ_GRPC_PORT, env.TOLLGATE_AUTHZ_HTTP_PORT), peers, clientTls: tls.client, rabbitmqDefaultVhostAccountId: env.TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT, sharedBrokerNamespace: env.TOLLGATE_SHARED_BROKER_NAMESPACE, subscribeOverlap: env.TOLLGATE_ACL_SUBSCRIBE_OVERLAP },
         withDatabase(),
       );
       await startOne(authz);

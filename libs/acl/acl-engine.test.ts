@@ -193,6 +193,16 @@ describe('checkSubscribeFiltered / mayReceive (subscriptions overlapping a deny 
     if (!filtered) expect(d.allowed).toBe(checkSubscribe(acl, filter, vars).allowed);
   });
 
+  it('checkAccess takes the overlap mode: filter grants what checkSubscribeFiltered grants, refuse (or none) what checkSubscribe does', () => {
+    for (const filter of ['#', 'a/b', 'secret/#']) {
+      expect(checkAccess(acl, { action: 'subscribe', resource: `mqtt:${filter}`, vars, subscribeOverlap: 'filter' }).allowed).toBe(checkSubscribeFiltered(acl, filter, vars).allowed);
+      expect(checkAccess(acl, { action: 'subscribe', resource: `mqtt:${filter}`, vars, subscribeOverlap: 'refuse' }).allowed).toBe(checkSubscribe(acl, filter, vars).allowed);
+      expect(checkAccess(acl, { action: 'subscribe', resource: `mqtt:${filter}`, vars }).allowed).toBe(checkSubscribe(acl, filter, vars).allowed);
+    }
+    expect(checkAccess(acl, { action: 'subscribe', resource: 'mqtt:#', vars, subscribeOverlap: 'filter' }).allowed).toBe(true);
+    expect(checkAccess(acl, { action: 'subscribe', resource: 'mqtt:#', vars }).allowed).toBe(false);
+  });
+
   it('a filter not covered by the allow rules stays refused', () => {
     const narrow = compileRules([
       { effect: 'allow', actions: ['subscribe'], resources: ['mqtt:a/#'] },

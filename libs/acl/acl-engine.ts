@@ -60,6 +60,12 @@ export interface AccessRequest {
   /** `mqtt:<topic or filter>`, `api:<path>`, `dataset:<id>`. Ignored for `connect`. */
   readonly resource: string;
   readonly vars?: AclVars;
+  /**
+   * `subscribe` only: `filter` grants a filter that overlaps a deny rule (checkSubscribeFiltered) —
+   * for a caller that checks every delivery afterwards (the broker edge, mosquitto-go-auth);
+   * unset or `refuse`: such a filter is denied whole.
+   */
+  readonly subscribeOverlap?: 'filter' | 'refuse';
 }
 
 type DataAction = 'read' | 'write' | 'admin';
@@ -165,7 +171,7 @@ export function checkAccess(acl: CompiledAcl, request: AccessRequest): AccessDec
       if (!resource.startsWith('mqtt:')) throw invalidArgument('resource', `${action} needs an mqtt: resource`);
       return publishAt(acl, resource, 5, vars);
     case 'subscribe':
-      return checkSubscribe(acl, mqttValue(resource, action), vars);
+      return request.subscribeOverlap === 'filter' ? checkSubscribeFiltered(acl, mqttValue(resource, action), vars) : checkSubscribe(acl, mqttValue(resource, action), vars);
     case 'connect':
       if (!mayConnect(acl)) return decide(acl, -1, acl.connect.deny);
       return acl.connect.allow >= 0 ? decide(acl, acl.connect.allow, -1) : CONNECT_BY_DEFAULT;

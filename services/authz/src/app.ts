@@ -42,6 +42,8 @@ export interface AuthzAppConfig {
   rabbitmqDefaultVhostAccountId?: string | undefined;
   /** How EMQX and go-auth topics name their account; unset: `account-prefix` (TOLLGATE_SHARED_BROKER_NAMESPACE). */
   sharedBrokerNamespace?: SharedBrokerNamespace | undefined;
+  /** mosquitto-go-auth subscribe checks: grant a filter overlapping a deny rule (`filter`, deliveries are checked) or refuse it. */
+  subscribeOverlap?: 'filter' | 'refuse' | undefined;
 }
 
 export interface AuthzApp extends ServiceApp {
@@ -116,8 +118,10 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   // EMQX and Mosquitto share one topic space among accounts: the namespace mode keeps them apart.
   const namespace = { namespace: config.sharedBrokerNamespace };
   http.route('/emqx', emqxRoutes(core, brokerCredentials, deps.logger, namespace));
-  http.route('/mosquitto', goAuthRoutes(core, brokerCredentials, deps.logger, namespace));
-  rpc.add(AuthService, goAuthGrpcHandlers(core, brokerCredentials, namespace));
+  // mosquitto-go-auth checks every delivery (acc 1), so it may grant overlapping subscriptions; EMQX cannot.
+  const goAuth = { ...namespace, subscribeOverlap: config.subscribeOverlap };
+  http.route('/mosquitto', goAuthRoutes(core, brokerCredentials, deps.logger, goAuth));
+  rpc.add(AuthService, goAuthGrpcHandlers(core, brokerCredentials, goAuth));
   let usageTimer: NodeJS.Timeout | undefined;
   let accounts: { stop(): void } | undefined;
   const host = hostService({

@@ -69,6 +69,8 @@ export interface AuthorizeInput {
    * peer address once, on `vhost`, the only call that carries it): skip it here.
    */
   ipCheckedElsewhere?: boolean | undefined;
+  /** `subscribe`: grant a filter overlapping a deny rule, for a caller that checks each delivery (libs/acl). */
+  subscribeOverlap?: 'filter' | 'refuse' | undefined;
 }
 
 export interface AuthorizeDecision {
@@ -363,7 +365,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     const acl = entry?.acl ?? compileRules(outcome.rules);
     const vars = { account: accountId, token: principal.tokenId ?? '', client_id: input.clientId, username: input.credential.username ?? '' };
     return resources.map((resource) => {
-      const decision = checkAccess(acl, { action, resource, vars });
+      const decision = checkAccess(acl, input.subscribeOverlap ? { action, resource, vars, subscribeOverlap: input.subscribeOverlap } : { action, resource, vars });
       decisions.record({ atMs: now(), allowed: decision.allowed, reason: decision.reason, action, resource, accountId, subject: principal.subject, clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
       return { allowed: decision.allowed, reason: decision.reason, cacheTtlMs: ttl, accountId };
     });

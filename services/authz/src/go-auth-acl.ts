@@ -19,7 +19,7 @@ export type GoAuthAclAnswer = { ok: true } | { ok: false; reason: string } | { o
  * read + write (3) needs both. Refusals before the engine are recorded here, the engine records
  * its own.
  */
-export function createGoAuthAcl(core: AuthzCore, namespace: SharedBrokerNamespace) {
+export function createGoAuthAcl(core: AuthzCore, namespace: SharedBrokerNamespace, subscribeOverlap: 'filter' | 'refuse' = 'filter') {
   const refusals = createAdapterRefusals(core);
   const topics = createTopicNamespace(core, namespace);
   return async function checkAcl(input: { credential: Credential | undefined; acc: number; topic: string; clientId: string }): Promise<GoAuthAclAnswer> {
@@ -40,7 +40,10 @@ export function createGoAuthAcl(core: AuthzCore, namespace: SharedBrokerNamespac
     if (input.acc & ACC_WRITE) actions.push('publish');
     if (input.acc & ACC_READ || input.acc & ACC_SUBSCRIBE) actions.push('subscribe');
     for (const action of actions) {
-      const [d] = await core.authorize({ credential: input.credential, action, resources: [scoped.resource], clientId: input.clientId, peerIp: undefined, accountId: scoped.accountId, source: 'go-auth' });
+      // go-auth asks `acc` 1 (read) for every message it delivers, so a subscription overlapping a
+      // deny rule may be granted (`filter`): the denied topics are refused at delivery.
+      const overlap = input.acc === ACC_SUBSCRIBE ? subscribeOverlap : undefined;
+      const [d] = await core.authorize({ credential: input.credential, action, resources: [scoped.resource], clientId: input.clientId, peerIp: undefined, accountId: scoped.accountId, source: 'go-auth', subscribeOverlap: overlap });
       if (!d?.allowed) return { ok: false, reason: d?.reason ?? 'DENIED' };
     }
     return { ok: true };

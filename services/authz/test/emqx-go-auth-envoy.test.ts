@@ -126,6 +126,16 @@ describe('EMQX, go-auth and Envoy adapters: edge cases and bad input', () => {
         req.end(body);
       });
 
+    it('grants a subscription overlapping a deny rule and refuses the denied topics at delivery (go-auth checks every delivery: acc 1)', async () => {
+      const check = async (topic: string, acc: number) => (await rawRequest('POST', '/mosquitto/aclcheck', JSON.stringify({ username: guarded, clientid: 'g2', topic: inA(topic), acc }))).status;
+      // EMQX cannot filter deliveries, so it refuses the same filter whole (test above); go-auth may grant it.
+      expect(await check('devices/g2/#', 4)).toBe(200);
+      expect(await check('devices/g2/temp', 1)).toBe(200);
+      expect(await check('devices/g2/secret', 1)).toBe(403);
+      // A filter inside the denied subtree is refused outright.
+      expect(await check('devices/g2/secret', 4)).toBe(403);
+    });
+
     it('takes the JSON body with GET and PUT as well as POST (auth_opt_http_method)', async () => {
       expect(await rawRequest('GET', '/mosquitto/getuser', JSON.stringify({ username: device, password: '', clientid: 'c1' }))).toEqual({ status: 200, body: '{"ok":true,"error":""}' });
       expect((await rawRequest('PUT', '/mosquitto/aclcheck', JSON.stringify({ username: device, clientid: 'c1', topic: inA('devices/c1/t'), acc: 2 }))).status).toBe(200);

@@ -17,9 +17,9 @@ const MAX_CLIENT_ID = 65_535;
  * are recorded as decisions (source `go-auth`). Topics are placed in an account per `namespace`
  * (`account-prefix` by default: `<account id>/<topic>`, adapter-topic.ts), as over HTTP.
  */
-export function goAuthGrpcHandlers(core: AuthzCore, credentials: BrokerCredentials, options: { namespace?: SharedBrokerNamespace | undefined } = {}): ServiceImpl<typeof AuthService> {
+export function goAuthGrpcHandlers(core: AuthzCore, credentials: BrokerCredentials, options: { namespace?: SharedBrokerNamespace | undefined; subscribeOverlap?: 'filter' | 'refuse' | undefined } = {}): ServiceImpl<typeof AuthService> {
   const refusals = createAdapterRefusals(core);
-  const decideAcl = createGoAuthAcl(core, options.namespace ?? 'account-prefix');
+  const decideAcl = createGoAuthAcl(core, options.namespace ?? 'account-prefix', options.subscribeOverlap ?? 'filter');
   const refuse = async (field: string, problem: string, refusal: Omit<Parameters<typeof refusals.record>[0], 'source' | 'reason'> & { reason?: string }) => {
     await refusals.record({ source: 'go-auth', reason: MALFORMED_REQUEST, ...refusal });
     return invalidArgument(field, problem);

@@ -61,10 +61,10 @@ async function paramsOf(c: Context): Promise<Record<string, string>> {
  * Mosquitto has one topic space for every account: with `namespace` `account-prefix` (the default)
  * every topic is `<account id>/<topic>` (adapter-topic.ts); `none` is for single-tenant deployments.
  */
-export function goAuthRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger, options: { namespace?: SharedBrokerNamespace | undefined } = {}): Hono {
+export function goAuthRoutes(core: AuthzCore, credentials: BrokerCredentials, logger: Logger, options: { namespace?: SharedBrokerNamespace | undefined; subscribeOverlap?: 'filter' | 'refuse' | undefined } = {}): Hono {
   const app = new Hono();
   const refusals = createAdapterRefusals(core);
-  const checkAcl = createGoAuthAcl(core, options.namespace ?? 'account-prefix');
+  const checkAcl = createGoAuthAcl(core, options.namespace ?? 'account-prefix', options.subscribeOverlap ?? 'filter');
   type Status = 400 | 403 | 413 | 503;
   const ok = (c: Context) => c.json({ ok: true, error: '' }, 200);
   const no = async (c: Context, status: Status, error: string, refusal?: Omit<Parameters<typeof refusals.record>[0], 'source'>) => {
