@@ -3,7 +3,7 @@
  * ships one generated model per apiVersion/kind, whose `validate()` checks the schema (types,
  * required fields, enums). Returns the first error, or undefined when the manifest is valid.
  */
-export async function validateManifest(doc: { apiVersion?: string; kind?: string }): Promise<string | undefined> {
+export async function validateManifest(doc: { apiVersion?: string; kind?: string; [field: string]: unknown }): Promise<string | undefined> {
   const [group, version] = doc.apiVersion?.includes('/') ? doc.apiVersion.split('/') : ['', doc.apiVersion];
   const path = `kubernetes-models/${group ? `${group}/` : ''}${version}/${doc.kind}`;
   let Model: new (data: unknown) => { validate(): void };
