@@ -219,6 +219,8 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
           },
           edgeId: env.TOLLGATE_BROKER_EDGE_ID,
           cluster: env.TOLLGATE_NATS_URL ? { natsUrl: env.TOLLGATE_NATS_URL, name: env.TOLLGATE_BROKER_CLUSTER } : undefined,
+          traceSampleRatio: env.TOLLGATE_BROKER_TRACE_SAMPLE,
+          decisionReportsPerSecond: env.TOLLGATE_BROKER_DECISION_REPORTS_PER_SECOND,
         },
         edgeDeps,
       );

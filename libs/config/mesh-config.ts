@@ -104,6 +104,14 @@ export const brokerEnvShape = {
   TOLLGATE_BROKER_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).default('tollgate'),
   /** This edge's name in the cluster and in quota leases; unset: random per process. */
   TOLLGATE_BROKER_EDGE_ID: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).optional(),
+  /** Share of PUBLISH/SUBSCRIBE packets the edge traces (0..1; every CONNECT is traced). */
+  TOLLGATE_BROKER_TRACE_SAMPLE: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?)$/, { message: 'expected a ratio between 0 and 1, e.g. 0.001' })
+    .transform(Number)
+    .default(0.001),
+  /** The edge's own topic denials sent to authz's decision log per second at most; more are counted as dropped. */
+  TOLLGATE_BROKER_DECISION_REPORTS_PER_SECOND: positiveInt(200, 'decisions'),
   TOLLGATE_ACCESS_TOKEN_TTL: duration('6h'),
   /** Console sessions end after this long without a request, and this long after sign-in at most. */
   TOLLGATE_CONSOLE_SESSION_IDLE: duration('30m'),

@@ -3,12 +3,22 @@ import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
 import { defaultPorts, meshEnvSchema, startableServices } from '#libs/config/index.ts';
 import { databaseServices } from '../../cli/mesh.ts';
+import { validateManifest } from './kubernetes-schema.ts';
 
 /** deploy/ checked against the code's config: names, ports, probes and the edges the mesh uses. */
 const read = (path: string) => readFileSync(new URL(`../../deploy/${path}`, import.meta.url), 'utf8');
 const envNames = new Set(Object.keys(meshEnvSchema.shape));
 const httpPort = (name: string) => (defaultPorts as Record<string, { http: number }>)[name]!.http;
 const grpcPort = (name: string) => (defaultPorts as Record<string, { grpc?: number }>)[name]!.grpc;
+
+/** The CLI's commands (its usage text) and options (its parseArgs table): what deploy/ may run. */
+const cliSource = readFileSync(new URL('../../cli/main.ts', import.meta.url), 'utf8');
+const knownCommand = (args: string[]) => {
+  const [command, ...rest] = args;
+  expect(cliSource).toMatch(new RegExp(`^  ${command} `, 'm'));
+  for (const flag of rest.filter((a) => a.startsWith('--'))) expect(cliSource).toMatch(new RegExp(`^\\s+'?${flag.slice(2)}'?: \\{ type:`, 'm'));
+};
+const allPorts = new Set(Object.values(defaultPorts).flatMap((p) => Object.values(p as Record<string, number>)));
 
 type Doc = { kind: string; metadata: { name: string }; data?: Record<string, string>; stringData?: Record<string, string>; spec: Record<string, any> };
 
@@ -24,12 +34,67 @@ describe('deploy/compose.yaml', () => {
       expect({ name, database: 'DATABASE_URL' in service.environment! }).toEqual({ name, database: databaseServices.includes(name) });
       expect(service.healthcheck!.test.join(' ')).toContain(`http://127.0.0.1:${httpPort(name)}/readyz`);
       for (const key of Object.keys(service.environment!)) expect(envNames).toContain(key);
+      knownCommand(service.command!);
     }
+    knownCommand(compose.services.bootstrap!.command!);
+  });
+
+  it("publishes only the code's ports, and serves MQTT over TLS on 8883 with the certificate from deploy/certs (README)", () => {
+    for (const name of startableServices) {
+      for (const mapping of (compose.services[name] as { ports?: string[] }).ports ?? []) {
+        const [host, container] = mapping.split(':').map(Number);
+        expect({ name, mapping, known: allPorts.has(container!) && host === container }).toEqual({ name, mapping, known: true });
+      }
+    }
+    const broker = compose.services.broker as { environment: Record<string, string>; volumes: string[]; ports: string[] };
+    expect(broker.ports).toContain(`${defaultPorts.broker.mqtts}:${defaultPorts.broker.mqtts}`);
+    expect(broker.volumes[0]).toBe('${TOLLGATE_MQTT_TLS_DIR:-./certs}:/etc/tollgate/mqtt-tls:ro');
+    expect(broker.environment.TOLLGATE_MQTT_TLS_CERT).toBe('/etc/tollgate/mqtt-tls/tls.crt');
+    expect(broker.environment.TOLLGATE_MQTT_TLS_KEY).toBe('/etc/tollgate/mqtt-tls/tls.key');
+    // The README tells where the certificate goes, and the path is the one compose mounts.
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain('deploy/certs/tls.crt');
+    expect(readme).toContain('TOLLGATE_MQTT_TLS_DIR');
   });
 });
 
 describe('deploy/kubernetes', () => {
-  const docs = ['config.yaml', 'services.yaml', 'network-policies.yaml'].flatMap((f) => parseAllDocuments(read(`kubernetes/${f}`)).map((d) => d.toJS() as Doc));
+  // Every file kustomize applies (a file added later is checked too).
+  const files = (parse(read('kubernetes/kustomization.yaml')) as { resources: string[] }).resources;
+  const docs = files.flatMap((f) => parseAllDocuments(read(`kubernetes/${f}`)).map((d) => d.toJS() as Doc)).filter(Boolean);
+
+  it('is valid against the Kubernetes API schemas (kubernetes-models, offline)', async () => {
+    expect(files).toEqual(expect.arrayContaining(['namespace.yaml', 'config.yaml', 'services.yaml', 'network-policies.yaml', 'disruption-budgets.yaml']));
+    for (const doc of docs) expect({ doc: `${doc.kind}/${doc.metadata?.name}`, error: await validateManifest(doc) }).toEqual({ doc: `${doc.kind}/${doc.metadata?.name}`, error: undefined });
+  });
+
+  it('the validator rejects what the API server would', async () => {
+    const service = find('Service', 'broker');
+    expect(await validateManifest({ ...service, spec: { ...service.spec, ports: [{ port: 'mqtt' }] } })).toMatch(/port/);
+    expect(await validateManifest({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'x' }, spec: { maxUnavailable: 1, selector: { matchLabels: 'app' } } })).toMatch(/matchLabels/);
+    expect(await validateManifest({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'x' } })).toMatch(/no schema/);
+  });
+
+  it("names only env, ports and commands the code has", () => {
+    for (const d of docs.filter((d) => d.kind === 'Deployment' || d.kind === 'Job')) {
+      for (const container of d.spec.template.spec.containers as { args: string[]; env?: { name: string }[]; ports?: { containerPort: number }[] }[]) {
+        if (container.args) knownCommand(container.args);
+        for (const e of container.env ?? []) expect(envNames).toContain(e.name);
+        for (const p of container.ports ?? []) expect({ in: d.metadata.name, port: p.containerPort, known: allPorts.has(p.containerPort) || p.containerPort === 4222 }).toMatchObject({ known: true });
+      }
+    }
+  });
+
+  it('serves MQTT over TLS from the tollgate-mqtt-tls Secret, and keeps one pod of each service up through voluntary disruptions', () => {
+    const broker = find('Deployment', 'broker').spec.template.spec;
+    const env = Object.fromEntries((broker.containers[0].env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    const mount = (broker.containers[0].volumeMounts as { name: string; mountPath: string }[]).find((m) => m.name === 'mqtt-tls')!;
+    expect(env).toMatchObject({ TOLLGATE_MQTT_TLS_CERT: `${mount.mountPath}/tls.crt`, TOLLGATE_MQTT_TLS_KEY: `${mount.mountPath}/tls.key` });
+    expect(broker.volumes).toContainEqual({ name: 'mqtt-tls', secret: { secretName: 'tollgate-mqtt-tls' } });
+    for (const name of startableServices) {
+      expect(find('PodDisruptionBudget', name).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: find('Deployment', name).spec.selector.matchLabels } });
+    }
+  });
   const find = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
 
   it('configures only settings the code reads', () => {
@@ -68,5 +133,28 @@ describe('deploy/kubernetes', () => {
     expect(allows('broker-mqtt', defaultPorts.broker.grpc, 'tollgate-cli')).toBe(true);
     expect(allows('broker-mqtt', defaultPorts.broker.grpc, 'envoy')).toBe(false);
     for (const name of startableServices) expect(allows('metrics-from-prometheus', httpPort(name), 'prometheus')).toBe(true);
+  });
+
+  it('allows exactly the edges the README lists, and denies the rest (NATS entries aside, if present)', () => {
+    const policies = docs.filter((d) => d.kind === 'NetworkPolicy');
+    const denyAll = policies.find((p) => Object.keys(p.spec.podSelector).length === 0 && !p.spec.ingress);
+    expect(denyAll?.spec.policyTypes).toEqual(['Ingress']);
+    type Peer = { podSelector?: { matchLabels?: Record<string, string> }; namespaceSelector?: { matchLabels?: Record<string, string> } };
+    const appsOf = (selector: Record<string, any>): string[] => selector.matchLabels?.app ? [selector.matchLabels.app] : (selector.matchExpressions?.[0]?.values ?? []);
+    const peerName = (f: Peer) => f.podSelector?.matchLabels?.app ?? f.podSelector?.matchLabels?.['app.kubernetes.io/name'] ?? '?';
+    const edges = new Set<string>();
+    for (const p of policies) {
+      for (const rule of (p.spec.ingress ?? []) as { from?: Peer[]; ports: { port: number }[] }[]) {
+        for (const app of appsOf(p.spec.podSelector)) {
+          for (const { port } of rule.ports) for (const from of rule.from ? rule.from.map(peerName) : ['world']) edges.add(`${from} -> ${app}:${port}`);
+        }
+      }
+    }
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('<!-- network-policies -->'), readme.indexOf('<!-- /network-policies -->'));
+    const documented = new Set([...section.matchAll(/^\| ([\w-]+) \| ([\w-]+) \| ([\d, ]+) \|/gm)].flatMap(([, from, to, ports]) => ports!.split(',').map((port) => `${from} -> ${to}:${port.trim()}`)));
+    expect(documented.size).toBeGreaterThan(10);
+    const withoutNats = (set: Set<string>) => [...set].filter((e) => !/nats|:4222$|:8222$|:6222$/.test(e)).sort();
+    expect(withoutNats(edges)).toEqual(withoutNats(documented));
   });
 });

@@ -23,6 +23,7 @@ export class DecisionLog {
   private next = 0;
   private allowedSeen = 0;
   private counter: Counter | undefined;
+  private dropped: Counter | undefined;
   readonly capacity: number;
   readonly sampleEvery: number;
   private readonly meter: () => Meter;
@@ -43,6 +44,12 @@ export class DecisionLog {
     if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
     this.ring[this.next] = decision;
     this.next = (this.next + 1) % this.capacity;
+  }
+
+  /** Decisions a reporting edge could not send (over its rate cap, or a failed report): counted, not kept. */
+  recordDropped(source: string, count: number): void {
+    this.dropped ??= this.meter().createCounter('tollgate.authz.decisions_dropped', { description: 'decisions a reporting edge (source) dropped before they reached the log: over its rate cap or unreachable authz' });
+    this.dropped.add(count, { source });
   }
 
   /** Newest first. */

@@ -27,6 +27,8 @@ import { NatsCluster } from './cluster/nats-cluster.ts';
 import { createEdgeAdmin } from './cluster/edge-admin.ts';
 import { observeCluster } from './cluster/observed-cluster-metrics.ts';
 import type { CredentialThrottlePolicy } from './domain/credential-throttle.ts';
+import { createBrokerTracing } from './broker-tracing.ts';
+import { DecisionReporter } from './clients/decision-reporter.ts';
 
 export interface BrokerAppConfig {
   listen: ServiceListen;
@@ -70,6 +72,10 @@ export interface BrokerAppConfig {
     | undefined;
   /** Form one MQTT cluster with the other edges over NATS (cluster/); unset: a single edge. */
   cluster?: { natsUrl: string; name: string } | undefined;
+  /** Share of PUBLISH/SUBSCRIBE packets traced, 0..1 (`TOLLGATE_BROKER_TRACE_SAMPLE`, default 0.001); every CONNECT is. */
+  traceSampleRatio?: number | undefined;
+  /** The edge's own topic denials sent to authz's decision log per second at most (`TOLLGATE_BROKER_DECISION_REPORTS_PER_SECOND`, default 200). */
+  decisionReportsPerSecond?: number | undefined;
 }
 
 /** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
@@ -118,8 +124,12 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     failOpen: config.quotaFailOpen ?? true,
     onUnavailable: () => metrics.count('quota_unavailable'),
   });
+  // The edge's own denials (compiled ACL, in process) reach authz's decision log in batches.
+  const decisionReporter = new DecisionReporter({ authz, metrics, logger: deps.logger, maxPerSecond: config.decisionReportsPerSecond ?? 200 });
   const broker = createBroker({
     authenticator,
+    tracing: createBrokerTracing(telemetry.tracer, config.traceSampleRatio ?? 0.001),
+    onTopicDenied: (denial) => decisionReporter.report(denial),
     quota: quotaMeter,
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
@@ -184,6 +194,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
       feed?.stop();
       limitsWatch.abort();
       await broker.close();
+      await decisionReporter.stop();
       await cluster?.stop();
       await quotaMeter.stop();
       quotaClient.close();
@@ -233,6 +244,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
         },
       });
       void followLimits();
+      decisionReporter.start();
       return host.start();
     },
   };

@@ -513,6 +513,14 @@ export class BrokerCore {
     session.willAtMs = undefined;
   }
 
+  /** A topic this edge refused, to the decision log (cold path: denials only). */
+  reportDenial(session: Session, action: 'publish' | 'subscribe', topic: string): void {
+    const report = this.options.onTopicDenied;
+    if (!report) return;
+    const reason = session.acl.denyReason?.(action, topic) ?? 'NOT_ALLOWED';
+    report({ action, topic, account: session.account, subject: session.principal.subject, clientId: session.clientId, reason });
+  }
+
   /** Publishes the session's will (authorized like any publish, from the session's ACL). */
   publishWill(session: Session): void {
     const will = session.will;
@@ -527,6 +535,7 @@ export class BrokerCore {
     const send = (allowed: boolean): void => {
       if (!allowed) {
         this.metrics.count('publish_denied');
+        this.reportDenial(session, 'publish', message.topic);
         return;
       }
       if (message.retain && !this.retain(session.account, message)) return;

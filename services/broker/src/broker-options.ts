@@ -2,6 +2,8 @@ import type { Authenticator, BrokerMetrics, Clock, QuotaMeter } from './domain/p
 import type { CredentialThrottlePolicy, ThrottleEpisode } from './domain/credential-throttle.ts';
 import type { BrokerCore } from './broker-core.ts';
 import type { BrokerCluster } from './cluster/broker-cluster.ts';
+import type { BrokerTracing } from './broker-tracing.ts';
+import type { TopicDenial } from './domain/ports.ts';
 
 export interface ListenAddress {
   host?: string;
@@ -78,11 +80,18 @@ export interface BrokerOptions {
   onCredentialThrottle?: (episode: ThrottleEpisode) => void;
   /** Joins the other edges of a cluster (cluster/nats-cluster.ts). Unset: a single edge. */
   cluster?: { attach(core: BrokerCore): BrokerCluster };
+  /** Spans for every CONNECT and sampled PUBLISH/SUBSCRIBE (broker-tracing.ts). Unset: none. */
+  tracing?: BrokerTracing;
+  /**
+   * Told of every topic the edge itself refused (the compiled ACL answers in process, so authz
+   * never sees these): the app reports them to authz's decision log. Must not block.
+   */
+  onTopicDenied?: (denial: TopicDenial) => void;
 }
 
 export type ResolvedBrokerOptions = Required<
-  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle' | 'cluster'>
-> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'credentialThrottle' | 'onCredentialThrottle'>;
+  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle' | 'cluster' | 'tracing' | 'onTopicDenied'>
+> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'credentialThrottle' | 'onCredentialThrottle' | 'tracing' | 'onTopicDenied'>;
 
 export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {
   return {
@@ -110,5 +119,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     sweepIntervalMs: options.sweepIntervalMs ?? 500,
     credentialThrottle: options.credentialThrottle ?? {},
     onCredentialThrottle: options.onCredentialThrottle,
+    tracing: options.tracing,
+    onTopicDenied: options.onTopicDenied,
   };
 }

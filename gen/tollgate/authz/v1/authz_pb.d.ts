@@ -871,6 +871,47 @@ export declare type ListRecentDecisionsResponse = Message<"tollgate.authz.v1.Lis
 export declare const ListRecentDecisionsResponseSchema: GenMessage<ListRecentDecisionsResponse>;
 
 /**
+ * @generated from message tollgate.authz.v1.ReportDecisionsRequest
+ */
+export declare type ReportDecisionsRequest = Message<"tollgate.authz.v1.ReportDecisionsRequest"> & {
+  /**
+   * At most 1000 per call. `source` is the reporting service (from its credential), whatever is sent.
+   *
+   * @generated from field: repeated tollgate.authz.v1.Decision decisions = 1;
+   */
+  decisions: Decision[];
+
+  /**
+   * Decisions the edge dropped since its last report (over its rate cap, or a failed report).
+   *
+   * @generated from field: uint64 dropped = 2;
+   */
+  dropped: bigint;
+};
+
+/**
+ * Describes the message tollgate.authz.v1.ReportDecisionsRequest.
+ * Use `create(ReportDecisionsRequestSchema)` to create a new message.
+ */
+export declare const ReportDecisionsRequestSchema: GenMessage<ReportDecisionsRequest>;
+
+/**
+ * @generated from message tollgate.authz.v1.ReportDecisionsResponse
+ */
+export declare type ReportDecisionsResponse = Message<"tollgate.authz.v1.ReportDecisionsResponse"> & {
+  /**
+   * @generated from field: uint32 recorded = 1;
+   */
+  recorded: number;
+};
+
+/**
+ * Describes the message tollgate.authz.v1.ReportDecisionsResponse.
+ * Use `create(ReportDecisionsResponseSchema)` to create a new message.
+ */
+export declare const ReportDecisionsResponseSchema: GenMessage<ReportDecisionsResponse>;
+
+/**
  * @generated from enum tollgate.authz.v1.TokenKind
  */
 export enum TokenKind {
@@ -1101,6 +1142,18 @@ export declare const AuthzService: GenService<{
     methodKind: "unary";
     input: typeof ListRecentDecisionsRequestSchema;
     output: typeof ListRecentDecisionsResponseSchema;
+  },
+  /**
+   * Decisions a broker edge made by itself (its compiled ACL answers in process), batched and
+   * best effort: recorded in the recent-decisions log and the decision metric like authz's own.
+   * Service credential only.
+   *
+   * @generated from rpc tollgate.authz.v1.AuthzService.ReportDecisions
+   */
+  reportDecisions: {
+    methodKind: "unary";
+    input: typeof ReportDecisionsRequestSchema;
+    output: typeof ReportDecisionsResponseSchema;
   },
 }>;
 

@@ -52,6 +52,8 @@ const required = (value: string, field: string, max = 128): string => {
 };
 
 const MAX_CREDENTIAL = 4_096;
+/** Decisions one ReportDecisions call may carry (an edge sends at most its per-second cap per batch). */
+const MAX_REPORTED = 1_000;
 
 /** gRPC ⇄ authz core. Translation and admin checks only. */
 const invalidationToProto: Record<DomainInvalidationKind, InvalidationKind> = {
@@ -121,6 +123,27 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
       return {
         decisions: items.map((d) => ({ ...d, at: timestampFromMs(d.atMs) })),
       };
+    },
+    async reportDecisions(req, ctx) {
+      // Authenticate before validating: only a service of the mesh reports decisions, and the
+      // source is whoever its credential names (a broker cannot pass for envoy).
+      const source = requireService(feed.secretKey, ctx);
+      if (req.decisions.length > MAX_REPORTED) throw invalidArgument('decisions', `at most ${MAX_REPORTED} per call`);
+      const nowMs = Date.now();
+      const records = req.decisions.map((d, i) => {
+        if (d.action !== 'publish' && d.action !== 'subscribe') throw invalidArgument(`decisions[${i}].action`, 'must be publish or subscribe');
+        required(d.accountId, `decisions[${i}].account_id`);
+        required(d.reason, `decisions[${i}].reason`, 64);
+        for (const [field, value, max] of [['resource', d.resource, 65_535], ['subject', d.subject, 128], ['client_id', d.clientId, 65_535], ['peer_ip', d.peerIp, 64]] as const) {
+          if (value.length > max) throw invalidArgument(`decisions[${i}].${field}`, `must be at most ${max} characters`);
+        }
+        // A reporter's clock may run ahead: never a decision from the future.
+        const atMs = d.at ? Math.min(timestampMs(d.at), nowMs) : nowMs;
+        return { atMs, allowed: d.allowed, reason: d.reason, action: d.action, resource: d.resource, accountId: d.accountId, subject: d.subject, clientId: d.clientId, peerIp: d.peerIp, source };
+      });
+      for (const record of records) core.decisions.record(record);
+      if (req.dropped > 0n) core.decisions.recordDropped(source, Number(req.dropped));
+      return { recorded: records.length };
     },
     async createToken(req, ctx) {
       const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_tokens');

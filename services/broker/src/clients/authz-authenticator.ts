@@ -52,6 +52,8 @@ function topicRights(publish: boolean, subscribe: boolean): TopicAuthorizer {
     checkSubscribe: () => (subscribe ? 'allow' : 'deny'),
     authorizePublish: async () => publish,
     authorizeSubscribe: async (filters) => filters.map(() => subscribe),
+    // Only users act by role with fewer than every right (master and standard tokens have all).
+    denyReason: () => 'ROLE_NOT_ALLOWED',
   };
 }
 // The four possible answers, made once: every connection of such a principal shares one. A

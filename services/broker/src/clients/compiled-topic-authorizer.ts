@@ -37,6 +37,10 @@ export class CompiledTopicAuthorizer implements TopicAuthorizer {
     return mayReceive(this.#acl, topic, this.#vars);
   }
 
+  denyReason(action: 'publish' | 'subscribe', topic: string): string {
+    return (action === 'publish' ? checkPublish(this.#acl, topic, this.#vars) : checkSubscribe(this.#acl, topic, this.#vars)).reason;
+  }
+
   async authorizePublish(topic: string): Promise<boolean> {
     return checkPublish(this.#acl, topic, this.#vars).allowed;
   }

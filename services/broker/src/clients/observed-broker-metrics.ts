@@ -32,6 +32,8 @@ const families: Record<BrokerCounter, { name: string; description: string; attri
   protocol_errors: { name: 'tollgate.broker.protocol_errors', description: 'malformed or out-of-order packets (the connection is closed)' },
   authz_unavailable: { name: 'tollgate.broker.peer_unavailable', description: 'calls to a peer that failed (fail-closed or stale decisions, per policy), by peer', attributes: { peer: 'authz' } },
   quota_unavailable: { name: 'tollgate.broker.peer_unavailable', description: 'calls to a peer that failed (fail-closed or stale decisions, per policy), by peer', attributes: { peer: 'quota' } },
+  decisions_reported: { name: 'tollgate.broker.decision_reports', description: "the edge's own topic denials for authz's decision log, by outcome (sent, dropped)", attributes: { outcome: 'sent' } },
+  decisions_report_dropped: { name: 'tollgate.broker.decision_reports', description: "the edge's own topic denials for authz's decision log, by outcome (sent, dropped)", attributes: { outcome: 'dropped' } },
 };
 
 /**

@@ -45,7 +45,8 @@ export interface TopicAuthorizer {
   mayReceive?(topic: string): boolean;
   authorizePublish(topic: string): Promise<boolean>;
   /** One answer per filter, in order (a batch: one round trip for a multi-topic SUBSCRIBE). */
-  authorizeSubscribe(filters: readonly string[]): Promise<boolean[]>;
+  authorizeSubscribe(filters: readonly string[]): Promise<boolean[]>;  /** Why a topic was refused, for the decision log (asked on denials only, never on the allow path). */
+  denyReason?(action: 'publish' | 'subscribe', topic: string): string;
 }
 
 /** Why a CONNECT is refused; maps to CONNACK 0x86/0x87/0x88/0x8A (v5) or 4/5/3 (v3). */
@@ -62,6 +63,18 @@ export type AuthenticateResult =
       expiresAtMs?: number;
     }
   | { allowed: false; reason: AuthDenyReason; unavailable?: boolean };
+
+/** A topic the edge refused by itself (publish, subscribe or a will), for authz's decision log. */
+export interface TopicDenial {
+  action: 'publish' | 'subscribe';
+  /** Client-visible topic or filter. */
+  topic: string;
+  account: string;
+  subject: string;
+  clientId: string;
+  /** `ACL_DENIED` (the rules said no) or `AUTHZ_UNAVAILABLE` (no answer: refused, fail closed). */
+  reason: string;
+}
 
 export interface Authenticator {
   authenticate(request: AuthenticateRequest): Promise<AuthenticateResult>;
@@ -122,7 +135,10 @@ export type BrokerCounter =
   | 'authz_unavailable'
   /** CONNECTs refused by the credential-failure throttle without asking authz. */
   | 'connects_throttled'
-  | 'quota_unavailable';
+  | 'quota_unavailable'
+  /** Topic denials of this edge sent to authz's decision log, and those dropped (over the rate cap, or authz unreachable). */
+  | 'decisions_reported'
+  | 'decisions_report_dropped';
 
 export interface BrokerMetrics {
   count(counter: BrokerCounter, n?: number): void;

@@ -11,6 +11,7 @@ import { handlePuback, handlePubcomp, handlePubrec, handlePubrel } from './acks.
 import { handlePingreq } from './pingreq.ts';
 import { handleDisconnect } from './disconnect.ts';
 import { handleAuth } from './auth.ts';
+import { isTraced, traced } from '../broker-tracing.ts';
 
 /**
  * A frame refused before it is parsed (frame-properties.ts): a v5 CONNECT gets CONNACK with the
@@ -30,6 +31,13 @@ export function refuseFrame(conn: Connection, reasonCode: number): void {
 }
 
 export function dispatchPacket(conn: Connection, packet: Packet): void | Promise<void> {
+  // Spans: every CONNECT, 1 in N PUBLISH/SUBSCRIBE (broker-tracing.ts); one property read otherwise.
+  const tracing = conn.broker.options.tracing;
+  if (tracing && isTraced(tracing, packet)) return traced(tracing, conn, packet, () => routePacket(conn, packet));
+  return routePacket(conn, packet);
+}
+
+function routePacket(conn: Connection, packet: Packet): void | Promise<void> {
   if (packet.cmd === 'connect') return handleConnect(conn, packet);
   // [MQTT-3.1.0-1] the first packet must be CONNECT.
   if (!conn.connected) {

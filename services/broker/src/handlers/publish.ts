@@ -88,6 +88,7 @@ function accept(conn: Connection, packet: IPublishPacket, topic: string, payload
   const id = packet.messageId ?? 0;
   if (!allowed) {
     broker.metrics.count('publish_denied');
+    broker.reportDenial(session, 'publish', topic);
     // v5: PUBACK/PUBREC 0x87; v3.1.1 cannot say no, so it is acknowledged and dropped.
     if (qos > 0) acknowledge(conn, qos, id, conn.protocolVersion === 5 ? RC.notAuthorized : RC.success);
     return;

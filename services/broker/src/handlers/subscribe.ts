@@ -89,7 +89,10 @@ function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], su
   const retainedToSend: Array<{ entry: Entry; sub: Subscription<Session> }> = [];
   const maxSubscriptions = broker.options.maxSubscriptionsPerSession;
   for (const e of entries) {
-    if (e.code === RC.notAuthorized) broker.metrics.count('subscribe_denied');
+    if (e.code === RC.notAuthorized) {
+      broker.metrics.count('subscribe_denied');
+      broker.reportDenial(session, 'subscribe', e.levels);
+    }
     if (e.code === undefined || e.code >= 0x80) {
       if (e.code === RC.quotaExceeded) broker.metrics.count('subscribe_quota_exceeded');
       continue;
