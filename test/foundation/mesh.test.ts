@@ -168,7 +168,8 @@ describe('the mesh in one process', () => {
 });
 
 describe('first start', () => {
-  it('bootstraps a root account, an admin and a master token once, into bootstrap.json (0600)', async () => {
+  // Two whole meshes on an embedded PGlite (every schema migrated): slow on a loaded machine.
+  it('bootstraps a root account, an admin and a master token once, into bootstrap.json (0600)', { timeout: 120_000 }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-boot-'));
     try {
       const database = await openDatabase({ dataDir });
