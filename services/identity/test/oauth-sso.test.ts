@@ -117,12 +117,12 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     expect(jit.connection).toMatchObject({ provisioning: 'jit', defaultRole: 'viewer' });
     const first = await signIn('CorpJit');
     if (!('tokens' in first)) throw new Error(`no tokens: ${JSON.stringify(first)}`);
-    const userId = first.tokens.claims()!.sub;
-    const info = await client.fetchUserInfo(config, first.tokens.access_token, userId);
+    const userId = first.tokens!.claims()!.sub;
+    const info = await client.fetchUserInfo(config, first.tokens!.access_token, userId);
     expect(info).toMatchObject({ sub: expect.stringMatching(/^usr_/), preferred_username: expect.stringContaining(upUser), acc: t.accountId, roles: ['viewer'] });
     // Linked by the upstream subject: the same person again is the same Tollgate user.
     const second = await signIn('CorpJit');
-    expect('tokens' in second && second.tokens.claims()!.sub).toBe(userId);
+    expect('tokens' in second && second.tokens!.claims()!.sub).toBe(userId);
     expect((await audit('sso_linked')).map((e) => [e.subjectId, e.details['connection']])).toEqual([[userId, jit.connection!.id]]);
     expect((await audit('sso_login')).filter((e) => e.subjectId === userId).map((e) => e.details['second_factor'])).toEqual(['none', 'none']);
 
@@ -132,7 +132,7 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
     const confirmed = await identity.confirmTotp({ userId, code: totp.generate() }, bearer(t.masterToken));
     const withCode = await signIn('CorpJit', undefined, [confirmed.recoveryCodes[0]!]);
-    expect('tokens' in withCode && withCode.tokens.claims()!.sub, JSON.stringify(withCode)).toBe(userId);
+    expect('tokens' in withCode && withCode.tokens!.claims()!.sub, JSON.stringify(withCode)).toBe(userId);
     // (After the success: a failure starts the (username, address) backoff.)
     const wrong = await signIn('CorpJit', undefined, ['not-a-code']);
     expect(wrong).toMatchObject({ page: 401, text: expect.stringContaining('not valid') });
@@ -144,7 +144,7 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     const upTotp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(upEnrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
     const upConfirmed = await upIdentity.confirmTotp({ userId: upCreated.user!.id, code: upTotp.generate() }, bearer(corp.masterToken));
     const mfa = await signIn('CorpJit', upConfirmed.recoveryCodes[0]!);
-    expect('tokens' in mfa && mfa.tokens.claims()!.sub).toBe(userId);
+    expect('tokens' in mfa && mfa.tokens!.claims()!.sub).toBe(userId);
     expect((await audit('sso_login')).filter((e) => e.subjectId === userId).map((e) => e.details['second_factor'])).toEqual(['upstream_mfa', 'totp', 'none', 'none']);
   });
 
@@ -164,7 +164,10 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     });
 
     const t = await mesh.createTenant('saml');
-    const created = await identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'CorpSAML', issuer: idpEntityId, samlEntryPoint: 'http://localhost:9/sso', samlIdpCertificate: idpCert, defaultRole: 'member' }, bearer(t.masterToken));
+    // Invited-only (the default): an existing member, linked on first sign-in by the email attribute, case-insensitively.
+    const bob = await identity.createUser({ username: `bob-${Date.now().toString(36)}`, password, accountId: t.accountId, role: Role.MEMBER, email: 'Bob@Corp.Example' }, bearer(t.masterToken));
+    expect(bob.user!.email).toBe('Bob@Corp.Example');
+    const created = await identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'CorpSAML', issuer: idpEntityId, samlEntryPoint: 'http://localhost:9/sso', samlIdpCertificate: idpCert }, bearer(t.masterToken));
     expect(created).toMatchObject({ redirectUri: `${issuer}/oauth/sso/saml/acs`, samlSpEntityId: `${issuer}/oauth/sso/saml/${created.connection!.id}` });
     const sp = samlify.ServiceProvider({
       entityID: created.samlSpEntityId,
@@ -192,7 +195,10 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     expect(back.res).toBeUndefined();
     const tokens = await client.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
     const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
-    expect(info).toMatchObject({ preferred_username: expect.stringContaining('bob@corp.example'), acc: t.accountId, roles: ['member'] });
+    expect(info).toMatchObject({ sub: bob.user!.id, preferred_username: bob.user!.username, acc: t.accountId, roles: ['member'] });
+    const linked = (await identity.listAuditEvents({ accountId: t.accountId, kind: 'sso_linked' }, bearer(t.masterToken))).events;
+    expect(linked.map((e) => [e.subjectId, e.details['connection']])).toEqual([[bob.user!.id, created.connection!.id]]);
+    expect((await identity.listAuditEvents({ accountId: t.accountId, kind: 'sso_login' }, bearer(t.masterToken))).events.map((e) => e.subjectId)).toEqual([bob.user!.id]);
 
     // The same response again (a replay), or one for another request: refused.
     const replay = await browser().post(created.redirectUri, { SAMLResponse: response.context, RelayState: relayState });
@@ -204,6 +210,32 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     const forgedIdp = samlify.IdentityProvider({ entityID: idpEntityId, privateKey: (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), signingCert: idpCert, nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'], singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: 'http://localhost:9/sso' }] });
     const forged = (await forgedIdp.createLoginResponse(sp, parsed as unknown as Parameters<typeof idp.createLoginResponse>[1], 'post', { email: 'mallory@corp.example' }, { relayState })) as { context: string };
     expect((await b.post(created.redirectUri, { SAMLResponse: forged.context, RelayState: relayState })).status).toBe(400);
+  });
+
+  it('refuses password login to members of an account that requires SSO (Login, the sign-in page), audited', async () => {
+    const t = await mesh.createTenant('sso-required');
+    const username = `carol-${Date.now().toString(36)}`;
+    await identity.createUser({ username, password, accountId: t.accountId, role: Role.MEMBER }, bearer(t.masterToken));
+    expect((await identity.login({ username, password, accountId: t.accountId })).allowed).toBe(true);
+    const policy = await identity.setAccountPolicy({ accountId: t.accountId, requireSso: true }, bearer(t.masterToken));
+    expect(policy.account).toMatchObject({ requireSso: true, requireTotp: false });
+    await expect(identity.setAccountPolicy({ accountId: t.accountId }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'require_totp' });
+    expect(await identity.login({ username, password, accountId: t.accountId })).toMatchObject({ allowed: false, outcome: LoginOutcome.SSO_REQUIRED });
+    // The provider's sign-in page too.
+    const app = await identity.createClient({ accountId: t.accountId, name: 'App', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
+    const config = await client.discovery(new URL(issuer), app.client!.id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const b = browser();
+    const page = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' }).href, REDIRECT);
+    const html = await page.res!.text();
+    const posted = await b.post(new URL(formAction(html)!, page.url).href, { csrf: field(html, 'csrf')!, username, password });
+    expect(posted.status).toBe(403);
+    expect(await posted.text()).toContain('requires single sign-on');
+    const refusals = (await identity.listAuditEvents({ accountId: t.accountId, kind: 'login_failed' }, bearer(t.masterToken))).events.filter((e) => e.outcome === 'denied:SSO_REQUIRED');
+    expect(refusals.length).toBe(2);
+    // A wrong password answers as for anyone (the policy is not an oracle for a guesser).
+    expect(await identity.login({ username, password: 'wrong password entirely', accountId: t.accountId })).toMatchObject({ allowed: false, outcome: LoginOutcome.INVALID_CREDENTIALS });
+    // Turned off again (each policy changes only when given).
+    expect((await identity.setAccountPolicy({ accountId: t.accountId, requireSso: false }, bearer(t.masterToken))).account).toMatchObject({ requireSso: false, requireTotp: false });
   });
 
   it('refuses a forged or missing SSO cookie at the callback, and manages connections as an admin only', async () => {

@@ -170,7 +170,9 @@ export function mountSso(
       if (!profile?.nameID) return failed(c, `${connection.name} did not say who you are.`);
       // A valid response answers its request once: a replayed POST (within the assertion's life) is refused.
       if (!(await deps.claimOnce(relay['rid'], deps.clock.nowMs() + PENDING_SECONDS * 1000))) return failed(c, 'This sign-in response was already used.');
-      const email = [profile.email, profile.mail, profile['urn:oid:0.9.2342.19200300.100.1.3']].find((v) => typeof v === 'string');
+      // The email attribute, else a NameID in the emailAddress format.
+      const nameIdEmail = profile.nameIDFormat === 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress' ? profile.nameID : undefined;
+      const email = [profile.email, profile.mail, profile['urn:oid:0.9.2342.19200300.100.1.3'], nameIdEmail].find((v) => typeof v === 'string');
       // The email attribute of an assertion signed by the account's own IdP is its word on the
       // person's address: trusted as verified (README "Single sign-on").
       const found = await deps.sso.userFor(connection, { sub: profile.nameID, email, emailTrusted: email !== undefined }, node(c).req.socket.remoteAddress ?? null);
