@@ -57,7 +57,7 @@ commands:
   client list [--account ID] | client show ID | client delete ID | client rotate-secret ID
   client update ID [--name N] [--redirect-uri URI]… [--rules FILE|-] [--scope S] [--disable|--enable]
                [--first-party|--third-party]
-  sso create NAME --issuer URL --client-id ID [--role admin|member|viewer] [--account ID]
+  sso create NAME --issuer URL --client-id ID [--provisioning invited|jit] [--role admin|member|viewer] [--account ID]
                                                    an upstream OpenID Connect provider for the account's
                                                    sign-in page (client secret on stdin); sso list | sso delete ID
   sso create NAME --kind saml --issuer IDP_ENTITY_ID --entry-point URL --idp-cert FILE [--role R]
@@ -88,6 +88,7 @@ async function main(argv: string[]): Promise<number> {
         account: { type: 'string' },
         parent: { type: 'string' },
         role: { type: 'string' },
+        provisioning: { type: 'string' },
         kind: { type: 'string' },
         name: { type: 'string' },
         rules: { type: 'string' },

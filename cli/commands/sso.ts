@@ -8,7 +8,7 @@ import { UsageError } from '../output.ts';
 import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
 import type { AdminArgs } from './admin.ts';
 
-const json = (c: SsoConnection) => ({ id: c.id, account_id: c.accountId, kind: c.kind, name: c.name, issuer: c.issuer, client_id: c.clientId || null, saml_entry_point: c.samlEntryPoint || null, default_role: c.defaultRole, created_at: new Date(Number(c.createdAtMs)).toISOString() });
+const json = (c: SsoConnection) => ({ id: c.id, account_id: c.accountId, kind: c.kind, name: c.name, issuer: c.issuer, client_id: c.clientId || null, saml_entry_point: c.samlEntryPoint || null, provisioning: c.provisioning, default_role: c.defaultRole, created_at: new Date(Number(c.createdAtMs)).toISOString() });
 
 /** `tollgate sso …`: an account's upstream OpenID Connect providers (client secret read from stdin). */
 export async function runSso(args: AdminArgs): Promise<number> {
@@ -37,7 +37,7 @@ export async function runSso(args: AdminArgs): Promise<number> {
           const entryPoint = str('entry-point');
           const certFile = str('idp-cert');
           if (!name || !str('issuer') || !entryPoint || !certFile) throw new UsageError('usage: tollgate sso create NAME --kind saml --issuer IDP_ENTITY_ID --entry-point URL --idp-cert FILE [--role admin|member|viewer] [--account ID]');
-          const res = await identity.createSsoConnection({ accountId: await account(), kind: 'saml', name, issuer: str('issuer'), samlEntryPoint: entryPoint, samlIdpCertificate: readFileSync(certFile, 'utf8'), defaultRole: str('role') }, auth);
+          const res = await identity.createSsoConnection({ accountId: await account(), kind: 'saml', name, issuer: str('issuer'), samlEntryPoint: entryPoint, samlIdpCertificate: readFileSync(certFile, 'utf8'), defaultRole: str('role'), provisioning: str('provisioning') }, auth);
           const c = { ...json(res.connection!), acs_url: res.redirectUri, sp_entity_id: res.samlSpEntityId };
           args.out.result(c, () => `created SAML connection ${c.id} (${c.name})
 configure the IdP with: entity ID ${c.sp_entity_id}, ACS (HTTP-POST) ${c.acs_url}, signed assertions`);
@@ -47,14 +47,14 @@ configure the IdP with: entity ID ${c.sp_entity_id}, ACS (HTTP-POST) ${c.acs_url
         const clientId = typeof args.flags['client-id'] === 'string' ? args.flags['client-id'] : '';
         if (!name || !issuer || !clientId) throw new UsageError('usage: tollgate sso create NAME --issuer URL --client-id ID [--role admin|member|viewer] [--account ID]  (client secret on stdin), or --kind saml …');
         const clientSecret = (await args.readStdin()).replace(/\r?\n$/, '');
-        const res = await identity.createSsoConnection({ accountId: await account(), name, issuer, clientId, clientSecret, defaultRole: typeof args.flags['role'] === 'string' ? args.flags['role'] : '' }, auth);
+        const res = await identity.createSsoConnection({ accountId: await account(), name, issuer, clientId, clientSecret, defaultRole: typeof args.flags['role'] === 'string' ? args.flags['role'] : '', provisioning: typeof args.flags['provisioning'] === 'string' ? args.flags['provisioning'] : '' }, auth);
         const c = { ...json(res.connection!), redirect_uri: res.redirectUri };
         args.out.result(c, () => `created SSO connection ${c.id} (${c.name})\nregister this redirect URI with ${c.issuer}: ${c.redirect_uri}`);
         return 0;
       }
       case 'list': {
         const connections = (await identity.listSsoConnections({ accountId: await account() }, auth)).connections.map(json);
-        args.out.result({ connections }, () => connections.map((c) => `${c.id}  ${c.name}  ${c.issuer}  (new users: ${c.default_role})`).join('\n') || '(no connections)');
+        args.out.result({ connections }, () => connections.map((c) => `${c.id}  ${c.name}  ${c.issuer}  (${c.provisioning === 'jit' ? `jit: new users ${c.default_role}` : 'invited only'})`).join('\n') || '(no connections)');
         return 0;
       }
       case 'delete': {

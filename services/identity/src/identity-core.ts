@@ -9,6 +9,14 @@ import type { AccountRecord, PostgresIdentityStore, UserRecord } from './store/p
 
 const USERNAME = /^[A-Za-z0-9._@+-]{3,128}$/;
 
+/** An optional email: empty is none; else at most 254 characters with one @ and a dot-free-or-not domain. */
+export function validateEmail(email: string | undefined, field = 'email'): string | null {
+  const value = (email ?? '').trim();
+  if (!value) return null;
+  if (value.length > 254 || !/^[^\s@]+@[^\s@]+$/.test(value)) throw invalidArgument(field, 'must be an email address (at most 254 characters)');
+  return value;
+}
+
 export function validateUsername(username: string, field = 'username'): string {
   if (!USERNAME.test(username)) throw invalidArgument(field, 'must be 3-128 characters of letters, digits and . _ @ + -');
   return username;
@@ -65,8 +73,9 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     return account;
   }
 
-  async function createUser(input: { username: string; password: string; accountId: string; role: string }): Promise<UserRecord> {
+  async function createUser(input: { username: string; password: string; accountId: string; role: string; email?: string | undefined }): Promise<UserRecord> {
     const username = validateUsername(input.username);
+    const email = validateEmail(input.email);
     const role = parseRole(input.role);
     assertPasswordPolicy(input.password, { field: 'password', username });
     await getAccount(input.accountId).catch(() => {
@@ -74,7 +83,7 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     });
     await assertCount('users', input.accountId, 1);
     const passwordHash = await hasher.hash(input.password);
-    return store.createUser({ id: newId('usr'), username, passwordHash, accountId: input.accountId, role });
+    return store.createUser({ id: newId('usr'), username, passwordHash, accountId: input.accountId, role, email });
   }
 
   /** Suspends (or resumes) an account: every check of it and its subtree is refused while suspended. */
@@ -92,15 +101,16 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     return getAccount(id);
   }
 
-  /** An account's 2FA policy; it applies to the members of its whole subtree. */
-  async function setRequireTotp(id: string, requireTotp: boolean): Promise<AccountRecord> {
+  /** An account's 2FA and SSO policy (each only when given); it applies to the members of its whole subtree. */
+  async function setAccountPolicy(id: string, policy: { requireTotp?: boolean | undefined; requireSso?: boolean | undefined }): Promise<AccountRecord> {
+    if (policy.requireTotp === undefined && policy.requireSso === undefined) throw invalidArgument('require_totp', 'require_totp or require_sso is required');
     await getAccount(id);
     const affected = [id, ...(await store.descendants(id)).map((a) => a.id)];
-    await store.changeAccount(id, { kind: 'policy_changed', requireTotp }, affected);
+    await store.changeAccount(id, { kind: 'policy_changed', requireTotp: policy.requireTotp, requireSso: policy.requireSso }, affected);
     return getAccount(id);
   }
 
-  return { store, createAccount, getAccount, createUser, setSuspended, renameAccount, setRequireTotp };
+  return { store, createAccount, getAccount, createUser, setSuspended, renameAccount, setAccountPolicy };
 }
 
 export type IdentityCore = ReturnType<typeof createIdentityCore>;

@@ -10,6 +10,7 @@ import type { RefreshTokenService, RefreshTokenStore } from './domain/refresh-to
 import { rolesForToken, type Role } from './domain/roles.ts';
 import type { TwoFactor } from './domain/two-factor.ts';
 import type { SigningKeyRing } from './crypto/signing-key-ring.ts';
+import { isSsoRequired, secondFactorAfterSso } from './domain/sso-policy.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
 import type { PostgresAuditStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
@@ -26,7 +27,7 @@ export interface Session {
 
 export type LoginResult =
   | { allowed: true; session: Session }
-  | { allowed: false; reason: LoginRefusal | 'ACCOUNT_SUSPENDED'; retryAfterMs: number | undefined };
+  | { allowed: false; reason: LoginRefusal | 'ACCOUNT_SUSPENDED' | 'SSO_REQUIRED'; retryAfterMs: number | undefined };
 
 export interface LoginInput {
   username: string;
@@ -121,7 +122,7 @@ export function createSessions(deps: {
 
   type PasswordStep =
     | { ok: true; userId: string; accountId: string; role: Role }
-    | { ok: false; reason: LoginRefusal | 'ACCOUNT_SUSPENDED'; retryAfterMs: number | undefined };
+    | { ok: false; reason: LoginRefusal | 'ACCOUNT_SUSPENDED' | 'SSO_REQUIRED'; retryAfterMs: number | undefined };
 
   /**
    * The password (and second-factor) step shared by Login and VerifyPassword: throttle, verify,
@@ -166,6 +167,12 @@ export function createSessions(deps: {
         // A client retrying against a running lockout is not news: its start was recorded (a
         // `lockout` event) and the broker edge throttles such clients before they get here.
         events = events.filter((e) => !(e.kind === 'login_failed' && e.outcome === 'denied')).map((e) => ({ ...e, details: { ...e.details, channel: 'credential_check' } }));
+      }
+      if (outcome.ok && isSsoRequired(path)) {
+        // The right password, but the account signs its members in through its IdP only. Refused
+        // after the check (a wrong password answers as usual), before a TOTP code is spent.
+        await audit(events.map((e) => (e.kind === 'login_ok' ? { ...e, kind: 'login_failed' as const, outcome: 'denied' as const, reason: 'SSO_REQUIRED' } : e)));
+        return { ok: false, reason: 'SSO_REQUIRED', retryAfterMs: undefined };
       }
       if (outcome.ok && outcome.totp && totp && !(await deps.totp.advance(outcome.userId, totp, outcome.totp))) {
         // Another login spent this code (or recovery code) between our read and now: a replay.
@@ -337,7 +344,49 @@ export function createSessions(deps: {
     return passwordStep(input, { quietSuccess: false, channel: 'login' });
   }
 
-  return { login, verifyPassword, signIn, unlock, refresh, logout, audit, switchAccount, changePassword };
+  /** Whether Tollgate's TOTP step follows an upstream sign-in (see domain/sso-policy.ts). */
+  async function secondFactorAfterUpstream(input: { userId: string; accountId: string; upstreamMfa: boolean }) {
+    const [totp, path] = await Promise.all([deps.totp.get(input.userId), deps.store.accountPath(input.accountId)]);
+    return secondFactorAfterSso({ upstreamMfa: input.upstreamMfa, totpEnrolled: totp?.status === 'active', totpRequired: path.some((a) => a.requireTotp) });
+  }
+
+  /**
+   * The TOTP (or recovery code) step after an upstream sign-in: the same (username, address)
+   * throttle, replay guard and audit as the password login's second factor.
+   */
+  async function verifySecondFactor(input: { userId: string; accountId: string; code: string; peerIp: string | null; connectionId: string }): Promise<{ ok: true } | { ok: false; reason: 'TWO_FACTOR_INVALID' | 'LOCKED_OUT'; retryAfterMs: number | undefined }> {
+    const user = await deps.store.getUser(input.userId);
+    if (!user) return { ok: false, reason: 'TWO_FACTOR_INVALID', retryAfterMs: undefined };
+    const keys = throttleKeys('login', user.username, input.peerIp);
+    const base = { actorUserId: user.id, subject: user.id, accountId: input.accountId, ip: input.peerIp, details: { method: 'sso', connection: input.connectionId } };
+    return userLocks.run(keys.user, async () => {
+      const nowMs = deps.clock.nowMs();
+      const pairState = await deps.throttle.get(keys.pair);
+      const gate = checkLogin({ pair: pairState, username: await deps.throttle.get(keys.user) }, nowMs, { pair: policy, username: { ...policy, backoffBaseMs: 0 } });
+      if (!gate.allowed) {
+        await audit([{ ...base, kind: 'login_failed', outcome: 'denied', reason: gate.reason }]);
+        return { ok: false, reason: 'LOCKED_OUT', retryAfterMs: gate.retryAfterMs };
+      }
+      const totp = await deps.totp.get(user.id);
+      const code = input.code.trim();
+      const isRecovery = /[a-z-]/i.test(code);
+      const checked = isRecovery ? deps.twoFactor.useRecoveryCode(totp, code) : deps.twoFactor.verify(totp, code);
+      if (!checked.ok || !totp || !(await deps.totp.advance(user.id, totp, checked.enrollment))) {
+        const next = recordFailure(pairState, nowMs, policy);
+        await deps.throttle.put(keys.pair, next.state);
+        await audit([
+          { ...base, kind: 'login_failed', outcome: 'failure', reason: 'TWO_FACTOR_INVALID' },
+          ...(next.lockedOut ? [{ ...base, kind: 'lockout' as const, outcome: 'success' as const, reason: 'USERNAME_ADDRESS_FAILURES' }] : []),
+        ]);
+        return { ok: false, reason: 'TWO_FACTOR_INVALID', retryAfterMs: undefined };
+      }
+      await deps.throttle.put(keys.pair, undefined);
+      if (isRecovery) await audit([{ ...base, kind: 'recovery_code_used', outcome: 'success', details: { ...base.details, remaining: String(checked.enrollment.recoveryCodeHashes.length) } }]);
+      return { ok: true };
+    });
+  }
+
+  return { login, verifyPassword, signIn, secondFactorAfterUpstream, verifySecondFactor, unlock, refresh, logout, audit, switchAccount, changePassword };
 }
 
 export type Sessions = ReturnType<typeof createSessions>;

@@ -2,10 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as samlify from 'samlify';
+import * as OTPAuth from 'otpauth';
 import * as client from 'openid-client';
 import type { Database } from '#libs/db/index.ts';
 import { createRpcClient } from '#libs/rpc/index.ts';
-import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { IdentityService, LoginOutcome, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { openIsolatedTestDatabase } from '../../../test/harness/database.ts';
@@ -55,50 +56,96 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     await upstreamDb?.close();
   });
 
-  it('signs a person in through the upstream, creates and links them once, and the app gets tokens', async () => {
-    // Upstream: a person, and a client for Tollgate's callback.
+  it('refuses an uninvited upstream identity by default, provisions with a jit connection, links once, and applies TOTP unless the upstream asserted MFA', async () => {
+    // Upstream: a person (with an email the upstream does not verify), and a client for Tollgate's callback.
     const corp = await upstream.createTenant('corp');
     const upUser = `alice-${Date.now().toString(36)}`;
-    await upIdentity.createUser({ username: upUser, password, accountId: corp.accountId, role: Role.MEMBER }, bearer(corp.masterToken));
+    const upCreated = await upIdentity.createUser({ username: upUser, password, accountId: corp.accountId, role: Role.MEMBER, email: 'alice@corp.example' }, bearer(corp.masterToken));
     const upClient = await upIdentity.createClient({ accountId: corp.accountId, name: 'Tollgate', type: OAuthClientType.WEB, redirectUris: [`${issuer}/oauth/sso/callback`], firstParty: true, scopes: ['openid', 'profile', 'email'] }, bearer(corp.masterToken));
 
-    // Tollgate: an account with that connection, and an app of the account.
+    // Tollgate: an account with an invited-only connection (the default), a member with the same
+    // email, and an app of the account.
     const t = await mesh.createTenant('sso');
-    const created = await identity.createSsoConnection({ accountId: t.accountId, name: 'Corp', issuer: upIssuer, clientId: upClient.client!.id, clientSecret: upClient.clientSecret, defaultRole: 'viewer' }, bearer(t.masterToken));
-    expect(created.redirectUri).toBe(`${issuer}/oauth/sso/callback`);
+    await identity.createUser({ username: `alice-local-${Date.now().toString(36)}`, password, accountId: t.accountId, role: Role.MEMBER, email: 'Alice@Corp.Example' }, bearer(t.masterToken));
+    const invited = await identity.createSsoConnection({ accountId: t.accountId, name: 'Corp', issuer: upIssuer, clientId: upClient.client!.id, clientSecret: upClient.clientSecret }, bearer(t.masterToken));
+    expect(invited.connection!.provisioning).toBe('invited');
+    expect(invited.redirectUri).toBe(`${issuer}/oauth/sso/callback`);
     const listed = await identity.listSsoConnections({ accountId: t.accountId }, bearer(t.masterToken));
-    expect(listed.connections.map((c) => c.id)).toEqual([created.connection!.id]);
+    expect(listed.connections.map((c) => c.id)).toEqual([invited.connection!.id]);
     expect(JSON.stringify(listed, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(upClient.clientSecret);
     const app = await identity.createClient({ accountId: t.accountId, name: 'App', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
     const config = await client.discovery(new URL(issuer), app.client!.id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
 
-    const signIn = async () => {
+    /** Through the upstream's own sign-in page; answers the page Tollgate shows on return, or the app's tokens. */
+    const signIn = async (connectionName: string, upstreamTotp?: string, tollgateTotp?: string[]) => {
       const verifier = client.randomPKCECodeVerifier();
       const b = browser();
       const page = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, REDIRECT);
       const html = await page.res!.text();
-      const link = /<a class="sso" href="([^"]+)">Sign in with Corp<\/a>/.exec(html)?.[1];
+      const link = new RegExp(`<a class="sso" href="([^"]+)">Sign in with ${connectionName}</a>`).exec(html)?.[1];
       expect(link).toBeTruthy();
-      // Off to the upstream's own sign-in page.
       const up = await b.follow(new URL(link!.replaceAll('&amp;', '&'), page.url).href, REDIRECT);
       expect(new URL(up.url).host).toBe(new URL(upIssuer).host);
       const upHtml = await up.res!.text();
       const action = new URL(formAction(upHtml)!, up.url).href;
-      const posted = await b.post(action, { csrf: field(upHtml, 'csrf')!, username: upUser, password });
+      const posted = await b.post(action, { csrf: field(upHtml, 'csrf')!, username: upUser, password, ...(upstreamTotp ? { totp: upstreamTotp } : {}) });
       expect(posted.status).toBe(303);
-      const back = await b.follow(new URL(posted.headers.get('location')!, action).href, REDIRECT);
-      expect(back.res, back.res ? await back.res.clone().text() : '').toBeUndefined();
-      return client.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
+      let back = await b.follow(new URL(posted.headers.get('location')!, action).href, REDIRECT);
+      for (const code of tollgateTotp ?? []) {
+        // Tollgate's own TOTP page after the upstream leg.
+        const totpHtml = await back.res!.text();
+        expect(totpHtml).toContain('Authentication code');
+        const totpAction = new URL(formAction(totpHtml)!, back.url).href;
+        const sent = await b.post(totpAction, { csrf: field(totpHtml, 'csrf')!, totp: code });
+        if (sent.status !== 303) return { page: sent.status, text: await sent.text() } as const;
+        back = await b.follow(new URL(sent.headers.get('location')!, totpAction).href, REDIRECT);
+      }
+      if (back.res) return { page: back.res.status, text: await back.res.text() } as const;
+      return { tokens: await client.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier }) } as const;
     };
+    const audit = async (kind: string) => (await identity.listAuditEvents({ accountId: t.accountId, kind }, bearer(t.masterToken))).events;
 
-    const first = await signIn();
-    const userId = first.claims()!.sub;
-    const info = await client.fetchUserInfo(config, first.access_token, userId);
+    // Invited-only: not a member, and the email is not verified upstream, so no link either.
+    const refused = await signIn('Corp');
+    expect(refused).toMatchObject({ page: 403, text: expect.stringContaining('not a member of this account') });
+    expect((await audit('sso_refused')).map((e) => e.details['connection'])).toEqual([invited.connection!.id]);
+    expect((await audit('sso_linked')).length).toBe(0);
+    await identity.deleteSsoConnection({ connectionId: invited.connection!.id }, bearer(t.masterToken));
+
+    // Just-in-time provisioning, chosen per connection, with its role.
+    const jit = await identity.createSsoConnection({ accountId: t.accountId, name: 'CorpJit', issuer: upIssuer, clientId: upClient.client!.id, clientSecret: upClient.clientSecret, defaultRole: 'viewer', provisioning: 'jit' }, bearer(t.masterToken));
+    expect(jit.connection).toMatchObject({ provisioning: 'jit', defaultRole: 'viewer' });
+    const first = await signIn('CorpJit');
+    if (!('tokens' in first)) throw new Error(`no tokens: ${JSON.stringify(first)}`);
+    const userId = first.tokens!.claims()!.sub;
+    const info = await client.fetchUserInfo(config, first.tokens!.access_token, userId);
     expect(info).toMatchObject({ sub: expect.stringMatching(/^usr_/), preferred_username: expect.stringContaining(upUser), acc: t.accountId, roles: ['viewer'] });
     // Linked by the upstream subject: the same person again is the same Tollgate user.
-    expect((await signIn()).claims()!.sub).toBe(userId);
-    const events = await identity.listAuditEvents({ accountId: t.accountId, kind: 'login_ok' }, bearer(t.masterToken));
-    expect(events.events.filter((e) => e.subjectId === userId).length).toBe(2);
+    const second = await signIn('CorpJit');
+    expect('tokens' in second && second.tokens!.claims()!.sub).toBe(userId);
+    expect((await audit('sso_linked')).map((e) => [e.subjectId, e.details['connection']])).toEqual([[userId, jit.connection!.id]]);
+    expect((await audit('sso_login')).filter((e) => e.subjectId === userId).map((e) => e.details['second_factor'])).toEqual(['none', 'none']);
+
+    // The Tollgate user enrolls TOTP (their admin does it): the upstream's password-only sign-in
+    // is followed by Tollgate's code step; a wrong code is refused, a recovery code passes.
+    const enrolled = await identity.enrollTotp({ userId }, bearer(t.masterToken));
+    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
+    const confirmed = await identity.confirmTotp({ userId, code: totp.generate() }, bearer(t.masterToken));
+    const withCode = await signIn('CorpJit', undefined, [confirmed.recoveryCodes[0]!]);
+    expect('tokens' in withCode && withCode.tokens!.claims()!.sub, JSON.stringify(withCode)).toBe(userId);
+    // (After the success: a failure starts the (username, address) backoff.)
+    const wrong = await signIn('CorpJit', undefined, ['not-a-code']);
+    expect(wrong).toMatchObject({ page: 401, text: expect.stringContaining('not valid') });
+    expect((await audit('login_failed')).filter((e) => e.subjectId === userId).length).toBe(1);
+
+    // The upstream user enrolls TOTP too and uses it: the upstream's ID token says amr otp, and
+    // Tollgate asks for no second code.
+    const upEnrolled = await upIdentity.enrollTotp({ userId: upCreated.user!.id }, bearer(corp.masterToken));
+    const upTotp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(upEnrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
+    const upConfirmed = await upIdentity.confirmTotp({ userId: upCreated.user!.id, code: upTotp.generate() }, bearer(corp.masterToken));
+    const mfa = await signIn('CorpJit', upConfirmed.recoveryCodes[0]!);
+    expect('tokens' in mfa && mfa.tokens!.claims()!.sub).toBe(userId);
+    expect((await audit('sso_login')).filter((e) => e.subjectId === userId).map((e) => e.details['second_factor'])).toEqual(['upstream_mfa', 'totp', 'none', 'none']);
   });
 
   it('signs a person in through a SAML 2.0 IdP (samlify) with a signed assertion, bound to the request', async () => {
@@ -117,7 +164,10 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     });
 
     const t = await mesh.createTenant('saml');
-    const created = await identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'CorpSAML', issuer: idpEntityId, samlEntryPoint: 'http://localhost:9/sso', samlIdpCertificate: idpCert, defaultRole: 'member' }, bearer(t.masterToken));
+    // Invited-only (the default): an existing member, linked on first sign-in by the email attribute, case-insensitively.
+    const bob = await identity.createUser({ username: `bob-${Date.now().toString(36)}`, password, accountId: t.accountId, role: Role.MEMBER, email: 'Bob@Corp.Example' }, bearer(t.masterToken));
+    expect(bob.user!.email).toBe('Bob@Corp.Example');
+    const created = await identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'CorpSAML', issuer: idpEntityId, samlEntryPoint: 'http://localhost:9/sso', samlIdpCertificate: idpCert }, bearer(t.masterToken));
     expect(created).toMatchObject({ redirectUri: `${issuer}/oauth/sso/saml/acs`, samlSpEntityId: `${issuer}/oauth/sso/saml/${created.connection!.id}` });
     const sp = samlify.ServiceProvider({
       entityID: created.samlSpEntityId,
@@ -145,7 +195,10 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     expect(back.res).toBeUndefined();
     const tokens = await client.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
     const info = await client.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
-    expect(info).toMatchObject({ preferred_username: expect.stringContaining('bob@corp.example'), acc: t.accountId, roles: ['member'] });
+    expect(info).toMatchObject({ sub: bob.user!.id, preferred_username: bob.user!.username, acc: t.accountId, roles: ['member'] });
+    const linked = (await identity.listAuditEvents({ accountId: t.accountId, kind: 'sso_linked' }, bearer(t.masterToken))).events;
+    expect(linked.map((e) => [e.subjectId, e.details['connection']])).toEqual([[bob.user!.id, created.connection!.id]]);
+    expect((await identity.listAuditEvents({ accountId: t.accountId, kind: 'sso_login' }, bearer(t.masterToken))).events.map((e) => e.subjectId)).toEqual([bob.user!.id]);
 
     // The same response again (a replay), or one for another request: refused.
     const replay = await browser().post(created.redirectUri, { SAMLResponse: response.context, RelayState: relayState });
@@ -157,6 +210,32 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     const forgedIdp = samlify.IdentityProvider({ entityID: idpEntityId, privateKey: (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), signingCert: idpCert, nameIDFormat: ['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress'], singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: 'http://localhost:9/sso' }] });
     const forged = (await forgedIdp.createLoginResponse(sp, parsed as unknown as Parameters<typeof idp.createLoginResponse>[1], 'post', { email: 'mallory@corp.example' }, { relayState })) as { context: string };
     expect((await b.post(created.redirectUri, { SAMLResponse: forged.context, RelayState: relayState })).status).toBe(400);
+  });
+
+  it('refuses password login to members of an account that requires SSO (Login, the sign-in page), audited', async () => {
+    const t = await mesh.createTenant('sso-required');
+    const username = `carol-${Date.now().toString(36)}`;
+    await identity.createUser({ username, password, accountId: t.accountId, role: Role.MEMBER }, bearer(t.masterToken));
+    expect((await identity.login({ username, password, accountId: t.accountId })).allowed).toBe(true);
+    const policy = await identity.setAccountPolicy({ accountId: t.accountId, requireSso: true }, bearer(t.masterToken));
+    expect(policy.account).toMatchObject({ requireSso: true, requireTotp: false });
+    await expect(identity.setAccountPolicy({ accountId: t.accountId }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'require_totp' });
+    expect(await identity.login({ username, password, accountId: t.accountId })).toMatchObject({ allowed: false, outcome: LoginOutcome.SSO_REQUIRED });
+    // The provider's sign-in page too.
+    const app = await identity.createClient({ accountId: t.accountId, name: 'App', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
+    const config = await client.discovery(new URL(issuer), app.client!.id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const b = browser();
+    const page = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()), code_challenge_method: 'S256' }).href, REDIRECT);
+    const html = await page.res!.text();
+    const posted = await b.post(new URL(formAction(html)!, page.url).href, { csrf: field(html, 'csrf')!, username, password });
+    expect(posted.status).toBe(403);
+    expect(await posted.text()).toContain('requires single sign-on');
+    const refusals = (await identity.listAuditEvents({ accountId: t.accountId, kind: 'login_failed' }, bearer(t.masterToken))).events.filter((e) => e.outcome === 'denied:SSO_REQUIRED');
+    expect(refusals.length).toBe(2);
+    // A wrong password answers as for anyone (the policy is not an oracle for a guesser).
+    expect(await identity.login({ username, password: 'wrong password entirely', accountId: t.accountId })).toMatchObject({ allowed: false, outcome: LoginOutcome.INVALID_CREDENTIALS });
+    // Turned off again (each policy changes only when given).
+    expect((await identity.setAccountPolicy({ accountId: t.accountId, requireSso: false }, bearer(t.masterToken))).account).toMatchObject({ requireSso: false, requireTotp: false });
   });
 
   it('refuses a forged or missing SSO cookie at the callback, and manages connections as an admin only', async () => {

@@ -61,6 +61,13 @@ export declare type Account = Message<"tollgate.identity.v1.Account"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 8;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Members of this account and its subtree must sign in through single sign-on (no password login).
+   *
+   * @generated from field: bool require_sso = 9;
+   */
+  requireSso: boolean;
 };
 
 /**
@@ -118,6 +125,13 @@ export declare type User = Message<"tollgate.identity.v1.User"> & {
    * @generated from field: google.protobuf.Timestamp created_at = 5;
    */
   createdAt?: Timestamp | undefined;
+
+  /**
+   * Optional; single sign-on links a first sign-in to the member with this (verified) email.
+   *
+   * @generated from field: string email = 6;
+   */
+  email: string;
 };
 
 /**
@@ -460,9 +474,16 @@ export declare type SetAccountPolicyRequest = Message<"tollgate.identity.v1.SetA
   accountId: string;
 
   /**
-   * @generated from field: bool require_totp = 2;
+   * Each policy is changed only when present; at least one must be.
+   *
+   * @generated from field: optional bool require_totp = 2;
    */
-  requireTotp: boolean;
+  requireTotp?: boolean | undefined;
+
+  /**
+   * @generated from field: optional bool require_sso = 3;
+   */
+  requireSso?: boolean | undefined;
 };
 
 /**
@@ -510,6 +531,13 @@ export declare type CreateUserRequest = Message<"tollgate.identity.v1.CreateUser
    * @generated from field: tollgate.identity.v1.Role role = 4;
    */
   role: Role;
+
+  /**
+   * Optional (at most 254 characters, one @).
+   *
+   * @generated from field: string email = 5;
+   */
+  email: string;
 };
 
 /**
@@ -1970,6 +1998,13 @@ export enum LoginOutcome {
    * @generated from enum value: LOGIN_OUTCOME_TOTP_ENROLLMENT_REQUIRED = 7;
    */
   TOTP_ENROLLMENT_REQUIRED = 7,
+
+  /**
+   * The account requires single sign-on: no password login for its members.
+   *
+   * @generated from enum value: LOGIN_OUTCOME_SSO_REQUIRED = 8;
+   */
+  SSO_REQUIRED = 8,
 }
 
 /**

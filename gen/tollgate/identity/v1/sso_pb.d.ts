@@ -46,7 +46,7 @@ export declare type SsoConnection = Message<"tollgate.identity.v1.SsoConnection"
   clientId: string;
 
   /**
-   * Role of a user created on first sign-in: admin, member or viewer.
+   * Role of a user created on first sign-in (provisioning "jit" only): admin, member or viewer.
    *
    * @generated from field: string default_role = 6;
    */
@@ -70,6 +70,14 @@ export declare type SsoConnection = Message<"tollgate.identity.v1.SsoConnection"
    * @generated from field: string saml_entry_point = 9;
    */
   samlEntryPoint: string;
+
+  /**
+   * "invited": only existing members of the account may sign in (linked by (connection, subject),
+   * or by verified email on first sign-in); "jit": an unknown person is created with default_role.
+   *
+   * @generated from field: string provisioning = 10;
+   */
+  provisioning: string;
 };
 
 /**
@@ -137,6 +145,13 @@ export declare type CreateSsoConnectionRequest = Message<"tollgate.identity.v1.C
    * @generated from field: string saml_idp_certificate = 9;
    */
   samlIdpCertificate: string;
+
+  /**
+   * "invited" (default when empty) or "jit" (just-in-time provisioning with default_role).
+   *
+   * @generated from field: string provisioning = 10;
+   */
+  provisioning: string;
 };
 
 /**

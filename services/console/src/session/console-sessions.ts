@@ -25,6 +25,7 @@ const outcomeText: Partial<Record<LoginOutcome, string>> = {
   [LoginOutcome.LOCKED_OUT]: 'Too many attempts: try again later.',
   [LoginOutcome.ACCOUNT_SUSPENDED]: 'This account is suspended.',
   [LoginOutcome.TOTP_ENROLLMENT_REQUIRED]: 'This account requires two-factor authentication: enroll TOTP first (tollgate CLI).',
+  [LoginOutcome.SSO_REQUIRED]: 'This account requires single sign-on: sign in through its identity provider.',
 };
 
 export function sameSecret(a: string, b: string): boolean {

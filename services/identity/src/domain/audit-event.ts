@@ -29,6 +29,9 @@ export const auditEventKinds = [
   'grant_changed',
   'key_rotated',
   'oauth_client_changed',
+  'sso_login',
+  'sso_linked',
+  'sso_refused',
   // Recorded by the other services through RecordAuditEvents (see recordableKinds).
   'token_created',
   'token_updated',

@@ -130,9 +130,13 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
     },
     async setAccountPolicy(req, ctx) {
       const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_subaccounts');
-      const account = await core.setRequireTotp(req.accountId, req.requireTotp);
+      const account = await core.setAccountPolicy(req.accountId, { requireTotp: req.requireTotp, requireSso: req.requireSso });
       const { details, ...who } = actorFields(actor);
-      await audit([{ kind: 'account_policy_changed', outcome: 'success', accountId: account.id, subject: account.id, ...who, details: { ...details, two_factor_required: String(req.requireTotp) } }]);
+      const changed = {
+        ...(req.requireTotp === undefined ? {} : { two_factor_required: String(req.requireTotp) }),
+        ...(req.requireSso === undefined ? {} : { sso_required: String(req.requireSso) }),
+      };
+      await audit([{ kind: 'account_policy_changed', outcome: 'success', accountId: account.id, subject: account.id, ...who, details: { ...details, ...changed } }]);
       const path = await core.store.accountPath(account.id);
       return { account: accountToProto(account, path.some((a) => a.state === 'suspended')) };
     },
@@ -140,7 +144,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_users');
       const role = roleFromProto(req.role);
       assertMayAssign(actor, undefined, role);
-      const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role });
+      const user = await core.createUser({ username: req.username, password: req.password, accountId: req.accountId, role, email: req.email });
       const { details, ...who } = actorFields(actor);
       await audit([{ kind: 'member_added', outcome: 'success', accountId: req.accountId, subject: user.id, ...who, details: { ...details, role, new_user: 'true' } }]);
       return { user: userToProto(user, false) };

@@ -24,6 +24,7 @@ export function accountToProto(a: AccountRecord, effectivelySuspended = a.state 
     state: a.state === 'active' ? AccountState.ACTIVE : AccountState.SUSPENDED,
     effectivelySuspended,
     requireTotp: a.requireTotp,
+    requireSso: a.requireSso,
     createdAt: timestampFromMs(a.createdAtMs),
   };
 }
@@ -35,6 +36,7 @@ export function userToProto(u: UserRecord, totpEnabled: boolean) {
     memberships: u.memberships.map((m) => ({ accountId: m.accountId, role: roleToProto[m.role] })),
     totpEnabled,
     createdAt: timestampFromMs(u.createdAtMs),
+    email: u.email ?? '',
   };
 }
 
@@ -46,6 +48,7 @@ export const loginOutcomes: Record<string, LoginOutcome> = {
   TWO_FACTOR_INVALID: LoginOutcome.TOTP_INVALID,
   TWO_FACTOR_ENROLLMENT_REQUIRED: LoginOutcome.TOTP_ENROLLMENT_REQUIRED,
   ACCOUNT_SUSPENDED: LoginOutcome.ACCOUNT_SUSPENDED,
+  SSO_REQUIRED: LoginOutcome.SSO_REQUIRED,
 };
 
 /** A required id or name: present, at most 128 characters. */

@@ -8,7 +8,7 @@ import type { SsoConnectionRecord } from '../store/postgres-sso-store.ts';
 import { actorFields, required } from './proto-mapping.ts';
 import { samlUrls } from '../oauth/sso-http.ts';
 
-const toProto = (c: SsoConnectionRecord) => ({ id: c.id, accountId: c.accountId, kind: c.kind, name: c.name, issuer: c.issuer, clientId: c.clientId ?? '', samlEntryPoint: c.samlEntryPoint ?? '', defaultRole: c.defaultRole, createdAtMs: BigInt(c.createdAtMs) });
+const toProto = (c: SsoConnectionRecord) => ({ id: c.id, accountId: c.accountId, kind: c.kind, name: c.name, issuer: c.issuer, clientId: c.clientId ?? '', samlEntryPoint: c.samlEntryPoint ?? '', defaultRole: c.defaultRole, provisioning: c.provisioning, createdAtMs: BigInt(c.createdAtMs) });
 
 /** Upstream OIDC connections: managed by owners/admins of the account (the client secret never comes back). */
 export function ssoHandlers(deps: { sso: UpstreamSso; requireAdmin: RequireAdmin; audit: (events: AuditEventInput[]) => Promise<void>; issuer: () => string }): Partial<ServiceImpl<typeof IdentityService>> {
@@ -17,7 +17,7 @@ export function ssoHandlers(deps: { sso: UpstreamSso; requireAdmin: RequireAdmin
     async createSsoConnection(req, ctx) {
       const accountId = required(req.accountId, 'account_id');
       const actor = await requireAdmin(ctx, accountId, 'write');
-      const connection = await sso.create({ accountId, name: req.name, issuer: req.issuer, clientId: req.clientId, clientSecret: req.clientSecret, defaultRole: req.defaultRole, kind: req.kind, samlEntryPoint: req.samlEntryPoint, samlIdpCert: req.samlIdpCertificate });
+      const connection = await sso.create({ accountId, name: req.name, issuer: req.issuer, clientId: req.clientId, clientSecret: req.clientSecret, defaultRole: req.defaultRole, kind: req.kind, samlEntryPoint: req.samlEntryPoint, samlIdpCert: req.samlIdpCertificate, provisioning: req.provisioning });
       const { actorUserId, details } = actorFields(actor);
       await deps.audit([{ kind: 'account_policy_changed', outcome: 'success', actorUserId, accountId, subject: connection.id, details: { ...details, change: 'sso_connection_created', issuer: connection.issuer } }]);
       const urls = samlUrls(deps.issuer(), connection.id);

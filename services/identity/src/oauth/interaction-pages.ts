@@ -63,6 +63,20 @@ ${sso}`,
   );
 }
 
+/** Tollgate's own second factor after an upstream sign-in that did not assert multi-factor. */
+export function ssoTotpPage(input: { action: string; csrf: string; name: string; error?: string | undefined }): string {
+  return page(
+    'Authentication code',
+    `<p>Signed in with <strong>${escapeHtml(input.name)}</strong>. Your Tollgate account also asks for a code.</p>
+${notice(input.error)}
+<form method="post" action="${escapeHtml(input.action)}">
+<input type="hidden" name="csrf" value="${escapeHtml(input.csrf)}">
+<label for="totp">Authentication code (or a recovery code)</label><input id="totp" name="totp" type="text" inputmode="numeric" autocomplete="one-time-code" required autofocus>
+<button type="submit">Continue</button>
+</form>`,
+  );
+}
+
 export function consentPage(input: { action: string; csrf: string; clientName: string; scopes: string[] }): string {
   const items = input.scopes.map((scope) => `<li>${escapeHtml(scopeText(scope))}</li>`).join('');
   return page(

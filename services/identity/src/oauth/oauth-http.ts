@@ -13,7 +13,7 @@ import { deriveKey, OAUTH_PATH } from './oidc-provider-factory.ts';
 
 /** The password (and TOTP) step of identity's own login: its throttle and audit apply unchanged. */
 export type SignIn = (input: { username: string; password: string; totpCode?: string | undefined; peerIp: string | null }) => Promise<
-  { ok: true; userId: string } | { ok: false; reason: LoginRefusal | 'ACCOUNT_SUSPENDED'; retryAfterMs: number | undefined }
+  { ok: true; userId: string } | { ok: false; reason: LoginRefusal | 'ACCOUNT_SUSPENDED' | 'SSO_REQUIRED'; retryAfterMs: number | undefined }
 >;
 
 export interface OAuthHttpDeps {
@@ -108,8 +108,9 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     const username = typeof form['username'] === 'string' ? form['username'].trim() : '';
     const password = typeof form['password'] === 'string' ? form['password'] : '';
     const totpCode = typeof form['totp'] === 'string' && form['totp'] !== '' ? form['totp'].replaceAll(' ', '') : undefined;
+    const sso = (await deps.ssoOptions(String(found.params['client_id']))).map((s) => ({ name: s.name, href: `${base}/interaction/${found.uid}/sso/${s.id}` }));
     const again = (error: string, status: number, askTotp = false) =>
-      html(c, loginPage({ action: `${base}/interaction/${found.uid}/login`, csrf: csrfFor(found.uid), clientName: client.name, username, error, askTotp }), status);
+      html(c, loginPage({ action: `${base}/interaction/${found.uid}/login`, csrf: csrfFor(found.uid), clientName: client.name, username, error, askTotp, sso }), status);
     if (!username) return again('username: is required', 400);
     if (!password) return again('password: is required', 400, totpCode !== undefined);
     let outcome: Awaited<ReturnType<SignIn>>;
@@ -131,6 +132,8 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
         return again(`Too many failed attempts. Try again in ${Math.ceil((outcome.retryAfterMs ?? 1_000) / 1000)} s.`, 429);
       case 'ACCOUNT_SUSPENDED':
         return again('This account is suspended.', 403);
+      case 'SSO_REQUIRED':
+        return again('Your account requires single sign-on: use a "Sign in with" button below.', 403);
       default:
         return again('Wrong username or password.', 401, totpCode !== undefined);
     }

@@ -76,7 +76,9 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     },
     routes: { ...oauthRoutes },
     scopes: [...providerScopes],
-    claims: { openid: ['sub'], profile: ['preferred_username', 'acc', 'roles'], email: [] },
+    // `amr` in ID tokens: a relying party (another Tollgate among them) learns whether the person
+    // used a second factor here. `email_verified` is false: Tollgate does not verify addresses.
+    claims: { openid: ['sub', 'amr'], profile: ['preferred_username', 'acc', 'roles'], email: ['email', 'email_verified'] },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     // Browsers may call the token endpoints only from an http(s) origin the client redirects to
     // (a private-use scheme's origin is "null", which sandboxed frames also send).
@@ -187,7 +189,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
         accountId: sub,
         async claims() {
           const acc = user.memberships[0]?.accountId;
-          return { sub, preferred_username: user.username, ...(acc ? { acc, roles: rolesForToken(user.memberships, (await options.store.accountPath(acc)).map((a) => a.id)) } : {}) };
+          return { sub, preferred_username: user.username, ...(user.email ? { email: user.email, email_verified: false } : {}), ...(acc ? { acc, roles: rolesForToken(user.memberships, (await options.store.accountPath(acc)).map((a) => a.id)) } : {}) };
         },
       };
     },

@@ -5,6 +5,7 @@ import * as oidc from 'openid-client';
 import type { SecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError, invalidArgument, isAppError, notFound } from '#libs/errors/index.ts';
 import type { AuditEventInput } from '../domain/audit-event.ts';
+import { decideSsoLink, type SsoProvisioning, type SsoRefusal } from '../domain/sso-policy.ts';
 import type { Clock } from '../domain/ports.ts';
 import type { IdentityCore } from '../identity-core.ts';
 import type { PostgresSsoStore, SsoConnectionRecord } from '../store/postgres-sso-store.ts';
@@ -21,24 +22,43 @@ function newConnectionId(): string {
 
 const aad = (id: string) => `sso-connection:${id}`;
 
-/** Claims identity uses from an upstream ID token. */
+/** Claims identity uses from an upstream ID token or SAML assertion. */
 export interface UpstreamClaims {
   sub: string;
   preferred_username?: unknown;
   email?: unknown;
+  /** The upstream vouches for `email` (OIDC `email_verified: true`; SAML: the IdP's email attribute). */
+  emailTrusted: boolean;
+}
+
+export type UpstreamUser = { ok: true; userId: string } | { ok: false; reason: SsoRefusal; message: string };
+
+const refusalText: Record<SsoRefusal, string> = {
+  NOT_INVITED: 'You are not a member of this account. Ask an administrator to invite you.',
+  NOT_A_MEMBER: 'You are no longer a member of this account.',
+  EMAIL_AMBIGUOUS: 'More than one member of this account has your email address. Ask an administrator.',
+  EMAIL_LINKED_ELSEWHERE: 'The member with your email address is already linked to another identity at this provider.',
+};
+
+function parseProvisioning(value: string | undefined): SsoProvisioning {
+  const provisioning = value || 'invited';
+  if (provisioning !== 'invited' && provisioning !== 'jit') throw invalidArgument('provisioning', 'must be invited or jit');
+  return provisioning;
 }
 
 /**
  * Single sign-on from an account's upstream OpenID Connect provider (openid-client as the relying
- * party). A user who signs in through a connection is linked by (connection, upstream `sub`) — never
- * by email, which the upstream may let anyone claim — and is created on first sign-in as a member
- * of the connection's account with its default role.
+ * party) or SAML IdP. Who the person is here is `decideSsoLink` (domain/sso-policy.ts): linked by
+ * (connection, upstream subject), or on first sign-in by an email the upstream vouches for, or —
+ * on a `jit` connection only — created as a member with the connection's default role. Every
+ * link, refusal and sign-in is audited (`sso_linked`, `sso_refused`, `sso_login`).
  */
 export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: SecretBox; clock: Clock; core: IdentityCore; audit: (events: AuditEventInput[]) => Promise<void> }) {
   const configs = new Map<string, { config: oidc.Configuration; atMs: number }>();
 
-  async function create(input: { accountId: string; name: string; issuer: string; clientId: string; clientSecret: string; defaultRole: string; kind?: string; samlEntryPoint?: string; samlIdpCert?: string }): Promise<SsoConnectionRecord> {
+  async function create(input: { accountId: string; name: string; issuer: string; clientId: string; clientSecret: string; defaultRole: string; kind?: string; samlEntryPoint?: string; samlIdpCert?: string; provisioning?: string }): Promise<SsoConnectionRecord> {
     const kind = input.kind || 'oidc';
+    parseProvisioning(input.provisioning);
     if (kind !== 'oidc' && kind !== 'saml') throw invalidArgument('kind', 'must be oidc or saml');
     if (kind === 'saml') return createSaml(input);
     const name = input.name.trim();
@@ -68,6 +88,7 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
       clientId: input.clientId,
       sealedClientSecret: deps.secretBox.seal(input.clientSecret, aad(id)),
       defaultRole: defaultRole as SsoConnectionRecord['defaultRole'],
+      provisioning: parseProvisioning(input.provisioning),
       createdAtMs: deps.clock.nowMs(),
     };
     await deps.store.insert(record);
@@ -75,7 +96,7 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
   }
 
   /** A SAML 2.0 IdP: its entity ID, single sign-on URL (HTTP-Redirect) and signing certificate. */
-  async function createSaml(input: { accountId: string; name: string; issuer: string; defaultRole: string; samlEntryPoint?: string; samlIdpCert?: string }): Promise<SsoConnectionRecord> {
+  async function createSaml(input: { accountId: string; name: string; issuer: string; defaultRole: string; samlEntryPoint?: string; samlIdpCert?: string; provisioning?: string }): Promise<SsoConnectionRecord> {
     const name = input.name.trim();
     if (name.length < 1 || name.length > 60) throw invalidArgument('name', 'must be 1-60 characters');
     if (!input.issuer || input.issuer.length > 1024) throw invalidArgument('issuer', "is required: the IdP's entity ID");
@@ -105,6 +126,7 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
       samlEntryPoint: entry.href,
       samlIdpCert: input.samlIdpCert!,
       defaultRole: defaultRole as SsoConnectionRecord['defaultRole'],
+      provisioning: parseProvisioning(input.provisioning),
       createdAtMs: deps.clock.nowMs(),
     };
     await deps.store.insert(record);
@@ -156,21 +178,46 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
     return `${clean.length >= 2 ? clean : 'user'}.${connection.id.slice(-6)}`;
   }
 
-  /** The Tollgate user behind an upstream sign-in: linked, or created now. */
-  async function userFor(connection: SsoConnectionRecord, claims: UpstreamClaims, ip: string | null): Promise<string> {
-    const linked = await deps.store.linkedUser(connection.id, claims.sub);
-    if (linked) {
-      const user = await deps.core.store.getUser(linked);
-      if (!user?.memberships.some((m) => m.accountId === connection.accountId)) throw new AppError('PERMISSION_DENIED', 'the linked user is no longer a member of the account', { reason: 'NOT_A_MEMBER' });
-      await deps.audit([{ kind: 'login_ok', outcome: 'success', actorUserId: linked, accountId: connection.accountId, subject: linked, ip, details: { method: 'sso', connection: connection.id } }]);
-      return linked;
+  /** The Tollgate user behind an upstream sign-in (see decideSsoLink); refusals are audited. */
+  async function userFor(connection: SsoConnectionRecord, claims: UpstreamClaims, ip: string | null): Promise<UpstreamUser> {
+    const base = { accountId: connection.accountId, ip, details: { method: 'sso', connection: connection.id } };
+    const linkedId = await deps.store.linkedUser(connection.id, claims.sub);
+    const linkedUser = linkedId ? await deps.core.store.getUser(linkedId) : undefined;
+    const email = typeof claims.email === 'string' && claims.email.includes('@') && claims.email.length <= 254 ? claims.email : undefined;
+    const matches = !linkedId && claims.emailTrusted && email ? await deps.core.store.findMembersByEmail(connection.accountId, email) : [];
+    const decision = decideSsoLink({
+      linked: linkedId ? { userId: linkedId, isMember: linkedUser?.memberships.some((m) => m.accountId === connection.accountId) ?? false } : undefined,
+      emailTrusted: claims.emailTrusted && email !== undefined,
+      emailMatches: await Promise.all(matches.map(async (u) => ({ userId: u.id, linkedSubject: await deps.store.subjectOf(connection.id, u.id) }))),
+      provisioning: connection.provisioning,
+    });
+    switch (decision.kind) {
+      case 'linked':
+        return { ok: true, userId: decision.userId };
+      case 'refuse':
+        await deps.audit([{ ...base, kind: 'sso_refused', outcome: 'denied', reason: decision.reason, actorUserId: linkedId ?? null, subject: linkedId ?? null }]);
+        return { ok: false, reason: decision.reason, message: refusalText[decision.reason] };
+      case 'link_by_email':
+        try {
+          await deps.store.link(connection.id, claims.sub, decision.userId, deps.clock.nowMs());
+        } catch (error) {
+          // A parallel first sign-in linked this member (or this subject) a moment ago.
+          if ((error as { code?: string; cause?: { code?: string } }).code !== '23505' && (error as { cause?: { code?: string } }).cause?.code !== '23505') throw error;
+          await deps.audit([{ ...base, kind: 'sso_refused', outcome: 'denied', reason: 'EMAIL_LINKED_ELSEWHERE', actorUserId: decision.userId, subject: decision.userId }]);
+          return { ok: false, reason: 'EMAIL_LINKED_ELSEWHERE', message: refusalText.EMAIL_LINKED_ELSEWHERE };
+        }
+        await deps.audit([{ ...base, kind: 'sso_linked', outcome: 'success', actorUserId: decision.userId, subject: decision.userId, reason: 'VERIFIED_EMAIL' }]);
+        return { ok: true, userId: decision.userId };
+      case 'provision':
+        break;
     }
-    // Never used to sign in: the account exists for its upstream identity alone.
+    // Just-in-time: a member with the connection's default role. The password is never used to
+    // sign in: the user exists for its upstream identity alone.
     const password = randomBytes(32).toString('base64url');
     let username = usernameFor(connection, claims);
     let created;
     try {
-      created = await deps.core.createUser({ username, password, accountId: connection.accountId, role: connection.defaultRole });
+      created = await deps.core.createUser({ username, password, accountId: connection.accountId, role: connection.defaultRole, email: email && claims.emailTrusted ? email : undefined });
     } catch (error) {
       if (!isAppError(error) || error.code !== 'ALREADY_EXISTS') throw error;
       username = `${username.slice(0, 110)}-${randomBytes(3).toString('hex')}`;
@@ -178,10 +225,20 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
     }
     await deps.store.link(connection.id, claims.sub, created.id, deps.clock.nowMs());
     await deps.audit([
-      { kind: 'member_added', outcome: 'success', actorUserId: null, accountId: connection.accountId, subject: created.id, ip, details: { method: 'sso', connection: connection.id, role: connection.defaultRole } },
-      { kind: 'login_ok', outcome: 'success', actorUserId: created.id, accountId: connection.accountId, subject: created.id, ip, details: { method: 'sso', connection: connection.id } },
+      { ...base, kind: 'member_added', outcome: 'success', actorUserId: null, subject: created.id, details: { ...base.details, role: connection.defaultRole } },
+      { ...base, kind: 'sso_linked', outcome: 'success', actorUserId: created.id, subject: created.id, reason: 'PROVISIONED' },
     ]);
-    return created.id;
+    return { ok: true, userId: created.id };
+  }
+
+  /** A completed upstream sign-in (after Tollgate's TOTP step when one applied). */
+  async function signedIn(connection: SsoConnectionRecord, userId: string, secondFactor: 'upstream_mfa' | 'totp' | 'none', ip: string | null): Promise<void> {
+    await deps.audit([{ kind: 'sso_login', outcome: 'success', actorUserId: userId, subject: userId, accountId: connection.accountId, ip, details: { method: 'sso', connection: connection.id, second_factor: secondFactor } }]);
+  }
+
+  /** A refusal after the link (e.g. TOTP enrollment required). */
+  async function refused(connection: SsoConnectionRecord, userId: string | null, reason: string, ip: string | null): Promise<void> {
+    await deps.audit([{ kind: 'sso_refused', outcome: 'denied', reason, actorUserId: userId, subject: userId, accountId: connection.accountId, ip, details: { method: 'sso', connection: connection.id } }]);
   }
 
   async function get(id: string): Promise<SsoConnectionRecord> {
@@ -202,6 +259,8 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
     configFor,
     samlFor,
     userFor,
+    signedIn,
+    refused,
   };
 }
 

@@ -53,7 +53,7 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Postgr
     mount(http: Hono, issuerPath: string) {
       mountPath = issuerPath;
       // Before mountOAuth: its catch-all hands every other /oauth path to the provider.
-      mountSso(http, { sso: deps.sso, provider, mountPath: issuerPath, issuer: () => runtime?.issuer, secretKey: deps.secretKey, logger: deps.logger, clock: deps.clock, claimOnce: (key, expiresAtMs) => payloads.claimOnce('SamlResponse', key, expiresAtMs) });
+      mountSso(http, { sso: deps.sso, provider, mountPath: issuerPath, issuer: () => runtime?.issuer, secretKey: deps.secretKey, logger: deps.logger, clock: deps.clock, claimOnce: (key, expiresAtMs) => payloads.claimOnce('SamlResponse', key, expiresAtMs), sessions: () => runtime?.sessions });
       mountOAuth(http, {
         provider,
         mountPath: issuerPath,

@@ -12,6 +12,7 @@ export interface AccountRecord {
   depth: number;
   state: 'active' | 'suspended';
   requireTotp: boolean;
+  requireSso: boolean;
   createdAtMs: number;
 }
 
@@ -19,6 +20,7 @@ export interface UserRecord {
   id: string;
   username: string;
   passwordHash: string;
+  email: string | null;
   memberships: { accountId: string; role: Role }[];
   createdAtMs: number;
 }
@@ -30,6 +32,7 @@ const toAccount = (r: AccountRow): AccountRecord => ({
   depth: r.depth,
   state: r.state,
   requireTotp: r.requireTotp,
+  requireSso: r.requireSso,
   createdAtMs: r.createdAt.getTime(),
 });
 
@@ -72,7 +75,7 @@ export class PostgresIdentityStore {
     return this.db.transaction(async (tx) => {
       const [row] = await tx
         .insert(accounts)
-        .values({ id: input.id, name: input.name, parentId: input.parentId ?? null, depth: input.depth, state: 'active', requireTotp: false })
+        .values({ id: input.id, name: input.name, parentId: input.parentId ?? null, depth: input.depth, state: 'active', requireTotp: false, requireSso: false })
         .returning();
       await appendChange(tx, 'created', input.id, [input.id]);
       return toAccount(row!);
@@ -127,7 +130,7 @@ export class PostgresIdentityStore {
   /** Sets the state, name or 2FA policy and appends to the change feed, NOTIFYing in the same transaction. */
   async changeAccount(
     id: string,
-    change: { kind: 'suspended' | 'resumed' } | { kind: 'renamed'; name: string } | { kind: 'policy_changed'; requireTotp: boolean },
+    change: { kind: 'suspended' | 'resumed' } | { kind: 'renamed'; name: string } | { kind: 'policy_changed'; requireTotp?: boolean | undefined; requireSso?: boolean | undefined },
     affected: readonly string[],
   ): Promise<number | undefined> {
     return this.db.transaction(async (tx) => {
@@ -136,7 +139,7 @@ export class PostgresIdentityStore {
         change.kind === 'renamed'
           ? { name: change.name, updatedAt }
           : change.kind === 'policy_changed'
-            ? { requireTotp: change.requireTotp, updatedAt }
+            ? { ...(change.requireTotp === undefined ? {} : { requireTotp: change.requireTotp }), ...(change.requireSso === undefined ? {} : { requireSso: change.requireSso }), updatedAt }
             : { state: (change.kind === 'suspended' ? 'suspended' : 'active') as 'active' | 'suspended', updatedAt };
       const updated = await tx.update(accounts).set(set).where(eq(accounts.id, id)).returning({ id: accounts.id });
       if (updated.length === 0) return undefined;
@@ -161,10 +164,10 @@ export class PostgresIdentityStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  async createUser(input: { id: string; username: string; passwordHash: string; accountId: string; role: Role }): Promise<UserRecord> {
+  async createUser(input: { id: string; username: string; passwordHash: string; accountId: string; role: Role; email?: string | null | undefined }): Promise<UserRecord> {
     try {
       await this.db.transaction(async (tx) => {
-        await tx.insert(users).values({ id: input.id, username: input.username, usernameKey: input.username.toLowerCase(), passwordHash: input.passwordHash });
+        await tx.insert(users).values({ id: input.id, username: input.username, usernameKey: input.username.toLowerCase(), passwordHash: input.passwordHash, email: input.email ?? null });
         await tx.insert(memberships).values({ userId: input.id, accountId: input.accountId, role: input.role });
       });
     } catch (error) {
@@ -182,6 +185,21 @@ export class PostgresIdentityStore {
   async findUserByUsername(username: string): Promise<UserRecord | undefined> {
     const [row] = await this.db.select().from(users).where(eq(users.usernameKey, username.toLowerCase()));
     return row ? this.withMemberships(row) : undefined;
+  }
+
+  /**
+   * Direct members of the account whose email is `email` (case-insensitively); a user without an
+   * email counts by a username that is this email address.
+   */
+  async findMembersByEmail(accountId: string, email: string): Promise<UserRecord[]> {
+    const key = email.toLowerCase();
+    const rows = await this.db
+      .select({ user: users })
+      .from(users)
+      .innerJoin(memberships, eq(memberships.userId, users.id))
+      .where(and(eq(memberships.accountId, accountId), sql`(lower(${users.email}) = ${key} or (${users.email} is null and ${users.usernameKey} = ${key}))`))
+      .limit(3);
+    return Promise.all(rows.map((r) => this.withMemberships(r.user)));
   }
 
   async setPasswordHash(userId: string, passwordHash: string): Promise<void> {
@@ -221,6 +239,7 @@ export class PostgresIdentityStore {
       id: row.id,
       username: row.username,
       passwordHash: row.passwordHash,
+      email: row.email,
       memberships: ms.map((m) => ({ accountId: m.accountId, role: m.role })),
       createdAtMs: row.createdAt.getTime(),
     };

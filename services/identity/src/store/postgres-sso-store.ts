@@ -16,6 +16,7 @@ const connections = identity.table('sso_connections', {
   samlEntryPoint: text('saml_entry_point'),
   samlIdpCert: text('saml_idp_cert'),
   defaultRole: text('default_role').$type<'admin' | 'member' | 'viewer'>().notNull(),
+  provisioning: text('provisioning').$type<'invited' | 'jit'>().notNull(),
   createdAtMs: ms('created_at_ms').notNull(),
 });
 
@@ -51,6 +52,11 @@ export class PostgresSsoStore {
   async linkedUser(connectionId: string, upstreamSubject: string): Promise<string | undefined> {
     const [row] = await this.#db.select({ userId: links.userId }).from(links).where(and(eq(links.connectionId, connectionId), eq(links.upstreamSubject, upstreamSubject)));
     return row?.userId;
+  }
+  /** The upstream subject this user is linked to through the connection, if any. */
+  async subjectOf(connectionId: string, userId: string): Promise<string | undefined> {
+    const [row] = await this.#db.select({ subject: links.upstreamSubject }).from(links).where(and(eq(links.connectionId, connectionId), eq(links.userId, userId)));
+    return row?.subject;
   }
   async link(connectionId: string, upstreamSubject: string, userId: string, atMs: number): Promise<void> {
     await this.#db.insert(links).values({ connectionId, upstreamSubject, userId, createdAtMs: atMs });

@@ -9,6 +9,7 @@ export const accounts = identitySchema.table('accounts', {
   depth: integer('depth').notNull(),
   state: text('state').$type<'active' | 'suspended'>().notNull(),
   requireTotp: boolean('require_totp').notNull(),
+  requireSso: boolean('require_sso').notNull(),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -18,6 +19,7 @@ export const users = identitySchema.table('users', {
   username: text('username').notNull(),
   usernameKey: text('username_key').notNull(),
   passwordHash: text('password_hash').notNull(),
+  email: text('email'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
