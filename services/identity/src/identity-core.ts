@@ -103,7 +103,6 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
 
   /** An account's 2FA and SSO policy (each only when given); it applies to the members of its whole subtree. */
   async function setAccountPolicy(id: string, policy: { requireTotp?: boolean | undefined; requireSso?: boolean | undefined }): Promise<AccountRecord> {
-    if (policy.requireTotp === undefined && policy.requireSso === undefined) throw invalidArgument('require_totp', 'require_totp or require_sso is required');
     await getAccount(id);
     const affected = [id, ...(await store.descendants(id)).map((a) => a.id)];
     await store.changeAccount(id, { kind: 'policy_changed', requireTotp: policy.requireTotp, requireSso: policy.requireSso }, affected);

@@ -474,13 +474,15 @@ export declare type SetAccountPolicyRequest = Message<"tollgate.identity.v1.SetA
   accountId: string;
 
   /**
-   * Each policy is changed only when present; at least one must be.
+   * Applied on every call, as it always was (false turns the requirement off).
    *
-   * @generated from field: optional bool require_totp = 2;
+   * @generated from field: bool require_totp = 2;
    */
-  requireTotp?: boolean | undefined;
+  requireTotp: boolean;
 
   /**
+   * Changed only when present: a caller that predates it leaves SSO as it is.
+   *
    * @generated from field: optional bool require_sso = 3;
    */
   requireSso?: boolean | undefined;
