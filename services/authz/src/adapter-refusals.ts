@@ -1,4 +1,5 @@
-import type { AuthzCore, Credential } from './authz-core.ts';
+import type { AuthzCore } from './authz-core.ts';
+import type { Credential } from './core/credential.ts';
 
 /** The request could not be read: not JSON / form, a required field missing or out of range. */
 export const MALFORMED_REQUEST = 'MALFORMED_REQUEST';

@@ -1,6 +1,7 @@
 import { isWellFormedTokenSecret } from '#libs/crypto/token-secret.ts';
 import { looksLikeJwt } from '../clients/jwks-cache.ts';
-import type { AuthenticateOutcome, AuthzCore, Credential } from '../authz-core.ts';
+import type { AuthzCore } from '../authz-core.ts';
+import type { AuthenticateOutcome, Credential } from '../core/credential.ts';
 
 /**
  * Foreign brokers check a login once (username + password) and later ask about the same username

@@ -4,7 +4,8 @@ import { isId } from '#libs/crypto/ids.ts';
 import { toAppError } from '#libs/errors/index.ts';
 import { isRole, mayPerform } from '#libs/policy/role-policy.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
-import type { AuthenticateOutcome, AuthzCore, Credential, Principal } from '../authz-core.ts';
+import type { AuthzCore } from '../authz-core.ts';
+import type { AuthenticateOutcome, Credential, Principal } from '../core/credential.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
 
 const MAX_BODY = 16 * 1024;
