@@ -3,6 +3,7 @@ import { actorMay, isRole, operationOfAction } from '#libs/policy/role-policy.ts
 import { checkAccess, compileRules } from '#libs/acl/acl-engine.ts';
 import { aclActions, type AclAction } from '#libs/acl/acl-rule.ts';
 import type { DecisionLog } from '../decision-log.ts';
+import type { DecisionReason } from '../domain/decision-reason.ts';
 import type { Credential } from './credential.ts';
 import type { TokenCache } from './token-cache.ts';
 import type { CredentialSniffer } from './credential-sniffer.ts';
@@ -25,7 +26,7 @@ export interface AuthorizeInput {
 
 export interface AuthorizeDecision {
   allowed: boolean;
-  reason: string;
+  reason: DecisionReason;
   cacheTtlMs: number;
   accountId: string;
 }
@@ -42,7 +43,7 @@ export function createAuthorize(options: { cache: TokenCache; credentials: Crede
     const action = input.action as AclAction;
     const { outcome, entry } = await credentials.principalOf(input.credential, input.peerIp, input.ipCheckedElsewhere ?? false);
     const resources = input.resources.length ? input.resources : [''];
-    const answer = (allowed: boolean, reason: string, ttl: number, accountId: string) =>
+    const answer = (allowed: boolean, reason: DecisionReason, ttl: number, accountId: string) =>
       resources.map((resource) => {
         decisions.record({ atMs: now(), allowed, reason, action, resource, accountId, subject: outcome.allowed ? outcome.principal.subject : '', clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
         return { allowed, reason, cacheTtlMs: ttl, accountId };

@@ -1,4 +1,5 @@
 import type { TokenKind, TokenRule } from '../domain/token-record.ts';
+import type { AuthenticateRefusal } from '../domain/decision-reason.ts';
 
 /** Who a credential is, once authenticated. */
 export interface Principal {
@@ -14,7 +15,7 @@ export interface Principal {
 
 export type AuthenticateOutcome =
   | { allowed: true; reason: 'ALLOWED'; principal: Principal; rules: TokenRule[]; cacheTtlMs: number }
-  | { allowed: false; reason: string; cacheTtlMs: number };
+  | { allowed: false; reason: AuthenticateRefusal; cacheTtlMs: number };
 
 /** What a caller presents: a token id, a bearer, a username/password pair, or a remembered login. */
 export interface Credential {

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import { hashTokenSecret } from '#libs/crypto/token-secret.ts';
 import { compileRules, type CompiledAcl } from '#libs/acl/acl-engine.ts';
 import type { InvalidationEvent, TokenRecord, TokenStore } from '../domain/token-record.ts';
@@ -14,15 +15,19 @@ export interface CachedToken {
 
 export type AccountPath = { id: string; suspended: boolean }[];
 
+/** Entries each cache holds at most; the least recently used go first. */
+export const TOKEN_CACHE_MAX = 100_000;
+
 /**
  * This replica's read caches — tokens by id, token ids by secret hash, account paths with their
  * suspension state — which the invalidation feed clears on every write.
  */
 export function createTokenCache(options: { store: TokenStore; identity: IdentityPeer; now: () => number; tokenTtlMs: number; accountCacheMs: number }) {
   const { store, identity, now, tokenTtlMs, accountCacheMs } = options;
-  const tokensById = new Map<string, CachedToken>();
-  const idBySecretHash = new Map<string, string>();
-  const accountPaths = new Map<string, { path: AccountPath; atMs: number }>();
+  // Bounded by count; freshness is checked against the injected clock (tokenTtlMs, accountCacheMs).
+  const tokensById = new LRUCache<string, CachedToken>({ max: TOKEN_CACHE_MAX });
+  const idBySecretHash = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
+  const accountPaths = new LRUCache<string, { path: AccountPath; atMs: number }>({ max: TOKEN_CACHE_MAX });
 
   function cacheToken(token: TokenRecord): CachedToken {
     const entry: CachedToken = {
@@ -31,7 +36,6 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
       ips: token.ipAllow.length ? compileIpAllowList(token.ipAllow) : undefined,
       fetchedAtMs: now(),
     };
-    if (tokensById.size > 100_000) tokensById.clear();
     tokensById.set(token.id, entry);
     return entry;
   }
@@ -52,7 +56,6 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     }
     const token = await store.findBySecretHash(hash, now());
     if (!token) return undefined;
-    if (idBySecretHash.size > 100_000) idBySecretHash.clear();
     idBySecretHash.set(hash, token.id);
     return cacheToken(token);
   }
@@ -66,14 +69,14 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     const hit = accountPaths.get(accountId);
     if (hit && now() - hit.atMs < accountCacheMs) return hit.path;
     const path = await identity.accountPath(accountId);
-    if (accountPaths.size > 100_000) accountPaths.clear();
     accountPaths.set(accountId, { path, atMs: now() });
     return path;
   }
 
   function forget(tokenId: string): void {
     tokensById.delete(tokenId);
-    for (const [hash, id] of idBySecretHash) if (id === tokenId) idBySecretHash.delete(hash);
+    const hashes = [...idBySecretHash.entries()].filter(([, id]) => id === tokenId).map(([hash]) => hash);
+    for (const hash of hashes) idBySecretHash.delete(hash);
   }
 
   /** Applies one feed event to this replica's caches. */

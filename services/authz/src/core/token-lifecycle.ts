@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { newId } from '#libs/crypto/ids.ts';
 import { generateTokenSecret, hashTokenSecret, shortFormOf } from '#libs/crypto/token-secret.ts';
-import { invalidArgument, notFound, failedPrecondition } from '#libs/errors/index.ts';
+import { invalidArgument, isUnavailable, notFound, failedPrecondition } from '#libs/errors/index.ts';
 import { compileRules } from '#libs/acl/acl-engine.ts';
 import { tokenKinds, type TokenKind, type TokenPatch, type TokenRecord, type TokenRule, type TokenStore } from '../domain/token-record.ts';
 import { compileIpAllowList } from '../domain/ip-allow-list.ts';
@@ -80,7 +80,7 @@ export function createTokenLifecycle(options: TokenLifecycleOptions) {
       limits = await options.tokenCountLimits(accountId);
     } catch (error) {
       // Quota unreachable: the count limit cannot be read; creating tokens fails open (logged by the caller's span).
-      if ((error as { code?: string }).code === 'UNAVAILABLE' || (error as { code?: string }).code === 'DEADLINE_EXCEEDED') return;
+      if (isUnavailable(error)) return;
       throw error;
     }
     for (const limit of limits) {

@@ -1,8 +1,18 @@
+import { LRUCache } from 'lru-cache';
 import type { ConsumeResult } from './consume-decision.ts';
 
-/** Results of consumes by idempotency key, for a day: a retried consume is answered, not counted again. */
+const DAY_MS = 24 * 3_600_000;
+
+/**
+ * Results of consumes by idempotency key, for a day: a retried consume is answered, not counted
+ * again. At most `max` keys (the least recently used go first); expiry follows the engine's clock.
+ */
 export class IdempotencyCache {
-  private readonly entries = new Map<string, { result: ConsumeResult; expiresAtMs: number }>();
+  private readonly entries: LRUCache<string, { result: ConsumeResult; expiresAtMs: number }>;
+
+  constructor(max = 100_000) {
+    this.entries = new LRUCache({ max });
+  }
 
   get(key: string, now: number): ConsumeResult | undefined {
     const seen = this.entries.get(key);
@@ -10,12 +20,6 @@ export class IdempotencyCache {
   }
 
   set(key: string, result: ConsumeResult, now: number): void {
-    if (this.entries.size > 100_000) this.prune(now);
-    this.entries.set(key, { result, expiresAtMs: now + 24 * 3_600_000 });
-  }
-
-  private prune(now: number): void {
-    for (const [key, entry] of this.entries) if (entry.expiresAtMs <= now) this.entries.delete(key);
-    if (this.entries.size > 100_000) this.entries.clear();
+    this.entries.set(key, { result, expiresAtMs: now + DAY_MS });
   }
 }
