@@ -167,7 +167,11 @@ async function main(argv: string[]): Promise<number> {
       case 'clients':
       case 'limit':
       case 'usage':
-        return await (await import('./commands/admin.ts')).runAdmin({
+      case 'sso':
+      case 'client': {
+        // One module per noun (cli/commands/NOUN.ts), loaded on demand.
+        const run = await adminCommands[command]!();
+        return await run({
           positionals,
           flags: values,
           env,
@@ -175,14 +179,13 @@ async function main(argv: string[]): Promise<number> {
           out,
           readStdin,
           serviceCredential: () => {
+            // Only `keys rotate` signs with the mesh secret key; `sso` and `client` never ask for it.
+            if (command === 'sso' || command === 'client') return '';
             const key = resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir: resolve(env.TOLLGATE_DATA_DIR), mustExist: true });
             return mintServiceCredential(key, 'console');
           },
         });
-      case 'sso':
-        return await (await import('./commands/sso.ts')).runSso({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
-      case 'client':
-        return await (await import('./commands/oauth-client.ts')).runOAuthClient({ positionals, flags: values, env, envToken: process.env.TOLLGATE_TOKEN, out, readStdin, serviceCredential: () => '' });
+      }
       default:
         throw new UsageError(`unknown command '${command}' (try --help)`);
     }
@@ -191,5 +194,23 @@ async function main(argv: string[]): Promise<number> {
     return failure(error, json);
   }
 }
+
+type AdminCommand = (args: import('./commands/admin-session.ts').AdminArgs) => Promise<number>;
+
+/** The administrative nouns, each in its own module. */
+const adminCommands: Record<string, () => Promise<AdminCommand>> = {
+  account: async () => (await import('./commands/account.ts')).runAccount,
+  user: async () => (await import('./commands/user.ts')).runUser,
+  login: async () => (await import('./commands/login.ts')).runLogin,
+  audit: async () => (await import('./commands/audit.ts')).runAudit,
+  keys: async () => (await import('./commands/keys.ts')).runKeys,
+  token: async () => (await import('./commands/token.ts')).runToken,
+  check: async () => (await import('./commands/check.ts')).runCheck,
+  clients: async () => (await import('./commands/clients.ts')).runClients,
+  limit: async () => (await import('./commands/limit.ts')).runLimit,
+  usage: async () => (await import('./commands/usage.ts')).runUsage,
+  sso: async () => (await import('./commands/sso.ts')).runSso,
+  client: async () => (await import('./commands/client.ts')).runOAuthClient,
+};
 
 process.exitCode = await main(process.argv.slice(2));

@@ -6,7 +6,7 @@ import type { SsoConnection } from '#gen/tollgate/identity/v1/sso_pb.js';
 import { AppError } from '#libs/errors/index.ts';
 import { UsageError } from '../output.ts';
 import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
-import type { AdminArgs } from './admin.ts';
+import type { AdminArgs } from './admin-session.ts';
 
 const json = (c: SsoConnection) => ({ id: c.id, account_id: c.accountId, kind: c.kind, name: c.name, issuer: c.issuer, client_id: c.clientId || null, saml_entry_point: c.samlEntryPoint || null, provisioning: c.provisioning, default_role: c.defaultRole, created_at: new Date(Number(c.createdAtMs)).toISOString() });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AppError, invalidArgument, toAppError } from './app-error.ts';
+import { AppError, invalidArgument, isUnavailable, toAppError } from './app-error.ts';
 import { codeFromGrpcStatus, statusTable } from './status-table.ts';
 
 describe('AppError', () => {
@@ -34,5 +34,15 @@ describe('AppError', () => {
     }
     expect(codeFromGrpcStatus(2)).toBe('INTERNAL');
     expect(new AppError('NOT_FOUND', 'x').reason).toBe('NOT_FOUND');
+  });
+});
+
+describe('isUnavailable', () => {
+  it('names a peer that could not answer, from an AppError or a client error alike', () => {
+    expect(isUnavailable(new AppError('UNAVAILABLE', 'down'))).toBe(true);
+    expect(isUnavailable(Object.assign(new Error('deadline'), { code: 'DEADLINE_EXCEEDED' }))).toBe(true);
+    expect(isUnavailable(invalidArgument('x', 'bad'))).toBe(false);
+    expect(isUnavailable(new Error('no code'))).toBe(false);
+    expect(isUnavailable(undefined)).toBe(false);
   });
 });

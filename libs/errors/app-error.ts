@@ -104,3 +104,13 @@ function isUnstorableText(error: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * A peer could not answer — down, unreachable, or out of time (`UNAVAILABLE`, `DEADLINE_EXCEEDED`,
+ * from an AppError or a gRPC client error alike). The caller's written policy decides whether that
+ * fails open or closed; this only names the case, so no caller compares status strings itself.
+ */
+export function isUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED';
+}

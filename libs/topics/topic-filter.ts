@@ -10,12 +10,13 @@ const SLASH = 0x2f; // '/'
 const PLUS = 0x2b; // '+'
 const HASH = 0x23; // '#'
 const DOLLAR = 0x24; // '$'
-const MAX_BYTES = 65_535; // [MQTT-1.5.3] UTF-8 encoded strings are at most 65,535 bytes
+const MAX_BYTES = 65_535; // UTF-8 encoded strings are at most 65,535 bytes (MQTT 3.1.1 §1.5.3, MQTT 5.0 §1.5.4)
 const SHARE_PREFIX = '$share/';
 
 /**
  * Problem with the characters or encoded length of a topic string, or null.
- * [MQTT-1.5.3-1] well-formed UTF-8 (no unpaired surrogates); [MQTT-1.5.3-2] no U+0000;
+ * [MQTT-1.5.3-1] / v5 [MQTT-1.5.4-1] well-formed UTF-8 (no unpaired surrogates);
+ * [MQTT-1.5.3-2] / v5 [MQTT-1.5.4-2] no U+0000;
  * [MQTT-4.7.3-1] at least one character; 65,535 bytes at most once encoded.
  */
 function checkTopicString(value: string): string | null {

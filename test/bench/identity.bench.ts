@@ -9,7 +9,8 @@
 import { availableParallelism, cpus } from 'node:os';
 import { createSecretBox } from '#libs/crypto/secret-box.ts';
 import { Argon2PasswordHasher } from '../../services/identity/src/crypto/argon2-password-hasher.ts';
-import { InMemorySigningKeyStore, SigningKeyRing } from '../../services/identity/src/crypto/signing-key-ring.ts';
+import { SigningKeyRing } from '../../services/identity/src/crypto/signing-key-ring.ts';
+import { InMemorySigningKeyStore } from '../../services/identity/test/doubles/in-memory-signing-key-store.ts';
 
 export interface IdentityBenchRow {
   name: string;

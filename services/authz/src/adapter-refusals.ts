@@ -1,4 +1,6 @@
-import type { AuthzCore, Credential } from './authz-core.ts';
+import { isUnavailable } from '#libs/errors/index.ts';
+import type { AuthzCore } from './authz-core.ts';
+import type { Credential } from './core/credential.ts';
 
 /** The request could not be read: not JSON / form, a required field missing or out of range. */
 export const MALFORMED_REQUEST = 'MALFORMED_REQUEST';
@@ -29,7 +31,7 @@ export interface AdapterRefusal {
 export function reasonOfError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   if (code === 'INVALID_ARGUMENT') return MALFORMED_REQUEST;
-  if (code === 'UNAVAILABLE' || code === 'DEADLINE_EXCEEDED') return 'UNAVAILABLE';
+  if (isUnavailable(error)) return 'UNAVAILABLE';
   return 'INTERNAL';
 }
 

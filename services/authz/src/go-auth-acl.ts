@@ -1,4 +1,5 @@
-import type { AuthzCore, Credential } from './authz-core.ts';
+import type { AuthzCore } from './authz-core.ts';
+import type { Credential } from './core/credential.ts';
 import { createAdapterRefusals, NAMESPACE_MISMATCH, PRINCIPAL_UNKNOWN } from './adapter-refusals.ts';
 import { adapterTopic, createTopicNamespace, type SharedBrokerNamespace } from './http/adapter-topic.ts';
 

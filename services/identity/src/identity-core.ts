@@ -1,5 +1,5 @@
 import { newId } from '#libs/crypto/ids.ts';
-import { failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
+import { failedPrecondition, invalidArgument, isUnavailable, notFound } from '#libs/errors/index.ts';
 import { MAX_ACCOUNT_DEPTH, validateAccountName } from './domain/account-tree.ts';
 import { accountTreeTooDeep } from './domain/errors.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
@@ -39,7 +39,7 @@ export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher:
     try {
       limits = await deps.countLimits(metric, accountId);
     } catch (error) {
-      if ((error as { code?: string }).code === 'UNAVAILABLE' || (error as { code?: string }).code === 'DEADLINE_EXCEEDED') return; // quota down: fail open
+      if (isUnavailable(error)) return; // quota down: fail open
       throw error;
     }
     for (const limit of limits) {

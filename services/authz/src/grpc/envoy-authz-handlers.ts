@@ -6,7 +6,8 @@ import { Authorization, type CheckResponse } from '#gen/envoy/service/auth/v3/ex
 import type { AttributeContext_HttpRequest } from '#gen/envoy/service/auth/v3/attribute_context_pb.js';
 import { HeaderValueOption_HeaderAppendAction } from '#gen/envoy/config/core/v3/base_pb.js';
 import { StatusCode } from '#gen/envoy/type/v3/http_status_pb.js';
-import type { AuthenticateOutcome, AuthzCore } from '../authz-core.ts';
+import type { AuthzCore } from '../authz-core.ts';
+import type { AuthenticateOutcome } from '../core/credential.ts';
 import { createAdapterRefusals, MALFORMED_REQUEST } from '../adapter-refusals.ts';
 
 // google.rpc.Code values carried in CheckResponse.status.

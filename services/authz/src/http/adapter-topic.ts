@@ -1,6 +1,7 @@
 import { isId } from '#libs/crypto/ids.ts';
 import { checkTopicFilter, checkTopicName, parseSharedFilter } from '#libs/topics/topic-filter.ts';
-import type { AuthzCore, Credential } from '../authz-core.ts';
+import type { AuthzCore } from '../authz-core.ts';
+import type { Credential } from '../core/credential.ts';
 
 /**
  * The topic a broker's publish or subscribe check is decided on: a valid topic name for publish

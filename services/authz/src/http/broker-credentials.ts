@@ -1,6 +1,8 @@
+import { LRUCache } from 'lru-cache';
 import { isWellFormedTokenSecret } from '#libs/crypto/token-secret.ts';
 import { looksLikeJwt } from '../clients/jwks-cache.ts';
-import type { AuthenticateOutcome, AuthzCore, Credential } from '../authz-core.ts';
+import type { AuthzCore } from '../authz-core.ts';
+import type { AuthenticateOutcome, Credential } from '../core/credential.ts';
 
 /**
  * Foreign brokers check a login once (username + password) and later ask about the same username
@@ -17,7 +19,8 @@ import type { AuthenticateOutcome, AuthzCore, Credential } from '../authz-core.t
 export function createBrokerCredentials(core: AuthzCore, options: { rememberMs?: number; nowMs?: () => number } = {}) {
   const rememberMs = options.rememberMs ?? 3_600_000;
   const now = options.nowMs ?? Date.now;
-  const logins = new Map<string, { outcome: AuthenticateOutcome; untilMs: number }>();
+  // At most 100k remembered logins, least recently used first out; each expires after rememberMs.
+  const logins = new LRUCache<string, { outcome: AuthenticateOutcome; untilMs: number }>({ max: 100_000 });
   const perClient = (username: string, clientId: string) => `${username}\u0000${clientId}`;
 
   return {
@@ -26,7 +29,6 @@ export function createBrokerCredentials(core: AuthzCore, options: { rememberMs?:
       const outcome = await core.authenticate({ username, password, bearer: '', peerIp, ipCheckedElsewhere: options.ipCheckedElsewhere });
       if (outcome.allowed && username !== '' && !isWellFormedTokenSecret(username)) {
         const credentialInPassword = isWellFormedTokenSecret(password) || looksLikeJwt(password);
-        if (logins.size > 100_000) logins.clear();
         logins.set(credentialInPassword && clientId ? perClient(username, clientId) : username, { outcome, untilMs: now() + rememberMs });
       }
       return outcome;

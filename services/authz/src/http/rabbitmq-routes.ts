@@ -1,11 +1,11 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { isId } from '#libs/crypto/ids.ts';
 import { toAppError } from '#libs/errors/index.ts';
-import { isRole, mayPerform } from '#libs/policy/role-policy.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
-import type { AuthenticateOutcome, AuthzCore, Credential, Principal } from '../authz-core.ts';
+import type { AuthzCore } from '../authz-core.ts';
+import type { AuthenticateOutcome, Credential, Principal } from '../core/credential.ts';
 import type { BrokerCredentials } from './broker-credentials.ts';
+import { accountOfVhost, aclResourceRefusal, isRoutingKeyUnsupported, routingKeyToTopic, userMayUseResource } from '../domain/rabbitmq-resource-policy.ts';
 
 const MAX_BODY = 16 * 1024;
 const SOURCE = 'rabbitmq';
@@ -29,28 +29,6 @@ export interface RabbitmqRoutesOptions {
    * is refused: every account uses the vhost named by its id, so tenants never share an exchange.
    */
   defaultVhostAccountId?: string | undefined;
-}
-
-/** RabbitMQ routing key (on a topic exchange) → MQTT topic or filter: `.` → `/`, `*` → `+`, `#` stays. */
-export function routingKeyToTopic(routingKey: string): string {
-  return routingKey
-    .split('.')
-    .map((word) => (word === '*' ? '+' : word))
-    .join('/');
-}
-
-/**
- * What an acl token may touch besides topics (checked by `/topic`): exactly what RabbitMQ's MQTT
- * plugin and an AMQP subscriber need — the `amq.topic` exchange (publish: write, bind source:
- * read), its own MQTT subscription queues `mqtt-subscription-<client_id>qos0|qos1` and server-named
- * `amq.gen-*` queues (clients cannot declare `amq.*` names themselves). Never `amq.default` or
- * another exchange: publishing there would reach queues without a topic check.
- */
-function aclMayUseResource(resource: string | null, name: string, permission: string | null, clientId: string): boolean {
-  if (permission !== 'configure' && permission !== 'write' && permission !== 'read') return false;
-  if (resource === 'exchange') return name === 'amq.topic' && permission !== 'configure';
-  if (resource !== 'queue') return false;
-  return name.startsWith('amq.gen-') || (clientId !== '' && (name === `mqtt-subscription-${clientId}qos0` || name === `mqtt-subscription-${clientId}qos1`));
 }
 
 /**
@@ -115,12 +93,6 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
     }
   };
 
-  /** The account a vhost stands for: its own id, or `/` when bound; undefined otherwise. */
-  const accountOfVhost = (vhost: string): string | undefined => {
-    if (vhost === '/') return options.defaultVhostAccountId;
-    return isId(vhost, 'acc') ? vhost : undefined;
-  };
-
   /**
    * Who is asking, and which account (vhost) for. Refusals are recorded here, under the caller's
    * account when it is known. `credential` is for core.authorize: the remembered login, or the
@@ -156,7 +128,7 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       record(false, outcome.reason, { action, resource, clientId, peerIp });
       return undefined;
     }
-    const accountId = accountOfVhost(vhost);
+    const accountId = accountOfVhost(vhost, options.defaultVhostAccountId);
     if (!accountId) {
       record(false, rabbitmqReasons.vhostNotAccount, { action, resource: `vhost:${vhost}`, principal: outcome.principal, clientId, peerIp });
       return undefined;
@@ -214,14 +186,14 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
       const { principal } = admitted.outcome;
       if (principal.kind !== 'acl') {
         // Users act by role (libs/policy/role-policy.ts): writing to an exchange is publishing.
-        if (principal.kind === 'user' && !(isRole(principal.role) && mayPerform(principal.role, 'write')) && kind === 'exchange' && permission !== 'read') {
+        if (principal.kind === 'user' && !userMayUseResource(principal.role, kind, permission)) {
           record(false, 'ROLE_NOT_ALLOWED', { action: permission ?? '', resource: described, principal, clientId });
           return false;
         }
         // Master, standard and users: every queue and exchange of the vhosts they may enter.
         return mayEnter(admitted, clientId, undefined);
       }
-      const refuse = principal.accountId !== admitted.accountId ? 'ACCOUNT_NOT_IN_SCOPE' : aclMayUseResource(kind, name, permission, clientId) ? undefined : 'KIND_NOT_ALLOWED';
+      const refuse = aclResourceRefusal({ principalAccountId: principal.accountId, vhostAccountId: admitted.accountId, resource: kind, name, permission, clientId });
       record(!refuse, refuse ?? 'ALLOWED', { action: permission ?? '', resource: described, principal, clientId });
       return !refuse;
     }));
@@ -243,16 +215,9 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
         record(false, rabbitmqReasons.principalUnknown, { action, resource, clientId });
         return false;
       }
-      const accountId = accountOfVhost(vhost);
-      // The routing key is what RabbitMQ matches bindings against, so it is reasoned about word by
-      // word: a `.` inside an MQTT topic (`devices/c1.x`) reaches us as a level separator
-      // (`devices.c1.x`), exactly as RabbitMQ routes it. MQTT-originated keys never hold a `/`
-      // (the plugin turns every `/` into `.`); an AMQP key word holding one would be one level to
-      // RabbitMQ but several to the rules, so it is refused. Publishing to a `$` topic is refused
-      // too: a binding's leading `#` / `*` matches it in RabbitMQ, unlike an MQTT filter
-      // ([MQTT-4.7.2-1]), so subscriptions with a leading wildcard stay within what rules allow.
-      // A publish names one topic: wildcards (literal words to AMQP) are refused.
-      const unsupported = routingKey.includes('/') || (action === 'publish' && (routingKey.startsWith('$') || resource.includes('+') || resource.includes('#')));
+      const accountId = accountOfVhost(vhost, options.defaultVhostAccountId);
+      // Routing keys that cannot be reasoned about as MQTT topics: see isRoutingKeyUnsupported.
+      const unsupported = isRoutingKeyUnsupported(routingKey, action);
       if (!accountId || unsupported) {
         const outcome = credential.authenticated ?? (await core.authenticate({ username, password: '', bearer: '', peerIp: undefined, ipCheckedElsewhere: true }));
         const principal = outcome.allowed ? outcome.principal : undefined;

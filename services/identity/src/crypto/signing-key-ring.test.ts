@@ -1,8 +1,9 @@
 import { createLocalJWKSet, jwtVerify, decodeProtectedHeader, SignJWT, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createSecretBox } from '#libs/crypto/secret-box.ts';
-import { FakeClock } from '../domain/test-doubles.ts';
-import { DEFAULT_ACCESS_TOKEN_TTL_MS, InMemorySigningKeyStore, SigningKeyRing } from './signing-key-ring.ts';
+import { FakeClock } from '../../test/doubles/test-doubles.ts';
+import { DEFAULT_ACCESS_TOKEN_TTL_MS, SigningKeyRing } from './signing-key-ring.ts';
+import { InMemorySigningKeyStore } from '../../test/doubles/in-memory-signing-key-store.ts';
 
 const HOUR = 3_600_000;
 const issuer = 'https://id.tollgate.test';

@@ -37,23 +37,6 @@ export interface SigningKeyStore {
   delete(kid: string): Promise<void>;
 }
 
-export class InMemorySigningKeyStore implements SigningKeyStore {
-  readonly keys = new Map<string, StoredSigningKey>();
-  async list(): Promise<StoredSigningKey[]> {
-    return [...this.keys.values()].map((key) => ({ ...key }));
-  }
-  async insert(key: StoredSigningKey): Promise<void> {
-    this.keys.set(key.kid, { ...key });
-  }
-  async retire(kid: string, atMs: number): Promise<void> {
-    const key = this.keys.get(kid);
-    if (key && key.retiredAtMs === null) key.retiredAtMs = atMs;
-  }
-  async delete(kid: string): Promise<void> {
-    this.keys.delete(kid);
-  }
-}
-
 export interface AccessTokenClaims {
   /** User id (`usr_…`). */
   sub: string;

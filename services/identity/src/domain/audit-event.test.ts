@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isAppError } from '#libs/errors/index.ts';
 import { createAuditEvent, looksLikeSecret, signingKeySubject, type AuditEventInput } from './audit-event.ts';
-import { FakeClock } from './test-doubles.ts';
+import { FakeClock } from '../../test/doubles/test-doubles.ts';
 
 const deps = { clock: new FakeClock(1_700_000_000_000), newId: () => 'aud_1' };
 

@@ -3,7 +3,7 @@ import { OtpauthTotpEngine } from '../crypto/otpauth-totp-engine.ts';
 import { createAuditEvent } from './audit-event.ts';
 import { decidePasswordLogin, type LoginCandidate, type PasswordLoginInput } from './password-login.ts';
 import type { PasswordHasher } from './ports.ts';
-import { FakeClock, FakeDigest, SeededRandom } from './test-doubles.ts';
+import { FakeClock, FakeDigest, SeededRandom } from '../../test/doubles/test-doubles.ts';
 import { TwoFactor } from './two-factor.ts';
 
 /** Plaintext "hash" with a version tag, counting calls: lets the test see the dummy path run. */

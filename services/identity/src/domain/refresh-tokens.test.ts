@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { InMemoryRefreshTokenStore } from './in-memory-refresh-token-store.ts';
+import { InMemoryRefreshTokenStore } from '../../test/doubles/in-memory-refresh-token-store.ts';
 import { describeRefreshTokenStoreContract } from './refresh-token-store.contract.ts';
 import { RefreshTokenService } from './refresh-tokens.ts';
-import { FakeClock, FakeDigest, SeededRandom } from './test-doubles.ts';
+import { FakeClock, FakeDigest, SeededRandom } from '../../test/doubles/test-doubles.ts';
 
 const DAY = 86_400_000;
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { OtpauthTotpEngine } from '../crypto/otpauth-totp-engine.ts';
-import { FakeClock, FakeDigest, SeededRandom } from './test-doubles.ts';
+import { FakeClock, FakeDigest, SeededRandom } from '../../test/doubles/test-doubles.ts';
 import { RECOVERY_CODE_COUNT, TwoFactor, isTwoFactorRequired, secondFactorFor, type TotpEnrollment } from './two-factor.ts';
 
 // The engine is deterministic maths (HMAC), so the domain test runs it under a fake clock.

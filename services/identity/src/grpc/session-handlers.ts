@@ -1,9 +1,7 @@
 import { isIP } from 'node:net';
 import { timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { AppError, invalidArgument, permissionDenied } from '#libs/errors/index.ts';
-import { actorOf, peerIp, requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
-import { parseBearer } from '#libs/admin-auth/bearer-credential.ts';
-import { isServiceCredential } from '#libs/admin-auth/service-credential.ts';
+import { actorOf, requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import { actorCovers } from '#libs/policy/role-policy.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
@@ -13,6 +11,7 @@ import type { Session, Sessions } from '../sessions.ts';
 import type { PostgresAuditStore } from '../store/postgres-session-store.ts';
 import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
 import { actorFields, loginOutcomes, required } from './proto-mapping.ts';
+import { clientAddress } from './client-address.ts';
 
 const sessionToProto = (s: Session) => ({
   accessToken: s.accessToken,
@@ -67,15 +66,7 @@ export function sessionHandlers(deps: {
   }
 
   /** The client's address: as said by a mesh service logging a user in on their behalf (or none), else the socket's. */
-  function clientIp(ctx: CallContext, claimed: string): string | null {
-    const bearer = parseBearer(ctx.header('authorization')) ?? '';
-    if (isServiceCredential(bearer)) {
-      requireService(deps.secretKey, ctx);
-      // Without a claimed address the service's own address would be throttled for all its users.
-      return claimed.trim() || null;
-    }
-    return peerIp(ctx.peer) ?? null;
-  }
+  const clientIp = (ctx: CallContext, claimed: string) => clientAddress(ctx, claimed, deps.secretKey);
 
   return {
     async login(req, ctx) {

@@ -4,6 +4,7 @@ import { requireService, type AdminPrincipal, type RequireAdmin } from '#libs/ad
 import { auditActor, type AdminAuditEvent, type AuditSink } from '#libs/audit/audit-sink.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import type { ShardRouter } from '../clients/shard-router.ts';
+import { createShardPlacement } from '../shard-placement.ts';
 import { LimitEventKind, LimitKind as ProtoKind, Period as ProtoPeriod, type Limit as ProtoLimit, type QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import type { EffectiveLimit, Limit } from '../domain/limits.ts';
 import type { LimitKind, Period } from '../domain/metrics.ts';
@@ -50,17 +51,8 @@ function limitsSetEvent(admin: AdminPrincipal, accountId: string, limits: Limit[
 
 /** gRPC ⇄ quota core. Limits: account admins. Consume/leases/slots/usage reports: mesh services. */
 export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter, audit?: AuditSink): Partial<ServiceImpl<typeof QuotaService>> {
-  /** The owner replica of this account's tree, when it is another one (and this call was not forwarded already). */
-  const ownerElsewhere = async (accountId: string, ctx: CallContext): Promise<number | undefined> => {
-    if (!router || ctx.header('x-tollgate-forwarded')) return undefined;
-    const path = await core.levels(accountId);
-    const owner = router.ownerOf(path[0]!.accountId);
-    return owner === router.self ? undefined : owner;
-  };
-  const slotOwner = (slotId: string): number | undefined => {
-    const m = /^r(\d+)\./.exec(slotId);
-    return m ? Number(m[1]) : undefined;
-  };
+  const placement = createShardPlacement({ router, levels: core.levels });
+  const forwarded = (ctx: CallContext) => Boolean(ctx.header('x-tollgate-forwarded'));
   return {
     async setLimits(req, ctx) {
       const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_limits');
@@ -76,36 +68,34 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
     },
     async consume(req, ctx) {
       requireService(secretKey, ctx);
-      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
-      if (owner !== undefined) return router!.peer(owner).consume(req);
+      const owner = await placement.ownerElsewhere(required(req.accountId, 'account_id'), forwarded(ctx));
+      if (owner) return owner.consume(req);
       const r = core.engine.consume({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, amount: positive(req.amount, 'amount'), idempotencyKey: req.idempotencyKey || undefined });
       return { allowed: r.allowed, remaining: BigInt(r.remaining), resetAfterMs: BigInt(r.resetAfterMs), limit: BigInt(r.limit), limitingAccountId: r.limitingAccountId, shadowed: r.shadowed };
     },
     async lease(req, ctx) {
       requireService(secretKey, ctx);
-      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
-      if (owner !== undefined) return router!.peer(owner).lease(req);
+      const owner = await placement.ownerElsewhere(required(req.accountId, 'account_id'), forwarded(ctx));
+      if (owner) return owner.lease(req);
       const r = core.engine.lease({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, want: positive(req.want, 'want'), edgeId: required(req.edgeId, 'edge_id') });
       if (r.volumeExhausted) core.emit({ kind: 'volume_exhausted', accountId: req.accountId, metric: req.metric });
       return { granted: BigInt(r.granted), validForMs: 10_000n, refillBelow: BigInt(r.refillBelow), limitingAccountId: r.limitingAccountId, retryAfterMs: BigInt(Number.isFinite(r.retryAfterMs) ? r.retryAfterMs : 60_000), volumeExhausted: r.volumeExhausted };
     },
     async acquireSlot(req, ctx) {
       requireService(secretKey, ctx);
-      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
-      if (owner !== undefined) return router!.peer(owner).acquireSlot(req);
-      // The owner's index leads the slot id, so renewals and releases find their way back.
-      const slotId = `r${router?.self ?? 0}.${required(req.holderId, 'holder_id')}:${req.metric}`;
+      const owner = await placement.ownerElsewhere(required(req.accountId, 'account_id'), forwarded(ctx));
+      if (owner) return owner.acquireSlot(req);
+      const slotId = placement.mintSlotId(required(req.holderId, 'holder_id'), req.metric);
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
       const r = core.engine.acquireSlot({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, slotId, ttlMs });
       return { allowed: r.allowed, slotId: r.allowed ? slotId : '', limitingAccountId: r.limitingAccountId, expiresInMs: BigInt(ttlMs) };
     },
     async leaseSlots(req, ctx) {
       requireService(secretKey, ctx);
-      const owner = await ownerElsewhere(required(req.accountId, 'account_id'), ctx);
-      if (owner !== undefined) return router!.peer(owner).leaseSlots(req);
-      // One block per (holder, metric) on the owner replica: the id is the holder's, so a retried or
-      // repeated resize replaces the block instead of adding another.
-      const slotId = `r${router?.self ?? 0}.${required(req.holderId, 'holder_id')}:${req.metric}`;
+      const owner = await placement.ownerElsewhere(required(req.accountId, 'account_id'), forwarded(ctx));
+      if (owner) return owner.leaseSlots(req);
+      // One block per (holder, metric) on the owner replica.
+      const slotId = placement.mintSlotId(required(req.holderId, 'holder_id'), req.metric);
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
       const count = (v: bigint, field: string) => {
         if (v > 1_000_000_000n) throw invalidArgument(field, 'must be at most 1000000000');
@@ -117,22 +107,16 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
     async renewSlots(req, ctx) {
       requireService(secretKey, ctx);
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
-      const mine: string[] = [];
       const expired: string[] = [];
-      const elsewhere = new Map<number, string[]>();
-      for (const id of req.slotIds) {
-        const owner = slotOwner(id);
-        if (!router || ctx.header('x-tollgate-forwarded') || owner === undefined || owner === router.self) mine.push(id);
-        else elsewhere.set(owner, [...(elsewhere.get(owner) ?? []), id]);
-      }
+      const { mine, elsewhere } = placement.partitionSlots(req.slotIds, forwarded(ctx));
       expired.push(...core.engine.renewSlots(mine, ttlMs));
-      for (const [owner, ids] of elsewhere) expired.push(...(await router!.peer(owner).renewSlots({ slotIds: ids, ttlMs: req.ttlMs })).expiredSlotIds);
+      for (const [owner, ids] of elsewhere) expired.push(...(await owner.renewSlots({ slotIds: ids, ttlMs: req.ttlMs })).expiredSlotIds);
       return { expiredSlotIds: expired };
     },
     async releaseSlot(req, ctx) {
       requireService(secretKey, ctx);
-      const owner = slotOwner(required(req.slotId, 'slot_id'));
-      if (router && !ctx.header('x-tollgate-forwarded') && owner !== undefined && owner !== router.self) return router.peer(owner).releaseSlot(req);
+      const owner = placement.slotElsewhere(required(req.slotId, 'slot_id'), forwarded(ctx));
+      if (owner) return owner.releaseSlot(req);
       core.engine.releaseSlot(req.slotId);
       return {};
     },

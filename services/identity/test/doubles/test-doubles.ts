@@ -1,5 +1,5 @@
 /** Fakes for the domain's ports, shared by the unit tests. Not for production use. */
-import type { Clock, RandomSource, SecretDigest } from './ports.ts';
+import type { Clock, RandomSource, SecretDigest } from '../../src/domain/ports.ts';
 
 export class FakeClock implements Clock {
   #nowMs: number;

@@ -2,7 +2,7 @@
  * In-memory `RefreshTokenStore` for unit tests and the contract suite. (Belongs with the other
  * adapters in `../store/` once that directory exists; it is here because it does no I/O.)
  */
-import type { RefreshTokenFamily, RefreshTokenRecord, RefreshTokenStore, RevokeReason } from './refresh-tokens.ts';
+import type { RefreshTokenFamily, RefreshTokenRecord, RefreshTokenStore, RevokeReason } from '../../src/domain/refresh-tokens.ts';
 
 export class InMemoryRefreshTokenStore implements RefreshTokenStore {
   readonly #families = new Map<string, RefreshTokenFamily>();

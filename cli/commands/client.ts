@@ -7,7 +7,8 @@ import { UsageError } from '../output.ts';
 import { clientTls, resolveCliToken, serviceAddress } from '../endpoints.ts';
 import { readFileSync } from 'node:fs';
 import { Effect } from '#gen/tollgate/authz/v1/authz_pb.js';
-import { parseRules, type AdminArgs } from './admin.ts';
+import type { AdminArgs } from './admin-session.ts';
+import { parseRules } from './parse-rules.ts';
 
 const types: Record<string, OAuthClientType> = { web: OAuthClientType.WEB, spa: OAuthClientType.SPA, native: OAuthClientType.NATIVE, service: OAuthClientType.SERVICE, device: OAuthClientType.DEVICE };
 const typeName = (t: OAuthClientType) => Object.entries(types).find(([, v]) => v === t)?.[0] ?? 'unknown';

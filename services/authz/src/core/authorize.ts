@@ -1,0 +1,79 @@
+import { invalidArgument } from '#libs/errors/index.ts';
+import { actorMay, isRole, operationOfAction } from '#libs/policy/role-policy.ts';
+import { checkAccess, compileRules } from '#libs/acl/acl-engine.ts';
+import { aclActions, type AclAction } from '#libs/acl/acl-rule.ts';
+import type { DecisionLog } from '../decision-log.ts';
+import type { DecisionReason } from '../domain/decision-reason.ts';
+import type { Credential } from './credential.ts';
+import type { TokenCache } from './token-cache.ts';
+import type { CredentialSniffer } from './credential-sniffer.ts';
+
+export interface AuthorizeInput {
+  credential: Credential;
+  action: string;
+  resources: string[];
+  clientId: string;
+  peerIp: string | undefined;
+  /** Explicit subaccount selector (a parent's master token addressing a subaccount). */
+  accountId: string | undefined;
+  source: string;
+  /**
+   * The token's IP allow-list is enforced by another call of the same session (RabbitMQ checks the
+   * peer address once, on `vhost`, the only call that carries it): skip it here.
+   */
+  ipCheckedElsewhere?: boolean | undefined;
+  /** `subscribe`: grant a filter overlapping a deny rule, for a caller that checks each delivery (libs/acl). */
+  subscribeOverlap?: 'filter' | 'refuse' | undefined;
+}
+
+export interface AuthorizeDecision {
+  allowed: boolean;
+  reason: DecisionReason;
+  cacheTtlMs: number;
+  accountId: string;
+}
+
+export type Authorize = (input: AuthorizeInput) => Promise<AuthorizeDecision[]>;
+
+/** May this credential do `action` on each resource? One answer per resource, in order, each logged. */
+export function createAuthorize(options: { cache: TokenCache; credentials: CredentialSniffer; decisions: DecisionLog; now: () => number }): Authorize {
+  const { cache, credentials, decisions, now } = options;
+  return async function authorize(input) {
+    if (!(aclActions as readonly string[]).includes(input.action)) throw invalidArgument('action', `must be one of ${aclActions.join(', ')}`);
+    if (input.resources.length === 0 && input.action !== 'connect') throw invalidArgument('resource', 'is required');
+    if (input.resources.length > 1_000) throw invalidArgument('resources', 'at most 1000 per call');
+    const action = input.action as AclAction;
+    const { outcome, entry } = await credentials.principalOf(input.credential, input.peerIp, input.ipCheckedElsewhere ?? false);
+    const resources = input.resources.length ? input.resources : [''];
+    const answer = (allowed: boolean, reason: DecisionReason, ttl: number, accountId: string) =>
+      resources.map((resource) => {
+        decisions.record({ atMs: now(), allowed, reason, action, resource, accountId, subject: outcome.allowed ? outcome.principal.subject : '', clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+        return { allowed, reason, cacheTtlMs: ttl, accountId };
+      });
+    if (!outcome.allowed) return answer(false, outcome.reason, 0, '');
+    const principal = outcome.principal;
+    let accountId = principal.accountId;
+    if (input.accountId && input.accountId !== principal.accountId) {
+      // A parent's master token reaches a subaccount only when the request names it.
+      const path = await cache.accountPath(input.accountId);
+      // Recorded in the caller's own account: the account it named learns nothing of a stranger's attempt.
+      if (principal.kind !== 'master' || !path.some((a) => a.id === principal.accountId)) return answer(false, 'ACCOUNT_NOT_IN_SCOPE', 0, principal.accountId);
+      if (path.some((a) => a.suspended)) return answer(false, 'ACCOUNT_SUSPENDED', 0, input.accountId);
+      accountId = input.accountId;
+    }
+    const ttl = outcome.cacheTtlMs;
+    if (principal.kind !== 'acl') {
+      // Users by role, master and standard tokens by kind: the role table (libs/policy/role-policy.ts).
+      const actor = principal.kind === 'user' ? { kind: 'user' as const, role: isRole(principal.role) ? principal.role : undefined } : { kind: principal.kind };
+      if (actorMay(actor, operationOfAction(action))) return answer(true, 'ALLOWED', ttl, accountId);
+      return answer(false, principal.kind === 'user' ? 'ROLE_NOT_ALLOWED' : 'KIND_NOT_ALLOWED', ttl, accountId);
+    }
+    const acl = entry?.acl ?? compileRules(outcome.rules);
+    const vars = { account: accountId, token: principal.tokenId ?? '', client_id: input.clientId, username: input.credential.username ?? '' };
+    return resources.map((resource) => {
+      const decision = checkAccess(acl, input.subscribeOverlap ? { action, resource, vars, subscribeOverlap: input.subscribeOverlap } : { action, resource, vars });
+      decisions.record({ atMs: now(), allowed: decision.allowed, reason: decision.reason, action, resource, accountId, subject: principal.subject, clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+      return { allowed: decision.allowed, reason: decision.reason, cacheTtlMs: ttl, accountId };
+    });
+  };
+}

@@ -1,0 +1,88 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isId } from '#libs/crypto/ids.ts';
+import { isWellFormedTokenSecret, SHORT_FORM_LENGTH } from '#libs/crypto/token-secret.ts';
+import { invalidArgument } from '#libs/errors/index.ts';
+import type { TokenStore } from '../domain/token-record.ts';
+import type { IdentityPeer } from '../clients/identity-peer.ts';
+import { looksLikeJwt } from '../clients/jwks-cache.ts';
+import type { AuthenticateOutcome, Credential } from './credential.ts';
+import type { CachedToken, TokenCache } from './token-cache.ts';
+import type { DecideToken } from './token-decision.ts';
+import type { DecideJwt } from './jwt-decision.ts';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export interface AuthenticateInput {
+  username: string;
+  password: string;
+  bearer: string;
+  peerIp: string | undefined;
+  ipCheckedElsewhere?: boolean | undefined;
+}
+
+/**
+ * Which kind of credential was presented — a token secret in any field, flespi's short form, an
+ * identity JWT, or a user's password — and who it is. A bad credential is an answer, not an error.
+ */
+export function createCredentialSniffer(options: { store: TokenStore; identity: IdentityPeer; cache: TokenCache; decideToken: DecideToken; decideJwt: DecideJwt; defaultTtlMs: number }) {
+  const { store, identity, cache, decideToken, decideJwt, defaultTtlMs } = options;
+
+  /** A presented credential → who it is. A bad credential is an answer, not an error. */
+  async function authenticate(input: AuthenticateInput): Promise<AuthenticateOutcome> {
+    for (const candidate of [input.bearer, input.username, input.password]) {
+      if (candidate && isWellFormedTokenSecret(candidate)) return decideToken(await cache.tokenBySecret(candidate), input.peerIp, input.ipCheckedElsewhere);
+    }
+    // flespi short form: username = token id, password = first 16 characters of the secret.
+    if (isId(input.username, 'tok') && input.password.length === SHORT_FORM_LENGTH) {
+      const entry = await cache.tokenById(input.username);
+      const expected = entry?.token.shortForm ? await store.getShortHash(entry.token.id) : undefined;
+      const given = Buffer.from(sha256(input.password));
+      if (!entry || !expected || !timingSafeEqual(given, Buffer.from(expected))) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
+      return decideToken(entry, input.peerIp, input.ipCheckedElsewhere);
+    }
+    const jwt = [input.bearer, input.password].find((v) => v && looksLikeJwt(v));
+    if (jwt) return decideJwt(jwt, input.peerIp, input.ipCheckedElsewhere);
+    if (input.bearer || input.username.startsWith('tg_') || input.password.startsWith('tg_')) {
+      // Looks like a token but the checksum fails: rejected without a database lookup.
+      return { allowed: false, reason: 'TOKEN_MALFORMED', cacheTtlMs: 0 };
+    }
+    if (input.username && input.password) {
+      const outcome = await identity.verifyPassword({ username: input.username, password: input.password, peerIp: input.peerIp ?? '' });
+      if (!outcome.allowed) return { allowed: false, reason: outcome.reason, cacheTtlMs: 0 };
+      return {
+        allowed: true,
+        reason: 'ALLOWED',
+        principal: { accountId: outcome.accountId, subject: outcome.userId, kind: 'user', role: outcome.role, superuser: false, tokenId: undefined, expiresAtMs: undefined },
+        rules: [],
+        cacheTtlMs: defaultTtlMs,
+      };
+    }
+    return { allowed: false, reason: 'CREDENTIAL_MISSING', cacheTtlMs: 0 };
+  }
+
+  /** Any `Credential` (token id, secret, JWT, password, remembered login) → its outcome and cached token. */
+  async function principalOf(credential: Credential, peerIp: string | undefined, ipCheckedElsewhere = false): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
+    if (credential.authenticated) {
+      // A login remembered by an adapter (a foreign broker's later checks for the same user): the
+      // account may have been suspended since, so its state is read again (cached, and dropped on
+      // identity's account feed).
+      const remembered = credential.authenticated;
+      if (remembered.allowed && (await cache.accountPath(remembered.principal.accountId)).some((a) => a.suspended)) {
+        return { outcome: { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 }, entry: undefined };
+      }
+      return { outcome: remembered, entry: undefined };
+    }
+    if (credential.tokenId) {
+      if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
+      const entry = await cache.tokenById(credential.tokenId);
+      return { outcome: await decideToken(entry, peerIp, ipCheckedElsewhere), entry };
+    }
+    const outcome = await authenticate({ username: credential.username ?? '', password: credential.password ?? '', bearer: credential.bearer ?? '', peerIp, ipCheckedElsewhere });
+    const entry = outcome.allowed && outcome.principal.tokenId ? cache.cachedToken(outcome.principal.tokenId) : undefined;
+    return { outcome, entry };
+  }
+
+  return { authenticate, principalOf };
+}
+
+export type CredentialSniffer = ReturnType<typeof createCredentialSniffer>;

@@ -1,0 +1,28 @@
+import type { TokenKind, TokenRule } from '../domain/token-record.ts';
+import type { AuthenticateRefusal } from '../domain/decision-reason.ts';
+
+/** Who a credential is, once authenticated. */
+export interface Principal {
+  accountId: string;
+  subject: string;
+  kind: TokenKind | 'user';
+  /** For users (identity JWT or password): their role in `accountId`. */
+  role?: string | undefined;
+  superuser: boolean;
+  tokenId: string | undefined;
+  expiresAtMs: number | undefined;
+}
+
+export type AuthenticateOutcome =
+  | { allowed: true; reason: 'ALLOWED'; principal: Principal; rules: TokenRule[]; cacheTtlMs: number }
+  | { allowed: false; reason: AuthenticateRefusal; cacheTtlMs: number };
+
+/** What a caller presents: a token id, a bearer, a username/password pair, or a remembered login. */
+export interface Credential {
+  /** In-process adapters only: a principal resolved earlier (e.g. a broker's remembered login). */
+  authenticated?: AuthenticateOutcome | undefined;
+  tokenId?: string | undefined;
+  bearer?: string | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+}

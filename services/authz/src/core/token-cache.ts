@@ -1,0 +1,102 @@
+import { LRUCache } from 'lru-cache';
+import { hashTokenSecret } from '#libs/crypto/token-secret.ts';
+import { compileRules, type CompiledAcl } from '#libs/acl/acl-engine.ts';
+import type { InvalidationEvent, TokenRecord, TokenStore } from '../domain/token-record.ts';
+import { compileIpAllowList, type IpAllowList } from '../domain/ip-allow-list.ts';
+import type { IdentityPeer } from '../clients/identity-peer.ts';
+
+/** A token as last read, with its rules and IP allow-list compiled once. */
+export interface CachedToken {
+  token: TokenRecord;
+  acl: CompiledAcl | undefined;
+  ips: IpAllowList | undefined;
+  fetchedAtMs: number;
+}
+
+export type AccountPath = { id: string; suspended: boolean }[];
+
+/** Entries each cache holds at most; the least recently used go first. */
+export const TOKEN_CACHE_MAX = 100_000;
+
+/**
+ * This replica's read caches — tokens by id, token ids by secret hash, account paths with their
+ * suspension state — which the invalidation feed clears on every write.
+ */
+export function createTokenCache(options: { store: TokenStore; identity: IdentityPeer; now: () => number; tokenTtlMs: number; accountCacheMs: number }) {
+  const { store, identity, now, tokenTtlMs, accountCacheMs } = options;
+  // Bounded by count; freshness is checked against the injected clock (tokenTtlMs, accountCacheMs).
+  const tokensById = new LRUCache<string, CachedToken>({ max: TOKEN_CACHE_MAX });
+  const idBySecretHash = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
+  const accountPaths = new LRUCache<string, { path: AccountPath; atMs: number }>({ max: TOKEN_CACHE_MAX });
+
+  function cacheToken(token: TokenRecord): CachedToken {
+    const entry: CachedToken = {
+      token,
+      acl: token.kind === 'acl' ? compileRules(token.rules) : undefined,
+      ips: token.ipAllow.length ? compileIpAllowList(token.ipAllow) : undefined,
+      fetchedAtMs: now(),
+    };
+    tokensById.set(token.id, entry);
+    return entry;
+  }
+
+  async function tokenById(id: string): Promise<CachedToken | undefined> {
+    const hit = tokensById.get(id);
+    if (hit && now() - hit.fetchedAtMs < tokenTtlMs) return hit;
+    const token = await store.get(id);
+    return token ? cacheToken(token) : undefined;
+  }
+
+  async function tokenBySecret(secret: string): Promise<CachedToken | undefined> {
+    const hash = hashTokenSecret(secret);
+    const id = idBySecretHash.get(hash);
+    if (id) {
+      const hit = await tokenById(id);
+      if (hit) return hit;
+    }
+    const token = await store.findBySecretHash(hash, now());
+    if (!token) return undefined;
+    idBySecretHash.set(hash, token.id);
+    return cacheToken(token);
+  }
+
+  /** The entry cached for a token id, without reading the store or checking its age. */
+  function cachedToken(id: string): CachedToken | undefined {
+    return tokensById.get(id);
+  }
+
+  async function accountPath(accountId: string): Promise<AccountPath> {
+    const hit = accountPaths.get(accountId);
+    if (hit && now() - hit.atMs < accountCacheMs) return hit.path;
+    const path = await identity.accountPath(accountId);
+    accountPaths.set(accountId, { path, atMs: now() });
+    return path;
+  }
+
+  function forget(tokenId: string): void {
+    tokensById.delete(tokenId);
+    const hashes = [...idBySecretHash.entries()].filter(([, id]) => id === tokenId).map(([hash]) => hash);
+    for (const hash of hashes) idBySecretHash.delete(hash);
+  }
+
+  /** Applies one feed event to this replica's caches. */
+  function onInvalidation(event: InvalidationEvent): void {
+    if (event.kind === 'RESET') {
+      tokensById.clear();
+      idBySecretHash.clear();
+      accountPaths.clear();
+      return;
+    }
+    if (event.tokenId) forget(event.tokenId);
+    if (event.kind === 'ACCOUNT_SUSPENDED') accountPaths.clear();
+  }
+
+  /** An account changed (identity's feed): account paths and suspension states are read again. */
+  function forgetAccounts(): void {
+    accountPaths.clear();
+  }
+
+  return { tokenById, tokenBySecret, cachedToken, accountPath, forget, onInvalidation, forgetAccounts };
+}
+
+export type TokenCache = ReturnType<typeof createTokenCache>;
