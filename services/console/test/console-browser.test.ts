@@ -196,6 +196,31 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await context.close();
   });
 
+  it('accounts tree: a level at a time (deeper levels load when opened); decisions page older by cursor', async () => {
+    const region = (await api('POST', '/accounts', { name: 'lazy region' })).account as { id: string };
+    const site = (await api('POST', '/accounts', { name: 'lazy site', parent_id: region.id })).account as { id: string };
+    const { context, page } = await signIn(users.owner);
+    await page.goto('/accounts');
+    const regionNode = page.locator(`li[data-account="${region.id}"]`);
+    await expect.poll(() => regionNode.locator('summary .muted').textContent()).toBe('1 below');
+    // Not in the page until the region is opened; then fetched and drawn under it.
+    expect(await page.locator(`li[data-account="${site.id}"]`).count()).toBe(0);
+    await regionNode.locator('summary strong').click();
+    await regionNode.locator(`li[data-account="${site.id}"]`).waitFor();
+    await shot(page, '03-accounts-lazy');
+
+    // Denials of an acl token, more than a page of them: the page shows the newest, "older" the rest.
+    const acl = await api('POST', '/tokens', { kind: 'acl', name: 'pager', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/#'] }] });
+    for (let i = 0; i < 3; i++) await api('POST', '/decisions/check', { token: acl.secret, action: 'publish', resource: `mqtt:paged/${i}` });
+    await page.goto('/decisions?limit=2&denials_only=true&contains=paged');
+    await page.locator('#decisions td', { hasText: 'mqtt:paged/2' }).waitFor();
+    expect(await page.locator('#decisions td', { hasText: 'mqtt:paged/0' }).count()).toBe(0);
+    await page.getByTestId('older').click();
+    await page.locator('#decisions td', { hasText: 'mqtt:paged/0' }).waitFor();
+    expect(await page.locator('#decisions td', { hasText: 'mqtt:paged/2' }).count()).toBe(0);
+    await context.close();
+  });
+
   it('viewer: sees the pages but no mutating control, and the API refuses the mutation anyway', async () => {
     // Things an owner could act on, on every page: a client, a subaccount, tokens, users.
     const sub = (await api('POST', '/accounts', { name: 'viewer can see me' })).account as { id: string };

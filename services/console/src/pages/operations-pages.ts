@@ -7,36 +7,46 @@ const accountFilter = (p: PageContext, action: string, extra: ReturnType<typeof 
 
 interface DecisionJson { at: string | null; allowed: boolean; reason: string; action: string; resource: string; subject: string; client_id: string; peer_ip: string; source: string }
 export async function decisionsTable(p: PageContext) {
-  const res = await p.api<{ decisions: DecisionJson[] }>('GET', `/decisions${passQuery(p.c, ['account_id', 'denials_only', 'limit'])}`);
+  const res = await p.api<{ decisions: DecisionJson[]; next_cursor: string | null }>('GET', `/decisions${passQuery(p.c, ['account_id', 'denials_only', 'reason', 'source', 'client_id', 'limit', 'cursor'])}`);
   if (!res.ok) return html`<div id="decisions">${problemText(res.problem)}</div>`;
-  const q = passQuery(p.c, ['account_id', 'denials_only', 'action', 'contains']);
+  const filters = ['account_id', 'denials_only', 'reason', 'source', 'client_id', 'action', 'contains', 'limit'];
+  const q = passQuery(p.c, filters);
+  const cursor = p.c.req.query('cursor');
+  const older = res.body.next_cursor ? `/decisions${q}${q ? '&' : '?'}cursor=${encodeURIComponent(res.body.next_cursor)}` : undefined;
   // Narrowing within the window the API gave (newest first): by action, and by text in resource / client / subject.
   const action = p.c.req.query('action') ?? '';
   const contains = (p.c.req.query('contains') ?? '').toLowerCase();
   const shown = res.body.decisions.filter((d) => (!action || d.action === action) && (!contains || [d.resource, d.client_id, d.subject, d.reason].some((v) => v.toLowerCase().includes(contains))));
-  return html`<div id="decisions" hx-get="/ui/decisions${q}" hx-trigger="every 5s" hx-swap="outerHTML"><table><thead><tr><th>at</th><th>result</th><th>reason</th><th>action</th><th>resource</th><th>client</th><th>subject</th><th>source</th></tr></thead><tbody>
+  // The newest page refreshes itself; an older page (a cursor) stays put.
+  return html`<div id="decisions"${cursor ? '' : html` hx-get="/ui/decisions${q}" hx-trigger="every 5s" hx-swap="outerHTML"`}><table><thead><tr><th>at</th><th>result</th><th>reason</th><th>action</th><th>resource</th><th>client</th><th>subject</th><th>source</th></tr></thead><tbody>
 ${shown.map((d) => html`<tr><td>${d.at}</td><td class="${d.allowed ? 'allow' : 'deny'}">${d.allowed ? 'allow' : 'deny'}</td><td>${d.reason}</td><td>${d.action}</td><td><code>${d.resource}</code></td><td>${d.client_id}</td><td><code>${d.subject}</code></td><td>${d.source}</td></tr>`)}
-</tbody></table>${shown.length ? '' : html`<p class="muted">no decisions${res.body.decisions.length ? ' match' : ' yet'}</p>`}</div>`;
+</tbody></table>${shown.length ? '' : html`<p class="muted">no decisions${res.body.decisions.length ? ' match' : ' yet'}</p>`}
+<p>${cursor ? html`<a href="/decisions${q}">newest</a> ` : ''}${older ? html`<a href="${older}" data-testid="older">older →</a>` : ''}</p></div>`;
 }
 export async function decisionsPage(p: PageContext) {
   const denials = p.c.req.query('denials_only') === 'true';
   const action = p.c.req.query('action') ?? '';
   const filters = html`<label><input type="checkbox" name="denials_only" value="true"${denials ? html` checked` : ''}> denials only</label>
 <label>action <select name="action"><option value="">any</option>${['connect', 'publish', 'subscribe', 'read', 'write', 'admin'].map((a) => html`<option${a === action ? html` selected` : ''}>${a}</option>`)}</select></label>
+<label>reason <input name="reason" value="${p.c.req.query('reason') ?? ''}" placeholder="acl_no_match"></label>
+<label>source <select name="source"><option value="">any</option>${['grpc', 'broker', 'rabbitmq', 'emqx', 'go-auth', 'envoy'].map((x) => html`<option${x === p.c.req.query('source') ? html` selected` : ''}>${x}</option>`)}</select></label>
+<label>client <input name="client_id" value="${p.c.req.query('client_id') ?? ''}" placeholder="client id"></label>
 <label>containing <input name="contains" value="${p.c.req.query('contains') ?? ''}" placeholder="topic, client, token"></label>`;
   return layout(p.frame('Decisions', '/decisions'), html`${accountFilter(p, '/decisions', filters)}${await decisionsTable(p)}`);
 }
 
 interface ClientJson { client_id: string; account_id: string; subject: string; peer: string; protocol_version: number; transport: string; connected_at: string | null; subscriptions: number; messages_in: number; messages_out: number }
 export async function clientsTable(p: PageContext, notice?: string) {
-  const res = await p.api<{ clients: ClientJson[] }>('GET', `/clients${passQuery(p.c, ['account_id'])}`);
+  const res = await p.api<{ clients: ClientJson[]; next_cursor: string | null }>('GET', `/clients${passQuery(p.c, ['account_id', 'limit', 'cursor'])}`);
+  const q = passQuery(p.c, ['account_id', 'limit']);
+  const next = res.ok && res.body.next_cursor ? `/clients${q}${q ? '&' : '?'}cursor=${encodeURIComponent(res.body.next_cursor)}` : undefined;
   if (!res.ok) return html`<div id="clients">${problemText(res.problem)}</div>`;
   const kick = p.can('clients.kick');
   return html`<div id="clients">${notice ? html`<p role="status" class="allow">${notice}</p>` : ''}<table><thead><tr><th>client id</th><th>peer</th><th>protocol</th><th>transport</th><th>subject</th><th>since</th><th>subs</th><th>in / out</th><th></th></tr></thead><tbody>
 ${res.body.clients.map(
   (cl) => html`<tr data-client="${cl.client_id}"><td>${cl.client_id}</td><td>${cl.peer}</td><td>v${cl.protocol_version}</td><td>${cl.transport}</td><td><code>${cl.subject}</code></td><td>${cl.connected_at}</td><td>${cl.subscriptions}</td><td>${cl.messages_in} / ${cl.messages_out}</td>
 <td>${kick ? html`<form hx-post="/ui/clients/${encodeURIComponent(cl.client_id)}/kick" hx-target="#clients" hx-swap="outerHTML" hx-confirm="Disconnect ${cl.client_id}?"><input type="hidden" name="account_id" value="${cl.account_id}"><button type="submit">Kick</button></form>` : ''}</td></tr>`,
-)}</tbody></table>${res.body.clients.length ? '' : html`<p class="muted">no connected clients</p>`}</div>`;
+)}</tbody></table>${res.body.clients.length ? '' : html`<p class="muted">no connected clients</p>`}${next ? html`<p><a href="${next}" data-testid="next">next →</a></p>` : ''}</div>`;
 }
 export async function clientsPage(p: PageContext) {
   return layout(p.frame('Clients', '/clients'), html`${accountFilter(p, '/clients')}${await clientsTable(p)}`);
