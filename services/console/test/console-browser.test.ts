@@ -207,7 +207,7 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     expect(await page.locator(`li[data-account="${site.id}"]`).count()).toBe(0);
     await regionNode.locator('summary strong').click();
     await regionNode.locator(`li[data-account="${site.id}"]`).waitFor();
-    await shot(page, '03-accounts-lazy');
+    await shot(page, '02b-accounts-lazy');
 
     // Denials of an acl token, more than a page of them: the page shows the newest, "older" the rest.
     const acl = await api('POST', '/tokens', { kind: 'acl', name: 'pager', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/#'] }] });
