@@ -221,6 +221,47 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await context.close();
   });
 
+  it('users: enrol my own TOTP from a QR code, then an owner resets it; limits: the parent bound shown, a child above it refused at the field', async () => {
+    const username = `self2fa-${Date.now()}`;
+    const member = (await api('POST', '/users', { username, password: PASSWORD, role: 'member' })).user as { id: string };
+    const self = await signIn(username);
+    await self.page.goto('/users');
+    await self.page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    await self.page.getByTestId('totp-qr').locator('svg path').first().waitFor();
+    const secret = (await self.page.getByTestId('totp-secret').textContent())!.trim();
+    await shot(self.page, '13-my-totp-qr');
+    await self.page.getByLabel('Code from the app').fill('000000');
+    await self.page.getByRole('button', { name: 'Turn on' }).click();
+    await self.page.locator('#totp-confirm [data-field="code"]').waitFor();
+    await self.page.getByLabel('Code from the app').fill(new TOTP({ secret: Secret.fromBase32(secret) }).generate());
+    await self.page.getByRole('button', { name: 'Turn on' }).click();
+    await self.page.getByTestId('recovery-codes').locator('li').first().waitFor();
+    expect(await self.page.getByTestId('recovery-codes').locator('li').count()).toBeGreaterThan(0);
+    expect(((await api('GET', `/users/${member.id}`)).user as { totp_enabled: boolean }).totp_enabled).toBe(true);
+    await self.context.close();
+
+    const owner = await signIn(users.owner);
+    await owner.page.goto('/users');
+    const row = owner.page.locator(`tr[data-user="${member.id}"]`);
+    await row.getByRole('button', { name: 'Reset 2FA' }).click();
+    await expect.poll(() => row.locator('td').nth(1).textContent()).toBe('off');
+    expect(((await api('GET', `/users/${member.id}`)).user as { totp_enabled: boolean }).totp_enabled).toBe(false);
+
+    await api('PUT', '/limits', { limits: [{ metric: 'mqtt.messages.out', kind: 'rate', value: 600, per: 'minute' }] });
+    const child = (await api('POST', '/accounts', { name: 'bounded child' })).account as { id: string };
+    await owner.page.goto(`/limits?account_id=${child.id}`);
+    expect(await owner.page.getByTestId('parent-bounds').textContent()).toMatch(/mqtt\.messages\.out rate 600\/minute/);
+    await owner.page.getByLabel('metric').fill('mqtt.messages.out');
+    await owner.page.getByLabel('value').fill('900');
+    await owner.page.getByLabel('per').selectOption('minute');
+    await owner.page.getByRole('button', { name: 'Set', exact: true }).click();
+    await expect.poll(() => owner.page.locator('#limit-form [data-field="value"]').textContent()).toContain("above the parent's 600");
+    // The form keeps what was typed, to correct it.
+    expect(await owner.page.getByLabel('value').inputValue()).toBe('900');
+    await shot(owner.page, '14-limit-above-parent');
+    await owner.context.close();
+  });
+
   it('viewer: sees the pages but no mutating control, and the API refuses the mutation anyway', async () => {
     // Things an owner could act on, on every page: a client, a subaccount, tokens, users.
     const sub = (await api('POST', '/accounts', { name: 'viewer can see me' })).account as { id: string };

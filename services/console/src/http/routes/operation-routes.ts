@@ -200,8 +200,9 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
    * root's operators — asked with the caller's credential: identity decides, not the console.
    */
   async function requireMeshOperator(caller: Caller): Promise<void> {
-    const tree = await identity.getAccountTree({ accountId: caller.accountId }, caller.auth);
-    if (tree.ancestors.length > 0) throw permissionDenied('traces span the whole mesh: they are for operators of the root account', 'ROOT_REQUIRED');
+    // GetAccount, not GetAccountTree: a root's tree lists every account of the mesh (a thousand).
+    const { account } = await identity.getAccount({ accountId: caller.accountId }, caller.auth);
+    if (account?.parentId) throw permissionDenied('traces span the whole mesh: they are for operators of the root account', 'ROOT_REQUIRED');
     await identity.listAuditEvents({ accountId: caller.accountId, pageSize: 1 }, caller.auth);
   }
   api.openapi(
