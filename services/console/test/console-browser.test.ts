@@ -209,6 +209,17 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await regionNode.locator(`li[data-account="${site.id}"]`).waitFor();
     await shot(page, '02b-accounts-lazy');
 
+    // The site's summary: its tokens, users, connected clients and today's usage, from the services.
+    for (let i = 0; i < 2; i++) await api('POST', '/tokens', { account_id: site.id, kind: 'standard', name: `site ${i}` });
+    await api('POST', '/users', { username: `site-user-${Date.now()}`, password: PASSWORD, account_id: site.id, role: 'viewer' });
+    await mesh.quota!.core.reportUsage(`summary-${Date.now()}`, 'edge-test', [{ accountId: site.id, metric: 'mqtt.messages.in', amount: 42 }]);
+    await regionNode.locator(`li[data-account="${site.id}"]`).getByRole('link', { name: 'summary' }).click();
+    await page.locator('#summary h2', { hasText: 'lazy site' }).waitFor();
+    expect(await page.locator('[data-summary="tokens"]').textContent()).toBe('2');
+    expect(await page.locator('[data-summary="users"]').textContent()).toBe('1');
+    expect(await page.locator('[data-summary="clients"]').textContent()).toBe('0');
+    expect(await page.locator('[data-summary="messages"]').textContent()).toBe('42');
+
     // Denials of an acl token, more than a page of them: the page shows the newest, "older" the rest.
     const acl = await api('POST', '/tokens', { kind: 'acl', name: 'pager', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/#'] }] });
     for (let i = 0; i < 3; i++) await api('POST', '/decisions/check', { token: acl.secret, action: 'publish', resource: `mqtt:paged/${i}` });

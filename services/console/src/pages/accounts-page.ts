@@ -1,6 +1,6 @@
 import { html } from 'hono/html';
 import { layout, problemText } from './layout.ts';
-import type { PageContext } from './page-context.ts';
+import type { ApiAnswer, PageContext } from './page-context.ts';
 
 interface AccountJson {
   id: string;
@@ -22,7 +22,7 @@ function accountNode(p: PageContext, a: AccountJson, below: number, kids: Accoun
   const manage = p.can('accounts.manage');
   const lazy = kids === undefined && below > 0;
   return html`<li data-account="${a.id}"><details${lazy ? html` hx-get="/ui/accounts/${a.id}/children" hx-trigger="toggle once" hx-target="find .children" hx-swap="innerHTML"` : html` open`}><summary><strong>${a.name}</strong> <code>${a.id}</code>${below ? html` <span class="muted">${below} below</span>` : ''}
-<span class="links">${(['tokens', 'users', 'limits', 'clients', 'decisions'] as const).map((page) => html`<a href="/${page}?account_id=${a.id}">${page}</a> `)}</span>
+<span class="links"><a href="/accounts?account_id=${a.id}">summary</a> ${(['tokens', 'users', 'limits', 'clients', 'decisions'] as const).map((page) => html`<a href="/${page}?account_id=${a.id}">${page}</a> `)}</span>
 ${a.suspended ? html`<span class="deny">suspended${a.state === 'active' ? ' (by an ancestor)' : ''}</span>` : html`<span class="allow">active</span>`}
 ${manage && a.id !== p.me.account_id
   ? a.state === 'suspended'
@@ -69,6 +69,51 @@ export async function accountChildren(p: PageContext, accountId: string) {
   return html`${(children.get(tree.body.account.id) ?? []).map((k) => accountNode(p, k, countOf(k.id), undefined, countOf))}`;
 }
 
+/** Counts a paged list by walking its pages (at most `maxPages` of 1,000: "more than" past that). */
+async function countPages(p: PageContext, path: string, key: string, maxPages = 10): Promise<{ n: number; more: boolean } | undefined> {
+  let n = 0;
+  let cursor: string | null = null;
+  for (let page = 0; page < maxPages; page++) {
+    const res: ApiAnswer<Record<string, unknown>> = await p.api('GET', `${path}&limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    if (!res.ok) return undefined;
+    n += (res.body[key] as unknown[]).length;
+    cursor = (res.body.next_cursor as string | null) ?? null;
+    if (!cursor) return { n, more: false };
+  }
+  return { n, more: true };
+}
+
+/**
+ * One account at a glance: its tokens, users, connected MQTT clients and today's usage (UTC day,
+ * own traffic), each asked of its service with the caller's credential — a figure the caller may
+ * not read is shown as "—".
+ */
+export async function accountSummary(p: PageContext, accountId: string, nowMs = Date.now()) {
+  const id = encodeURIComponent(accountId);
+  const sinceMidnight = Math.max(60, Math.ceil((nowMs - Math.floor(nowMs / 86_400_000) * 86_400_000) / 60_000) * 60);
+  const usage = (metric: string) => p.api<{ series: { metric: string; total: number }[] }>('GET', `/usage?account_id=${id}&metric=${metric}&since_seconds=${sinceMidnight}&step_seconds=${sinceMidnight}`);
+  const [account, tokens, users, clients, messages, bytes] = await Promise.all([
+    p.api<{ account: AccountJson }>('GET', `/accounts/${id}`),
+    countPages(p, `/tokens?account_id=${id}`, 'tokens'),
+    countPages(p, `/users?account_id=${id}`, 'users'),
+    countPages(p, `/clients?account_id=${id}`, 'clients', 1),
+    usage('mqtt.messages.in'),
+    usage('mqtt.bytes.in'),
+  ]);
+  if (!account.ok) return html`<section id="summary">${problemText(account.problem)}</section>`;
+  const count = (c: { n: number; more: boolean } | undefined) => (c ? `${c.more ? 'more than ' : ''}${c.n.toLocaleString('en')}` : '—');
+  const total = (u: ApiAnswer<{ series: { total: number }[] }>) => (u.ok ? u.body.series.reduce((sum, x) => sum + x.total, 0).toLocaleString('en') : '—');
+  return html`<section id="summary" class="card"><h2>${account.body.account.name} <code>${accountId}</code></h2>
+<table><tbody>
+<tr><th>tokens</th><td data-summary="tokens"><a href="/tokens?account_id=${accountId}">${count(tokens)}</a></td></tr>
+<tr><th>users</th><td data-summary="users"><a href="/users?account_id=${accountId}">${count(users)}</a></td></tr>
+<tr><th>connected clients</th><td data-summary="clients"><a href="/clients?account_id=${accountId}">${count(clients)}</a></td></tr>
+<tr><th>messages in today (UTC)</th><td data-summary="messages">${total(messages)}</td></tr>
+<tr><th>bytes in today (UTC)</th><td data-summary="bytes">${total(bytes)}</td></tr>
+</tbody></table></section>`;
+}
+
 export async function accountsPage(p: PageContext) {
-  return layout(p.frame('Accounts', '/accounts'), await accountsTree(p));
+  const [summary, tree] = await Promise.all([accountSummary(p, p.c.req.query('account_id') || p.me.account_id), accountsTree(p)]);
+  return layout(p.frame('Accounts', '/accounts'), html`${summary}<h2>Tree</h2>${tree}`);
 }
