@@ -126,6 +126,9 @@ export async function runConsoleBench(options: ConsoleBenchOptions = {}): Promis
     const pages = [
       '/',
       '/accounts',
+      `/ui/accounts/${root}/summary`,
+      `/ui/accounts/${site}/children`,
+      `/ui/accounts/${middle[0]}/children`,
       '/tokens',
       `/tokens?account_id=${site}`,
       '/users',
@@ -151,7 +154,7 @@ export async function runConsoleBench(options: ConsoleBenchOptions = {}): Promis
         times.push(performance.now() - started);
       }
       times.sort((a, b) => a - b);
-      rows.push({ page: path.replace(site, '<leaf>').replace(usageIds[usageIds.length - 1]!, '<usage acct>'), p50Ms: times[Math.floor(times.length / 2)]!, maxMs: times[times.length - 1]!, status: last.status, bytes: last.bytes });
+      rows.push({ page: path.replace(root, '<root>').replace(middle[0]!, '<region>').replace(site, '<leaf>').replace(usageIds[usageIds.length - 1]!, '<usage acct>'), p50Ms: times[Math.floor(times.length / 2)]!, maxMs: times[times.length - 1]!, status: last.status, bytes: last.bytes });
     }
 
     // The plans of quota's usage query (PostgresQuotaStore.usage) as the console's charts run it.

@@ -348,6 +348,21 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     expect(await page.locator('svg.waterfall rect').count()).toBeGreaterThan(0);
     await shot(page, '12-trace-waterfall');
 
+    // Traces found by the MQTT client id a request named (KickClient here), and by trace id.
+    const clientId = `trace-me-${Date.now()}`;
+    await api('POST', `/clients/${clientId}/kick`, {});
+    await page.goto(`/traces?q=${clientId}`);
+    const found = page.locator('#traces a[href^="/traces/"]');
+    await found.first().waitFor();
+    const href = (await found.first().getAttribute('href'))!;
+    await page.goto(href);
+    expect(await page.locator('svg.waterfall title', { hasText: 'KickClient' }).count()).toBeGreaterThan(0);
+    await page.goto(`/traces?trace_id=${href.slice('/traces/'.length, '/traces/'.length + 12)}`);
+    expect(await page.locator('#traces a[href^="/traces/"]').count()).toBe(1);
+    await page.goto('/traces?q=no-such-client-anywhere');
+    await page.getByText('no buffered trace matches').waitFor();
+    expect(await page.locator('#traces a[href^="/traces/"]').count()).toBe(0);
+
     await page.goto('/api/v1/reference');
     await page.getByText('/api/v1/tokens/{token_id}/rotate').first().waitFor();
     await context.close();

@@ -3,7 +3,7 @@ import { html } from 'hono/html';
 import { deleteCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import { SESSION_COOKIE, type ConsoleSessions } from '../session/console-sessions.ts';
-import { accountChildren, accountsPage, accountsTree } from './accounts-page.ts';
+import { accountChildren, accountSummary, accountsPage, accountsTree } from './accounts-page.ts';
 import { problemText, type Markup } from './layout.ts';
 import { createPageContext, type Me, type PageContext } from './page-context.ts';
 import { auditPage, clientsPage, clientsTable, decisionsPage, decisionsTable, limitForm, limitsPage, myTotpConfirm, myTotpEnrol, overviewPage, parentBounds, tracePage, tracesPage, usersPage, usersTable } from './operations-pages.ts';
@@ -63,6 +63,7 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
 
   app.get('/ui/decisions', page(decisionsTable));
   app.get('/ui/accounts/:id/children', page((p) => accountChildren(p, p.c.req.param('id') ?? '')));
+  app.get('/ui/accounts/:id/summary', page((p) => accountSummary(p, p.c.req.param('id') ?? '')));
   app.get('/ui/tokens/rule-row', page(() => ruleRow({ effect: 'allow', actions: '', resources: '' }, 0)));
 
   app.post('/ui/accounts', action(async (p, f) => {

@@ -68,7 +68,7 @@ ${res.body.events.map((e) => html`<tr><td>${e.at}</td><td>${e.kind}</td><td>${e.
   );
 }
 
-interface SpanJson { trace_id: string; span_id: string; parent_span_id: string | null; name: string; service: string; start_ms: number; duration_ms: number; ok: boolean; status_message: string | null }
+interface SpanJson { trace_id: string; span_id: string; parent_span_id: string | null; name: string; service: string; start_ms: number; duration_ms: number; ok: boolean; status_message: string | null; attributes?: Record<string, unknown> }
 export async function tracesPage(p: PageContext) {
   const res = await p.api<{ spans: SpanJson[] }>('GET', '/traces?limit=2000');
   if (!res.ok) return layout(p.frame('Traces', '/traces'), problemText(res.problem));
@@ -78,7 +78,13 @@ export async function tracesPage(p: PageContext) {
     if (list) list.push(s);
     else traces.set(s.trace_id, [s]);
   }
-  const rows = [...traces].slice(0, 100).map(([id, spans]) => {
+  // Search: a trace id (or its start), and text in any span's name or attributes — the account
+  // (`tollgate.account_id`) and MQTT client id (`mqtt.client_id`) a request named, its request id.
+  const traceId = (p.c.req.query('trace_id') ?? '').trim().toLowerCase();
+  const q = (p.c.req.query('q') ?? '').trim().toLowerCase();
+  const hit = (s: SpanJson) => s.name.toLowerCase().includes(q) || Object.values(s.attributes ?? {}).some((v) => String(v).toLowerCase().includes(q));
+  const found = [...traces].filter(([id, spans]) => (!traceId || id.startsWith(traceId)) && (!q || spans.some(hit)));
+  const rows = found.slice(0, 100).map(([id, spans]) => {
     const ids = new Set(spans.map((s) => s.span_id));
     const root = spans.find((s) => !s.parent_span_id || !ids.has(s.parent_span_id)) ?? spans[0]!;
     const start = Math.min(...spans.map((s) => s.start_ms));
@@ -87,9 +93,10 @@ export async function tracesPage(p: PageContext) {
   });
   return layout(
     p.frame('Traces', '/traces'),
-    html`<table><thead><tr><th>started</th><th>root span</th><th>spans</th><th>duration</th><th>trace</th></tr></thead><tbody>
+    html`<form method="get" action="/traces" class="filters"><label>trace id <input name="trace_id" value="${traceId}" placeholder="4bf92f35…"></label> <label>client, account or text <input name="q" value="${p.c.req.query('q') ?? ''}" placeholder="sensor-7, acc_…, Authorize"></label> <button type="submit">Search</button></form>
+<table id="traces"><thead><tr><th>started</th><th>root span</th><th>spans</th><th>duration</th><th>trace</th></tr></thead><tbody>
 ${rows.map((t) => html`<tr><td>${new Date(t.start).toISOString()}</td><td class="${t.ok ? '' : 'deny'}">${t.root.name} <span class="muted">(${t.root.service})</span></td><td>${t.count}</td><td>${t.durationMs.toFixed(2)} ms</td><td><a href="/traces/${t.id}"><code>${t.id.slice(0, 16)}…</code></a></td></tr>`)}
-</tbody></table>${rows.length ? '' : html`<p class="muted">no spans buffered yet</p>`}`,
+</tbody></table>${rows.length ? '' : html`<p class="muted">${traceId || q ? 'no buffered trace matches' : 'no spans buffered yet'}</p>`}`,
   );
 }
 
