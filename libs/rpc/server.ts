@@ -260,6 +260,17 @@ export function assertWellFormed(method: DescMethod, request: unknown): void {
   if (bad) throw new AppError('INVALID_ARGUMENT', `${bad.field}: ${bad.problem}`, { field: bad.field, reason: 'FIELD_INVALID' });
 }
 
+/**
+ * The account and MQTT client a unary request names, as span attributes: what operators search
+ * traces by (the console's /traces). Ids only — never a credential or a payload.
+ */
+function tagRequest(span: { setAttribute(key: string, value: string): unknown }, request: unknown): void {
+  if (typeof request !== 'object' || request === null) return;
+  const { accountId, clientId } = request as { accountId?: unknown; clientId?: unknown };
+  if (typeof accountId === 'string' && accountId) span.setAttribute('tollgate.account_id', accountId.slice(0, 128));
+  if (typeof clientId === 'string' && clientId) span.setAttribute('mqtt.client_id', clientId.slice(0, 256));
+}
+
 function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger, instruments: Instruments) {
   const output = method.output;
   const toMessage = (init: unknown) => create(output, init as never);
@@ -267,6 +278,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
     case 'unary':
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const r = begin(method, call, logger, instruments);
+        tagRequest(r.span, call.request);
         r.run(async () => {
           if (!(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, call.request);
           return toMessage(await fn(call.request, r.ctx));

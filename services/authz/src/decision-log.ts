@@ -20,6 +20,9 @@ export interface DecisionRecord {
  */
 export class DecisionLog {
   private readonly ring: (DecisionRecord | undefined)[];
+  /** The sequence number of each kept record (beside the ring): a page cursor survives new records. */
+  private readonly seqs: number[];
+  private seq = 0;
   private next = 0;
   private allowedSeen = 0;
   private counter: Counter | undefined;
@@ -35,6 +38,7 @@ export class DecisionLog {
     this.capacity = options.capacity ?? 1_000;
     this.sampleEvery = options.sampleEvery ?? 100;
     this.ring = new Array<DecisionRecord | undefined>(this.capacity);
+    this.seqs = new Array<number>(this.capacity).fill(0);
   }
 
   record(decision: DecisionRecord): void {
@@ -43,6 +47,7 @@ export class DecisionLog {
     this.counter.add(1, { result: decision.allowed ? 'allow' : 'deny', reason: decision.reason, source: decision.source });
     if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
     this.ring[this.next] = decision;
+    this.seqs[this.next] = ++this.seq;
     this.next = (this.next + 1) % this.capacity;
   }
 
@@ -65,4 +70,38 @@ export class DecisionLog {
     }
     return out;
   }
+
+  /**
+   * Newest first, filtered, a page at a time: `before` is the previous page's `nextBefore` (the
+   * sequence number of its last record), so new decisions arriving meanwhile do not shift the
+   * pages. `nextBefore` is undefined on the last page the ring still holds.
+   */
+  page(filter: DecisionFilter & { limit: number; before?: number | undefined }): { decisions: DecisionRecord[]; nextBefore: number | undefined } {
+    const out: DecisionRecord[] = [];
+    let lastSeq = 0;
+    for (let i = 1; i <= this.capacity; i++) {
+      const at = (this.next - i + this.capacity) % this.capacity;
+      const d = this.ring[at];
+      if (!d) break;
+      if (filter.before !== undefined && this.seqs[at]! >= filter.before) continue;
+      if (!matches(d, filter)) continue;
+      // One more match than the page holds proves there is a next page.
+      if (out.length === filter.limit) return { decisions: out, nextBefore: lastSeq };
+      out.push(d);
+      lastSeq = this.seqs[at]!;
+    }
+    return { decisions: out, nextBefore: undefined };
+  }
+}
+
+export interface DecisionFilter {
+  accountId?: string | undefined;
+  denialsOnly?: boolean | undefined;
+  reason?: string | undefined;
+  source?: string | undefined;
+  clientId?: string | undefined;
+}
+
+function matches(d: DecisionRecord, f: DecisionFilter): boolean {
+  return (!f.denialsOnly || !d.allowed) && (!f.accountId || d.accountId === f.accountId) && (!f.reason || d.reason === f.reason) && (!f.source || d.source === f.source) && (!f.clientId || d.clientId === f.clientId);
 }

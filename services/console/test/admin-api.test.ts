@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import mqtt, { type MqttClient } from 'mqtt';
 import { Secret, TOTP } from 'otpauth';
 import { silentLogger } from '#libs/telemetry/index.ts';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
@@ -284,5 +285,67 @@ describe('each operation', () => {
     const standardOnly = await call('GET', '/tokens?kind=standard&limit=100');
     expect((standardOnly.json.tokens as { kind: string }[]).every((t) => t.kind === 'standard')).toBe(true);
     expect((standardOnly.json.tokens as unknown[]).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('pages decisions by cursor, newest first, with reason, source and client filters', async () => {
+    const tenant = await mesh.createTenant('api-decisions');
+    // An acl token allowed only plant/# is denied everything asked below: every one is kept.
+    const acl = await call('POST', '/tokens', { token: tenant.masterToken, body: { kind: 'acl', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/#'] }] } });
+    expect(acl.status).toBe(201);
+    const ask = (i: number, source: string, clientId: string) =>
+      mesh.authz!.core.authorize({ credential: { bearer: acl.json.secret as string }, action: 'publish', resources: [`mqtt:$SYS/d/${i}`], clientId, peerIp: '127.0.0.1', accountId: undefined, source });
+    for (let i = 0; i < 5; i++) await ask(i, 'broker', `dev-${i % 2}`);
+    await ask(5, 'emqx', 'dev-0');
+    const as = { token: tenant.masterToken };
+    const first = await call('GET', '/decisions?limit=2&denials_only=true', as);
+    expect(first.status).toBe(200);
+    const resources = (r: typeof first) => (r.json.decisions as { resource: string }[]).map((d) => d.resource);
+    expect(resources(first)).toEqual(['mqtt:$SYS/d/5', 'mqtt:$SYS/d/4']);
+    // A decision made between pages does not shift the next page.
+    await ask(6, 'broker', 'dev-1');
+    const second = await call('GET', `/decisions?limit=2&denials_only=true&cursor=${encodeURIComponent(first.json.next_cursor as string)}`, as);
+    expect(resources(second)).toEqual(['mqtt:$SYS/d/3', 'mqtt:$SYS/d/2']);
+    const third = await call('GET', `/decisions?limit=2&denials_only=true&cursor=${encodeURIComponent(second.json.next_cursor as string)}`, as);
+    expect(resources(third)).toEqual(['mqtt:$SYS/d/1', 'mqtt:$SYS/d/0']);
+    expect(third.json.next_cursor).toBeNull();
+
+    const reason = (first.json.decisions as { reason: string }[])[0]!.reason;
+    const filtered = await call('GET', `/decisions?source=broker&client_id=dev-0&reason=${encodeURIComponent(reason)}`, as);
+    expect(resources(filtered)).toEqual(['mqtt:$SYS/d/4', 'mqtt:$SYS/d/2', 'mqtt:$SYS/d/0']);
+    expect((await call('GET', '/decisions?source=emqx', as)).json.decisions).toHaveLength(1);
+    expect((await call('GET', '/decisions?reason=no_such_reason', as)).json.decisions).toEqual([]);
+
+    const bad = await call('GET', '/decisions?cursor=bm90LWEtY3Vyc29y', as);
+    expect(bad.status).toBe(400);
+    expect((bad.json as unknown as Problem).field).toBe('page_token');
+    expect(((await call('GET', '/decisions?source=', as)).json as unknown as Problem).field).toBe('source');
+  });
+
+  it('pages MQTT clients by cursor in client id order', async () => {
+    const tenant = await mesh.createTenant('api-clients');
+    const clients: MqttClient[] = [];
+    try {
+      for (const clientId of ['pager-c', 'pager-a', 'pager-b']) {
+        const c = mqtt.connect(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId, username: tenant.masterToken, reconnectPeriod: 0, connectTimeout: 5_000 });
+        clients.push(c);
+        await new Promise<void>((resolve, reject) => {
+          c.once('connect', () => resolve());
+          c.once('error', reject);
+        });
+      }
+      const as = { token: tenant.masterToken };
+      const ids = (r: { json: Record<string, unknown> }) => (r.json.clients as { client_id: string }[]).map((c) => c.client_id);
+      const first = await call('GET', '/clients?limit=2', as);
+      expect(first.status).toBe(200);
+      expect(ids(first)).toEqual(['pager-a', 'pager-b']);
+      const second = await call('GET', `/clients?limit=2&cursor=${encodeURIComponent(first.json.next_cursor as string)}`, as);
+      expect(ids(second)).toEqual(['pager-c']);
+      expect(second.json.next_cursor).toBeNull();
+      const bad = await call('GET', '/clients?cursor=bm90LWEtY3Vyc29y', as);
+      expect(bad.status).toBe(400);
+      expect((bad.json as unknown as Problem).field).toBe('page_token');
+    } finally {
+      await Promise.all(clients.map((c) => c.endAsync()));
+    }
   });
 });

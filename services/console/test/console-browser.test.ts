@@ -196,6 +196,83 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await context.close();
   });
 
+  it('accounts tree: a level at a time (deeper levels load when opened); decisions page older by cursor', async () => {
+    const region = (await api('POST', '/accounts', { name: 'lazy region' })).account as { id: string };
+    const site = (await api('POST', '/accounts', { name: 'lazy site', parent_id: region.id })).account as { id: string };
+    const { context, page } = await signIn(users.owner);
+    await page.goto('/accounts');
+    const regionNode = page.locator(`li[data-account="${region.id}"]`);
+    await expect.poll(() => regionNode.locator('summary .muted').textContent()).toBe('1 below');
+    // Not in the page until the region is opened; then fetched and drawn under it.
+    expect(await page.locator(`li[data-account="${site.id}"]`).count()).toBe(0);
+    await regionNode.locator('summary strong').click();
+    await regionNode.locator(`li[data-account="${site.id}"]`).waitFor();
+    await shot(page, '02b-accounts-lazy');
+
+    // The site's summary: its tokens, users, connected clients and today's usage, from the services.
+    for (let i = 0; i < 2; i++) await api('POST', '/tokens', { account_id: site.id, kind: 'standard', name: `site ${i}` });
+    await api('POST', '/users', { username: `site-user-${Date.now()}`, password: PASSWORD, account_id: site.id, role: 'viewer' });
+    await mesh.quota!.core.reportUsage(`summary-${Date.now()}`, 'edge-test', [{ accountId: site.id, metric: 'mqtt.messages.in', amount: 42 }]);
+    await regionNode.locator(`li[data-account="${site.id}"]`).getByRole('link', { name: 'summary' }).click();
+    await page.locator('#summary h2', { hasText: 'lazy site' }).waitFor();
+    expect(await page.locator('[data-summary="tokens"]').textContent()).toBe('2');
+    expect(await page.locator('[data-summary="users"]').textContent()).toBe('1');
+    expect(await page.locator('[data-summary="clients"]').textContent()).toBe('0');
+    expect(await page.locator('[data-summary="messages"]').textContent()).toBe('42');
+
+    // Denials of an acl token, more than a page of them: the page shows the newest, "older" the rest.
+    const acl = await api('POST', '/tokens', { kind: 'acl', name: 'pager', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/#'] }] });
+    for (let i = 0; i < 3; i++) await api('POST', '/decisions/check', { token: acl.secret, action: 'publish', resource: `mqtt:paged/${i}` });
+    await page.goto('/decisions?limit=2&denials_only=true&contains=paged');
+    await page.locator('#decisions td', { hasText: 'mqtt:paged/2' }).waitFor();
+    expect(await page.locator('#decisions td', { hasText: 'mqtt:paged/0' }).count()).toBe(0);
+    await page.getByTestId('older').click();
+    await page.locator('#decisions td', { hasText: 'mqtt:paged/0' }).waitFor();
+    expect(await page.locator('#decisions td', { hasText: 'mqtt:paged/2' }).count()).toBe(0);
+    await context.close();
+  });
+
+  it('users: enrol my own TOTP from a QR code, then an owner resets it; limits: the parent bound shown, a child above it refused at the field', async () => {
+    const username = `self2fa-${Date.now()}`;
+    const member = (await api('POST', '/users', { username, password: PASSWORD, role: 'member' })).user as { id: string };
+    const self = await signIn(username);
+    await self.page.goto('/users');
+    await self.page.getByRole('button', { name: 'Set up two-factor sign-in' }).click();
+    await self.page.getByTestId('totp-qr').locator('svg path').first().waitFor();
+    const secret = (await self.page.getByTestId('totp-secret').textContent())!.trim();
+    await shot(self.page, '13-my-totp-qr');
+    await self.page.getByLabel('Code from the app').fill('000000');
+    await self.page.getByRole('button', { name: 'Turn on' }).click();
+    await self.page.locator('#totp-confirm [data-field="code"]').waitFor();
+    await self.page.getByLabel('Code from the app').fill(new TOTP({ secret: Secret.fromBase32(secret) }).generate());
+    await self.page.getByRole('button', { name: 'Turn on' }).click();
+    await self.page.getByTestId('recovery-codes').locator('li').first().waitFor();
+    expect(await self.page.getByTestId('recovery-codes').locator('li').count()).toBeGreaterThan(0);
+    expect(((await api('GET', `/users/${member.id}`)).user as { totp_enabled: boolean }).totp_enabled).toBe(true);
+    await self.context.close();
+
+    const owner = await signIn(users.owner);
+    await owner.page.goto('/users');
+    const row = owner.page.locator(`tr[data-user="${member.id}"]`);
+    await row.getByRole('button', { name: 'Reset 2FA' }).click();
+    await expect.poll(() => row.locator('td').nth(1).textContent()).toBe('off');
+    expect(((await api('GET', `/users/${member.id}`)).user as { totp_enabled: boolean }).totp_enabled).toBe(false);
+
+    await api('PUT', '/limits', { limits: [{ metric: 'mqtt.messages.out', kind: 'rate', value: 600, per: 'minute' }] });
+    const child = (await api('POST', '/accounts', { name: 'bounded child' })).account as { id: string };
+    await owner.page.goto(`/limits?account_id=${child.id}`);
+    expect(await owner.page.getByTestId('parent-bounds').textContent()).toMatch(/mqtt\.messages\.out rate 600\/minute/);
+    await owner.page.getByLabel('metric').fill('mqtt.messages.out');
+    await owner.page.getByLabel('value').fill('900');
+    await owner.page.getByLabel('per').selectOption('minute');
+    await owner.page.getByRole('button', { name: 'Set', exact: true }).click();
+    await expect.poll(() => owner.page.locator('#limit-form [data-field="value"]').textContent()).toContain("above the parent's 600");
+    // The form keeps what was typed, to correct it.
+    expect(await owner.page.getByLabel('value').inputValue()).toBe('900');
+    await shot(owner.page, '14-limit-above-parent');
+    await owner.context.close();
+  });
+
   it('viewer: sees the pages but no mutating control, and the API refuses the mutation anyway', async () => {
     // Things an owner could act on, on every page: a client, a subaccount, tokens, users.
     const sub = (await api('POST', '/accounts', { name: 'viewer can see me' })).account as { id: string };
@@ -270,6 +347,21 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await page.locator('svg.waterfall rect').first().waitFor();
     expect(await page.locator('svg.waterfall rect').count()).toBeGreaterThan(0);
     await shot(page, '12-trace-waterfall');
+
+    // Traces found by the MQTT client id a request named (KickClient here), and by trace id.
+    const clientId = `trace-me-${Date.now()}`;
+    await api('POST', `/clients/${clientId}/kick`, {});
+    await page.goto(`/traces?q=${clientId}`);
+    const found = page.locator('#traces a[href^="/traces/"]');
+    await found.first().waitFor();
+    const href = (await found.first().getAttribute('href'))!;
+    await page.goto(href);
+    expect(await page.locator('svg.waterfall title', { hasText: 'KickClient' }).count()).toBeGreaterThan(0);
+    await page.goto(`/traces?trace_id=${href.slice('/traces/'.length, '/traces/'.length + 12)}`);
+    expect(await page.locator('#traces a[href^="/traces/"]').count()).toBe(1);
+    await page.goto('/traces?q=no-such-client-anywhere');
+    await page.getByText('no buffered trace matches').waitFor();
+    expect(await page.locator('#traces a[href^="/traces/"]').count()).toBe(0);
 
     await page.goto('/api/v1/reference');
     await page.getByText('/api/v1/tokens/{token_id}/rotate').first().waitFor();

@@ -846,6 +846,30 @@ export declare type ListRecentDecisionsRequest = Message<"tollgate.authz.v1.List
    * @generated from field: uint32 limit = 3;
    */
   limit: number;
+
+  /**
+   * next_page_token of the previous page: the decisions older than its last one.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
+
+  /**
+   * Exact matches; empty means any.
+   *
+   * @generated from field: string reason = 5;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: string source = 6;
+   */
+  source: string;
+
+  /**
+   * @generated from field: string client_id = 7;
+   */
+  clientId: string;
 };
 
 /**
@@ -862,6 +886,13 @@ export declare type ListRecentDecisionsResponse = Message<"tollgate.authz.v1.Lis
    * @generated from field: repeated tollgate.authz.v1.Decision decisions = 1;
    */
   decisions: Decision[];
+
+  /**
+   * Empty on the last page (the oldest decision the ring still holds).
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**

@@ -87,6 +87,13 @@ export declare type ListClientsRequest = Message<"tollgate.broker.v1.ListClients
    * @generated from field: uint32 limit = 2;
    */
   limit: number;
+
+  /**
+   * next_page_token of the previous page: the clients after its last one, by client id.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
 };
 
 /**
@@ -103,6 +110,13 @@ export declare type ListClientsResponse = Message<"tollgate.broker.v1.ListClient
    * @generated from field: repeated tollgate.broker.v1.Client clients = 1;
    */
   clients: Client[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
 };
 
 /**

@@ -64,6 +64,16 @@ const invalidationToProto: Record<DomainInvalidationKind, InvalidationKind> = {
   RESET: InvalidationKind.RESET,
 };
 
+/** The decision log's page cursor (a sequence number), opaque to callers. */
+const decisionPageToken = {
+  of: (before: number) => Buffer.from(`d1:${before}`).toString('base64url'),
+  parse(token: string): number {
+    const m = token.length <= 64 ? /^d1:(\d{1,15})$/.exec(Buffer.from(token, 'base64url').toString()) : null;
+    if (!m) throw invalidArgument('page_token', 'is not a next_page_token of this list');
+    return Number(m[1]);
+  },
+};
+
 function credentialFromProto(c: Credential | undefined) {
   if (!c || (!c.tokenId && !c.bearer && !c.username)) throw invalidArgument('credential', 'a token_id, bearer or username is required');
   for (const [field, value] of [['credential.bearer', c.bearer], ['credential.username', c.username], ['credential.password', c.password]] as const) {
@@ -119,9 +129,18 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
     },
     async listRecentDecisions(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
-      const items = core.decisions.list({ accountId: req.accountId, denialsOnly: req.denialsOnly, limit: req.limit === 0 ? 100 : Math.min(req.limit, 1_000) });
+      const page = core.decisions.page({
+        accountId: req.accountId,
+        denialsOnly: req.denialsOnly,
+        reason: req.reason || undefined,
+        source: req.source || undefined,
+        clientId: req.clientId || undefined,
+        limit: req.limit === 0 ? 100 : Math.min(req.limit, 1_000),
+        before: req.pageToken ? decisionPageToken.parse(req.pageToken) : undefined,
+      });
       return {
-        decisions: items.map((d) => ({ ...d, at: timestampFromMs(d.atMs) })),
+        decisions: page.decisions.map((d) => ({ ...d, at: timestampFromMs(d.atMs) })),
+        nextPageToken: page.nextBefore === undefined ? '' : decisionPageToken.of(page.nextBefore),
       };
     },
     async reportDecisions(req, ctx) {

@@ -14,6 +14,17 @@ export interface ClusterAdmin {
   stats(): Promise<{ totals: Record<string, number> }>;
 }
 
+/** ListClients' page cursor (the last client id of the page), opaque to callers. */
+const clientPageToken = {
+  of: (clientId: string) => Buffer.from(`c1:${clientId}`).toString('base64url'),
+  parse(token: string): string {
+    // A client id is at most 65535 bytes [MQTT-1.5.4]; its base64url fits in 90,000 characters.
+    const text = token.length <= 90_000 ? Buffer.from(token, 'base64url').toString() : '';
+    if (!text.startsWith('c1:')) throw invalidArgument('page_token', 'is not a next_page_token of this list');
+    return text.slice(3);
+  },
+};
+
 /** A single edge answering for itself. */
 export function singleEdgeAdmin(edge: EdgeAdmin): ClusterAdmin {
   return {
@@ -35,8 +46,15 @@ export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAd
       const accountId = req.accountId || (await rootAccountOf(ctx));
       await requireAdmin(ctx, accountId, 'read');
       const limit = req.limit === 0 ? 1_000 : Math.min(req.limit, 10_000);
-      const clients = await admin.listClients(accountId, limit);
+      const after = req.pageToken ? clientPageToken.parse(req.pageToken) : undefined;
+      // Paged by client id (unique in the cluster): every connected client of the account is
+      // gathered, ordered, and the page after the cursor cut out, so pages neither repeat nor skip
+      // a client that stayed connected.
+      const all = (await admin.listClients(accountId, Number.MAX_SAFE_INTEGER)).sort((a, b) => (a.clientId < b.clientId ? -1 : a.clientId > b.clientId ? 1 : 0));
+      const rest = after === undefined ? all : all.filter((c) => c.clientId > after);
+      const clients = rest.slice(0, limit);
       return {
+        nextPageToken: rest.length > limit ? clientPageToken.of(clients[clients.length - 1]!.clientId) : '',
         clients: clients.map((c) => ({
           clientId: c.clientId,
           accountId: c.account,

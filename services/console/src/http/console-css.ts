@@ -12,4 +12,5 @@ nav{background:#1d2330;color:#fff;padding:.5rem 1rem;display:flex;gap:1rem;align
 .secret{font-family:monospace;background:#fef9c3;padding:.3rem;word-break:break-all}
 .field-error{color:#b3261e;font-size:.9em}
 .links{font-size:.85em;margin:0 .5rem}.links a{color:#2563eb}
+.qr svg{width:200px;height:200px}
 `;

@@ -3,10 +3,10 @@ import { html } from 'hono/html';
 import { deleteCookie } from 'hono/cookie';
 import { streamSSE } from 'hono/streaming';
 import { SESSION_COOKIE, type ConsoleSessions } from '../session/console-sessions.ts';
-import { accountsPage, accountsTree } from './accounts-page.ts';
+import { accountChildren, accountSummary, accountsPage, accountsTree } from './accounts-page.ts';
 import { problemText, type Markup } from './layout.ts';
 import { createPageContext, type Me, type PageContext } from './page-context.ts';
-import { auditPage, clientsPage, clientsTable, decisionsPage, decisionsTable, limitsPage, overviewPage, tracePage, tracesPage, usersPage, usersTable } from './operations-pages.ts';
+import { auditPage, clientsPage, clientsTable, decisionsPage, decisionsTable, limitForm, limitsPage, myTotpConfirm, myTotpEnrol, overviewPage, parentBounds, tracePage, tracesPage, usersPage, usersTable } from './operations-pages.ts';
 import { createTokenForm, ruleRow, rulesFromForm, secretShownOnce, tokensPage, tokensTable } from './tokens-page.ts';
 
 export interface ConsolePagesOptions {
@@ -62,6 +62,8 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
   app.get('/audit', page(auditPage));
 
   app.get('/ui/decisions', page(decisionsTable));
+  app.get('/ui/accounts/:id/children', page((p) => accountChildren(p, p.c.req.param('id') ?? '')));
+  app.get('/ui/accounts/:id/summary', page((p) => accountSummary(p, p.c.req.param('id') ?? '')));
   app.get('/ui/tokens/rule-row', page(() => ruleRow({ effect: 'allow', actions: '', resources: '' }, 0)));
 
   app.post('/ui/accounts', action(async (p, f) => {
@@ -118,11 +120,25 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
     const res = await p.api('DELETE', `/users/${encodeURIComponent(p.c.req.param('id') ?? '')}/memberships/${encodeURIComponent(accountId)}`);
     return usersTable(p, accountId, res.problem);
   }));
+  app.post('/ui/users/:id/totp/reset', action(async (p, f) => {
+    const accountId = one(f.account_id);
+    // An admin disables another user's TOTP without a code; identity decides who may.
+    const res = await p.api('DELETE', `/users/${encodeURIComponent(p.c.req.param('id') ?? '')}/totp`);
+    return usersTable(p, accountId, res.problem);
+  }));
+  app.post('/ui/me/totp', action((p) => myTotpEnrol(p)));
+  app.post('/ui/me/totp/confirm', action((p, f) => myTotpConfirm(p, one(f.code))));
   app.post('/ui/limits', action(async (p, f) => {
     const value = Number(one(f.value));
     const per = one(f.per);
-    const res = await p.api('PUT', '/limits', { account_id: one(f.account_id), limits: [{ metric: one(f.metric), kind: one(f.kind), value: Number.isFinite(value) ? value : one(f.value), ...(per ? { per } : {}) }] });
-    return res.ok ? html`<p role="status" class="allow">Set ${one(f.metric)}. Reload to see the effective limits.</p>` : problemText(res.problem);
+    const accountId = one(f.account_id) || p.me.account_id;
+    const res = await p.api('PUT', '/limits', { account_id: accountId, limits: [{ metric: one(f.metric), kind: one(f.kind), value: one(f.value).trim() !== '' && Number.isFinite(value) ? value : one(f.value), ...(per ? { per } : {}) }] });
+    const bounds = await parentBounds(p, accountId);
+    if (res.ok) return html`${limitForm(accountId, bounds)}<p role="status" class="allow">Set ${one(f.metric)}. Reload to see the effective limits.</p>`;
+    // `limits[0].value` → at the value field; `limits[0]` (the period) → at "per"; else above the form.
+    const m = /^limits\[0\](?:\.(\w+))?$/.exec(res.problem?.field ?? '');
+    const field = m ? (m[1] === undefined ? 'per' : m[1]) : 'form';
+    return limitForm(accountId, bounds, { metric: one(f.metric), kind: one(f.kind), value: one(f.value), per }, { field, detail: res.problem?.detail ?? 'refused' });
   }));
   app.post('/ui/clients/:id/kick', action(async (p, f) => {
     const clientId = p.c.req.param('id') ?? '';

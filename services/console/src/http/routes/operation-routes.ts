@@ -10,6 +10,7 @@ import { Period } from '#gen/tollgate/quota/v1/quota_pb.js';
 
 const Account = z.object({ account_id: AccountId.optional().openapi({ description: "the caller's account when absent" }) });
 const ClientId = z.string().min(1, 'is required').max(256, 'must be at most 256 characters');
+const DecisionFilter = z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters');
 const TraceId = z.string().regex(/^[0-9a-f]{32}$/, 'must be 32 lower-case hex digits');
 
 /** Who-am-I, decisions, limits and usage, MQTT clients, audit, signing keys, traces. */
@@ -27,14 +28,26 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
   api.openapi(
     createRoute({
       method: 'get', path: '/decisions', tags: ['decisions'], summary: 'Recent decisions: every denial, sampled allowances, newest first (ListRecentDecisions)',
-      request: { query: Account.extend({ denials_only: QueryBool.optional(), limit: Limit(1_000) }) },
-      responses: { 200: ok(z.object({ decisions: z.array(Decision) })), ...problems },
+      request: {
+        query: Account.extend({
+          denials_only: QueryBool.optional(),
+          reason: DecisionFilter.optional().openapi({ description: 'only decisions with this reason (exact), e.g. acl_no_match' }),
+          source: DecisionFilter.optional().openapi({ description: 'only decisions asked through this adapter: grpc, broker, rabbitmq, emqx, go-auth, envoy' }),
+          client_id: ClientId.optional().openapi({ description: 'only decisions for this MQTT client id (exact)' }),
+          limit: Limit(1_000),
+          cursor: Cursor,
+        }),
+      },
+      responses: { 200: ok(z.object({ decisions: z.array(Decision), next_cursor: z.string().nullable() })), ...problems },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const caller = c.get('caller');
-      const res = await authz.listRecentDecisions({ accountId: q.account_id ?? caller.accountId, denialsOnly: q.denials_only ?? false, limit: q.limit ?? 100 }, caller.auth);
-      return c.json({ decisions: res.decisions.map(decisionJson) }, 200);
+      const res = await authz.listRecentDecisions(
+        { accountId: q.account_id ?? caller.accountId, denialsOnly: q.denials_only ?? false, reason: q.reason ?? '', source: q.source ?? '', clientId: q.client_id ?? '', limit: q.limit ?? 100, pageToken: q.cursor ?? '' },
+        caller.auth,
+      );
+      return c.json({ decisions: res.decisions.map(decisionJson), next_cursor: nextCursor(res.nextPageToken) }, 200);
     },
   );
   api.openapi(
@@ -124,14 +137,14 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
   api.openapi(
     createRoute({
       method: 'get', path: '/clients', tags: ['clients'], summary: 'MQTT clients connected to the broker edge (ListClients)',
-      request: { query: Account.extend({ limit: Limit(10_000) }) },
-      responses: { 200: ok(z.object({ clients: z.array(Client) })), ...problems },
+      request: { query: Account.extend({ limit: Limit(10_000), cursor: Cursor }) },
+      responses: { 200: ok(z.object({ clients: z.array(Client), next_cursor: z.string().nullable() })), ...problems },
     }),
     async (c) => {
       const q = c.req.valid('query');
       const caller = c.get('caller');
-      const res = await broker.listClients({ accountId: q.account_id ?? caller.accountId, limit: q.limit ?? 0 }, caller.auth);
-      return c.json({ clients: res.clients.map(clientJson) }, 200);
+      const res = await broker.listClients({ accountId: q.account_id ?? caller.accountId, limit: q.limit ?? 0, pageToken: q.cursor ?? '' }, caller.auth);
+      return c.json({ clients: res.clients.map(clientJson), next_cursor: nextCursor(res.nextPageToken) }, 200);
     },
   );
   api.openapi(
@@ -187,8 +200,9 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
    * root's operators — asked with the caller's credential: identity decides, not the console.
    */
   async function requireMeshOperator(caller: Caller): Promise<void> {
-    const tree = await identity.getAccountTree({ accountId: caller.accountId }, caller.auth);
-    if (tree.ancestors.length > 0) throw permissionDenied('traces span the whole mesh: they are for operators of the root account', 'ROOT_REQUIRED');
+    // GetAccount, not GetAccountTree: a root's tree lists every account of the mesh (a thousand).
+    const { account } = await identity.getAccount({ accountId: caller.accountId }, caller.auth);
+    if (account?.parentId) throw permissionDenied('traces span the whole mesh: they are for operators of the root account', 'ROOT_REQUIRED');
     await identity.listAuditEvents({ accountId: caller.accountId, pageSize: 1 }, caller.auth);
   }
   api.openapi(
