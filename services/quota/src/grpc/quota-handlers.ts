@@ -2,7 +2,7 @@ import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { invalidArgument } from '#libs/errors/index.ts';
 import { requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
-import type { ShardRouter } from '../clients/shard-router.ts';
+import { isForwarded, type ReplicaOptions, type ShardRouter } from '../clients/shard-router.ts';
 import { LimitEventKind, LimitKind as ProtoKind, Period as ProtoPeriod, type Limit as ProtoLimit, type QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import type { EffectiveLimit, Limit } from '../domain/limits.ts';
 import type { LimitKind, Period } from '../domain/metrics.ts';
@@ -41,10 +41,11 @@ const positive = (v: bigint, field: string) => {
 };
 
 /** gRPC ⇄ quota core. Limits: account admins. Consume/leases/slots/usage reports: mesh services. */
-export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter): Partial<ServiceImpl<typeof QuotaService>> {
+export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter, replicas?: ReplicaOptions): Partial<ServiceImpl<typeof QuotaService>> {
+  const forwarded = (ctx: CallContext) => isForwarded(ctx, replicas);
   /** The owner replica of this account's tree, when it is another one (and this call was not forwarded already). */
   const ownerElsewhere = async (accountId: string, ctx: CallContext): Promise<number | undefined> => {
-    if (!router || ctx.header('x-tollgate-forwarded')) return undefined;
+    if (forwarded(ctx) || !router) return undefined;
     const path = await core.levels(accountId);
     const owner = router.ownerOf(path[0]!.accountId);
     return owner === router.self ? undefined : owner;
@@ -107,12 +108,13 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
     async renewSlots(req, ctx) {
       requireService(secretKey, ctx);
       const ttlMs = req.ttlMs === 0n ? 30_000 : Math.min(Number(req.ttlMs), 3_600_000);
+      const isForwardedCall = forwarded(ctx);
       const mine: string[] = [];
       const expired: string[] = [];
       const elsewhere = new Map<number, string[]>();
       for (const id of req.slotIds) {
         const owner = slotOwner(id);
-        if (!router || ctx.header('x-tollgate-forwarded') || owner === undefined || owner === router.self) mine.push(id);
+        if (!router || isForwardedCall || owner === undefined || owner === router.self) mine.push(id);
         else elsewhere.set(owner, [...(elsewhere.get(owner) ?? []), id]);
       }
       expired.push(...core.engine.renewSlots(mine, ttlMs));
@@ -122,7 +124,7 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
     async releaseSlot(req, ctx) {
       requireService(secretKey, ctx);
       const owner = slotOwner(required(req.slotId, 'slot_id'));
-      if (router && !ctx.header('x-tollgate-forwarded') && owner !== undefined && owner !== router.self) return router.peer(owner).releaseSlot(req);
+      if (!forwarded(ctx) && router && owner !== undefined && owner !== router.self) return router.peer(owner).releaseSlot(req);
       core.engine.releaseSlot(req.slotId);
       return {};
     },
