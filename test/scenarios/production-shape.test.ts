@@ -81,6 +81,15 @@ describe('tollgate bootstrap and start --service: usage errors', () => {
     }
   });
 
+  it('refuses to start a quota replica that cannot find itself in TOLLGATE_QUOTA_REPLICAS (one line, exit 1)', async () => {
+    const res = await tollgate(['start', '--service', 'quota'], { HOSTNAME: 'quota-2', TOLLGATE_QUOTA_REPLICAS: 'quota-{0..1}.quota-headless:7301', DATABASE_URL: 'postgres://tollgate@127.0.0.1:1/nowhere' });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe(
+      'tollgate: TOLLGATE_QUOTA_REPLICAS: this host (quota-2) is not in the list quota-0.quota-headless:7301,quota-1.quota-headless:7301 (an entry\'s first DNS label must be the host name, e.g. quota-2.quota-headless:7301; or set TOLLGATE_QUOTA_REPLICA_INDEX)\n',
+    );
+  });
+
   it('refuses an unknown --service with a usage error (exit 2)', async () => {
     const res = await tollgate(['start', '--service', 'gateway'], {});
     expect(res.code).toBe(2);
