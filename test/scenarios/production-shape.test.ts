@@ -358,6 +358,17 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
       const closedAt = await Promise.all(gone);
       expect(closedAt.map((t) => t - revokedAt <= 1_000)).toEqual([true, true]);
 
+      // Both authz and both quota replicas served calls: the edges and this test's clients spread
+      // them over every address of one name (round robin), not one replica per client.
+      const served = async (http: string, service: string) =>
+        (await (await fetch(`${http}/metrics`)).text())
+          .split('\n')
+          .filter((line) => line.startsWith('rpc_server_duration_seconds_count{') && line.includes(`rpc_method="${service}/`))
+          .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+      const authzServed = await Promise.all([started[1]!, started[2]!].map((s) => served(s.summary.services[0]!.http!, 'tollgate.authz.v1.AuthzService')));
+      const quotaServed = await Promise.all([started[3]!, started[4]!].map((s) => served(s.summary.services[0]!.http!, 'tollgate.quota.v1.QuotaService')));
+      expect({ authzServed: authzServed.map((n) => n > 0), quotaServed: quotaServed.map((n) => n > 0) }).toEqual({ authzServed: [true, true], quotaServed: [true, true] });
+
       // One authz replica and one quota replica die: new connects (new credentials, so authz is
       // asked) still work on both edges.
       authz1!.child.kill('SIGKILL');
