@@ -2,6 +2,7 @@
 // Commands are imported on demand so that `tollgate check` does not load the whole mesh.
 import { parseArgs } from 'node:util';
 import { meshEnvSchema, parseEnv, startableServices, type StartableService } from '#libs/config/index.ts';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createOutput, failure, UsageError } from './output.ts';
 import { resolveSecretKey } from './secret-key.ts';
@@ -132,7 +133,8 @@ async function main(argv: string[]): Promise<number> {
     }
     const service = values.service as StartableService | undefined;
     if (service !== undefined && !startableServices.includes(service)) throw new UsageError(`--service: expected one of ${startableServices.join(', ')}`);
-    const env = parseEnv(meshEnvSchema, process.env);
+    // HOSTNAME is exported in containers (the pod name); a shell keeps it unexported: the OS's name stands in.
+    const env = parseEnv(meshEnvSchema, { HOSTNAME: hostname(), ...process.env });
     const out = createOutput(json);
     switch (command) {
       case 'start':

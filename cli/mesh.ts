@@ -3,7 +3,7 @@ import { openDatabase, migrate, type Database, type MigrationResult } from '#lib
 import { AppError } from '#libs/errors/index.ts';
 import { PeerDirectory, type RpcClientTlsConfig, type RpcTlsConfig } from '#libs/rpc/index.ts';
 import { createLogger, startTelemetry, type Logger, type Telemetry } from '#libs/telemetry/index.ts';
-import type { MeshEnv, ServiceName, StartableService } from '#libs/config/index.ts';
+import { resolveQuotaReplicas, type MeshEnv, type ServiceName, type StartableService } from '#libs/config/index.ts';
 import type { StartedService } from '#libs/service/service-host.ts';
 import { createIdentityApp, identityMigrations, type IdentityApp } from '#services/identity/src/app.ts';
 import { createAuthzApp, authzMigrations, type AuthzApp } from '#services/authz/src/app.ts';
@@ -101,6 +101,9 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
   const logger = options.logger ?? createLogger({ level: env.TOLLGATE_LOG_LEVEL, name: only ?? 'tollgate' });
   const secretKey = options.secretKey ?? resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir });
   const tls = grpcTls(env);
+  // Ownership is derived: the replica list is the same everywhere, and each replica finds itself in
+  // it by host name. Checked before anything opens, so a bad list is the one error the start reports.
+  const replicas = runs('quota') ? resolveQuotaReplicas({ replicas: env.TOLLGATE_QUOTA_REPLICAS, index: env.TOLLGATE_QUOTA_REPLICA_INDEX, hostname: env.HOSTNAME }) : undefined;
   const needsDatabase = !only || databaseServices.includes(only);
   const ownsDatabase = !options.database && needsDatabase;
   const database = options.database ?? (needsDatabase ? await openMeshDatabase(env, only) : undefined);
@@ -155,16 +158,12 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
     }
     let quota: QuotaApp | undefined;
     if (runs('quota')) {
-      const replicas = env.TOLLGATE_QUOTA_REPLICAS?.split(',');
-      if (replicas && (env.TOLLGATE_QUOTA_REPLICA_INDEX === undefined || env.TOLLGATE_QUOTA_REPLICA_INDEX >= replicas.length)) {
-        throw new AppError('INVALID_ARGUMENT', 'TOLLGATE_QUOTA_REPLICA_INDEX: required with TOLLGATE_QUOTA_REPLICAS, the 0-based position of this replica in it', { field: 'TOLLGATE_QUOTA_REPLICA_INDEX' });
-      }
       quota = createQuotaApp(
         {
           listen: listen(env.TOLLGATE_QUOTA_GRPC_PORT, env.TOLLGATE_QUOTA_HTTP_PORT),
           peers,
           clientTls: tls.client,
-          replicas: replicas ? { addresses: () => replicas, self: env.TOLLGATE_QUOTA_REPLICA_INDEX! } : undefined,
+          replicas: replicas ? { addresses: () => replicas.addresses, self: replicas.self } : undefined,
         },
         withDatabase(),
       );

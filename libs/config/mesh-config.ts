@@ -24,6 +24,8 @@ export const commonEnvShape = {
   DATABASE_URL: databaseUrl.optional(),
   TOLLGATE_SECRET_KEY: z.string().optional(),
   TOLLGATE_HOST: host('127.0.0.1'),
+  /** This host's name (set by the OS / Kubernetes: the pod name); quota replicas find themselves by it. */
+  HOSTNAME: z.string().optional(),
   TOLLGATE_LOG_LEVEL: logLevel,
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https']).optional(),
   TOLLGATE_GRPC_TLS_CERT: z.string().optional(),
@@ -32,11 +34,19 @@ export const commonEnvShape = {
 };
 
 /** Peer gRPC addresses (`host:port`) of a service run alone. */
+/**
+ * A peer's gRPC target: `host:port` (every address the name resolves to is used, calls spread
+ * round robin), `dns:///host:port`, or a fixed list `ipv4:a:p,b:p` / `ipv6:[a]:p,[b]:p`.
+ */
+const peerTarget = z
+  .string()
+  .regex(/^(?:(?:dns:\/\/\/)?[A-Za-z0-9.:_\-[\]]+:\d{1,5}|ipv[46]:[A-Za-z0-9.:_\-[\]]+:\d{1,5}(?:,[A-Za-z0-9.:_\-[\]]+:\d{1,5})*)$/, { message: 'expected host:port, dns:///host:port or ipv4:host:port,host:port' })
+  .optional();
 export const peerEnvShape = {
-  TOLLGATE_IDENTITY_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
-  TOLLGATE_AUTHZ_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
-  TOLLGATE_QUOTA_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
-  TOLLGATE_BROKER_URL: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}$/, { message: 'expected host:port' }).optional(),
+  TOLLGATE_IDENTITY_URL: peerTarget,
+  TOLLGATE_AUTHZ_URL: peerTarget,
+  TOLLGATE_QUOTA_URL: peerTarget,
+  TOLLGATE_BROKER_URL: peerTarget,
 };
 
 export const portEnvShape = {
@@ -128,8 +138,14 @@ export const brokerEnvShape = {
   TOLLGATE_LOGIN_MAX_FAILURES_PER_ADDRESS: positiveInt(20, 'failures'),
   /** Distinct addresses failing for one username within the window that lock it from every address (a distributed attack). */
   TOLLGATE_LOGIN_DISTRIBUTED_ADDRESSES: positiveInt(3, 'addresses'),
-  /** Quota replicas (gRPC host:port, comma separated, the same order on every replica); unset: one. */
-  TOLLGATE_QUOTA_REPLICAS: z.string().regex(/^[A-Za-z0-9.:_\-[\]]+:\d{1,5}(,[A-Za-z0-9.:_\-[\]]+:\d{1,5})*$/, { message: 'expected host:port,host:port,…' }).optional(),
+  /**
+   * Quota replicas (gRPC host:port, comma separated, the same order on every replica; one `{a..b}`
+   * range per entry expands, e.g. `quota-{0..1}.quota-headless:7301`); unset: one replica. Each
+   * replica finds itself by its host name (HOSTNAME) = an entry's first DNS label
+   * (libs/config/quota-replicas.ts).
+   */
+  TOLLGATE_QUOTA_REPLICAS: z.string().regex(/^[A-Za-z0-9.:_\-[\]{}]+:\d{1,5}(,[A-Za-z0-9.:_\-[\]{}]+:\d{1,5})*$/, { message: 'expected host:port,host:port,… (or quota-{0..N}.name:port)' }).optional(),
+  /** Explicit override of the host-name match: this replica's 0-based position in TOLLGATE_QUOTA_REPLICAS. */
   TOLLGATE_QUOTA_REPLICA_INDEX: z.string().regex(/^\d{1,3}$/, { message: 'expected the 0-based index of this replica in TOLLGATE_QUOTA_REPLICAS' }).transform(Number).optional(),
 };
 

@@ -2,6 +2,7 @@ import { Client, Metadata, type ClientReadableStream, type ClientDuplexStream, t
 import { create, fromBinary, toBinary, type DescMethod, type DescService } from '@bufbuild/protobuf';
 import { context, propagation, trace, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import { currentCall } from './call-context.ts';
+import { isIdempotent } from './idempotent-methods.ts';
 import { methodPath } from './service-definition.ts';
 import { fromGrpcError } from './status-details.ts';
 import { channelCredentials, type RpcClientTlsConfig } from './tls.ts';
@@ -16,6 +17,25 @@ export interface RpcClientOptions {
   headers?: Record<string, string>;
   /** The calling service's tracer (its `service.name` on client spans); the global one when unset. */
   tracer?: Tracer | undefined;
+  /** Which methods are retried on UNAVAILABLE; default: the table in idempotent-methods.ts. */
+  isIdempotent?: (method: DescMethod) => boolean;
+}
+
+/**
+ * How a channel spreads and retries: `round_robin` over every address the target resolves to (a
+ * DNS name with one A/AAAA record per replica, e.g. a Kubernetes headless Service, or a fixed
+ * `ipv4:a:p,b:p` list) — a replica that goes away drops out of the rotation and calls go to the
+ * others; and, for idempotent methods only, up to 3 attempts on UNAVAILABLE (a connection lost mid
+ * call), each within the call's deadline.
+ */
+export function serviceConfig(service: DescService, idempotent: (method: DescMethod) => boolean): string {
+  const retried = service.methods.filter(idempotent).map((m) => ({ service: service.typeName, method: m.name }));
+  return JSON.stringify({
+    loadBalancingConfig: [{ round_robin: {} }],
+    methodConfig: retried.length
+      ? [{ name: retried, retryPolicy: { maxAttempts: 3, initialBackoff: '0.02s', maxBackoff: '0.2s', backoffMultiplier: 2, retryableStatusCodes: ['UNAVAILABLE'] } }]
+      : [],
+  });
 }
 
 const setter = { set: (carrier: Metadata, key: string, value: string) => carrier.set(key, value) };
@@ -27,7 +47,12 @@ const setter = { set: (carrier: Metadata, key: string, value: string) => carrier
 export function createRpcClient<S extends DescService>(service: S, address: string, options: RpcClientOptions = {}): ServiceClient<S> {
   // A peer that was down (services start in any order; one restarts) is retried within 5 s, not
   // grpc-js's default of up to 120 s of backoff, during which every call fails fast UNAVAILABLE.
-  const channelOptions: ChannelOptions = { 'grpc.keepalive_time_ms': 30_000, 'grpc.max_reconnect_backoff_ms': 5_000, ...options.channelOptions };
+  const channelOptions: ChannelOptions = {
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.max_reconnect_backoff_ms': 5_000,
+    'grpc.service_config': serviceConfig(service, options.isIdempotent ?? isIdempotent),
+    ...options.channelOptions,
+  };
   if (options.tls?.serverName) channelOptions['grpc.ssl_target_name_override'] = options.tls.serverName;
   const client = new Client(address, channelCredentials(options.tls), channelOptions);
   const defaultDeadlineMs = options.defaultDeadlineMs ?? 5_000;

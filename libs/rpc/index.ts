@@ -7,3 +7,4 @@ export * from './tls.ts';
 export type * from './types.ts';
 export * from './lazy-client.ts';
 export * from './health-client.ts';
+export * from './idempotent-methods.ts';

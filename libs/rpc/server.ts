@@ -66,7 +66,10 @@ const metadataGetter = {
 
 export function createRpcServer(options: RpcServerOptions): RpcServer {
   // channelz (grpc-js's per-call introspection counters) is off: nothing here reads it, and it costs on every call.
-  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.enable_channelz': 0 });
+  // Connections are recycled every ~5 min (GOAWAY; calls and streams in flight finish): clients
+  // then reconnect and re-resolve the name, so a replica added behind a headless Service gets its
+  // share of the calls (round robin only sees addresses it resolved).
+  const server = new Server({ 'grpc.max_receive_message_length': 4 * 1024 * 1024, 'grpc.enable_channelz': 0, 'grpc.max_connection_age_ms': 300_000 });
   const health = new HealthImplementation({ '': 'NOT_SERVING' });
   const services: DescService[] = [];
   health.addToServer(server);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
-import { defaultPorts, meshEnvSchema, startableServices } from '#libs/config/index.ts';
+import { defaultPorts, meshEnvSchema, resolveQuotaReplicas, startableServices } from '#libs/config/index.ts';
 import { databaseServices } from '../../cli/mesh.ts';
 import { validateManifest } from './kubernetes-schema.ts';
 
@@ -92,7 +92,8 @@ describe('deploy/kubernetes', () => {
     expect(env).toMatchObject({ TOLLGATE_MQTT_TLS_CERT: `${mount.mountPath}/tls.crt`, TOLLGATE_MQTT_TLS_KEY: `${mount.mountPath}/tls.key` });
     expect(broker.volumes).toContainEqual({ name: 'mqtt-tls', secret: { secretName: 'tollgate-mqtt-tls' } });
     for (const name of startableServices) {
-      expect(find('PodDisruptionBudget', name).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: find('Deployment', name).spec.selector.matchLabels } });
+      const workload = find('Deployment', name) ?? find('StatefulSet', name); // quota is a StatefulSet
+      expect(find('PodDisruptionBudget', name).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: workload.spec.selector.matchLabels } });
     }
   });
   const find = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name)!;
@@ -106,7 +107,8 @@ describe('deploy/kubernetes', () => {
 
   it('runs each service alone with its ports, probes on /readyz and /healthz, and the database secret only where used', () => {
     for (const name of startableServices) {
-      const container = find('Deployment', name).spec.template.spec.containers[0];
+      const container = (find('Deployment', name) ?? find('StatefulSet', name)).spec.template.spec.containers[0];
+      for (const e of (container.env ?? []) as { name: string }[]) expect(envNames).toContain(e.name);
       expect(container.args).toEqual(['start', '--service', name]);
       const ports = Object.fromEntries((container.ports as { name: string; containerPort: number }[]).map((p) => [p.name, p.containerPort]));
       expect(ports.http).toBe(httpPort(name));
@@ -156,5 +158,31 @@ describe('deploy/kubernetes', () => {
     expect(documented.size).toBeGreaterThan(10);
     const withoutNats = (set: Set<string>) => [...set].filter((e) => !/nats|:4222$|:8222$|:6222$/.test(e)).sort();
     expect(withoutNats(edges)).toEqual(withoutNats(documented));
+  });
+
+  it('runs quota as a StatefulSet whose pods find themselves in one replica list (no hand-set index)', () => {
+    const set = find('StatefulSet', 'quota');
+    expect(find('Deployment', 'quota')).toBeUndefined();
+    const env = Object.fromEntries((set.spec.template.spec.containers[0].env as { name: string; value: string }[]).map((e) => [e.name, e.value]));
+    expect(env.TOLLGATE_QUOTA_REPLICA_INDEX).toBeUndefined();
+    const replicas: number = set.spec.replicas;
+    expect(replicas).toBe(2);
+    // Each pod's HOSTNAME is <statefulset>-<ordinal>: every ordinal finds its own entry, resolvable through the headless Service.
+    for (let ordinal = 0; ordinal < replicas; ordinal++) {
+      const resolved = resolveQuotaReplicas({ replicas: env.TOLLGATE_QUOTA_REPLICAS, index: undefined, hostname: `${set.metadata.name}-${ordinal}` })!;
+      expect(resolved.addresses).toHaveLength(replicas);
+      expect(resolved.self).toBe(ordinal);
+      expect(resolved.addresses[ordinal]).toBe(`quota-${ordinal}.${set.spec.serviceName}:${defaultPorts.quota.grpc}`);
+    }
+    const headless = find('Service', set.spec.serviceName);
+    expect(headless.spec).toMatchObject({ clusterIP: 'None', publishNotReadyAddresses: true, selector: { app: 'quota' } });
+    expect(find('PodDisruptionBudget', 'quota').spec).toMatchObject({ maxUnavailable: 1, selector: { matchLabels: { app: 'quota' } } });
+    // Clients resolve every replica of identity, authz and quota (headless Services) and spread calls over them.
+    for (const name of ['identity', 'authz', 'quota']) expect({ name, clusterIP: find('Service', name).spec.clusterIP }).toEqual({ name, clusterIP: 'None' });
+  });
+
+  it('lets quota replicas forward to each other', () => {
+    const rules = find('NetworkPolicy', 'quota-from-peers').spec.ingress as { from: { podSelector?: { matchLabels: Record<string, string> } }[]; ports: { port: number }[] }[];
+    expect(rules.some((r) => r.ports.some((p) => p.port === defaultPorts.quota.grpc) && r.from.some((f) => f.podSelector?.matchLabels.app === 'quota'))).toBe(true);
   });
 });

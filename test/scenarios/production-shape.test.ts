@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import postgres from 'postgres';
 import { checkHealth, createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createScratchDatabase } from '../harness/database.ts';
 
 const cli = new URL('../../bin/tollgate.js', import.meta.url).pathname;
@@ -79,6 +81,15 @@ describe('tollgate bootstrap and start --service: usage errors', () => {
     }
   });
 
+  it('refuses to start a quota replica that cannot find itself in TOLLGATE_QUOTA_REPLICAS (one line, exit 1)', async () => {
+    const res = await tollgate(['start', '--service', 'quota'], { HOSTNAME: 'quota-2', TOLLGATE_QUOTA_REPLICAS: 'quota-{0..1}.quota-headless:7301', DATABASE_URL: 'postgres://tollgate@127.0.0.1:1/nowhere' });
+    expect(res.code).toBe(1);
+    expect(res.stdout).toBe('');
+    expect(res.stderr).toBe(
+      'tollgate: TOLLGATE_QUOTA_REPLICAS: this host (quota-2) is not in the list quota-0.quota-headless:7301,quota-1.quota-headless:7301 (an entry\'s first DNS label must be the host name, e.g. quota-2.quota-headless:7301; or set TOLLGATE_QUOTA_REPLICA_INDEX)\n',
+    );
+  });
+
   it('refuses an unknown --service with a usage error (exit 2)', async () => {
     const res = await tollgate(['start', '--service', 'gateway'], {});
     expect(res.code).toBe(2);
@@ -92,6 +103,8 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
   const secretKey = randomBytes(32).toString('base64');
   const running: ChildProcess[] = [];
   const clients: MqttClient[] = [];
+  /** The replicated mesh of the third test, left running for the Prometheus test and stopped by the last. */
+  const replicated = { alive: [] as { child: ChildProcess; summary: Summary }[], scrape: [] as { service: string; http: string }[], connectsAccepted: 0, connectsRefused: 0 };
 
   beforeAll(async () => {
     scratch = (await createScratchDatabase())!;
@@ -226,6 +239,210 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
     client.end(true);
     for (const s of started) s.child.kill('SIGTERM');
     const codes = await Promise.all(started.map((s) => new Promise((resolve) => (s.child.exitCode !== null ? resolve(s.child.exitCode) : s.child.once('exit', resolve)))));
+    expect(codes).toEqual([0, 0, 0, 0, 0]);
+  });
+
+  it('runs authz ×2, quota ×2 (ownership shared) and broker ×2: limits hold across both edges, revocation reaches both, one authz and one quota replica can die', { timeout: 150_000 }, async () => {
+    const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8')) as { account_id: string; master_token: string };
+    const grpc = { identity: await freePort(), authz: [await freePort(), await freePort()], quota: [await freePort(), await freePort()], broker: [await freePort(), await freePort()] };
+    const list = (ports: number[]) => `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
+    // One name per replicated service that resolves to every replica, as a Kubernetes headless
+    // Service does: clients spread their calls over all of them (round robin).
+    const peers = { TOLLGATE_IDENTITY_URL: `127.0.0.1:${grpc.identity}`, TOLLGATE_AUTHZ_URL: list(grpc.authz), TOLLGATE_QUOTA_URL: list(grpc.quota), TOLLGATE_BROKER_URL: list(grpc.broker) };
+    const http0 = { TOLLGATE_IDENTITY_HTTP_PORT: '0', TOLLGATE_AUTHZ_HTTP_PORT: '0', TOLLGATE_QUOTA_HTTP_PORT: '0', TOLLGATE_BROKER_HTTP_PORT: '0', TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0' };
+    const env = (extra: Record<string, string>, withDatabase = true) => ({ ...baseEnv(), ...peers, ...http0, ...(withDatabase ? { DATABASE_URL: scratch.url } : {}), ...extra });
+    // Quota replicas as a StatefulSet runs them: one list everywhere. Here every replica is on
+    // 127.0.0.1, so there is no host name to find itself by: the explicit index override stands in
+    // (deriving it from HOSTNAME is tested in libs/config/quota-replicas.test.ts).
+    const replicas = grpc.quota.map((p) => `127.0.0.1:${p}`).join(',');
+    const started = await Promise.all([
+      startService('identity', env({ TOLLGATE_IDENTITY_GRPC_PORT: String(grpc.identity) })),
+      ...grpc.authz.map((p) => startService('authz', env({ TOLLGATE_AUTHZ_GRPC_PORT: String(p) }))),
+      ...grpc.quota.map((p, i) => startService('quota', env({ TOLLGATE_QUOTA_GRPC_PORT: String(p), TOLLGATE_QUOTA_REPLICAS: replicas, TOLLGATE_QUOTA_REPLICA_INDEX: String(i), HOSTNAME: `quota-${i}` }))),
+      ...grpc.broker.map((p) => startService('broker', env({ TOLLGATE_BROKER_GRPC_PORT: String(p) }, false))),
+    ]);
+    running.push(...started.map((s) => s.child));
+    const [, authz1, , quota1, , edge1, edge2] = started;
+    await Promise.all(started.map((s) => untilReady(s.summary.services[0]!.http!)));
+    const edges = [edge1!.summary.mqtt!.tcp!, edge2!.summary.mqtt!.tcp!];
+
+    const master = { headers: { authorization: `Bearer ${credentials.master_token}` } };
+    const identity = createRpcClient(IdentityService, peers.TOLLGATE_IDENTITY_URL);
+    const quota = createRpcClient(QuotaService, peers.TOLLGATE_QUOTA_URL);
+    let authz = createRpcClient(AuthzService, peers.TOLLGATE_AUTHZ_URL);
+    /** A subaccount of the root of this step's own, and an acl token in it for devices/<client id>/#. */
+    const tenant = async (name: string) => {
+      const accountId = (await identity.createAccount({ name, parentId: credentials.account_id }, master)).account!.id;
+      const token = await authz.createToken(
+        { accountId, name, kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }] },
+        master,
+      );
+      return { accountId, tokenId: token.token!.id, secret: token.secret };
+    };
+    const connectOnce = (edge: string, clientId: string, username: string) =>
+      new Promise<{ client: MqttClient; refused?: number }>((resolve) => {
+        const c = mqtt.connect(`mqtt://${edge}`, { protocolVersion: 5, clientId, username, reconnectPeriod: 0, connectTimeout: 10_000 });
+        clients.push(c);
+        // Counted once per CONNECT, for the Prometheus test: CONNACK success or the refusal.
+        let settled = false;
+        c.once('connect', () => {
+          if (!settled) (settled = true), replicated.connectsAccepted++;
+          resolve({ client: c });
+        });
+        c.once('error', (e) => {
+          if (!settled) (settled = true), replicated.connectsRefused++;
+          resolve({ client: c, refused: (e as { code?: number }).code ?? -1 });
+        });
+      });
+    /**
+     * A CONNECT, sent again while the edge answers 0x88 (Server unavailable): the edge's 200 ms
+     * deadline on authz passed — on a loaded CI machine a cold credential can take longer, and fail
+     * closed is the written policy. Every other answer (0x97 included) is the answer.
+     */
+    const connectTo = async (edge: string, clientId: string, username: string) => {
+      let outcome = await connectOnce(edge, clientId, username);
+      for (const until = Date.now() + 15_000; outcome.refused === 0x88 && Date.now() < until; ) outcome = await connectOnce(edge, clientId, username);
+      return outcome;
+    };
+    try {
+      // The acl token works on both edges: each edge asks authz (either replica) and meters on quota.
+      const fleet = await tenant('fleet');
+      const fleetClients: MqttClient[] = [];
+      for (const [i, edge] of edges.entries()) {
+        const { client, refused } = await connectTo(edge, `dev-${i}`, fleet.secret);
+        fleetClients.push(client);
+        expect({ edge: i, refused }).toEqual({ edge: i, refused: undefined });
+        await client.subscribeAsync(`devices/dev-${i}/#`, { qos: 1 });
+        const got = new Promise<string>((resolve) => client.once('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)));
+        await client.publishAsync(`devices/dev-${i}/temp`, String(i), { qos: 1 });
+        expect(await got).toBe(`devices/dev-${i}/temp=${i}`);
+      }
+
+      // mqtt.connections = 2 over both edges: exactly 2 clients are admitted, one on each edge
+      // (with each replica owning every tree, as before, 4 were; and 12 messages a minute got through below).
+      const limited = await tenant('limited');
+      await quota.setLimits({ accountId: limited.accountId, limits: [{ metric: 'mqtt.connections', kind: LimitKind.CONCURRENCY, value: 2n }] }, master);
+      const admitted: (number | undefined)[] = [];
+      for (const [n, edge] of [...edges, ...edges, ...edges].entries()) admitted.push((await connectTo(edge, `conn-${n}`, limited.secret)).refused);
+      expect(admitted).toEqual([undefined, undefined, 0x97, 0x97, 0x97, 0x97]);
+
+      // A rate limit holds across both edges: 6 messages a minute, published alternately on both.
+      const rated = await tenant('rated');
+      await quota.setLimits({ accountId: rated.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 6n, period: Period.MINUTE }] }, master);
+      const publishers = await Promise.all(edges.map((edge, i) => connectTo(edge, `rate-${i}`, rated.secret)));
+      expect(publishers.map((p) => p.refused)).toEqual([undefined, undefined]);
+      const rateStarted = Date.now();
+      const acked = [0, 0];
+      // Over its budget an edge holds the client back (stops reading it) until quota grants more:
+      // 8 QoS 1 messages from each edge at once, and count the PUBACKs.
+      for (const [i, p] of publishers.entries()) for (let n = 0; n < 8; n++) void p.client.publishAsync(`devices/rate-${i}/n`, String(n), { qos: 1 }).then(() => acked[i]!++, () => {});
+      const throttledOn = async (http: string) => Number(/^tollgate_broker_quota_limited_total\{outcome="throttled"\} (\d+)$/m.exec(await (await fetch(`${http}/metrics`)).text())?.[1] ?? 0);
+      for (const until = Date.now() + 20_000; acked[0]! + acked[1]! < 6; await new Promise((resolve) => setTimeout(resolve, 50))) {
+        if (Date.now() > until) throw new Error(`only ${acked.join('+')} of 6 messages acknowledged within 20 s`);
+      }
+      // Both edges have held messages back since (what a rate limit answers), and no more than the
+      // limit got through: the bucket refills one message every 10 s, so at most that much more.
+      for (const until = Date.now() + 10_000; ; await new Promise((resolve) => setTimeout(resolve, 100))) {
+        const held = await Promise.all([edge1!, edge2!].map((e) => throttledOn(e.summary.services[0]!.http!)));
+        if (held.every((h) => h > 0)) break;
+        if (Date.now() > until) throw new Error(`edges did not hold messages back: ${held.join(',')}`);
+      }
+      const bound = 6 + Math.floor((Date.now() - rateStarted) / 10_000);
+      expect(acked[0]! + acked[1]!).toBeLessThanOrEqual(bound);
+      for (const p of publishers) p.client.end(true);
+
+      // Revoking the fleet token disconnects its clients on both edges within a second.
+      const gone = fleetClients.map((c) => new Promise<number>((resolve) => c.once('close', () => resolve(Date.now()))));
+      const revokedAt = Date.now();
+      await authz.revokeToken({ tokenId: fleet.tokenId }, master);
+      const closedAt = await Promise.all(gone);
+      expect(closedAt.map((t) => t - revokedAt <= 1_000)).toEqual([true, true]);
+
+      // Both authz and both quota replicas served calls: the edges and this test's clients spread
+      // them over every address of one name (round robin), not one replica per client.
+      const served = async (http: string, service: string) =>
+        (await (await fetch(`${http}/metrics`)).text())
+          .split('\n')
+          .filter((line) => line.startsWith('rpc_server_duration_seconds_count{') && line.includes(`rpc_method="${service}/`))
+          .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+      const authzServed = await Promise.all([started[1]!, started[2]!].map((s) => served(s.summary.services[0]!.http!, 'tollgate.authz.v1.AuthzService')));
+      const quotaServed = await Promise.all([started[3]!, started[4]!].map((s) => served(s.summary.services[0]!.http!, 'tollgate.quota.v1.QuotaService')));
+      expect({ authzServed: authzServed.map((n) => n > 0), quotaServed: quotaServed.map((n) => n > 0) }).toEqual({ authzServed: [true, true], quotaServed: [true, true] });
+
+      // One authz replica and one quota replica die: new connects (new credentials, so authz is
+      // asked) still work on both edges.
+      authz1!.child.kill('SIGKILL');
+      quota1!.child.kill('SIGKILL');
+      await Promise.all([authz1!, quota1!].map((s) => new Promise((resolve) => (s.child.exitCode !== null || s.child.signalCode !== null ? resolve(null) : s.child.once('exit', resolve)))));
+      authz.close();
+      authz = createRpcClient(AuthzService, peers.TOLLGATE_AUTHZ_URL);
+      const survivors = await tenant('after-failover');
+      for (const [i, edge] of edges.entries()) {
+        const { refused } = await connectTo(edge, `late-${i}`, survivors.secret);
+        expect({ edge: i, refused }).toEqual({ edge: i, refused: undefined });
+      }
+    } finally {
+      identity.close();
+      quota.close();
+      authz.close();
+    }
+    replicated.alive = started.filter((s) => s !== authz1 && s !== quota1);
+    replicated.scrape = started.map((s) => ({ service: s.summary.services[0]!.name, http: s.summary.services[0]!.http! }));
+  });
+
+  const prometheus = '/usr/bin/prometheus';
+  const scrapeTitle = "a real Prometheus scrapes every replica's /metrics and counts what the test did";
+  it.skipIf(!existsSync(prometheus))(existsSync(prometheus) ? scrapeTitle : `${scrapeTitle} (skipped: ${prometheus} is not installed; .ci/run installs Debian's package)`, { timeout: 60_000 }, async () => {
+    expect(replicated.alive).toHaveLength(5);
+    const storage = mkdtempSync(join(tmpdir(), 'tg-prom-'));
+    const port = await freePort();
+    const config = join(storage, 'prometheus.yml');
+    const services = [...new Set(replicated.scrape.map((t) => t.service))];
+    const jobs = services.map((service) => ({
+      job_name: service,
+      scrape_interval: '1s',
+      static_configs: [{ targets: replicated.scrape.filter((t) => t.service === service).map((t) => new URL(t.http).host) }],
+    }));
+    writeFileSync(config, JSON.stringify({ global: { scrape_interval: '1s', scrape_timeout: '900ms' }, scrape_configs: jobs }));
+    const child = spawn(prometheus, [`--config.file=${config}`, `--storage.tsdb.path=${join(storage, 'data')}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const query = async (promql: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(promql)}`).catch(() => undefined);
+      if (!res?.ok) return undefined;
+      const body = (await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+      return body.data.result;
+    };
+    try {
+      // Every target scraped at least once: 5 up (identity, authz, quota, two edges), the killed authz and quota replica down.
+      for (const until = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 250))) {
+        const up = await query('up');
+        if (up?.length === 7) {
+          expect(up.filter((r) => r.value[1] === '1').map((r) => r.metric.job).sort()).toEqual(['authz', 'broker', 'broker', 'identity', 'quota']);
+          expect(up.filter((r) => r.value[1] === '0').map((r) => r.metric.job).sort()).toEqual(['authz', 'quota']);
+          break;
+        }
+        if (Date.now() > until) throw new Error(`Prometheus did not scrape every target within 30 s (${JSON.stringify(up)}; ${stderr})`);
+      }
+      // The edges' CONNECTs summed over both edges, as PromQL sees them, equal what the test counted.
+      const sum = async (result: string) => Number((await query(`sum(tollgate_broker_connects_total{result="${result}"})`))?.[0]?.value[1] ?? NaN);
+      expect(await sum('accepted')).toBe(replicated.connectsAccepted);
+      expect(await sum('refused')).toBe(replicated.connectsRefused);
+      const perEdge = await query('sum by (instance) (tollgate_broker_connects_total{result="accepted"})');
+      expect(perEdge).toHaveLength(2);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
+      rmSync(storage, { recursive: true, force: true });
+    }
+  });
+
+  it('stops every remaining replica gracefully (SIGTERM → exit 0)', { timeout: 30_000 }, async () => {
+    for (const c of clients) c.end(true);
+    const alive = replicated.alive;
+    expect(alive).toHaveLength(5);
+    for (const s of alive) s.child.kill('SIGTERM');
+    const codes = await Promise.all(alive.map((s) => new Promise((resolve) => (s.child.exitCode !== null ? resolve(s.child.exitCode) : s.child.once('exit', resolve)))));
     expect(codes).toEqual([0, 0, 0, 0, 0]);
   });
 });

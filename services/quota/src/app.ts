@@ -30,6 +30,8 @@ export interface QuotaAppConfig {
   flushIntervalMs?: number | undefined;
   /** Several replicas: every replica's gRPC address in the same order, and which one this is. */
   replicas?: { addresses: () => readonly string[]; self: number } | undefined;
+  /** How long a starting replica waits for each peer's answer when comparing replica lists. */
+  replicaCheckTimeoutMs?: number | undefined;
 }
 
 export interface QuotaApp extends ServiceApp {
@@ -62,13 +64,13 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     authenticate: authenticateThroughAuthz(authz),
     accountPath: pathOf,
   });
-  const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
+  const router = config.replicas ? createShardRouter({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls, logger: deps.logger }) : undefined;
   // Limit changes go to identity's audit log in the background (libs/audit): never blocking them.
   const audit = new BufferedAuditSink({ sender: createIdentityAuditSender(identity), logger: deps.logger, meter: telemetry.meter });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
-  rpc.add(QuotaService, authenticatedFirst(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router, audit), requireAdmin, {}));
+  rpc.add(QuotaService, authenticatedFirst(QuotaService, quotaHandlers(core, requireAdmin, deps.secretKey, router, audit, config.replicas), requireAdmin, {}));
   const rateLimitForwarder = config.replicas ? createRateLimitForwarder({ ...config.replicas, serviceCredential: mintServiceCredential(deps.secretKey, 'quota'), tls: config.clientTls }) : undefined;
-  rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey, rateLimitForwarder));
+  rpc.add(RateLimitService, envoyRateLimitHandlers(core, deps.secretKey, rateLimitForwarder, config.replicas));
   const http = createBaseHttpApp({
     service: 'quota',
     telemetry: deps.telemetry,
@@ -100,7 +102,17 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
       unlisten = await deps.database.listen(LIMITS_CHANNEL, (accountId) => core.forgetLimits(accountId));
       timer = setInterval(() => void core.flush().catch((error: unknown) => deps.logger.warn({ err: error }, 'quota flush failed')), config.flushIntervalMs ?? 1_000);
       timer.unref();
-      return host.start();
+      const started = await host.start();
+      // A replica whose list disagrees with a reachable peer's would own trees that peer owns too: refuse to run.
+      if (router) {
+        try {
+          await router.verifyPeers(config.replicaCheckTimeoutMs ?? 1_500);
+        } catch (error) {
+          await host.stop().catch(() => {});
+          throw error;
+        }
+      }
+      return started;
     },
   };
 }

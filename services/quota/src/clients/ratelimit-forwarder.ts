@@ -1,6 +1,6 @@
 import { createRpcClient, type RpcClientTlsConfig, type ServiceClient } from '#libs/rpc/index.ts';
 import { RateLimitService, type RateLimitRequest, type RateLimitResponse } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
-import { ownerIndex } from './shard-router.ts';
+import { FORWARDED_HEADER, ownerIndex, replicaListDigest, REPLICAS_DIGEST_HEADER } from './shard-router.ts';
 
 /**
  * Envoy's ShouldRateLimit with several quota replicas: the request goes once to the replica that
@@ -24,7 +24,7 @@ export function createRateLimitForwarder(options: { addresses: () => readonly st
       if (!client) {
         const address = options.addresses()[owner];
         if (!address) throw new Error(`no quota replica ${owner}`);
-        client = createRpcClient(RateLimitService, address, { tls: options.tls, defaultDeadlineMs: 1_000, headers: { authorization: `Bearer ${options.serviceCredential}`, 'x-tollgate-forwarded': '1' } });
+        client = createRpcClient(RateLimitService, address, { tls: options.tls, defaultDeadlineMs: 1_000, headers: { authorization: `Bearer ${options.serviceCredential}`, [FORWARDED_HEADER]: '1', [REPLICAS_DIGEST_HEADER]: replicaListDigest(options.addresses()) } });
         clients.set(owner, client);
       }
       return client.shouldRateLimit(request);

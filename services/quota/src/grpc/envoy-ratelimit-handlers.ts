@@ -5,6 +5,7 @@ import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { RateLimitResponse_Code, RateLimitResponse_RateLimit_Unit, type RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
 import type { QuotaCore } from '../quota-core.ts';
 import type { RateLimitForwarder } from '../clients/ratelimit-forwarder.ts';
+import { isForwarded, type ReplicaOptions } from '../clients/shard-router.ts';
 
 const MAX_HITS = BigInt(Number.MAX_SAFE_INTEGER);
 
@@ -25,7 +26,7 @@ const units: Record<string, RateLimitResponse_RateLimit_Unit> = {
  * minted for `envoy` as `authorization` initial metadata in its grpc_service config
  * (services/quota/README.md, "Envoy rate limit"); without one the call is UNAUTHENTICATED.
  */
-export function envoyRateLimitHandlers(core: QuotaCore, secretKey: Uint8Array, replicas?: RateLimitForwarder): ServiceImpl<typeof RateLimitService> {
+export function envoyRateLimitHandlers(core: QuotaCore, secretKey: Uint8Array, replicas?: RateLimitForwarder, replicaSet?: ReplicaOptions): ServiceImpl<typeof RateLimitService> {
   return {
     async shouldRateLimit(req, ctx) {
       requireService(secretKey, ctx);
@@ -56,7 +57,7 @@ export function envoyRateLimitHandlers(core: QuotaCore, secretKey: Uint8Array, r
           }
         }),
       );
-      if (replicas && !ctx.header('x-tollgate-forwarded')) {
+      if (!isForwarded(ctx, replicaSet) && replicas) {
         // Several replicas: the owner of the account trees decides (all or nothing needs one owner).
         const owners = new Set(inputs.map((input) => replicas.ownerOf(input.path[0]!.accountId)));
         if (owners.size > 1) throw invalidArgument('descriptors', 'name account trees held by different quota replicas: send them in separate requests');

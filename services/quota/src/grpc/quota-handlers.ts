@@ -3,7 +3,7 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import { requireService, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import { auditActor, type AdminAuditEvent, type AuditSink } from '#libs/audit/audit-sink.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
-import type { ShardRouter } from '../clients/shard-router.ts';
+import { isForwarded, type ReplicaOptions, type ShardRouter } from '../clients/shard-router.ts';
 import { createShardPlacement } from '../shard-placement.ts';
 import { LimitEventKind, LimitKind as ProtoKind, Period as ProtoPeriod, type Limit as ProtoLimit, type QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import type { EffectiveLimit, Limit } from '../domain/limits.ts';
@@ -50,9 +50,10 @@ function limitsSetEvent(admin: AdminPrincipal, accountId: string, limits: Limit[
 }
 
 /** gRPC ⇄ quota core. Limits: account admins. Consume/leases/slots/usage reports: mesh services. */
-export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter, audit?: AuditSink): Partial<ServiceImpl<typeof QuotaService>> {
+export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secretKey: Uint8Array, router?: ShardRouter, audit?: AuditSink, replicas?: ReplicaOptions): Partial<ServiceImpl<typeof QuotaService>> {
   const placement = createShardPlacement({ router, levels: core.levels });
-  const forwarded = (ctx: CallContext) => Boolean(ctx.header('x-tollgate-forwarded'));
+  // A call another replica forwarded here (its replica list checked against ours: shard-router.ts).
+  const forwarded = (ctx: CallContext) => isForwarded(ctx, replicas);
   return {
     async setLimits(req, ctx) {
       const admin = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_limits');
