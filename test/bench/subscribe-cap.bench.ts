@@ -8,7 +8,7 @@
 // parsing the 100,000-code SUBACK on the client side here never count against it.
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import mqttPacket from 'mqtt-packet';
 import { RawClient } from '../../services/broker/test/harness.ts';
 
@@ -30,7 +30,7 @@ async function serve(): Promise<void> {
     maxRetainedPerAccount: 200_000,
   });
   const { tcp } = await broker.listen();
-  let h: IntervalHistogram | undefined;
+  let h: ReturnType<typeof monitorEventLoopDelay> | undefined;
   process.on('message', (m: string) => {
     if (m === 'start') {
       h = monitorEventLoopDelay({ resolution: 1 });

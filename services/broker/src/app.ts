@@ -17,6 +17,7 @@ import { createBroker, type Broker } from './broker.ts';
 import { randomBytes } from 'node:crypto';
 import { LimitEventKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
+import { createQuotaRetainedLimits } from './clients/quota-retained-limits.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import type { SubscribeOverlapMode } from './clients/compiled-topic-authorizer.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
@@ -118,9 +119,12 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     failOpen: config.quotaFailOpen ?? true,
     onUnavailable: () => metrics.count('quota_unavailable'),
   });
+  // The account's `mqtt.retained` quota, on top of the edge's own retained cap.
+  const retainedLimits = createQuotaRetainedLimits({ quota: quotaClient, onUnavailable: () => metrics.count('quota_unavailable') });
   const broker = createBroker({
     authenticator,
     quota: quotaMeter,
+    retainedLimits,
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
     cacheCredentials: false,
@@ -164,7 +168,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
           backoffMs = 200;
           // A change on an ancestor applies to its whole subtree, which this edge cannot see:
           // drop every budget and connection block (each account leases anew, at the new limit).
-          if (event.kind === LimitEventKind.CHANGED) quotaMeter.forgetAll();
+          if (event.kind === LimitEventKind.CHANGED) {
+            quotaMeter.forgetAll();
+            retainedLimits.forgetAll();
+          }
         }
       } catch {
         if (limitsWatch.signal.aborted) return;
