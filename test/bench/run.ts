@@ -14,6 +14,7 @@ const benches = [
   { name: 'cluster', file: './cluster.bench.ts', run: 'runClusterBench' },
   { name: 'rabbitmq', file: './rabbitmq.bench.ts', run: 'runRabbitmqBench' },
   { name: 'subscribe-cap', file: './subscribe-cap.bench.ts', run: 'runSubscribeCapBench' },
+  { name: 'connect-cpu', file: './connect-cpu.bench.ts', run: 'runConnectCpuBench' },
 ];
 
 const wanted = process.argv.slice(2);

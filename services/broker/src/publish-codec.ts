@@ -116,6 +116,20 @@ export function encodeAck(cmd: AckCommand, packetId: number): Buffer {
 }
 
 /**
+ * CONNACK 0 Connection Accepted for MQTT 3.1 / 3.1.1 [MQTT-3.2]: four bytes, Session Present in
+ * bit 0 of the acknowledge flags [MQTT-3.2.2-2/3] — the bytes mqtt-packet wrote for both levels.
+ * Framed by hand: every accepted connect answers one.
+ */
+export function encodeConnackAccepted(sessionPresent: boolean): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf[0] = 0x20;
+  buf[1] = 2;
+  buf[2] = sessionPresent ? 1 : 0;
+  buf[3] = 0;
+  return buf;
+}
+
+/**
  * SUBACK [MQTT-3.9]: packet id, (v5) an empty property list, then one code per filter in the
  * order of the SUBSCRIBE [MQTT-3.9.3-1]; `codes` are written as given, the `refused` more after
  * them all `refusedCode`. Framed by hand: mqtt-packet writes a SUBACK one code at a time, which
