@@ -121,6 +121,11 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     expect(Array.isArray(usage.series)).toBe(true);
   });
 
+  it('sets mqtt.retained as a count limit', async () => {
+    const set = await json(['limit', 'set', 'mqtt.retained', '2']);
+    expect((set.limits as { metric: string }[]).find((l) => l.metric === 'mqtt.retained')).toMatchObject({ metric: 'mqtt.retained', kind: 'count', value: 2, per: null });
+  });
+
   it('lists and kicks MQTT clients', async () => {
     const device = await mqtt.connectAsync(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: 'cli-dev', username: tenant.masterToken, reconnectPeriod: 0 });
     const listed = await json(['clients', 'list']);

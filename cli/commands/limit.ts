@@ -28,7 +28,7 @@ export async function runLimit(args: AdminArgs): Promise<number> {
         const per = str(args.flags, 'per');
         const periodOf: Record<string, Period> = { second: Period.SECOND, minute: Period.MINUTE, day: Period.DAY, month: Period.MONTH };
         if (per !== undefined && periodOf[per] === undefined) throw new UsageError('--per: expected second, minute, day or month');
-        const kind = metric === 'mqtt.connections' || metric === 'mqtt.subscriptions' ? LimitKind.CONCURRENCY : ['tokens', 'subaccounts', 'users'].includes(metric) ? LimitKind.COUNT : per === 'day' || per === 'month' ? LimitKind.VOLUME : LimitKind.RATE;
+        const kind = metric === 'mqtt.connections' || metric === 'mqtt.subscriptions' ? LimitKind.CONCURRENCY : ['tokens', 'subaccounts', 'users', 'mqtt.retained'].includes(metric) ? LimitKind.COUNT : per === 'day' || per === 'month' ? LimitKind.VOLUME : LimitKind.RATE;
         if (!/^-?\d+$/.test(valueText)) throw new UsageError('VALUE: expected a whole number (-1 inherits)');
         const burst = str(args.flags, 'burst');
         const res = await quota.setLimits(

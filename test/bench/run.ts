@@ -15,6 +15,7 @@ const benches = [
   { name: 'rabbitmq', file: './rabbitmq.bench.ts', run: 'runRabbitmqBench' },
   { name: 'subscribe-cap', file: './subscribe-cap.bench.ts', run: 'runSubscribeCapBench' },
   { name: 'console', file: './console.bench.ts', run: 'runConsoleBench' },
+  { name: 'connect-cpu', file: './connect-cpu.bench.ts', run: 'runConnectCpuBench' },
 ];
 
 const wanted = process.argv.slice(2);

@@ -150,6 +150,39 @@ describe('MQTT devices through the mesh', () => {
     quota.close();
   });
 
+  it('caps retained topics per account with the quota limit mqtt.retained: the third distinct topic gets 0x97, replacing and deleting work', async () => {
+    const t = await mesh.createTenant('retained-cap');
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.retained', kind: LimitKind.COUNT, value: 2n }] }, bearer(t.masterToken));
+    const dev = await connect({ protocolVersion: 5, clientId: 'ret1', username: t.masterToken });
+    const code = (topic: string, payload: string) =>
+      dev.publishAsync(topic, payload, { qos: 1, retain: true }).then(
+        () => 0,
+        (e: { code?: number }) => e.code ?? -1,
+      );
+    expect(await code('ret/a', '1')).toBe(0);
+    expect(await code('ret/b', '1')).toBe(0);
+    expect(await code('ret/c', '1')).toBe(0x97);
+    // Replacing a stored topic and deleting one always work; the freed place takes a new topic.
+    expect(await code('ret/a', '2')).toBe(0);
+    expect(await code('ret/b', '')).toBe(0);
+    expect(await code('ret/c', '1')).toBe(0);
+    expect(await code('ret/d', '1')).toBe(0x97);
+    // The refused topic was not stored nor routed: a new subscriber gets exactly ret/a (2) and ret/c.
+    const sub = await connect({ protocolVersion: 5, clientId: 'ret2', username: t.masterToken });
+    const got: string[] = [];
+    sub.on('message', (topic, payload) => got.push(`${topic}=${payload.toString()}`));
+    await sub.subscribeAsync('ret/#', { qos: 1 });
+    await dev.publishAsync('ret/sentinel', 'end', { qos: 1 });
+    await vi.waitFor(() => expect(got).toContain('ret/sentinel=end'), { timeout: 3_000 });
+    expect(got.filter((m) => m !== 'ret/sentinel=end').sort()).toEqual(['ret/a=2', 'ret/c=1']);
+    // Raised at runtime: the edge follows WatchLimits and reads the new value.
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.retained', kind: LimitKind.COUNT, value: 3n }] }, bearer(t.masterToken));
+    await vi.waitFor(async () => expect(await code('ret/d', '1')).toBe(0), { timeout: 3_000, interval: 50 });
+    expect(await code('ret/e', '1')).toBe(0x97);
+    quota.close();
+  });
+
   it('applies a limit changed at runtime on the edge within a second', async () => {
     const t = await mesh.createTenant('runtime-limit');
     const dev = await connect({ protocolVersion: 5, clientId: 'r1', username: t.masterToken });

@@ -17,6 +17,7 @@ import { createBroker, type Broker } from './broker.ts';
 import { randomBytes } from 'node:crypto';
 import { LimitEventKind, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createLeaseQuotaMeter } from './clients/lease-quota-meter.ts';
+import { createQuotaRetainedLimits } from './clients/quota-retained-limits.ts';
 import { createAuthzAuthenticator } from './clients/authz-authenticator.ts';
 import type { SubscribeOverlapMode } from './clients/compiled-topic-authorizer.ts';
 import { followInvalidations } from './clients/invalidation-follower.ts';
@@ -126,11 +127,14 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
   });
   // The edge's own denials (compiled ACL, in process) reach authz's decision log in batches.
   const decisionReporter = new DecisionReporter({ authz, metrics, logger: deps.logger, maxPerSecond: config.decisionReportsPerSecond ?? 200 });
+  // The account's `mqtt.retained` quota, on top of the edge's own retained cap.
+  const retainedLimits = createQuotaRetainedLimits({ quota: quotaClient, onUnavailable: () => metrics.count('quota_unavailable') });
   const broker = createBroker({
     authenticator,
     tracing: createBrokerTracing(telemetry.tracer, config.traceSampleRatio ?? 0.001),
     onTopicDenied: (denial) => decisionReporter.report(denial),
     quota: quotaMeter,
+    retainedLimits,
     metrics,
     // One credential cache only — the authz authenticator's, which also carries the stale policy.
     cacheCredentials: false,
@@ -174,7 +178,10 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
           backoffMs = 200;
           // A change on an ancestor applies to its whole subtree, which this edge cannot see:
           // drop every budget and connection block (each account leases anew, at the new limit).
-          if (event.kind === LimitEventKind.CHANGED) quotaMeter.forgetAll();
+          if (event.kind === LimitEventKind.CHANGED) {
+            quotaMeter.forgetAll();
+            retainedLimits.forgetAll();
+          }
         }
       } catch {
         if (limitsWatch.signal.aborted) return;

@@ -138,7 +138,8 @@ export class BrokerCore {
 
   /**
    * [MQTT-3.3.1-5] store; [MQTT-3.3.1-6/7] an empty payload deletes. Answers false when the
-   * account already holds `maxRetainedPerAccount` other topics: the caller refuses the PUBLISH.
+   * account already holds its retained cap of other topics (`retainedCap`): the caller refuses
+   * the PUBLISH.
    */
   retain(account: string, message: Message): boolean {
     let store = this.#retained.get(account);
@@ -152,7 +153,7 @@ export class BrokerCore {
       store = new Map();
       this.#retained.set(account, store);
     }
-    if (!store.has(message.topic) && store.size >= this.options.maxRetainedPerAccount) {
+    if (!store.has(message.topic) && store.size >= this.retainedCap(account)) {
       this.metrics.count('retained_refused');
       return false;
     }
@@ -169,7 +170,19 @@ export class BrokerCore {
   /** Would a retained PUBLISH to `topic` be refused for the account's cap? (Checked before routing.) */
   isRetainedFull(account: string, topic: string): boolean {
     const store = this.#retained.get(account);
-    return store !== undefined && store.size >= this.options.maxRetainedPerAccount && !store.has(topic);
+    return store !== undefined && store.size >= this.retainedCap(account) && !store.has(topic);
+  }
+
+  /**
+   * Retained topics the account may hold on this edge: the edge's `maxRetainedPerAccount`, or the
+   * account's `mqtt.retained` quota when that is lower (known once `retainedLimits.load` ran; the
+   * PUBLISH handler waits for it). Only adding a topic is refused: replacing or deleting one that
+   * is stored always works, so an account over a lowered limit can shrink but never grow.
+   */
+  retainedCap(account: string): number {
+    const cap = this.options.maxRetainedPerAccount;
+    const limit = this.options.retainedLimits?.limitFor(account);
+    return limit === undefined || limit === null || limit >= cap ? cap : limit;
   }
 
   /** Retained messages matching `filter`, expired ones removed (admin and tests; delivery uses cursors). */

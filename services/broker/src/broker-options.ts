@@ -1,4 +1,4 @@
-import type { Authenticator, BrokerMetrics, Clock, QuotaMeter } from './domain/ports.ts';
+import type { Authenticator, BrokerMetrics, Clock, QuotaMeter, RetainedLimits } from './domain/ports.ts';
 import type { CredentialThrottlePolicy, ThrottleEpisode } from './domain/credential-throttle.ts';
 import type { BrokerCore } from './broker-core.ts';
 import type { BrokerCluster } from './cluster/broker-cluster.ts';
@@ -60,6 +60,8 @@ export interface BrokerOptions {
    * more is refused whole: PUBACK/PUBREC 0x97 at QoS > 0, dropped and counted at QoS 0.
    */
   maxRetainedPerAccount?: number;
+  /** Each account's own retained quota (quota's `mqtt.retained`); the lower of it and the cap above applies. Unset: the cap alone. */
+  retainedLimits?: RetainedLimits;
   /** Topic filters taken from one SUBSCRIBE; each one beyond gets SUBACK 0x97 (v3.1.1: 0x80). Default 128. */
   maxFiltersPerSubscribe?: number;
   /** Subscriptions one session may hold; a new one beyond gets SUBACK 0x97 (v3.1.1: 0x80). Default 10,000. */
@@ -90,8 +92,8 @@ export interface BrokerOptions {
 }
 
 export type ResolvedBrokerOptions = Required<
-  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle' | 'cluster' | 'tracing' | 'onTopicDenied'>
-> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'credentialThrottle' | 'onCredentialThrottle' | 'tracing' | 'onTopicDenied'>;
+  Omit<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'clock' | 'metrics' | 'credentialThrottle' | 'onCredentialThrottle' | 'cluster' | 'tracing' | 'onTopicDenied' | 'retainedLimits'>
+> & Pick<BrokerOptions, 'tls' | 'ws' | 'tcp' | 'credentialThrottle' | 'onCredentialThrottle' | 'tracing' | 'onTopicDenied' | 'retainedLimits'>;
 
 export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOptions {
   return {
@@ -113,6 +115,7 @@ export function resolveBrokerOptions(options: BrokerOptions): ResolvedBrokerOpti
     outboundTopicAliasMaximum: options.outboundTopicAliasMaximum ?? 32,
     maxSessionExpirySeconds: options.maxSessionExpirySeconds ?? 7 * 86_400,
     maxRetainedPerAccount: options.maxRetainedPerAccount ?? 100_000,
+    retainedLimits: options.retainedLimits,
     maxFiltersPerSubscribe: options.maxFiltersPerSubscribe ?? 128,
     maxSubscriptionsPerSession: options.maxSubscriptionsPerSession ?? 10_000,
     cacheCredentials: options.cacheCredentials ?? true,

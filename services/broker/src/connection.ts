@@ -12,6 +12,8 @@ import type { MqttProtocol } from './domain/ports.ts';
 import { RC } from './domain/reason-codes.ts';
 import { dispatchPacket, refuseFrame } from './handlers/index.ts';
 import { checkFrameProperties } from './domain/frame-properties.ts';
+import { scanSubscribeFrame, truncateSubscribeFrame } from './domain/subscribe-frame.ts';
+import type { SubscribePacket } from './handlers/subscribe.ts';
 import { decodePublish, encodeAck, generatePacket, type AckCommand } from './publish-codec.ts';
 import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 
@@ -34,6 +36,8 @@ let parsing: Connection | undefined;
 // parser that reported one is replaced before the next frame.
 let parserFailed = false;
 let sharedParser = createSharedParser();
+/** Set while the shared parser parses a SUBSCRIBE cut at the filter cap: the filters cut off. */
+let filtersBeyondCap = 0;
 
 function createSharedParser(): mqtt.Parser & { settings: object } {
   const parser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: object };
@@ -283,6 +287,8 @@ export class Connection {
         if (packet === 'malformed') return this.#malformed();
         if (packet === 'fallback') parseFrame(this, frame);
         else this.#onPacket(packet);
+      } else if (frame[0] === 0x82 && this.connected) {
+        this.#subscribeFrame(frame, headerLen);
       } else {
         parseFrame(this, frame);
       }
@@ -299,6 +305,25 @@ export class Connection {
       this.#partial = [i === 0 ? buf : Buffer.from(buf.subarray(i))];
       this.#partialBytes = end - i;
       this.#partialNeed = need;
+    }
+  }
+
+  /**
+   * A SUBSCRIBE's filters are counted on the raw frame first: past the cap, only the filters up
+   * to it are parsed (the frame is cut after them) and the rest are answered 0x97 in a SUBACK
+   * framed by hand, so a 1 MiB SUBSCRIBE of 100,000 filters costs a byte scan, not 100,000
+   * parsed objects (domain/subscribe-frame.ts).
+   */
+  #subscribeFrame(frame: Buffer, headerLen: number): void {
+    const scan = scanSubscribeFrame(frame, headerLen, this.protocolVersion === 5, this.broker.options.maxFiltersPerSubscribe);
+    if (scan.kind === 'within') return parseFrame(this, frame);
+    if (scan.kind === 'malformed') return this.#malformed();
+    const cut = truncateSubscribeFrame(frame, headerLen, scan.cutAt);
+    filtersBeyondCap = scan.excess;
+    try {
+      parseFrame(this, Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength));
+    } finally {
+      filtersBeyondCap = 0;
     }
   }
 
@@ -335,6 +360,7 @@ export class Connection {
 
   /** @internal from the shared parser */
   onParsedPacket(packet: Packet): void {
+    if (filtersBeyondCap !== 0 && packet.cmd === 'subscribe') (packet as SubscribePacket).filtersBeyondCap = filtersBeyondCap;
     this.#onPacket(packet);
   }
 

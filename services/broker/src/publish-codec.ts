@@ -116,6 +116,47 @@ export function encodeAck(cmd: AckCommand, packetId: number): Buffer {
 }
 
 /**
+ * CONNACK 0 Connection Accepted for MQTT 3.1 / 3.1.1 [MQTT-3.2]: four bytes, Session Present in
+ * bit 0 of the acknowledge flags [MQTT-3.2.2-2/3] — the bytes mqtt-packet wrote for both levels.
+ * Framed by hand: every accepted connect answers one.
+ */
+export function encodeConnackAccepted(sessionPresent: boolean): Buffer {
+  const buf = Buffer.allocUnsafe(4);
+  buf[0] = 0x20;
+  buf[1] = 2;
+  buf[2] = sessionPresent ? 1 : 0;
+  buf[3] = 0;
+  return buf;
+}
+
+/**
+ * SUBACK [MQTT-3.9]: packet id, (v5) an empty property list, then one code per filter in the
+ * order of the SUBSCRIBE [MQTT-3.9.3-1]; `codes` are written as given, the `refused` more after
+ * them all `refusedCode`. Framed by hand: mqtt-packet writes a SUBACK one code at a time, which
+ * for the 100,000-code answer to a hostile SUBSCRIBE held the event loop for tens of ms.
+ */
+export function encodeSuback(packetId: number, codes: readonly number[], refused: number, refusedCode: number, v5: boolean): Buffer {
+  const remaining = 2 + (v5 ? 1 : 0) + codes.length + refused;
+  let lenBytes = 1;
+  for (let v = remaining; v >= 128; v = Math.floor(v / 128)) lenBytes++;
+  const buf = Buffer.allocUnsafe(1 + lenBytes + remaining);
+  buf[0] = 0x90;
+  let p = 1;
+  let v = remaining;
+  for (let i = 1; i <= lenBytes; i++) {
+    const digit = v % 128;
+    v = Math.floor(v / 128);
+    buf[p++] = i < lenBytes ? digit | 0x80 : digit;
+  }
+  buf[p++] = packetId >> 8;
+  buf[p++] = packetId & 0xff;
+  if (v5) buf[p++] = 0;
+  for (let i = 0; i < codes.length; i++) buf[p++] = codes[i]!;
+  buf.fill(refusedCode, p);
+  return buf;
+}
+
+/**
  * mqtt-packet's generator reports a packet it cannot encode by emitting 'error' on a private
  * emitter nobody listens to, which throws out of `generate`: turned into `undefined` here so the
  * caller decides (close one connection, drop one message) and the process never sees it.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
-import { decodePublish, encodeAck, encodePublish } from '../src/publish-codec.ts';
+import { decodePublish, encodeAck, encodeConnackAccepted, encodePublish, encodeSuback } from '../src/publish-codec.ts';
 import { OutboundTopicAliases } from '../src/outbound-topic-aliases.ts';
 
 describe('publish codec', () => {
@@ -66,5 +66,28 @@ describe('OutboundTopicAliases', () => {
     };
     expect(['a', 'b', 'a', 'c', 'b', 'a', 'c'].map(send)).toEqual(['+1', '+2', '=1', '+2', '+1', '+2', '+1']);
     expect(aliases.size).toBe(2);
+  });
+});
+
+describe('hand-framed CONNACK and SUBACK', () => {
+  it.each([
+    [3, false],
+    [4, false],
+    [4, true],
+  ] as const)('CONNACK accepted (level %i, session present %s) is the bytes mqtt-packet writes', (protocolVersion, sessionPresent) => {
+    expect(encodeConnackAccepted(sessionPresent)).toEqual(mqttPacket.generate({ cmd: 'connack', returnCode: 0, sessionPresent }, { protocolVersion }));
+  });
+
+  it.each([4, 5] as const)('SUBACK (v%i) is the bytes mqtt-packet writes, the refused codes after the granted ones', (protocolVersion) => {
+    const v5 = protocolVersion === 5;
+    const refusedCode = v5 ? 0x97 : 0x80;
+    for (const [granted, refused] of [
+      [[0, 1, 2], 0],
+      [[1, v5 ? 0x87 : 0x80], 3],
+      [Array.from({ length: 128 }, (_, i) => i % 3), 20_000],
+    ] as const) {
+      const expected = mqttPacket.generate({ cmd: 'suback', messageId: 513, granted: [...granted, ...Array<number>(refused).fill(refusedCode)] }, { protocolVersion });
+      expect(encodeSuback(513, granted, refused, refusedCode, v5)).toEqual(expected);
+    }
   });
 });

@@ -100,4 +100,41 @@ describe('retained messages per account', () => {
     await waitFor(() => stored.some((g) => g.topic === 'cap/sentinel'));
     expect(stored.map((g) => `${g.topic}=${g.payload}`).sort()).toEqual(['cap/0=replaced', 'cap/1=v1', 'cap/2=v2', 'cap/sentinel=s2']);
   });
+
+  it("the account's mqtt.retained quota applies when lower than the edge's cap; the PUBLISH waits until it is known, in order", async () => {
+    const limits = new Map<string, number | null>([['acc_b', null]]);
+    let releaseLoad!: () => void;
+    const loads: string[] = [];
+    tb = await startBroker({
+      maxRetainedPerAccount: 3,
+      retainedLimits: {
+        limitFor: (account) => limits.get(account),
+        load: (account) => {
+          loads.push(account);
+          return new Promise<void>((resolve) => {
+            releaseLoad = () => {
+              limits.set(account, 1);
+              resolve();
+            };
+          });
+        },
+      },
+    });
+    const pub = await tb.connect({ protocolVersion: 5, clientId: 'q' });
+    const first = pub.publishAsync('q/0', 'a', { qos: 1, retain: true });
+    const second = pub.publishAsync('q/1', 'b', { qos: 1, retain: true });
+    await waitFor(() => loads.length === 1);
+    releaseLoad();
+    await first;
+    await expect(second).rejects.toMatchObject({ code: 0x97 });
+    expect(loads).toEqual(['acc_a']);
+    // Deleting never waits for the limit; an account without one (null) keeps the edge's cap of 3.
+    await pub.publishAsync('q/0', '', { qos: 1, retain: true });
+    const other = await tb.connect({ protocolVersion: 5, clientId: 'b', username: 'bob', password: 'pw-b' });
+    for (let i = 0; i < 3; i++) await other.publishAsync(`q/${i}`, 'x', { qos: 1, retain: true });
+    await expect(other.publishAsync('q/3', 'x', { qos: 1, retain: true })).rejects.toMatchObject({ code: 0x97 });
+    expect(loads).toEqual(['acc_a']);
+    // acc_a's place freed by the delete takes a new topic.
+    await pub.publishAsync('q/2', 'c', { qos: 1, retain: true });
+  });
 });

@@ -100,6 +100,18 @@ export interface QuotaMeter {
   spendInbound(account: string, messages: number, bytes: number): SpendResult;
 }
 
+/**
+ * The account's quota on retained topics (quota's `mqtt.retained` count limit), applied on top of
+ * the edge's own `maxRetainedPerAccount`. Synchronous once known: `limitFor` answers from memory;
+ * `undefined` means not known yet, and the caller waits for `load` (which never rejects: a limit
+ * that cannot be read counts as none, and the edge's own cap still holds).
+ */
+export interface RetainedLimits {
+  /** The effective limit; `null` for none; `undefined` not known yet. */
+  limitFor(account: string): number | null | undefined;
+  load(account: string): Promise<void>;
+}
+
 export interface Clock {
   now(): number;
 }

@@ -7,6 +7,7 @@ import type { Connection } from '../connection.ts';
 import type { AuthenticateResult, ConnectionSlot } from '../domain/ports.ts';
 import { RC, connackCodeForDenial, v3ConnackCode } from '../domain/reason-codes.ts';
 import { Session, type ForwardProperties } from '../session.ts';
+import { encodeConnackAccepted } from '../publish-codec.ts';
 
 function refuse(conn: Connection, v5Code: number, reasonString?: string): void {
   conn.broker.metrics.count('connects_refused');
@@ -27,6 +28,8 @@ function usernameKey(username: string | undefined): string | undefined {
 }
 
 export function addressKey(ip: string): string {
+  // The usual case, a plain IPv4 address: already its own key (no case, no IPv6 form to map).
+  if (ip.indexOf(':') === -1) return ip;
   const address = ip.toLowerCase().replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/, '$1');
   if (!address.includes(':')) return address;
   const [head = '', tail = ''] = address.split('::');
@@ -82,16 +85,20 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   // 0x86 — and counted as a failure like any other [MQTT-3.1.3-11, 1.5.4-2].
   const throttle = broker.credentialThrottle;
   const address = addressKey(conn.peerIp);
-  const userKey = usernameKey(packet.username);
+  // The username's digest is needed only while the throttle holds some failure (or to record
+  // one): in the usual state — none on record — a good CONNECT hashes its credentials once
+  // (the credential cache's key), not twice.
+  let userKeyMemo: string | undefined | null = null;
+  const userKey = (): string | undefined => (userKeyMemo === null ? (userKeyMemo = usernameKey(packet.username)) : userKeyMemo);
   const malformed = (packet.username !== undefined && !isWellFormedText(packet.username)) || (packet.password !== undefined && packet.password.includes(0));
   if (malformed || !isWellFormedText(clientId)) {
-    throttle?.recordFailure(address, userKey);
+    throttle?.recordFailure(address, userKey());
     return refuse(conn, malformed ? RC.badUsernameOrPassword : RC.clientIdNotValid);
   }
   if (throttle) {
     // Too many bad credentials from this address or for this username: refused here, without
     // asking authz (a guessing client costs one map lookup, and cannot load identity).
-    const gate = throttle.check(address, userKey);
+    const gate = throttle.check(address, throttle.size === 0 ? undefined : userKey());
     if (!gate.allowed) {
       broker.metrics.count('connects_throttled');
       return refuse(conn, RC.notAuthorized, `too many failed credentials ${gate.scope === 'address' ? 'from this address' : 'for this username'}; retry in ${Math.ceil(gate.retryAfterMs / 1000)} s`);
@@ -111,8 +118,8 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     broker.metrics.count('authz_unavailable');
     auth = { allowed: false, reason: 'unavailable', unavailable: true };
   }
-  if (!auth.allowed && auth.reason === 'bad_credentials') throttle?.recordFailure(address, userKey);
-  else if (auth.allowed) throttle?.recordSuccess(userKey);
+  if (!auth.allowed && auth.reason === 'bad_credentials') throttle?.recordFailure(address, userKey());
+  else if (auth.allowed && throttle !== undefined && throttle.size !== 0) throttle.recordSuccess(userKey());
   if (conn.closed) return;
   if (!auth.allowed) {
     if (auth.unavailable) broker.metrics.count('authz_unavailable');
@@ -228,7 +235,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
       },
     });
   } else {
-    conn.writePacket({ cmd: 'connack', returnCode: 0, sessionPresent });
+    conn.write(encodeConnackAccepted(sessionPresent));
   }
   if (sessionPresent) {
     broker.resendInflight(session, conn);

@@ -35,6 +35,17 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void | 
     return conn.disconnect(RC.topicNameInvalid);
   }
   const qos = packet.qos;
+  // A retained PUBLISH storing a topic needs the account's `mqtt.retained` quota: read once per
+  // account (and again after a limit change), this client waiting meanwhile, in order.
+  const retainedLimits = broker.options.retainedLimits;
+  if (packet.retain && retainedLimits !== undefined && packet.payload.length > 0 && retainedLimits.limitFor(session.account) === undefined) {
+    return retainedLimits.load(session.account).then(() => {
+      if (conn.closed) return;
+      packet.topic = topic;
+      if (packet.properties) delete packet.properties.topicAlias;
+      return handlePublish(conn, packet);
+    });
+  }
   const id = packet.messageId ?? 0;
   if (qos === 2) {
     // [MQTT-4.3.3-?] a QoS 2 id already received: PUBREC again, do not deliver twice.

@@ -8,6 +8,14 @@ import type { Connection } from '../connection.ts';
 import type { Subscription } from '#libs/topics/topic-tree.ts';
 import { RC, v3SubackCode } from '../domain/reason-codes.ts';
 import type { Session } from '../session.ts';
+import { encodeSuback } from '../publish-codec.ts';
+
+/**
+ * A SUBSCRIBE as the framer hands it over: when it named more filters than the cap, only the
+ * first `maxFiltersPerSubscribe` were parsed and `filtersBeyondCap` counts the rest
+ * (connection.ts, domain/subscribe-frame.ts); each of those is answered 0x97 (v3.1.1 0x80).
+ */
+export type SubscribePacket = ISubscribePacket & { filtersBeyondCap?: number };
 
 interface Entry {
   filter: string;
@@ -24,7 +32,7 @@ interface Entry {
   filtered?: boolean;
 }
 
-export function handleSubscribe(conn: Connection, packet: ISubscribePacket): void | Promise<void> {
+export function handleSubscribe(conn: Connection, packet: SubscribePacket): void | Promise<void> {
   const session = conn.session!;
   const subId = packet.properties?.subscriptionIdentifier;
   // [MQTT-3.8.2-?] Subscription Identifier 0 is a protocol error.
@@ -82,7 +90,7 @@ export function handleSubscribe(conn: Connection, packet: ISubscribePacket): voi
   );
 }
 
-function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], subId: number | undefined): void {
+function finish(conn: Connection, packet: SubscribePacket, entries: Entry[], subId: number | undefined): void {
   if (conn.closed) return;
   const broker = conn.broker;
   const session = conn.session!;
@@ -117,9 +125,12 @@ function finish(conn: Connection, packet: ISubscribePacket, entries: Entry[], su
     // [MQTT-3.3.1-9/10/11] Retain Handling 0: always; 1: only if new; 2: never. None for shared.
     if (e.group === undefined && (e.rh === 0 || (e.rh === 1 && !existed))) retainedToSend.push({ entry: e, sub });
   }
+  const beyondCap = packet.filtersBeyondCap ?? 0;
+  if (beyondCap > 0) broker.metrics.count('subscribe_quota_exceeded', beyondCap);
   const v5 = conn.protocolVersion === 5;
   const granted = entries.map((e) => (v5 ? e.code! : v3SubackCode(e.code!)));
-  conn.writePacket({ cmd: 'suback', messageId: packet.messageId!, granted });
+  const refusedCode = v5 ? RC.quotaExceeded : v3SubackCode(RC.quotaExceeded);
+  conn.write(encodeSuback(packet.messageId!, granted, beyondCap, refusedCode, v5));
   // Retained messages follow the SUBACK, paced by the session pump (broker-core.ts sendRetained).
   for (const { entry, sub } of retainedToSend) broker.sendRetained(session, entry.levels, sub);
   if (retainedToSend.length > 0) broker.pump(session);

@@ -21,6 +21,8 @@ export const metricCatalogue: Readonly<Record<string, MetricSpec>> = Object.free
   'api.requests': { kinds: ['rate', 'volume'], periods: { rate: RATE, volume: VOLUME } },
   'mqtt.connections': { kinds: ['concurrency'], periods: {} },
   'mqtt.subscriptions': { kinds: ['concurrency'], periods: {} },
+  // Retained topics an account may hold on the broker; the edge reads the effective value (broker README, Quota).
+  'mqtt.retained': { kinds: ['count'], periods: {} },
   tokens: { kinds: ['count'], periods: {} },
   subaccounts: { kinds: ['count'], periods: {} },
   users: { kinds: ['count'], periods: {} },
