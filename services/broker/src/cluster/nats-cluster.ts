@@ -41,7 +41,7 @@ import type { Message, Session } from '../session.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
 import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
-import { installSession, snapshotSession, type SessionSnapshot } from './session-handover.ts';
+import { adoptedAcl, fromWire, installSession, snapshotSession, toWire, type SessionSnapshot, type StoredSession } from './session-handover.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
@@ -57,6 +57,10 @@ export interface NatsClusterOptions {
   adminTimeoutMs?: number;
   /** `start` waits at most this for NATS and the retained store before the edge serves anyway. Default 5 s. */
   startTimeoutMs?: number;
+  /** A changed session is written to JetStream this long after its first change (batching). Default 100 ms. */
+  persistDelayMs?: number;
+  /** How often an edge checks that the other edges are alive. Default 1 s; an edge is dead after two missed checks. */
+  livenessIntervalMs?: number;
 }
 
 /** One edge's answers for the cluster-wide admin calls. */
@@ -78,13 +82,22 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed' | 'session_written' | 'session_write_failed' | 'session_fenced' | 'session_adopted' | 'edge_declared_dead';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
  * whose subject would not fit stay on their edge (counted as `topic_too_long`).
  */
 const MAX_SUBJECT_BYTES = 3_000;
+
+/** At most this many sessions are written per batch: a burst of changes is spread, not stacked. */
+const MAX_PERSIST_BATCH = 256;
+
+/** JetStream's "wrong last sequence": the key changed since this edge wrote it (another edge has it). */
+function isWrongLastSequence(error: unknown): boolean {
+  const e = error as { api_error?: { err_code?: number }; code?: unknown; message?: unknown };
+  return e?.api_error?.err_code === 10071 || (typeof e?.message === 'string' && e.message.includes('wrong last sequence'));
+}
 
 interface Interest {
   count: number;
@@ -144,6 +157,19 @@ export class NatsCluster implements BrokerCluster {
   #stopped = false;
   #applyingRemote = false;
   #ready: Promise<void> | undefined;
+  /** This edge's key in `<cluster>_edges` and its liveness subject's last token. */
+  readonly #edgeKey: string;
+  #edgesKv: KV | undefined;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  #checkingEdges = false;
+  /** Other edges that missed liveness checks in a row. */
+  readonly #misses = new Map<string, number>();
+  /** Sessions changed since last written (their keys). */
+  readonly #dirty = new Set<string>();
+  /** The KV revision this edge last wrote per session: writes are compare-and-set on it. */
+  readonly #revisions = new Map<string, number>();
+  #persistTimer: NodeJS.Timeout | undefined;
+  #persisting: Promise<void> | undefined;
 
   constructor(options: NatsClusterOptions) {
     if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new AppError('INVALID_ARGUMENT', 'cluster: letters, digits, _ and - only', { field: 'cluster' });
@@ -151,6 +177,7 @@ export class NatsCluster implements BrokerCluster {
     this.edgeId = options.edgeId;
     this.#prefix = `${options.cluster}.msg.`;
     this.#origin = `${options.edgeId}/${randomBytes(4).toString('hex')}`;
+    this.#edgeKey = encodeLevel(this.#origin);
   }
 
   /** Binds the broker core whose routing, sessions and retained store this cluster extends. */
@@ -218,7 +245,16 @@ export class NatsCluster implements BrokerCluster {
    * sessions are parked in JetStream first, for whichever edge their clients reconnect to.
    */
   async stop(): Promise<void> {
-    if (!this.#stopped && this.#connected) await this.#parkSessions();
+    clearInterval(this.#livenessTimer);
+    clearTimeout(this.#persistTimer);
+    this.#persistTimer = undefined;
+    if (!this.#stopped && this.#connected) {
+      await this.#persisting;
+      await this.#persist(Number.POSITIVE_INFINITY);
+      await this.#parkSessions();
+      // Leaving, not dying: nobody must adopt this edge's (parked) sessions.
+      await this.#edgesKv?.delete(this.#edgeKey).catch(() => {});
+    }
     this.#stopped = true;
     this.#watch?.stop();
     const nc = this.#nc;
@@ -368,10 +404,22 @@ export class NatsCluster implements BrokerCluster {
     }
     const session = this.#core?.sessions.get(`${account}\u0000${clientId}`);
     if (session && session.expiryIntervalSeconds > 0) this.#holdSession(session);
+    if (session) this.onSessionChanged(session);
+  }
+
+  onSessionChanged(session: Session): void {
+    // A session that is neither persistent nor carries a will needs nothing kept, unless written before.
+    if (session.expiryIntervalSeconds === 0 && !session.will && !this.#revisions.has(session.key)) return;
+    this.#dirty.add(session.key);
+    this.#schedulePersist();
   }
 
   onSessionEnded(account: string, clientId: string): void {
     const key = `${account}\u0000${clientId}`;
+    if (this.#revisions.has(key)) {
+      this.#dirty.add(key);
+      this.#schedulePersist();
+    }
     const sub = this.#sessionSubs.get(key);
     if (sub) unsubscribeQuietly(sub);
     this.#sessionSubs.delete(key);
@@ -432,7 +480,7 @@ export class NatsCluster implements BrokerCluster {
         sessions.map(async (s) => {
           const key = this.#sessionsKey(s.key);
           if (key.length > MAX_SUBJECT_BYTES) return;
-          const parked = { ...snapshotSession(core, s, max), expiresAtMs: s.expiresAtMs ?? now + s.expiryIntervalSeconds * 1000 };
+          const parked: StoredSession = { ...snapshotSession(core, s, max), owner: '', principal: s.principal, online: false, expiresAtMs: s.expiresAtMs ?? now + s.expiryIntervalSeconds * 1000 };
           await kv.put(key, JSON.stringify(parked));
           this.#count('session_parked');
         }),
@@ -450,9 +498,10 @@ export class NatsCluster implements BrokerCluster {
       const entry = kv && key.length <= MAX_SUBJECT_BYTES ? await kv.get(key) : null;
       if (!kv || !entry || entry.operation !== 'PUT') return null;
       await kv.delete(key, { previousSeq: entry.revision });
-      const parked = entry.json<SessionSnapshot & { expiresAtMs: number }>();
-      const remainingMs = parked.expiresAtMs - this.#core!.clock.now();
-      if (remainingMs <= 0) return null;
+      const parked = entry.json<Partial<StoredSession> & SessionSnapshot>();
+      // Online when its edge died (no holder answered): the connection ended with that edge. The
+      // client is back before any will delay ran out: no will [MQTT-3.1.3-9].
+      if (!parked.online && (parked.expiresAtMs === undefined || parked.expiresAtMs <= this.#core!.clock.now())) return null;
       this.#count('session_unparked');
       return parked;
     } catch (error) {
@@ -492,6 +541,225 @@ export class NatsCluster implements BrokerCluster {
         }),
       }),
     );
+  }
+
+  // ---- sessions kept in JetStream (crash-safe) ----------------------------------------------
+
+  #schedulePersist(): void {
+    if (this.#persistTimer || this.#persisting || this.#stopped || !this.#connected) return;
+    this.#persistTimer = setTimeout(() => {
+      this.#persistTimer = undefined;
+      this.#persisting = this.#persist(MAX_PERSIST_BATCH).finally(() => {
+        this.#persisting = undefined;
+        if (this.#dirty.size > 0) this.#schedulePersist();
+      });
+    }, this.#options.persistDelayMs ?? 100);
+    this.#persistTimer.unref?.();
+  }
+
+  /**
+   * Writes up to `limit` changed sessions (their state now, not each change: a burst of changes to
+   * one session is one write). NATS away: they stay dirty and are written once it is back.
+   */
+  async #persist(limit: number): Promise<void> {
+    if (!this.#connected || this.#dirty.size === 0) return;
+    let kv: KV | undefined;
+    try {
+      kv = await this.#sessionsBucket();
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: session store unavailable; sessions are written when it is back');
+    }
+    if (!kv) return;
+    const keys: string[] = [];
+    for (const key of this.#dirty) {
+      if (keys.length >= limit) break;
+      keys.push(key);
+    }
+    for (const key of keys) this.#dirty.delete(key);
+    await Promise.all(keys.map((key) => this.#persistOne(kv, key)));
+  }
+
+  async #persistOne(kv: KV, key: string): Promise<void> {
+    const core = this.#core!;
+    const kvKey = this.#sessionsKey(key);
+    if (kvKey.length > MAX_SUBJECT_BYTES) return;
+    const session = core.sessions.get(key);
+    const revision = this.#revisions.get(key);
+    try {
+      if (!session || (session.expiryIntervalSeconds === 0 && !session.will)) {
+        // Ended here (or nothing left to keep): removed, unless another edge wrote it since.
+        if (revision === undefined) return;
+        this.#revisions.delete(key);
+        await kv.delete(kvKey, { previousSeq: revision }).catch(() => {});
+        return;
+      }
+      const stored = await this.#stored(session);
+      const json = JSON.stringify(stored);
+      const written = revision === undefined ? await kv.put(kvKey, json) : await kv.put(kvKey, json, { previousSeq: revision });
+      if (core.sessions.get(key) === session) this.#revisions.set(key, written);
+      this.#count('session_written');
+    } catch (error) {
+      if (isWrongLastSequence(error)) {
+        this.#fence(key);
+        return;
+      }
+      this.#count('session_write_failed');
+      this.#dirty.add(key);
+      this.#options.logger.warn({ err: error }, 'cluster: a session could not be written to JetStream; retried');
+    }
+  }
+
+  /** What JetStream keeps of `session`: its snapshot, its will if it may be published, its timers. */
+  async #stored(session: Session): Promise<StoredSession> {
+    const core = this.#core!;
+    const now = core.clock.now();
+    const snap = snapshotSession(core, session, (this.#nc?.info?.max_payload ?? 1_048_576) - 16_384, false);
+    const stored: StoredSession = { ...snap, owner: this.#edgeKey, principal: session.principal, online: session.connection?.connected === true };
+    if (session.expiresAtMs !== undefined) stored.expiresAtMs = session.expiresAtMs;
+    const will = session.will;
+    if (will) {
+      // Authorized now, with the client's ACL: the edge that may publish it after this one died has no ACL of the client.
+      const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(will.message.topic);
+      const allowed = decision === 'unknown' ? await session.acl.authorizePublish(will.message.topic).catch(() => false) : decision === 'allow';
+      if (allowed) {
+        stored.will = { m: toWire(will.message, now), d: will.delaySeconds, ...(will.expirySeconds !== undefined ? { x: will.expirySeconds } : {}) };
+        if (session.willAtMs !== undefined) stored.willAtMs = session.willAtMs;
+      }
+    }
+    return stored;
+  }
+
+  /**
+   * The stored session changed under this edge: another edge took it (this edge was declared dead,
+   * or its client resumed it elsewhere meanwhile). It lives there now: this copy ends without its
+   * will [MQTT-3.1.3-9], and its connection, if any, is taken over (0x8E).
+   */
+  #fence(key: string): void {
+    this.#revisions.delete(key);
+    this.#count('session_fenced');
+    const core = this.#core!;
+    const session = core.sessions.get(key);
+    if (!session) return;
+    this.#options.logger.warn({ edge: this.edgeId }, 'cluster: a session of this edge was taken by another edge; dropping it here');
+    session.will = undefined;
+    session.willAtMs = undefined;
+    if (session.connection?.connected) session.connection.disconnect(RC.sessionTakenOver);
+    core.endSession(session);
+  }
+
+  /**
+   * Enters this edge in `<cluster>_edges` (the edges others check). Found missing after a reconnect,
+   * this edge was declared dead meanwhile: every session is written again, and those adopted by
+   * another edge are fenced (compare-and-set fails).
+   */
+  async #register(nc: NatsConnection): Promise<void> {
+    try {
+      this.#edgesKv ??= await new Kvm(nc).create(`${this.#options.cluster}_edges`, { history: 1 });
+      const entry = await this.#edgesKv.get(this.#edgeKey);
+      const wasRegistered = this.#revisions.size > 0;
+      if (!entry || entry.operation !== 'PUT') {
+        await this.#edgesKv.put(this.#edgeKey, this.edgeId);
+        if (wasRegistered) for (const key of this.#revisions.keys()) this.#dirty.add(key);
+      }
+      this.#schedulePersist();
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: could not register this edge; dead-edge recovery unavailable');
+    }
+  }
+
+  /** Asks every registered edge whether it is alive; one that missed two checks in a row is dead. */
+  async #checkEdges(): Promise<void> {
+    const nc = this.#nc;
+    const kv = this.#edgesKv;
+    if (!nc || !kv || !this.#connected || this.#checkingEdges || this.#stopped) return;
+    this.#checkingEdges = true;
+    try {
+      const others: string[] = [];
+      for await (const key of await kv.keys()) if (key !== this.#edgeKey) others.push(key);
+      await Promise.all(
+        others.map(async (key) => {
+          try {
+            await nc.request(`${this.#options.cluster}.edge.${key}`, '', { timeout: 1_000 });
+            this.#misses.delete(key);
+          } catch (error) {
+            // A timeout is a slow edge, not a dead one: only NATS's "nobody subscribes" counts.
+            if (!isNoResponders(error) || !this.#connected) return;
+            const misses = (this.#misses.get(key) ?? 0) + 1;
+            this.#misses.set(key, misses);
+            if (misses >= 2) await this.#claimDeadEdge(kv, key);
+          }
+        }),
+      );
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: edge liveness check failed');
+    } finally {
+      this.#checkingEdges = false;
+    }
+  }
+
+  /** Removes a dead edge's entry (compare-and-set: one edge wins) and, if this edge won, adopts its sessions. */
+  async #claimDeadEdge(kv: KV, key: string): Promise<void> {
+    this.#misses.delete(key);
+    const entry = await kv.get(key);
+    if (!entry || entry.operation !== 'PUT') return;
+    try {
+      await kv.delete(key, { previousSeq: entry.revision });
+    } catch {
+      return; // another edge claimed it
+    }
+    this.#count('edge_declared_dead');
+    this.#options.logger.warn({ edge: this.edgeId, dead: entry.string() }, 'cluster: an edge is gone; adopting its sessions');
+    const sessions = await this.#sessionsBucket();
+    if (!sessions) return;
+    const keys: string[] = [];
+    for await (const k of await sessions.keys()) keys.push(k);
+    for (const k of keys) {
+      try {
+        const e = await sessions.get(k);
+        if (!e || e.operation !== 'PUT') continue;
+        const stored = e.json<StoredSession>();
+        if (stored.owner === key) await this.#adopt(sessions, k, e.revision, stored);
+      } catch (error) {
+        this.#options.logger.warn({ err: error }, 'cluster: a session of a dead edge could not be adopted');
+      }
+    }
+  }
+
+  /**
+   * A dead edge's session comes here: its client's connection ended with that edge, so the will
+   * waits for its delay (or the session's end) from now [MQTT-3.1.3-9], then is published once —
+   * the entry is taken by compare-and-set, so no other edge gets it. The session stays here, offline,
+   * until its client resumes it (on any edge, by the handover) or it expires.
+   */
+  async #adopt(kv: KV, kvKey: string, revision: number, stored: StoredSession): Promise<void> {
+    const core = this.#core!;
+    const now = core.clock.now();
+    const clientId = tokensToTopic(kvKey.slice(kvKey.indexOf('.') + 1));
+    if (clientId === undefined) return;
+    const key = `${stored.principal.account}\u0000${clientId}`;
+    if (core.sessions.has(key)) return; // its client resumed here already
+    const expiresAtMs = stored.online ? now + stored.expirySeconds * 1000 : (stored.expiresAtMs ?? now);
+    const willAtMs = stored.will ? (stored.online ? now + stored.will.d * 1000 : stored.willAtMs) : undefined;
+    const adopted: StoredSession = { ...stored, owner: this.#edgeKey, online: false, expiresAtMs, ...(willAtMs !== undefined ? { willAtMs } : {}) };
+    let written: number;
+    try {
+      written = await kv.put(kvKey, JSON.stringify(adopted), { previousSeq: revision });
+    } catch {
+      return; // resumed or adopted elsewhere meanwhile
+    }
+    if (core.sessions.has(key)) return;
+    const session = installSession(core, stored.principal, clientId, adoptedAcl(stored.will?.m.t), stored);
+    session.expiresAtMs = expiresAtMs;
+    if (stored.will) {
+      session.will = { message: fromWire(stored.will.m, now), delaySeconds: stored.will.d, expirySeconds: stored.will.x };
+      session.willAtMs = willAtMs;
+    }
+    this.#revisions.set(key, written);
+    this.#holdSession(session);
+    this.#count('session_adopted');
+    if (session.willAtMs !== undefined && session.willAtMs <= now) core.publishWill(session);
+    // Not persistent (or expired meanwhile): it ends now (a pending will is published at its end).
+    if (expiresAtMs <= now) core.endSession(session);
   }
 
   // ---- admin (scatter-gather) -----------------------------------------------------------------
@@ -554,9 +822,15 @@ export class NatsCluster implements BrokerCluster {
     const cluster = this.#options.cluster;
     nc.subscribe(`${cluster}.conn`, { callback: this.#guarded((_err, msg) => this.#onConnectAnnounced(msg.data)) });
     nc.subscribe(`${cluster}.admin.*`, { callback: this.#guarded((_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => respondQuietly(msg, d))) });
+    // Liveness: NATS drops this subscription with the connection, so "no responders" means gone.
+    nc.subscribe(`${cluster}.edge.${this.#edgeKey}`, { callback: (_err, msg) => respondQuietly(msg, '1') });
     void this.#followStatus(nc);
     await this.#linkUp(nc, (up) => (this.#connected = up));
     await this.#openRetained(nc);
+    await this.#register(nc);
+    const every = this.#options.livenessIntervalMs ?? 1_000;
+    this.#livenessTimer ??= setInterval(() => void this.#checkEdges(), every);
+    this.#livenessTimer.unref?.();
   }
 
   /**
@@ -579,7 +853,10 @@ export class NatsCluster implements BrokerCluster {
         // Core subscriptions (interest) are re-sent by the client library; the retained watch is a
         // JetStream consumer the server may have lost, so it is opened again (a full reload).
         this.#options.logger.info({ edge: this.edgeId }, 'cluster: NATS connection back');
-        void this.#linkUp(nc, (up) => (this.#connected = up)).then(() => this.#openRetained(nc));
+        void this.#linkUp(nc, (up) => (this.#connected = up)).then(async () => {
+          await this.#openRetained(nc);
+          await this.#register(nc);
+        });
       }
     }
   }
