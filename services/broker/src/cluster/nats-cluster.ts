@@ -757,6 +757,8 @@ export class NatsCluster implements BrokerCluster {
     this.#revisions.set(key, written);
     this.#holdSession(session);
     this.#count('session_adopted');
+    // Its subscriptions are on the server before its will goes out: whoever saw the will reaches the session.
+    await this.#nc?.flush().catch(() => {});
     if (session.willAtMs !== undefined && session.willAtMs <= now) core.publishWill(session);
     // Not persistent (or expired meanwhile): it ends now (a pending will is published at its end).
     if (expiresAtMs <= now) core.endSession(session);
