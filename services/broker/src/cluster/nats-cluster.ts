@@ -43,6 +43,7 @@ import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts
 import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
 import { adoptedAcl, fromWire, installSession, snapshotSession, toWire, type SessionSnapshot, type StoredSession } from './session-handover.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
+import { InterestView } from './interest-view.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
 export interface NatsClusterOptions {
@@ -82,7 +83,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed' | 'session_written' | 'session_write_failed' | 'session_fenced' | 'session_adopted' | 'edge_declared_dead';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed' | 'session_written' | 'session_write_failed' | 'session_fenced' | 'session_adopted' | 'edge_declared_dead' | 'no_remote_interest';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -103,7 +104,12 @@ interface Interest {
   count: number;
   patterns: string[];
   subs: NatsSubscription[];
+  /** Settles once the other edges acknowledged this interest (or it timed out). */
+  acked?: Promise<void>;
 }
+
+/** Interest announcements wait at most this for the other edges' acknowledgements. */
+const INTEREST_ACK_TIMEOUT_MS = 1_000;
 
 /** NATS's instant "nobody subscribes to that subject" (thrown as is, or as a RequestError's cause). */
 function isNoResponders(error: unknown): boolean {
@@ -170,6 +176,12 @@ export class NatsCluster implements BrokerCluster {
   readonly #revisions = new Map<string, number>();
   #persistTimer: NodeJS.Timeout | undefined;
   #persisting: Promise<void> | undefined;
+  /** What the other edges subscribe to (and this edge's shared groups, which NATS may pick this edge for). */
+  readonly #view = new InterestView();
+  /** The view is complete (every edge's full state received since the last connect): skipping is safe. */
+  #viewReady = false;
+  /** Registered edges other than this one, as last listed: how many acknowledgements to wait for. */
+  #otherEdges = 0;
 
   constructor(options: NatsClusterOptions) {
     if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new AppError('INVALID_ARGUMENT', 'cluster: letters, digits, _ and - only', { field: 'cluster' });
@@ -252,8 +264,9 @@ export class NatsCluster implements BrokerCluster {
       await this.#persisting;
       await this.#persist(Number.POSITIVE_INFINITY);
       await this.#parkSessions();
-      // Leaving, not dying: nobody must adopt this edge's (parked) sessions.
+      // Leaving, not dying: nobody must adopt this edge's (parked) sessions, nor publish for its interest.
       await this.#edgesKv?.delete(this.#edgeKey).catch(() => {});
+      this.#publishQuietly(`${this.#options.cluster}.interest.gone`, JSON.stringify({ e: this.#edgeKey }));
     }
     this.#stopped = true;
     this.#watch?.stop();
@@ -283,6 +296,11 @@ export class NatsCluster implements BrokerCluster {
     if (subject.length > MAX_SUBJECT_BYTES) {
       this.#count('topic_too_long');
       return this.#stayLocal(account, message);
+    }
+    // No other edge wants it (nor a shared group NATS could pick another edge for): it stays here.
+    if (this.#viewReady && !this.#view.matches(subject)) {
+      this.#count('no_remote_interest');
+      return false;
     }
     const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
     if (frame.length > nc.info!.max_payload) {
@@ -327,11 +345,15 @@ export class NatsCluster implements BrokerCluster {
 
   onSubscribe(account: string, levelsFilter: string, existed: boolean, group: string | undefined): void {
     if (existed) return;
+    this.#addInterest(account, levelsFilter, group);
+  }
+
+  #addInterest(account: string, levelsFilter: string, group: string | undefined): Interest {
     const key = group === undefined ? `${account}\u0000${levelsFilter}` : `${account}\u0000${levelsFilter}\u0000${group}`;
     const entry = group === undefined ? this.#interest.get(key) : this.#sharedInterest.get(key);
     if (entry) {
       entry.count++;
-      return;
+      return entry;
     }
     const base = `${this.#prefix}${encodeLevel(account)}`;
     let patterns = filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`);
@@ -344,31 +366,124 @@ export class NatsCluster implements BrokerCluster {
       const created: Interest = { count: 1, patterns, subs: [] };
       this.#interest.set(key, created);
       if (this.#nc) this.#declare(this.#nc, created);
-      return;
+      created.acked = this.#announce(patterns);
+      return created;
     }
     // Queue names are tokens: a digest of what identifies the shared subscription cluster-wide.
     const queue = `share-${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
-    const created = { count: 1, patterns, subs: [] as NatsSubscription[], queue, account, levels: levelsFilter, group };
+    const created = { count: 1, patterns, subs: [] as NatsSubscription[], queue, account, levels: levelsFilter, group, acked: undefined as Promise<void> | undefined };
     this.#sharedInterest.set(key, created);
     if (this.#qnc) this.#declareShared(this.#qnc, created);
+    // NATS may pick this edge's or another's members: a message matching the group always goes out.
+    this.#view.add(this.#edgeKey, patterns);
+    created.acked = this.#announce(patterns);
+    return created;
+  }
+
+  /**
+   * Tells the other edges about new interest and waits (bounded) until each registered edge
+   * acknowledged it: from then on they publish what matches it.
+   */
+  async #announce(patterns: string[]): Promise<void> {
+    const nc = this.#nc;
+    // Not waiting for `connected`: a subscription made while the link is being confirmed must be announced too.
+    if (patterns.length === 0 || !nc || nc.isClosed()) return;
+    const body = JSON.stringify({ e: this.#edgeKey, p: patterns });
+    const subject = `${this.#options.cluster}.interest.add`;
+    try {
+      if (this.#otherEdges === 0) {
+        // Alone (as far as known): an edge joining later asks everyone's full state.
+        nc.publish(subject, body);
+        return;
+      }
+      const replies = await nc.requestMany(subject, body, { strategy: 'count', maxMessages: this.#otherEdges, maxWait: INTEREST_ACK_TIMEOUT_MS });
+      for await (const _ of replies) {
+        // counting acknowledgements
+      }
+    } catch {
+      // No other edge listening, or NATS going away: the state is sent again on reconnect.
+    }
+  }
+
+  /** This edge's interest, one pattern per declaration (the other edges count them). */
+  #ownPatterns(): string[] {
+    const out: string[] = [];
+    for (const e of this.#interest.values()) out.push(...e.patterns);
+    for (const e of this.#sharedInterest.values()) out.push(...e.patterns);
+    return out;
+  }
+
+  /** This edge's full interest as one message; too large for one NATS message: "everything" (safe, costlier). */
+  #stateBody(): string {
+    const body = JSON.stringify({ e: this.#edgeKey, p: this.#ownPatterns() });
+    const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 1_024;
+    return body.length <= max ? body : JSON.stringify({ e: this.#edgeKey, p: [`${this.#prefix}>`] });
+  }
+
+  #onInterest(op: string, msg: Msg): void {
+    if (op === 'dump') {
+      respondQuietly(msg, this.#stateBody());
+      return;
+    }
+    let body: { e?: unknown; p?: unknown };
+    try {
+      body = msg.json();
+    } catch {
+      return;
+    }
+    if (typeof body.e !== 'string' || body.e === this.#edgeKey) return;
+    const patterns = Array.isArray(body.p) ? body.p.filter((p): p is string => typeof p === 'string') : [];
+    if (op === 'add') {
+      this.#view.add(body.e, patterns);
+      respondQuietly(msg, '1');
+    } else if (op === 'del') this.#view.remove(body.e, patterns);
+    else if (op === 'state') this.#view.replace(body.e, patterns);
+    else if (op === 'gone') this.#view.drop(body.e);
+  }
+
+  /**
+   * After (re)connecting: every registered edge's full interest. Until it is in (or the bounded wait
+   * ends: an edge that does not answer is dead or gone), this edge publishes every message.
+   */
+  async #syncView(nc: NatsConnection): Promise<void> {
+    try {
+      if (this.#edgesKv) {
+        let n = 0;
+        for await (const key of await this.#edgesKv.keys()) if (key !== this.#edgeKey) n++;
+        this.#otherEdges = n;
+      }
+      if (this.#otherEdges > 0) {
+        const replies = await nc.requestMany(`${this.#options.cluster}.interest.dump`, '', { strategy: 'count', maxMessages: this.#otherEdges, maxWait: INTEREST_ACK_TIMEOUT_MS });
+        for await (const reply of replies) this.#onInterest('state', reply);
+      }
+      if (!nc.isClosed() && this.#connected) this.#viewReady = true;
+    } catch (error) {
+      if (isNoResponders(error)) {
+        if (this.#connected) this.#viewReady = true;
+        return;
+      }
+      this.#options.logger.warn({ err: error }, 'cluster: could not learn the other edges\' interest; publishing every message meanwhile');
+    }
   }
 
   async holdInterest(account: string, filters: readonly string[]): Promise<() => void> {
     const held: Array<{ levels: string; group: string | undefined }> = [];
+    const acks: Array<Promise<void> | undefined> = [];
     for (const filter of filters) {
       // Invalid filters are refused by the SUBSCRIBE handler; they never reach NATS.
       if (checkTopicFilter(filter) !== null) continue;
       const shared = parseSharedFilter(filter);
       const h = { levels: shared?.filter ?? filter, group: shared?.group };
-      this.onSubscribe(account, h.levels, false, h.group);
+      acks.push(this.#addInterest(account, h.levels, h.group).acked);
       held.push(h);
     }
     if (held.length > 0 && this.#connected) {
       // PING/PONG: once it is answered the server has every SUB sent before it. Bounded: NATS going
       // away meanwhile must not hold the client's SUBACK.
       let timer: NodeJS.Timeout | undefined;
+      // Also every other edge acknowledged the interest: they publish what matches it from now on.
       const flushes = [this.#nc, held.some((h) => h.group !== undefined) ? this.#qnc : undefined].map((c) => c?.flush().catch(() => {}));
-      await Promise.race([Promise.all(flushes), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      await Promise.race([Promise.all([...flushes, ...acks]), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
       clearTimeout(timer);
     }
     return () => {
@@ -383,6 +498,16 @@ export class NatsCluster implements BrokerCluster {
     if (!entry || --entry.count > 0) return;
     map.delete(key);
     for (const sub of entry.subs) unsubscribeQuietly(sub);
+    if (group !== undefined) this.#view.remove(this.#edgeKey, entry.patterns);
+    this.#publishQuietly(`${this.#options.cluster}.interest.del`, JSON.stringify({ e: this.#edgeKey, p: entry.patterns }));
+  }
+
+  #publishQuietly(subject: string, body: string): void {
+    try {
+      this.#nc?.publish(subject, body);
+    } catch {
+      // closing: the state is sent again on reconnect
+    }
   }
 
   onRetain(account: string, message: Message): void {
@@ -676,6 +801,7 @@ export class NatsCluster implements BrokerCluster {
     try {
       const others: string[] = [];
       for await (const key of await kv.keys()) if (key !== this.#edgeKey) others.push(key);
+      this.#otherEdges = others.length;
       await Promise.all(
         others.map(async (key) => {
           try {
@@ -708,6 +834,8 @@ export class NatsCluster implements BrokerCluster {
       return; // another edge claimed it
     }
     this.#count('edge_declared_dead');
+    this.#view.drop(key);
+    this.#publishQuietly(`${this.#options.cluster}.interest.gone`, JSON.stringify({ e: key }));
     this.#options.logger.warn({ edge: this.edgeId, dead: entry.string() }, 'cluster: an edge is gone; adopting its sessions');
     const sessions = await this.#sessionsBucket();
     if (!sessions) return;
@@ -826,10 +954,13 @@ export class NatsCluster implements BrokerCluster {
     nc.subscribe(`${cluster}.admin.*`, { callback: this.#guarded((_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => respondQuietly(msg, d))) });
     // Liveness: NATS drops this subscription with the connection, so "no responders" means gone.
     nc.subscribe(`${cluster}.edge.${this.#edgeKey}`, { callback: (_err, msg) => respondQuietly(msg, '1') });
+    nc.subscribe(`${cluster}.interest.*`, { callback: this.#guarded((_err, msg) => this.#onInterest(msg.subject.slice(cluster.length + 10), msg)) });
+    nc.publish(`${cluster}.interest.state`, this.#stateBody());
     void this.#followStatus(nc);
     await this.#linkUp(nc, (up) => (this.#connected = up));
     await this.#openRetained(nc);
     await this.#register(nc);
+    await this.#syncView(nc);
     const every = this.#options.livenessIntervalMs ?? 1_000;
     this.#livenessTimer ??= setInterval(() => void this.#checkEdges(), every);
     this.#livenessTimer.unref?.();
@@ -850,14 +981,23 @@ export class NatsCluster implements BrokerCluster {
       if (s.type === 'disconnect') {
         this.#disconnects++;
         this.#connected = false;
+        this.#viewReady = false;
         this.#options.logger.warn({ edge: this.edgeId }, 'cluster: NATS connection lost; serving local clients (degraded)');
       } else if (s.type === 'reconnect') {
         // Core subscriptions (interest) are re-sent by the client library; the retained watch is a
         // JetStream consumer the server may have lost, so it is opened again (a full reload).
         this.#options.logger.info({ edge: this.edgeId }, 'cluster: NATS connection back');
+        this.#viewReady = false;
+        // What this edge subscribed to meanwhile was not announced: its full state, for every edge.
+        try {
+          nc.publish(`${this.#options.cluster}.interest.state`, this.#stateBody());
+        } catch {
+          // closing
+        }
         void this.#linkUp(nc, (up) => (this.#connected = up)).then(async () => {
           await this.#openRetained(nc);
           await this.#register(nc);
+          await this.#syncView(nc);
         });
       }
     }
