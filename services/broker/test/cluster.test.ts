@@ -222,7 +222,7 @@ describe('cluster: a message with no remote subscriber never leaves its edge', (
     // What goes over NATS, seen by a plain NATS subscriber (not an edge: it declares no interest).
     const nc = await natsConnect({ servers: nats.url });
     const onWire: string[] = [];
-    nc.subscribe(`${clusterName}.msg.>`, { callback: (_err, msg) => onWire.push(msg.subject.split('.').slice(3).join('/')) });
+    nc.subscribe(`${clusterName}.msg.>`, { callback: (_err, msg) => void onWire.push(msg.subject.split('.').slice(3).join('/')) });
     await nc.flush();
     try {
       const watcher = await e2.connect({ clientId: 'watcher' });
