@@ -7,7 +7,7 @@
  * The edges run the broker core with in-memory auth and quota (no mesh: what is measured is the
  * cluster, not authz), the same load generator as broker.bench.ts. Scenarios:
  * - fan-in 8→1 QoS 0 at 64 B: one edge without a cluster; a clustered edge whose messages have no
- *   remote subscriber (the cost of publishing to NATS and letting it drop them); 8 publishers on
+ *   remote subscriber (what being in a cluster costs an edge whose traffic stays local); 8 publishers on
  *   edge 2 and the subscriber on edge 1 (cross-edge).
  * - latency at 1,000 msg/s QoS 0, p50/p99: the same edge, and across edges.
  * CPU µs/message is the sum over both edge processes (utime+stime from /proc), nats-server excluded.
@@ -159,7 +159,7 @@ export async function runClusterBench(): Promise<void> {
     const localInCluster = await fanIn(e1, e1);
     const localPaced = await pacedFanIn(e1, e1);
     const localLat = await latency(e1, e1);
-    rows.push(`| clustered edge, all local (each message also published to NATS, no remote interest) | ${fmt(localInCluster)} | ${paced(localPaced)} | ${lat(localLat)} |`);
+    rows.push(`| clustered edge, all local (no remote interest: nothing published to NATS) | ${fmt(localInCluster)} | ${paced(localPaced)} | ${lat(localLat)} |`);
     const cross = await fanIn(e1, e2);
     const crossPaced = await pacedFanIn(e1, e2);
     const crossLat = await latency(e1, e2);

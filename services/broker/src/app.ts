@@ -69,7 +69,7 @@ export interface BrokerAppConfig {
       }
     | undefined;
   /** Form one MQTT cluster with the other edges over NATS (cluster/); unset: a single edge. */
-  cluster?: { natsUrl: string; name: string } | undefined;
+  cluster?: { natsUrl: string; name: string; credsFile?: string | undefined; tlsCaFile?: string | undefined; tlsCertFile?: string | undefined; tlsKeyFile?: string | undefined; kvReplicas?: number | undefined } | undefined;
 }
 
 /** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
@@ -108,7 +108,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     subscribeOverlap: config.subscribeOverlap ?? 'filter',
   });
   const edgeId = config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`;
-  const cluster = config.cluster ? new NatsCluster({ url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
+  const cluster = config.cluster ? new NatsCluster({ ...config.cluster, url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
   if (cluster) observeCluster(cluster);
   const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({

@@ -29,7 +29,8 @@
  *   retained writes made meanwhile are written then.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { readFile } from 'node:fs/promises';
+import { connect, credsAuthenticator, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
 import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { AppError } from '#libs/errors/index.ts';
@@ -62,6 +63,15 @@ export interface NatsClusterOptions {
   persistDelayMs?: number;
   /** How often an edge checks that the other edges are alive. Default 1 s; an edge is dead after two missed checks. */
   livenessIntervalMs?: number;
+  /** A NATS credentials file (user JWT and NKey seed), read at start. */
+  credsFile?: string;
+  /** CA bundle (PEM) to verify the NATS servers' certificates; set, the connection must use TLS. */
+  tlsCaFile?: string;
+  /** Client certificate and key (PEM) for NATS servers that verify clients (mutual TLS). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Replicas of the JetStream KV buckets (retained, sessions, edges): 3 on a three-node NATS cluster. Default 1. */
+  kvReplicas?: number;
 }
 
 /** One edge's answers for the cluster-wide admin calls. */
@@ -223,7 +233,15 @@ export class NatsCluster implements BrokerCluster {
    * can), declares interest, loads the retained store. Waits at most `startTimeoutMs`.
    */
   async start(): Promise<void> {
+    const o = this.#options;
+    // Read once: a missing or unreadable credentials file fails the start with the path, never the secret.
+    const creds = o.credsFile === undefined ? undefined : await readFile(o.credsFile).catch((error: unknown) => {
+      throw new AppError('INVALID_ARGUMENT', `TOLLGATE_NATS_CREDS: cannot read ${o.credsFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { field: 'TOLLGATE_NATS_CREDS' });
+    });
+    const tls = o.tlsCaFile || o.tlsCertFile ? { ...(o.tlsCaFile ? { caFile: o.tlsCaFile } : {}), ...(o.tlsCertFile ? { certFile: o.tlsCertFile } : {}), ...(o.tlsKeyFile ? { keyFile: o.tlsKeyFile } : {}) } : undefined;
     const options = (name: string, noEcho: boolean) => ({
+      ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
+      ...(tls ? { tls } : {}),
       servers: this.#options.url.split(',').map((s) => s.trim()),
       name,
       noEcho,
@@ -586,7 +604,7 @@ export class NatsCluster implements BrokerCluster {
   async #sessionsBucket(): Promise<KV | undefined> {
     const nc = this.#nc;
     if (!nc) return undefined;
-    this.#sessionsKv ??= await new Kvm(nc).create(`${this.#options.cluster}_sessions`, { history: 1 });
+    this.#sessionsKv ??= await new Kvm(nc).create(`${this.#options.cluster}_sessions`, { history: 1, replicas: this.#options.kvReplicas ?? 1 });
     return this.#sessionsKv;
   }
 
@@ -779,7 +797,7 @@ export class NatsCluster implements BrokerCluster {
    */
   async #register(nc: NatsConnection): Promise<void> {
     try {
-      this.#edgesKv ??= await new Kvm(nc).create(`${this.#options.cluster}_edges`, { history: 1 });
+      this.#edgesKv ??= await new Kvm(nc).create(`${this.#options.cluster}_edges`, { history: 1, replicas: this.#options.kvReplicas ?? 1 });
       const entry = await this.#edgesKv.get(this.#edgeKey);
       const wasRegistered = this.#revisions.size > 0;
       if (!entry || entry.operation !== 'PUT') {
@@ -1119,7 +1137,7 @@ export class NatsCluster implements BrokerCluster {
 
   async #openRetained(nc: NatsConnection): Promise<void> {
     try {
-      this.#kv ??= await new Kvm(nc).create(`${this.#options.cluster}_retained`, { history: 1 });
+      this.#kv ??= await new Kvm(nc).create(`${this.#options.cluster}_retained`, { history: 1, replicas: this.#options.kvReplicas ?? 1 });
       this.#watch?.stop();
       const watch = await this.#kv.watch();
       this.#watch = watch;
