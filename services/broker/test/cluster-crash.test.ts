@@ -150,4 +150,34 @@ describe('cluster: an edge that dies', () => {
     expect(willsC.filter((m) => m.payload === 'gone')).toHaveLength(1);
     back.end(true);
   }, 40_000);
+
+  it('an edge whose session another edge took meanwhile (it was declared dead) drops its copy without the will: 0x8E to its client', async () => {
+    const clusterName = `crash${process.pid}x${++seq}`;
+    const e1 = await startEdge(clusterName, 'e1');
+    const device = await e1.connect({ protocolVersion: 5, clientId: 'dev-f', clean: false, properties: { sessionExpiryInterval: 300 }, will: { topic: 'status/dev-f', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    const watcher = await e1.connect({ protocolVersion: 5, clientId: 'watch' });
+    const seen = collect(watcher);
+    await watcher.subscribeAsync('status/#', { qos: 1 });
+    await device.subscribeAsync('a/#', { qos: 1 });
+    await until(async () => (await storedSession(clusterName, 'acc_a', 'dev-f'))?.subscriptions.some((x) => x.f === 'a/#') === true, 5_000);
+    // What an adopting edge does: it rewrites the entry (compare-and-set on the revision it read).
+    const nc = await natsConnect({ servers: nats.url });
+    const kv = await new Kvm(nc).open(`${clusterName}_sessions`);
+    const key = `${encodeLevel('acc_a')}.${encodeLevel('dev-f')}`;
+    const entry = (await kv.get(key))!;
+    await kv.put(key, JSON.stringify({ ...entry.json<object>(), owner: 'another-edge', online: false }), { previousSeq: entry.revision });
+    await nc.close();
+    const disconnected = new Promise<number | undefined>((resolve) => device.once('disconnect', (p) => resolve(p.reasonCode)));
+    // The next change of the session is written compare-and-set on e1's revision: it fails.
+    device.subscribe('b/#', { qos: 1 });
+    expect(await disconnected).toBe(0x8e);
+    await waitFor(() => !e1.cluster.core!.sessions.has('acc_a\u0000dev-f'), 5_000);
+    expect(e1.cluster.counters.get('session_fenced')).toBe(1);
+    // The entry is the other edge's: not deleted by e1.
+    expect((await storedSession(clusterName, 'acc_a', 'dev-f'))?.owner).toBe('another-edge');
+    // No will from the dropped copy: a sentinel after it arrives, a will would have come first.
+    await watcher.publishAsync('status/sentinel', 'sentinel', { qos: 1 });
+    await waitFor(() => seen.some((m) => m.payload === 'sentinel'), 5_000);
+    expect(seen.map((m) => m.payload)).toEqual(['sentinel']);
+  });
 });

@@ -61,7 +61,7 @@ export interface NatsClusterOptions {
   startTimeoutMs?: number;
   /** A changed session is written to JetStream this long after its first change (batching). Default 100 ms. */
   persistDelayMs?: number;
-  /** How often an edge checks that the other edges are alive. Default 1 s; an edge is dead after two missed checks. */
+  /** How often an edge checks that the other edges are alive. Default 1 s; an edge is dead after three missed checks. */
   livenessIntervalMs?: number;
   /** A NATS credentials file (user JWT and NKey seed), read at start. */
   credsFile?: string;
@@ -180,6 +180,8 @@ export class NatsCluster implements BrokerCluster {
   #checkingEdges = false;
   /** Other edges that missed liveness checks in a row. */
   readonly #misses = new Map<string, number>();
+  /** When this edge's link was last confirmed: after a NATS outage the others need time to re-subscribe too. */
+  #linkedAtMs = 0;
   /** Sessions changed since last written (their keys). */
   readonly #dirty = new Set<string>();
   /** The KV revision this edge last wrote per session: writes are compare-and-set on it. */
@@ -810,12 +812,16 @@ export class NatsCluster implements BrokerCluster {
     }
   }
 
-  /** Asks every registered edge whether it is alive; one that missed two checks in a row is dead. */
+  /**
+   * Asks every registered edge whether it is alive; one that NATS says nobody answers for, three
+   * checks in a row (and not just after this edge's own reconnect), is dead.
+   */
   async #checkEdges(): Promise<void> {
     const nc = this.#nc;
     const kv = this.#edgesKv;
     if (!nc || !kv || !this.#connected || this.#checkingEdges || this.#stopped) return;
     this.#checkingEdges = true;
+    const every = this.#options.livenessIntervalMs ?? 1_000;
     try {
       const others: string[] = [];
       for await (const key of await kv.keys()) if (key !== this.#edgeKey) others.push(key);
@@ -828,9 +834,11 @@ export class NatsCluster implements BrokerCluster {
           } catch (error) {
             // A timeout is a slow edge, not a dead one: only NATS's "nobody subscribes" counts.
             if (!isNoResponders(error) || !this.#connected) return;
+            // Just back from a NATS outage: the others are reconnecting as well, not dead.
+            if (this.#core!.clock.now() - this.#linkedAtMs < 5 * every) return;
             const misses = (this.#misses.get(key) ?? 0) + 1;
             this.#misses.set(key, misses);
-            if (misses >= 2) await this.#claimDeadEdge(kv, key);
+            if (misses >= 3) await this.#claimDeadEdge(kv, key);
           }
         }),
       );
@@ -991,7 +999,10 @@ export class NatsCluster implements BrokerCluster {
   async #linkUp(nc: NatsConnection, set: (up: boolean) => void): Promise<void> {
     const disconnects = this.#disconnects;
     await nc.flush().catch(() => {});
-    if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) set(true);
+    if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) {
+      this.#linkedAtMs = this.#core?.clock.now() ?? 0;
+      set(true);
+    }
   }
 
   async #followStatus(nc: NatsConnection): Promise<void> {
