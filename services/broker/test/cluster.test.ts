@@ -689,3 +689,11 @@ describe('cluster: NATS failure', () => {
 function retainedCount(edge: Edge, filter: string): number {
   return [...edge.cluster.core!.retainedMatching('acc_a', filter)].length;
 }
+
+describe('cluster: NATS credentials', () => {
+  it('a credentials file that cannot be read stops the start, naming the setting and the path', async () => {
+    const cluster = new NatsCluster({ url: nats.url, cluster: 'creds', edgeId: 'e1', logger: pino({ level: 'silent' }), credsFile: '/nonexistent/edge.creds' });
+    await expect(cluster.start()).rejects.toThrow('TOLLGATE_NATS_CREDS: cannot read /nonexistent/edge.creds (ENOENT)');
+    expect(cluster.connected).toBe(false);
+  });
+});

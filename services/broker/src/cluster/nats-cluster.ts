@@ -31,7 +31,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
-import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { AppError } from '#libs/errors/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
@@ -176,6 +176,9 @@ export class NatsCluster implements BrokerCluster {
   /** This edge's key in `<cluster>_edges` and its liveness subject's last token. */
   readonly #edgeKey: string;
   #edgesKv: KV | undefined;
+  /** The other registered edges (keys of `<cluster>_edges`), followed by a watch: no listing per check. */
+  readonly #edges = new Set<string>();
+  #edgesWatch: QueuedIterator<KvWatchEntry> | undefined;
   #livenessTimer: NodeJS.Timeout | undefined;
   #checkingEdges = false;
   /** Other edges that missed liveness checks in a row. */
@@ -290,6 +293,7 @@ export class NatsCluster implements BrokerCluster {
     }
     this.#stopped = true;
     this.#watch?.stop();
+    this.#edgesWatch?.stop();
     const nc = this.#nc;
     const qnc = this.#qnc;
     this.#nc = undefined;
@@ -467,11 +471,7 @@ export class NatsCluster implements BrokerCluster {
    */
   async #syncView(nc: NatsConnection): Promise<void> {
     try {
-      if (this.#edgesKv) {
-        let n = 0;
-        for await (const key of await this.#edgesKv.keys()) if (key !== this.#edgeKey) n++;
-        this.#otherEdges = n;
-      }
+      this.#otherEdges = this.#edges.size;
       if (this.#otherEdges > 0) {
         const replies = await nc.requestMany(`${this.#options.cluster}.interest.dump`, '', { strategy: 'count', maxMessages: this.#otherEdges, maxWait: INTEREST_ACK_TIMEOUT_MS });
         for await (const reply of replies) this.#onInterest('state', reply);
@@ -806,6 +806,20 @@ export class NatsCluster implements BrokerCluster {
         await this.#edgesKv.put(this.#edgeKey, this.edgeId);
         if (wasRegistered) for (const key of this.#revisions.keys()) this.#dirty.add(key);
       }
+      // Updates first (nothing missed between the listing and the watch), then the listing.
+      this.#edgesWatch?.stop();
+      const watch = await this.#edgesKv.watch({ include: KvWatchInclude.UpdatesOnly });
+      this.#edgesWatch = watch;
+      void (async () => {
+        for await (const e of watch) {
+          if (e.key === this.#edgeKey) continue;
+          if (e.operation === 'PUT') this.#edges.add(e.key);
+          else this.#edges.delete(e.key);
+          this.#otherEdges = this.#edges.size;
+        }
+      })().catch(() => {});
+      for await (const key of await this.#edgesKv.keys()) if (key !== this.#edgeKey) this.#edges.add(key);
+      this.#otherEdges = this.#edges.size;
       this.#schedulePersist();
     } catch (error) {
       this.#options.logger.warn({ err: error }, 'cluster: could not register this edge; dead-edge recovery unavailable');
@@ -823,9 +837,7 @@ export class NatsCluster implements BrokerCluster {
     this.#checkingEdges = true;
     const every = this.#options.livenessIntervalMs ?? 1_000;
     try {
-      const others: string[] = [];
-      for await (const key of await kv.keys()) if (key !== this.#edgeKey) others.push(key);
-      this.#otherEdges = others.length;
+      const others = [...this.#edges];
       await Promise.all(
         others.map(async (key) => {
           try {
@@ -853,12 +865,17 @@ export class NatsCluster implements BrokerCluster {
   async #claimDeadEdge(kv: KV, key: string): Promise<void> {
     this.#misses.delete(key);
     const entry = await kv.get(key);
-    if (!entry || entry.operation !== 'PUT') return;
+    const forget = () => {
+      this.#edges.delete(key);
+      this.#otherEdges = this.#edges.size;
+    };
+    if (!entry || entry.operation !== 'PUT') return forget(); // gone already
     try {
       await kv.delete(key, { previousSeq: entry.revision });
     } catch {
-      return; // another edge claimed it
+      return forget(); // another edge claimed it
     }
+    forget();
     this.#count('edge_declared_dead');
     this.#view.drop(key);
     this.#publishQuietly(`${this.#options.cluster}.interest.gone`, JSON.stringify({ e: key }));
