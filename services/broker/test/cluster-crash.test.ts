@@ -180,4 +180,42 @@ describe('cluster: an edge that dies', () => {
     await waitFor(() => seen.some((m) => m.payload === 'sentinel'), 5_000);
     expect(seen.map((m) => m.payload)).toEqual(['sentinel']);
   });
+
+  it('SIGKILL: a client back on another edge within its Will Delay resumes its session, and its will is dropped everywhere', async () => {
+    const clusterName = `crash${process.pid}x${++seq}`;
+    const b = await startEdge(clusterName, 'b');
+    const c = await startEdge(clusterName, 'c');
+    const a = await startEdgeProcess(clusterName, 'a');
+    const mqtt = (await import('mqtt')).default;
+    const options = { host: '127.0.0.1', protocolVersion: 5 as const, clientId: 'dev-2', clean: false, properties: { sessionExpiryInterval: 300 }, username: 'alice', password: 'pw-a', reconnectPeriod: 0 };
+    const device = await mqtt.connectAsync({ ...options, port: a.port, will: { topic: 'status/dev-2', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 120 } } });
+    await device.subscribeAsync('cmd/dev-2', { qos: 1 });
+    await until(async () => {
+      const s = await storedSession(clusterName, 'acc_a', 'dev-2');
+      return s !== undefined && s.will !== undefined && s.subscriptions.some((x) => x.f === 'cmd/dev-2');
+    }, 5_000);
+    device.stream.destroy();
+    await killed(a.child);
+    // Back at once, before or after an edge adopted the session (either way: the same outcome).
+    const back = mqtt.connect({ ...options, port: b.port });
+    const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => {
+      back.once('connect', (p) => resolve(p));
+      back.once('error', reject);
+    });
+    try {
+      expect(connack.sessionPresent).toBe(true);
+      const key = 'acc_a\u0000dev-2';
+      // Whichever edge adopted it (if one did before the client was back) has let it go.
+      await waitFor(() => !c.cluster.core!.sessions.has(key) && b.cluster.core!.sessions.get(key)?.connection?.connected === true, 10_000);
+      expect(b.cluster.core!.sessions.get(key)!.will).toBeUndefined();
+      expect(b.cluster.core!.sessions.get(key)!.subscriptions.has('cmd/dev-2')).toBe(true);
+      // JetStream's copy follows: no will left for a later adoption to publish.
+      await until(async () => {
+        const s = await storedSession(clusterName, 'acc_a', 'dev-2');
+        return s !== undefined && s.online && s.will === undefined;
+      }, 5_000);
+    } finally {
+      back.end(true);
+    }
+  }, 40_000);
 });

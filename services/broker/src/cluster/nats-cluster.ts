@@ -577,17 +577,26 @@ export class NatsCluster implements BrokerCluster {
     if (core.sessions.has(key) || !nc || !this.#connected) return undefined;
     const subject = this.#sessionSubject(principal.account, clientId);
     if (subject.length > MAX_SUBJECT_BYTES) return undefined;
-    let snap: SessionSnapshot | null;
-    try {
-      // No edge holds it: NATS answers "no responders" at once.
-      const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
-      snap = reply.json<SessionSnapshot | null>();
-    } catch (error) {
-      if (!isNoResponders(error)) {
-        this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
-        return undefined;
+    let snap: SessionSnapshot | null = null;
+    // An edge adopting the session (its edge died) may change its entry while this edge takes it:
+    // then that edge holds it, and is asked again (a few times, a little later each).
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+      try {
+        // No edge holds it: NATS answers "no responders" at once.
+        const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
+        snap = reply.json<SessionSnapshot | null>();
+        break;
+      } catch (error) {
+        if (!isNoResponders(error)) {
+          this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
+          return undefined;
+        }
+        const taken = await this.#unparkSession(key);
+        if (taken === 'changed') continue;
+        snap = taken;
+        break;
       }
-      snap = await this.#unparkSession(key);
     }
     // Another CONNECT of this client id got here meanwhile: it has the session already.
     if (!snap || core.sessions.has(key)) return undefined;
@@ -636,13 +645,18 @@ export class NatsCluster implements BrokerCluster {
   }
 
   /** A parked session, taken (deleted at the revision read: two edges never both take it), unless expired. */
-  async #unparkSession(sessionKey: string): Promise<SessionSnapshot | null> {
+  async #unparkSession(sessionKey: string): Promise<SessionSnapshot | null | 'changed'> {
     try {
       const kv = await this.#sessionsBucket();
       const key = this.#sessionsKey(sessionKey);
       const entry = kv && key.length <= MAX_SUBJECT_BYTES ? await kv.get(key) : null;
       if (!kv || !entry || entry.operation !== 'PUT') return null;
-      await kv.delete(key, { previousSeq: entry.revision });
+      try {
+        await kv.delete(key, { previousSeq: entry.revision });
+      } catch (error) {
+        if (isWrongLastSequence(error)) return 'changed';
+        throw error;
+      }
       const parked = entry.json<Partial<StoredSession> & SessionSnapshot>();
       // Online when its edge died (no holder answered): the connection ended with that edge. The
       // client is back before any will delay ran out: no will [MQTT-3.1.3-9].
