@@ -2,8 +2,8 @@
  * Broker edges as one MQTT cluster over NATS (ARCHITECTURE §2, "How the mesh runs").
  *
  * - Routing by interest: each edge subscribes on NATS to the subjects of its clients' filters
- *   (one NATS subscription per distinct filter and account, refcounted) and publishes every
- *   accepted message on its topic's subject; NATS delivers only where there is interest. The
+ *   (one NATS subscription per distinct filter and account, refcounted) and publishes an accepted
+ *   message on its topic's subject when another edge has interest; NATS delivers only there. The
  *   receiving edge routes the message through its own trie (`BrokerCore.route`), so QoS
  *   downgrade, Retain As Published, subscription identifiers, the `$` rule and overlapping
  *   subscriptions behave exactly as for a local publish. A message reaching an edge through
@@ -22,6 +22,13 @@
  * - Persistent sessions move: each is reachable on its own subject while an edge holds it; a
  *   CONNECT with Clean Start 0 elsewhere asks for it and installs the snapshot (session-handover.ts).
  *   A gracefully stopping edge parks its sessions in a KV bucket for whichever edge is asked next.
+ * - Sessions outlive a crashed edge: every session that must (persistent, or with a will) is written
+ *   to the sessions bucket as it changes (batched, compare-and-set on this edge's last revision).
+ *   Edges register in `<cluster>_edges` and check each other on a liveness subject; one edge claims a
+ *   dead edge (compare-and-set), adopts its sessions (compare-and-set each) and publishes their wills
+ *   once. An edge whose write fails the compare-and-set lost the session to another edge: fenced.
+ * - A message no other edge has interest in stays here: edges announce their interest (acknowledged
+ *   before the SUBACK), exchange full state on (re)connect, and each keeps a view (interest-view.ts).
  * - Admin (clients, kick, stats) is a scatter-gather request to every edge.
  * - NATS unreachable: local clients are served as before (nothing is buffered for later), the edge
  *   reports `degraded`, and the client library reconnects and re-subscribes by itself; the edge is
