@@ -217,7 +217,7 @@ export async function startMesh(env: MeshEnv, options: MeshOptions = {}): Promis
             maxKeepAliveSeconds: env.TOLLGATE_BROKER_MAX_KEEPALIVE,
           },
           edgeId: env.TOLLGATE_BROKER_EDGE_ID,
-          cluster: env.TOLLGATE_NATS_URL ? { natsUrl: env.TOLLGATE_NATS_URL, name: env.TOLLGATE_BROKER_CLUSTER } : undefined,
+          cluster: env.TOLLGATE_NATS_URL ? { natsUrl: env.TOLLGATE_NATS_URL, name: env.TOLLGATE_BROKER_CLUSTER, credsFile: env.TOLLGATE_NATS_CREDS, tlsCaFile: env.TOLLGATE_NATS_TLS_CA, tlsCertFile: env.TOLLGATE_NATS_TLS_CERT, tlsKeyFile: env.TOLLGATE_NATS_TLS_KEY, kvReplicas: env.TOLLGATE_NATS_KV_REPLICAS } : undefined,
           traceSampleRatio: env.TOLLGATE_BROKER_TRACE_SAMPLE,
           decisionReportsPerSecond: env.TOLLGATE_BROKER_DECISION_REPORTS_PER_SECOND,
         },

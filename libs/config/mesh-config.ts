@@ -110,6 +110,14 @@ export const brokerEnvShape = {
     .string()
     .refine((v) => v.split(',').every((u) => url(['nats', 'tls']).safeParse(u.trim()).success), { message: 'expected nats:// or tls:// URLs, comma separated' })
     .optional(),
+  /** NATS credentials file (user JWT + NKey seed) for the broker edges; user and password go in the URL. */
+  TOLLGATE_NATS_CREDS: z.string().min(1).optional(),
+  /** CA bundle (PEM) for the NATS servers' TLS certificates; client certificate and key for mutual TLS. */
+  TOLLGATE_NATS_TLS_CA: z.string().min(1).optional(),
+  TOLLGATE_NATS_TLS_CERT: z.string().min(1).optional(),
+  TOLLGATE_NATS_TLS_KEY: z.string().min(1).optional(),
+  /** Replicas of the cluster's JetStream KV buckets (3 on a three-node NATS cluster). */
+  TOLLGATE_NATS_KV_REPLICAS: z.string().regex(/^[1-5]$/, { message: 'expected 1-5' }).transform(Number).default(1),
   /** Edges with the same cluster name share subjects and the retained store. */
   TOLLGATE_BROKER_CLUSTER: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, { message: 'expected letters, digits, _ and - (at most 64)' }).default('tollgate'),
   /** This edge's name in the cluster and in quota leases; unset: random per process. */

@@ -72,7 +72,7 @@ export interface BrokerAppConfig {
       }
     | undefined;
   /** Form one MQTT cluster with the other edges over NATS (cluster/); unset: a single edge. */
-  cluster?: { natsUrl: string; name: string } | undefined;
+  cluster?: { natsUrl: string; name: string; credsFile?: string | undefined; tlsCaFile?: string | undefined; tlsCertFile?: string | undefined; tlsKeyFile?: string | undefined; kvReplicas?: number | undefined } | undefined;
   /** Share of PUBLISH/SUBSCRIBE packets traced, 0..1 (`TOLLGATE_BROKER_TRACE_SAMPLE`, default 0.001); every CONNECT is. */
   traceSampleRatio?: number | undefined;
   /** The edge's own topic denials sent to authz's decision log per second at most (`TOLLGATE_BROKER_DECISION_REPORTS_PER_SECOND`, default 200). */
@@ -115,7 +115,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     subscribeOverlap: config.subscribeOverlap ?? 'filter',
   });
   const edgeId = config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`;
-  const cluster = config.cluster ? new NatsCluster({ url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
+  const cluster = config.cluster ? new NatsCluster({ ...config.cluster, url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
   if (cluster) observeCluster(cluster);
   const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const quotaMeter = createLeaseQuotaMeter({

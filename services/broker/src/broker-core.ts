@@ -115,6 +115,7 @@ export class BrokerCore {
     session.setSubscription(sub);
     const existed = this.tree(session.account).add(levelsFilter, sub);
     this.cluster?.onSubscribe(session.account, levelsFilter, existed, sub.group); // cluster: declare interest
+    this.cluster?.onSessionChanged(session); // cluster: kept in JetStream
     return existed;
   }
 
@@ -130,6 +131,7 @@ export class BrokerCore {
     const tree = this.#trees.get(session.account);
     tree?.remove(levels, session, sub.group);
     this.cluster?.onUnsubscribe(session.account, levels, sub.group); // cluster: drop interest
+    this.cluster?.onSessionChanged(session); // cluster: kept in JetStream
     if (tree && tree.size === 0) this.#trees.delete(session.account);
     return true;
   }
@@ -390,6 +392,7 @@ export class BrokerCore {
     }
     ownPayload(delivery.message);
     session.enqueue(delivery);
+    this.cluster?.onSessionChanged(session); // cluster: kept in JetStream
   }
 
   #sendInflight(session: Session, conn: Connection, delivery: Delivery): void {
@@ -603,6 +606,7 @@ export class BrokerCore {
       return;
     }
     session.expiresAtMs = this.clock.now() + session.expiryIntervalSeconds * 1000;
+    this.cluster?.onSessionChanged(session); // cluster: kept in JetStream
     if (session.willAtMs !== undefined && session.willAtMs <= this.clock.now()) this.publishWill(session);
   }
 

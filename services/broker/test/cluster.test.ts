@@ -215,6 +215,70 @@ describe('cluster: what cannot cross stays on its edge', () => {
   });
 });
 
+describe('cluster: a message with no remote subscriber never leaves its edge', () => {
+  it('is not published to NATS until another edge subscribes, and again not once it unsubscribed', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    // What goes over NATS, seen by a plain NATS subscriber (not an edge: it declares no interest).
+    const nc = await natsConnect({ servers: nats.url });
+    const onWire: string[] = [];
+    nc.subscribe(`${clusterName}.msg.>`, { callback: (_err, msg) => void onWire.push(msg.subject.split('.').slice(3).join('/')) });
+    await nc.flush();
+    try {
+      const watcher = await e2.connect({ clientId: 'watcher' });
+      const watched = collect(watcher);
+      await watcher.subscribeAsync('sentinel/#', { qos: 1 });
+      const pub = await e1.connect({ clientId: 'pub', protocolVersion: 5 });
+      // A local subscriber on e1 only: local delivery as always, nothing to NATS.
+      const local = await e1.connect({ clientId: 'local' });
+      const gotLocal = collect(local);
+      await local.subscribeAsync('lonely/#', { qos: 1 });
+      await pub.publishAsync('lonely/1', 'stays', { qos: 1 });
+      await settle(pub, watched, 'sentinel/1');
+      await waitFor(() => onWire.includes('sentinel/1'), 5_000);
+      expect(onWire).not.toContain('lonely/1');
+      expect(gotLocal.map((g) => g.payload)).toEqual(['stays']);
+      expect(e1.cluster.counters.get('no_remote_interest')).toBeGreaterThanOrEqual(1);
+
+      // Another edge subscribes: once its SUBACK is out, e1 publishes what matches.
+      const far = await e2.connect({ clientId: 'far' });
+      const gotFar = collect(far);
+      await far.subscribeAsync('lonely/+', { qos: 1 });
+      await pub.publishAsync('lonely/2', 'crosses', { qos: 1 });
+      await waitFor(() => gotFar.length === 1, 5_000);
+      expect(gotFar[0]!.payload).toBe('crosses');
+
+      // It unsubscribes: e1 learns it (asynchronously) and keeps its messages again.
+      await far.unsubscribeAsync('lonely/+');
+      for (let kept = false, tries = 0; !kept; tries++) {
+        expect(tries).toBeLessThan(200);
+        const before = e1.cluster.counters.get('no_remote_interest') ?? 0;
+        await pub.publishAsync('lonely/3', 'stays-again', { qos: 1 }); // PUBACK: e1 has decided
+        kept = (e1.cluster.counters.get('no_remote_interest') ?? 0) > before;
+      }
+      onWire.length = 0;
+      await pub.publishAsync('lonely/4', 'stays-too', { qos: 1 });
+      await settle(pub, watched, 'sentinel/2');
+      await waitFor(() => onWire.includes('sentinel/2'), 5_000);
+      expect(onWire).toEqual(['sentinel/2']);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('an edge that joins later learns the interest already there', async () => {
+    const e1 = await startEdge('e1');
+    const sub = await e1.connect({ clientId: 'early' });
+    const got = collect(sub);
+    await sub.subscribeAsync('early/#', { qos: 1 });
+    const e2 = await startEdge('e2');
+    const pub = await e2.connect({ clientId: 'pub' });
+    await pub.publishAsync('early/1', 'reaches', { qos: 1 });
+    await waitFor(() => got.length === 1, 5_000);
+    expect(got[0]!.payload).toBe('reaches');
+  });
+});
+
 describe('cluster: frames that are not an edge\'s', () => {
   it('are dropped and counted; the edge goes on routing', async () => {
     const e1 = await startEdge('e1');
@@ -625,3 +689,11 @@ describe('cluster: NATS failure', () => {
 function retainedCount(edge: Edge, filter: string): number {
   return [...edge.cluster.core!.retainedMatching('acc_a', filter)].length;
 }
+
+describe('cluster: NATS credentials', () => {
+  it('a credentials file that cannot be read stops the start, naming the setting and the path', async () => {
+    const cluster = new NatsCluster({ url: nats.url, cluster: 'creds', edgeId: 'e1', logger: pino({ level: 'silent' }), credsFile: '/nonexistent/edge.creds' });
+    await expect(cluster.start()).rejects.toThrow('TOLLGATE_NATS_CREDS: cannot read /nonexistent/edge.creds (ENOENT)');
+    expect(cluster.connected).toBe(false);
+  });
+});

@@ -39,6 +39,11 @@ export interface BrokerCluster {
    * undefined when no edge had it (or NATS is away).
    */
   takeSession(principal: Principal, clientId: string, acl: TopicAuthorizer): Promise<Session | undefined>;
+  /**
+   * A session changed (subscriptions, queued messages, its connection or will): the cluster keeps
+   * what must outlive this edge (persistent sessions, wills) in JetStream, batched.
+   */
+  onSessionChanged(session: Session): void;
   /** A session of this edge ended (expired, cleaned, taken over). */
   onSessionEnded(account: string, clientId: string): void;
 }

@@ -16,7 +16,15 @@ describe('cluster settings', () => {
     expect(env.TOLLGATE_BROKER_EDGE_ID).toBe('edge-7');
   });
 
+  it('takes NATS credentials and TLS files and the KV replicas (default 1)', () => {
+    expect(parseEnv(meshEnvSchema, {}).TOLLGATE_NATS_KV_REPLICAS).toBe(1);
+    const env = parseEnv(meshEnvSchema, { TOLLGATE_NATS_CREDS: '/etc/nats/edge.creds', TOLLGATE_NATS_TLS_CA: '/etc/nats/ca.pem', TOLLGATE_NATS_KV_REPLICAS: '3' });
+    expect([env.TOLLGATE_NATS_CREDS, env.TOLLGATE_NATS_TLS_CA, env.TOLLGATE_NATS_KV_REPLICAS]).toEqual(['/etc/nats/edge.creds', '/etc/nats/ca.pem', 3]);
+  });
+
   it.each([
+    ['TOLLGATE_NATS_KV_REPLICAS', '0', 'expected 1-5'],
+    ['TOLLGATE_NATS_KV_REPLICAS', 'three', 'expected 1-5'],
     ['TOLLGATE_NATS_URL', 'http://a:4222', 'expected nats:// or tls:// URLs'],
     ['TOLLGATE_NATS_URL', 'nats://a:4222,nope', 'expected nats:// or tls:// URLs'],
     ['TOLLGATE_BROKER_CLUSTER', 'a.b', 'expected letters, digits'],

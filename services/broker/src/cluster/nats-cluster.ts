@@ -2,8 +2,8 @@
  * Broker edges as one MQTT cluster over NATS (ARCHITECTURE §2, "How the mesh runs").
  *
  * - Routing by interest: each edge subscribes on NATS to the subjects of its clients' filters
- *   (one NATS subscription per distinct filter and account, refcounted) and publishes every
- *   accepted message on its topic's subject; NATS delivers only where there is interest. The
+ *   (one NATS subscription per distinct filter and account, refcounted) and publishes an accepted
+ *   message on its topic's subject when another edge has interest; NATS delivers only there. The
  *   receiving edge routes the message through its own trie (`BrokerCore.route`), so QoS
  *   downgrade, Retain As Published, subscription identifiers, the `$` rule and overlapping
  *   subscriptions behave exactly as for a local publish. A message reaching an edge through
@@ -22,6 +22,13 @@
  * - Persistent sessions move: each is reachable on its own subject while an edge holds it; a
  *   CONNECT with Clean Start 0 elsewhere asks for it and installs the snapshot (session-handover.ts).
  *   A gracefully stopping edge parks its sessions in a KV bucket for whichever edge is asked next.
+ * - Sessions outlive a crashed edge: every session that must (persistent, or with a will) is written
+ *   to the sessions bucket as it changes (batched, compare-and-set on this edge's last revision).
+ *   Edges register in `<cluster>_edges` and check each other on a liveness subject; one edge claims a
+ *   dead edge (compare-and-set), adopts its sessions (compare-and-set each) and publishes their wills
+ *   once. An edge whose write fails the compare-and-set lost the session to another edge: fenced.
+ * - A message no other edge has interest in stays here: edges announce their interest (acknowledged
+ *   before the SUBACK), exchange full state on (re)connect, and each keeps a view (interest-view.ts).
  * - Admin (clients, kick, stats) is a scatter-gather request to every edge.
  * - NATS unreachable: local clients are served as before (nothing is buffered for later), the edge
  *   reports `degraded`, and the client library reconnects and re-subscribes by itself; the edge is
@@ -29,8 +36,9 @@
  *   retained writes made meanwhile are written then.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
-import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv';
+import { readFile } from 'node:fs/promises';
+import { connect, credsAuthenticator, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
+import { Kvm, KvWatchInclude, type KV, type KvWatchEntry } from '@nats-io/kv';
 import type { QueuedIterator } from '@nats-io/nats-core';
 import { AppError } from '#libs/errors/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
@@ -41,8 +49,9 @@ import type { Message, Session } from '../session.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
 import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
-import { installSession, snapshotSession, type SessionSnapshot } from './session-handover.ts';
+import { adoptedAcl, fromWire, installSession, snapshotSession, toWire, type SessionSnapshot, type StoredSession } from './session-handover.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
+import { InterestView } from './interest-view.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
 export interface NatsClusterOptions {
@@ -57,6 +66,19 @@ export interface NatsClusterOptions {
   adminTimeoutMs?: number;
   /** `start` waits at most this for NATS and the retained store before the edge serves anyway. Default 5 s. */
   startTimeoutMs?: number;
+  /** A changed session is written to JetStream this long after its first change (batching). Default 100 ms. */
+  persistDelayMs?: number;
+  /** How often an edge checks that the other edges are alive. Default 1 s; an edge is dead after three missed checks. */
+  livenessIntervalMs?: number;
+  /** A NATS credentials file (user JWT and NKey seed), read at start. */
+  credsFile?: string;
+  /** CA bundle (PEM) to verify the NATS servers' certificates; set, the connection must use TLS. */
+  tlsCaFile?: string;
+  /** Client certificate and key (PEM) for NATS servers that verify clients (mutual TLS). */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  /** Replicas of the JetStream KV buckets (retained, sessions, edges): 3 on a three-node NATS cluster. Default 1. */
+  kvReplicas?: number;
 }
 
 /** One edge's answers for the cluster-wide admin calls. */
@@ -78,7 +100,7 @@ export interface EdgeClient {
   edge: string;
 }
 
-export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed';
+export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'duplicates_dropped' | 'undecodable' | 'topic_too_long' | 'too_large' | 'not_connected' | 'retained_write_failed' | 'taken_over' | 'session_moved_in' | 'session_moved_out' | 'session_parked' | 'session_unparked' | 'callback_failed' | 'session_written' | 'session_write_failed' | 'session_fenced' | 'session_adopted' | 'edge_declared_dead' | 'no_remote_interest';
 
 /**
  * NATS's default max_control_line is 4 KiB and a longer subject closes the connection; topics
@@ -86,11 +108,25 @@ export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'dup
  */
 const MAX_SUBJECT_BYTES = 3_000;
 
+/** At most this many sessions are written per batch: a burst of changes is spread, not stacked. */
+const MAX_PERSIST_BATCH = 256;
+
+/** JetStream's "wrong last sequence": the key changed since this edge wrote it (another edge has it). */
+function isWrongLastSequence(error: unknown): boolean {
+  const e = error as { api_error?: { err_code?: number }; code?: unknown; message?: unknown };
+  return e?.api_error?.err_code === 10071 || (typeof e?.message === 'string' && e.message.includes('wrong last sequence'));
+}
+
 interface Interest {
   count: number;
   patterns: string[];
   subs: NatsSubscription[];
+  /** Settles once the other edges acknowledged this interest (or it timed out). */
+  acked?: Promise<void>;
 }
+
+/** Interest announcements wait at most this for the other edges' acknowledgements. */
+const INTEREST_ACK_TIMEOUT_MS = 1_000;
 
 /** NATS's instant "nobody subscribes to that subject" (thrown as is, or as a RequestError's cause). */
 function isNoResponders(error: unknown): boolean {
@@ -144,6 +180,30 @@ export class NatsCluster implements BrokerCluster {
   #stopped = false;
   #applyingRemote = false;
   #ready: Promise<void> | undefined;
+  /** This edge's key in `<cluster>_edges` and its liveness subject's last token. */
+  readonly #edgeKey: string;
+  #edgesKv: KV | undefined;
+  /** The other registered edges (keys of `<cluster>_edges`), followed by a watch: no listing per check. */
+  readonly #edges = new Set<string>();
+  #edgesWatch: QueuedIterator<KvWatchEntry> | undefined;
+  #livenessTimer: NodeJS.Timeout | undefined;
+  #checkingEdges = false;
+  /** Other edges that missed liveness checks in a row. */
+  readonly #misses = new Map<string, number>();
+  /** When this edge's link was last confirmed: after a NATS outage the others need time to re-subscribe too. */
+  #linkedAtMs = 0;
+  /** Sessions changed since last written (their keys). */
+  readonly #dirty = new Set<string>();
+  /** The KV revision this edge last wrote per session: writes are compare-and-set on it. */
+  readonly #revisions = new Map<string, number>();
+  #persistTimer: NodeJS.Timeout | undefined;
+  #persisting: Promise<void> | undefined;
+  /** What the other edges subscribe to (and this edge's shared groups, which NATS may pick this edge for). */
+  readonly #view = new InterestView();
+  /** The view is complete (every edge's full state received since the last connect): skipping is safe. */
+  #viewReady = false;
+  /** Registered edges other than this one, as last listed: how many acknowledgements to wait for. */
+  #otherEdges = 0;
 
   constructor(options: NatsClusterOptions) {
     if (!/^[A-Za-z0-9_-]+$/.test(options.cluster)) throw new AppError('INVALID_ARGUMENT', 'cluster: letters, digits, _ and - only', { field: 'cluster' });
@@ -151,6 +211,7 @@ export class NatsCluster implements BrokerCluster {
     this.edgeId = options.edgeId;
     this.#prefix = `${options.cluster}.msg.`;
     this.#origin = `${options.edgeId}/${randomBytes(4).toString('hex')}`;
+    this.#edgeKey = encodeLevel(this.#origin);
   }
 
   /** Binds the broker core whose routing, sessions and retained store this cluster extends. */
@@ -184,7 +245,15 @@ export class NatsCluster implements BrokerCluster {
    * can), declares interest, loads the retained store. Waits at most `startTimeoutMs`.
    */
   async start(): Promise<void> {
+    const o = this.#options;
+    // Read once: a missing or unreadable credentials file fails the start with the path, never the secret.
+    const creds = o.credsFile === undefined ? undefined : await readFile(o.credsFile).catch((error: unknown) => {
+      throw new AppError('INVALID_ARGUMENT', `TOLLGATE_NATS_CREDS: cannot read ${o.credsFile} (${(error as NodeJS.ErrnoException).code ?? 'error'})`, { field: 'TOLLGATE_NATS_CREDS' });
+    });
+    const tls = o.tlsCaFile || o.tlsCertFile ? { ...(o.tlsCaFile ? { caFile: o.tlsCaFile } : {}), ...(o.tlsCertFile ? { certFile: o.tlsCertFile } : {}), ...(o.tlsKeyFile ? { keyFile: o.tlsKeyFile } : {}) } : undefined;
     const options = (name: string, noEcho: boolean) => ({
+      ...(creds ? { authenticator: credsAuthenticator(creds) } : {}),
+      ...(tls ? { tls } : {}),
       servers: this.#options.url.split(',').map((s) => s.trim()),
       name,
       noEcho,
@@ -218,9 +287,20 @@ export class NatsCluster implements BrokerCluster {
    * sessions are parked in JetStream first, for whichever edge their clients reconnect to.
    */
   async stop(): Promise<void> {
-    if (!this.#stopped && this.#connected) await this.#parkSessions();
+    clearInterval(this.#livenessTimer);
+    clearTimeout(this.#persistTimer);
+    this.#persistTimer = undefined;
+    if (!this.#stopped && this.#connected) {
+      await this.#persisting;
+      await this.#persist(Number.POSITIVE_INFINITY);
+      await this.#parkSessions();
+      // Leaving, not dying: nobody must adopt this edge's (parked) sessions, nor publish for its interest.
+      await this.#edgesKv?.delete(this.#edgeKey).catch(() => {});
+      this.#publishQuietly(`${this.#options.cluster}.interest.gone`, JSON.stringify({ e: this.#edgeKey }));
+    }
     this.#stopped = true;
     this.#watch?.stop();
+    this.#edgesWatch?.stop();
     const nc = this.#nc;
     const qnc = this.#qnc;
     this.#nc = undefined;
@@ -247,6 +327,11 @@ export class NatsCluster implements BrokerCluster {
     if (subject.length > MAX_SUBJECT_BYTES) {
       this.#count('topic_too_long');
       return this.#stayLocal(account, message);
+    }
+    // No other edge wants it (nor a shared group NATS could pick another edge for): it stays here.
+    if (this.#viewReady && !this.#view.matches(subject)) {
+      this.#count('no_remote_interest');
+      return false;
     }
     const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
     if (frame.length > nc.info!.max_payload) {
@@ -291,11 +376,15 @@ export class NatsCluster implements BrokerCluster {
 
   onSubscribe(account: string, levelsFilter: string, existed: boolean, group: string | undefined): void {
     if (existed) return;
+    this.#addInterest(account, levelsFilter, group);
+  }
+
+  #addInterest(account: string, levelsFilter: string, group: string | undefined): Interest {
     const key = group === undefined ? `${account}\u0000${levelsFilter}` : `${account}\u0000${levelsFilter}\u0000${group}`;
     const entry = group === undefined ? this.#interest.get(key) : this.#sharedInterest.get(key);
     if (entry) {
       entry.count++;
-      return;
+      return entry;
     }
     const base = `${this.#prefix}${encodeLevel(account)}`;
     let patterns = filterToTokenPatterns(levelsFilter).map((p) => `${base}.${p}`);
@@ -308,31 +397,120 @@ export class NatsCluster implements BrokerCluster {
       const created: Interest = { count: 1, patterns, subs: [] };
       this.#interest.set(key, created);
       if (this.#nc) this.#declare(this.#nc, created);
-      return;
+      created.acked = this.#announce(patterns);
+      return created;
     }
     // Queue names are tokens: a digest of what identifies the shared subscription cluster-wide.
     const queue = `share-${createHash('sha256').update(key).digest('base64url').slice(0, 32)}`;
-    const created = { count: 1, patterns, subs: [] as NatsSubscription[], queue, account, levels: levelsFilter, group };
+    const created = { count: 1, patterns, subs: [] as NatsSubscription[], queue, account, levels: levelsFilter, group, acked: undefined as Promise<void> | undefined };
     this.#sharedInterest.set(key, created);
     if (this.#qnc) this.#declareShared(this.#qnc, created);
+    // NATS may pick this edge's or another's members: a message matching the group always goes out.
+    this.#view.add(this.#edgeKey, patterns);
+    created.acked = this.#announce(patterns);
+    return created;
+  }
+
+  /**
+   * Tells the other edges about new interest and waits (bounded) until each registered edge
+   * acknowledged it: from then on they publish what matches it.
+   */
+  async #announce(patterns: string[]): Promise<void> {
+    const nc = this.#nc;
+    // Not waiting for `connected`: a subscription made while the link is being confirmed must be announced too.
+    if (patterns.length === 0 || !nc || nc.isClosed()) return;
+    const body = JSON.stringify({ e: this.#edgeKey, p: patterns });
+    const subject = `${this.#options.cluster}.interest.add`;
+    try {
+      if (this.#otherEdges === 0) {
+        // Alone (as far as known): an edge joining later asks everyone's full state.
+        nc.publish(subject, body);
+        return;
+      }
+      const replies = await nc.requestMany(subject, body, { strategy: 'count', maxMessages: this.#otherEdges, maxWait: INTEREST_ACK_TIMEOUT_MS });
+      for await (const _ of replies) {
+        // counting acknowledgements
+      }
+    } catch {
+      // No other edge listening, or NATS going away: the state is sent again on reconnect.
+    }
+  }
+
+  /** This edge's interest, one pattern per declaration (the other edges count them). */
+  #ownPatterns(): string[] {
+    const out: string[] = [];
+    for (const e of this.#interest.values()) out.push(...e.patterns);
+    for (const e of this.#sharedInterest.values()) out.push(...e.patterns);
+    return out;
+  }
+
+  /** This edge's full interest as one message; too large for one NATS message: "everything" (safe, costlier). */
+  #stateBody(): string {
+    const body = JSON.stringify({ e: this.#edgeKey, p: this.#ownPatterns() });
+    const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 1_024;
+    return body.length <= max ? body : JSON.stringify({ e: this.#edgeKey, p: [`${this.#prefix}>`] });
+  }
+
+  #onInterest(op: string, msg: Msg): void {
+    if (op === 'dump') {
+      respondQuietly(msg, this.#stateBody());
+      return;
+    }
+    let body: { e?: unknown; p?: unknown };
+    try {
+      body = msg.json();
+    } catch {
+      return;
+    }
+    if (typeof body.e !== 'string' || body.e === this.#edgeKey) return;
+    const patterns = Array.isArray(body.p) ? body.p.filter((p): p is string => typeof p === 'string') : [];
+    if (op === 'add') {
+      this.#view.add(body.e, patterns);
+      respondQuietly(msg, '1');
+    } else if (op === 'del') this.#view.remove(body.e, patterns);
+    else if (op === 'state') this.#view.replace(body.e, patterns);
+    else if (op === 'gone') this.#view.drop(body.e);
+  }
+
+  /**
+   * After (re)connecting: every registered edge's full interest. Until it is in (or the bounded wait
+   * ends: an edge that does not answer is dead or gone), this edge publishes every message.
+   */
+  async #syncView(nc: NatsConnection): Promise<void> {
+    try {
+      this.#otherEdges = this.#edges.size;
+      if (this.#otherEdges > 0) {
+        const replies = await nc.requestMany(`${this.#options.cluster}.interest.dump`, '', { strategy: 'count', maxMessages: this.#otherEdges, maxWait: INTEREST_ACK_TIMEOUT_MS });
+        for await (const reply of replies) this.#onInterest('state', reply);
+      }
+      if (!nc.isClosed() && this.#connected) this.#viewReady = true;
+    } catch (error) {
+      if (isNoResponders(error)) {
+        if (this.#connected) this.#viewReady = true;
+        return;
+      }
+      this.#options.logger.warn({ err: error }, 'cluster: could not learn the other edges\' interest; publishing every message meanwhile');
+    }
   }
 
   async holdInterest(account: string, filters: readonly string[]): Promise<() => void> {
     const held: Array<{ levels: string; group: string | undefined }> = [];
+    const acks: Array<Promise<void> | undefined> = [];
     for (const filter of filters) {
       // Invalid filters are refused by the SUBSCRIBE handler; they never reach NATS.
       if (checkTopicFilter(filter) !== null) continue;
       const shared = parseSharedFilter(filter);
       const h = { levels: shared?.filter ?? filter, group: shared?.group };
-      this.onSubscribe(account, h.levels, false, h.group);
+      acks.push(this.#addInterest(account, h.levels, h.group).acked);
       held.push(h);
     }
     if (held.length > 0 && this.#connected) {
       // PING/PONG: once it is answered the server has every SUB sent before it. Bounded: NATS going
       // away meanwhile must not hold the client's SUBACK.
       let timer: NodeJS.Timeout | undefined;
+      // Also every other edge acknowledged the interest: they publish what matches it from now on.
       const flushes = [this.#nc, held.some((h) => h.group !== undefined) ? this.#qnc : undefined].map((c) => c?.flush().catch(() => {}));
-      await Promise.race([Promise.all(flushes), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
+      await Promise.race([Promise.all([...flushes, ...acks]), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
       clearTimeout(timer);
     }
     return () => {
@@ -347,6 +525,16 @@ export class NatsCluster implements BrokerCluster {
     if (!entry || --entry.count > 0) return;
     map.delete(key);
     for (const sub of entry.subs) unsubscribeQuietly(sub);
+    if (group !== undefined) this.#view.remove(this.#edgeKey, entry.patterns);
+    this.#publishQuietly(`${this.#options.cluster}.interest.del`, JSON.stringify({ e: this.#edgeKey, p: entry.patterns }));
+  }
+
+  #publishQuietly(subject: string, body: string): void {
+    try {
+      this.#nc?.publish(subject, body);
+    } catch {
+      // closing: the state is sent again on reconnect
+    }
   }
 
   onRetain(account: string, message: Message): void {
@@ -368,10 +556,22 @@ export class NatsCluster implements BrokerCluster {
     }
     const session = this.#core?.sessions.get(`${account}\u0000${clientId}`);
     if (session && session.expiryIntervalSeconds > 0) this.#holdSession(session);
+    if (session) this.onSessionChanged(session);
+  }
+
+  onSessionChanged(session: Session): void {
+    // A session that is neither persistent nor carries a will needs nothing kept, unless written before.
+    if (session.expiryIntervalSeconds === 0 && !session.will && !this.#revisions.has(session.key)) return;
+    this.#dirty.add(session.key);
+    this.#schedulePersist();
   }
 
   onSessionEnded(account: string, clientId: string): void {
     const key = `${account}\u0000${clientId}`;
+    if (this.#revisions.has(key)) {
+      this.#dirty.add(key);
+      this.#schedulePersist();
+    }
     const sub = this.#sessionSubs.get(key);
     if (sub) unsubscribeQuietly(sub);
     this.#sessionSubs.delete(key);
@@ -384,17 +584,26 @@ export class NatsCluster implements BrokerCluster {
     if (core.sessions.has(key) || !nc || !this.#connected) return undefined;
     const subject = this.#sessionSubject(principal.account, clientId);
     if (subject.length > MAX_SUBJECT_BYTES) return undefined;
-    let snap: SessionSnapshot | null;
-    try {
-      // No edge holds it: NATS answers "no responders" at once.
-      const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
-      snap = reply.json<SessionSnapshot | null>();
-    } catch (error) {
-      if (!isNoResponders(error)) {
-        this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
-        return undefined;
+    let snap: SessionSnapshot | null = null;
+    // An edge adopting the session (its edge died) may change its entry while this edge takes it:
+    // then that edge holds it, and is asked again (a few times, a little later each).
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 25 * attempt));
+      try {
+        // No edge holds it: NATS answers "no responders" at once.
+        const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId }), { timeout: 2_000 });
+        snap = reply.json<SessionSnapshot | null>();
+        break;
+      } catch (error) {
+        if (!isNoResponders(error)) {
+          this.#options.logger.warn({ err: error }, 'cluster: session handover failed; the client starts a new session here');
+          return undefined;
+        }
+        const taken = await this.#unparkSession(key);
+        if (taken === 'changed') continue;
+        snap = taken;
+        break;
       }
-      snap = await this.#unparkSession(key);
     }
     // Another CONNECT of this client id got here meanwhile: it has the session already.
     if (!snap || core.sessions.has(key)) return undefined;
@@ -413,7 +622,7 @@ export class NatsCluster implements BrokerCluster {
   async #sessionsBucket(): Promise<KV | undefined> {
     const nc = this.#nc;
     if (!nc) return undefined;
-    this.#sessionsKv ??= await new Kvm(nc).create(`${this.#options.cluster}_sessions`, { history: 1 });
+    this.#sessionsKv ??= await new Kvm(nc).create(`${this.#options.cluster}_sessions`, { history: 1, replicas: this.#options.kvReplicas ?? 1 });
     return this.#sessionsKv;
   }
 
@@ -432,7 +641,7 @@ export class NatsCluster implements BrokerCluster {
         sessions.map(async (s) => {
           const key = this.#sessionsKey(s.key);
           if (key.length > MAX_SUBJECT_BYTES) return;
-          const parked = { ...snapshotSession(core, s, max), expiresAtMs: s.expiresAtMs ?? now + s.expiryIntervalSeconds * 1000 };
+          const parked: StoredSession = { ...snapshotSession(core, s, max), owner: '', principal: s.principal, online: false, expiresAtMs: s.expiresAtMs ?? now + s.expiryIntervalSeconds * 1000 };
           await kv.put(key, JSON.stringify(parked));
           this.#count('session_parked');
         }),
@@ -443,16 +652,22 @@ export class NatsCluster implements BrokerCluster {
   }
 
   /** A parked session, taken (deleted at the revision read: two edges never both take it), unless expired. */
-  async #unparkSession(sessionKey: string): Promise<SessionSnapshot | null> {
+  async #unparkSession(sessionKey: string): Promise<SessionSnapshot | null | 'changed'> {
     try {
       const kv = await this.#sessionsBucket();
       const key = this.#sessionsKey(sessionKey);
       const entry = kv && key.length <= MAX_SUBJECT_BYTES ? await kv.get(key) : null;
       if (!kv || !entry || entry.operation !== 'PUT') return null;
-      await kv.delete(key, { previousSeq: entry.revision });
-      const parked = entry.json<SessionSnapshot & { expiresAtMs: number }>();
-      const remainingMs = parked.expiresAtMs - this.#core!.clock.now();
-      if (remainingMs <= 0) return null;
+      try {
+        await kv.delete(key, { previousSeq: entry.revision });
+      } catch (error) {
+        if (isWrongLastSequence(error)) return 'changed';
+        throw error;
+      }
+      const parked = entry.json<Partial<StoredSession> & SessionSnapshot>();
+      // Online when its edge died (no holder answered): the connection ended with that edge. The
+      // client is back before any will delay ran out: no will [MQTT-3.1.3-9].
+      if (!parked.online && (parked.expiresAtMs === undefined || parked.expiresAtMs <= this.#core!.clock.now())) return null;
       this.#count('session_unparked');
       return parked;
     } catch (error) {
@@ -492,6 +707,253 @@ export class NatsCluster implements BrokerCluster {
         }),
       }),
     );
+  }
+
+  // ---- sessions kept in JetStream (crash-safe) ----------------------------------------------
+
+  #schedulePersist(): void {
+    if (this.#persistTimer || this.#persisting || this.#stopped || !this.#connected) return;
+    this.#persistTimer = setTimeout(() => {
+      this.#persistTimer = undefined;
+      this.#persisting = this.#persist(MAX_PERSIST_BATCH).finally(() => {
+        this.#persisting = undefined;
+        if (this.#dirty.size > 0) this.#schedulePersist();
+      });
+    }, this.#options.persistDelayMs ?? 100);
+    this.#persistTimer.unref?.();
+  }
+
+  /**
+   * Writes up to `limit` changed sessions (their state now, not each change: a burst of changes to
+   * one session is one write). NATS away: they stay dirty and are written once it is back.
+   */
+  async #persist(limit: number): Promise<void> {
+    if (!this.#connected || this.#dirty.size === 0) return;
+    let kv: KV | undefined;
+    try {
+      kv = await this.#sessionsBucket();
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: session store unavailable; sessions are written when it is back');
+    }
+    if (!kv) return;
+    const keys: string[] = [];
+    for (const key of this.#dirty) {
+      if (keys.length >= limit) break;
+      keys.push(key);
+    }
+    for (const key of keys) this.#dirty.delete(key);
+    await Promise.all(keys.map((key) => this.#persistOne(kv, key)));
+  }
+
+  async #persistOne(kv: KV, key: string): Promise<void> {
+    const core = this.#core!;
+    const kvKey = this.#sessionsKey(key);
+    if (kvKey.length > MAX_SUBJECT_BYTES) return;
+    const session = core.sessions.get(key);
+    const revision = this.#revisions.get(key);
+    try {
+      if (!session || (session.expiryIntervalSeconds === 0 && !session.will)) {
+        // Ended here (or nothing left to keep): removed, unless another edge wrote it since.
+        if (revision === undefined) return;
+        this.#revisions.delete(key);
+        await kv.delete(kvKey, { previousSeq: revision }).catch(() => {});
+        return;
+      }
+      const stored = await this.#stored(session);
+      const json = JSON.stringify(stored);
+      const written = revision === undefined ? await kv.put(kvKey, json) : await kv.put(kvKey, json, { previousSeq: revision });
+      if (core.sessions.get(key) === session) this.#revisions.set(key, written);
+      this.#count('session_written');
+    } catch (error) {
+      if (isWrongLastSequence(error)) {
+        this.#fence(key);
+        return;
+      }
+      this.#count('session_write_failed');
+      this.#dirty.add(key);
+      this.#options.logger.warn({ err: error }, 'cluster: a session could not be written to JetStream; retried');
+    }
+  }
+
+  /** What JetStream keeps of `session`: its snapshot, its will if it may be published, its timers. */
+  async #stored(session: Session): Promise<StoredSession> {
+    const core = this.#core!;
+    const now = core.clock.now();
+    const snap = snapshotSession(core, session, (this.#nc?.info?.max_payload ?? 1_048_576) - 16_384, false);
+    const stored: StoredSession = { ...snap, owner: this.#edgeKey, principal: session.principal, online: session.connection?.connected === true };
+    if (session.expiresAtMs !== undefined) stored.expiresAtMs = session.expiresAtMs;
+    const will = session.will;
+    if (will) {
+      // Authorized now, with the client's ACL: the edge that may publish it after this one died has no ACL of the client.
+      const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(will.message.topic);
+      const allowed = decision === 'unknown' ? await session.acl.authorizePublish(will.message.topic).catch(() => false) : decision === 'allow';
+      if (allowed) {
+        stored.will = { m: toWire(will.message, now), d: will.delaySeconds, ...(will.expirySeconds !== undefined ? { x: will.expirySeconds } : {}) };
+        if (session.willAtMs !== undefined) stored.willAtMs = session.willAtMs;
+      }
+    }
+    return stored;
+  }
+
+  /**
+   * The stored session changed under this edge: another edge took it (this edge was declared dead,
+   * or its client resumed it elsewhere meanwhile). It lives there now: this copy ends without its
+   * will [MQTT-3.1.3-9], and its connection, if any, is taken over (0x8E).
+   */
+  #fence(key: string): void {
+    this.#revisions.delete(key);
+    this.#count('session_fenced');
+    const core = this.#core!;
+    const session = core.sessions.get(key);
+    if (!session) return;
+    this.#options.logger.warn({ edge: this.edgeId }, 'cluster: a session of this edge was taken by another edge; dropping it here');
+    session.will = undefined;
+    session.willAtMs = undefined;
+    if (session.connection?.connected) session.connection.disconnect(RC.sessionTakenOver);
+    core.endSession(session);
+  }
+
+  /**
+   * Enters this edge in `<cluster>_edges` (the edges others check). Found missing after a reconnect,
+   * this edge was declared dead meanwhile: every session is written again, and those adopted by
+   * another edge are fenced (compare-and-set fails).
+   */
+  async #register(nc: NatsConnection): Promise<void> {
+    try {
+      this.#edgesKv ??= await new Kvm(nc).create(`${this.#options.cluster}_edges`, { history: 1, replicas: this.#options.kvReplicas ?? 1 });
+      const entry = await this.#edgesKv.get(this.#edgeKey);
+      const wasRegistered = this.#revisions.size > 0;
+      if (!entry || entry.operation !== 'PUT') {
+        await this.#edgesKv.put(this.#edgeKey, this.edgeId);
+        if (wasRegistered) for (const key of this.#revisions.keys()) this.#dirty.add(key);
+      }
+      // Updates first (nothing missed between the listing and the watch), then the listing.
+      this.#edgesWatch?.stop();
+      const watch = await this.#edgesKv.watch({ include: KvWatchInclude.UpdatesOnly });
+      this.#edgesWatch = watch;
+      void (async () => {
+        for await (const e of watch) {
+          if (e.key === this.#edgeKey) continue;
+          if (e.operation === 'PUT') this.#edges.add(e.key);
+          else this.#edges.delete(e.key);
+          this.#otherEdges = this.#edges.size;
+        }
+      })().catch(() => {});
+      for await (const key of await this.#edgesKv.keys()) if (key !== this.#edgeKey) this.#edges.add(key);
+      this.#otherEdges = this.#edges.size;
+      this.#schedulePersist();
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: could not register this edge; dead-edge recovery unavailable');
+    }
+  }
+
+  /**
+   * Asks every registered edge whether it is alive; one that NATS says nobody answers for, three
+   * checks in a row (and not just after this edge's own reconnect), is dead.
+   */
+  async #checkEdges(): Promise<void> {
+    const nc = this.#nc;
+    const kv = this.#edgesKv;
+    if (!nc || !kv || !this.#connected || this.#checkingEdges || this.#stopped) return;
+    this.#checkingEdges = true;
+    const every = this.#options.livenessIntervalMs ?? 1_000;
+    try {
+      const others = [...this.#edges];
+      await Promise.all(
+        others.map(async (key) => {
+          try {
+            await nc.request(`${this.#options.cluster}.edge.${key}`, '', { timeout: 1_000 });
+            this.#misses.delete(key);
+          } catch (error) {
+            // A timeout is a slow edge, not a dead one: only NATS's "nobody subscribes" counts.
+            if (!isNoResponders(error) || !this.#connected) return;
+            // Just back from a NATS outage: the others are reconnecting as well, not dead.
+            if (this.#core!.clock.now() - this.#linkedAtMs < 5 * every) return;
+            const misses = (this.#misses.get(key) ?? 0) + 1;
+            this.#misses.set(key, misses);
+            if (misses >= 3) await this.#claimDeadEdge(kv, key);
+          }
+        }),
+      );
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'cluster: edge liveness check failed');
+    } finally {
+      this.#checkingEdges = false;
+    }
+  }
+
+  /** Removes a dead edge's entry (compare-and-set: one edge wins) and, if this edge won, adopts its sessions. */
+  async #claimDeadEdge(kv: KV, key: string): Promise<void> {
+    this.#misses.delete(key);
+    const entry = await kv.get(key);
+    const forget = () => {
+      this.#edges.delete(key);
+      this.#otherEdges = this.#edges.size;
+    };
+    if (!entry || entry.operation !== 'PUT') return forget(); // gone already
+    try {
+      await kv.delete(key, { previousSeq: entry.revision });
+    } catch {
+      return forget(); // another edge claimed it
+    }
+    forget();
+    this.#count('edge_declared_dead');
+    this.#view.drop(key);
+    this.#publishQuietly(`${this.#options.cluster}.interest.gone`, JSON.stringify({ e: key }));
+    this.#options.logger.warn({ edge: this.edgeId, dead: entry.string() }, 'cluster: an edge is gone; adopting its sessions');
+    const sessions = await this.#sessionsBucket();
+    if (!sessions) return;
+    const keys: string[] = [];
+    for await (const k of await sessions.keys()) keys.push(k);
+    for (const k of keys) {
+      try {
+        const e = await sessions.get(k);
+        if (!e || e.operation !== 'PUT') continue;
+        const stored = e.json<StoredSession>();
+        if (stored.owner === key) await this.#adopt(sessions, k, e.revision, stored);
+      } catch (error) {
+        this.#options.logger.warn({ err: error }, 'cluster: a session of a dead edge could not be adopted');
+      }
+    }
+  }
+
+  /**
+   * A dead edge's session comes here: its client's connection ended with that edge, so the will
+   * waits for its delay (or the session's end) from now [MQTT-3.1.3-9], then is published once —
+   * the entry is taken by compare-and-set, so no other edge gets it. The session stays here, offline,
+   * until its client resumes it (on any edge, by the handover) or it expires.
+   */
+  async #adopt(kv: KV, kvKey: string, revision: number, stored: StoredSession): Promise<void> {
+    const core = this.#core!;
+    const now = core.clock.now();
+    const clientId = tokensToTopic(kvKey.slice(kvKey.indexOf('.') + 1));
+    if (clientId === undefined) return;
+    const key = `${stored.principal.account}\u0000${clientId}`;
+    if (core.sessions.has(key)) return; // its client resumed here already
+    const expiresAtMs = stored.online ? now + stored.expirySeconds * 1000 : (stored.expiresAtMs ?? now);
+    const willAtMs = stored.will ? (stored.online ? now + stored.will.d * 1000 : stored.willAtMs) : undefined;
+    const adopted: StoredSession = { ...stored, owner: this.#edgeKey, online: false, expiresAtMs, ...(willAtMs !== undefined ? { willAtMs } : {}) };
+    let written: number;
+    try {
+      written = await kv.put(kvKey, JSON.stringify(adopted), { previousSeq: revision });
+    } catch {
+      return; // resumed or adopted elsewhere meanwhile
+    }
+    if (core.sessions.has(key)) return;
+    const session = installSession(core, stored.principal, clientId, adoptedAcl(stored.will?.m.t), stored);
+    session.expiresAtMs = expiresAtMs;
+    if (stored.will) {
+      session.will = { message: fromWire(stored.will.m, now), delaySeconds: stored.will.d, expirySeconds: stored.will.x };
+      session.willAtMs = willAtMs;
+    }
+    this.#revisions.set(key, written);
+    this.#holdSession(session);
+    this.#count('session_adopted');
+    // Its subscriptions are on the server before its will goes out: whoever saw the will reaches the session.
+    await this.#nc?.flush().catch(() => {});
+    if (session.willAtMs !== undefined && session.willAtMs <= now) core.publishWill(session);
+    // Not persistent (or expired meanwhile): it ends now (a pending will is published at its end).
+    if (expiresAtMs <= now) core.endSession(session);
   }
 
   // ---- admin (scatter-gather) -----------------------------------------------------------------
@@ -554,9 +1016,18 @@ export class NatsCluster implements BrokerCluster {
     const cluster = this.#options.cluster;
     nc.subscribe(`${cluster}.conn`, { callback: this.#guarded((_err, msg) => this.#onConnectAnnounced(msg.data)) });
     nc.subscribe(`${cluster}.admin.*`, { callback: this.#guarded((_err, msg) => this.#onAdminRequest(msg.subject.slice(cluster.length + 7), msg.data, (d) => respondQuietly(msg, d))) });
+    // Liveness: NATS drops this subscription with the connection, so "no responders" means gone.
+    nc.subscribe(`${cluster}.edge.${this.#edgeKey}`, { callback: (_err, msg) => respondQuietly(msg, '1') });
+    nc.subscribe(`${cluster}.interest.*`, { callback: this.#guarded((_err, msg) => this.#onInterest(msg.subject.slice(cluster.length + 10), msg)) });
+    nc.publish(`${cluster}.interest.state`, this.#stateBody());
     void this.#followStatus(nc);
     await this.#linkUp(nc, (up) => (this.#connected = up));
     await this.#openRetained(nc);
+    await this.#register(nc);
+    await this.#syncView(nc);
+    const every = this.#options.livenessIntervalMs ?? 1_000;
+    this.#livenessTimer ??= setInterval(() => void this.#checkEdges(), every);
+    this.#livenessTimer.unref?.();
   }
 
   /**
@@ -566,7 +1037,10 @@ export class NatsCluster implements BrokerCluster {
   async #linkUp(nc: NatsConnection, set: (up: boolean) => void): Promise<void> {
     const disconnects = this.#disconnects;
     await nc.flush().catch(() => {});
-    if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) set(true);
+    if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) {
+      this.#linkedAtMs = this.#core?.clock.now() ?? 0;
+      set(true);
+    }
   }
 
   async #followStatus(nc: NatsConnection): Promise<void> {
@@ -574,12 +1048,24 @@ export class NatsCluster implements BrokerCluster {
       if (s.type === 'disconnect') {
         this.#disconnects++;
         this.#connected = false;
+        this.#viewReady = false;
         this.#options.logger.warn({ edge: this.edgeId }, 'cluster: NATS connection lost; serving local clients (degraded)');
       } else if (s.type === 'reconnect') {
         // Core subscriptions (interest) are re-sent by the client library; the retained watch is a
         // JetStream consumer the server may have lost, so it is opened again (a full reload).
         this.#options.logger.info({ edge: this.edgeId }, 'cluster: NATS connection back');
-        void this.#linkUp(nc, (up) => (this.#connected = up)).then(() => this.#openRetained(nc));
+        this.#viewReady = false;
+        // What this edge subscribed to meanwhile was not announced: its full state, for every edge.
+        try {
+          nc.publish(`${this.#options.cluster}.interest.state`, this.#stateBody());
+        } catch {
+          // closing
+        }
+        void this.#linkUp(nc, (up) => (this.#connected = up)).then(async () => {
+          await this.#openRetained(nc);
+          await this.#register(nc);
+          await this.#syncView(nc);
+        });
       }
     }
   }
@@ -700,7 +1186,7 @@ export class NatsCluster implements BrokerCluster {
 
   async #openRetained(nc: NatsConnection): Promise<void> {
     try {
-      this.#kv ??= await new Kvm(nc).create(`${this.#options.cluster}_retained`, { history: 1 });
+      this.#kv ??= await new Kvm(nc).create(`${this.#options.cluster}_retained`, { history: 1, replicas: this.#options.kvReplicas ?? 1 });
       this.#watch?.stop();
       const watch = await this.#kv.watch();
       this.#watch = watch;

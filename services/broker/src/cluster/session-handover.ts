@@ -8,7 +8,7 @@ import type { BrokerCore } from '../broker-core.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
 import { Session, type Delivery, type ForwardProperties, type Message } from '../session.ts';
 
-interface WireMessage {
+export interface WireMessage {
   t: string;
   p: string;
   q: 0 | 1 | 2;
@@ -36,7 +36,7 @@ export interface SessionSnapshot {
   incomingQos2: number[];
 }
 
-function toWire(m: Message, nowMs: number): WireMessage {
+export function toWire(m: Message, nowMs: number): WireMessage {
   const w: WireMessage = { t: m.topic, p: m.payload.toString('base64'), q: m.qos, r: m.retain };
   if (m.expiresAtMs !== undefined) w.e = Math.max(0, m.expiresAtMs - nowMs);
   if (m.properties) {
@@ -46,7 +46,7 @@ function toWire(m: Message, nowMs: number): WireMessage {
   return w;
 }
 
-function fromWire(w: WireMessage, nowMs: number): Message {
+export function fromWire(w: WireMessage, nowMs: number): Message {
   let properties: ForwardProperties | undefined;
   if (w.f) {
     const { correlationData, ...rest } = w.f;
@@ -61,7 +61,7 @@ const delivery = (d: Delivery, nowMs: number): WireDelivery => ({ m: toWire(d.me
  * Snapshot of `session`, at most `maxBytes` of JSON: queued messages past that are dropped (counted
  * as `dropped_queue_full`), oldest kept first, like a full queue.
  */
-export function snapshotSession(core: BrokerCore, session: Session, maxBytes: number): SessionSnapshot {
+export function snapshotSession(core: BrokerCore, session: Session, maxBytes: number, countDrops = true): SessionSnapshot {
   const now = core.clock.now();
   const snap: SessionSnapshot = {
     expirySeconds: session.expiryIntervalSeconds,
@@ -76,13 +76,45 @@ export function snapshotSession(core: BrokerCore, session: Session, maxBytes: nu
     const w = delivery(d, now);
     const n = JSON.stringify(w).length + 1;
     if (size + n > maxBytes) {
-      core.metrics.count('dropped_queue_full');
+      if (countDrops) core.metrics.count('dropped_queue_full');
       continue;
     }
     size += n;
     snap.queue.push(w);
   }
   return snap;
+}
+
+/**
+ * A session as the JetStream KV bucket `<cluster>_sessions` keeps it: written by its edge on every
+ * change (debounced), so another edge can resume it, and fire its will once, when that edge dies.
+ */
+export interface StoredSession extends SessionSnapshot {
+  /** Liveness key of the edge holding it; '' once parked by an edge that stopped gracefully. */
+  owner: string;
+  principal: Principal;
+  /** A client was connected when it was written: if its edge dies, the connection ended then. */
+  online: boolean;
+  /** Offline: when the session ends. */
+  expiresAtMs?: number;
+  /** The will, authorized for publishing when written (`d` Will Delay, `x` its Message Expiry). */
+  will?: { m: WireMessage; d: number; x?: number };
+  /** Offline: when the will is due. */
+  willAtMs?: number;
+}
+
+/**
+ * The ACL of a session adopted from a dead edge until its client comes back (with its own ACL):
+ * it may publish its will (authorized when written) and nothing else.
+ */
+export function adoptedAcl(willTopic: string | undefined): TopicAuthorizer {
+  return {
+    checkPublish: (topic) => (topic === willTopic ? 'allow' : 'deny'),
+    checkSubscribe: () => 'deny',
+    mayReceive: () => false,
+    authorizePublish: async (topic) => topic === willTopic,
+    authorizeSubscribe: async (filters) => filters.map(() => false),
+  };
 }
 
 /** Installs a snapshot as an offline session of this edge (the CONNECT that asked for it resumes it). */
