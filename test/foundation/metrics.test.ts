@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcClient } from '#libs/rpc/index.ts';
+import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
 
 /**
@@ -55,5 +57,22 @@ describe('metrics: one registry per service in the one-process mesh', () => {
 
     const span = mesh.telemetry.spans.list().find((s) => s.kind === 1 && s.name === 'tollgate.authz.v1.AuthzService/Authorize');
     expect(span?.service).toBe('authz');
+  });
+
+  it("counts quota's decisions by metric and result, on quota's port only", async () => {
+    const t = await mesh.createTenant('quota-metrics');
+    const auth = { headers: { authorization: `Bearer ${t.masterToken}` } };
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'api.requests', kind: LimitKind.VOLUME, value: 2n, period: Period.DAY }] }, auth);
+    const answers = [];
+    const service = { headers: { authorization: `Bearer ${mintServiceCredential(mesh.secretKey, 'envoy')}` } }; // Consume is for mesh services
+    for (let i = 0; i < 3; i++) answers.push((await quota.consume({ accountId: t.accountId, metric: 'api.requests', amount: 1n }, service)).allowed);
+    quota.close();
+    expect(answers).toEqual([true, true, false]);
+    const scrapes = await scrapeAll();
+    const counted = (result: string) => linesOf(scrapes.quota!, new RegExp(`^tollgate_quota_consumes_total\\{[^}]*metric="api\\.requests"[^}]*result="${result}"|^tollgate_quota_consumes_total\\{[^}]*result="${result}"[^}]*metric="api\\.requests"`)).map(sampleValue).reduce((a, b) => a + b, 0);
+    // The mesh's other tests consume too (other metrics): this test's own account is the only api.requests one here.
+    expect([counted('admitted'), counted('rejected')]).toEqual([2, 1]);
+    expect(Object.entries(scrapes).filter(([, text]) => linesOf(text, /^tollgate_quota_consumes_total\{/).length > 0).map(([name]) => name)).toEqual(['quota']);
   });
 });

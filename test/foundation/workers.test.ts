@@ -31,7 +31,7 @@ async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 2
 }
 
 describe('tollgate start --service authz --workers N', () => {
-  it('refuses workers for a stateful service, and a bad count (usage, exit 2)', async () => {
+  it('refuses workers for a stateful service, and a bad count (usage, exit 2)', { timeout: 90_000 }, async () => {
     const cases = [
       ['start', '--service', 'quota', '--workers', '2'],
       ['start', '--workers', '2'],

@@ -335,6 +335,7 @@ export class Connection {
   #connectTooLarge(buf: Buffer, bodyStart: number, end: number): void {
     this.broker.metrics.count('connects_too_large');
     this.broker.metrics.count('connects_refused');
+    this.broker.metrics.count('connect_refused_packet_too_large');
     const levelAt = bodyStart + 2 + (bodyStart + 1 < end ? (buf[bodyStart]! << 8) | buf[bodyStart + 1]! : end);
     if (levelAt < end && buf[levelAt] === 5) {
       const connack = generatePacket({ cmd: 'connack', reasonCode: RC.packetTooLarge, sessionPresent: false }, 5);

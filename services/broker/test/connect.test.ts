@@ -24,6 +24,9 @@ describe('CONNECT / CONNACK', () => {
     await expect(tb.connect({ protocolVersion: 5, password: 'nope' })).rejects.toMatchObject({ code: 0x86 });
     await expect(tb.connect({ protocolVersion: 4, password: 'nope' })).rejects.toMatchObject({ code: 4 });
     expect(tb.metrics.get('connects_refused')).toBe(2);
+    // Counted by reason too (tollgate_broker_connect_refusals_total{reason}).
+    expect(tb.metrics.get('connect_refused_bad_credentials')).toBe(2);
+    expect(tb.metrics.get('connect_refused_not_authorized')).toBe(0);
   });
 
   it('refuses anonymous unless an anonymous principal is configured (v5 0x87, v3 rc 5)', async () => {

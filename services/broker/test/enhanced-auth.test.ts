@@ -25,6 +25,7 @@ describe('enhanced authentication (v5 AUTH)', () => {
     expect(refused).toMatchObject({ code: 0x8c });
     expect(authenticator.calls).toBe(0);
     expect(tb.metrics.get('connects_refused')).toBe(1);
+    expect(tb.metrics.get('connect_refused_bad_authentication_method')).toBe(1);
     expect(tb.broker.clients()).toEqual([]);
     // The same client without the method connects with its username and password.
     const ok = await tb.connect({ protocolVersion: 5, clientId: 'scram' });

@@ -1,3 +1,4 @@
+import { observeQuotaEngine } from './observed-quota-engine.ts';
 import { fileURLToPath } from 'node:url';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { authenticatedFirst } from '#libs/admin-auth/authenticated-first.ts';
@@ -58,6 +59,7 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
     logger: deps.logger,
     onLimitsWritten: (accountId) => deps.database.notify(LIMITS_CHANNEL, accountId),
   });
+  observeQuotaEngine(core.engine, telemetry.meter);
   let unlisten: (() => Promise<void>) | undefined;
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,

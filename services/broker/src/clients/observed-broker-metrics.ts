@@ -4,12 +4,23 @@ import type { BrokerCounter } from '../domain/ports.ts';
 
 const QUOTA_LIMITED = 'PUBLISH not admitted at once by quota, by outcome (throttled: reading paused until budget returns, then metered again; exhausted: refused)';
 
+const refusal = (reason: string) => ({ name: 'tollgate.broker.connect_refusals', description: 'CONNECTs refused, by reason (the CONNACK reason: bad_credentials 0x86, not_authorized 0x87 — throttled ones too, server_unavailable 0x88, quota_exceeded 0x97, client_id_invalid 0x85, bad_authentication_method 0x8C, will_topic_invalid 0x90, packet_too_large 0x95, protocol_error)', attributes: { reason } });
+
 /** Each broker counter's Prometheus family and labels (docs/METRICS.md lists them). */
 const families: Record<BrokerCounter, { name: string; description: string; attributes?: Record<string, string> }> = {
   connections_opened: { name: 'tollgate.broker.connections_opened', description: 'network connections accepted (TCP, TLS, WebSocket)' },
   connections_closed: { name: 'tollgate.broker.connections_closed', description: 'network connections closed' },
   connects_accepted: { name: 'tollgate.broker.connects', description: 'MQTT CONNECTs by result', attributes: { result: 'accepted' } },
   connects_refused: { name: 'tollgate.broker.connects', description: 'MQTT CONNECTs by result', attributes: { result: 'refused' } },
+  connect_refused_bad_credentials: refusal('bad_credentials'),
+  connect_refused_not_authorized: refusal('not_authorized'),
+  connect_refused_server_unavailable: refusal('server_unavailable'),
+  connect_refused_quota_exceeded: refusal('quota_exceeded'),
+  connect_refused_client_id_invalid: refusal('client_id_invalid'),
+  connect_refused_bad_authentication_method: refusal('bad_authentication_method'),
+  connect_refused_will_topic_invalid: refusal('will_topic_invalid'),
+  connect_refused_protocol_error: refusal('protocol_error'),
+  connect_refused_packet_too_large: refusal('packet_too_large'),
   connects_throttled: { name: 'tollgate.broker.connects_throttled', description: 'CONNECTs refused by the credential-failure throttle without asking authz (also counted in connects{result="refused"})' },
   messages_in: { name: 'tollgate.broker.messages', description: 'PUBLISH packets by direction (in: from clients, out: to subscribers)', attributes: { direction: 'in' } },
   messages_out: { name: 'tollgate.broker.messages', description: 'PUBLISH packets by direction (in: from clients, out: to subscribers)', attributes: { direction: 'out' } },

@@ -4,13 +4,36 @@ import type { IConnackPacket, IConnectPacket } from 'mqtt-packet';
 import { isWellFormedText } from '#libs/rpc/request-text.ts';
 import { checkTopicName } from '#libs/topics/topic-filter.ts';
 import type { Connection } from '../connection.ts';
-import type { AuthenticateResult, ConnectionSlot } from '../domain/ports.ts';
+import type { AuthenticateResult, BrokerCounter, ConnectionSlot } from '../domain/ports.ts';
 import { RC, connackCodeForDenial, v3ConnackCode } from '../domain/reason-codes.ts';
 import { Session, type ForwardProperties } from '../session.ts';
 import { encodeConnackAccepted } from '../publish-codec.ts';
 
+/** The reason a refused CONNECT is counted under (the `reason` label of tollgate_broker_connect_refusals_total). */
+function refusalCounter(v5Code: number): BrokerCounter {
+  switch (v5Code) {
+    case RC.badUsernameOrPassword:
+      return 'connect_refused_bad_credentials';
+    case RC.notAuthorized:
+      return 'connect_refused_not_authorized';
+    case RC.serverUnavailable:
+      return 'connect_refused_server_unavailable';
+    case RC.quotaExceeded:
+      return 'connect_refused_quota_exceeded';
+    case RC.clientIdNotValid:
+      return 'connect_refused_client_id_invalid';
+    case RC.badAuthenticationMethod:
+      return 'connect_refused_bad_authentication_method';
+    case RC.topicNameInvalid:
+      return 'connect_refused_will_topic_invalid';
+    default:
+      return 'connect_refused_protocol_error';
+  }
+}
+
 function refuse(conn: Connection, v5Code: number, reasonString?: string): void {
   conn.broker.metrics.count('connects_refused');
+  conn.broker.metrics.count(refusalCounter(v5Code));
   const packet: IConnackPacket =
     conn.protocolVersion === 5
       ? { cmd: 'connack', reasonCode: v5Code, sessionPresent: false, ...(reasonString ? { properties: { reasonString } } : {}) }
