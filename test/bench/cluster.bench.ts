@@ -33,8 +33,8 @@ interface Edge {
 
 async function serveEdge(natsUrl: string, cluster: string, edgeId: string): Promise<void> {
   const { createBroker } = await import('../../services/broker/src/broker.ts');
-  const { InMemoryAuthenticator } = await import('../../services/broker/src/adapters/in-memory-authenticator.ts');
-  const { UnlimitedQuotaMeter } = await import('../../services/broker/src/adapters/unlimited-quota-meter.ts');
+  const { InMemoryAuthenticator } = await import('../../services/broker/test/doubles/in-memory-authenticator.ts');
+  const { UnlimitedQuotaMeter } = await import('../../services/broker/test/doubles/unlimited-quota-meter.ts');
   const { NatsCluster } = await import('../../services/broker/src/cluster/nats-cluster.ts');
   const { silentLogger } = await import('../../libs/telemetry/index.ts');
   const nats = natsUrl ? new NatsCluster({ url: natsUrl, cluster, edgeId, logger: silentLogger() }) : undefined;

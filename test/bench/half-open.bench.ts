@@ -29,8 +29,8 @@ interface Usage {
 
 async function serve(maxPendingConnectsPerIp: string): Promise<void> {
   const { createBroker } = await import('../../services/broker/src/broker.ts');
-  const { InMemoryAuthenticator } = await import('../../services/broker/src/adapters/in-memory-authenticator.ts');
-  const { UnlimitedQuotaMeter } = await import('../../services/broker/src/adapters/unlimited-quota-meter.ts');
+  const { InMemoryAuthenticator } = await import('../../services/broker/test/doubles/in-memory-authenticator.ts');
+  const { UnlimitedQuotaMeter } = await import('../../services/broker/test/doubles/unlimited-quota-meter.ts');
   const { CountingMetrics } = await import('../../services/broker/src/adapters/counting-metrics.ts');
   const metrics = new CountingMetrics();
   const broker = createBroker({

@@ -19,8 +19,8 @@ interface Blocking {
 
 async function serve(): Promise<void> {
   const { createBroker } = await import('../../services/broker/src/broker.ts');
-  const { InMemoryAuthenticator } = await import('../../services/broker/src/adapters/in-memory-authenticator.ts');
-  const { UnlimitedQuotaMeter } = await import('../../services/broker/src/adapters/unlimited-quota-meter.ts');
+  const { InMemoryAuthenticator } = await import('../../services/broker/test/doubles/in-memory-authenticator.ts');
+  const { UnlimitedQuotaMeter } = await import('../../services/broker/test/doubles/unlimited-quota-meter.ts');
   const { CountingMetrics } = await import('../../services/broker/src/adapters/counting-metrics.ts');
   const broker = createBroker({
     authenticator: new InMemoryAuthenticator({ users: [{ username: 'alice', password: 'pw-a', account: 'acc_a' }] }),

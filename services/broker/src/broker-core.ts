@@ -11,6 +11,7 @@ import { RC } from './domain/reason-codes.ts';
 import { CredentialThrottle } from './domain/credential-throttle.ts';
 import type { ResolvedBrokerOptions } from './broker-options.ts';
 import type { Connection } from './connection.ts';
+import { FrameParser } from './frame-parser.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
 import { encodePublish, generatePacket } from './publish-codec.ts';
 
@@ -33,6 +34,8 @@ interface CachedAuth {
 }
 
 export class BrokerCore {
+  /** The mqtt-packet parser this broker's connections share (frame-parser.ts). */
+  readonly frameParser = new FrameParser();
   readonly options: ResolvedBrokerOptions;
   readonly clock: Clock;
   readonly metrics: BrokerMetrics;

@@ -20,54 +20,12 @@ import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 /** `memory`: an in-process duplex (packet-level tests, embedding). */
 export type TransportKind = 'tcp' | 'tls' | 'ws' | 'memory';
 
-/**
- * One mqtt-packet parser for every connection: the framer above it only ever hands it whole
- * frames, so it returns to its initial state after each one and nothing is kept per connection
- * (a parser with its buffer list costs ~1 KB per idle connection). Parsing is synchronous, so
- * `parsing` names the connection the parser's events belong to.
- */
-const SETTINGS = { 3: { protocolVersion: 3 }, 4: { protocolVersion: 4 }, 5: { protocolVersion: 5 } } as const;
 // mqtt-packet builds 65,536 two-byte Buffers (~6.5 MB of heap) on its first generate() to write
 // numbers from a table. The broker frames PUBLISH and acknowledgements itself and generates only
 // the rarer packets (CONNACK, SUBACK, v5 reason codes), so the table costs more than it saves.
+// (A setting of the library, process-wide by its design.) Frames are parsed by the broker's own
+// FrameParser (frame-parser.ts): no parser state lives in this module.
 mqtt.writeToStream.cacheNumbers = false;
-let parsing: Connection | undefined;
-// mqtt-packet does not fully recover from an error (its state machine is left mid-packet), so a
-// parser that reported one is replaced before the next frame.
-let parserFailed = false;
-let sharedParser = createSharedParser();
-/** Set while the shared parser parses a SUBSCRIBE cut at the filter cap: the filters cut off. */
-let filtersBeyondCap = 0;
-
-function createSharedParser(): mqtt.Parser & { settings: object } {
-  const parser = mqtt.parser({ protocolVersion: 4 }) as mqtt.Parser & { settings: object };
-  parser.on('packet', (packet: Packet) => parsing?.onParsedPacket(packet));
-  parser.on('error', (err: Error) => {
-    parserFailed = true;
-    parsing?.onParseError(err);
-  });
-  return parser;
-}
-
-function parseFrame(conn: Connection, frame: Buffer): void {
-  if (parserFailed) {
-    parserFailed = false;
-    sharedParser = createSharedParser();
-  }
-  const previous = parsing;
-  parsing = conn;
-  // A CONNECT replaces the parser's settings with itself: reset them to this connection's.
-  sharedParser.settings = SETTINGS[conn.protocolVersion];
-  try {
-    sharedParser.parse(frame);
-  } catch (err) {
-    // Thrown mid-packet (not reported as 'error'): its state is unknown, so it is not reused.
-    parserFailed = true;
-    throw err;
-  } finally {
-    parsing = previous;
-  }
-}
 
 /** Incomplete frames up to this size are assembled in one buffer of their exact size. */
 const PARTIAL_FRAME_MAX = 65_536;
@@ -285,12 +243,12 @@ export class Connection {
       if (frame[0]! >> 4 === 3 && this.connected) {
         const packet = decodePublish(frame, headerLen, this.protocolVersion === 5);
         if (packet === 'malformed') return this.#malformed();
-        if (packet === 'fallback') parseFrame(this, frame);
+        if (packet === 'fallback') this.broker.frameParser.parse(this, frame);
         else this.#onPacket(packet);
       } else if (frame[0] === 0x82 && this.connected) {
         this.#subscribeFrame(frame, headerLen);
       } else {
-        parseFrame(this, frame);
+        this.broker.frameParser.parse(this, frame);
       }
     }
     if (i < end && !this.closed) {
@@ -316,14 +274,14 @@ export class Connection {
    */
   #subscribeFrame(frame: Buffer, headerLen: number): void {
     const scan = scanSubscribeFrame(frame, headerLen, this.protocolVersion === 5, this.broker.options.maxFiltersPerSubscribe);
-    if (scan.kind === 'within') return parseFrame(this, frame);
+    if (scan.kind === 'within') return this.broker.frameParser.parse(this, frame);
     if (scan.kind === 'malformed') return this.#malformed();
     const cut = truncateSubscribeFrame(frame, headerLen, scan.cutAt);
-    filtersBeyondCap = scan.excess;
+    this.broker.frameParser.filtersBeyondCap = scan.excess;
     try {
-      parseFrame(this, Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength));
+      this.broker.frameParser.parse(this, Buffer.from(cut.buffer, cut.byteOffset, cut.byteLength));
     } finally {
-      filtersBeyondCap = 0;
+      this.broker.frameParser.filtersBeyondCap = 0;
     }
   }
 
@@ -361,7 +319,8 @@ export class Connection {
 
   /** @internal from the shared parser */
   onParsedPacket(packet: Packet): void {
-    if (filtersBeyondCap !== 0 && packet.cmd === 'subscribe') (packet as SubscribePacket).filtersBeyondCap = filtersBeyondCap;
+    const beyond = this.broker.frameParser.filtersBeyondCap;
+    if (beyond !== 0 && packet.cmd === 'subscribe') (packet as SubscribePacket).filtersBeyondCap = beyond;
     this.#onPacket(packet);
   }
 

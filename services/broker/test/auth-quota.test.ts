@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, collect, waitFor, type TestBroker } from './harness.ts';
 import type { MqttClient } from 'mqtt';
-import { ScriptedQuotaMeter } from '../src/adapters/scripted-quota-meter.ts';
+import { ScriptedQuotaMeter } from './doubles/scripted-quota-meter.ts';
 import type { SpendResult } from '../src/domain/ports.ts';
 
 let tb: TestBroker | undefined;

@@ -175,7 +175,7 @@ describe('CONNECT / CONNACK', () => {
   });
 
   it('caches credential decisions for the TTL', async () => {
-    const { InMemoryAuthenticator } = await import('../src/adapters/in-memory-authenticator.ts');
+    const { InMemoryAuthenticator } = await import('./doubles/in-memory-authenticator.ts');
     const authenticator = new InMemoryAuthenticator({ users: [{ username: 'u', password: 'p', account: 'acc' }] });
     tb = await startBroker({ authenticator });
     for (let i = 0; i < 3; i++) {

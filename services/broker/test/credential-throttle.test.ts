@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryAuthenticator } from '../src/adapters/in-memory-authenticator.ts';
+import { InMemoryAuthenticator } from './doubles/in-memory-authenticator.ts';
 import type { ThrottleEpisode } from '../src/domain/credential-throttle.ts';
 import { defaultUsers, RawClient, startBroker, type TestBroker } from './harness.ts';
 

@@ -3,8 +3,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { duplexPair, type Duplex } from 'node:stream';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createBroker, type Broker } from '../src/broker.ts';
-import { InMemoryAuthenticator } from '../src/adapters/in-memory-authenticator.ts';
-import { UnlimitedQuotaMeter } from '../src/adapters/unlimited-quota-meter.ts';
+import { InMemoryAuthenticator } from './doubles/in-memory-authenticator.ts';
+import { UnlimitedQuotaMeter } from './doubles/unlimited-quota-meter.ts';
 
 interface Wire {
   send(packet: Record<string, unknown>, protocolVersion?: number): void;

@@ -4,7 +4,7 @@
  * Error. MQTT.js as the client; exact packets in duplex.test.ts.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { InMemoryAuthenticator } from '../src/adapters/in-memory-authenticator.ts';
+import { InMemoryAuthenticator } from './doubles/in-memory-authenticator.ts';
 import { defaultUsers, RawClient, startBroker, waitFor, type TestBroker } from './harness.ts';
 
 let tb: TestBroker | undefined;

@@ -3,8 +3,8 @@ import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { createBroker, type Broker, type BrokerOptions } from '../src/broker.ts';
-import { InMemoryAuthenticator, type InMemoryUser } from '../src/adapters/in-memory-authenticator.ts';
-import { UnlimitedQuotaMeter } from '../src/adapters/unlimited-quota-meter.ts';
+import { InMemoryAuthenticator, type InMemoryUser } from './doubles/in-memory-authenticator.ts';
+import { UnlimitedQuotaMeter } from './doubles/unlimited-quota-meter.ts';
 import { CountingMetrics } from '../src/adapters/counting-metrics.ts';
 
 export interface TestBroker {

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBroker, collect, waitFor, RawClient, type TestBroker } from './harness.ts';
-import type { InMemoryUser } from '../src/adapters/in-memory-authenticator.ts';
+import type { InMemoryUser } from './doubles/in-memory-authenticator.ts';
 
 let tb: TestBroker | undefined;
 const raws: RawClient[] = [];

@@ -14,8 +14,8 @@ import { duplexPair, type Duplex } from 'node:stream';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { createBroker, type Broker } from '../../src/broker.ts';
-import { InMemoryAuthenticator } from '../../src/adapters/in-memory-authenticator.ts';
-import { UnlimitedQuotaMeter } from '../../src/adapters/unlimited-quota-meter.ts';
+import { InMemoryAuthenticator } from '../doubles/in-memory-authenticator.ts';
+import { UnlimitedQuotaMeter } from '../doubles/unlimited-quota-meter.ts';
 import { CountingMetrics } from '../../src/adapters/counting-metrics.ts';
 import { caseBytes } from './packet-mutator.ts';
 

@@ -2,7 +2,7 @@
  * TEST / DEV adapter: a QuotaMeter whose answers a test scripts — a connection cap per account
  * and a function deciding each inbound spend.
  */
-import type { ConnectionSlot, QuotaMeter, SpendResult } from '../domain/ports.ts';
+import type { ConnectionSlot, QuotaMeter, SpendResult } from '../../src/domain/ports.ts';
 
 export interface ScriptedQuotaOptions {
   maxConnectionsPerAccount?: number;

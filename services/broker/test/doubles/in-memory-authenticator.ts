@@ -4,8 +4,8 @@
  * gRPC client to authz.
  */
 import { compileRules } from '#libs/acl/acl-engine.ts';
-import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from '../clients/compiled-topic-authorizer.ts';
-import type { Authenticator, AuthenticateRequest, AuthenticateResult, TopicAuthorizer, TopicDecision } from '../domain/ports.ts';
+import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from '../../src/clients/compiled-topic-authorizer.ts';
+import type { Authenticator, AuthenticateRequest, AuthenticateResult, TopicAuthorizer, TopicDecision } from '../../src/domain/ports.ts';
 
 export type TopicRule = (topic: string, clientId: string) => boolean;
 

@@ -1,5 +1,5 @@
 /** TEST / DEV adapter: a QuotaMeter that never says no (but counts, for assertions). */
-import type { ConnectionSlot, QuotaMeter, SpendResult } from '../domain/ports.ts';
+import type { ConnectionSlot, QuotaMeter, SpendResult } from '../../src/domain/ports.ts';
 
 const OK: SpendResult = { kind: 'ok' };
 
