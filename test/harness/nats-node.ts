@@ -3,10 +3,10 @@
  * restart NATS — never the machine's own 4222.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 
 export interface NatsNode {
   url: string;
@@ -48,7 +48,7 @@ export async function startNatsNode(): Promise<NatsNode> {
 
   async function start(): Promise<void> {
     output = '';
-    const proc = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(natsServerBinary(), ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     proc.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     proc.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -82,4 +82,12 @@ export async function startNatsNode(): Promise<NatsNode> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Debian installs nats-server in /usr/sbin, which is not on every PATH (a CI shell's may lack it). */
+export function natsServerBinary(): string {
+  for (const dir of [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin', '/usr/local/bin']) {
+    if (dir && existsSync(join(dir, 'nats-server'))) return join(dir, 'nats-server');
+  }
+  return 'nats-server';
 }
