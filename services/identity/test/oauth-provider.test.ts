@@ -363,6 +363,18 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
       seen.push([what, res.status, json?.error]);
     }
     expect(seen).toEqual(cases.map(([what, , , status, error]) => [what, status, error]));
+    // Refusals naming a client of this account are in its audit log with the standard error code.
+    const audited = async () => (await identity.listAuditEvents({ accountId: u.accountId, kind: 'oauth_refused' }, bearer(u.masterToken))).events;
+    for (const until = Date.now() + 5_000; (await audited()).length < 4 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
+    const refusals = (await audited()).map((e) => [e.outcome, e.subjectId, e.details['endpoint']]);
+    expect(refusals).toEqual(
+      expect.arrayContaining([
+        ['denied:invalid_client', created.client!.id, 'grant'],
+        ['denied:invalid_target', created.client!.id, 'grant'],
+        ['denied:invalid_scope', created.client!.id, 'grant'],
+        ['denied:invalid_grant', device.client!.id, 'grant'],
+      ]),
+    );
   });
 
   it('manages clients over gRPC: exact redirect URIs, admin only, secrets never listed', async () => {

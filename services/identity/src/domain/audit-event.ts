@@ -32,6 +32,8 @@ export const auditEventKinds = [
   'sso_login',
   'sso_linked',
   'sso_refused',
+  // The OAuth provider refused a request (a standard error: invalid_client, invalid_grant, …).
+  'oauth_refused',
   // Recorded by the other services through RecordAuditEvents (see recordableKinds).
   'token_created',
   'token_updated',

@@ -16,6 +16,12 @@ import { createOidcProvider, OAUTH_PATH } from './oidc-provider-factory.ts';
  * Identity's OAuth 2.0 / OIDC provider as one subsystem: its stores, the provider (built once the
  * issuer and keys are known, rebuilt when the signing key rotates) and its HTTP routes.
  */
+/** oidc-provider's refusal events (each `(ctx, error)`), audited as `oauth_refused`. */
+/** What an audited refusal reads of oidc-provider's request context. */
+type RefusalContext = { ip?: string; oidc?: { client?: { clientId?: string }; params?: Record<string, unknown> } };
+
+const REFUSAL_EVENTS = ['authorization.error', 'grant.error', 'introspection.error', 'revocation.error', 'device_authorization.error', 'end_session.error', 'userinfo.error'] as const;
+
 export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: PostgresIdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso }) {
   const clients = new PostgresOAuthClientStore(deps.db);
   const payloads = new PostgresOidcPayloads(deps.db);
@@ -40,9 +46,37 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Postgr
         interactionPath: (uid) => `${mountPath}${OAUTH_PATH}/interaction/${uid}`,
       });
       created.on('server_error', (_ctx: unknown, err: unknown) => deps.logger.error({ err }, 'oauth provider error'));
+      // Every refusal of the provider (a wrong secret, a wrong redirect URI, a bad PKCE verifier, a
+      // replayed code, polling too fast, …) is audited in the client's account, with its standard
+      // error code — the same log as password logins.
+      const events = created as unknown as { on(event: string, listener: (ctx: RefusalContext, err: { error?: string }) => void): void };
+      for (const event of REFUSAL_EVENTS) events.on(event, (ctx, err) => void auditRefusal(event, ctx, err));
       built = { provider: created, kid };
     }
     return built.provider;
+  }
+
+  async function auditRefusal(event: string, ctx: RefusalContext, err: { error?: string }): Promise<void> {
+    const sessions = runtime?.sessions;
+    if (!sessions) return;
+    const named = ctx.oidc?.client?.clientId ?? (typeof ctx.oidc?.params?.['client_id'] === 'string' ? (ctx.oidc.params['client_id'] as string) : '');
+    const clientId = /^cli_[A-Za-z0-9]{1,64}$/.test(named) ? named : '';
+    try {
+      const client = clientId ? await clients.get(clientId) : undefined;
+      await sessions.audit([
+        {
+          kind: 'oauth_refused',
+          outcome: 'denied',
+          reason: /^[a-z_]{1,64}$/.test(err.error ?? '') ? err.error! : 'invalid_request',
+          accountId: client?.accountId ?? null,
+          ip: ctx.ip ?? null,
+          subject: clientId || null,
+          details: { endpoint: event.slice(0, event.indexOf('.')) },
+        },
+      ]);
+    } catch (error) {
+      deps.logger.warn({ err: error }, 'could not audit an OAuth refusal');
+    }
   }
 
   return {
