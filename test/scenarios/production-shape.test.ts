@@ -357,7 +357,11 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
       const gone = fleetClients.map((c) => new Promise<number>((resolve) => c.once('close', () => resolve(Date.now()))));
       const revokedAt = Date.now();
       await authz.revokeToken({ tokenId: fleet.tokenId }, master);
-      const closedAt = await Promise.all(gone);
+      // Bounded: a revocation that never reaches an edge fails here, saying so, rather than hanging.
+      const closedAt = await Promise.race([
+        Promise.all(gone),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the revoked token\'s clients were not disconnected on both edges within 10 s')), 10_000).unref()),
+      ]);
       expect(closedAt.map((t) => t - revokedAt <= 1_000)).toEqual([true, true]);
 
       // Both authz and both quota replicas served calls: the edges and this test's clients spread
