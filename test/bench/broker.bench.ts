@@ -55,30 +55,12 @@ async function serve(name: string): Promise<void> {
   // acl with per-topic rules checked by the compiled ACL engine, every message metered against
   // quota leases, every connection holding an `mqtt.connections` slot from the edge's leased block,
   // usage reported in batches.
-  const { startMesh } = await import('../../cli/mesh.ts');
-  const { meshEnvSchema, parseEnv } = await import('../../libs/config/index.ts');
-  const { silentLogger } = await import('../../libs/telemetry/index.ts');
-  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-mesh-'));
-  const ports = Object.fromEntries(
-    ['CONSOLE_HTTP', 'IDENTITY_GRPC', 'IDENTITY_HTTP', 'AUTHZ_GRPC', 'AUTHZ_HTTP', 'QUOTA_GRPC', 'QUOTA_HTTP', 'BROKER_GRPC'].map((k) => [`TOLLGATE_${k}_PORT`, '0']),
-  );
-  const env = parseEnv(meshEnvSchema, { ...ports, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' });
-  const mesh = await startMesh(env, { bootstrap: false, console: false, logger: silentLogger() });
-  const account = await mesh.identity!.core.createAccount({ name: 'bench' });
-  const { secret } = await mesh.authz!.core.createToken({
-    accountId: account.id,
-    name: 'bench devices',
-    kind: 'acl',
-    rules: [{ effect: 'allow', actions: ['publish', 'subscribe'], resources: ['mqtt:bench/#'] }],
-    ipAllow: [],
-    expiresAtMs: undefined,
-    ttlSeconds: 0,
-    shortForm: false,
-    createdBy: 'bench',
-  });
+  const { startBenchMesh } = await import('./bench-mesh.ts');
+  const { mesh, secret } = await startBenchMesh('tollgate-bench-mesh-');
   const tcp = mesh.broker!.mqttAddresses().tcp!;
   process.send!({ port: Number(tcp.slice(tcp.lastIndexOf(':') + 1)), username: secret, password: '' });
 }
+
 
 interface Running {
   port: number;

@@ -7,33 +7,14 @@
  * to ./connect-cpu.cpuprofile (the inspector's Profiler, as node --cpu-prof) for the top frames.
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
 
 async function serve(): Promise<void> {
-  const { startMesh } = await import('../../cli/mesh.ts');
-  const { meshEnvSchema, parseEnv } = await import('../../libs/config/index.ts');
-  const { silentLogger } = await import('../../libs/telemetry/index.ts');
-  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-connect-'));
-  const ports = Object.fromEntries(['CONSOLE_HTTP', 'IDENTITY_GRPC', 'IDENTITY_HTTP', 'AUTHZ_GRPC', 'AUTHZ_HTTP', 'QUOTA_GRPC', 'QUOTA_HTTP', 'BROKER_GRPC'].map((k) => [`TOLLGATE_${k}_PORT`, '0']));
-  const env = parseEnv(meshEnvSchema, { ...ports, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' });
-  const mesh = await startMesh(env, { bootstrap: false, console: false, logger: silentLogger() });
-  const account = await mesh.identity!.core.createAccount({ name: 'bench' });
-  const { secret } = await mesh.authz!.core.createToken({
-    accountId: account.id,
-    name: 'bench devices',
-    kind: 'acl',
-    rules: [{ effect: 'allow', actions: ['publish', 'subscribe'], resources: ['mqtt:bench/#'] }],
-    ipAllow: [],
-    expiresAtMs: undefined,
-    ttlSeconds: 0,
-    shortForm: false,
-    createdBy: 'bench',
-  });
+  const { startBenchMesh } = await import('./bench-mesh.ts');
+  const { mesh, secret } = await startBenchMesh('tollgate-bench-connect-');
   const { Session } = await import('node:inspector/promises');
   const { writeFileSync } = await import('node:fs');
   const inspector = new Session();

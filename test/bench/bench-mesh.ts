@@ -1,0 +1,32 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/**
+ * Tollgate as the broker benches run it: the whole mesh in this process (PGlite, in a temp data
+ * dir), and an acl token allowed on `bench/#` — its secret is the devices' MQTT username.
+ */
+export async function startBenchMesh(dataDirPrefix: string) {
+  const { startMesh } = await import('../../cli/mesh.ts');
+  const { meshEnvSchema, parseEnv } = await import('../../libs/config/index.ts');
+  const { silentLogger } = await import('../../libs/telemetry/index.ts');
+  const dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
+  const ports = Object.fromEntries(
+    ['CONSOLE_HTTP', 'IDENTITY_GRPC', 'IDENTITY_HTTP', 'AUTHZ_GRPC', 'AUTHZ_HTTP', 'QUOTA_GRPC', 'QUOTA_HTTP', 'BROKER_GRPC'].map((k) => [`TOLLGATE_${k}_PORT`, '0']),
+  );
+  const env = parseEnv(meshEnvSchema, { ...ports, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' });
+  const mesh = await startMesh(env, { bootstrap: false, console: false, logger: silentLogger() });
+  const account = await mesh.identity!.core.createAccount({ name: 'bench' });
+  const { secret } = await mesh.authz!.core.createToken({
+    accountId: account.id,
+    name: 'bench devices',
+    kind: 'acl',
+    rules: [{ effect: 'allow', actions: ['publish', 'subscribe'], resources: ['mqtt:bench/#'] }],
+    ipAllow: [],
+    expiresAtMs: undefined,
+    ttlSeconds: 0,
+    shortForm: false,
+    createdBy: 'bench',
+  });
+  return { mesh, secret };
+}
