@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import mqttPacket from 'mqtt-packet';
+import { freePort } from '../harness/ports.ts';
 
 const WARMUP_MS = 500;
 const MEASURE_MS = 3_000;
@@ -71,14 +72,6 @@ interface Running {
   gc?: () => Promise<number | undefined>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', name], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });

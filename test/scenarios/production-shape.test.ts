@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -13,6 +12,7 @@ import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createScratchDatabase } from '../harness/database.ts';
+import { freePort } from '../harness/ports.ts';
 
 const cli = new URL('../../bin/tollgate.js', import.meta.url).pathname;
 const onPostgres = !!process.env.TOLLGATE_TEST_DATABASE_URL;
@@ -26,13 +26,6 @@ function tollgate(args: string[], env: Record<string, string>): Promise<{ code: 
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 interface Summary {
   services: { name: string; grpc: string; http: string | null }[];

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from 'node:net';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
@@ -10,17 +9,11 @@ import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { openIsolatedTestDatabase } from '../../../test/harness/database.ts';
 import { browser, field, formAction } from './oauth-browser.ts';
+import { freePort } from '../../../test/harness/ports.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
 /** A port that was free a moment ago: the issuer URL must name identity's port before it starts. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** TOLLGATE_JWT_ISSUER with a path: every provider route lives under it; the key ring's rotation reaches the provider. */
 describe('identity OAuth provider under an issuer path (own database: rotates keys)', () => {

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import * as samlify from 'samlify';
 import * as OTPAuth from 'otpauth';
 import * as client from 'openid-client';
@@ -11,18 +10,12 @@ import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { openIsolatedTestDatabase } from '../../../test/harness/database.ts';
 import { browser, field, formAction } from './oauth-browser.ts';
+import { freePort } from '../../../test/harness/ports.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const REDIRECT = 'http://127.0.0.1:1/app-callback';
 const password = 'correct horse battery staple';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * Single sign-on from an upstream OpenID Connect provider: the upstream is another Tollgate

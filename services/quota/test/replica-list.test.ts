@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer, type AddressInfo } from 'node:net';
 import { createRpcClient, PeerDirectory } from '#libs/rpc/index.ts';
 import { silentLogger } from '#libs/telemetry/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
@@ -7,14 +6,8 @@ import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { createQuotaApp, type QuotaApp } from '../src/app.ts';
 import { ownerIndex, replicaListDigest } from '../src/clients/shard-router.ts';
+import { freePort } from '../../../test/harness/ports.ts';
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe('quota replicas refuse a replica list that disagrees with theirs', () => {
   let mesh: TestMesh;
