@@ -25,15 +25,14 @@ export function authenticatedFirst<S extends DescService>(
     const fn = table[method.localName];
     if (typeof fn !== 'function') continue;
     const handler = fn.bind(impl);
+    const isOpen = method.localName in open;
     if (method.methodKind === 'unary' || method.methodKind === 'client_streaming') {
-      const isOpen = method.localName in open;
       wrapped[method.localName] = async (request: unknown, ctx: CallContext) => {
         if (!isOpen) await guard.authenticate(ctx);
         if (method.methodKind === 'unary') assertWellFormed(method, request);
         return handler(request, ctx);
       };
     } else {
-      const isOpen = method.localName in open;
       wrapped[method.localName] = async function* (request: unknown, ctx: CallContext) {
         if (!isOpen) await guard.authenticate(ctx);
         if (method.methodKind === 'server_streaming') assertWellFormed(method, request);

@@ -14,16 +14,17 @@ export function observeQuotaEngine(engine: QuotaEngine, meter: Meter): void {
   const leasedUnits = meter.createCounter('tollgate.quota.leased_units', { description: 'units of budget granted to edges in leases, by metric' });
   const slots = meter.createCounter('tollgate.quota.slot_requests', { description: 'connection slots and slot blocks asked, by metric and result (granted, limited, refused)' });
 
+  const outcome = (r: { allowed: boolean; shadowed: boolean }) => (r.shadowed ? 'shadow_admitted' : r.allowed ? 'admitted' : 'rejected');
   const consume = engine.consume.bind(engine);
   engine.consume = (input) => {
     const result = consume(input);
-    consumes.add(1, { metric: input.metric, result: result.shadowed ? 'shadow_admitted' : result.allowed ? 'admitted' : 'rejected' });
+    consumes.add(1, { metric: input.metric, result: outcome(result) });
     return result;
   };
   const consumeAll = engine.consumeAll.bind(engine);
   engine.consumeAll = (inputs) => {
     const results = consumeAll(inputs);
-    results.forEach((result, i) => consumes.add(1, { metric: inputs[i]!.metric, result: result.shadowed ? 'shadow_admitted' : result.allowed ? 'admitted' : 'rejected' }));
+    results.forEach((result, i) => consumes.add(1, { metric: inputs[i]!.metric, result: outcome(result) }));
     return results;
   };
   const lease = engine.lease.bind(engine);

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { timestampDate, timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { AppError, invalidArgument, permissionDenied } from '#libs/errors/index.ts';
-import { actorOf, requireService, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
+import { actorOf, requireService, type AdminPrincipal, type RequireAdmin } from '#libs/admin-auth/admin-guard.ts';
 import { actorCovers } from '#libs/policy/role-policy.ts';
 import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
@@ -54,15 +54,25 @@ export function sessionHandlers(deps: {
     if (principal.kind === 'service') return;
     if (principal.kind === 'user' && principal.subject === userId) return;
     const user = userId ? await deps.store.getUser(userId) : undefined;
-    for (const m of user?.memberships ?? []) {
+    const admin = await userAdmin(ctx, user?.memberships ?? []);
+    if ('denied' in admin) throw permissionDenied('changing a password takes that user\'s own session or an admin of their account', 'NOT_THE_USER');
+  }
+
+  /**
+   * The caller as someone who may manage users (the role table) on one of the accounts a user
+   * belongs to; else the last refusal (undefined when the user has no account).
+   */
+  async function userAdmin(ctx: CallContext, memberships: readonly { accountId: string }[]): Promise<AdminPrincipal | { denied: unknown }> {
+    let denied: unknown;
+    for (const m of memberships) {
       try {
-        await requireAdmin(ctx, m.accountId, 'manage_users');
-        return;
+        return await requireAdmin(ctx, m.accountId, 'manage_users');
       } catch (error) {
         if ((error as { code?: string }).code === 'UNAUTHENTICATED') throw error;
+        denied = error;
       }
     }
-    throw permissionDenied('changing a password takes that user\'s own session or an admin of their account', 'NOT_THE_USER');
+    return { denied };
   }
 
   /** The client's address: as said by a mesh service logging a user in on their behalf (or none), else the socket's. */
@@ -100,22 +110,9 @@ export function sessionHandlers(deps: {
       const principal = await requireAdmin.authenticate(ctx);
       const username = required(req.username, 'username');
       const user = await deps.store.findUserByUsername(username);
-      let actor: Parameters<typeof actorFields>[0] | undefined;
-      if (principal.kind === 'service') {
-        actor = principal;
-      } else {
-        let denied: unknown = new AppError('NOT_FOUND', 'username: user not found', { field: 'username', reason: 'NOT_FOUND' });
-        for (const m of user?.memberships ?? []) {
-          try {
-            actor = await requireAdmin(ctx, m.accountId, 'manage_users');
-            break;
-          } catch (error) {
-            if ((error as { code?: string }).code === 'UNAUTHENTICATED') throw error;
-            denied = error;
-          }
-        }
-        if (!actor) throw denied;
-      }
+      const admin = principal.kind === 'service' ? principal : await userAdmin(ctx, user?.memberships ?? []);
+      if ('denied' in admin) throw admin.denied ?? new AppError('NOT_FOUND', 'username: user not found', { field: 'username', reason: 'NOT_FOUND' });
+      const actor = admin;
       let address: string | null = null;
       if (req.address) {
         if (isIP(req.address.trim()) === 0) throw invalidArgument('address', 'must be an IPv4 or IPv6 address');
