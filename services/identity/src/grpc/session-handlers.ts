@@ -112,13 +112,12 @@ export function sessionHandlers(deps: {
       const user = await deps.store.findUserByUsername(username);
       const admin = principal.kind === 'service' ? principal : await userAdmin(ctx, user?.memberships ?? []);
       if ('denied' in admin) throw admin.denied ?? new AppError('NOT_FOUND', 'username: user not found', { field: 'username', reason: 'NOT_FOUND' });
-      const actor = admin;
       let address: string | null = null;
       if (req.address) {
         if (isIP(req.address.trim()) === 0) throw invalidArgument('address', 'must be an IPv4 or IPv6 address');
         address = req.address.trim();
       }
-      const { details, ...who } = actorFields(actor);
+      const { details, ...who } = actorFields(admin);
       const lifted = await ready().sessions.unlock({ username, address, actor: { ...who, details }, accountId: user?.memberships[0]?.accountId ?? null, subject: user?.id ?? null });
       return { lifted };
     },
