@@ -239,6 +239,11 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
             broker.dropAuthCache();
             broker.disconnectWhere((c) => c.subject === tokenId, kind === 'expired' ? 0x87 : 0x98);
           },
+          onGrant(grantId) {
+            authenticator.dropGrant(grantId);
+            broker.dropAuthCache();
+            broker.disconnectWhere((c) => c.grantId === grantId, 0x98);
+          },
           onAccountSuspended(accountId) {
             authenticator.dropCache();
             broker.dropAuthCache();

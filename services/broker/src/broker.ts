@@ -27,6 +27,8 @@ export interface ClientInfo {
   clientId: string;
   account: string;
   subject: string;
+  /** An OAuth access token's grant (`grt_…`), when the client presented one. */
+  grantId?: string;
   protocol: MqttProtocol;
   transport: TransportKind;
   peerIp: string;
@@ -78,6 +80,7 @@ export function createBroker(options: BrokerOptions): Broker {
       clientId: s.clientId,
       account: s.account,
       subject: s.principal.subject,
+      ...(s.principal.grantId ? { grantId: s.principal.grantId } : {}),
       protocol: conn.protocol,
       transport: conn.transport,
       peerIp: conn.peerIp,
