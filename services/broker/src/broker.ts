@@ -2,6 +2,7 @@
  * `createBroker`: the MQTT edge over TCP, TLS and WebSocket around one BrokerCore. Wiring to
  * authz and quota happens through the ports in `domain/ports.ts` (see app.ts).
  */
+import type { AccountStats } from './domain/account-tally.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
@@ -49,6 +50,8 @@ export interface Broker {
   dropAuthCache(): void;
   /** `credentialCounters`: addresses and usernames the credential-failure throttle holds (bounded). */
   stats(): { connections: number; sessions: number; credentialCounters: number };
+  /** This edge's figures for the sessions and traffic of `accounts` (an account and its subaccounts). */
+  accountStats(accounts: ReadonlySet<string>): AccountStats;
   /** Serves one MQTT connection over any duplex stream (an in-memory pair in tests). */
   handle(stream: Duplex, peerIp?: string): void;
 }
@@ -193,6 +196,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
     dropAuthCache: () => core.dropAuthCache(),
     stats: () => ({ connections: connected().length, sessions: core.sessions.size, credentialCounters: core.credentialThrottle?.size ?? 0 }),
+    accountStats: (accounts) => core.accountStats(accounts),
     handle: (stream, peerIp = '127.0.0.1') => accept(stream, 'memory', peerIp),
   };
 }
