@@ -26,9 +26,8 @@ export interface FollowStreamOptions<E> {
 /**
  * Follows a resumable server stream for as long as the caller wants: reopens it whenever it ends or
  * fails, after a backoff that doubles up to a cap and starts over once an event arrives. The one way
- * services follow WatchInvalidations / WatchLimits / WatchAccounts-style feeds. (Used by authz's
- * account follower; the broker's own followers in services/broker still run their own loops and
- * are to move here when the broker's owners next touch them.)
+ * services follow WatchInvalidations / WatchLimits / WatchAccounts-style feeds (authz's account
+ * follower, the broker's invalidation and limit followers).
  */
 export function followStream<E>(options: FollowStreamOptions<E>): { stop(): void; done: Promise<void> } {
   const initialMs = options.initialBackoffMs ?? 200;

@@ -1,5 +1,6 @@
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
+import { followStream, type Sleep } from '#libs/rpc/follow-stream.ts';
 import { AuthzService, InvalidationKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 
 export interface InvalidationTarget {
@@ -13,63 +14,52 @@ export interface InvalidationTarget {
 }
 
 /**
- * Follows authz's WatchInvalidations for as long as the broker runs: reconnects with backoff and
- * resumes after the last sequence it applied, so a blip loses no revocation (authz sends RESET if
- * the gap is older than its retained feed).
+ * Follows authz's WatchInvalidations for as long as the broker runs (libs/rpc/follow-stream.ts:
+ * reopened with backoff) and resumes after the last sequence it applied, so a blip loses no
+ * revocation (authz sends RESET if the gap is older than its retained feed).
  */
-export function followInvalidations(options: { authz: ServiceClient<typeof AuthzService>; target: InvalidationTarget; logger: Logger }): { stop(): void; connected(): boolean } {
-  let stopped = false;
+export function followInvalidations(options: { authz: ServiceClient<typeof AuthzService>; target: InvalidationTarget; logger: Logger; sleep?: Sleep }): { stop(): void; connected(): boolean } {
   let live = false;
   let lastSequence = 0n;
-  let abort = new AbortController();
-
-  async function loop(): Promise<void> {
-    let backoffMs = 100;
-    while (!stopped) {
-      abort = new AbortController();
+  const { target } = options;
+  const follower = followStream({
+    async *open(signal) {
       try {
-        for await (const event of options.authz.watchInvalidations({ afterSequence: lastSequence }, { signal: abort.signal })) {
+        for await (const event of options.authz.watchInvalidations({ afterSequence: lastSequence }, { signal })) {
           live = true;
-          backoffMs = 100;
-          if (event.sequence > lastSequence) lastSequence = event.sequence;
-          switch (event.kind) {
-            case InvalidationKind.TOKEN_REVOKED:
-              options.target.onToken(event.tokenId, 'revoked');
-              break;
-            case InvalidationKind.TOKEN_EXPIRED:
-              options.target.onToken(event.tokenId, 'expired');
-              break;
-            case InvalidationKind.TOKEN_UPDATED:
-              options.target.onToken(event.tokenId, 'updated');
-              break;
-            case InvalidationKind.ACCOUNT_SUSPENDED:
-              options.target.onAccountSuspended(event.accountId);
-              break;
-            case InvalidationKind.GRANT_REVOKED:
-              if (event.grantId) options.target.onGrant(event.grantId);
-              break;
-            case InvalidationKind.RESET:
-              options.target.onReset();
-              break;
-          }
+          yield event;
         }
-      } catch (error) {
-        if (stopped) return;
-        options.logger.warn({ err: error }, 'invalidation feed interrupted; reconnecting');
+      } finally {
+        live = false;
       }
-      live = false;
-      if (stopped) return;
-      await new Promise((r) => setTimeout(r, backoffMs).unref());
-      backoffMs = Math.min(backoffMs * 2, 5_000);
-    }
-  }
-
-  void loop();
-  return {
-    stop() {
-      stopped = true;
-      abort.abort();
     },
-    connected: () => live,
-  };
+    onEvent(event) {
+      if (event.sequence > lastSequence) lastSequence = event.sequence;
+      switch (event.kind) {
+        case InvalidationKind.TOKEN_REVOKED:
+          target.onToken(event.tokenId, 'revoked');
+          break;
+        case InvalidationKind.TOKEN_EXPIRED:
+          target.onToken(event.tokenId, 'expired');
+          break;
+        case InvalidationKind.TOKEN_UPDATED:
+          target.onToken(event.tokenId, 'updated');
+          break;
+        case InvalidationKind.ACCOUNT_SUSPENDED:
+          target.onAccountSuspended(event.accountId);
+          break;
+        case InvalidationKind.GRANT_REVOKED:
+          if (event.grantId) target.onGrant(event.grantId);
+          break;
+        case InvalidationKind.RESET:
+          target.onReset();
+          break;
+      }
+    },
+    initialBackoffMs: 100,
+    maxBackoffMs: 5_000,
+    onInterrupted: (error) => options.logger.warn({ err: error }, 'invalidation feed interrupted; reconnecting'),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  });
+  return { stop: () => follower.stop(), connected: () => live };
 }
