@@ -1,4 +1,4 @@
-import { afterAll } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { migrate, openDatabase, type Database, type MigrationSet } from '#libs/db/index.ts';
 import { createScratchDatabase } from './database.ts';
 
@@ -7,7 +7,7 @@ export interface StoreBackend {
   readonly name: 'pglite' | 'postgres';
   /** Why this backend does not run here (no Postgres server in this run); undefined when it runs. */
   readonly skip: string | undefined;
-  /** The suite's database, opened and migrated on first use, closed (and dropped) after the file. */
+  /** The suite's database, opened and migrated before the file's tests, closed (and dropped) after them. */
   database(): Promise<Database>;
 }
 
@@ -19,21 +19,19 @@ export interface StoreBackend {
 export function storeBackends(migrations: readonly MigrationSet[]): StoreBackend[] {
   const backend = (name: StoreBackend['name'], skip: string | undefined, open: () => Promise<Database>): StoreBackend => {
     let opened: Promise<Database> | undefined;
+    const database = () =>
+      (opened ??= (async () => {
+        const db = await open();
+        for (const set of migrations) await migrate(db, set);
+        return db;
+      })());
+    // Opened (and migrated) in a hook, under the hook timeout: on a busy machine PGlite's start
+    // alone can outlast a test's timeout.
+    if (!skip) beforeAll(database, 180_000);
     afterAll(async () => {
       if (opened) await (await opened).close();
     });
-    return {
-      name,
-      skip,
-      database() {
-        opened ??= (async () => {
-          const database = await open();
-          for (const set of migrations) await migrate(database, set);
-          return database;
-        })();
-        return opened;
-      },
-    };
+    return { name, skip, database };
   };
   const postgresSkip = process.env.TOLLGATE_TEST_DATABASE_URL ? undefined : 'no Postgres server in this run (set DATABASE_URL)';
   return [
