@@ -14,15 +14,17 @@ export interface StoreBackend {
 /**
  * PGlite, always; and the run's Postgres server when it has one (DATABASE_URL or testcontainers):
  * a new database on it per suite, dropped afterwards. Call at the top level of a test file.
- * Contract cases own their data by id (their own account ids), so one database serves a suite.
+ * Contract cases own their data by id (their own account ids), so one database serves a suite;
+ * `afterMigrate` may change that database's schema for the suite (it is the suite's alone).
  */
-export function storeBackends(migrations: readonly MigrationSet[]): StoreBackend[] {
+export function storeBackends(migrations: readonly MigrationSet[], options: { afterMigrate?: (database: Database) => Promise<void> } = {}): StoreBackend[] {
   const backend = (name: StoreBackend['name'], skip: string | undefined, open: () => Promise<Database>): StoreBackend => {
     let opened: Promise<Database> | undefined;
     const database = () =>
       (opened ??= (async () => {
         const db = await open();
         for (const set of migrations) await migrate(db, set);
+        await options.afterMigrate?.(db);
         return db;
       })());
     // Opened (and migrated) in a hook, under the hook timeout: on a busy machine PGlite's start

@@ -5,7 +5,7 @@ import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts'
 import { checkLogin, defaultThrottlePolicy, ipThrottleKey, pairThrottleKey, pairThrottlePrefix, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
 import { DEFAULT_DISTINCT_ADDRESSES, decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
-import type { Clock, PasswordHasher, SecretDigest } from './domain/ports.ts';
+import type { AuditStore, Clock, PasswordHasher, SecretDigest, ThrottleStore } from './domain/ports.ts';
 import type { RefreshTokenService, RefreshTokenStore } from './domain/refresh-tokens.ts';
 import { rolesForToken, type Role } from './domain/roles.ts';
 import type { TwoFactor } from './domain/two-factor.ts';
@@ -13,7 +13,6 @@ import type { SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { isSsoRequired, secondFactorAfterSso } from './domain/sso-policy.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
-import type { PostgresAuditStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
 import type { PostgresTotpStore } from './store/postgres-extras-store.ts';
 
 export interface Session {
@@ -76,8 +75,8 @@ export function createSessions(deps: {
   /** Families and tokens as stored (who a refresh token belongs to, without spending it). */
   refreshStore: Pick<RefreshTokenStore, 'findToken' | 'getFamily'>;
   digest: SecretDigest;
-  throttle: PostgresThrottleStore;
-  audit: PostgresAuditStore;
+  throttle: ThrottleStore;
+  audit: Pick<AuditStore, 'append'>;
   twoFactor: TwoFactor;
   clock: Clock;
   accessTokenTtlMs: number;

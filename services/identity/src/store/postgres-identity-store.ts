@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Db } from '#libs/db/index.ts';
-import { rowsOf } from '#libs/db/index.ts';
+import { isUniqueViolation, rowsOf } from '#libs/db/index.ts';
 import { alreadyExists } from '#libs/errors/index.ts';
 import type { Role } from '../domain/roles.ts';
 import { accounts, memberships, users, type AccountRow, type UserRow } from './schema.ts';
@@ -35,11 +35,6 @@ const toAccount = (r: AccountRow): AccountRecord => ({
   requireSso: r.requireSso,
   createdAtMs: r.createdAt.getTime(),
 });
-
-const isUniqueViolation = (error: unknown): boolean => {
-  const e = error as { code?: string; cause?: { code?: string } };
-  return e.code === '23505' || e.cause?.code === '23505';
-};
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
