@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { Limit } from '../../src/domain/limits.ts';
-import type { LimitStore, QuotaStateStore, UsageStore } from '../../src/domain/ports.ts';
+import type { LimitStore, QuotaStateStore, UsageStore, VolumeCount } from '../../src/domain/ports.ts';
 
 type Factory<T> = () => Promise<T> | T;
 type Options = { skip?: string | undefined };
@@ -111,7 +111,7 @@ export function describeUsageStoreContract(name: string, createStore: Factory<Us
 }
 
 export function describeQuotaStateStoreContract(name: string, createStore: Factory<QuotaStateStore>, options: Options = {}): void {
-  const mine = (counters: { accountId: string }[], t: string) => counters.filter((c) => c.accountId.startsWith(`acc_${t}`)).sort((x, y) => `${x.accountId}|${JSON.stringify(x)}`.localeCompare(`${y.accountId}|${JSON.stringify(y)}`));
+  const mine = (counters: VolumeCount[], t: string) => counters.filter((c) => c.accountId.startsWith(`acc_${t}`)).sort((x, y) => `${x.accountId}|${JSON.stringify(x)}`.localeCompare(`${y.accountId}|${JSON.stringify(y)}`));
 
   describe.skipIf(options.skip !== undefined)(title('QuotaStateStore', name, options), () => {
     it('adds to each (account, metric, window) counter across calls', async () => {
