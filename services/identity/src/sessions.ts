@@ -5,7 +5,7 @@ import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts'
 import { checkLogin, defaultThrottlePolicy, ipThrottleKey, pairThrottleKey, pairThrottlePrefix, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
 import { DEFAULT_DISTINCT_ADDRESSES, decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
-import type { AuditStore, Clock, PasswordHasher, SecretDigest, ThrottleStore } from './domain/ports.ts';
+import type { AuditStore, Clock, PasswordHasher, SecretDigest, ThrottleStore, TotpStore } from './domain/ports.ts';
 import type { RefreshTokenService, RefreshTokenStore } from './domain/refresh-tokens.ts';
 import { rolesForToken, type Role } from './domain/roles.ts';
 import type { TwoFactor } from './domain/two-factor.ts';
@@ -13,7 +13,6 @@ import type { SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { isSsoRequired, secondFactorAfterSso } from './domain/sso-policy.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
-import type { PostgresTotpStore } from './store/postgres-extras-store.ts';
 
 export interface Session {
   accessToken: string;
@@ -69,7 +68,7 @@ export type RefreshResult = { allowed: true; session: Session } | { allowed: fal
 export function createSessions(deps: {
   store: PostgresIdentityStore;
   hasher: PasswordHasher;
-  totp: PostgresTotpStore;
+  totp: Pick<TotpStore, 'get' | 'advance'>;
   ring: SigningKeyRing;
   refresh: RefreshTokenService;
   /** Families and tokens as stored (who a refresh token belongs to, without spending it). */

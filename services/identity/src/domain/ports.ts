@@ -4,6 +4,8 @@
  */
 import type { AuditEvent } from './audit-event.ts';
 import type { AttemptState } from './login-throttle.ts';
+import type { Permission } from './resource-access.ts';
+import type { TotpEnrollment } from './two-factor.ts';
 
 export interface Clock {
   nowMs(): number;
@@ -66,4 +68,37 @@ export interface AuditStore {
   append(events: readonly AuditEvent[]): Promise<void>;
   /** Newest first by time, then id: events of one millisecond are neither lost nor repeated across pages. */
   list(filter: AuditFilter): Promise<AuditEvent[]>;
+}
+
+/**
+ * TOTP enrollments by user (the secret sealed at rest by the adapter). Adapters:
+ * `PostgresTotpStore`; `InMemoryTotpStore` in test/doubles.
+ */
+export interface TotpStore {
+  get(userId: string): Promise<TotpEnrollment | undefined>;
+  /** Creates or replaces the user's enrollment. */
+  put(userId: string, enrollment: TotpEnrollment): Promise<void>;
+  /**
+   * Moves an active enrollment from `before` to `after` (used time step, spent recovery codes) only
+   * if it still is `before`: of two logins racing with one code, one passes (compare-and-set).
+   */
+  advance(userId: string, before: TotpEnrollment, after: TotpEnrollment): Promise<boolean>;
+  delete(userId: string): Promise<void>;
+  /** Which of these users have 2FA active (not merely pending). */
+  activeAmong(userIds: readonly string[]): Promise<Set<string>>;
+}
+
+/**
+ * Dataset-level resources: whether one is restricted, and who is granted what on it. Adapters:
+ * `PostgresGrantStore`; `InMemoryGrantStore` in test/doubles.
+ */
+export interface GrantStore {
+  /** False for a resource never marked. */
+  restricted(accountId: string, resourceId: string): Promise<boolean>;
+  setRestricted(accountId: string, resourceId: string, restricted: boolean): Promise<void>;
+  /** Creates or replaces the user's permission on the resource. */
+  grant(accountId: string, resourceId: string, userId: string, permission: Permission): Promise<void>;
+  revoke(accountId: string, resourceId: string, userId: string): Promise<void>;
+  /** Every grant on the resource, in no particular order. */
+  list(accountId: string, resourceId: string): Promise<{ userId: string; permission: Permission }[]>;
 }

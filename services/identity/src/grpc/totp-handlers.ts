@@ -5,13 +5,13 @@ import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { AuditEventInput } from '../domain/audit-event.ts';
 import type { TwoFactor } from '../domain/two-factor.ts';
 import type { PostgresIdentityStore, UserRecord } from '../store/postgres-identity-store.ts';
-import type { PostgresTotpStore } from '../store/postgres-extras-store.ts';
+import type { TotpStore } from '../domain/ports.ts';
 import { actorFields, required } from './proto-mapping.ts';
 
 /** TOTP enrollment, confirmation and removal: by the user themself, or by an admin of every account they belong to. */
 export function totpHandlers(deps: {
   store: PostgresIdentityStore;
-  totp: PostgresTotpStore;
+  totp: TotpStore;
   twoFactor: TwoFactor;
   requireAdmin: RequireAdmin;
   audit: (events: AuditEventInput[]) => Promise<void>;
