@@ -5,14 +5,13 @@ import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts'
 import { checkLogin, defaultThrottlePolicy, ipThrottleKey, pairThrottleKey, pairThrottlePrefix, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
 import { DEFAULT_DISTINCT_ADDRESSES, decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
-import type { AuditStore, Clock, PasswordHasher, SecretDigest, ThrottleStore, TotpStore } from './domain/ports.ts';
+import type { AuditStore, Clock, IdentityStore, PasswordHasher, SecretDigest, ThrottleStore, TotpStore } from './domain/ports.ts';
 import type { RefreshTokenService, RefreshTokenStore } from './domain/refresh-tokens.ts';
 import { rolesForToken, type Role } from './domain/roles.ts';
 import type { TwoFactor } from './domain/two-factor.ts';
 import type { SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { isSsoRequired, secondFactorAfterSso } from './domain/sso-policy.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
-import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
 
 export interface Session {
   accessToken: string;
@@ -66,7 +65,7 @@ export type RefreshResult = { allowed: true; session: Session } | { allowed: fal
  * slipping between. The per-IP counter is re-read and incremented under its own short lock.
  */
 export function createSessions(deps: {
-  store: PostgresIdentityStore;
+  store: IdentityStore;
   hasher: PasswordHasher;
   totp: Pick<TotpStore, 'get' | 'advance'>;
   ring: SigningKeyRing;

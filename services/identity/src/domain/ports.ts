@@ -5,6 +5,7 @@
 import type { AuditEvent } from './audit-event.ts';
 import type { AttemptState } from './login-throttle.ts';
 import type { Permission } from './resource-access.ts';
+import type { Role } from './roles.ts';
 import type { TotpEnrollment } from './two-factor.ts';
 
 export interface Clock {
@@ -101,4 +102,71 @@ export interface GrantStore {
   revoke(accountId: string, resourceId: string, userId: string): Promise<void>;
   /** Every grant on the resource, in no particular order. */
   list(accountId: string, resourceId: string): Promise<{ userId: string; permission: Permission }[]>;
+}
+
+export interface AccountRecord {
+  id: string;
+  name: string;
+  parentId: string | undefined;
+  depth: number;
+  state: 'active' | 'suspended';
+  requireTotp: boolean;
+  requireSso: boolean;
+  createdAtMs: number;
+}
+
+export interface UserRecord {
+  id: string;
+  username: string;
+  passwordHash: string;
+  email: string | null;
+  /** Oldest membership first. */
+  memberships: { accountId: string; role: Role }[];
+  createdAtMs: number;
+}
+
+export type AccountChange = { kind: 'suspended' | 'resumed' } | { kind: 'renamed'; name: string } | { kind: 'policy_changed'; requireTotp?: boolean | undefined; requireSso?: boolean | undefined };
+
+/** One entry of the account change feed other services follow (WatchAccounts), in commit order. */
+export interface AccountChangeEvent {
+  sequence: number;
+  kind: string;
+  accountId: string;
+  affected: string[];
+}
+
+/**
+ * Accounts (a tree), users and their memberships, and the account change feed. Adapters:
+ * `PostgresIdentityStore` (NOTIFYs feed followers at commit); `InMemoryIdentityStore` in test/doubles.
+ */
+export interface IdentityStore {
+  countAccounts(): Promise<number>;
+  /** Inserts the account and appends its `created` change. The caller checks the parent and depth. */
+  createAccount(input: { id: string; name: string; parentId: string | undefined; depth: number }): Promise<AccountRecord>;
+  getAccount(id: string): Promise<AccountRecord | undefined>;
+  /** Root first, the account itself last; empty when unknown. */
+  accountPath(id: string): Promise<AccountRecord[]>;
+  /** Every descendant (not the account itself) with an id after `afterId`, shallowest first, then by id. */
+  descendants(id: string, options?: { limit: number; afterId?: string | undefined }): Promise<AccountRecord[]>;
+  /** Applies the change and appends it to the feed with `affected`; its sequence, undefined for an unknown account. */
+  changeAccount(id: string, change: AccountChange, affected: readonly string[]): Promise<number | undefined>;
+  accountChangesSince(afterSequence: number, limit: number): Promise<AccountChangeEvent[]>;
+  /** 0 while the feed is empty. */
+  latestAccountChange(): Promise<number>;
+  /** Users with a membership in any of these accounts, each counted once. */
+  countUsersIn(accountIds: readonly string[]): Promise<number>;
+  /** The user with one membership; ALREADY_EXISTS (field `username`) when the username is taken, in any letter case. */
+  createUser(input: { id: string; username: string; passwordHash: string; accountId: string; role: Role; email?: string | null | undefined }): Promise<UserRecord>;
+  getUser(id: string): Promise<UserRecord | undefined>;
+  /** Case-insensitive. */
+  findUserByUsername(username: string): Promise<UserRecord | undefined>;
+  /** Direct members whose email is `email` (case-insensitively), or without an email and with `email` as username; at most 3. */
+  findMembersByEmail(accountId: string, email: string): Promise<UserRecord[]>;
+  setPasswordHash(userId: string, passwordHash: string): Promise<void>;
+  countOwners(accountId: string): Promise<number>;
+  removeMembership(userId: string, accountId: string): Promise<void>;
+  /** Adds the membership or changes its role. */
+  setMembership(userId: string, accountId: string, role: Role): Promise<void>;
+  /** Direct members of the account with an id after `afterId`, by id. */
+  listUsers(accountId: string, options: { limit: number; afterId?: string | undefined }): Promise<UserRecord[]>;
 }

@@ -1,6 +1,6 @@
 /**
  * The contract every `AuditStore` adapter passes: in-memory, PGlite and Postgres
- * (`../session-stores.contract.test.ts`). Each case's events have their own ids, accounts and a
+ * (`../identity-stores.contract.test.ts`). Each case's events have their own ids, accounts and a
  * time range of their own, so a suite shares one (append-only) log without cleanup.
  */
 import { randomBytes, randomInt } from 'node:crypto';

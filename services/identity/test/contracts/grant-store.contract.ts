@@ -1,6 +1,6 @@
 /**
  * The contract every `GrantStore` adapter passes: in-memory, PGlite and Postgres
- * (`../session-stores.contract.test.ts`). Each case works on resources and users of its own.
+ * (`../identity-stores.contract.test.ts`). Each case works on resources and users of its own.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

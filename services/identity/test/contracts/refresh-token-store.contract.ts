@@ -1,6 +1,6 @@
 /**
  * The contract every `RefreshTokenStore` adapter passes: in-memory, PGlite and Postgres
- * (`../session-stores.contract.test.ts`). Each case makes its own family, token and user ids.
+ * (`../identity-stores.contract.test.ts`). Each case makes its own family, token and user ids.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';

@@ -1,6 +1,6 @@
 /**
  * The contract every `SigningKeyStore` adapter passes: in-memory, PGlite and Postgres
- * (`../session-stores.contract.test.ts`). Each case's keys carry its own kid tag; listings are
+ * (`../identity-stores.contract.test.ts`). Each case's keys carry its own kid tag; listings are
  * looked at for those kids only.
  */
 import { randomBytes } from 'node:crypto';

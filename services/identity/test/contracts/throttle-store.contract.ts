@@ -1,6 +1,6 @@
 /**
  * The contract every `ThrottleStore` adapter passes: in-memory, PGlite and Postgres
- * (`../session-stores.contract.test.ts`). Each case's keys carry its own tag.
+ * (`../identity-stores.contract.test.ts`). Each case's keys carry its own tag.
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
