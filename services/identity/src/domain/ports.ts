@@ -170,3 +170,37 @@ export interface IdentityStore {
   /** Direct members of the account with an id after `afterId`, by id. */
   listUsers(accountId: string, options: { limit: number; afterId?: string | undefined }): Promise<UserRecord[]>;
 }
+
+/** An upstream OIDC or SAML connection of an account; the OIDC client secret arrives sealed. */
+export interface SsoConnectionRecord {
+  id: string;
+  accountId: string;
+  kind: 'oidc' | 'saml';
+  name: string;
+  issuer: string;
+  clientId: string | null;
+  sealedClientSecret: string | null;
+  samlEntryPoint: string | null;
+  samlIdpCert: string | null;
+  defaultRole: 'admin' | 'member' | 'viewer';
+  provisioning: 'invited' | 'jit';
+  createdAtMs: number;
+}
+
+/**
+ * SSO connections per account and the users linked through them (one user per upstream subject,
+ * one subject per user, per connection). Adapters: `PostgresSsoStore`; `InMemorySsoStore` in test/doubles.
+ */
+export interface SsoStore {
+  insert(connection: SsoConnectionRecord): Promise<void>;
+  get(id: string): Promise<SsoConnectionRecord | undefined>;
+  /** Oldest first (then by id). */
+  listByAccounts(accountIds: readonly string[]): Promise<SsoConnectionRecord[]>;
+  /** Deletes the connection and its links; false when it was not there. */
+  delete(id: string): Promise<boolean>;
+  linkedUser(connectionId: string, upstreamSubject: string): Promise<string | undefined>;
+  /** The upstream subject this user is linked to through the connection, if any. */
+  subjectOf(connectionId: string, userId: string): Promise<string | undefined>;
+  /** ALREADY_EXISTS when the subject, or the user, is already linked through this connection. */
+  link(connectionId: string, upstreamSubject: string, userId: string, atMs: number): Promise<void>;
+}
