@@ -4,6 +4,7 @@
  */
 import type { AuditEvent } from './audit-event.ts';
 import type { AttemptState } from './login-throttle.ts';
+import type { OAuthClient } from './oauth-client.ts';
 import type { Permission } from './resource-access.ts';
 import type { Role } from './roles.ts';
 import type { TotpEnrollment } from './two-factor.ts';
@@ -203,4 +204,18 @@ export interface SsoStore {
   subjectOf(connectionId: string, userId: string): Promise<string | undefined>;
   /** ALREADY_EXISTS when the subject, or the user, is already linked through this connection. */
   link(connectionId: string, upstreamSubject: string, userId: string, atMs: number): Promise<void>;
+}
+
+export type OAuthClientChange = Partial<Omit<OAuthClient, 'id' | 'accountId' | 'type' | 'createdAtMs'>> & { updatedAtMs: number };
+
+/** Registered OAuth clients (the secret as its SHA-256 only). Adapters: `PostgresOAuthClientStore`; `InMemoryOAuthClientStore` in test/doubles. */
+export interface OAuthClientStore {
+  insert(client: OAuthClient): Promise<void>;
+  get(id: string): Promise<OAuthClient | undefined>;
+  /** Oldest first (then by id). */
+  listByAccount(accountId: string): Promise<OAuthClient[]>;
+  /** Sets the named fields; the client as it now is, undefined when unknown. */
+  update(id: string, change: OAuthClientChange): Promise<OAuthClient | undefined>;
+  /** False when it was not there. */
+  delete(id: string): Promise<boolean>;
 }
