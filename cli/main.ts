@@ -47,7 +47,7 @@ commands:
   limit set [--account ID] METRIC VALUE [--per second|minute|day|month] [--burst N] [--shadow]
   limit show [--account ID]                        effective limits, with the account each comes from
   usage show [--account ID] [--metric M] [--since 1h] [--subtree]
-  clients list [--account ID] | clients kick CLIENT_ID [--account ID]
+  clients list [--account ID] | clients kick CLIENT_ID [--account ID] | clients stats [--account ID [--subtree]]
                                                    MQTT clients connected to the broker edge
   client create NAME --type web|spa|native|service|device [--account ID] [--redirect-uri URI]…
                [--post-logout-uri URI]… [--rules FILE|-] [--scope "openid offline_access tollgate"]

@@ -72,6 +72,10 @@ describe('broker edges form one MQTT cluster over NATS', () => {
     const listed = await tollgate(['clients', 'list']);
     expect(listed.code, listed.stderr).toBe(0);
     expect((JSON.parse(listed.stdout) as { clients: { client_id: string }[] }).clients.map((c) => c.client_id).sort()).toEqual(['sensor-pub', 'sensor-sub']);
+    // The account's own figures, summed over both edges (one publish in, one delivery out).
+    const stats = await tollgate(['clients', 'stats', '--account', tenant.accountId, '--subtree']);
+    expect(stats.code, stats.stderr).toBe(0);
+    expect(JSON.parse(stats.stdout)).toMatchObject({ account_id: tenant.accountId, subtree: true, accounts: 1, connections: 2, messages_in: 1, messages_out: 1, denied: 0 });
     const sub = clients[0]!;
     const gone = new Promise<number | undefined>((resolve) => sub.once('disconnect', (p) => resolve(p.reasonCode)));
     const kicked = await tollgate(['clients', 'kick', 'sensor-sub']);

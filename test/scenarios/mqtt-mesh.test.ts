@@ -4,6 +4,7 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
+import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
 
@@ -123,6 +124,48 @@ describe('MQTT devices through the mesh', () => {
     const stranger = await mesh.createTenant('stranger');
     await expect(admin.listClients({ accountId: t.accountId }, bearer(stranger.masterToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
     admin.close();
+  });
+
+  it("gives an account's admins its own broker figures (GetStats account_id, its subtree when asked) and no other tenant's", async () => {
+    const t = await mesh.createTenant('stats');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const admin = createRpcClient(BrokerAdminService, mesh.address('broker'));
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    const sub = (await identity.createAccount({ name: 'stats-sub', parentId: t.accountId }, bearer(t.masterToken))).account!.id;
+    await quota.setLimits({ accountId: sub, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.VOLUME, value: 2n, period: Period.DAY }] }, bearer(t.masterToken));
+    const subDevice = await deviceToken(sub, t.masterToken);
+    // Traffic of another tenant on the same edge, which must never show in this account's figures.
+    const other = await mesh.createTenant('stats-other');
+    const noise = await connect({ protocolVersion: 5, clientId: 'n1', username: other.masterToken });
+    for (let i = 0; i < 4; i++) await noise.publishAsync('st/a', 'noise', { qos: 1 });
+
+    const own = await connect({ protocolVersion: 5, clientId: 's1', username: t.masterToken });
+    await own.subscribeAsync('st/#', { qos: 1 });
+    let received = 0;
+    const allThree = new Promise<void>((resolve) => own.on('message', () => ++received === 3 && resolve()));
+    for (let i = 0; i < 3; i++) await own.publishAsync('st/a', String(i), { qos: 1 });
+    await allThree;
+    const dev = await connect({ protocolVersion: 5, clientId: 's2', username: subDevice.secret });
+    for (let i = 0; i < 2; i++) await dev.publishAsync('devices/s2/x', String(i), { qos: 1 });
+    await expect(dev.subscribeAsync('elsewhere/#', { qos: 1 })).rejects.toThrow(/Not authorized/);
+    const cut = new Promise<number>((resolve) => dev.once('disconnect', (p) => resolve(p.reasonCode ?? -1)));
+    await expect(dev.publishAsync('devices/s2/x', 'over', { qos: 1 })).rejects.toMatchObject({ code: 0x97 });
+    expect(await cut).toBe(0x97);
+
+    const mine = await admin.getStats({ accountId: t.accountId }, bearer(t.masterToken));
+    expect(mine).toMatchObject({ accounts: 1, connections: 1n, sessions: 1n, subscriptions: 1n, messagesIn: 3n, messagesOut: 3n, denied: 0n, quotaRejected: 0n });
+    const tree = await admin.getStats({ accountId: t.accountId, includeSubaccounts: true }, bearer(t.masterToken));
+    expect(tree).toMatchObject({ accounts: 2, connections: 1n, messagesIn: 5n, messagesOut: 3n, denied: 1n, quotaRejected: 1n });
+    expect(tree.bytesIn).toBe(mine.bytesIn + 2n);
+    // The subaccount alone, asked by its parent's admin.
+    expect(await admin.getStats({ accountId: sub }, bearer(t.masterToken))).toMatchObject({ accounts: 1, connections: 0n, messagesIn: 2n, denied: 1n, quotaRejected: 1n });
+    // Another tenant may not read them; a tenant may not read the edge-wide counters.
+    await expect(admin.getStats({ accountId: t.accountId }, bearer(other.masterToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    await expect(admin.getStats({}, bearer(t.masterToken))).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    expect(await admin.getStats({ accountId: other.accountId }, bearer(other.masterToken))).toMatchObject({ connections: 1n, messagesIn: 4n, messagesOut: 0n });
+    identity.close();
+    admin.close();
+    quota.close();
   });
 
   it('meters every message against the account tree: throttled over a rate limit, 0x97 over a volume limit', async () => {

@@ -1,14 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import * as oidc from 'openid-client';
+import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
-import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
+import { browser, field, formAction } from '../../services/identity/test/oauth-browser.ts';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+const REDIRECT = 'http://127.0.0.1:1/callback';
 const fleetRules = [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }];
 
 /** An OAuth client's client-credentials token as a Tollgate credential: MQTT.js through the whole mesh. */
@@ -35,6 +38,53 @@ describe('OAuth access tokens as Tollgate credentials', () => {
   async function serviceToken(clientId: string, secret: string): Promise<string> {
     const config = await oidc.discovery(new URL(issuer), clientId, undefined, oidc.ClientSecretBasic(secret), { execute: [oidc.allowInsecureRequests] });
     return (await oidc.clientCredentialsGrant(config, { scope: 'tollgate' })).access_token;
+  }
+
+  /** A person signs in through the provider's pages (a fresh browser: a new session, so a new grant). */
+  async function signIn(startUrl: string, user: { username: string; password: string }): Promise<string> {
+    const b = browser();
+    let step = await b.follow(startUrl, REDIRECT);
+    for (let i = 0; i < 5 && step.res; i++) {
+      const html = await step.res.text();
+      const action = new URL(formAction(html)!, step.url).href;
+      const csrf = field(html, 'csrf')!;
+      const res = html.includes('name="password"') ? await b.post(action, { csrf, username: user.username, password: user.password }) : await b.post(action, { csrf, decision: 'allow' });
+      expect(res.status, html).toBe(303);
+      step = await b.follow(new URL(res.headers.get('location')!, action).href, REDIRECT);
+    }
+    return step.url;
+  }
+
+  /** An SPA of a fresh tenant with one user: each `grant()` is authorization code + PKCE through the pages. */
+  async function spaWithUser(name: string) {
+    const t = await mesh.createTenant(name);
+    const user = { username: `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`, password: 'correct horse battery staple' };
+    await identity.createUser({ ...user, accountId: t.accountId, role: Role.OWNER }, bearer(t.masterToken));
+    const created = await identity.createClient({ accountId: t.accountId, name: 'dashboard', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
+    const config = await oidc.discovery(new URL(issuer), created.client!.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    return {
+      config,
+      async grant() {
+        const verifier = oidc.randomPKCECodeVerifier();
+        const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access tollgate', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+        const tokens = await oidc.authorizationCodeGrant(config, new URL(await signIn(url.href, user)), { pkceCodeVerifier: verifier });
+        expect(tokens.refresh_token).toBeTruthy();
+        return tokens;
+      },
+    };
+  }
+
+  /** Resolves with the DISCONNECT reason code and how long after `since` it arrived. */
+  function disconnectOf(client: MqttClient, since: () => number) {
+    return new Promise<{ reasonCode: number; afterMs: number }>((resolve) => client.once('disconnect', (p) => resolve({ reasonCode: p.reasonCode ?? -1, afterMs: performance.now() - since() })));
+  }
+
+  /** Proof that a client is still served: its own message comes back to it. */
+  async function echoes(client: MqttClient, topic: string): Promise<string> {
+    await client.subscribeAsync(topic);
+    const got = new Promise<string>((resolve) => client.once('message', (t, payload) => resolve(`${t}=${payload.toString()}`)));
+    await client.publishAsync(topic, 'still here', { qos: 1 });
+    return got;
   }
 
   beforeAll(async () => {
@@ -125,5 +175,50 @@ describe('OAuth access tokens as Tollgate credentials', () => {
       field: expect.stringMatching(/^acl_rules\[0\]/),
     });
     await expect(identity.createClient({ accountId: t.accountId, name: 'web', type: OAuthClientType.WEB, redirectUris: ['https://a.example/cb'], aclRules: fleetRules }, bearer(t.masterToken))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', field: 'acl_rules' });
+  });
+
+  it('revoking a refresh token (RFC 7009) disconnects the MQTT clients using its grant\'s access tokens within one second; another grant\'s stay', async () => {
+    const app = await spaWithUser('oauth-family');
+    const revoked = await app.grant();
+    const other = await app.grant();
+    const { payload } = await jwtVerify(revoked.access_token, createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), { issuer, audience: 'tollgate' });
+    expect(payload['gid']).toMatch(/^grt_[0-9a-z]{20}$/);
+    expect(decodeJwt(other.access_token)['gid']).not.toBe(payload['gid']);
+
+    const dev = await connect({ protocolVersion: 5, clientId: 'f1', username: 'dashboard', password: revoked.access_token });
+    const bystander = await connect({ protocolVersion: 5, clientId: 'f2', username: 'dashboard', password: other.access_token });
+    let revokedAt = 0;
+    const disconnected = disconnectOf(dev, () => revokedAt);
+    revokedAt = performance.now();
+    await oidc.tokenRevocation(app.config, revoked.refresh_token!, { token_type_hint: 'refresh_token' });
+    const { reasonCode, afterMs } = await disconnected;
+    expect(reasonCode).toBe(0x98);
+    expect(afterMs).toBeLessThan(1_000);
+    // Only that grant: the other one's client is still served after the disconnect arrived.
+    expect(await echoes(bystander, 'lab/f2')).toBe('lab/f2=still here');
+    expect(bystander.connected).toBe(true);
+
+    await expect(connect({ protocolVersion: 5, clientId: 'f1', username: 'dashboard', password: revoked.access_token })).rejects.toMatchObject({ code: 0x86 });
+    expect(await authz.authenticate({ bearer: revoked.access_token })).toMatchObject({ allowed: false, reason: 'OAUTH_GRANT_REVOKED' });
+    expect(await authz.authenticate({ bearer: other.access_token })).toMatchObject({ allowed: true, principal: { grantId: decodeJwt(other.access_token)['gid'] } });
+  });
+
+  it('a reused refresh token revokes its family: every access token of the grant is refused and its MQTT clients disconnected within one second', async () => {
+    const app = await spaWithUser('oauth-reuse');
+    const first = await app.grant();
+    const rotated = await oidc.refreshTokenGrant(app.config, first.refresh_token!);
+    expect(decodeJwt(rotated.access_token)['gid']).toBe(decodeJwt(first.access_token)['gid']);
+    const older = await connect({ protocolVersion: 5, clientId: 'r1', username: 'dashboard', password: first.access_token });
+    const newer = await connect({ protocolVersion: 5, clientId: 'r2', username: 'dashboard', password: rotated.access_token });
+    let replayedAt = 0;
+    const both = Promise.all([disconnectOf(older, () => replayedAt), disconnectOf(newer, () => replayedAt)]);
+    replayedAt = performance.now();
+    await expect(oidc.refreshTokenGrant(app.config, first.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    for (const { reasonCode, afterMs } of await both) {
+      expect(reasonCode).toBe(0x98);
+      expect(afterMs).toBeLessThan(1_000);
+    }
+    await expect(oidc.refreshTokenGrant(app.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(connect({ protocolVersion: 5, clientId: 'r2', username: 'dashboard', password: rotated.access_token })).rejects.toMatchObject({ code: 0x86 });
   });
 });

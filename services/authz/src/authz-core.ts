@@ -68,6 +68,8 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     authenticate: credentials.authenticate,
     authorize,
     revokeToken: lifecycle.revokeToken,
+    /** OAuth grants identity's provider ended: their access tokens are refused until `expiresAtMs`, and the feed says so. */
+    revokeGrants: (grantIds: readonly string[], expiresAtMs: number) => store.revokeGrants(grantIds, expiresAtMs, now()),
     onInvalidation: cache.onInvalidation,
     forgetAccounts: cache.forgetAccounts,
     flushUsage: usage.flushUsage,

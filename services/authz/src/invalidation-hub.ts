@@ -71,7 +71,7 @@ export function createInvalidationHub(options: InvalidationHubOptions): Invalida
       unlisten = await options.database.listen(INVALIDATION_CHANNEL, (payload) => {
         try {
           const e = JSON.parse(payload) as InvalidationEvent;
-          ingest({ sequence: Number(e.sequence), kind: e.kind, tokenId: e.tokenId ?? undefined, accountId: e.accountId ?? undefined });
+          ingest({ sequence: Number(e.sequence), kind: e.kind, tokenId: e.tokenId ?? undefined, accountId: e.accountId ?? undefined, grantId: e.grantId ?? undefined });
         } catch (error) {
           logger.warn({ err: error }, 'unreadable invalidation notification');
         }

@@ -165,7 +165,13 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   // Kicks go to identity's audit log in the background (libs/audit): never blocking them.
   const audit = new BufferedAuditSink({ sender: createIdentityAuditSender(identity), logger: deps.logger, meter: telemetry.meter });
-  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin, audit), requireAdmin, {}));
+  // Whose figures an account's GetStats covers: the account, and its subaccounts when asked.
+  const subtree = async (accountId: string, includeSubaccounts: boolean) => {
+    if (!includeSubaccounts) return [accountId];
+    const tree = await identity.getAccountTree({ accountId, includeDescendants: true });
+    return [accountId, ...tree.descendants.map((a) => a.id)];
+  };
+  rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin, subtree, audit), requireAdmin, {}));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
   const limitsWatch = new AbortController();
@@ -238,6 +244,11 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
             authenticator.dropCache(tokenId);
             broker.dropAuthCache();
             broker.disconnectWhere((c) => c.subject === tokenId, kind === 'expired' ? 0x87 : 0x98);
+          },
+          onGrant(grantId) {
+            authenticator.dropGrant(grantId);
+            broker.dropAuthCache();
+            broker.disconnectWhere((c) => c.grantId === grantId, 0x98);
           },
           onAccountSuspended(accountId) {
             authenticator.dropCache();

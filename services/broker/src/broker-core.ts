@@ -11,6 +11,7 @@ import { RC } from './domain/reason-codes.ts';
 import { CredentialThrottle } from './domain/credential-throttle.ts';
 import type { ResolvedBrokerOptions } from './broker-options.ts';
 import type { Connection } from './connection.ts';
+import { AccountTally, emptyAccountStats, type AccountStats } from './domain/account-tally.ts';
 import { FrameParser } from './frame-parser.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
 import { encodePublish, generatePacket } from './publish-codec.ts';
@@ -48,6 +49,8 @@ export class BrokerCore {
   readonly #trees = new Map<string, TopicTree<Session>>();
   readonly #retained = new Map<string, Map<string, Message>>();
   readonly #authCache = new Map<string, CachedAuth>();
+  /** Per-account traffic on this edge; one entry per account that ever had a session here. */
+  readonly #tallies = new Map<string, AccountTally>();
   #retainedSeq = 0;
   /** Connections per peer address that have not been answered a CONNACK yet. */
   readonly #pendingByIp = new Map<string, number>();
@@ -95,6 +98,40 @@ export class BrokerCore {
       this.#authCache.set(key, { result, untilMs });
     }
     return result;
+  }
+
+  // ---- per-account statistics ----------------------------------------------------------------
+
+  /** The account's traffic counters on this edge (created on its first session). */
+  tallyOf(account: string): AccountTally {
+    let tally = this.#tallies.get(account);
+    if (tally === undefined) {
+      tally = new AccountTally();
+      this.#tallies.set(account, tally);
+    }
+    return tally;
+  }
+
+  /** This edge's figures summed over `accounts` (an account and its subaccounts, as the caller resolved them). */
+  accountStats(accounts: ReadonlySet<string>): AccountStats {
+    const out = emptyAccountStats();
+    for (const account of accounts) {
+      const t = this.#tallies.get(account);
+      if (t === undefined) continue;
+      out.messagesIn += t.messagesIn;
+      out.bytesIn += t.bytesIn;
+      out.messagesOut += t.messagesOut;
+      out.bytesOut += t.bytesOut;
+      out.denied += t.denied;
+      out.quotaRejected += t.quotaRejected;
+    }
+    for (const session of this.sessions.values()) {
+      if (!accounts.has(session.account)) continue;
+      out.sessions++;
+      out.subscriptions += session.subscriptions.size;
+      if (session.connection?.connected) out.connections++;
+    }
+    return out;
   }
 
   /** Drops every cached credential decision (e.g. on an invalidation event). */
@@ -495,6 +532,11 @@ export class BrokerCore {
     if (aliases !== undefined) aliases.sent(message.topic, alias);
     this.metrics.count('messages_out');
     this.metrics.count('bytes_out', buf.length);
+    const tally = conn.session?.tally;
+    if (tally !== undefined) {
+      tally.messagesOut++;
+      tally.bytesOut += buf.length;
+    }
     return true;
   }
 
@@ -554,6 +596,7 @@ export class BrokerCore {
     const send = (allowed: boolean): void => {
       if (!allowed) {
         this.metrics.count('publish_denied');
+        session.tally.denied++;
         this.reportDenial(session, 'publish', message.topic);
         return;
       }

@@ -2,6 +2,7 @@
  * `createBroker`: the MQTT edge over TCP, TLS and WebSocket around one BrokerCore. Wiring to
  * authz and quota happens through the ports in `domain/ports.ts` (see app.ts).
  */
+import type { AccountStats } from './domain/account-tally.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
@@ -27,6 +28,8 @@ export interface ClientInfo {
   clientId: string;
   account: string;
   subject: string;
+  /** An OAuth access token's grant (`grt_…`), when the client presented one. */
+  grantId?: string;
   protocol: MqttProtocol;
   transport: TransportKind;
   peerIp: string;
@@ -47,6 +50,8 @@ export interface Broker {
   dropAuthCache(): void;
   /** `credentialCounters`: addresses and usernames the credential-failure throttle holds (bounded). */
   stats(): { connections: number; sessions: number; credentialCounters: number };
+  /** This edge's figures for the sessions and traffic of `accounts` (an account and its subaccounts). */
+  accountStats(accounts: ReadonlySet<string>): AccountStats;
   /** Serves one MQTT connection over any duplex stream (an in-memory pair in tests). */
   handle(stream: Duplex, peerIp?: string): void;
 }
@@ -78,6 +83,7 @@ export function createBroker(options: BrokerOptions): Broker {
       clientId: s.clientId,
       account: s.account,
       subject: s.principal.subject,
+      ...(s.principal.grantId ? { grantId: s.principal.grantId } : {}),
       protocol: conn.protocol,
       transport: conn.transport,
       peerIp: conn.peerIp,
@@ -190,6 +196,7 @@ export function createBroker(options: BrokerOptions): Broker {
 
     dropAuthCache: () => core.dropAuthCache(),
     stats: () => ({ connections: connected().length, sessions: core.sessions.size, credentialCounters: core.credentialThrottle?.size ?? 0 }),
+    accountStats: (accounts) => core.accountStats(accounts),
     handle: (stream, peerIp = '127.0.0.1') => accept(stream, 'memory', peerIp),
   };
 }

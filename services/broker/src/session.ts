@@ -5,6 +5,7 @@
 import type { Principal, TopicAuthorizer } from './domain/ports.ts';
 import type { Subscription } from '#libs/topics/topic-tree.ts';
 import type { Connection } from './connection.ts';
+import type { AccountTally } from './domain/account-tally.ts';
 
 /** Publish properties that travel with a message to subscribers (never the topic alias). */
 export interface ForwardProperties {
@@ -101,8 +102,12 @@ export class Session {
   /** The connection a continuation of the retained cursors is scheduled for (see BrokerCore.pump). */
   retainedPumpFor: Connection | undefined;
 
-  constructor(key: string, clientId: string, principal: Principal, acl: TopicAuthorizer) {
+  /** Its account's traffic counters on this edge (shared by the account's sessions). */
+  readonly tally: AccountTally;
+
+  constructor(key: string, clientId: string, principal: Principal, acl: TopicAuthorizer, tally: AccountTally) {
     this.key = key;
+    this.tally = tally;
     this.clientId = clientId;
     this.account = principal.account;
     this.principal = principal;

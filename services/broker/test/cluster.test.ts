@@ -601,6 +601,11 @@ describe('cluster: admin answers for the whole cluster', () => {
     ]);
     expect((await e2.cluster.listClients('acc_b', 100)).map((c) => c.clientId)).toEqual(['b2']);
     expect((await e2.cluster.stats()).totals.connections).toBe(3);
+    // An account's own figures (GetStats with account_id) are summed over the edges too.
+    await c2.publishAsync('t/stats', 'x', { qos: 1 });
+    expect(await e1.cluster.accountStats(['acc_a'])).toMatchObject({ connections: 2, sessions: 2, messagesIn: 1 });
+    expect(await e1.cluster.accountStats(['acc_b'])).toMatchObject({ connections: 1, messagesIn: 0 });
+    expect(await e2.cluster.accountStats(['acc_a', 'acc_b'])).toMatchObject({ connections: 3, messagesIn: 1 });
     const kicked = new Promise<number | undefined>((resolve) => c2.once('disconnect', (p) => resolve(p.reasonCode)));
     expect(await e1.cluster.kick('c2', 0x98, 'acc_a')).toBe(1);
     expect(await kicked).toBe(0x98);

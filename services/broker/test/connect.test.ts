@@ -166,10 +166,13 @@ describe('CONNECT / CONNACK', () => {
   });
 
   it('a credential that expires disconnects the client (0x87)', async () => {
-    tb = await startBroker({ users: [{ username: 'temp', password: 'x', account: 'acc_t', expiresAtMs: Date.now() + 400 }] });
+    // The broker's clock is injected: the credential expires when the test says, however slow the machine.
+    const clock = { ms: Date.now(), now: () => clock.ms };
+    tb = await startBroker({ clock, users: [{ username: 'temp', password: 'x', account: 'acc_t', expiresAtMs: clock.ms + 60_000 }] });
     const c = await tb.connect({ protocolVersion: 5, username: 'temp', password: 'x' });
     let reason: number | undefined;
     c.on('disconnect', (p) => (reason = p.reasonCode));
+    clock.ms += 60_001;
     await waitFor(() => reason !== undefined, 3_000);
     expect(reason).toBe(0x87);
   });

@@ -71,23 +71,30 @@ function startUsage(host) {
 function startStats(host) {
   let plot;
   let previous;
-  const xs = [], inRate = [], outRate = [], deniedRate = [];
+  const xs = [], inRate = [], outRate = [], deniedRate = [], rejectedRate = [];
+  const figures = document.createElement('p');
+  figures.className = 'figures';
+  host.before(figures);
   const source = new EventSource(host.getAttribute('data-stats-stream'));
   source.addEventListener('sample', (event) => {
     const s = JSON.parse(event.data);
     const t = Date.parse(s.at) / 1000;
+    figures.textContent = `connections ${s.connections} · sessions ${s.sessions} · subscriptions ${s.subscriptions} · accounts ${s.accounts}`;
     if (previous && t > previous.t) {
       const dt = t - previous.t;
       xs.push(t);
       inRate.push((s.messages_in - previous.s.messages_in) / dt);
       outRate.push((s.messages_out - previous.s.messages_out) / dt);
       deniedRate.push((s.denied - previous.s.denied) / dt);
-      if (xs.length > 120) for (const a of [xs, inRate, outRate, deniedRate]) a.shift();
-      if (!plot) { host.replaceChildren(); plot = chart(host, `connections: ${s.connections}`, ['msgs in/s', 'denied/s', 'msgs out/s']); }
-      plot.setData([xs, inRate, deniedRate, outRate]);
+      rejectedRate.push((s.quota_rejected - previous.s.quota_rejected) / dt);
+      if (xs.length > 120) for (const a of [xs, inRate, outRate, deniedRate, rejectedRate]) a.shift();
+      if (!plot) { host.replaceChildren(); plot = chart(host, 'per second', ['msgs in/s', 'denied/s', 'msgs out/s', 'quota rejected/s']); }
+      plot.setData([xs, inRate, deniedRate, outRate, rejectedRate]);
     }
     previous = { t, s };
     host.setAttribute('data-connections', String(s.connections));
+    host.setAttribute('data-messages-in', String(s.messages_in));
+    host.setAttribute('data-samples', String(Number(host.getAttribute('data-samples') || 0) + 1));
   });
   source.addEventListener('problem', (event) => { source.close(); showProblem(host, JSON.parse(event.data)); });
 }

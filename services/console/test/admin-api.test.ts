@@ -88,6 +88,7 @@ function validCall(method: string, path: string): { path: string; body?: unknown
     'PUT /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { permission: 'read' },
   };
   if (path === '/accounts/{account_id}/datasets/{resource_id}/access') return { path: `${concrete}?user_id=${ids.user}&permission=read` };
+  if (path === '/stats') return { path: `/stats?account_id=${ids.sub}&subtree=true` };
   if (method === 'POST' && path === '/users/{user_id}/totp/confirm') bodies[`${method} ${path}`] = { code: totpCode(ids.totpSecret) };
   const key = `${method} ${path}`;
   return { path: concrete, ...(key in bodies ? { body: bodies[key] } : {}) };
@@ -121,11 +122,12 @@ describe('the OpenAPI document', () => {
       const { path: concrete, body } = validCall(method, path);
       const answer = await call(method, concrete, { body });
       if (key === 'POST /users/{user_id}/totp') ids.totpSecret = answer.json.secret as string;
-      // The edge-wide broker counters cover every tenant: the broker answers them to a mesh
-      // service credential only (services/broker/README.md), so a tenant's owner is refused — by
-      // the broker, passed through as 403 with the broker's reason.
       if (key === 'GET /stats') {
-        expect(answer).toMatchObject({ status: 403, json: { type: expect.stringContaining('service-credential-required') } });
+        expect(answer).toMatchObject({ status: 200, json: { account_id: ids.sub, subtree: true, accounts: 1, connections: 0 } });
+        // The edge-wide counters cover every tenant: the broker answers them to a mesh service
+        // credential only (services/broker/README.md), so a tenant's owner is refused — by the
+        // broker, passed through as 403 with the broker's reason.
+        expect(await call('GET', '/stats')).toMatchObject({ status: 403, json: { type: expect.stringContaining('service-credential-required') } });
         continue;
       }
       // A valid call by the owner's master token succeeds: not merely "not 404/500".
@@ -170,6 +172,7 @@ function cases(): Record<string, { bad?: { path: string; body?: unknown; field: 
     'GET /limits': { bad: { path: '/limits?account_id=acc_%2F', field: 'account_id' }, foreign: { path: `/limits?account_id=${ids.sub}` } },
     'PUT /limits': { bad: { path: '/limits', body: { limits: [{ metric: 'mqtt.messages.in', kind: 'fast', value: 1 }] }, field: 'limits[0].kind' }, foreign: { path: '/limits', body: { account_id: ids.sub, limits: [{ metric: 'mqtt.messages.in', kind: 'rate', value: 1_000_000, per: 'second' }] } } },
     'GET /usage': { bad: { path: '/usage?since_seconds=5', field: 'since_seconds' }, foreign: { path: `/usage?account_id=${ids.sub}` } },
+    'GET /stats': { bad: { path: '/stats?subtree=yes', field: 'subtree' }, foreign: { path: `/stats?account_id=${ids.sub}` } },
     'GET /clients': { bad: { path: '/clients?limit=abc', field: 'limit' }, foreign: { path: `/clients?account_id=${ids.sub}` } },
     'POST /clients/{client_id}/kick': { bad: { path: '/clients/dev1/kick', body: { reason_code: 1 }, field: 'reason_code' }, foreign: { path: '/clients/dev1/kick', body: { account_id: ids.sub } } },
     'GET /audit': { bad: { path: '/audit?since=yesterday', field: 'since' }, foreign: { path: `/audit?account_id=${ids.sub}` } },
@@ -188,7 +191,7 @@ function cases(): Record<string, { bad?: { path: string; body?: unknown; field: 
   };
 }
 /** Operations that take no input and show nothing of any account, so have neither case. */
-const inputless = ['GET /me', 'GET /services', 'GET /keys/jwks', 'GET /stats'];
+const inputless = ['GET /me', 'GET /services', 'GET /keys/jwks'];
 let subMaster = '';
 
 describe('each operation', () => {

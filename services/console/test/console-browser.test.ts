@@ -334,12 +334,23 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     expect(await usage.locator('.u-legend').textContent()).toContain('limit');
     await shot(page, '10-limits-usage');
 
-    // The edge-wide broker rates are for mesh operators only (the broker decides): a tenant's owner
-    // is told so on the overview, without a script error.
+    // The overview's live broker figures are the account's own (and its subaccounts'): a device
+    // of this account connects and publishes, and the owner sees it connected and its messages counted.
+    const device = await new Promise<MqttClient>((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://${mesh.broker!.mqttAddresses().tcp}`, { protocolVersion: 5, clientId: 'overview-1', username: tenant.masterToken, reconnectPeriod: 0, connectTimeout: 5_000 });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
     await page.goto('/');
     const stats = page.locator('[data-stats-stream]');
-    await stats.locator('p.error', { hasText: 'mesh service credential' }).waitFor();
-    expect(await stats.locator('canvas').count()).toBe(0);
+    await page.waitForFunction((el) => Number(el?.getAttribute('data-connections') ?? 0) >= 1, await stats.elementHandle());
+    const before = Number(await stats.getAttribute('data-messages-in'));
+    for (let i = 0; i < 5; i++) await device.publishAsync('overview/x', String(i), { qos: 1 });
+    await page.waitForFunction(([el, n]) => Number((el as Element | null)?.getAttribute('data-messages-in') ?? 0) >= (n as number) + 5, [await stats.elementHandle(), before] as const);
+    await page.waitForFunction((el) => Number(el?.getAttribute('data-samples') ?? 0) >= 2, await stats.elementHandle());
+    expect(await stats.locator('canvas').count()).toBe(1);
+    expect(await page.locator('p.figures').textContent()).toMatch(/connections [1-9]/);
+    device.end(true);
     await shot(page, '11-overview-live');
 
     await page.goto('/traces');
@@ -367,5 +378,5 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await page.getByText('/api/v1/tokens/{token_id}/rotate').first().waitFor();
     await context.close();
     expect(pageErrors).toEqual([]);
-  });
+  }, 60_000);
 });

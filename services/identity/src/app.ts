@@ -113,7 +113,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
 
   const sso = createUpstreamSso({ store: new PostgresSsoStore(db), secretBox, clock, core, audit: (events) => audit(events) });
-  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE, sso });
+  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE, sso, authz });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
   const handlers = {
@@ -124,7 +124,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     ...auditHandlers({ secretKey: deps.secretKey, auditLog }),
     ...accountFeed.handlers,
     ...ssoHandlers({ sso, requireAdmin, audit, issuer: () => ready().ring.issuer }),
-    ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth.payloads, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),
+    ...clientHandlers({ clients: createOAuthClients({ clients: oauth.clients, payloads: oauth, clock, aclTokens: createAuthzAclTokens(authz) }), requireAdmin, audit }),
   };
   // Every RPC but these authenticates before it validates (libs/admin-auth/authenticated-first.ts).
   rpc.add(IdentityService, authenticatedFirst(IdentityService, handlers, requireAdmin, {
@@ -158,6 +158,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     beforeShutdown: () => accountFeed.stop(),
     onStop: async () => {
       clearInterval(keyRefresh);
+      oauth.stop();
       authz.close();
       quota.close();
     },
@@ -197,7 +198,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
         throttlePolicy: config.lockout ? { ...defaultThrottlePolicy, maxFailures: config.lockout.maxFailures, lockoutMs: config.lockout.lockoutMs } : undefined,
         maxFailuresPerAddress: config.lockout?.maxFailuresPerAddress,
         distinctAddresses: config.lockout?.distinctAddresses,
-        endOtherSessions: (userId) => oauth.payloads.revokeUser(userId),
+        endOtherSessions: (userId) => oauth.revokeUser(userId),
       });
       runtime = { sessions, ring, compatRing, verify: createAccessTokenVerifier(ring, clock) };
       oauth.start({ issuer: ring.issuer, ring, compatRing, sessions, accessTokenTtlMs });

@@ -205,6 +205,136 @@ describe('identity SSO from upstream OIDC and SAML providers', () => {
     expect((await b.post(created.redirectUri, { SAMLResponse: forged.context, RelayState: relayState })).status).toBe(400);
   });
 
+  /**
+   * A samlify IdP for one account's SAML connection, answering with assertions it writes itself:
+   * its own NameID, email attribute and AuthnContextClassRef. `signIn` runs an app's authorization
+   * request through it and answers the page Tollgate shows on return, or the app's tokens.
+   */
+  async function samlAccount(name: string) {
+    samlify.setSchemaValidator({ validate: async () => 'skipped: test IdP' });
+    const idpCert = readFileSync(new URL('./fixtures/saml-idp.crt', import.meta.url), 'utf8');
+    const idpEntityId = `https://idp.${name}.example/saml`;
+    const idp = samlify.IdentityProvider({
+      entityID: idpEntityId,
+      privateKey: readFileSync(new URL('./fixtures/saml-idp.key', import.meta.url), 'utf8'),
+      signingCert: idpCert,
+      wantAuthnRequestsSigned: false,
+      nameIDFormat: ['urn:oasis:names:tc:SAML:2.0:nameid-format:persistent'],
+      singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: 'http://localhost:9/sso' }],
+    });
+    const t = await mesh.createTenant(name);
+    const created = await identity.createSsoConnection({ accountId: t.accountId, kind: 'saml', name: 'CorpSAML', issuer: idpEntityId, samlEntryPoint: 'http://localhost:9/sso', samlIdpCertificate: idpCert }, bearer(t.masterToken));
+    const sp = samlify.ServiceProvider({ entityID: created.samlSpEntityId, wantAssertionsSigned: true, assertionConsumerService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', Location: created.redirectUri }] });
+    const app = await identity.createClient({ accountId: t.accountId, name: 'App', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
+    const config = await client.discovery(new URL(issuer), app.client!.id, undefined, client.None(), { execute: [client.allowInsecureRequests] });
+    const audit = async (kind: string) => (await identity.listAuditEvents({ accountId: t.accountId, kind }, bearer(t.masterToken))).events;
+
+    async function signIn(person: { nameId: string; email: string; authnContext: string }, totpCode?: string) {
+      const verifier = client.randomPKCECodeVerifier();
+      const b = browser();
+      const page = await b.follow(client.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid profile', code_challenge: await client.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' }).href, REDIRECT);
+      const link = /<a class="sso" href="([^"]+)">Sign in with CorpSAML<\/a>/.exec(await page.res!.text())?.[1];
+      const toIdp = await b.request(new URL(link!.replaceAll('&amp;', '&'), page.url).href);
+      const authnRequest = new URL(toIdp.headers.get('location')!);
+      const parsed = (await idp.parseLoginRequest(sp, 'redirect', { query: Object.fromEntries(authnRequest.searchParams) })) as unknown as { extract: { request: { id: string } } };
+      const relayState = authnRequest.searchParams.get('RelayState')!;
+      const now = new Date();
+      const later = new Date(now.getTime() + 5 * 60_000).toISOString();
+      const values = {
+        ID: `_r${Math.random().toString(36).slice(2)}`,
+        AssertionID: `_a${Math.random().toString(36).slice(2)}`,
+        Destination: created.redirectUri,
+        Audience: created.samlSpEntityId,
+        SubjectRecipient: created.redirectUri,
+        Issuer: idpEntityId,
+        IssueInstant: now.toISOString(),
+        StatusCode: 'urn:oasis:names:tc:SAML:2.0:status:Success',
+        ConditionsNotBefore: now.toISOString(),
+        ConditionsNotOnOrAfter: later,
+        SubjectConfirmationDataNotOnOrAfter: later,
+        NameIDFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+        NameID: person.nameId,
+        InResponseTo: parsed.extract.request.id,
+      };
+      // Elements, not text (replaceTagsByValue escapes its values): how the IdP authenticated the
+      // person (SAML core §2.7.2.2), which Tollgate's TOTP step looks at, and the email attribute.
+      const elements = {
+        '{AuthnStatement}': `<saml:AuthnStatement AuthnInstant="${now.toISOString()}" SessionIndex="_s1"><saml:AuthnContext><saml:AuthnContextClassRef>${person.authnContext}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>`,
+        '{AttributeStatement}': `<saml:AttributeStatement><saml:Attribute Name="email" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:basic"><saml:AttributeValue xsi:type="xs:string">${person.email}</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>`,
+      };
+      const response = (await idp.createLoginResponse(sp, parsed as unknown as Parameters<typeof idp.createLoginResponse>[1], 'post', { email: person.email }, {
+        relayState,
+        customTagReplacement: (template: string) => ({ id: values.ID, context: samlify.SamlLib.replaceTagsByValue(Object.entries(elements).reduce((xml, [tag, element]) => xml.replace(tag, element), template), values) }),
+      })) as { context: string };
+      const acs = await b.post(created.redirectUri, { SAMLResponse: response.context, RelayState: relayState });
+      if (acs.status !== 303) return { page: acs.status, text: await acs.text() } as const;
+      let back = await b.follow(new URL(acs.headers.get('location')!, created.redirectUri).href, REDIRECT);
+      if (back.res && totpCode) {
+        const totpHtml = await back.res.text();
+        expect(totpHtml).toContain('Authentication code');
+        const totpAction = new URL(formAction(totpHtml)!, back.url).href;
+        const sent = await b.post(totpAction, { csrf: field(totpHtml, 'csrf')!, totp: totpCode });
+        expect(sent.status).toBe(303);
+        back = await b.follow(new URL(sent.headers.get('location')!, totpAction).href, REDIRECT);
+      }
+      if (back.res) return { page: back.res.status, text: await back.res.text() } as const;
+      const tokens = await client.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
+      return { tokens } as const;
+    }
+    return { t, connection: created.connection!, signIn, audit };
+  }
+
+  it('SAML: an assertion whose AuthnContextClassRef is multi-factor skips Tollgate\'s TOTP; a password-only one asks for the code', async () => {
+    const saml = await samlAccount('saml-mfa');
+    const carol = await identity.createUser({ username: `carol-${Date.now().toString(36)}`, password, accountId: saml.t.accountId, role: Role.MEMBER, email: 'carol@corp.example' }, bearer(saml.t.masterToken));
+    const userId = carol.user!.id;
+    const enrolled = await identity.enrollTotp({ userId }, bearer(saml.t.masterToken));
+    const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolled.secret), digits: 6, period: 30, algorithm: 'SHA1' });
+    const { recoveryCodes } = await identity.confirmTotp({ userId, code: totp.generate() }, bearer(saml.t.masterToken));
+    const person = { nameId: 'carol-7f3a', email: 'carol@corp.example' };
+
+    const mfa = await saml.signIn({ ...person, authnContext: 'https://refeds.org/profile/mfa' });
+    if (!('tokens' in mfa) || !mfa.tokens) throw new Error(`no tokens: ${JSON.stringify(mfa)}`);
+    expect(mfa.tokens.claims()).toMatchObject({ sub: userId, amr: ['fed', 'mfa'] });
+
+    // Password only at the IdP: Tollgate's own code page comes before any token.
+    const passwordOnly = await saml.signIn({ ...person, authnContext: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport' });
+    expect(passwordOnly).toMatchObject({ page: 200, text: expect.stringContaining('Authentication code') });
+    const withCode = await saml.signIn({ ...person, authnContext: 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport' }, recoveryCodes[0]!);
+    if (!('tokens' in withCode) || !withCode.tokens) throw new Error(`no tokens: ${JSON.stringify(withCode)}`);
+    expect(withCode.tokens.claims()).toMatchObject({ sub: userId, amr: ['fed', 'otp'] });
+    expect((await saml.audit('sso_login')).filter((e) => e.subjectId === userId).map((e) => e.details['second_factor'])).toEqual(['totp', 'upstream_mfa']);
+  });
+
+  it('SAML: an email matching two members, or a member already linked to another IdP subject, is refused and audited', async () => {
+    const saml = await samlAccount('saml-dup');
+    const stamp = Date.now().toString(36);
+    for (const username of [`erin-a-${stamp}`, `erin-b-${stamp}`]) {
+      await identity.createUser({ username, password, accountId: saml.t.accountId, role: Role.MEMBER, email: 'Erin@Corp.Example' }, bearer(saml.t.masterToken));
+    }
+    const frank = await identity.createUser({ username: `frank-${stamp}`, password, accountId: saml.t.accountId, role: Role.MEMBER, email: 'frank@corp.example' }, bearer(saml.t.masterToken));
+    const pwd = 'urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport';
+
+    const ambiguous = await saml.signIn({ nameId: 'erin-1', email: 'erin@corp.example', authnContext: pwd });
+    expect(ambiguous).toMatchObject({ page: 403, text: expect.stringContaining('More than one member') });
+
+    // Frank links on first sign-in by his email; another IdP subject with the same email is someone else.
+    const linked = await saml.signIn({ nameId: 'frank-1', email: 'frank@corp.example', authnContext: pwd });
+    expect('tokens' in linked && linked.tokens?.claims()!.sub).toBe(frank.user!.id);
+    const impostor = await saml.signIn({ nameId: 'frank-2', email: 'frank@corp.example', authnContext: pwd });
+    expect(impostor).toMatchObject({ page: 403, text: expect.stringContaining('already linked to another identity') });
+    // Frank himself still signs in (linked by subject).
+    const again = await saml.signIn({ nameId: 'frank-1', email: 'frank@corp.example', authnContext: pwd });
+    expect('tokens' in again && again.tokens?.claims()!.sub).toBe(frank.user!.id);
+
+    const refusals = (await saml.audit('sso_refused')).map((e) => [e.outcome, e.details['connection']]);
+    expect(refusals.sort()).toEqual([
+      ['denied:EMAIL_AMBIGUOUS', saml.connection.id],
+      ['denied:EMAIL_LINKED_ELSEWHERE', saml.connection.id],
+    ]);
+    expect((await saml.audit('sso_linked')).map((e) => [e.subjectId, e.outcome])).toEqual([[frank.user!.id, 'success:VERIFIED_EMAIL']]);
+  });
+
   it('refuses password login to members of an account that requires SSO (Login, the sign-in page), audited', async () => {
     const t = await mesh.createTenant('sso-required');
     const username = `carol-${Date.now().toString(36)}`;

@@ -376,6 +376,43 @@ export declare type RevokeTokenResponse = Message<"tollgate.authz.v1.RevokeToken
 export declare const RevokeTokenResponseSchema: GenMessage<RevokeTokenResponse>;
 
 /**
+ * @generated from message tollgate.authz.v1.RevokeGrantsRequest
+ */
+export declare type RevokeGrantsRequest = Message<"tollgate.authz.v1.RevokeGrantsRequest"> & {
+  /**
+   * grt_… as carried in the access tokens' `gid` claim; at most 500.
+   *
+   * @generated from field: repeated string grant_ids = 1;
+   */
+  grantIds: string[];
+
+  /**
+   * When the last access token issued from them expires: the record may be forgotten after that.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 2;
+   */
+  expiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message tollgate.authz.v1.RevokeGrantsRequest.
+ * Use `create(RevokeGrantsRequestSchema)` to create a new message.
+ */
+export declare const RevokeGrantsRequestSchema: GenMessage<RevokeGrantsRequest>;
+
+/**
+ * @generated from message tollgate.authz.v1.RevokeGrantsResponse
+ */
+export declare type RevokeGrantsResponse = Message<"tollgate.authz.v1.RevokeGrantsResponse"> & {
+};
+
+/**
+ * Describes the message tollgate.authz.v1.RevokeGrantsResponse.
+ * Use `create(RevokeGrantsResponseSchema)` to create a new message.
+ */
+export declare const RevokeGrantsResponseSchema: GenMessage<RevokeGrantsResponse>;
+
+/**
  * @generated from message tollgate.authz.v1.RotateTokenRequest
  */
 export declare type RotateTokenRequest = Message<"tollgate.authz.v1.RotateTokenRequest"> & {
@@ -463,6 +500,13 @@ export declare type Principal = Message<"tollgate.authz.v1.Principal"> & {
    * @generated from field: string role = 7;
    */
   role: string;
+
+  /**
+   * OAuth access tokens from a grant (a refresh-token family, grt_…): revoking it ends them.
+   *
+   * @generated from field: string grant_id = 8;
+   */
+  grantId: string;
 };
 
 /**
@@ -757,6 +801,11 @@ export declare type WatchInvalidationsResponse = Message<"tollgate.authz.v1.Watc
    * @generated from field: string account_id = 4;
    */
   accountId: string;
+
+  /**
+   * @generated from field: string grant_id = 5;
+   */
+  grantId: string;
 };
 
 /**
@@ -1067,6 +1116,13 @@ export enum InvalidationKind {
    * @generated from enum value: INVALIDATION_KIND_RESET = 5;
    */
   RESET = 5,
+
+  /**
+   * An OAuth grant (grant_id) was revoked: disconnect the clients whose access token came from it.
+   *
+   * @generated from enum value: INVALIDATION_KIND_GRANT_REVOKED = 6;
+   */
+  GRANT_REVOKED = 6,
 }
 
 /**
@@ -1127,6 +1183,18 @@ export declare const AuthzService: GenService<{
     methodKind: "unary";
     input: typeof RotateTokenRequestSchema;
     output: typeof RotateTokenResponseSchema;
+  },
+  /**
+   * Identity's OAuth provider ended these grants (a revoked or reused refresh token, a disabled
+   * client, a changed password): every access token issued from them is refused from now on and
+   * brokers disconnect their clients (GRANT_REVOKED on the feed). Service credential only.
+   *
+   * @generated from rpc tollgate.authz.v1.AuthzService.RevokeGrants
+   */
+  revokeGrants: {
+    methodKind: "unary";
+    input: typeof RevokeGrantsRequestSchema;
+    output: typeof RevokeGrantsResponseSchema;
   },
   /**
    * Decisions.

@@ -173,6 +173,20 @@ export declare const KickClientResponseSchema: GenMessage<KickClientResponse>;
  * @generated from message tollgate.broker.v1.GetStatsRequest
  */
 export declare type GetStatsRequest = Message<"tollgate.broker.v1.GetStatsRequest"> & {
+  /**
+   * Empty: the edge-wide counters (every tenant's traffic: a mesh service credential only).
+   * Set: that account's figures (read rights on it, as the role table grants), cluster-wide.
+   *
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * With account_id: its subaccounts' figures added in.
+   *
+   * @generated from field: bool include_subaccounts = 2;
+   */
+  includeSubaccounts: boolean;
 };
 
 /**
@@ -234,6 +248,20 @@ export declare type GetStatsResponse = Message<"tollgate.broker.v1.GetStatsRespo
    * @generated from field: uint64 denied = 10;
    */
   denied: bigint;
+
+  /**
+   * Publishes refused because a quota was exhausted (account figures only).
+   *
+   * @generated from field: uint64 quota_rejected = 11;
+   */
+  quotaRejected: bigint;
+
+  /**
+   * How many accounts the figures cover (account figures only: the account and its subaccounts).
+   *
+   * @generated from field: uint32 accounts = 12;
+   */
+  accounts: number;
 };
 
 /**

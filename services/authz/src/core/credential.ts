@@ -11,6 +11,8 @@ export interface Principal {
   superuser: boolean;
   tokenId: string | undefined;
   expiresAtMs: number | undefined;
+  /** OAuth access tokens: the grant (refresh-token family, `grt_…`) they were issued from. */
+  grantId?: string | undefined;
 }
 
 export type AuthenticateOutcome =

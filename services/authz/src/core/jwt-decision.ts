@@ -4,6 +4,9 @@ import type { AuthenticateOutcome } from './credential.ts';
 import type { TokenCache } from './token-cache.ts';
 import type { DecideToken } from './token-decision.ts';
 
+/** The grant id identity's provider puts in its access tokens (`gid`): `grt_` + 20 Crockford base32 characters. */
+export const GRANT_ID = /^grt_[0-9a-hjkmnp-tv-z]{20}$/;
+
 export type DecideJwt = (token: string, peerIp: string | undefined, ipCheckedElsewhere?: boolean) => Promise<AuthenticateOutcome>;
 
 /** An identity access token (JWT) → a user principal, or the OAuth client's acl token it is bound to. */
@@ -21,6 +24,16 @@ export function createJwtDecision(options: {
     if (!verified.valid) return { allowed: false, reason: verified.reason, cacheTtlMs: 0 };
     const { claims } = verified;
     if (!claims.acc) return { allowed: false, reason: 'JWT_INVALID', cacheTtlMs: 0 };
+    // An OAuth access token from a grant (a refresh-token family) ends with it: a revoked or reused
+    // refresh token, a disabled client or a changed password revokes the grant in identity, which
+    // records it here (RevokeGrants) and on the feed (GRANT_REVOKED: brokers match the grant id).
+    let grantId: string | undefined;
+    if (claims['gid'] !== undefined) {
+      if (typeof claims['gid'] !== 'string' || !GRANT_ID.test(claims['gid'])) return { allowed: false, reason: 'JWT_INVALID', cacheTtlMs: 0 };
+      grantId = claims['gid'];
+      if (await cache.isGrantRevoked(grantId)) return { allowed: false, reason: 'OAUTH_GRANT_REVOKED', cacheTtlMs: 0 };
+    }
+    const granted = grantId ? { grantId } : {};
     // An OAuth client's token (identity's provider) bound to acl rules: it is exactly that client's
     // acl token — its rules, its revocation (disabling or deleting the client revokes it, and the
     // invalidation feed disconnects its MQTT clients: brokers match the token id as subject), its
@@ -35,7 +48,7 @@ export function createJwtDecision(options: {
       const expiresAtMs = Math.min(decided.principal.expiresAtMs ?? Infinity, jwtExpiresAtMs);
       return {
         ...decided,
-        principal: { ...decided.principal, expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined },
+        principal: { ...decided.principal, expiresAtMs: Number.isFinite(expiresAtMs) ? expiresAtMs : undefined, ...granted },
         cacheTtlMs: Math.max(0, Math.min(decided.cacheTtlMs, jwtExpiresAtMs - now())),
       };
     }
@@ -49,7 +62,7 @@ export function createJwtDecision(options: {
     return {
       allowed: true,
       reason: 'ALLOWED',
-      principal: { accountId: claims.acc, subject: claims.sub, kind: 'user', role, superuser: false, tokenId: undefined, expiresAtMs },
+      principal: { accountId: claims.acc, subject: claims.sub, kind: 'user', role, superuser: false, tokenId: undefined, expiresAtMs, ...granted },
       rules: [],
       cacheTtlMs: Math.max(0, Math.min(defaultTtlMs, (expiresAtMs ?? Infinity) - now())),
     };

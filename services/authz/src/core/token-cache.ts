@@ -28,6 +28,9 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
   const tokensById = new LRUCache<string, CachedToken>({ max: TOKEN_CACHE_MAX });
   const idBySecretHash = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
   const accountPaths = new LRUCache<string, { path: AccountPath; atMs: number }>({ max: TOKEN_CACHE_MAX });
+  // OAuth grants: revoked ones (from the feed or the store) win over a "live" answer read at the same time.
+  const revokedGrants = new LRUCache<string, true>({ max: TOKEN_CACHE_MAX });
+  const liveGrants = new LRUCache<string, number>({ max: TOKEN_CACHE_MAX });
 
   function cacheToken(token: TokenRecord): CachedToken {
     const entry: CachedToken = {
@@ -73,6 +76,19 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return path;
   }
 
+  /** Whether identity's provider revoked this OAuth grant (a refresh-token family); a revocation on the feed applies at once. */
+  async function isGrantRevoked(grantId: string): Promise<boolean> {
+    if (revokedGrants.has(grantId)) return true;
+    const checkedAtMs = liveGrants.get(grantId);
+    if (checkedAtMs !== undefined && now() - checkedAtMs < tokenTtlMs) return false;
+    const checkedAt = now();
+    const revoked = await store.isGrantRevoked(grantId, checkedAt);
+    if (revoked) revokedGrants.set(grantId, true);
+    // The feed may have said "revoked" while the store was read: that answer stands.
+    else if (!revokedGrants.has(grantId)) liveGrants.set(grantId, checkedAt);
+    return revokedGrants.has(grantId);
+  }
+
   function forget(tokenId: string): void {
     tokensById.delete(tokenId);
     const hashes = [...idBySecretHash.entries()].filter(([, id]) => id === tokenId).map(([hash]) => hash);
@@ -85,6 +101,12 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
       tokensById.clear();
       idBySecretHash.clear();
       accountPaths.clear();
+      liveGrants.clear();
+      return;
+    }
+    if (event.kind === 'GRANT_REVOKED' && event.grantId) {
+      revokedGrants.set(event.grantId, true);
+      liveGrants.delete(event.grantId);
       return;
     }
     if (event.tokenId) forget(event.tokenId);
@@ -96,7 +118,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     accountPaths.clear();
   }
 
-  return { tokenById, tokenBySecret, cachedToken, accountPath, forget, onInvalidation, forgetAccounts };
+  return { tokenById, tokenBySecret, cachedToken, accountPath, isGrantRevoked, forget, onInvalidation, forgetAccounts };
 }
 
 export type TokenCache = ReturnType<typeof createTokenCache>;

@@ -20,6 +20,7 @@ export type AuthenticateRefusal =
   | 'JWT_UNSUPPORTED'
   | JwtRefusal
   | 'OAUTH_CLIENT_UNBOUND'
+  | 'OAUTH_GRANT_REVOKED'
   | PasswordRefusal;
 
 /**

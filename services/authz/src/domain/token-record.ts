@@ -69,6 +69,10 @@ export interface TokenStore {
   revoke(id: string, nowMs: number): Promise<TokenRecord | undefined>;
   /** Appends ACCOUNT_SUSPENDED once per `sourceKey` (identity's event), whichever replica is first. */
   recordAccountSuspended(accountId: string, sourceKey: string): Promise<void>;
+  /** Records OAuth grants as revoked until `expiresAtMs`; GRANT_REVOKED on the feed for each one not already revoked. */
+  revokeGrants(grantIds: readonly string[], expiresAtMs: number, nowMs: number): Promise<void>;
+  /** Whether an access token from this grant is refused (a record past its expiry no longer counts). */
+  isGrantRevoked(grantId: string, nowMs: number): Promise<boolean>;
   invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]>;
   oldestInvalidationSequence(): Promise<number | undefined>;
   latestInvalidationSequence(): Promise<number>;
@@ -78,7 +82,7 @@ export interface TokenStore {
   touch(ids: readonly string[], nowMs: number): Promise<void>;
 }
 
-export type InvalidationKind = 'TOKEN_REVOKED' | 'TOKEN_UPDATED' | 'TOKEN_EXPIRED' | 'ACCOUNT_SUSPENDED' | 'RESET';
+export type InvalidationKind = 'TOKEN_REVOKED' | 'TOKEN_UPDATED' | 'TOKEN_EXPIRED' | 'ACCOUNT_SUSPENDED' | 'GRANT_REVOKED' | 'RESET';
 
 /** One entry of the revocation feed, in commit order. */
 export interface InvalidationEvent {
@@ -86,6 +90,8 @@ export interface InvalidationEvent {
   kind: InvalidationKind;
   tokenId: string | undefined;
   accountId: string | undefined;
+  /** GRANT_REVOKED: the OAuth grant (`grt_…`) whose access tokens end. */
+  grantId?: string | undefined;
 }
 
 export type TokenUsability =

@@ -9,6 +9,7 @@ import { auditActor, type AdminAuditKind, type AuditSink } from '#libs/audit/aud
 import type { InvalidationHub } from '../invalidation-hub.ts';
 import type { InvalidationKind as DomainInvalidationKind } from '../domain/token-record.ts';
 import type { AuthzCore } from '../authz-core.ts';
+import { GRANT_ID } from '../core/jwt-decision.ts';
 import type { TokenKind, TokenRecord, TokenRule } from '../domain/token-record.ts';
 
 const kindToProto: Record<TokenKind, ProtoKind> = { master: ProtoKind.MASTER, standard: ProtoKind.STANDARD, acl: ProtoKind.ACL };
@@ -54,6 +55,8 @@ const required = (value: string, field: string, max = 128): string => {
 const MAX_CREDENTIAL = 4_096;
 /** Decisions one ReportDecisions call may carry (an edge sends at most its per-second cap per batch). */
 const MAX_REPORTED = 1_000;
+/** Grants one RevokeGrants call may name. */
+const MAX_REVOKED_GRANTS = 500;
 
 /** gRPC ⇄ authz core. Translation and admin checks only. */
 const invalidationToProto: Record<DomainInvalidationKind, InvalidationKind> = {
@@ -61,6 +64,7 @@ const invalidationToProto: Record<DomainInvalidationKind, InvalidationKind> = {
   TOKEN_UPDATED: InvalidationKind.TOKEN_UPDATED,
   TOKEN_EXPIRED: InvalidationKind.TOKEN_EXPIRED,
   ACCOUNT_SUSPENDED: InvalidationKind.ACCOUNT_SUSPENDED,
+  GRANT_REVOKED: InvalidationKind.GRANT_REVOKED,
   RESET: InvalidationKind.RESET,
 };
 
@@ -124,7 +128,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
     async *watchInvalidations(req, ctx) {
       requireService(feed.secretKey, ctx);
       for await (const event of feed.hub.subscribe(Number(req.afterSequence), ctx.signal)) {
-        yield { sequence: BigInt(event.sequence), kind: invalidationToProto[event.kind], tokenId: event.tokenId ?? '', accountId: event.accountId ?? '' };
+        yield { sequence: BigInt(event.sequence), kind: invalidationToProto[event.kind], tokenId: event.tokenId ?? '', accountId: event.accountId ?? '', grantId: event.grantId ?? '' };
       }
     },
     async listRecentDecisions(req, ctx) {
@@ -142,6 +146,19 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         decisions: page.decisions.map((d) => ({ ...d, at: timestampFromMs(d.atMs) })),
         nextPageToken: page.nextBefore === undefined ? '' : decisionPageToken.of(page.nextBefore),
       };
+    },
+    async revokeGrants(req, ctx) {
+      // Only identity's provider ends its grants (a revoked grant is no secret, but a forged one would be a denial of service).
+      const source = requireService(feed.secretKey, ctx);
+      if (source !== 'identity') throw permissionDenied('only identity revokes OAuth grants', 'SERVICE_NOT_ALLOWED');
+      if (req.grantIds.length === 0) throw invalidArgument('grant_ids', 'is required');
+      if (req.grantIds.length > MAX_REVOKED_GRANTS) throw invalidArgument('grant_ids', `at most ${MAX_REVOKED_GRANTS} per call`);
+      req.grantIds.forEach((id, i) => {
+        if (!GRANT_ID.test(id)) throw invalidArgument(`grant_ids[${i}]`, 'must be a grt_ id');
+      });
+      if (!req.expiresAt) throw invalidArgument('expires_at', 'is required');
+      await core.revokeGrants(req.grantIds, timestampMs(req.expiresAt));
+      return {};
     },
     async reportDecisions(req, ctx) {
       // Authenticate before validating: only a service of the mesh reports decisions, and the
@@ -249,6 +266,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
           superuser: p.superuser,
           tokenId: p.tokenId ?? '',
           role: p.role ?? '',
+          grantId: p.grantId ?? '',
           ...(p.expiresAtMs === undefined ? {} : { expiresAt: timestampFromMs(p.expiresAtMs) }),
         },
         rules: rulesToProto(outcome.rules),

@@ -2,7 +2,7 @@ import { and, asc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
 import { isUniqueViolation, rowsOf, type Db } from '#libs/db/index.ts';
 import { alreadyExists } from '#libs/errors/index.ts';
 import type { InvalidationEvent, InvalidationKind, NewToken, TokenPatch, TokenRecord, TokenStore } from '../domain/token-record.ts';
-import { invalidations, tokens, type TokenRow } from './schema.ts';
+import { invalidations, revokedGrants, tokens, type TokenRow } from './schema.ts';
 
 const ms = (d: Date | null): number | undefined => (d ? d.getTime() : undefined);
 
@@ -153,9 +153,31 @@ export class PostgresTokenStore implements TokenStore {
     await this.db.transaction(async (tx) => appendInvalidation(tx as unknown as Db, { kind: 'ACCOUNT_SUSPENDED', accountId, sourceKey }));
   }
 
+  async revokeGrants(grantIds: readonly string[], expiresAtMs: number, nowMs: number): Promise<void> {
+    if (grantIds.length === 0) return;
+    const ids = [...new Set(grantIds)];
+    await this.db.transaction(async (tx) => {
+      // A grant revoked again (a retried delivery) keeps its first event; its record lives as long as the later expiry.
+      const known = new Set((await tx.select({ grantId: revokedGrants.grantId }).from(revokedGrants).where(inArray(revokedGrants.grantId, ids))).map((r) => r.grantId));
+      await tx
+        .insert(revokedGrants)
+        .values(ids.map((grantId) => ({ grantId, expiresAt: new Date(expiresAtMs), revokedAt: new Date(nowMs) })))
+        .onConflictDoUpdate({ target: revokedGrants.grantId, set: { expiresAt: sql`greatest(${revokedGrants.expiresAt}, excluded.expires_at)` } });
+      for (const grantId of ids) if (!known.has(grantId)) await appendInvalidation(tx as unknown as Db, { kind: 'GRANT_REVOKED', grantId });
+    });
+  }
+
+  async isGrantRevoked(grantId: string, nowMs: number): Promise<boolean> {
+    const rows = await this.db
+      .select({ grantId: revokedGrants.grantId })
+      .from(revokedGrants)
+      .where(and(eq(revokedGrants.grantId, grantId), gt(revokedGrants.expiresAt, new Date(nowMs))));
+    return rows.length > 0;
+  }
+
   async invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]> {
     const rows = await this.db.select().from(invalidations).where(gt(invalidations.sequence, afterSequence)).orderBy(asc(invalidations.sequence)).limit(limit);
-    return rows.map((r) => ({ sequence: r.sequence, kind: r.kind as InvalidationKind, tokenId: r.tokenId ?? undefined, accountId: r.accountId ?? undefined }));
+    return rows.map((r) => ({ sequence: r.sequence, kind: r.kind as InvalidationKind, tokenId: r.tokenId ?? undefined, accountId: r.accountId ?? undefined, grantId: r.grantId ?? undefined }));
   }
 
   async oldestInvalidationSequence(): Promise<number | undefined> {
@@ -182,6 +204,8 @@ export class PostgresTokenStore implements TokenStore {
       )
       .limit(1_000);
     for (const t of expired) await appendInvalidation(this.db, { kind: 'TOKEN_EXPIRED', tokenId: t.id, accountId: t.accountId });
+    // A revoked grant's access tokens have all expired by now: its record has nothing left to refuse.
+    await this.db.delete(revokedGrants).where(sql`${revokedGrants.expiresAt} <= ${new Date(nowMs).toISOString()}::timestamptz`);
     return expired.length;
   }
 
@@ -195,13 +219,13 @@ export class PostgresTokenStore implements TokenStore {
 export const INVALIDATION_CHANNEL = 'tollgate_authz_invalidations';
 
 /** Appends to the feed and NOTIFYs in the same transaction: listeners hear it exactly when it commits. */
-export async function appendInvalidation(db: Db, event: { kind: InvalidationKind; tokenId?: string | undefined; accountId?: string | undefined; sourceKey?: string | undefined }): Promise<void> {
+export async function appendInvalidation(db: Db, event: { kind: InvalidationKind; tokenId?: string | undefined; accountId?: string | undefined; grantId?: string | undefined; sourceKey?: string | undefined }): Promise<void> {
   const [row] = await db
     .insert(invalidations)
-    .values({ kind: event.kind, tokenId: event.tokenId ?? null, accountId: event.accountId ?? null, sourceKey: event.sourceKey ?? null })
+    .values({ kind: event.kind, tokenId: event.tokenId ?? null, accountId: event.accountId ?? null, grantId: event.grantId ?? null, sourceKey: event.sourceKey ?? null })
     .onConflictDoNothing()
     .returning({ sequence: invalidations.sequence });
   if (!row) return; // another replica already recorded this source event
-  const payload = JSON.stringify({ sequence: row!.sequence, kind: event.kind, tokenId: event.tokenId, accountId: event.accountId });
+  const payload = JSON.stringify({ sequence: row!.sequence, kind: event.kind, tokenId: event.tokenId, accountId: event.accountId, grantId: event.grantId });
   await db.execute(sql`select pg_notify(${INVALIDATION_CHANNEL}, ${payload})`);
 }

@@ -35,6 +35,14 @@ export const invalidations = authzSchema.table('invalidations', {
   accountId: text('account_id'),
   at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   sourceKey: text('source_key'),
+  grantId: text('grant_id'),
+});
+
+/** OAuth grants identity's provider ended (RevokeGrants); kept until their last access token expires. */
+export const revokedGrants = authzSchema.table('revoked_grants', {
+  grantId: text('grant_id').primaryKey(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  revokedAt: timestamp('revoked_at', { withTimezone: true }).notNull().defaultNow(),
 });
 
 export type TokenRow = typeof tokens.$inferSelect;

@@ -14,6 +14,7 @@ export function describeTokenStoreContract(name: string, createStore: () => Prom
     let n = 0;
     return {
       account: (label = 'a') => `acc_${tag}_${label}`,
+      grant: (label: string) => `grt_${tag}_${label}`,
       token: (accountId: string, over: Partial<NewToken> = {}): NewToken => ({
         id: `tok_${tag}_${String(++n).padStart(3, '0')}`,
         accountId,
@@ -209,6 +210,28 @@ export function describeTokenStoreContract(name: string, createStore: () => Prom
       expect(events.map((e) => [e.kind, e.accountId, e.tokenId])).toEqual([
         ['ACCOUNT_SUSPENDED', account, undefined],
         ['ACCOUNT_SUSPENDED', account, undefined],
+      ]);
+    });
+
+    it('revokes OAuth grants until their expiry, feeding GRANT_REVOKED once per grant', async () => {
+      const store = await createStore();
+      const s = scope();
+      const [g1, g2, g3] = [s.grant('1'), s.grant('2'), s.grant('3')];
+      const since = await store.latestInvalidationSequence();
+      await store.revokeGrants([g1, g2, g1], T0 + 60_000, T0);
+      await store.revokeGrants([], T0 + 60_000, T0);
+      expect(await store.isGrantRevoked(g1, T0)).toBe(true);
+      expect(await store.isGrantRevoked(g2, T0 + 59_999)).toBe(true);
+      expect(await store.isGrantRevoked(g1, T0 + 60_000)).toBe(false); // past its expiry the record no longer counts
+      expect(await store.isGrantRevoked(g3, T0)).toBe(false);
+      await store.revokeGrants([g1], T0 + 120_000, T0 + 1); // a retried delivery with a later expiry
+      await store.revokeGrants([g1], T0 + 30_000, T0 + 2); // an earlier one never shortens it
+      expect(await store.isGrantRevoked(g1, T0 + 119_999)).toBe(true);
+      expect(await store.isGrantRevoked(g2, T0 + 60_000)).toBe(false);
+      const events = (await store.invalidationsSince(since, 1_000)).filter((e) => e.grantId !== undefined && [g1, g2, g3].includes(e.grantId));
+      expect(events.map((e) => [e.kind, e.grantId, e.tokenId, e.accountId])).toEqual([
+        ['GRANT_REVOKED', g1, undefined, undefined],
+        ['GRANT_REVOKED', g2, undefined, undefined],
       ]);
     });
 

@@ -18,6 +18,8 @@ const copy = (token: TokenRecord): TokenRecord => ({ ...token, rules: token.rule
 export class InMemoryTokenStore implements TokenStore {
   readonly #tokens = new Map<string, StoredToken>();
   readonly #feed: (InvalidationEvent & { sourceKey: string | undefined })[] = [];
+  /** Revoked OAuth grants and until when the record counts. */
+  readonly #revokedGrants = new Map<string, number>();
   readonly #now: () => number;
   #sequence = 0;
 
@@ -117,11 +119,24 @@ export class InMemoryTokenStore implements TokenStore {
     this.#append('ACCOUNT_SUSPENDED', undefined, accountId, sourceKey);
   }
 
+  async revokeGrants(grantIds: readonly string[], expiresAtMs: number, _nowMs: number): Promise<void> {
+    for (const grantId of new Set(grantIds)) {
+      const known = this.#revokedGrants.get(grantId);
+      this.#revokedGrants.set(grantId, Math.max(known ?? expiresAtMs, expiresAtMs));
+      if (known === undefined) this.#append('GRANT_REVOKED', undefined, undefined, undefined, grantId);
+    }
+  }
+
+  async isGrantRevoked(grantId: string, nowMs: number): Promise<boolean> {
+    const until = this.#revokedGrants.get(grantId);
+    return until !== undefined && until > nowMs;
+  }
+
   async invalidationsSince(afterSequence: number, limit: number): Promise<InvalidationEvent[]> {
     return this.#feed
       .filter((e) => e.sequence > afterSequence)
       .slice(0, limit)
-      .map(({ sequence, kind, tokenId, accountId }) => ({ sequence, kind, tokenId, accountId }));
+      .map(({ sequence, kind, tokenId, accountId, grantId }) => ({ sequence, kind, tokenId, accountId, grantId }));
   }
 
   async oldestInvalidationSequence(): Promise<number | undefined> {
@@ -149,7 +164,7 @@ export class InMemoryTokenStore implements TokenStore {
     }
   }
 
-  #append(kind: InvalidationKind, tokenId: string | undefined, accountId: string | undefined, sourceKey?: string): void {
-    this.#feed.push({ sequence: ++this.#sequence, kind, tokenId, accountId, sourceKey });
+  #append(kind: InvalidationKind, tokenId: string | undefined, accountId: string | undefined, sourceKey?: string, grantId?: string): void {
+    this.#feed.push({ sequence: ++this.#sequence, kind, tokenId, accountId, grantId, sourceKey });
   }
 }

@@ -26,7 +26,7 @@ export interface AuthzAuthenticatorOptions {
 
 /** What a credential resolves to, independent of the connection (client id) presenting it. */
 interface Grant {
-  principal: { account: string; subject: string; tokenId?: string; superuser: boolean };
+  principal: { account: string; subject: string; tokenId?: string; grantId?: string; superuser: boolean };
   /** Compiled rules of an acl token; undefined for principals that act by role or kind. */
   acl: CompiledAcl | undefined;
   /** Topic rights of a principal without rules (tokens by kind, users by role), from the role table. */
@@ -40,6 +40,7 @@ interface Grant {
 interface CachedDecision {
   grant: Grant;
   tokenId: string | undefined;
+  grantId: string | undefined;
   accountId: string;
   freshUntilMs: number;
   staleUntilMs: number;
@@ -73,7 +74,7 @@ const toRules = (rules: Rule[]) => rules.map((r) => ({ effect: r.effect === Effe
  * failure policy — authz unreachable: new credentials are refused as `unavailable` (CONNACK 0x88),
  * known ones are served from cache up to `staleLimitMs` past their TTL.
  */
-export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Authenticator & { dropCache(tokenId?: string): void; size(): number } {
+export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Authenticator & { dropCache(tokenId?: string): void; dropGrant(grantId: string): void; size(): number } {
   const now = options.nowMs ?? Date.now;
   const staleLimitMs = options.staleLimitMs ?? 5 * 60_000;
   const overlap = options.subscribeOverlap ?? 'filter';
@@ -88,7 +89,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
     return hash('sha256', `${username}\u0000${password}\u0000${req.peerIp}`, 'base64');
   }
 
-  function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; role?: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
+  function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; grantId?: string; role?: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
     const p = res.principal;
     const acl = p.kind === TokenKind.ACL ? compileRules(toRules(res.rules)) : undefined;
     const byRole = rightsOf(p.kind, p.role ?? '');
@@ -96,7 +97,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
     // directly, so the engine's one answer is asked here too.
     if (acl && !mayConnect(acl)) return 'connect_denied';
     return {
-      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), superuser: !acl && byRole === RIGHTS[1][1] },
+      principal: { account: p.accountId, subject: p.subject, ...(p.tokenId ? { tokenId: p.tokenId } : {}), ...(p.grantId ? { grantId: p.grantId } : {}), superuser: !acl && byRole === RIGHTS[1][1] },
       acl,
       byRole,
       cacheTtlMs: Number(res.cacheTtlMs),
@@ -146,7 +147,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
         }
         if (answer.cacheTtlMs > 0) {
           if (cache.size > 100_000) cache.clear();
-          cache.set(key, { grant: answer, tokenId: answer.principal.tokenId, accountId: answer.principal.account, freshUntilMs: t + answer.cacheTtlMs, staleUntilMs: t + answer.cacheTtlMs + staleLimitMs });
+          cache.set(key, { grant: answer, tokenId: answer.principal.tokenId, grantId: answer.principal.grantId, accountId: answer.principal.account, freshUntilMs: t + answer.cacheTtlMs, staleUntilMs: t + answer.cacheTtlMs + staleLimitMs });
         }
         return resultFor(answer, req);
       } catch (error) {
@@ -161,6 +162,9 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
     dropCache(tokenId) {
       if (tokenId === undefined) return cache.clear();
       for (const [key, entry] of cache) if (entry.tokenId === tokenId) cache.delete(key);
+    },
+    dropGrant(grantId) {
+      for (const [key, entry] of cache) if (entry.grantId === grantId) cache.delete(key);
     },
     size: () => cache.size,
   };

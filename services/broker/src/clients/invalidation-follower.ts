@@ -6,6 +6,8 @@ export interface InvalidationTarget {
   /** A token was revoked or changed: drop its cached decisions and disconnect its clients. */
   onToken(tokenId: string, kind: 'revoked' | 'expired' | 'updated'): void;
   onAccountSuspended(accountId: string): void;
+  /** An OAuth grant was revoked: drop its cached decisions and disconnect the clients using its access tokens. */
+  onGrant(grantId: string): void;
   /** We missed events: drop every cached decision. */
   onReset(): void;
 }
@@ -42,6 +44,9 @@ export function followInvalidations(options: { authz: ServiceClient<typeof Authz
               break;
             case InvalidationKind.ACCOUNT_SUSPENDED:
               options.target.onAccountSuspended(event.accountId);
+              break;
+            case InvalidationKind.GRANT_REVOKED:
+              if (event.grantId) options.target.onGrant(event.grantId);
               break;
             case InvalidationKind.RESET:
               options.target.onReset();

@@ -25,6 +25,7 @@ export function createEdgeAdmin(broker: Broker, metrics: CountingMetrics, edgeId
           edge: edgeId,
         })),
     kick: (clientId, reasonCode, account) => broker.kick(clientId, reasonCode, account),
+    accountStats: (accounts) => broker.accountStats(new Set(accounts)),
     stats: () => {
       const s = broker.stats();
       return {

@@ -35,6 +35,7 @@
  *   connected again once NATS confirmed its subscriptions, the retained watch is reopened and
  *   retained writes made meanwhile are written then.
  */
+import { sumAccountStats, type AccountStats } from '../domain/account-tally.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { connect, credsAuthenticator, errors as natsErrors, type Msg, type NatsConnection, type Subscription as NatsSubscription } from '@nats-io/transport-node';
@@ -86,6 +87,8 @@ export interface EdgeAdmin {
   clients(account: string): EdgeClient[];
   kick(clientId: string, reasonCode: number, account: string): number;
   stats(): Record<string, number>;
+  /** This edge's figures for the sessions and traffic of `accounts`. */
+  accountStats(accounts: readonly string[]): AccountStats;
 }
 
 export interface EdgeClient {
@@ -978,6 +981,12 @@ export class NatsCluster implements BrokerCluster {
     return { edges: all.length, totals };
   }
 
+  /** Every answering edge's figures for `accounts`, summed. */
+  async accountStats(accounts: readonly string[]): Promise<AccountStats> {
+    const answers = await this.#gather<AccountStats>('astats', { s: accounts });
+    return sumAccountStats([...(this.#admin ? [this.#admin.accountStats(accounts)] : []), ...answers]);
+  }
+
   async #gather<T>(op: string, body: object): Promise<T[]> {
     const nc = this.#nc;
     if (!nc || !this.#connected) return [];
@@ -1161,7 +1170,7 @@ export class NatsCluster implements BrokerCluster {
   #onAdminRequest(op: string, data: Uint8Array, respond: (data: string) => void): void {
     const admin = this.#admin;
     if (!admin) return;
-    let body: { a?: string; c?: string; r?: number; l?: number };
+    let body: { a?: string; c?: string; r?: number; l?: number; s?: unknown };
     try {
       body = JSON.parse(Buffer.from(data).toString('utf8')) as typeof body;
     } catch {
@@ -1180,6 +1189,7 @@ export class NatsCluster implements BrokerCluster {
     }
     else if (op === 'kick' && typeof body.c === 'string' && typeof body.a === 'string' && typeof body.r === 'number') respond(JSON.stringify(admin.kick(body.c, body.r, body.a)));
     else if (op === 'stats') respond(JSON.stringify(admin.stats()));
+    else if (op === 'astats' && Array.isArray(body.s) && body.s.every((a) => typeof a === 'string')) respond(JSON.stringify(admin.accountStats(body.s as string[])));
   }
 
   // ---- retained (JetStream KV) --------------------------------------------------------------

@@ -120,7 +120,7 @@ export function adoptedAcl(willTopic: string | undefined): TopicAuthorizer {
 /** Installs a snapshot as an offline session of this edge (the CONNECT that asked for it resumes it). */
 export function installSession(core: BrokerCore, principal: Principal, clientId: string, acl: TopicAuthorizer, snap: SessionSnapshot): Session {
   const now = core.clock.now();
-  const session = new Session(`${principal.account}\u0000${clientId}`, clientId, principal, acl);
+  const session = new Session(`${principal.account}\u0000${clientId}`, clientId, principal, acl, core.tallyOf(principal.account));
   session.expiryIntervalSeconds = snap.expirySeconds;
   // Offline until the CONNECT completes; expires like any offline session if it never does.
   session.expiresAtMs = now + snap.expirySeconds * 1000;

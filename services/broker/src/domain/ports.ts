@@ -21,6 +21,8 @@ export interface Principal {
   /** Who this is inside the account (token id, user id…), for logs and admin listings. */
   subject: string;
   tokenId?: string;
+  /** OAuth access tokens: the grant (refresh-token family) they came from; revoking it disconnects the client. */
+  grantId?: string;
   /** Skips the topic ACL (still inside its account namespace). */
   superuser: boolean;
 }

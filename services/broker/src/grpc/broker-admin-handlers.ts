@@ -6,13 +6,19 @@ import type { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
 import type { AuditSink } from '#libs/audit/audit-sink.ts';
 import { clientKickedEvent } from './client-kicked-event.ts';
 import type { EdgeAdmin, EdgeClient } from '../cluster/nats-cluster.ts';
+import type { AccountStats } from '../domain/account-tally.ts';
 
 /** The admin questions answered for the whole cluster (every edge asked), or for this edge alone. */
 export interface ClusterAdmin {
   listClients(account: string, limit: number): Promise<EdgeClient[]>;
   kick(clientId: string, reasonCode: number, account: string): Promise<number>;
   stats(): Promise<{ totals: Record<string, number> }>;
+  /** The figures of `accounts` summed over every edge. */
+  accountStats(accounts: readonly string[]): Promise<AccountStats>;
 }
+
+/** An account and, when asked, its subaccounts (identity's tree): whose figures a GetStats covers. */
+export type AccountSubtree = (accountId: string, includeSubaccounts: boolean) => Promise<string[]>;
 
 /** ListClients' page cursor (the last client id of the page), opaque to callers. */
 const clientPageToken = {
@@ -31,15 +37,17 @@ export function singleEdgeAdmin(edge: EdgeAdmin): ClusterAdmin {
     listClients: async (account, limit) => edge.clients(account).slice(0, limit),
     kick: async (clientId, reasonCode, account) => edge.kick(clientId, reasonCode, account),
     stats: async () => ({ totals: edge.stats() }),
+    accountStats: async (accounts) => edge.accountStats(accounts),
   };
 }
 
 /**
  * gRPC ⇄ broker admin: list and kick clients (per account; the caller's own account when none is
- * named), and the stats — which count every tenant's traffic, so only a mesh service credential
- * (an operator's, `tollgate service-credential`) reads them. Cluster-wide when the edge is in one.
+ * named), and the stats — edge-wide ones count every tenant's traffic, so only a mesh service
+ * credential (an operator's, `tollgate service-credential`) reads them; an account's own figures
+ * (its subtree's, when asked) go to whoever may read that account. Cluster-wide when the edge is in one.
  */
-export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAdmin, audit?: AuditSink): Partial<ServiceImpl<typeof BrokerAdminService>> {
+export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAdmin, subtree: AccountSubtree, audit?: AuditSink): Partial<ServiceImpl<typeof BrokerAdminService>> {
   const rootAccountOf = async (ctx: Parameters<RequireAdmin>[0]) => (await requireAdmin.authenticate(ctx)).accountId;
   return {
     async listClients(req, ctx) {
@@ -77,9 +85,26 @@ export function brokerAdminHandlers(admin: ClusterAdmin, requireAdmin: RequireAd
       audit?.record(clientKickedEvent({ admin: actor, accountId, clientId: req.clientId, reasonCode: reason, kicked, requestId: ctx.requestId }));
       return { kicked };
     },
-    async getStats(_req, ctx) {
+    async getStats(req, ctx) {
+      if (req.accountId) {
+        await requireAdmin(ctx, req.accountId, 'read');
+        const accounts = await subtree(req.accountId, req.includeSubaccounts);
+        const s = await admin.accountStats(accounts);
+        return {
+          accounts: accounts.length,
+          connections: BigInt(s.connections),
+          sessions: BigInt(s.sessions),
+          subscriptions: BigInt(s.subscriptions),
+          messagesIn: BigInt(s.messagesIn),
+          messagesOut: BigInt(s.messagesOut),
+          bytesIn: BigInt(s.bytesIn),
+          bytesOut: BigInt(s.bytesOut),
+          denied: BigInt(s.denied),
+          quotaRejected: BigInt(s.quotaRejected),
+        };
+      }
       const caller = await requireAdmin.authenticate(ctx);
-      if (caller.kind !== 'service') throw permissionDenied('the edge statistics cover every account: a mesh service credential is required', 'SERVICE_CREDENTIAL_REQUIRED');
+      if (caller.kind !== 'service') throw permissionDenied('the edge-wide statistics cover every account: a mesh service credential is required (name an account_id for its own figures)', 'SERVICE_CREDENTIAL_REQUIRED');
       const { totals } = await admin.stats();
       const n = (k: string) => BigInt(totals[k] ?? 0);
       return {

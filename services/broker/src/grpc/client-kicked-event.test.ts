@@ -17,9 +17,10 @@ describe('client_kicked', () => {
       listClients: async () => [],
       kick: async (clientId, reason, account) => (kicked.push([clientId, reason, account]), clientId === 'here' ? 1 : 0),
       stats: async () => ({ totals: {} }),
+      accountStats: async () => { throw new Error('not asked'); },
     };
     const audit = new InMemoryAuditSink();
-    const handlers = brokerAdminHandlers(edges, requireAdmin, audit);
+    const handlers = brokerAdminHandlers(edges, requireAdmin, async (id) => [id], audit);
     await handlers.kickClient!({ clientId: 'here', accountId: 'acc_1', reasonCode: 0 } as never, ctx('req_a'));
     await handlers.kickClient!({ clientId: 'gone', accountId: 'acc_1', reasonCode: 0x87 } as never, ctx('req_b'));
     await expect(handlers.kickClient!({ clientId: 'x', accountId: 'acc_1', reasonCode: 1 } as never, ctx('req_c'))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -191,7 +191,7 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
     session.principal = principal;
     session.acl = auth.acl;
   } else {
-    session = new Session(key, clientId, principal, auth.acl);
+    session = new Session(key, clientId, principal, auth.acl, broker.tallyOf(principal.account));
     broker.sessions.set(key, session);
   }
 

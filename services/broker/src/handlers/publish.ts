@@ -71,12 +71,16 @@ export function handlePublish(conn: Connection, packet: IPublishPacket): void | 
   }
   if (spend.kind === 'exhausted') {
     broker.metrics.count('quota_exhausted');
+    session.tally.quotaRejected++;
     if (v5 && qos > 0) acknowledge(conn, qos, id, RC.quotaExceeded);
     if (spend.cutOff) conn.disconnect(RC.quotaExceeded);
     return;
   }
   broker.metrics.count('messages_in');
   broker.metrics.count('bytes_in', payload.length);
+  const tally = session.tally;
+  tally.messagesIn++;
+  tally.bytesIn += payload.length;
 
   const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(topic);
   if (decision === 'unknown') {
@@ -99,6 +103,7 @@ function accept(conn: Connection, packet: IPublishPacket, topic: string, payload
   const id = packet.messageId ?? 0;
   if (!allowed) {
     broker.metrics.count('publish_denied');
+    session.tally.denied++;
     broker.reportDenial(session, 'publish', topic);
     // v5: PUBACK/PUBREC 0x87; v3.1.1 cannot say no, so it is acknowledged and dropped.
     if (qos > 0) acknowledge(conn, qos, id, conn.protocolVersion === 5 ? RC.notAuthorized : RC.success);

@@ -99,6 +99,7 @@ function finish(conn: Connection, packet: SubscribePacket, entries: Entry[], sub
   for (const e of entries) {
     if (e.code === RC.notAuthorized) {
       broker.metrics.count('subscribe_denied');
+      session.tally.denied++;
       broker.reportDenial(session, 'subscribe', e.levels);
     }
     if (e.code === undefined || e.code >= 0x80) {

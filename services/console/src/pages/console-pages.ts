@@ -177,5 +177,6 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
       return { limit_per_minute: perMinute, limit: l };
     },
   ));
-  app.get('/ui/stream/stats', stream(() => '/stats', options.statsStreamIntervalMs, async () => null));
+  // An account's own figures with its subaccounts' (the edge-wide ones are for service credentials).
+  app.get('/ui/stream/stats', stream((c) => `/stats?subtree=true&account_id=${encodeURIComponent(c.req.query('account_id') ?? '')}`, options.statsStreamIntervalMs, async () => null));
 }

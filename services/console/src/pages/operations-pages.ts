@@ -249,13 +249,16 @@ ${LIMIT_METRICS.map((m) => html`<figure class="chart"><figcaption>${m}</figcapti
 }
 
 export async function overviewPage(p: PageContext) {
+  const accountId = p.c.req.query('account_id') || p.me.account_id;
   const services = await p.api<{ services: { name: string; address: string | null; status: string }[] }>('GET', '/services');
   return layout(
     p.frame('Overview', '/'),
     html`<h2>Services</h2><table id="services"><thead><tr><th>service</th><th>address</th><th>gRPC health</th></tr></thead><tbody>
 ${(services.body.services ?? []).map((s) => html`<tr><td>${s.name}</td><td>${s.address ?? '—'}</td><td class="${s.status}">${s.status}</td></tr>`)}
 </tbody></table>
-<h2>Broker edge, live</h2><p class="muted">messages and denials per second, from the broker's counters — edge-wide, so the broker shows them to mesh operators only; an account's own traffic is on Limits (usage)</p>
-<div data-stats-stream="/ui/stream/stats"></div>`,
+<h2>Broker, live</h2>
+${accountFilter(p, '/')}
+<p class="muted">this account's and its subaccounts' MQTT traffic on every broker edge — messages, denials and quota rejections per second, and who is connected now</p>
+<div data-stats-stream="/ui/stream/stats?account_id=${encodeURIComponent(accountId)}"></div>`,
   );
 }

@@ -7,6 +7,7 @@ import { rolesForToken } from '../domain/roles.ts';
 import { PostgresOidcAdapter } from '../store/postgres-oauth-store.ts';
 import type { Db } from '#libs/db/index.ts';
 import { createDevicePollGuard } from './device-poll-guard.ts';
+import { grantRef } from './grant-revocations.ts';
 import { standardGrantErrorCodes } from './grant-error-codes.ts';
 import { allowScriptHashes, deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, postLogoutPage } from './interaction-pages.ts';
 
@@ -38,6 +39,8 @@ export interface OidcProviderOptions {
   /** Audience of Tollgate access tokens (the same as identity's own). */
   audience: string;
   accessTokenTtlSeconds: number;
+  /** A grant ended (a revoked or reused refresh token, a replayed code, a logout): its access tokens must end too. */
+  grantRevoked?: (grantId: string) => Promise<void>;
   /** Where a pending interaction (login, TOTP, consent) is rendered. */
   interactionPath: (uid: string) => string;
 }
@@ -63,7 +66,8 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     adapter: (name: string) => {
       if (name === 'Client') return clientAdapter(options.clients) as never;
       let adapter = adapters.get(name);
-      if (!adapter) adapters.set(name, (adapter = new PostgresOidcAdapter(options.db, name, options.clock)));
+      // oidc-provider destroys a Grant only when it revokes it (helpers/revoke.js), with every token issued from it.
+      if (!adapter) adapters.set(name, (adapter = new PostgresOidcAdapter(options.db, name, options.clock, name === 'Grant' ? options.grantRevoked : undefined)));
       return adapter as never;
     },
     clients: [],
@@ -172,14 +176,17 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
       // A client bound to acl rules: its tokens are its acl token's credential in authz (`tok`).
       const bound = client.aclTokenId ? { tok: client.aclTokenId } : {};
       if (token.kind === 'ClientCredentials') return { acc: client.accountId, roles: [], ...bound };
-      if (client.aclTokenId) return { acc: client.accountId, roles: [], ...bound };
+      // A token from a grant (a refresh-token family) names it: revoking the grant ends exactly these tokens in authz.
+      const grantId = (token as { grantId?: string }).grantId;
+      const granted = grantId ? { gid: grantRef(grantId) } : {};
+      if (client.aclTokenId) return { acc: client.accountId, roles: [], ...bound, ...granted };
       const accountId = (token as { accountId?: string }).accountId;
       if (!accountId) return undefined;
       const user = await options.store.getUser(accountId);
       const acc = user?.memberships[0]?.accountId;
       if (!user || !acc) return undefined;
       const path = (await options.store.accountPath(acc)).map((a) => a.id);
-      return { acc, roles: rolesForToken(user.memberships, path) };
+      return { acc, roles: rolesForToken(user.memberships, path), ...granted };
     },
     findAccount: async (_ctx, sub) => {
       const user = await options.store.getUser(sub);

@@ -6,6 +6,9 @@ import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
 import type { Clock, IdentityStore } from '../domain/ports.ts';
 import type { Sessions } from '../sessions.ts';
 import { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
+import type { ServiceClient } from '#libs/rpc/index.ts';
+import type { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { createGrantRevocations } from './grant-revocations.ts';
 import { mountOAuth } from './oauth-http.ts';
 import { mountSso } from './sso-http.ts';
 import type { UpstreamSso } from './upstream-sso.ts';
@@ -21,9 +24,11 @@ type RefusalContext = { ip?: string; oidc?: { client?: { clientId?: string }; pa
 
 const REFUSAL_EVENTS = ['authorization.error', 'grant.error', 'introspection.error', 'revocation.error', 'device_authorization.error', 'end_session.error', 'userinfo.error'] as const;
 
-export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: IdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso }) {
+export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: IdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso; authz: ServiceClient<typeof AuthzService> }) {
   const clients = new PostgresOAuthClientStore(deps.db);
   const payloads = new PostgresOidcPayloads(deps.db);
+  // Every ended grant reaches authz, whose feed disconnects the MQTT clients using its access tokens.
+  const revocations = createGrantRevocations({ db: deps.db, clock: deps.clock, logger: deps.logger, authz: deps.authz });
   let runtime: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number } | undefined;
   let built: { provider: Provider; kid: string } | undefined;
   let mountPath = '';
@@ -42,6 +47,7 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Identi
         secretKey: deps.secretKey,
         audience: deps.audience,
         accessTokenTtlSeconds: Math.floor(runtime.accessTokenTtlMs / 1000),
+        grantRevoked: (grantId) => revocations.revoke([grantId]),
         interactionPath: (uid) => `${mountPath}${OAUTH_PATH}/interaction/${uid}`,
       });
       created.on('server_error', (_ctx: unknown, err: unknown) => deps.logger.error({ err }, 'oauth provider error'));
@@ -82,6 +88,14 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Identi
     clients,
     payloads,
     provider,
+    /** A user's provider sessions, grants and tokens end (a changed password), in authz too. */
+    async revokeUser(userId: string): Promise<void> {
+      await revocations.revoke(await payloads.revokeUser(userId));
+    },
+    /** A client's grants and tokens end (disabled or deleted), in authz too. */
+    async revokeClient(clientId: string): Promise<void> {
+      await revocations.revoke(await payloads.revokeClient(clientId));
+    },
     /** Mounts the routes; `issuerPath` is the path of TOLLGATE_JWT_ISSUER when it has one. */
     mount(http: Hono, issuerPath: string) {
       mountPath = issuerPath;
@@ -108,6 +122,10 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Identi
     },
     start(input: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number }) {
       runtime = input;
+      revocations.start({ accessTokenTtlMs: input.accessTokenTtlMs });
+    },
+    stop() {
+      revocations.stop();
     },
   };
 }

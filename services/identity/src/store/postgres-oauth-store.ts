@@ -49,10 +49,13 @@ export class PostgresOidcAdapter {
   readonly #db: Db;
   readonly #model: string;
   readonly #clock: Clock;
-  constructor(db: Db, model: string, clock: Clock) {
+  readonly #afterDestroy: ((id: string) => Promise<void>) | undefined;
+  /** `afterDestroy`: told once a row of this model is gone (identity tells authz when a Grant ends). */
+  constructor(db: Db, model: string, clock: Clock, afterDestroy?: (id: string) => Promise<void>) {
     this.#db = db;
     this.#model = model;
     this.#clock = clock;
+    this.#afterDestroy = afterDestroy;
   }
 
   async upsert(id: string, payload: OidcPayload, expiresInSeconds?: number): Promise<void> {
@@ -93,6 +96,7 @@ export class PostgresOidcAdapter {
 
   async destroy(id: string): Promise<void> {
     await this.#db.delete(payloads).where(and(eq(payloads.model, this.#model), eq(payloads.id, id)));
+    await this.#afterDestroy?.(id);
   }
 
   /** Every artefact of a grant, whatever its model (a reused refresh token ends its whole family). */
@@ -109,6 +113,11 @@ export class PostgresOidcAdapter {
     if (!row) return undefined;
     return row.consumedAt ? { ...row.payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : row.payload;
   }
+}
+
+/** The grants among deleted rows: a Grant itself, or what a token or code was issued from. */
+function endedGrants(rows: { model: string; id: string; grantId: string | null }[]): string[] {
+  return [...new Set(rows.map((r) => (r.model === 'Grant' ? r.id : r.grantId)).filter((id): id is string => typeof id === 'string'))];
 }
 
 /** Housekeeping across models: expired rows, and everything a deleted or disabled client holds. */
@@ -130,13 +139,13 @@ export class PostgresOidcPayloads {
     const rows = await this.#db.delete(payloads).where(lte(payloads.expiresAt, new Date(nowMs))).returning({ id: payloads.id });
     return rows.length;
   }
-  /** A user's provider sessions, grants, codes and tokens (a changed password ends them all). */
-  async revokeUser(userId: string): Promise<void> {
-    await this.#db.delete(payloads).where(sql`${payloads.payload}->>'accountId' = ${userId}`);
+  /** A user's provider sessions, grants, codes and tokens (a changed password ends them all); answers the grant ids that ended. */
+  async revokeUser(userId: string): Promise<string[]> {
+    return endedGrants(await this.#db.delete(payloads).where(sql`${payloads.payload}->>'accountId' = ${userId}`).returning({ model: payloads.model, id: payloads.id, grantId: payloads.grantId }));
   }
-  /** Grants, codes and opaque tokens issued to a client (its sessions stay: they belong to users). */
-  async revokeClient(clientId: string): Promise<void> {
-    await this.#db.delete(payloads).where(sql`${payloads.payload}->>'clientId' = ${clientId}`);
+  /** Grants, codes and opaque tokens issued to a client (its sessions stay: they belong to users); answers the grant ids that ended. */
+  async revokeClient(clientId: string): Promise<string[]> {
+    return endedGrants(await this.#db.delete(payloads).where(sql`${payloads.payload}->>'clientId' = ${clientId}`).returning({ model: payloads.model, id: payloads.id, grantId: payloads.grantId }));
   }
 }
 

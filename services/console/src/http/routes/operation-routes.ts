@@ -125,13 +125,35 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
 
   api.openapi(
     createRoute({
-      method: 'get', path: '/stats', tags: ['clients'], summary: "The broker edge's counters: connections, messages, bytes, drops, denials (GetStats)",
-      responses: { 200: ok(z.object({ at: z.string(), connections: z.number(), sessions: z.number(), subscriptions: z.number(), retained: z.number(), messages_in: z.number(), messages_out: z.number(), bytes_in: z.number(), bytes_out: z.number(), dropped: z.number(), denied: z.number() })), ...problems },
+      method: 'get', path: '/stats', tags: ['clients'],
+      summary: "Broker figures (GetStats): an account's own connections, sessions, subscriptions, messages, bytes, denials and quota rejections (with subtree=true its subaccounts' too), cluster-wide; without account_id the edge-wide counters, for a mesh service credential only",
+      request: {
+        query: z.object({
+          account_id: AccountId.optional().openapi({ description: 'the account whose figures to read; absent: the edge-wide counters (service credential)' }),
+          subtree: QueryBool.optional().openapi({ description: "add its subaccounts' figures (with account_id)" }),
+        }),
+      },
+      responses: {
+        200: ok(z.object({
+          at: z.string(), account_id: z.string().nullable(), subtree: z.boolean(), accounts: z.number().nullable(),
+          connections: z.number(), sessions: z.number(), subscriptions: z.number(), retained: z.number(),
+          messages_in: z.number(), messages_out: z.number(), bytes_in: z.number(), bytes_out: z.number(),
+          dropped: z.number(), denied: z.number(), quota_rejected: z.number(),
+        })),
+        ...problems,
+      },
     }),
     async (c) => {
-      const s = await broker.getStats({}, c.get('caller').auth);
+      const q = c.req.valid('query');
+      const subtree = q.subtree ?? false;
+      const s = await broker.getStats({ accountId: q.account_id ?? '', includeSubaccounts: subtree }, c.get('caller').auth);
       const n = (v: bigint) => Number(v);
-      return c.json({ at: new Date().toISOString(), connections: n(s.connections), sessions: n(s.sessions), subscriptions: n(s.subscriptions), retained: n(s.retained), messages_in: n(s.messagesIn), messages_out: n(s.messagesOut), bytes_in: n(s.bytesIn), bytes_out: n(s.bytesOut), dropped: n(s.dropped), denied: n(s.denied) }, 200);
+      return c.json({
+        at: new Date().toISOString(), account_id: q.account_id ?? null, subtree, accounts: q.account_id ? s.accounts : null,
+        connections: n(s.connections), sessions: n(s.sessions), subscriptions: n(s.subscriptions), retained: n(s.retained),
+        messages_in: n(s.messagesIn), messages_out: n(s.messagesOut), bytes_in: n(s.bytesIn), bytes_out: n(s.bytesOut),
+        dropped: n(s.dropped), denied: n(s.denied), quota_rejected: n(s.quotaRejected),
+      }, 200);
     },
   );
   api.openapi(
