@@ -157,7 +157,7 @@ export async function runConsoleBench(options: ConsoleBenchOptions = {}): Promis
       rows.push({ page: path.replace(root, '<root>').replace(middle[0]!, '<region>').replace(site, '<leaf>').replace(usageIds[usageIds.length - 1]!, '<usage acct>'), p50Ms: times[Math.floor(times.length / 2)]!, maxMs: times[times.length - 1]!, status: last.status, bytes: last.bytes });
     }
 
-    // The plans of quota's usage query (PostgresQuotaStore.usage) as the console's charts run it.
+    // The plans of quota's usage query (PostgresUsageStore.usage) as the console's charts run it.
     const plans: { name: string; plan: string }[] = [];
     const explain = async (name: string, sinceSeconds: number) => {
       const lines = await sql.unsafe<{ 'QUERY PLAN': string }[]>(

@@ -3,9 +3,8 @@ import { failedPrecondition, invalidArgument, isUnavailable, notFound } from '#l
 import { MAX_ACCOUNT_DEPTH, validateAccountName } from './domain/account-tree.ts';
 import { accountTreeTooDeep } from './domain/errors.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
-import type { PasswordHasher } from './domain/ports.ts';
+import type { AccountRecord, IdentityStore, PasswordHasher, UserRecord } from './domain/ports.ts';
 import { parseRole, type Role } from './domain/roles.ts';
-import type { AccountRecord, PostgresIdentityStore, UserRecord } from './store/postgres-identity-store.ts';
 
 const USERNAME = /^[A-Za-z0-9._@+-]{3,128}$/;
 
@@ -29,7 +28,7 @@ export type CountLimits = (metric: 'subaccounts' | 'users', accountId: string) =
  * Identity's use cases over its store: the account tree, users and password checks.
  * (Sessions, TOTP, grants and audit build on this; see services/identity/README.md.)
  */
-export function createIdentityCore(deps: { store: PostgresIdentityStore; hasher: PasswordHasher; countLimits?: CountLimits | undefined }) {
+export function createIdentityCore(deps: { store: IdentityStore; hasher: PasswordHasher; countLimits?: CountLimits | undefined }) {
   const { store, hasher } = deps;
 
   /** A `subaccounts` limit counts the limited account's descendants; `users` the distinct members of its subtree. */

@@ -5,16 +5,13 @@ import { createAuditEvent, type AuditEventInput } from './domain/audit-event.ts'
 import { checkLogin, defaultThrottlePolicy, ipThrottleKey, pairThrottleKey, pairThrottlePrefix, recordFailure, usernameThrottleKey, type ThrottlePolicy } from './domain/login-throttle.ts';
 import { DEFAULT_DISTINCT_ADDRESSES, decidePasswordLogin, type LoginRefusal } from './domain/password-login.ts';
 import { assertPasswordPolicy } from './domain/password-policy.ts';
-import type { Clock, PasswordHasher, SecretDigest } from './domain/ports.ts';
+import type { AuditStore, Clock, IdentityStore, PasswordHasher, SecretDigest, ThrottleStore, TotpStore } from './domain/ports.ts';
 import type { RefreshTokenService, RefreshTokenStore } from './domain/refresh-tokens.ts';
 import { rolesForToken, type Role } from './domain/roles.ts';
 import type { TwoFactor } from './domain/two-factor.ts';
 import type { SigningKeyRing } from './crypto/signing-key-ring.ts';
 import { isSsoRequired, secondFactorAfterSso } from './domain/sso-policy.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
-import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
-import type { PostgresAuditStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
-import type { PostgresTotpStore } from './store/postgres-extras-store.ts';
 
 export interface Session {
   accessToken: string;
@@ -68,16 +65,16 @@ export type RefreshResult = { allowed: true; session: Session } | { allowed: fal
  * slipping between. The per-IP counter is re-read and incremented under its own short lock.
  */
 export function createSessions(deps: {
-  store: PostgresIdentityStore;
+  store: IdentityStore;
   hasher: PasswordHasher;
-  totp: PostgresTotpStore;
+  totp: Pick<TotpStore, 'get' | 'advance'>;
   ring: SigningKeyRing;
   refresh: RefreshTokenService;
   /** Families and tokens as stored (who a refresh token belongs to, without spending it). */
   refreshStore: Pick<RefreshTokenStore, 'findToken' | 'getFamily'>;
   digest: SecretDigest;
-  throttle: PostgresThrottleStore;
-  audit: PostgresAuditStore;
+  throttle: ThrottleStore;
+  audit: Pick<AuditStore, 'append'>;
   twoFactor: TwoFactor;
   clock: Clock;
   accessTokenTtlMs: number;

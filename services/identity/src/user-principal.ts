@@ -1,9 +1,8 @@
 import { decodeJwt } from 'jose';
 import type { AdminPrincipal } from '#libs/admin-auth/admin-guard.ts';
 import type { SigningKeyRing, VerifyOutcome } from './crypto/signing-key-ring.ts';
-import type { Clock } from './domain/ports.ts';
+import type { Clock, IdentityStore } from './domain/ports.ts';
 import { effectiveRole } from './domain/roles.ts';
-import type { PostgresIdentityStore } from './store/postgres-identity-store.ts';
 
 type Authenticate = (bearer: string, peerIp: string | undefined) => Promise<AdminPrincipal | { denied: string }>;
 
@@ -43,7 +42,7 @@ export function createAccessTokenVerifier(ring: SigningKeyRing, clock: Clock) {
  */
 export function authenticateWithAccessTokens(deps: {
   verify: () => ((token: string) => Promise<VerifyOutcome>) | undefined;
-  store: PostgresIdentityStore;
+  store: IdentityStore;
   otherwise: Authenticate;
 }): Authenticate {
   return async (bearer, peerIp) => {

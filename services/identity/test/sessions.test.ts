@@ -4,12 +4,8 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { AuthzService, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService, LoginOutcome, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
-import { describeRefreshTokenStoreContract } from '../src/domain/refresh-token-store.contract.ts';
-import { PostgresRefreshTokenStore } from '../src/store/postgres-session-store.ts';
-import { migrate, type Database } from '#libs/db/index.ts';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
-import { openIsolatedTestDatabase } from '../../../test/harness/database.ts';
-import { identityMigrations, ACCESS_TOKEN_AUDIENCE } from '../src/app.ts';
+import { ACCESS_TOKEN_AUDIENCE } from '../src/app.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -128,20 +124,4 @@ describe('identity sessions (real schema, real gRPC and HTTP)', () => {
     expect((await authz.authenticate({ bearer: after })).allowed).toBe(true); // unknown kid → JWKS refetched
     authz.close();
   });
-});
-
-// The contract suite makes families for made-up user ids, so it runs on a database of its own
-// (its foreign key relaxed there), never the run's shared one.
-let contractDatabase: Database | undefined;
-afterAll(async () => {
-  await contractDatabase?.close();
-});
-describeRefreshTokenStoreContract('PostgresRefreshTokenStore', async () => {
-  if (!contractDatabase) {
-    contractDatabase = await openIsolatedTestDatabase();
-    await migrate(contractDatabase, identityMigrations);
-    await contractDatabase.execScript('alter table identity.refresh_families drop constraint if exists refresh_families_user_id_fkey;');
-  }
-  await contractDatabase.execScript('delete from identity.refresh_tokens; delete from identity.refresh_families;');
-  return new PostgresRefreshTokenStore(contractDatabase.db);
 });

@@ -19,7 +19,9 @@ import { RateLimitService } from '#gen/envoy/service/ratelimit/v3/rls_pb.js';
 import { createShardRouter } from './clients/shard-router.ts';
 import { createRateLimitForwarder } from './clients/ratelimit-forwarder.ts';
 import { createQuotaCore, type QuotaCore } from './quota-core.ts';
-import { PostgresQuotaStore } from './store/postgres-quota-store.ts';
+import { PostgresLimitStore } from './store/postgres-limit-store.ts';
+import { PostgresQuotaStateStore } from './store/postgres-quota-state-store.ts';
+import { PostgresUsageStore } from './store/postgres-usage-store.ts';
 
 export const quotaMigrations = { schema: 'quota', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
@@ -54,7 +56,9 @@ export function createQuotaApp(config: QuotaAppConfig, deps: ServiceDeps): Quota
   };
   const LIMITS_CHANNEL = 'tollgate_quota_limits';
   const core = createQuotaCore({
-    store: new PostgresQuotaStore(deps.database.db),
+    limits: new PostgresLimitStore(deps.database.db),
+    usage: new PostgresUsageStore(deps.database.db),
+    state: new PostgresQuotaStateStore(deps.database.db),
     accounts: { pathOf },
     logger: deps.logger,
     onLimitsWritten: (accountId) => deps.database.notify(LIMITS_CHANNEL, accountId),

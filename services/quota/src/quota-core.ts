@@ -4,7 +4,7 @@ import { calendarWindow } from './domain/calendar-window.ts';
 import { assertWithinParent, effectiveLimits, validateLimit, type EffectiveLimit, type Limit } from './domain/limits.ts';
 import { metricSpec } from './domain/metrics.ts';
 import { QuotaEngine, type Clock, type PathLevel } from './domain/quota-engine.ts';
-import type { PostgresQuotaStore, UsageRow } from './store/postgres-quota-store.ts';
+import type { LimitStore, QuotaStateStore, UsageRow, UsageStore } from './domain/ports.ts';
 
 export interface AccountPaths {
   /** Account ids root first, the account last; empty when unknown. */
@@ -19,7 +19,7 @@ const MINUTE = 60_000;
  * counters persisted in batches — buffered in memory while Postgres is unreachable, written when it
  * returns, each batch once.
  */
-export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: AccountPaths; clock?: Clock; logger: Logger; onLimitsWritten?: (accountId: string) => Promise<void> }) {
+export function createQuotaCore(deps: { limits: LimitStore; usage: UsageStore; state: QuotaStateStore; accounts: AccountPaths; clock?: Clock; logger: Logger; onLimitsWritten?: (accountId: string) => Promise<void> }) {
   const clock = deps.clock ?? { nowMs: Date.now };
   const pendingVolume: { accountId: string; metric: string; windowStartMs: number; amount: number }[] = [];
   const engine = new QuotaEngine({ clock, volumeSink: { add: (accountId, metric, windowStartMs, amount) => pendingVolume.push({ accountId, metric, windowStartMs, amount }) } });
@@ -47,7 +47,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
       const hit = limitCache.get(id);
       return !hit || now - hit.atMs > 5_000;
     });
-    if (missing.length) for (const [id, limits] of await deps.store.limitsOf(missing)) limitCache.set(id, { limits, atMs: now });
+    if (missing.length) for (const [id, limits] of await deps.limits.limitsOf(missing)) limitCache.set(id, { limits, atMs: now });
     return ids.map((id) => ({ accountId: id, limits: limitCache.get(id)?.limits ?? [] }));
   }
 
@@ -56,7 +56,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
     const path = await levels(accountId);
     const parentEffective = effectiveLimits(path.slice(0, -1));
     valid.forEach((l, i) => assertWithinParent(l, parentEffective, `limits[${i}]`));
-    await deps.store.setLimits(accountId, valid);
+    await deps.limits.setLimits(accountId, valid);
     limitCache.delete(accountId);
     await deps.onLimitsWritten?.(accountId);
     for (const l of valid) for (const listen of listeners) listen({ kind: 'changed', accountId, metric: l.metric });
@@ -95,7 +95,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
     for (const item of items) if (!pathsById.has(item.accountId)) pathsById.set(item.accountId, await pathIds(item.accountId));
     const rows = rollup(items, pathsById, clock.nowMs());
     try {
-      return { duplicate: !(await deps.store.applyUsageBatch(batchId, edgeId, rows)) };
+      return { duplicate: !(await deps.usage.applyUsageBatch(batchId, edgeId, rows)) };
     } catch (error) {
       // Postgres unreachable: keep the batch and write it when it returns (idempotent by batch id).
       deps.logger.warn({ err: error, batchId }, 'usage batch buffered; database unavailable');
@@ -115,7 +115,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
         else merged.set(key, { ...v });
       }
       try {
-        await deps.store.addVolume([...merged.values()]);
+        await deps.state.addVolume([...merged.values()]);
       } catch (error) {
         pendingVolume.push(...merged.values());
         deps.logger.warn({ err: error }, 'volume counters buffered; database unavailable');
@@ -124,7 +124,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
     while (pendingBatches.length) {
       const batch = pendingBatches[0]!;
       try {
-        await deps.store.applyUsageBatch(batch.batchId, batch.edgeId, batch.rows);
+        await deps.usage.applyUsageBatch(batch.batchId, batch.edgeId, batch.rows);
         pendingBatches.shift();
       } catch {
         return;
@@ -135,7 +135,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
   /** Volume counters of the current windows survive a restart. */
   async function restore(): Promise<void> {
     const since = calendarWindow('month', clock.nowMs()).startMs;
-    for (const v of await deps.store.volumesSince(since)) engine.restoreVolume(v.accountId, v.metric, v.windowStartMs, v.used);
+    for (const v of await deps.state.volumesSince(since)) engine.restoreVolume(v.accountId, v.metric, v.windowStartMs, v.used);
   }
 
   async function usageSeries(accountId: string, metric: string, fromMs: number, toMs: number, stepMs: number, subtree: boolean) {
@@ -144,7 +144,7 @@ export function createQuotaCore(deps: { store: PostgresQuotaStore; accounts: Acc
     if (stepMs < MINUTE || stepMs % MINUTE !== 0) throw invalidArgument('step_seconds', 'must be a whole number of minutes');
     if ((toMs - fromMs) / stepMs > 10_000) throw invalidArgument('step_seconds', 'at most 10000 points');
     await pathIds(accountId);
-    const rows = await deps.store.usage(accountId, metric, fromMs, toMs);
+    const rows = await deps.usage.usage(accountId, metric, fromMs, toMs);
     const points = new Map<number, number>();
     for (const r of rows) {
       const at = fromMs + Math.floor((r.minuteMs - fromMs) / stepMs) * stepMs;

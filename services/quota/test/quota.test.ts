@@ -9,7 +9,10 @@ import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 import { createQuotaApp } from '../src/app.ts';
 import { createQuotaCore } from '../src/quota-core.ts';
-import { PostgresQuotaStore } from '../src/store/postgres-quota-store.ts';
+import { PostgresLimitStore } from '../src/store/postgres-limit-store.ts';
+import { PostgresQuotaStateStore } from '../src/store/postgres-quota-state-store.ts';
+import { PostgresUsageStore } from '../src/store/postgres-usage-store.ts';
+import type { UsageStore } from '../src/domain/ports.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 
@@ -104,13 +107,17 @@ describe('quota service (real schema, real gRPC)', () => {
 
   it('buffers usage while the database refuses writes and writes each batch once when it returns', async () => {
     const t = await tree('outage');
-    const real = new PostgresQuotaStore(mesh.database.db);
+    const real = new PostgresUsageStore(mesh.database.db);
     let down = true;
-    const flaky = Object.create(real) as PostgresQuotaStore;
-    flaky.applyUsageBatch = (...args) => (down ? Promise.reject(new Error('connection refused')) : real.applyUsageBatch(...args));
+    const flaky: UsageStore = {
+      applyUsageBatch: (...args) => (down ? Promise.reject(new Error('connection refused')) : real.applyUsageBatch(...args)),
+      usage: (...args) => real.usage(...args),
+    };
     const identity = createRpcClient(IdentityService, mesh.address('identity'), { headers: service.headers });
     const core = createQuotaCore({
-      store: flaky,
+      limits: new PostgresLimitStore(mesh.database.db),
+      usage: flaky,
+      state: new PostgresQuotaStateStore(mesh.database.db),
       accounts: { pathOf: async (id) => { const tr = await identity.getAccountTree({ accountId: id }); return [...tr.ancestors.map((a) => a.id), tr.account!.id]; } },
       logger: silentLogger(),
     });

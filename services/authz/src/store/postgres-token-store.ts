@@ -1,5 +1,6 @@
 import { and, asc, eq, gt, inArray, isNull, or, sql } from 'drizzle-orm';
-import { rowsOf, type Db } from '#libs/db/index.ts';
+import { isUniqueViolation, rowsOf, type Db } from '#libs/db/index.ts';
+import { alreadyExists } from '#libs/errors/index.ts';
 import type { InvalidationEvent, InvalidationKind, NewToken, TokenPatch, TokenRecord, TokenStore } from '../domain/token-record.ts';
 import { invalidations, revokedGrants, tokens, type TokenRow } from './schema.ts';
 
@@ -47,7 +48,11 @@ export class PostgresTokenStore implements TokenStore {
         ttlSeconds: token.ttlSeconds,
         createdBy: token.createdBy,
       })
-      .returning();
+      .returning()
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error)) throw alreadyExists('id', 'a token with this id or secret');
+        throw error;
+      });
     return toRecord(row!);
   }
 

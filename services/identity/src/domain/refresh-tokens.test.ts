@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { InMemoryRefreshTokenStore } from '../../test/doubles/in-memory-refresh-token-store.ts';
-import { describeRefreshTokenStoreContract } from './refresh-token-store.contract.ts';
 import { RefreshTokenService } from './refresh-tokens.ts';
 import { FakeClock, FakeDigest, SeededRandom } from '../../test/doubles/test-doubles.ts';
 
@@ -12,8 +11,6 @@ function setup() {
   const service = new RefreshTokenService({ store, clock, random: new SeededRandom(), digest: new FakeDigest(), policy: { tokenTtlMs: 1 * DAY, familyTtlMs: 3 * DAY } });
   return { store, clock, service };
 }
-
-describeRefreshTokenStoreContract('in-memory', () => new InMemoryRefreshTokenStore());
 
 describe('RefreshTokenService', () => {
   it('issues a random token and stores only its digest', async () => {

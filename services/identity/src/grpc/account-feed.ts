@@ -3,7 +3,7 @@ import { requireService } from '#libs/admin-auth/admin-guard.ts';
 import type { Database } from '#libs/db/index.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import { AccountChangeKind, type IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
-import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
+import type { IdentityStore } from '../domain/ports.ts';
 import { accountToProto } from './proto-mapping.ts';
 
 const kinds: Record<string, AccountChangeKind> = {
@@ -18,7 +18,7 @@ const kinds: Record<string, AccountChangeKind> = {
  * WatchAccounts: replays `identity.account_changes` after the caller's sequence, then follows new
  * rows as their NOTIFY arrives (one LISTEN per identity process, fanned out to every stream).
  */
-export function createAccountFeed(deps: { database: Database; store: PostgresIdentityStore; secretKey: Uint8Array }) {
+export function createAccountFeed(deps: { database: Database; store: IdentityStore; secretKey: Uint8Array }) {
   const wake = new EventEmitter();
   wake.setMaxListeners(0);
   let unlisten: (() => Promise<void>) | undefined;

@@ -4,7 +4,7 @@ import { invalidArgument, isAppError } from '#libs/errors/index.ts';
 import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { IdentityService, RecordedAuditEvent } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { createAuditEvent, recordableKinds, type ActorKind, type AuditEvent, type AuditEventInput } from '../domain/audit-event.ts';
-import type { PostgresAuditStore } from '../store/postgres-session-store.ts';
+import type { AuditStore } from '../domain/ports.ts';
 
 const MAX_BATCH = 500;
 const EVENT_ID = /^evt_[0-9a-f]{32}$/;
@@ -14,7 +14,7 @@ export const REDACTED = '[redacted]';
 
 export interface AuditHandlerDeps {
   secretKey: Uint8Array;
-  auditLog: Pick<PostgresAuditStore, 'append'>;
+  auditLog: Pick<AuditStore, 'append'>;
 }
 
 /**

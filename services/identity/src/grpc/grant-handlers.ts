@@ -7,8 +7,7 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import type { AuditEventInput } from '../domain/audit-event.ts';
 import { canManageGrants, checkResourceAccess, type Permission, type Resource } from '../domain/resource-access.ts';
 import { effectiveRole } from '../domain/roles.ts';
-import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
-import type { PostgresGrantStore } from '../store/postgres-extras-store.ts';
+import type { GrantStore, IdentityStore } from '../domain/ports.ts';
 import { actorFields, required } from './proto-mapping.ts';
 
 const permissionOf: Record<number, Permission> = { [ProtoPermission.READ]: 'read', [ProtoPermission.WRITE]: 'write', [ProtoPermission.ADMIN]: 'admin' };
@@ -21,8 +20,8 @@ const permission = (p: ProtoPermission, field = 'permission'): Permission => {
 
 /** Dataset-level grants: restricted flags, grants, and the access check (resource-access.ts). */
 export function grantHandlers(deps: {
-  store: PostgresIdentityStore;
-  grants: PostgresGrantStore;
+  store: IdentityStore;
+  grants: GrantStore;
   requireAdmin: RequireAdmin;
   audit: (events: AuditEventInput[]) => Promise<void>;
 }): Partial<ServiceImpl<typeof IdentityService>> {

@@ -7,7 +7,7 @@ import { looksLikeSecret, type AuditEventInput } from '../domain/audit-event.ts'
 import { wouldRemoveLastOwner, type Role } from '../domain/roles.ts';
 import type { IdentityCore } from '../identity-core.ts';
 import type { Sessions } from '../sessions.ts';
-import type { UserRecord } from '../store/postgres-identity-store.ts';
+import type { UserRecord } from '../domain/ports.ts';
 import { accountToProto, actorFields, loginOutcomes, pageSize, required, roleFromProto, roleToProto, userToProto } from './proto-mapping.ts';
 
 export interface IdentityHandlerDeps {

@@ -4,7 +4,7 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import { AccountState, LoginOutcome, Role as ProtoRole } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { AuditEventInput } from '../domain/audit-event.ts';
 import type { Role } from '../domain/roles.ts';
-import type { AccountRecord, UserRecord } from '../store/postgres-identity-store.ts';
+import type { AccountRecord, UserRecord } from '../domain/ports.ts';
 
 /** proto ⇄ domain for identity's messages: the one table per enum, and the shared field checks. */
 export const roleToProto: Record<Role, ProtoRole> = { owner: ProtoRole.OWNER, admin: ProtoRole.ADMIN, member: ProtoRole.MEMBER, viewer: ProtoRole.VIEWER };

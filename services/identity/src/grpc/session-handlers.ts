@@ -8,8 +8,7 @@ import { LoginOutcome, type IdentityService } from '#gen/tollgate/identity/v1/id
 import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
 import { auditEventKinds, signingKeySubject } from '../domain/audit-event.ts';
 import type { Session, Sessions } from '../sessions.ts';
-import type { PostgresAuditStore } from '../store/postgres-session-store.ts';
-import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
+import type { AuditStore, IdentityStore } from '../domain/ports.ts';
 import { actorFields, loginOutcomes, required } from './proto-mapping.ts';
 import { clientAddress } from './client-address.ts';
 
@@ -39,8 +38,8 @@ function parsePageToken(token: string): { atMs: number; id: string } | undefined
 export function sessionHandlers(deps: {
   ready: () => { sessions: Sessions; ring: SigningKeyRing; compatRing?: SigningKeyRing };
   secretKey: Uint8Array;
-  auditLog: PostgresAuditStore;
-  store: PostgresIdentityStore;
+  auditLog: AuditStore;
+  store: IdentityStore;
   requireAdmin: RequireAdmin;
 }): Partial<ServiceImpl<typeof IdentityService>> {
   const { ready, requireAdmin } = deps;

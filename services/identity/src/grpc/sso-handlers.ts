@@ -4,7 +4,7 @@ import type { ServiceImpl } from '#libs/rpc/index.ts';
 import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { AuditEventInput } from '../domain/audit-event.ts';
 import type { UpstreamSso } from '../oauth/upstream-sso.ts';
-import type { SsoConnectionRecord } from '../store/postgres-sso-store.ts';
+import type { SsoConnectionRecord } from '../domain/ports.ts';
 import { actorFields, required } from './proto-mapping.ts';
 import { samlUrls } from '../oauth/sso-http.ts';
 

@@ -4,14 +4,13 @@ import type { CallContext, ServiceImpl } from '#libs/rpc/index.ts';
 import type { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import type { AuditEventInput } from '../domain/audit-event.ts';
 import type { TwoFactor } from '../domain/two-factor.ts';
-import type { PostgresIdentityStore, UserRecord } from '../store/postgres-identity-store.ts';
-import type { PostgresTotpStore } from '../store/postgres-extras-store.ts';
+import type { IdentityStore, TotpStore, UserRecord } from '../domain/ports.ts';
 import { actorFields, required } from './proto-mapping.ts';
 
 /** TOTP enrollment, confirmation and removal: by the user themself, or by an admin of every account they belong to. */
 export function totpHandlers(deps: {
-  store: PostgresIdentityStore;
-  totp: PostgresTotpStore;
+  store: IdentityStore;
+  totp: TotpStore;
   twoFactor: TwoFactor;
   requireAdmin: RequireAdmin;
   audit: (events: AuditEventInput[]) => Promise<void>;

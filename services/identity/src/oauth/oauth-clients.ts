@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { failedPrecondition, invalidArgument, notFound } from '#libs/errors/index.ts';
 import { canBindRules, isConfidential, validateClientSettings, type AclRule, type IdTokenAlg, type OAuthClient, type OAuthClientType } from '../domain/oauth-client.ts';
-import type { Clock } from '../domain/ports.ts';
-import type { PostgresOAuthClientStore } from '../store/postgres-oauth-store.ts';
+import type { Clock, OAuthClientStore } from '../domain/ports.ts';
 import { hashClientSecret } from './oidc-provider-factory.ts';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
@@ -43,7 +42,7 @@ export interface ClientChange {
 }
 
 /** The client registry's use cases; a secret leaves only in the create/rotate answer. */
-export function createOAuthClients(deps: { clients: PostgresOAuthClientStore; payloads: { revokeClient(clientId: string): Promise<void> }; clock: Clock; aclTokens: AclTokens }) {
+export function createOAuthClients(deps: { clients: OAuthClientStore; payloads: { revokeClient(clientId: string): Promise<void> }; clock: Clock; aclTokens: AclTokens }) {
   const { clients } = deps;
 
   async function find(id: string): Promise<OAuthClient | undefined> {

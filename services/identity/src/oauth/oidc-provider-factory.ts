@@ -2,9 +2,8 @@ import { createHash, hkdfSync, timingSafeEqual } from 'node:crypto';
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { JWK } from 'jose';
 import { clientMetadata, providerScopes, type OAuthClient } from '../domain/oauth-client.ts';
-import type { Clock } from '../domain/ports.ts';
+import type { Clock, IdentityStore } from '../domain/ports.ts';
 import { rolesForToken } from '../domain/roles.ts';
-import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
 import { PostgresOidcAdapter } from '../store/postgres-oauth-store.ts';
 import type { Db } from '#libs/db/index.ts';
 import { createDevicePollGuard } from './device-poll-guard.ts';
@@ -32,7 +31,7 @@ export interface OidcProviderOptions {
   issuer: string;
   db: Db;
   clock: Clock;
-  store: PostgresIdentityStore;
+  store: IdentityStore;
   clients: { get(id: string): Promise<OAuthClient | undefined> };
   /** The active signing keys (private JWKs: EdDSA, then ES256) from identity's key rings. */
   signingKeys: JWK[];

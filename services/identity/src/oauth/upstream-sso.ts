@@ -6,9 +6,8 @@ import type { SecretBox } from '#libs/crypto/secret-box.ts';
 import { AppError, invalidArgument, isAppError, notFound } from '#libs/errors/index.ts';
 import type { AuditEventInput } from '../domain/audit-event.ts';
 import { decideSsoLink, type SsoProvisioning, type SsoRefusal } from '../domain/sso-policy.ts';
-import type { Clock } from '../domain/ports.ts';
+import type { Clock, SsoConnectionRecord, SsoStore } from '../domain/ports.ts';
 import type { IdentityCore } from '../identity-core.ts';
-import type { PostgresSsoStore, SsoConnectionRecord } from '../store/postgres-sso-store.ts';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
 const DISCOVERY_TTL_MS = 5 * 60_000;
@@ -53,7 +52,7 @@ function parseProvisioning(value: string | undefined): SsoProvisioning {
  * on a `jit` connection only — created as a member with the connection's default role. Every
  * link, refusal and sign-in is audited (`sso_linked`, `sso_refused`, `sso_login`).
  */
-export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: SecretBox; clock: Clock; core: IdentityCore; audit: (events: AuditEventInput[]) => Promise<void> }) {
+export function createUpstreamSso(deps: { store: SsoStore; secretBox: SecretBox; clock: Clock; core: IdentityCore; audit: (events: AuditEventInput[]) => Promise<void> }) {
   const configs = new Map<string, { config: oidc.Configuration; atMs: number }>();
 
   async function create(input: { accountId: string; name: string; issuer: string; clientId: string; clientSecret: string; defaultRole: string; kind?: string; samlEntryPoint?: string; samlIdpCert?: string; provisioning?: string }): Promise<SsoConnectionRecord> {
@@ -202,7 +201,7 @@ export function createUpstreamSso(deps: { store: PostgresSsoStore; secretBox: Se
           await deps.store.link(connection.id, claims.sub, decision.userId, deps.clock.nowMs());
         } catch (error) {
           // A parallel first sign-in linked this member (or this subject) a moment ago.
-          if ((error as { code?: string; cause?: { code?: string } }).code !== '23505' && (error as { cause?: { code?: string } }).cause?.code !== '23505') throw error;
+          if (!isAppError(error) || error.code !== 'ALREADY_EXISTS') throw error;
           await deps.audit([{ ...base, kind: 'sso_refused', outcome: 'denied', reason: 'EMAIL_LINKED_ELSEWHERE', actorUserId: decision.userId, subject: decision.userId }]);
           return { ok: false, reason: 'EMAIL_LINKED_ELSEWHERE', message: refusalText.EMAIL_LINKED_ELSEWHERE };
         }

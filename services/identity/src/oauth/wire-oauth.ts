@@ -3,9 +3,8 @@ import type Provider from 'oidc-provider';
 import type { Db } from '#libs/db/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
-import type { Clock } from '../domain/ports.ts';
+import type { Clock, IdentityStore } from '../domain/ports.ts';
 import type { Sessions } from '../sessions.ts';
-import type { PostgresIdentityStore } from '../store/postgres-identity-store.ts';
 import { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import type { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
@@ -25,7 +24,7 @@ type RefusalContext = { ip?: string; oidc?: { client?: { clientId?: string }; pa
 
 const REFUSAL_EVENTS = ['authorization.error', 'grant.error', 'introspection.error', 'revocation.error', 'device_authorization.error', 'end_session.error', 'userinfo.error'] as const;
 
-export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: PostgresIdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso; authz: ServiceClient<typeof AuthzService> }) {
+export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: IdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso; authz: ServiceClient<typeof AuthzService> }) {
   const clients = new PostgresOAuthClientStore(deps.db);
   const payloads = new PostgresOidcPayloads(deps.db);
   // Every ended grant reaches authz, whose feed disconnects the MQTT clients using its access tokens.

@@ -4,6 +4,7 @@ import type { Db } from '#libs/db/index.ts';
 import type { SecretBox } from '#libs/crypto/secret-box.ts';
 import type { TotpEnrollment } from '../domain/two-factor.ts';
 import type { Permission } from '../domain/resource-access.ts';
+import type { GrantStore, TotpStore } from '../domain/ports.ts';
 
 const identity = pgSchema('identity');
 
@@ -31,7 +32,7 @@ const grants = identity.table('resource_grants', {
 });
 
 /** TOTP enrollments, their secret sealed (AAD: the user id) so a row copied to another user opens nowhere. */
-export class PostgresTotpStore {
+export class PostgresTotpStore implements TotpStore {
   private readonly db: Db;
   private readonly box: SecretBox;
   constructor(db: Db, box: SecretBox) {
@@ -92,7 +93,7 @@ export class PostgresTotpStore {
 }
 
 /** Restricted flags and grants of dataset-level resources. */
-export class PostgresGrantStore {
+export class PostgresGrantStore implements GrantStore {
   private readonly db: Db;
   constructor(db: Db) {
     this.db = db;

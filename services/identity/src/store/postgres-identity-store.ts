@@ -1,29 +1,10 @@
 import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
 import type { Db } from '#libs/db/index.ts';
-import { rowsOf } from '#libs/db/index.ts';
+import { isUniqueViolation, rowsOf } from '#libs/db/index.ts';
 import { alreadyExists } from '#libs/errors/index.ts';
+import type { AccountChange, AccountChangeEvent, AccountRecord, IdentityStore, UserRecord } from '../domain/ports.ts';
 import type { Role } from '../domain/roles.ts';
 import { accounts, memberships, users, type AccountRow, type UserRow } from './schema.ts';
-
-export interface AccountRecord {
-  id: string;
-  name: string;
-  parentId: string | undefined;
-  depth: number;
-  state: 'active' | 'suspended';
-  requireTotp: boolean;
-  requireSso: boolean;
-  createdAtMs: number;
-}
-
-export interface UserRecord {
-  id: string;
-  username: string;
-  passwordHash: string;
-  email: string | null;
-  memberships: { accountId: string; role: Role }[];
-  createdAtMs: number;
-}
 
 const toAccount = (r: AccountRow): AccountRecord => ({
   id: r.id,
@@ -35,11 +16,6 @@ const toAccount = (r: AccountRow): AccountRecord => ({
   requireSso: r.requireSso,
   createdAtMs: r.createdAt.getTime(),
 });
-
-const isUniqueViolation = (error: unknown): boolean => {
-  const e = error as { code?: string; cause?: { code?: string } };
-  return e.code === '23505' || e.cause?.code === '23505';
-};
 
 type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
 
@@ -58,7 +34,7 @@ async function appendChange(tx: Tx, kind: string, accountId: string, affected: r
 }
 
 /** Accounts, users and memberships in the `identity` schema (Postgres or PGlite). */
-export class PostgresIdentityStore {
+export class PostgresIdentityStore implements IdentityStore {
   private readonly db: Db;
 
   constructor(db: Db) {
@@ -130,7 +106,7 @@ export class PostgresIdentityStore {
   /** Sets the state, name or 2FA policy and appends to the change feed, NOTIFYing in the same transaction. */
   async changeAccount(
     id: string,
-    change: { kind: 'suspended' | 'resumed' } | { kind: 'renamed'; name: string } | { kind: 'policy_changed'; requireTotp?: boolean | undefined; requireSso?: boolean | undefined },
+    change: AccountChange,
     affected: readonly string[],
   ): Promise<number | undefined> {
     return this.db.transaction(async (tx) => {
@@ -147,7 +123,7 @@ export class PostgresIdentityStore {
     });
   }
 
-  async accountChangesSince(afterSequence: number, limit: number): Promise<{ sequence: number; kind: string; accountId: string; affected: string[] }[]> {
+  async accountChangesSince(afterSequence: number, limit: number): Promise<AccountChangeEvent[]> {
     const rows = rowsOf(await this.db.execute(sql`select sequence, kind, account_id, affected_account_ids from identity.account_changes where sequence > ${afterSequence} order by sequence limit ${limit}`));
     return rows.map((r) => ({ sequence: Number(r.sequence), kind: String(r.kind), accountId: String(r.account_id), affected: (r.affected_account_ids as string[]) ?? [] }));
   }

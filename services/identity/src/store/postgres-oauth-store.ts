@@ -2,7 +2,7 @@ import { and, eq, gt, isNull, lte, or, sql } from 'drizzle-orm';
 import { bigint, boolean, jsonb, pgSchema, text, timestamp } from 'drizzle-orm/pg-core';
 import type { Db } from '#libs/db/index.ts';
 import type { AclRule, IdTokenAlg, OAuthClient, OAuthClientType } from '../domain/oauth-client.ts';
-import type { Clock } from '../domain/ports.ts';
+import type { Clock, OAuthClientChange, OAuthClientStore } from '../domain/ports.ts';
 
 const identity = pgSchema('identity');
 const ms = (name: string) => bigint(name, { mode: 'number' });
@@ -150,7 +150,7 @@ export class PostgresOidcPayloads {
 }
 
 /** Registered OAuth clients; the secret is stored as its SHA-256 only. */
-export class PostgresOAuthClientStore {
+export class PostgresOAuthClientStore implements OAuthClientStore {
   readonly #db: Db;
   constructor(db: Db) {
     this.#db = db;
@@ -166,7 +166,7 @@ export class PostgresOAuthClientStore {
     const rows = await this.#db.select().from(clients).where(eq(clients.accountId, accountId)).orderBy(clients.createdAtMs, clients.id);
     return rows.map((row) => ({ ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null }));
   }
-  async update(id: string, change: Partial<Omit<OAuthClient, 'id' | 'accountId' | 'type' | 'createdAtMs'>> & { updatedAtMs: number }): Promise<OAuthClient | undefined> {
+  async update(id: string, change: OAuthClientChange): Promise<OAuthClient | undefined> {
     const [row] = await this.#db.update(clients).set(change).where(eq(clients.id, id)).returning();
     return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
   }

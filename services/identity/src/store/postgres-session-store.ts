@@ -6,6 +6,7 @@ import type { RefreshTokenFamily, RefreshTokenRecord, RefreshTokenStore, RevokeR
 import type { StoredSigningKey, SigningKeyStore } from '../crypto/signing-key-ring.ts';
 import type { AttemptState } from '../domain/login-throttle.ts';
 import type { AuditEvent } from '../domain/audit-event.ts';
+import type { AuditFilter, AuditStore, ThrottleStore } from '../domain/ports.ts';
 
 const identity = pgSchema('identity');
 const ms = (name: string) => bigint(name, { mode: 'number' });
@@ -117,7 +118,7 @@ export class PostgresSigningKeyStore implements SigningKeyStore {
 }
 
 /** Failed-attempt counters per username and per IP (keys from the throttle domain). */
-export class PostgresThrottleStore {
+export class PostgresThrottleStore implements ThrottleStore {
   private readonly db: Db;
   constructor(db: Db) {
     this.db = db;
@@ -164,7 +165,7 @@ export class PostgresThrottleStore {
 }
 
 /** The append-only audit log. */
-export class PostgresAuditStore {
+export class PostgresAuditStore implements AuditStore {
   private readonly db: Db;
   constructor(db: Db) {
     this.db = db;
@@ -181,7 +182,7 @@ export class PostgresAuditStore {
    * Newest first. `accountIds` empty = every account (mesh services only); `before` is the last
    * event of the previous page (time, then id: events of one millisecond are neither lost nor repeated).
    */
-  async list(filter: { accountIds?: readonly string[] | undefined; kind?: string | undefined; sinceMs?: number | undefined; before?: { atMs: number; id: string } | undefined; limit: number }): Promise<AuditEvent[]> {
+  async list(filter: AuditFilter): Promise<AuditEvent[]> {
     const before = filter.before;
     const rows = await this.db
       .select()
@@ -196,6 +197,6 @@ export class PostgresAuditStore {
       )
       .orderBy(desc(auditEvents.at), desc(auditEvents.id))
       .limit(filter.limit);
-    return rows.map((r) => ({ ...r, atMs: r.at.getTime(), kind: r.kind as AuditEvent['kind'], outcome: r.outcome as AuditEvent['outcome'], actorKind: (r.actorKind ?? (r.actorUserId ? 'user' : null)) as AuditEvent['actorKind'], actorSubject: r.actorSubject ?? r.actorUserId }));
+    return rows.map(({ at, ...r }) => ({ ...r, atMs: at.getTime(), kind: r.kind as AuditEvent['kind'], outcome: r.outcome as AuditEvent['outcome'], actorKind: (r.actorKind ?? (r.actorUserId ? 'user' : null)) as AuditEvent['actorKind'], actorSubject: r.actorSubject ?? r.actorUserId }));
   }
 }

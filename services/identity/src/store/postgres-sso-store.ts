@@ -1,6 +1,8 @@
 import { and, eq, inArray } from 'drizzle-orm';
 import { bigint, pgSchema, text } from 'drizzle-orm/pg-core';
-import type { Db } from '#libs/db/index.ts';
+import { isUniqueViolation, type Db } from '#libs/db/index.ts';
+import { alreadyExists } from '#libs/errors/index.ts';
+import type { SsoConnectionRecord, SsoStore } from '../domain/ports.ts';
 
 const identity = pgSchema('identity');
 const ms = (name: string) => bigint(name, { mode: 'number' });
@@ -27,10 +29,8 @@ const links = identity.table('sso_links', {
   createdAtMs: ms('created_at_ms').notNull(),
 });
 
-export type SsoConnectionRecord = typeof connections.$inferSelect;
-
 /** Upstream OIDC and SAML connections per account (client secret sealed by the caller) and the users linked through them. */
-export class PostgresSsoStore {
+export class PostgresSsoStore implements SsoStore {
   readonly #db: Db;
   constructor(db: Db) {
     this.#db = db;
@@ -42,9 +42,9 @@ export class PostgresSsoStore {
     const [row] = await this.#db.select().from(connections).where(eq(connections.id, id));
     return row;
   }
-  async listByAccounts(accountIds: string[]): Promise<SsoConnectionRecord[]> {
+  async listByAccounts(accountIds: readonly string[]): Promise<SsoConnectionRecord[]> {
     if (accountIds.length === 0) return [];
-    return this.#db.select().from(connections).where(inArray(connections.accountId, accountIds)).orderBy(connections.createdAtMs, connections.id);
+    return this.#db.select().from(connections).where(inArray(connections.accountId, [...accountIds])).orderBy(connections.createdAtMs, connections.id);
   }
   async delete(id: string): Promise<boolean> {
     return (await this.#db.delete(connections).where(eq(connections.id, id)).returning({ id: connections.id })).length === 1;
@@ -59,6 +59,12 @@ export class PostgresSsoStore {
     return row?.subject;
   }
   async link(connectionId: string, upstreamSubject: string, userId: string, atMs: number): Promise<void> {
-    await this.#db.insert(links).values({ connectionId, upstreamSubject, userId, createdAtMs: atMs });
+    await this.#db
+      .insert(links)
+      .values({ connectionId, upstreamSubject, userId, createdAtMs: atMs })
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error)) throw alreadyExists('upstream_subject', 'a link of this subject or user through this connection');
+        throw error;
+      });
   }
 }

@@ -1,6 +1,5 @@
 /**
- * In-memory `RefreshTokenStore` for unit tests and the contract suite. (Belongs with the other
- * adapters in `../store/` once that directory exists; it is here because it does no I/O.)
+ * In-memory `RefreshTokenStore` for unit tests and the contract suite (`../contracts/`).
  */
 import type { RefreshTokenFamily, RefreshTokenRecord, RefreshTokenStore, RevokeReason } from '../../src/domain/refresh-tokens.ts';
 

@@ -4,9 +4,10 @@ import type { SigningKeyStore, StoredSigningKey } from '../../src/crypto/signing
 export class InMemorySigningKeyStore implements SigningKeyStore {
   readonly keys = new Map<string, StoredSigningKey>();
   async list(): Promise<StoredSigningKey[]> {
-    return [...this.keys.values()].map((key) => ({ ...key }));
+    return [...this.keys.values()].sort((a, b) => a.createdAtMs - b.createdAtMs).map((key) => ({ ...key }));
   }
   async insert(key: StoredSigningKey): Promise<void> {
+    if (this.keys.has(key.kid)) throw new Error(`signing key ${key.kid} already exists`);
     this.keys.set(key.kid, { ...key });
   }
   async retire(kid: string, atMs: number): Promise<void> {
