@@ -56,6 +56,40 @@ describe('suspending an account (identity → authz → broker)', () => {
   });
 });
 
+describe('ListAccounts pages', () => {
+  let mesh: TestMesh;
+  beforeAll(async () => {
+    mesh = await startTestMesh();
+  });
+  afterAll(async () => {
+    await mesh?.stop();
+  });
+
+  it('walks the whole subtree a page at a time, shallowest first, every account once, and refuses a forged page token', async () => {
+    const t = await mesh.createTenant('paged');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const as = bearer(t.masterToken);
+    // Random ids: deeper accounts' ids sort before shallower ones' about half the time.
+    const made: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const child = (await identity.createAccount({ name: `c${i}`, parentId: t.accountId }, as)).account!.id;
+      made.push(child);
+      for (let j = 0; j < 3; j++) made.push((await identity.createAccount({ name: `c${i}-${j}`, parentId: child }, as)).account!.id);
+    }
+    const seen: { id: string; depth: number }[] = [];
+    let pageToken = '';
+    do {
+      const page = await identity.listAccounts({ rootId: t.accountId, pageSize: 2, pageToken }, as);
+      seen.push(...page.accounts.map((a) => ({ id: a.id, depth: a.depth })));
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+    expect(seen.map((a) => a.id).sort()).toEqual([...made].sort());
+    expect(seen.map((a) => a.depth)).toEqual([...seen.map((a) => a.depth)].sort((x, y) => x - y));
+    await expect(identity.listAccounts({ rootId: t.accountId, pageSize: 2, pageToken: made[0]! }, as)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('page_token') });
+    identity.close();
+  });
+});
+
 describe('count limits from quota', () => {
   let mesh: TestMesh;
   beforeAll(async () => {

@@ -140,6 +140,12 @@ export interface AccountChangeEvent {
  * Accounts (a tree), users and their memberships, and the account change feed. Adapters:
  * `PostgresIdentityStore` (NOTIFYs feed followers at commit); `InMemoryIdentityStore` in test/doubles.
  */
+/** Where a page of descendants ends: they are ordered by depth, then id. */
+export interface AccountCursor {
+  depth: number;
+  id: string;
+}
+
 export interface IdentityStore {
   countAccounts(): Promise<number>;
   /** Inserts the account and appends its `created` change. The caller checks the parent and depth. */
@@ -148,7 +154,8 @@ export interface IdentityStore {
   /** Root first, the account itself last; empty when unknown. */
   accountPath(id: string): Promise<AccountRecord[]>;
   /** Every descendant (not the account itself) with an id after `afterId`, shallowest first, then by id. */
-  descendants(id: string, options?: { limit: number; afterId?: string | undefined }): Promise<AccountRecord[]>;
+  /** Shallowest first, then by id; a page resumes after the (depth, id) of the last account of the previous one. */
+  descendants(id: string, options?: { limit: number; after?: AccountCursor | undefined }): Promise<AccountRecord[]>;
   /** Applies the change and appends it to the feed with `affected`; its sequence, undefined for an unknown account. */
   changeAccount(id: string, change: AccountChange, affected: readonly string[]): Promise<number | undefined>;
   accountChangesSince(afterSequence: number, limit: number): Promise<AccountChangeEvent[]>;

@@ -7,7 +7,7 @@ import { looksLikeSecret, type AuditEventInput } from '../domain/audit-event.ts'
 import { wouldRemoveLastOwner, type Role } from '../domain/roles.ts';
 import type { IdentityCore } from '../identity-core.ts';
 import type { Sessions } from '../sessions.ts';
-import type { UserRecord } from '../domain/ports.ts';
+import type { AccountCursor, UserRecord } from '../domain/ports.ts';
 import { accountToProto, actorFields, loginOutcomes, pageSize, required, roleFromProto, roleToProto, userToProto } from './proto-mapping.ts';
 
 export interface IdentityHandlerDeps {
@@ -33,6 +33,17 @@ function assertMayAssign(actor: AdminPrincipal, from: Role | undefined, to: Role
 }
 
 /** gRPC ⇄ identity core for the account tree, users and memberships. Translation, admin checks and audit only. */
+/** ListAccounts' page cursor: the (depth, id) of the page's last account, as the list is ordered; opaque to callers. */
+const accountPageToken = {
+  of: (a: { depth: number; id: string }) => Buffer.from(`a1:${a.depth}:${a.id}`).toString('base64url'),
+  parse(token: string): AccountCursor {
+    const text = token.length <= 1_024 ? Buffer.from(token, 'base64url').toString() : '';
+    const m = /^a1:(\d{1,4}):(.+)$/s.exec(text);
+    if (!m) throw invalidArgument('page_token', 'is not a next_page_token of this list');
+    return { depth: Number(m[1]), id: m[2]! };
+  },
+};
+
 export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl<typeof IdentityService>> {
   const { core, requireAdmin, audit } = deps;
   const toProto = async (user: UserRecord) => userToProto(user, (await deps.totpActiveAmong([user.id])).has(user.id));
@@ -87,7 +98,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       const path = await core.store.accountPath(root);
       const rootSuspended = path.some((a) => a.state === 'suspended');
       const size = pageSize(req.pageSize);
-      const items = await core.store.descendants(root, { limit: size, afterId: req.pageToken || undefined });
+      const items = await core.store.descendants(root, { limit: size, after: req.pageToken ? accountPageToken.parse(req.pageToken) : undefined });
       // Effective state needs each account's own ancestors inside the subtree too.
       const all = rootSuspended ? [] : await core.store.descendants(root);
       const byId = new Map(all.map((a) => [a.id, a]));
@@ -95,7 +106,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
         for (let a = id ? byId.get(id) : undefined; a; a = a.parentId ? byId.get(a.parentId) : undefined) if (a.state === 'suspended') return true;
         return false;
       };
-      return { accounts: items.map((a) => accountToProto(a, rootSuspended || suspendedBelow(a.id))), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
+      return { accounts: items.map((a) => accountToProto(a, rootSuspended || suspendedBelow(a.id))), nextPageToken: items.length === size ? accountPageToken.of(items.at(-1)!) : '' };
     },
     async getAccountTree(req, ctx) {
       await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
@@ -157,7 +168,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       const size = pageSize(req.pageSize);
       const items = await core.store.listUsers(req.accountId, { limit: size, afterId: req.pageToken || undefined });
       const totp = await deps.totpActiveAmong(items.map((u) => u.id));
-      return { users: items.map((u) => userToProto(u, totp.has(u.id))), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
+      return { users: items.map((u) => userToProto(u, totp.has(u.id))), nextPageToken: items.length === size ? accountPageToken.of(items.at(-1)!) : '' };
     },
     async setMembership(req, ctx) {
       const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_users');

@@ -1,8 +1,8 @@
-import { and, asc, eq, gt, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '#libs/db/index.ts';
 import { isUniqueViolation, rowsOf } from '#libs/db/index.ts';
 import { alreadyExists } from '#libs/errors/index.ts';
-import type { AccountChange, AccountChangeEvent, AccountRecord, IdentityStore, UserRecord } from '../domain/ports.ts';
+import type { AccountChange, AccountChangeEvent, AccountCursor, AccountRecord, IdentityStore, UserRecord } from '../domain/ports.ts';
 import type { Role } from '../domain/roles.ts';
 import { accounts, memberships, users, type AccountRow, type UserRow } from './schema.ts';
 
@@ -82,7 +82,7 @@ export class PostgresIdentityStore implements IdentityStore {
   }
 
   /** Every descendant of an account (not the account itself), shallowest first. */
-  async descendants(id: string, options: { limit: number; afterId?: string | undefined } = { limit: 10_000 }): Promise<AccountRecord[]> {
+  async descendants(id: string, options: { limit: number; after?: AccountCursor | undefined } = { limit: 10_000 }): Promise<AccountRecord[]> {
     const rows = rowsOf(
       await this.db.execute(sql`
         with recursive sub as (
@@ -97,7 +97,7 @@ export class PostgresIdentityStore implements IdentityStore {
     const found = await this.db
       .select()
       .from(accounts)
-      .where(and(inArray(accounts.id, ids), options.afterId ? gt(accounts.id, options.afterId) : undefined))
+      .where(and(inArray(accounts.id, ids), options.after ? or(gt(accounts.depth, options.after.depth), and(eq(accounts.depth, options.after.depth), gt(accounts.id, options.after.id))) : undefined))
       .orderBy(asc(accounts.depth), asc(accounts.id))
       .limit(options.limit);
     return found.map(toAccount);

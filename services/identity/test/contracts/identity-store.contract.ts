@@ -52,7 +52,10 @@ export function describeIdentityStoreContract(name: string, createStore: () => P
       expect(ids(await store.descendants(acc('r')))).toEqual(['a', 'b', 'a1', 'a2', 'b1', 'a11'].map(acc));
       expect(ids(await store.descendants(acc('a')))).toEqual(['a1', 'a2', 'a11'].map(acc));
       expect(ids(await store.descendants(acc('r'), { limit: 2 }))).toEqual(['a', 'b'].map(acc));
-      expect(ids(await store.descendants(acc('a'), { limit: 10, afterId: acc('a1') }))).toEqual(['a2', 'a11'].map(acc));
+      expect(ids(await store.descendants(acc('a'), { limit: 10, after: { depth: 3, id: acc('a1') } }))).toEqual(['a2', 'a11'].map(acc));
+      // Pages follow (depth, id): a deeper account whose id sorts before the last one's still comes.
+      expect(ids(await store.descendants(acc('r'), { limit: 10, after: { depth: 2, id: acc('b') } }))).toEqual(['a1', 'a2', 'b1', 'a11'].map(acc));
+      expect(ids(await store.descendants(acc('r'), { limit: 10, after: { depth: 3, id: acc('b1') } }))).toEqual(['a11'].map(acc));
       expect(await store.descendants(acc('a11'))).toEqual([]);
     });
 

@@ -1,5 +1,5 @@
 import { alreadyExists } from '#libs/errors/index.ts';
-import type { AccountChange, AccountChangeEvent, AccountRecord, IdentityStore, UserRecord } from '../../src/domain/ports.ts';
+import type { AccountChange, AccountChangeEvent, AccountCursor, AccountRecord, IdentityStore, UserRecord } from '../../src/domain/ports.ts';
 import type { Role } from '../../src/domain/roles.ts';
 
 interface StoredUser {
@@ -52,7 +52,7 @@ export class InMemoryIdentityStore implements IdentityStore {
     return path;
   }
 
-  async descendants(id: string, options: { limit: number; afterId?: string | undefined } = { limit: 10_000 }): Promise<AccountRecord[]> {
+  async descendants(id: string, options: { limit: number; after?: AccountCursor | undefined } = { limit: 10_000 }): Promise<AccountRecord[]> {
     const found: AccountRecord[] = [];
     const parents = new Set([id]);
     for (let grew = true; grew; ) {
@@ -66,7 +66,7 @@ export class InMemoryIdentityStore implements IdentityStore {
       }
     }
     return found
-      .filter((a) => !options.afterId || a.id > options.afterId)
+      .filter((a) => !options.after || a.depth > options.after.depth || (a.depth === options.after.depth && a.id > options.after.id))
       .sort((a, b) => a.depth - b.depth || byId(a, b))
       .slice(0, options.limit)
       .map((a) => ({ ...a }));
