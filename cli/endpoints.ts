@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { defaultPorts, type MeshEnv, type ServiceName } from '#libs/config/index.ts';
+import { defaultPorts, type ServiceName } from '#libs/config/index.ts';
+import type { MeshEnv } from './mesh-config.ts';
 import { AppError } from '#libs/errors/index.ts';
 import type { RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { UsageError } from './output.ts';

@@ -1,7 +1,8 @@
 // The CLI's composition root: the one place besides services' main.ts that reads process.env.
 // Commands are imported on demand so that `tollgate check` does not load the whole mesh.
 import { parseArgs } from 'node:util';
-import { meshEnvSchema, parseEnv, startableServices, type StartableService } from '#libs/config/index.ts';
+import { parseEnv, startableServices, type StartableService } from '#libs/config/index.ts';
+import { meshChecks, meshConfigFrom, meshEnvSchema } from './mesh-config.ts';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { createOutput, failure, UsageError } from './output.ts';
@@ -134,11 +135,12 @@ async function main(argv: string[]): Promise<number> {
     const service = values.service as StartableService | undefined;
     if (service !== undefined && !startableServices.includes(service)) throw new UsageError(`--service: expected one of ${startableServices.join(', ')}`);
     // HOSTNAME is exported in containers (the pod name); a shell keeps it unexported: the OS's name stands in.
-    const env = parseEnv(meshEnvSchema, { HOSTNAME: hostname(), ...process.env });
+    // `start` also checks across the settings of what it runs (every problem reported together).
+    const env = parseEnv(meshEnvSchema, { HOSTNAME: hostname(), ...process.env }, command === 'start' ? meshChecks(service) : undefined);
     const out = createOutput(json);
     switch (command) {
       case 'start':
-        return await (await import('./commands/start.ts')).runStart(env, {
+        return await (await import('./commands/start.ts')).runStart(meshConfigFrom(env, service), {
           service,
           out,
           explicitEnv: new Set(Object.keys(process.env).filter((k) => process.env[k]?.trim())),

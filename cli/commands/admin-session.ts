@@ -1,5 +1,5 @@
 import { timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
-import type { MeshEnv } from '#libs/config/index.ts';
+import type { MeshEnv } from '../mesh-config.ts';
 import { AppError } from '#libs/errors/index.ts';
 import { createRpcClient, type ServiceClient } from '#libs/rpc/index.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';

@@ -1,7 +1,7 @@
 import { existsSync, chmodSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { sql } from 'drizzle-orm';
-import type { MeshEnv } from '#libs/config/index.ts';
+import type { MeshEnv } from '../mesh-config.ts';
 import { AppError } from '#libs/errors/index.ts';
 import { PeerDirectory } from '#libs/rpc/index.ts';
 import { createLogger, startTelemetry } from '#libs/telemetry/index.ts';
@@ -25,7 +25,7 @@ const BOOTSTRAP_LOCK = 7_301_401;
 export async function runBootstrap(env: MeshEnv, options: { out: Output; file: string | undefined }): Promise<number> {
   const file = options.file === undefined ? undefined : resolve(options.file);
   const secretKey = resolveSecretKey({ configured: env.TOLLGATE_SECRET_KEY, env: env.TOLLGATE_ENV, dataDir: resolve(env.TOLLGATE_DATA_DIR) });
-  const database = await openMeshDatabase(env, undefined);
+  const database = await openMeshDatabase({ databaseUrl: env.DATABASE_URL, dataDir: env.TOLLGATE_DATA_DIR }, undefined);
   const logger = createLogger({ level: env.TOLLGATE_LOG_LEVEL === 'info' ? 'warn' : env.TOLLGATE_LOG_LEVEL, name: 'bootstrap' });
   const telemetry = startTelemetry({ serviceName: 'tollgate-bootstrap' });
   const peers = new PeerDirectory();

@@ -1,4 +1,5 @@
-import { serviceNames, type MeshEnv } from '#libs/config/index.ts';
+import { serviceNames } from '#libs/config/index.ts';
+import type { MeshEnv } from '../mesh-config.ts';
 import { clientTls, serviceAddress } from '../endpoints.ts';
 import { checkHealth } from '#libs/rpc/index.ts';
 import type { Output } from '../output.ts';

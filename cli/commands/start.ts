@@ -1,17 +1,18 @@
-import type { MeshEnv, StartableService } from '#libs/config/index.ts';
+import type { StartableService } from '#libs/config/index.ts';
+import type { MeshConfig } from '../mesh-config.ts';
 import type { Output } from '../output.ts';
 import { startMesh } from '../mesh.ts';
 import { isWorkerProcess, reportToPrimary, superviseWorkers } from '../workers.ts';
 
 /** `tollgate start`: runs until SIGINT/SIGTERM, then stops gracefully. */
-export async function runStart(env: MeshEnv, options: { service: StartableService | undefined; out: Output; explicitEnv: ReadonlySet<string>; workers?: number }): Promise<number> {
+export async function runStart(config: MeshConfig, options: { service: StartableService | undefined; out: Output; explicitEnv: ReadonlySet<string>; workers?: number }): Promise<number> {
   if ((options.workers ?? 1) > 1 && !isWorkerProcess()) return superviseWorkers(options.workers!, options.out, options.service!);
   const worker = isWorkerProcess();
   const started = Date.now();
   // In development, an MQTT port left at its default but held by another broker is swapped for a
   // free one (and said so); a port the operator set is never changed.
-  const fallback = env.TOLLGATE_ENV === 'development' && !['TOLLGATE_MQTT_PORT', 'TOLLGATE_MQTTS_PORT', 'TOLLGATE_MQTT_WS_PORT'].some((k) => options.explicitEnv.has(k));
-  const mesh = await startMesh(env, { only: options.service, mqttDefaultPortFallback: fallback }).catch((error: unknown) => {
+  const fallback = config.common.env === 'development' && !['TOLLGATE_MQTT_PORT', 'TOLLGATE_MQTTS_PORT', 'TOLLGATE_MQTT_WS_PORT'].some((k) => options.explicitEnv.has(k));
+  const mesh = await startMesh(config, { mqttDefaultPortFallback: fallback }).catch((error: unknown) => {
     if (worker) reportToPrimary({ ready: false, error: describeError(error) });
     throw error;
   });

@@ -5,7 +5,8 @@ import { AppError } from '#libs/errors/index.ts';
 export class ConfigError extends AppError {
   readonly problems: readonly string[];
   constructor(problems: string[]) {
-    super('INVALID_ARGUMENT', `invalid configuration: ${problems.join('; ')}`, { reason: 'CONFIG_INVALID' });
+    // One problem already names its variable and what it expects; several are listed together.
+    super('INVALID_ARGUMENT', problems.length === 1 ? problems[0]! : `invalid configuration (${problems.length} problems): ${problems.join('; ')}`, { reason: 'CONFIG_INVALID' });
     this.name = 'ConfigError';
     this.problems = Object.freeze([...problems]);
   }
@@ -14,22 +15,64 @@ export class ConfigError extends AppError {
 export type Env = Readonly<Record<string, string | undefined>>;
 
 /**
- * Parses `env` with a zod object whose keys are environment variable names; the result is frozen.
- * Empty strings count as unset. Every problem is listed, not just the first. Values never appear in
- * messages (they may be secrets): only the variable name and what it expects.
+ * A check across settings (TLS certificate and key both set, ports distinct, …): the problems it
+ * finds, each naming its variables. It sees every setting that parsed — settings with a problem of
+ * their own are absent — so it is reported together with those problems.
  */
-export function parseEnv<S extends z.ZodObject>(schema: S, env: Env): Readonly<z.infer<S>> {
+export type CrossCheck<T> = (values: Partial<T>) => string[];
+
+/**
+ * Parses `env` with a zod object whose keys are environment variable names; the result is frozen.
+ * Empty strings count as unset. Every problem is listed, not just the first, the cross-field
+ * `checks` included. Values never appear in messages (they may be secrets): only the variable name
+ * and what it expects.
+ */
+export function parseEnv<S extends z.ZodObject>(schema: S, env: Env, checks?: CrossCheck<z.infer<S>>): Readonly<z.infer<S>> {
   const cleaned: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
     if (value !== undefined && value.trim() !== '') cleaned[key] = value.trim();
   }
   const result = schema.safeParse(cleaned);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
-    throw new ConfigError(problems);
+  const problems = result.success ? [] : result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`);
+  if (checks) problems.push(...checks(parsedFields(schema, cleaned)));
+  if (problems.length > 0) throw new ConfigError([...new Set(problems)]);
+  return deepFreeze(result.data!);
+}
+
+/**
+ * The settings that parse on their own (what a cross-field check may still judge when others fail):
+ * every key of the schema, unset ones with their default or undefined; one with a problem is absent.
+ */
+function parsedFields<S extends z.ZodObject>(schema: S, cleaned: Record<string, string>): Partial<z.infer<S>> {
+  const out: Record<string, unknown> = {};
+  for (const [key, field] of Object.entries(schema.shape as Record<string, z.ZodType>)) {
+    const parsed = field.safeParse(cleaned[key]);
+    if (parsed.success) out[key] = parsed.data;
   }
-  return deepFreeze(result.data);
+  return out as Partial<z.infer<S>>;
+}
+
+/** `A and B: set both or neither` when exactly one of a pair (a certificate and its key) is set. */
+export function bothOrNeither(values: Readonly<Record<string, unknown>>, a: string, b: string): string[] {
+  return (values[a] === undefined) === (values[b] === undefined) ? [] : [`${a} and ${b}: set both or neither`];
+}
+
+/**
+ * Ports that would collide: every named port that is set, not 0 (a free one) and taken by an
+ * earlier name. Names whose value is absent (unset or invalid) are skipped.
+ */
+export function distinctPorts(values: Readonly<Record<string, unknown>>, names: readonly string[]): string[] {
+  const owner = new Map<number, string>();
+  const problems: string[] = [];
+  for (const name of names) {
+    const port = values[name];
+    if (typeof port !== 'number' || port === 0) continue;
+    const first = owner.get(port);
+    if (first) problems.push(`${name}: port ${port} is already ${first}'s (each port once)`);
+    else owner.set(port, name);
+  }
+  return problems;
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,3 +1,2 @@
 export * from './env-schema.ts';
-export * from './mesh-config.ts';
-export * from './quota-replicas.ts';
+export * from './service-env.ts';

@@ -8,14 +8,14 @@ import { join } from 'node:path';
  */
 export async function startBenchMesh(dataDirPrefix: string) {
   const { startMesh } = await import('../../cli/mesh.ts');
-  const { meshEnvSchema, parseEnv } = await import('../../libs/config/index.ts');
+  const { loadMeshConfig } = await import('../../cli/mesh-config.ts');
   const { silentLogger } = await import('../../libs/telemetry/index.ts');
   const dataDir = mkdtempSync(join(tmpdir(), dataDirPrefix));
   const ports = Object.fromEntries(
     ['CONSOLE_HTTP', 'IDENTITY_GRPC', 'IDENTITY_HTTP', 'AUTHZ_GRPC', 'AUTHZ_HTTP', 'QUOTA_GRPC', 'QUOTA_HTTP', 'BROKER_GRPC'].map((k) => [`TOLLGATE_${k}_PORT`, '0']),
   );
-  const env = parseEnv(meshEnvSchema, { ...ports, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' });
-  const mesh = await startMesh(env, { bootstrap: false, console: false, logger: silentLogger() });
+  const config = loadMeshConfig({ ...ports, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' }, undefined);
+  const mesh = await startMesh(config, { bootstrap: false, console: false, logger: silentLogger() });
   const account = await mesh.identity!.core.createAccount({ name: 'bench' });
   const { secret } = await mesh.authz!.core.createToken({
     accountId: account.id,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
-import { meshEnvSchema } from '#libs/config/index.ts';
+import { meshEnvSchema } from '../../cli/mesh-config.ts';
 
 /** NATS in deploy/: the broker edges form one cluster over it, in compose and in Kubernetes. */
 const read = (path: string) => readFileSync(new URL(`../../deploy/${path}`, import.meta.url), 'utf8');

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { parse, parseAllDocuments } from 'yaml';
-import { defaultPorts, meshEnvSchema, resolveQuotaReplicas, startableServices } from '#libs/config/index.ts';
+import { defaultPorts, startableServices } from '#libs/config/index.ts';
+import { resolveQuotaReplicas } from '#services/quota/src/replicas.ts';
+import { meshEnvSchema } from '../../cli/mesh-config.ts';
 import { databaseServices } from '../../cli/mesh.ts';
 import { validateManifest } from './kubernetes-schema.ts';
 

@@ -20,6 +20,20 @@ describe('tollgate start --service (the production shape)', () => {
     expect(stderr.trim()).toBe('tollgate: DATABASE_URL: required to run quota alone (the embedded database serves one process only)');
   });
 
+  it('reports bad values and cross-field problems of the service it starts together, in one line', async () => {
+    const child = spawn(process.execPath, [cli, 'start', '--service', 'broker'], {
+      env: { PATH: process.env.PATH ?? '', TOLLGATE_MQTT_TLS_CERT: '/etc/tls/mqtt.crt', TOLLGATE_BROKER_MAX_KEEPALIVE: 'forever', TOLLGATE_MQTT_WS_PORT: '1883', TOLLGATE_QUOTA_REPLICAS: 'quota-{0..1}.q:7301' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(1);
+    // quota's replica list is not the broker's business: only what this process runs is checked.
+    expect(stderr).toBe(
+      "tollgate: invalid configuration (3 problems): TOLLGATE_BROKER_MAX_KEEPALIVE: expected a whole number of seconds 0-65535; TOLLGATE_MQTT_TLS_CERT and TOLLGATE_MQTT_TLS_KEY: set both or neither; TOLLGATE_MQTT_WS_PORT: port 1883 is already TOLLGATE_MQTT_PORT's (each port once)\n",
+    );
+  });
+
   it.runIf(url)('runs quota alone against Postgres, healthy, and stops on SIGTERM (runs when DATABASE_URL is set)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tg-'));
     const child = spawn(process.execPath, [cli, 'start', '--service', 'quota', '--json'], {

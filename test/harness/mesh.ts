@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { meshEnvSchema, parseEnv, type ServiceName, type StartableService } from '#libs/config/index.ts';
+import type { ServiceName, StartableService } from '#libs/config/index.ts';
 import type { Database } from '#libs/db/index.ts';
 import { silentLogger, startTelemetry, type Telemetry } from '#libs/telemetry/index.ts';
 import { startMesh, type RunningMesh } from '../../cli/mesh.ts';
+import { loadMeshConfig } from '../../cli/mesh-config.ts';
 import { openTestDatabase, testSecretKey } from './database.ts';
 
 export interface TestMesh extends RunningMesh {
@@ -24,7 +25,7 @@ export interface TestMesh extends RunningMesh {
  */
 export async function startTestMesh(options: { only?: StartableService; bootstrap?: boolean; database?: Database; env?: Record<string, string>; mqttDefaultPortFallback?: boolean; secretKey?: Uint8Array } = {}): Promise<TestMesh> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-test-'));
-  const env = parseEnv(meshEnvSchema, {
+  const config = loadMeshConfig({
     TOLLGATE_DATA_DIR: dataDir,
     TOLLGATE_LOG_LEVEL: 'silent',
     TOLLGATE_CONSOLE_HTTP_PORT: '0',
@@ -42,19 +43,20 @@ export async function startTestMesh(options: { only?: StartableService; bootstra
     // Two cores shared by the whole suite: a CONNECT may wait longer for authz than the 200 ms a
     // quiet production edge allows, without turning a busy moment into a flaky 0x88.
     TOLLGATE_BROKER_AUTHZ_DEADLINE: '2s',
+    // Cheap argon2: tests hash many passwords.
+    TOLLGATE_ARGON2_MEMORY_KIB: '1024',
+    TOLLGATE_ARGON2_ITERATIONS: '1',
     ...options.env,
-  });
+  }, options.only);
   const database = options.database ?? (await openTestDatabase());
   const telemetry = startTelemetry({ serviceName: 'tollgate-test' });
   // A second mesh part (e.g. another broker edge) shares the first one's key to call its services.
   const secretKey = options.secretKey ?? testSecretKey();
-  const mesh = await startMesh(env, {
-    only: options.only,
+  const mesh = await startMesh(config, {
     database,
     logger: silentLogger(),
     telemetry,
     secretKey,
-    argon2: { memoryCost: 1024, timeCost: 1 },
     bootstrap: options.bootstrap ?? false,
     mqttDefaultPortFallback: options.mqttDefaultPortFallback,
   });

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
-import { ConfigError, meshEnvSchema, parseEnv } from '#libs/config/index.ts';
+import { ConfigError, parseEnv } from '#libs/config/index.ts';
+import { authzEnvSchema } from '../src/config.ts';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
@@ -136,7 +137,7 @@ describe('foreign broker adapters over HTTP (exact request shapes)', () => {
         await authz.createToken({ accountId: sub, kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }] }, bearer(tenant.masterToken))
       ).secret;
       authz.close();
-      expect(() => parseEnv(meshEnvSchema, { TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT: 'tenant-a' })).toThrow(ConfigError);
+      expect(() => parseEnv(authzEnvSchema, { TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT: 'tenant-a' })).toThrow(ConfigError);
       const single = await startTestMesh({ only: 'authz', database: mesh.database, env: { TOLLGATE_IDENTITY_URL: mesh.address('identity'), TOLLGATE_RABBITMQ_DEFAULT_VHOST_ACCOUNT: sub } });
       try {
         const at = single.services.find((s) => s.name === 'authz')!.httpAddress!;

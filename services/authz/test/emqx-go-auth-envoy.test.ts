@@ -3,7 +3,8 @@ import { request as httpRequest } from 'node:http';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import type { AppError } from '#libs/errors/index.ts';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
-import { ConfigError, meshEnvSchema, parseEnv } from '#libs/config/index.ts';
+import { ConfigError, parseEnv } from '#libs/config/index.ts';
+import { authzEnvSchema } from '../src/config.ts';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
@@ -320,8 +321,8 @@ describe('EMQX, go-auth and Envoy adapters: edge cases and bad input', () => {
     });
 
     it('with TOLLGATE_SHARED_BROKER_NAMESPACE=none topics are checked as they are, in the principal’s account: one topic space for all', async () => {
-      expect(parseEnv(meshEnvSchema, {}).TOLLGATE_SHARED_BROKER_NAMESPACE).toBe('account-prefix');
-      expect(() => parseEnv(meshEnvSchema, { TOLLGATE_SHARED_BROKER_NAMESPACE: 'off' })).toThrow(ConfigError);
+      expect(parseEnv(authzEnvSchema, {}).TOLLGATE_SHARED_BROKER_NAMESPACE).toBe('account-prefix');
+      expect(() => parseEnv(authzEnvSchema, { TOLLGATE_SHARED_BROKER_NAMESPACE: 'off' })).toThrow(ConfigError);
       const single = await startTestMesh({ only: 'authz', database: mesh.database, env: { TOLLGATE_IDENTITY_URL: mesh.address('identity'), TOLLGATE_SHARED_BROKER_NAMESPACE: 'none' } });
       const grpc = createRpcClient(AuthService, single.address('authz'));
       try {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { meshEnvSchema } from './mesh-config.ts';
-import { parseEnv } from './env-schema.ts';
-import { expandQuotaReplicas, resolveQuotaReplicas } from './quota-replicas.ts';
+import { parseEnv } from '#libs/config/index.ts';
+import { quotaEnvSchema } from './config.ts';
+import { expandQuotaReplicas, resolveQuotaReplicas } from './replicas.ts';
 
 const statefulSet = 'quota-0.quota-headless:7301,quota-1.quota-headless:7301';
 
@@ -50,16 +50,16 @@ describe('quota replicas: ownership derived from the host name', () => {
   });
 
   it('reads HOSTNAME and the templated list from the environment', () => {
-    const env = parseEnv(meshEnvSchema, { HOSTNAME: 'quota-1', TOLLGATE_QUOTA_REPLICAS: 'quota-{0..1}.quota-headless:7301' });
+    const env = parseEnv(quotaEnvSchema, { HOSTNAME: 'quota-1', TOLLGATE_QUOTA_REPLICAS: 'quota-{0..1}.quota-headless:7301' });
     expect(resolveQuotaReplicas({ replicas: env.TOLLGATE_QUOTA_REPLICAS, index: env.TOLLGATE_QUOTA_REPLICA_INDEX, hostname: env.HOSTNAME })!.self).toBe(1);
   });
 
   it('accepts peer targets that resolve to several replicas, and names the variable for anything else', () => {
     for (const target of ['authz:7201', 'dns:///authz.tollgate.svc:7201', 'ipv4:127.0.0.1:7201,127.0.0.1:7202', 'ipv6:[::1]:7201,[::1]:7202', '[::1]:7201']) {
-      expect(parseEnv(meshEnvSchema, { TOLLGATE_AUTHZ_URL: target }).TOLLGATE_AUTHZ_URL).toBe(target);
+      expect(parseEnv(quotaEnvSchema, { TOLLGATE_AUTHZ_URL: target }).TOLLGATE_AUTHZ_URL).toBe(target);
     }
     for (const bad of ['authz', 'http://authz:7201', 'authz:7201,authz2:7201', 'ipv4:']) {
-      expect(() => parseEnv(meshEnvSchema, { TOLLGATE_AUTHZ_URL: bad })).toThrow('TOLLGATE_AUTHZ_URL: expected host:port, dns:///host:port or ipv4:host:port,host:port');
+      expect(() => parseEnv(quotaEnvSchema, { TOLLGATE_AUTHZ_URL: bad })).toThrow('TOLLGATE_AUTHZ_URL: expected host:port, dns:///host:port or ipv4:host:port,host:port');
     }
   });
 });
