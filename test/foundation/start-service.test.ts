@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { checkHealth } from '#libs/rpc/index.ts';
+import { createScratchDatabase } from '../harness/database.ts';
 
 const cli = new URL('../../bin/tollgate.js', import.meta.url).pathname;
 const url = process.env.TOLLGATE_TEST_DATABASE_URL;
@@ -36,10 +37,14 @@ describe('tollgate start --service (the production shape)', () => {
 
   it.runIf(url)('runs quota alone against Postgres, healthy, and stops on SIGTERM (runs when DATABASE_URL is set)', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'tg-'));
+    // Its own database, migrated as an operator would (`tollgate migrate`): production never migrates at start.
+    const scratch = (await createScratchDatabase())!;
+    const migrate = spawn(process.execPath, [cli, 'migrate'], { env: { PATH: process.env.PATH ?? '', DATABASE_URL: scratch.url, TOLLGATE_DATA_DIR: dataDir }, stdio: ['ignore', 'ignore', 'inherit'] });
+    expect(await new Promise((resolve) => migrate.on('exit', resolve))).toBe(0);
     const child = spawn(process.execPath, [cli, 'start', '--service', 'quota', '--json'], {
       env: {
         PATH: process.env.PATH ?? '',
-        DATABASE_URL: url!,
+        DATABASE_URL: scratch.url,
         TOLLGATE_ENV: 'production',
         TOLLGATE_SECRET_KEY: randomBytes(32).toString('base64'),
         TOLLGATE_DATA_DIR: dataDir,
@@ -63,6 +68,7 @@ describe('tollgate start --service (the production shape)', () => {
     } finally {
       child.kill('SIGKILL');
       rmSync(dataDir, { recursive: true, force: true });
+      await scratch.drop();
     }
-  });
+  }, 90_000);
 });
