@@ -168,7 +168,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): Partial<ServiceImpl
       const size = pageSize(req.pageSize);
       const items = await core.store.listUsers(req.accountId, { limit: size, afterId: req.pageToken || undefined });
       const totp = await deps.totpActiveAmong(items.map((u) => u.id));
-      return { users: items.map((u) => userToProto(u, totp.has(u.id))), nextPageToken: items.length === size ? accountPageToken.of(items.at(-1)!) : '' };
+      return { users: items.map((u) => userToProto(u, totp.has(u.id))), nextPageToken: items.length === size ? items.at(-1)!.id : '' };
     },
     async setMembership(req, ctx) {
       const actor = await requireAdmin(ctx, required(req.accountId, 'account_id'), 'manage_users');
