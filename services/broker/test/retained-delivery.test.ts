@@ -30,6 +30,8 @@ async function retainMany(prefix: string, count: number, qos: 0 | 1): Promise<vo
   // PINGRESP comes after every PUBLISH before it was handled (one connection is processed in order).
   await r.next('pingresp', 20_000);
   r.close();
+  // In a cluster, the subscriber's edge has the set once its last message got there.
+  await tb!.retainedEverywhere(`${prefix}/${count - 1}`, `v${count - 1}`);
 }
 
 describe('retained delivery to a new subscriber', () => {

@@ -108,6 +108,12 @@ export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'dup
  */
 const MAX_SUBJECT_BYTES = 3_000;
 
+/** Retained entries carry their expiry relative to this instant, i.e. as a deadline on the edges' clock. */
+const RETAINED_EPOCH_MS = 0;
+
+/** Retained writes in flight at once (a burst of retained messages is pipelined, not sent one round trip at a time). */
+const RETAINED_WRITE_WINDOW = 64;
+
 /** At most this many sessions are written per batch: a burst of changes is spread, not stacked. */
 const MAX_PERSIST_BATCH = 256;
 
@@ -162,6 +168,7 @@ export class NatsCluster implements BrokerCluster {
   readonly #lastSeq = new Map<string, number>();
   readonly #subjects = new Map<string, string>();
   readonly #pendingRetained = new Map<string, Uint8Array | null>();
+  #retainedWriter: Promise<void> | undefined;
   #core: BrokerCore | undefined;
   #admin: EdgeAdmin | undefined;
   #nc: NatsConnection | undefined;
@@ -544,7 +551,9 @@ export class NatsCluster implements BrokerCluster {
       this.#count('topic_too_long');
       return;
     }
-    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, this.#core!.clock.now()));
+    // A stored message keeps its expiry as a time on the edges' clock (`nowMs` 0: the header's
+    // remaining lifetime is then the deadline), not a lifetime that would start again at each read.
+    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, RETAINED_EPOCH_MS));
     void this.#flushRetained();
   }
 
@@ -1218,7 +1227,7 @@ export class NatsCluster implements BrokerCluster {
     if (dot < 0 || account === undefined || topic === undefined) return;
     let message: Message;
     if (entry.operation === 'PUT') {
-      const m = decodeClusterMessage(entry.value, entry.created.getTime());
+      const m = decodeClusterMessage(entry.value, RETAINED_EPOCH_MS);
       if (!m) {
         this.#count('undecodable');
         return;
@@ -1235,10 +1244,24 @@ export class NatsCluster implements BrokerCluster {
     }
   }
 
-  async #flushRetained(): Promise<void> {
-    const kv = this.#kv;
-    if (!kv || !this.#connected) return;
-    for (const [key, value] of [...this.#pendingRetained]) {
+  /**
+   * One writer drains the pending retained writes, up to RETAINED_WRITE_WINDOW in flight (issued in
+   * order on one connection: the bucket's stream keeps that order, and so does every watch). A call
+   * while it runs joins it: a burst of N retained messages costs N writes, not one sweep each.
+   */
+  #flushRetained(): Promise<void> {
+    this.#retainedWriter ??= this.#drainRetained().finally(() => {
+      this.#retainedWriter = undefined;
+      // Written meanwhile, after the drain's last look (and NATS still up): drain again.
+      if (this.#pendingRetained.size > 0 && this.#connected && this.#kv) void this.#flushRetained();
+    });
+    return this.#retainedWriter;
+  }
+
+  async #drainRetained(): Promise<void> {
+    const inFlight = new Map<string, Promise<void>>();
+    let halted = false;
+    const write = async (kv: KV, key: string, value: Uint8Array | null): Promise<void> => {
       try {
         if (value === null) await kv.delete(key);
         else await kv.put(key, value);
@@ -1247,14 +1270,37 @@ export class NatsCluster implements BrokerCluster {
       } catch (error) {
         this.#count('retained_write_failed');
         if (!this.#connected) {
-          this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+          if (!halted) this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+          halted = true;
           return;
         }
         // Refused by a reachable server (e.g. over max_payload): retrying would block every later write.
         if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
         this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
+      } finally {
+        inFlight.delete(key);
       }
+    };
+    for (;;) {
+      const kv = this.#kv;
+      if (!kv || !this.#connected || halted) break;
+      let next: [string, Uint8Array | null] | undefined;
+      // A key being written waits for that write: its newer value is issued after it.
+      for (const entry of this.#pendingRetained) {
+        if (!inFlight.has(entry[0])) {
+          next = entry;
+          break;
+        }
+      }
+      if (!next) {
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight.values());
+        continue;
+      }
+      inFlight.set(next[0], write(kv, next[0], next[1]));
+      if (inFlight.size >= RETAINED_WRITE_WINDOW) await Promise.race(inFlight.values());
     }
+    await Promise.all(inFlight.values());
   }
 
   /**
