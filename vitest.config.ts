@@ -14,6 +14,8 @@ const brokerClusterSuites = [
   'services/broker/test/subscribe-overlap.test.ts',
   'services/broker/test/mqtt31.test.ts',
   'services/broker/test/duplicate-properties.test.ts',
+  'services/broker/test/auth-quota.test.ts',
+  'services/broker/test/transports.test.ts',
 ];
 
 export default defineConfig({

@@ -34,6 +34,12 @@ export interface TestBroker {
    * of a batch seen everywhere means the whole batch is.
    */
   retainedEverywhere(topic: string, payload: string): Promise<void>;
+  /**
+   * Resolves once every message accepted before the call has been routed on every edge (one edge:
+   * at once — it routes before it acknowledges). Before a test moves its clock or reconnects a
+   * session it expects to find something queued.
+   */
+  crossed(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -80,6 +86,7 @@ export async function startBroker(overrides: StartOptions = {}): Promise<TestBro
     ...(addr.ws ? { wsPort: addr.ws.port } : {}),
     connect: (opts = {}, sink) => connectClient(addr.tcp!.port, clients, opts, sink),
     retainedEverywhere: (topic, payload) => retainedOn([addr.tcp!.port], topic, payload),
+    crossed: async () => {},
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
       await broker.close();
@@ -136,6 +143,25 @@ async function retainedOn(ports: number[], topic: string, payload: string): Prom
   );
 }
 
+/**
+ * A probe on each edge publishes a sentinel that a probe on every other edge receives: an edge
+ * forwards over one NATS connection, in order, and routes what it receives as it arrives, so each
+ * sentinel comes after everything its edge forwarded before.
+ */
+async function crossedAll(ports: number[], user: InMemoryUser): Promise<void> {
+  const clients: MqttClient[] = [];
+  const topic = `crossed/${Math.random().toString(36).slice(2)}`;
+  try {
+    const probes = await Promise.all(ports.map((port) => connectClient(port, clients, { username: user.username, password: user.password })));
+    const got = probes.map((p) => collect(p));
+    await Promise.all(probes.map((p) => p.subscribeAsync(topic, { qos: 1 })));
+    await Promise.all(probes.map((p, i) => p.publishAsync(topic, String(i), { qos: 1 })));
+    await waitFor(() => got.every((g) => g.length === ports.length), 10_000);
+  } finally {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+  }
+}
+
 /** Two edges with the same options, one cluster (its own name: own subjects and buckets) over `natsUrl`. */
 async function startClusterPair(natsUrl: string, overrides: StartOptions): Promise<TestBroker> {
   const metrics = new CountingMetrics();
@@ -180,6 +206,7 @@ async function startClusterPair(natsUrl: string, overrides: StartOptions): Promi
     ...(b.addr.ws ? { wsPort: b.addr.ws.port } : {}),
     connect: (opts = {}, sink) => connectClient(nextPort(), clients, opts, sink),
     retainedEverywhere: (topic, payload) => retainedOn(edges.map((e) => e.addr.tcp!.port), topic, payload),
+    crossed: () => crossedAll(edges.map((e) => e.addr.tcp!.port), (overrides.users ?? defaultUsers)[0]!),
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
       for (const e of edges) {
