@@ -176,6 +176,8 @@ export class NatsCluster implements BrokerCluster {
   readonly #frameIdOf = (m: Message): string | undefined => this.#frameIds.get(m);
   /** Sessions this edge handed over but still routes into until the new edge releases them (or the timer ends them). */
   readonly #moving = new Map<string, NodeJS.Timeout>();
+  /** Sessions being taken in from another edge: frame ids are recorded only while a move is on. */
+  #movingIn = 0;
   #retainedWriter: Promise<void> | undefined;
   #core: BrokerCore | undefined;
   #admin: EdgeAdmin | undefined;
@@ -358,7 +360,7 @@ export class NatsCluster implements BrokerCluster {
     }
     try {
       nc.publish(subject, frame);
-      this.#frameIds.set(message, `${this.#origin}#${seq}`);
+      if (this.#moving.size > 0 || this.#movingIn > 0) this.#frameIds.set(message, `${this.#origin}#${seq}`);
     } catch {
       // Draining or closed: the message stays on this edge.
       this.#count('not_connected');
@@ -630,15 +632,21 @@ export class NatsCluster implements BrokerCluster {
     if (!snap) return undefined;
     // The old edge routes into the session until this edge's interest in its filters holds
     // cluster-wide; then it hands over what it queued meanwhile.
-    const unhold = snap.moving ? await this.holdInterest(principal.account, snap.subscriptions.map((s) => s.f)) : undefined;
-    // Another CONNECT of this client id got here meanwhile: it has the session already.
-    if (core.sessions.has(key)) {
+    if (snap.moving) this.#movingIn++;
+    let session: Session;
+    try {
+      const unhold = snap.moving ? await this.holdInterest(principal.account, snap.subscriptions.map((s) => s.f)) : undefined;
+      // Another CONNECT of this client id got here meanwhile: it has the session already.
+      if (core.sessions.has(key)) {
+        unhold?.();
+        return undefined;
+      }
+      session = installSession(core, principal, clientId, acl, snap);
       unhold?.();
-      return undefined;
+      if (snap.moving) await this.#takeRest(subject, session, snap.queue.length);
+    } finally {
+      if (snap.moving) this.#movingIn--;
     }
-    const session = installSession(core, principal, clientId, acl, snap);
-    unhold?.();
-    if (snap.moving) await this.#takeRest(subject, session, snap.queue.length);
     this.#holdSession(session);
     this.#count('session_moved_in');
     return session;
@@ -1194,7 +1202,7 @@ export class NatsCluster implements BrokerCluster {
     if (last === undefined && this.#lastSeq.size >= 10_000) this.#lastSeq.clear();
     this.#lastSeq.set(m.origin, m.seq);
     this.#count('received');
-    this.#frameIds.set(m.message, `${m.origin}#${m.seq}`);
+    if (this.#moving.size > 0 || this.#movingIn > 0) this.#frameIds.set(m.message, `${m.origin}#${m.seq}`);
     // [MQTT-3.8.3-3] No Local by client, cluster-wide: the publisher's session, if this edge holds one.
     const origin = m.clientId ? core.sessions.get(`${m.account}\u0000${m.clientId}`) : undefined;
     core.route(m.account, m.message, origin);
