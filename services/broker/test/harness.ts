@@ -1,10 +1,11 @@
 /**
  * Test harness: a broker on port 0 with in-memory ports, MQTT.js clients, raw-socket clients.
  *
- * With TOLLGATE_TEST_BROKER_EDGES=2 (the `broker-cluster` vitest project, whose setup starts a private
- * nats-server at TOLLGATE_TEST_BROKER_NATS_URL), `startBroker` starts two edges joined in one cluster instead, and each new client —
- * `connect()` or a `RawClient` on `tb.port` — lands on the next edge in turn: the protocol suites
- * run unchanged with their subscriber (connected first) and publisher (next) on different edges.
+ * With TOLLGATE_TEST_BROKER_EDGES=2 (the `broker-cluster` vitest project, whose setup starts a
+ * private nats-server at TOLLGATE_TEST_BROKER_NATS_URL), `startBroker` starts two edges joined in
+ * one cluster instead, and each new client — `connect()` or a `RawClient` on `tb.port` — lands on
+ * the next edge in turn: the protocol suites run unchanged with their subscriber (connected first)
+ * and publisher (next) on different edges.
  */
 import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
@@ -75,7 +76,7 @@ let clusterSeq = 0;
 export async function startBroker(overrides: StartOptions = {}): Promise<TestBroker> {
   if (clusterNatsUrl && !overrides.cluster) return startClusterPair(clusterNatsUrl, overrides);
   const metrics = new CountingMetrics();
-  const broker = createStartBroker(overrides, metrics);
+  const broker = createEdge(overrides, metrics);
   const addr = await broker.listen();
   const clients: MqttClient[] = [];
   return {
@@ -85,7 +86,7 @@ export async function startBroker(overrides: StartOptions = {}): Promise<TestBro
     ...(addr.tls ? { tlsPort: addr.tls.port } : {}),
     ...(addr.ws ? { wsPort: addr.ws.port } : {}),
     connect: (opts = {}, sink) => connectClient(addr.tcp!.port, clients, opts, sink),
-    retainedEverywhere: (topic, payload) => retainedOn([addr.tcp!.port], topic, payload),
+    retainedEverywhere: (topic, payload) => retainedOn([addr.tcp!.port], (overrides.users ?? defaultUsers)[0]!, topic, payload),
     crossed: async () => {},
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
@@ -94,7 +95,7 @@ export async function startBroker(overrides: StartOptions = {}): Promise<TestBro
   };
 }
 
-function createStartBroker(overrides: StartOptions, metrics: CountingMetrics): Broker {
+function createEdge(overrides: StartOptions, metrics: CountingMetrics): Broker {
   const { users, anonymous, ...rest } = overrides;
   return createBroker({
     authenticator: new InMemoryAuthenticator({ users: users ?? defaultUsers, ...(anonymous ? { anonymous } : {}) }),
@@ -124,12 +125,12 @@ function connectClient(port: number, clients: MqttClient[], opts: IClientOptions
   });
 }
 
-async function retainedOn(ports: number[], topic: string, payload: string): Promise<void> {
+async function retainedOn(ports: number[], user: InMemoryUser, topic: string, payload: string): Promise<void> {
   await Promise.all(
     ports.map(async (port) => {
       const clients: MqttClient[] = [];
       try {
-        const probe = await connectClient(port, clients, { clientId: `retained-probe-${port}-${Math.random()}` });
+        const probe = await connectClient(port, clients, { username: user.username, password: user.password });
         const got = collect(probe);
         // Until the mirror has it, the retained message may be missing or an older value: ask again.
         await waitFor(() => got.some((g) => g.payload === payload && g.packet.retain), 30_000, async () => {
@@ -169,7 +170,7 @@ async function startClusterPair(natsUrl: string, overrides: StartOptions): Promi
   const edges = await Promise.all(
     ['a', 'b'].map(async (edgeId) => {
       const cluster = new NatsCluster({ url: natsUrl, cluster: name, edgeId, logger: pino({ level: 'silent' }), adminTimeoutMs: 300 });
-      const broker = createStartBroker({ ...overrides, cluster }, metrics);
+      const broker = createEdge({ ...overrides, cluster }, metrics);
       const addr = await broker.listen();
       cluster.serveAdmin(createEdgeAdmin(broker, metrics, edgeId));
       await cluster.start();
@@ -205,7 +206,7 @@ async function startClusterPair(natsUrl: string, overrides: StartOptions): Promi
     ...(a.addr.tls ? { tlsPort: a.addr.tls.port } : {}),
     ...(b.addr.ws ? { wsPort: b.addr.ws.port } : {}),
     connect: (opts = {}, sink) => connectClient(nextPort(), clients, opts, sink),
-    retainedEverywhere: (topic, payload) => retainedOn(edges.map((e) => e.addr.tcp!.port), topic, payload),
+    retainedEverywhere: (topic, payload) => retainedOn(edges.map((e) => e.addr.tcp!.port), (overrides.users ?? defaultUsers)[0]!, topic, payload),
     crossed: () => crossedAll(edges.map((e) => e.addr.tcp!.port), (overrides.users ?? defaultUsers)[0]!),
     async close() {
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
