@@ -11,13 +11,22 @@
  *   edge 2 and the subscriber on edge 1 (cross-edge).
  * - latency at 1,000 msg/s QoS 0, p50/p99: the same edge, and across edges.
  * CPU µs/message is the sum over both edge processes (utime+stime from /proc), nats-server excluded.
+ *
+ *   node test/bench/cluster.bench.ts --profile [dir]
+ * profiles the cross-edge path instead: both clustered edges sample themselves with V8's CPU profiler
+ * (the inspector's Profiler, what `node --cpu-prof` runs, but only over the measured window: no
+ * start-up in it) through the paced cross-edge scenario (8,000 msg/s for 10 s); the profiles are
+ * written to dir (default a temp dir) and printed summarized by self time.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqttPacket from 'mqtt-packet';
 import { clients, floodQos0, kill, type LoadClient } from './broker.bench.ts';
 import { startNatsNode } from '../harness/nats-node.ts';
+import { summarizeCpuProfile } from './cpu-profile-summary.ts';
 
 const WARMUP_MS = 500;
 const MEASURE_MS = 3_000;
@@ -47,6 +56,24 @@ async function serveEdge(natsUrl: string, cluster: string, edgeId: string): Prom
   await nats?.start();
   const addr = await broker.listen();
   process.on('SIGINT', () => process.exit(0));
+  const { Session } = await import('node:inspector/promises');
+  const { writeFileSync } = await import('node:fs');
+  const profiler = new Session();
+  process.on('message', (m: { profile?: 'start' | 'stop'; path?: string }) => {
+    void (async () => {
+      if (m.profile === 'start') {
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.setSamplingInterval', { interval: 100 });
+        await profiler.post('Profiler.start');
+      } else if (m.profile === 'stop') {
+        const { profile } = await profiler.post('Profiler.stop');
+        profiler.disconnect();
+        writeFileSync(m.path!, JSON.stringify(profile));
+      }
+      process.send!({ profiled: m.profile });
+    })();
+  });
   process.send!({ port: addr.tcp!.port });
 }
 
@@ -73,8 +100,15 @@ function cpuTicks(pids: number[]): number | undefined {
   return sum;
 }
 
-async function measure(pids: number[], count: () => number, ms = MEASURE_MS): Promise<{ rate: number; cpu: number | undefined }> {
+/** Runs around the measured window (after the warm-up), e.g. a profiler. */
+interface Window {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function measure(pids: number[], count: () => number, ms = MEASURE_MS, window?: Window): Promise<{ rate: number; cpu: number | undefined }> {
   await sleep(WARMUP_MS);
+  await window?.start();
   const c0 = count();
   const t0 = performance.now();
   const cpu0 = cpuTicks(pids);
@@ -82,6 +116,7 @@ async function measure(pids: number[], count: () => number, ms = MEASURE_MS): Pr
   const n = count() - c0;
   const secs = (performance.now() - t0) / 1000;
   const cpu1 = cpuTicks(pids);
+  await window?.stop();
   return { rate: n / secs, cpu: cpu0 !== undefined && cpu1 !== undefined && n > 0 ? ((cpu1 - cpu0) * 10_000) / n : undefined };
 }
 
@@ -99,7 +134,7 @@ async function fanIn(subEdge: Edge, pubEdge: Edge): Promise<{ rate: number; cpu:
 }
 
 /** 8 publishers at a fixed 8,000 msg/s in all (no drops): edge CPU per message is the cost of the path. */
-async function pacedFanIn(subEdge: Edge, pubEdge: Edge): Promise<{ rate: number; cpu: number | undefined }> {
+async function pacedFanIn(subEdge: Edge, pubEdge: Edge, window?: Window): Promise<{ rate: number; cpu: number | undefined }> {
   const [sub] = await clients(subEdge.port, 1, 'pf-sub');
   await sub!.subscribe('bench/paced', 0);
   const pubs = await clients(pubEdge.port, 8, 'pf-pub');
@@ -108,7 +143,7 @@ async function pacedFanIn(subEdge: Edge, pubEdge: Edge): Promise<{ rate: number;
   const timer = setInterval(() => {
     for (const p of pubs) p.socket.write(batch);
   }, 10);
-  const r = await measure([...new Set([subEdge.pid, pubEdge.pid])], () => sub!.received, PACED_MEASURE_MS);
+  const r = await measure([...new Set([subEdge.pid, pubEdge.pid])], () => sub!.received, PACED_MEASURE_MS, window);
   clearInterval(timer);
   for (const c of [sub!, ...pubs]) c.close();
   await sleep(300);
@@ -179,9 +214,47 @@ export async function runClusterBench(): Promise<void> {
   }
 }
 
+/** The cross-edge path under the profiler: publishers on edge 2, the subscriber on edge 1. */
+export async function profileCrossEdge(dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  const nats = await startNatsNode();
+  const edges: Edge[] = [];
+  try {
+    const e1 = await startEdge(nats.url, 'bench', 'e1');
+    const e2 = await startEdge(nats.url, 'bench', 'e2');
+    edges.push(e1, e2);
+    const ask = (e: Edge, id: string, profile: 'start' | 'stop') =>
+      new Promise<void>((resolve, reject) => {
+        e.child.once('message', () => resolve());
+        e.child.once('exit', (code) => reject(new Error(`edge ${id} exited ${code}`)));
+        e.child.send({ profile, path: join(dir, `edge-${id}.cpuprofile`) });
+      });
+    const load0 = loadavg()[0]!;
+    const r = await pacedFanIn(e1, e2, {
+      start: async () => void (await Promise.all([ask(e1, 'e1', 'start'), ask(e2, 'e2', 'start')])),
+      stop: async () => void (await Promise.all([ask(e1, 'e1', 'stop'), ask(e2, 'e2', 'stop')])),
+    });
+    const load1 = loadavg()[0]!;
+    process.stdout.write(`cross-edge paced fan-in: ${Math.round(r.rate).toLocaleString('en-US')}/s delivered, ${r.cpu?.toFixed(2) ?? 'n/a'} µs CPU/msg over both edges; load average ${load0.toFixed(1)} → ${load1.toFixed(1)}; profiles in ${dir}\n`);
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    for (const [edge, role] of [['e2', 'publishers\' edge (encodes, publishes to NATS)'], ['e1', 'subscriber\'s edge (receives from NATS, decodes, routes, writes MQTT)']] as const) {
+      const { busy, idle, rows } = summarizeCpuProfile(join(dir, `edge-${edge}.cpuprofile`), root);
+      process.stdout.write(`\n### ${edge}: ${role} — ${busy} busy samples, ${idle} idle\n\n| self samples | share of busy | function |\n|---:|---:|---|\n`);
+      for (const row of rows) process.stdout.write(`| ${row.samples} | ${(row.share * 100).toFixed(1)} % | ${row.frame.replaceAll('|', '\\|')} |\n`);
+    }
+  } finally {
+    for (const e of edges) await kill(e.child);
+    await nats.destroy();
+  }
+}
+
 const serveAt = process.argv.indexOf('--serve-edge');
+const profileAt = process.argv.indexOf('--profile');
 if (serveAt >= 0) {
   await serveEdge(process.argv[serveAt + 1]!, process.argv[serveAt + 2]!, process.argv[serveAt + 3]!);
+} else if (profileAt >= 0) {
+  await profileCrossEdge(process.argv[profileAt + 1] ?? mkdtempSync(join(tmpdir(), 'tollgate-cluster-prof-')));
+  process.exit(0);
 } else if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   await runClusterBench();
   process.exit(0);

@@ -698,7 +698,7 @@ export class BrokerCore {
 }
 
 /** A filtered subscription delivers `topic` only if its owner's ACL has no deny rule for it. */
-function mayReceiveThrough(sub: Subscription<Session>, topic: string): boolean {
+export function mayReceiveThrough(sub: Subscription<Session>, topic: string): boolean {
   const acl = sub.owner.acl;
   return acl.mayReceive !== undefined && acl.mayReceive(topic);
 }

@@ -19,6 +19,7 @@ describe('sessions and wills', () => {
     const p = await tb.connect({ protocolVersion });
     await p.publishAsync('q/1', 'while-away', { qos: 1 });
     await p.publishAsync('q/0', 'qos0-dropped', { qos: 0 });
+    await tb.crossed();
     const got: Received[] = [];
     const s2 = await tb.connect({ protocolVersion, clientId: 'p1', ...persistent }, got);
     expect(s2.connected).toBe(true);
@@ -221,6 +222,7 @@ describe('sessions and wills', () => {
       die(a);
       die(b);
       await waitFor(() => tb!.broker.clients().length === 0);
+      await tb.crossed();
       clock.t += 6_000;
       const got: Received[] = [];
       await tb.connect(persistent, got);

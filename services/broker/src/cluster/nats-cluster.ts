@@ -50,7 +50,7 @@ import type { Message, Session } from '../session.ts';
 import type { BrokerCluster } from './broker-cluster.ts';
 import { decodeClusterMessage, encodeClusterMessage } from './cluster-message.ts';
 import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
-import { adoptedAcl, fromWire, installSession, snapshotSession, toWire, type SessionSnapshot, type StoredSession } from './session-handover.ts';
+import { adoptedAcl, fromWire, installSession, mergeMoved, snapshotSession, toWire, type SessionSnapshot, type StoredSession } from './session-handover.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
 import { InterestView } from './interest-view.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
@@ -111,6 +111,15 @@ export type ClusterCounter = 'forwarded' | 'received' | 'received_shared' | 'dup
  */
 const MAX_SUBJECT_BYTES = 3_000;
 
+/** Retained entries carry their expiry relative to this instant, i.e. as a deadline on the edges' clock. */
+const RETAINED_EPOCH_MS = 0;
+
+/** A session handed over is ended here if the new edge has not taken the rest of it by then. */
+const MOVE_RELEASE_TIMEOUT_MS = 5_000;
+
+/** Retained writes in flight at once (a burst of retained messages is pipelined, not sent one round trip at a time). */
+const RETAINED_WRITE_WINDOW = 64;
+
 /** At most this many sessions are written per batch: a burst of changes is spread, not stacked. */
 const MAX_PERSIST_BATCH = 256;
 
@@ -165,6 +174,14 @@ export class NatsCluster implements BrokerCluster {
   readonly #lastSeq = new Map<string, number>();
   readonly #subjects = new Map<string, string>();
   readonly #pendingRetained = new Map<string, Uint8Array | null>();
+  /** Which cluster frame carried a message here or from here (`<origin>#<seq>`): a moving session drops copies it got twice. */
+  readonly #frameIds = new WeakMap<Message, string>();
+  readonly #frameIdOf = (m: Message): string | undefined => this.#frameIds.get(m);
+  /** Sessions this edge handed over but still routes into until the new edge releases them (or the timer ends them). */
+  readonly #moving = new Map<string, NodeJS.Timeout>();
+  /** Sessions being taken in from another edge: frame ids are recorded only while a move is on. */
+  #movingIn = 0;
+  #retainedWriter: Promise<void> | undefined;
   #core: BrokerCore | undefined;
   #admin: EdgeAdmin | undefined;
   #nc: NatsConnection | undefined;
@@ -293,6 +310,7 @@ export class NatsCluster implements BrokerCluster {
     clearInterval(this.#livenessTimer);
     clearTimeout(this.#persistTimer);
     this.#persistTimer = undefined;
+    for (const timer of this.#moving.values()) clearTimeout(timer);
     if (!this.#stopped && this.#connected) {
       await this.#persisting;
       await this.#persist(Number.POSITIVE_INFINITY);
@@ -336,7 +354,8 @@ export class NatsCluster implements BrokerCluster {
       this.#count('no_remote_interest');
       return false;
     }
-    const frame = encodeClusterMessage({ origin: this.#origin, seq: ++this.#seq, account, clientId, message }, this.#core!.clock.now());
+    const seq = ++this.#seq;
+    const frame = encodeClusterMessage({ origin: this.#origin, seq, account, clientId, message }, this.#core!.clock.now());
     if (frame.length > nc.info!.max_payload) {
       // Over the server's max_payload (1 MiB by default, like our Maximum Packet Size): local only.
       this.#count('too_large');
@@ -344,6 +363,7 @@ export class NatsCluster implements BrokerCluster {
     }
     try {
       nc.publish(subject, frame);
+      if (this.#moving.size > 0 || this.#movingIn > 0) this.#frameIds.set(message, `${this.#origin}#${seq}`);
     } catch {
       // Draining or closed: the message stays on this edge.
       this.#count('not_connected');
@@ -547,7 +567,9 @@ export class NatsCluster implements BrokerCluster {
       this.#count('topic_too_long');
       return;
     }
-    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, this.#core!.clock.now()));
+    // A stored message keeps its expiry as a time on the edges' clock (`nowMs` 0: the header's
+    // remaining lifetime is then the deadline), not a lifetime that would start again at each read.
+    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, RETAINED_EPOCH_MS));
     void this.#flushRetained();
   }
 
@@ -563,6 +585,8 @@ export class NatsCluster implements BrokerCluster {
   }
 
   onSessionChanged(session: Session): void {
+    // Handed over: the new edge writes it (a write from here would fence that edge's copy).
+    if (this.#moving.has(session.key)) return;
     // A session that is neither persistent nor carries a will needs nothing kept, unless written before.
     if (session.expiryIntervalSeconds === 0 && !session.will && !this.#revisions.has(session.key)) return;
     this.#dirty.add(session.key);
@@ -608,12 +632,41 @@ export class NatsCluster implements BrokerCluster {
         break;
       }
     }
-    // Another CONNECT of this client id got here meanwhile: it has the session already.
-    if (!snap || core.sessions.has(key)) return undefined;
-    const session = installSession(core, principal, clientId, acl, snap);
+    if (!snap) return undefined;
+    // The old edge routes into the session until this edge's interest in its filters holds
+    // cluster-wide; then it hands over what it queued meanwhile.
+    if (snap.moving) this.#movingIn++;
+    let session: Session;
+    try {
+      const unhold = snap.moving ? await this.holdInterest(principal.account, snap.subscriptions.map((s) => s.f)) : undefined;
+      // Another CONNECT of this client id got here meanwhile: it has the session already.
+      if (core.sessions.has(key)) {
+        unhold?.();
+        return undefined;
+      }
+      session = installSession(core, principal, clientId, acl, snap);
+      unhold?.();
+      if (snap.moving) await this.#takeRest(subject, session, snap.queue.length);
+    } finally {
+      if (snap.moving) this.#movingIn--;
+    }
     this.#holdSession(session);
     this.#count('session_moved_in');
     return session;
+  }
+
+  /** The second half of a move: what the old edge queued after the first snapshot, merged in. */
+  async #takeRest(subject: string, session: Session, before: number): Promise<void> {
+    const nc = this.#nc;
+    if (!nc) return;
+    try {
+      const reply = await nc.request(subject, JSON.stringify({ e: this.edgeId, op: 'release' }), { timeout: 2_000 });
+      const rest = reply.json<SessionSnapshot | null>();
+      if (rest) mergeMoved(this.#core!, session, before, rest, this.#frameIdOf);
+    } catch (error) {
+      // The old edge went meanwhile: what it queued after the first snapshot went with it.
+      if (!isNoResponders(error)) this.#options.logger.warn({ err: error }, 'cluster: the rest of a moving session could not be taken');
+    }
   }
 
   /** Parked sessions: `<account>.<client id>` → snapshot and when it expires. */
@@ -633,7 +686,8 @@ export class NatsCluster implements BrokerCluster {
   async #parkSessions(): Promise<void> {
     const core = this.#core;
     if (!core) return;
-    const sessions = [...core.sessions.values()].filter((s) => s.expiryIntervalSeconds > 0);
+    // A session handed over to another edge is that edge's to keep.
+    const sessions = [...core.sessions.values()].filter((s) => s.expiryIntervalSeconds > 0 && !this.#moving.has(s.key));
     if (sessions.length === 0) return;
     try {
       const kv = await this.#sessionsBucket();
@@ -695,17 +749,35 @@ export class NatsCluster implements BrokerCluster {
         callback: this.#guarded((_err, msg) => {
           const core = this.#core!;
           const held = core.sessions.get(key);
-          if (!held) {
+          const release = (msg.json<{ op?: string }>()).op === 'release';
+          if (!held || (release && !this.#moving.has(key))) {
             respondQuietly(msg, 'null');
             return;
           }
-          const snap = snapshotSession(core, held, (nc.info?.max_payload ?? 1_048_576) - 16_384);
+          const snap = snapshotSession(core, held, (nc.info?.max_payload ?? 1_048_576) - 16_384, true, this.#frameIdOf);
+          if (release) {
+            clearTimeout(this.#moving.get(key));
+            this.#moving.delete(key);
+            core.endSession(held);
+            respondQuietly(msg, JSON.stringify(snap));
+            return;
+          }
           // It continues on the asking edge: no will from this copy [MQTT-3.1.3-9], its connection is taken over.
           held.will = undefined;
           held.willAtMs = undefined;
           if (held.connection?.connected) held.connection.disconnect(RC.sessionTakenOver);
-          core.endSession(held);
-          respondQuietly(msg, JSON.stringify(snap));
+          // What was sent moved; its subscriptions keep collecting here until the asking edge's own
+          // interest holds and it asks for the rest (or, if it never does, until the timer).
+          held.clearQueue();
+          held.clearInflight();
+          clearTimeout(this.#moving.get(key));
+          const timer = setTimeout(() => {
+            this.#moving.delete(key);
+            if (core.sessions.get(key) === held) core.endSession(held);
+          }, MOVE_RELEASE_TIMEOUT_MS);
+          timer.unref?.();
+          this.#moving.set(key, timer);
+          respondQuietly(msg, JSON.stringify({ ...snap, moving: true }));
           this.#count('session_moved_out');
         }),
       }),
@@ -1139,6 +1211,7 @@ export class NatsCluster implements BrokerCluster {
     if (last === undefined && this.#lastSeq.size >= 10_000) this.#lastSeq.clear();
     this.#lastSeq.set(m.origin, m.seq);
     this.#count('received');
+    if (this.#moving.size > 0 || this.#movingIn > 0) this.#frameIds.set(m.message, `${m.origin}#${m.seq}`);
     // [MQTT-3.8.3-3] No Local by client, cluster-wide: the publisher's session, if this edge holds one.
     const origin = m.clientId ? core.sessions.get(`${m.account}\u0000${m.clientId}`) : undefined;
     core.route(m.account, m.message, origin);
@@ -1228,7 +1301,7 @@ export class NatsCluster implements BrokerCluster {
     if (dot < 0 || account === undefined || topic === undefined) return;
     let message: Message;
     if (entry.operation === 'PUT') {
-      const m = decodeClusterMessage(entry.value, entry.created.getTime());
+      const m = decodeClusterMessage(entry.value, RETAINED_EPOCH_MS);
       if (!m) {
         this.#count('undecodable');
         return;
@@ -1245,10 +1318,24 @@ export class NatsCluster implements BrokerCluster {
     }
   }
 
-  async #flushRetained(): Promise<void> {
-    const kv = this.#kv;
-    if (!kv || !this.#connected) return;
-    for (const [key, value] of [...this.#pendingRetained]) {
+  /**
+   * One writer drains the pending retained writes, up to RETAINED_WRITE_WINDOW in flight (issued in
+   * order on one connection: the bucket's stream keeps that order, and so does every watch). A call
+   * while it runs joins it: a burst of N retained messages costs N writes, not one sweep each.
+   */
+  #flushRetained(): Promise<void> {
+    this.#retainedWriter ??= this.#drainRetained().finally(() => {
+      this.#retainedWriter = undefined;
+      // Written meanwhile, after the drain's last look (and NATS still up): drain again.
+      if (this.#pendingRetained.size > 0 && this.#connected && this.#kv) void this.#flushRetained();
+    });
+    return this.#retainedWriter;
+  }
+
+  async #drainRetained(): Promise<void> {
+    const inFlight = new Map<string, Promise<void>>();
+    let halted = false;
+    const write = async (kv: KV, key: string, value: Uint8Array | null): Promise<void> => {
       try {
         if (value === null) await kv.delete(key);
         else await kv.put(key, value);
@@ -1257,14 +1344,37 @@ export class NatsCluster implements BrokerCluster {
       } catch (error) {
         this.#count('retained_write_failed');
         if (!this.#connected) {
-          this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+          if (!halted) this.#options.logger.warn({ err: error }, 'cluster: retained write failed; retried when NATS is back');
+          halted = true;
           return;
         }
         // Refused by a reachable server (e.g. over max_payload): retrying would block every later write.
         if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
         this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
+      } finally {
+        inFlight.delete(key);
       }
+    };
+    for (;;) {
+      const kv = this.#kv;
+      if (!kv || !this.#connected || halted) break;
+      let next: [string, Uint8Array | null] | undefined;
+      // A key being written waits for that write: its newer value is issued after it.
+      for (const entry of this.#pendingRetained) {
+        if (!inFlight.has(entry[0])) {
+          next = entry;
+          break;
+        }
+      }
+      if (!next) {
+        if (inFlight.size === 0) break;
+        await Promise.race(inFlight.values());
+        continue;
+      }
+      inFlight.set(next[0], write(kv, next[0], next[1]));
+      if (inFlight.size >= RETAINED_WRITE_WINDOW) await Promise.race(inFlight.values());
     }
+    await Promise.all(inFlight.values());
   }
 
   /**

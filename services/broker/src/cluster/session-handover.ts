@@ -26,6 +26,8 @@ interface WireDelivery {
   /** In flight: packet id and state. */
   id?: number;
   st?: 'publish' | 'pubrel';
+  /** The cluster frame that carried the message (`<origin>#<seq>`): copies got twice while moving are dropped. */
+  i?: string;
 }
 
 export interface SessionSnapshot {
@@ -34,6 +36,11 @@ export interface SessionSnapshot {
   inflight: WireDelivery[];
   queue: WireDelivery[];
   incomingQos2: number[];
+  /**
+   * The old edge keeps routing into the session until the new one's interest holds, then hands
+   * over what it queued meanwhile (`release`): no message published during the move is lost.
+   */
+  moving?: true;
 }
 
 export function toWire(m: Message, nowMs: number): WireMessage {
@@ -55,25 +62,33 @@ export function fromWire(w: WireMessage, nowMs: number): Message {
   return { topic: w.t, payload: Buffer.from(w.p, 'base64'), payloadOwned: true, qos: w.q, retain: w.r, properties, expiresAtMs: w.e !== undefined ? nowMs + w.e : undefined };
 }
 
-const delivery = (d: Delivery, nowMs: number): WireDelivery => ({ m: toWire(d.message, nowMs), q: d.qos, r: d.retain, ...(d.subscriptionIds ? { s: d.subscriptionIds } : {}) });
+/** The id of the cluster frame that carried a message to (or from) this edge, if it crossed. */
+export type FrameIdOf = (m: Message) => string | undefined;
+
+const delivery = (d: Delivery, nowMs: number, idOf?: FrameIdOf): WireDelivery => {
+  const w: WireDelivery = { m: toWire(d.message, nowMs), q: d.qos, r: d.retain, ...(d.subscriptionIds ? { s: d.subscriptionIds } : {}) };
+  const id = idOf?.(d.message);
+  if (id !== undefined) w.i = id;
+  return w;
+};
 
 /**
  * Snapshot of `session`, at most `maxBytes` of JSON: queued messages past that are dropped (counted
  * as `dropped_queue_full`), oldest kept first, like a full queue.
  */
-export function snapshotSession(core: BrokerCore, session: Session, maxBytes: number, countDrops = true): SessionSnapshot {
+export function snapshotSession(core: BrokerCore, session: Session, maxBytes: number, countDrops = true, idOf?: FrameIdOf): SessionSnapshot {
   const now = core.clock.now();
   const snap: SessionSnapshot = {
     expirySeconds: session.expiryIntervalSeconds,
     subscriptions: [...session.subscriptions.values()].map((s) => ({ f: s.filter, q: s.qos, nl: s.noLocal, rap: s.retainAsPublished, rh: s.retainHandling, ...(s.subscriptionId !== undefined ? { id: s.subscriptionId } : {}) })),
-    inflight: [...session.inflight.values()].map((f) => ({ ...delivery(f, now), id: f.packetId, st: f.state })),
+    inflight: [...session.inflight.values()].map((f) => ({ ...delivery(f, now, idOf), id: f.packetId, st: f.state })),
     queue: [],
     incomingQos2: [],
   };
   for (let id = 1; id <= 65_535 && snap.incomingQos2.length < session.incomingQos2Count; id++) if (session.hasIncomingQos2(id)) snap.incomingQos2.push(id);
   let size = JSON.stringify(snap).length;
   for (const d of session.queue) {
-    const w = delivery(d, now);
+    const w = delivery(d, now, idOf);
     const n = JSON.stringify(w).length + 1;
     if (size + n > maxBytes) {
       if (countDrops) core.metrics.count('dropped_queue_full');
@@ -135,4 +150,29 @@ export function installSession(core: BrokerCore, principal: Principal, clientId:
   for (const d of snap.queue) session.enqueue({ message: fromWire(d.m, now), qos: d.q, retain: d.r, subscriptionIds: d.s });
   for (const id of snap.incomingQos2) session.addIncomingQos2(id);
   return session;
+}
+
+/**
+ * Adds what the old edge queued while the session moved (`rest`, its in-flight ones first) after
+ * the `before` deliveries the first snapshot brought, ahead of what reached this edge directly
+ * meanwhile; a message this edge got both ways (same frame id) is kept once [MQTT-4.3.3].
+ */
+export function mergeMoved(core: BrokerCore, session: Session, before: number, rest: SessionSnapshot, idOf: FrameIdOf): number {
+  const now = core.clock.now();
+  const have = new Set<string>();
+  for (const d of [...session.inflight.values(), ...session.queue]) {
+    const id = idOf(d.message);
+    if (id !== undefined) have.add(id);
+  }
+  const moved: Delivery[] = [];
+  for (const d of [...rest.inflight, ...rest.queue]) {
+    if (d.i !== undefined && have.has(d.i)) continue;
+    moved.push({ message: fromWire(d.m, now), qos: d.q, retain: d.r, subscriptionIds: d.s });
+  }
+  if (moved.length > 0) {
+    const queue = session.queue;
+    session.clearQueue();
+    for (const d of [...queue.slice(0, before), ...moved, ...queue.slice(before)]) session.enqueue(d);
+  }
+  return moved.length;
 }

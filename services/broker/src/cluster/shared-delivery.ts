@@ -4,7 +4,7 @@
  * preferring one that is online, as local routing does.
  */
 import { topicMatches } from '#libs/topics/topic-filter.ts';
-import type { BrokerCore } from '../broker-core.ts';
+import { mayReceiveThrough, type BrokerCore } from '../broker-core.ts';
 import type { Message, Session } from '../session.ts';
 import type { Subscription } from '#libs/topics/topic-tree.ts';
 
@@ -26,6 +26,8 @@ function deliverToOne(core: BrokerCore, members: Subscription<Session>[], cursor
   for (let i = 0; i < n; i++) {
     const idx = (cursor.next + i) % n;
     const sub = members[idx]!;
+    // A member granted overlapping a deny rule gets only what its ACL lets it receive, as locally.
+    if (sub.filtered === true && !mayReceiveThrough(sub, message.topic)) continue;
     if (sub.owner.connection?.connected || i === n - 1) {
       cursor.next = (idx + 1) % n;
       core.deliver(sub.owner, {
