@@ -7,6 +7,7 @@
  * the next edge in turn: the protocol suites run unchanged with their subscriber (connected first)
  * and publisher (next) on different edges.
  */
+import { sumAccountStats } from '../src/domain/account-tally.ts';
 import net from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket, { type Packet } from 'mqtt-packet';
@@ -195,6 +196,7 @@ async function startClusterPair(natsUrl: string, overrides: StartOptions): Promi
       const [sa, sb] = [a.broker.stats(), b.broker.stats()];
       return { connections: sa.connections + sb.connections, sessions: sa.sessions + sb.sessions, credentialCounters: sa.credentialCounters + sb.credentialCounters };
     },
+    accountStats: (accounts) => sumAccountStats(both.map((x) => x.accountStats(accounts))),
     handle: (stream, peerIp) => edges[turn++ % edges.length]!.broker.handle(stream, peerIp),
   };
   return {
