@@ -1,3 +1,4 @@
+import { followStream } from '#libs/rpc/follow-stream.ts';
 import { readFileSync } from 'node:fs';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
 import { authenticatedFirst } from '#libs/admin-auth/authenticated-first.ts';
@@ -174,28 +175,29 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
   rpc.add(BrokerAdminService, authenticatedFirst(BrokerAdminService, brokerAdminHandlers(cluster ?? singleEdgeAdmin(edgeAdmin), requireAdmin, subtree, audit), requireAdmin, {}));
 
   let feed: ReturnType<typeof followInvalidations> | undefined;
-  const limitsWatch = new AbortController();
-  /** Limit changes reach this edge within a second: budgets of a changed account are dropped. */
-  const followLimits = async () => {
-    let backoffMs = 200;
-    while (!limitsWatch.signal.aborted) {
-      try {
-        for await (const event of quotaClient.watchLimits({ edgeId: 'broker' }, { signal: limitsWatch.signal })) {
-          backoffMs = 200;
-          // A change on an ancestor applies to its whole subtree, which this edge cannot see:
-          // drop every budget and connection block (each account leases anew, at the new limit).
-          if (event.kind === LimitEventKind.CHANGED) {
-            quotaMeter.forgetAll();
-            retainedLimits.forgetAll();
-          }
-        }
-      } catch {
-        if (limitsWatch.signal.aborted) return;
-      }
-      await new Promise((r) => setTimeout(r, backoffMs).unref());
-      backoffMs = Math.min(backoffMs * 2, 5_000);
-    }
+  /**
+   * Limit changes reach this edge within a second: a change on an ancestor applies to its whole
+   * subtree, which this edge cannot see, so every budget and connection block is dropped (each
+   * account leases anew, at the new limit). The feed does not resume after a gap, so a reopened
+   * feed drops them too: a change made while it was down is not missed.
+   */
+  let limitsFeedOpened = 0;
+  const forgetBudgets = () => {
+    quotaMeter.forgetAll();
+    retainedLimits.forgetAll();
   };
+  const limitsFollower = () =>
+    followStream({
+      open(signal) {
+        if (limitsFeedOpened++ > 0) forgetBudgets();
+        return quotaClient.watchLimits({ edgeId: 'broker' }, { signal });
+      },
+      onEvent(event) {
+        if (event.kind === LimitEventKind.CHANGED) forgetBudgets();
+      },
+      maxBackoffMs: 5_000,
+    });
+  let limitsFeed: ReturnType<typeof limitsFollower> | undefined;
   let addresses: { tcp?: string; tls?: string; ws?: string } = {};
   const host = hostService({
     name: 'broker',
@@ -205,7 +207,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     http: createBaseHttpApp({ service: 'broker', telemetry: deps.telemetry, logger: deps.logger, readiness: readinessChecks({ peers: config.peers, uses: ['authz', 'quota', 'identity'], tls: config.clientTls }) }),
     onStop: async () => {
       feed?.stop();
-      limitsWatch.abort();
+      limitsFeed?.stop();
       await broker.close();
       await decisionReporter.stop();
       await cluster?.stop();
@@ -261,7 +263,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
           },
         },
       });
-      void followLimits();
+      limitsFeed = limitsFollower();
       decisionReporter.start();
       return host.start();
     },
