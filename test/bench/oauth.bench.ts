@@ -6,10 +6,12 @@
  * process, so this process's CPU time is the server's: `server CPU/req` is what one request costs it
  * whatever else the machine runs. Without h2load, `fetch` callers in this process (figures are floors).
  *
- *   node test/bench/oauth.bench.ts
+ *   node test/bench/oauth.bench.ts [grant|introspection]
+ *   OAUTH_BENCH_PROFILE=DIR …   # a CPU profile of each measured run alone (no start-up, no warm-up) in DIR
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -32,6 +34,8 @@ export interface OAuthBenchRow {
   errors: number;
   /** This process's CPU time (user + system) per request: the server's, when the load is h2load's. */
   serverCpuMsPerRequest: number;
+  /** The same, less what the idle mesh in this process burns meanwhile (timers, polling feeds). */
+  netServerCpuMsPerRequest: number;
   /** Load average (1 min) when the row was measured. */
   load: number;
 }
@@ -71,6 +75,22 @@ async function h2loadPost(url: string, headers: Record<string, string>, body: st
   }
 }
 
+/** With OAUTH_BENCH_PROFILE set, starts the V8 profiler; the answer stops it and writes `<dir>/<name>.cpuprofile`. */
+async function startProfile(): Promise<((name: string) => Promise<void>) | undefined> {
+  const dir = process.env['OAUTH_BENCH_PROFILE'];
+  if (!dir) return undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async (name) => {
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+  };
+}
+
 export async function runOAuthBench(options: { seconds?: number; print?: boolean; only?: 'grant' | 'introspection' } = {}): Promise<OAuthBenchRow[]> {
   const seconds = options.seconds ?? 5;
   const external = h2loadAvailable();
@@ -99,6 +119,13 @@ export async function runOAuthBench(options: { seconds?: number; print?: boolean
     const opaque = (await post('/oauth/token', 'grant_type=client_credentials')).access_token!;
     if (!(await post('/oauth/introspect', `token=${opaque}`)).active) throw new Error('introspection of a fresh token is inactive');
     const introspect = () => post('/oauth/introspect', `token=${encodeURIComponent(opaque)}`);
+    // What the mesh costs doing nothing (authz's feeds, timers), to take out of the per-request figure.
+    const idleStarted = performance.now();
+    const idleBefore = process.cpuUsage();
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const idleCpu = process.cpuUsage(idleBefore);
+    const idleCpuMsPerSecond = (idleCpu.user + idleCpu.system) / (performance.now() - idleStarted);
+    if (options.print ?? true) console.log(`idle mesh: ${idleCpuMsPerSecond.toFixed(1)} ms CPU per second`);
     const scenarios = [
       { key: 'grant', name: 'client_credentials grant (JWT access token)', call: grant, path: '/oauth/token', body: 'grant_type=client_credentials&scope=tollgate' },
       { key: 'introspection', name: 'introspection (opaque token)', call: introspect, path: '/oauth/introspect', body: `token=${encodeURIComponent(opaque)}` },
@@ -109,9 +136,11 @@ export async function runOAuthBench(options: { seconds?: number; print?: boolean
         let cpu: NodeJS.CpuUsage;
         if (external) {
           await h2loadPost(`${issuer}${path}`, headers, body, 1, inFlight); // warm-up: sockets, JIT, pools
+          const profile = await startProfile();
           const before = process.cpuUsage();
           load = await h2loadPost(`${issuer}${path}`, headers, body, seconds, inFlight);
           cpu = process.cpuUsage(before);
+          await profile?.(`oauth-${path.split('/').pop()}-${inFlight}`);
         } else {
           errors = 0;
           const before = process.cpuUsage();
@@ -128,6 +157,7 @@ export async function runOAuthBench(options: { seconds?: number; print?: boolean
           p99Ms: percentile(load.latencies, 0.99),
           errors: load.errors,
           serverCpuMsPerRequest: (cpu.user + cpu.system) / 1000 / Math.max(1, load.requests),
+          netServerCpuMsPerRequest: Math.max(0, (cpu.user + cpu.system) / 1000 - idleCpuMsPerSecond * load.elapsed) / Math.max(1, load.requests),
           load: loadavg()[0]!,
         });
       }
@@ -139,10 +169,10 @@ export async function runOAuthBench(options: { seconds?: number; print?: boolean
   }
   if (options.print ?? true) {
     console.log(`\nOAuth provider (HTTP, ${external ? 'h2load in its own process' : 'fetch in the same process: h2load not found'})\n`);
-    console.log(`${'scenario'.padEnd(44)}  in flight    req/s   p50 ms   p99 ms  errors  server CPU/req  req/server-CPU-s  load`);
+    console.log(`${'scenario'.padEnd(44)}  in flight    req/s   p50 ms   p99 ms  errors  server CPU/req  net of idle  req/server-CPU-s (net)  load`);
     for (const r of rows)
       console.log(
-        `${r.name.padEnd(44)}  ${String(r.inFlight).padStart(9)}  ${r.perSecond.toFixed(0).padStart(7)}  ${r.p50Ms.toFixed(2).padStart(7)}  ${r.p99Ms.toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}  ${r.serverCpuMsPerRequest.toFixed(3).padStart(11)} ms  ${(1000 / r.serverCpuMsPerRequest).toFixed(0).padStart(16)}  ${r.load.toFixed(1).padStart(4)}`,
+        `${r.name.padEnd(44)}  ${String(r.inFlight).padStart(9)}  ${r.perSecond.toFixed(0).padStart(7)}  ${r.p50Ms.toFixed(2).padStart(7)}  ${r.p99Ms.toFixed(2).padStart(7)}  ${String(r.errors).padStart(6)}  ${r.serverCpuMsPerRequest.toFixed(3).padStart(11)} ms  ${r.netServerCpuMsPerRequest.toFixed(3).padStart(8)} ms  ${(1000 / r.netServerCpuMsPerRequest).toFixed(0).padStart(22)}  ${r.load.toFixed(1).padStart(4)}`,
       );
   }
   return rows;
@@ -154,4 +184,6 @@ if (import.meta.main) {
   const started = performance.now();
   await runOAuthBench({ ...(only ? { only } : {}), ...(process.env['OAUTH_BENCH_SECONDS'] ? { seconds: Number(process.env['OAUTH_BENCH_SECONDS']) } : {}) });
   console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  // The mesh has stopped; whatever handle is left (a pool's timer) must not hold the profile back.
+  process.exit(0);
 }
