@@ -16,8 +16,11 @@ export interface Database {
   readonly db: Db;
   /** Runs static SQL text, several statements allowed, in one transaction. Migrations only: never user input. */
   execScript(text: string): Promise<void>;
-  /** LISTEN on a channel; returns a function that stops listening. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * LISTEN on a channel; returns a function that stops listening. `onListen` runs each time the
+   * LISTEN is (re)established: notifications sent while it was down are lost, so a cache drops all.
+   */
+  listen(channel: string, onPayload: (payload: string) => void, onListen?: () => void): Promise<() => Promise<void>>;
   notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -78,9 +81,9 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
         await tx.unsafe(text);
       });
     },
-    async listen(channel, onPayload) {
+    async listen(channel, onPayload, onListen) {
       if (!CHANNEL.test(channel)) throw new AppError('INVALID_ARGUMENT', `bad channel name ${channel}`);
-      const sub = await client.listen(channel, onPayload);
+      const sub = await client.listen(channel, onPayload, onListen);
       return () => sub.unlisten();
     },
     async notify(channel, payload) {
@@ -111,9 +114,11 @@ async function openPglite(dataDir: string | undefined): Promise<Database> {
         await tx.exec(text);
       });
     },
-    async listen(channel, onPayload) {
+    async listen(channel, onPayload, onListen) {
       if (!CHANNEL.test(channel)) throw new AppError('INVALID_ARGUMENT', `bad channel name ${channel}`);
       const unsubscribe = await pg.listen(channel, onPayload);
+      // In-process: once listening, never interrupted.
+      onListen?.();
       return unsubscribe;
     },
     async notify(channel, payload) {

@@ -113,7 +113,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
   const audit = (events: Parameters<Sessions['audit']>[0]) => ready().sessions.audit(events);
 
   const sso = createUpstreamSso({ store: new PostgresSsoStore(db), secretBox, clock, core, audit: (events) => audit(events) });
-  const oauth = createOAuthSubsystem({ db, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE, sso, authz });
+  const oauth = createOAuthSubsystem({ db, database: deps.database, clock, store, secretKey: deps.secretKey, logger: deps.logger, audience: ACCESS_TOKEN_AUDIENCE, sso, authz });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
   const accountFeed = createAccountFeed({ database: deps.database, store, secretKey: deps.secretKey });
   const handlers = {
@@ -158,7 +158,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     beforeShutdown: () => accountFeed.stop(),
     onStop: async () => {
       clearInterval(keyRefresh);
-      oauth.stop();
+      await oauth.stop();
       authz.close();
       quota.close();
     },
@@ -169,6 +169,7 @@ export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDe
     runtime: ready,
     async start() {
       await accountFeed.start();
+      await oauth.listen();
       const started = await host.start();
       const accessTokenTtlMs = config.accessTokenTtlMs ?? DEFAULT_ACCESS_TOKEN_TTL_MS;
       const ringOptions = {

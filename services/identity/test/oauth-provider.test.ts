@@ -285,6 +285,21 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     await expect(client.clientCredentialsGrant(config)).resolves.toMatchObject({ token_type: 'bearer' });
   });
 
+  it('a rotated secret ends the old one at the next grant, and a deleted client is refused at once (no cached client outlives its change)', async () => {
+    const u = await tenantWithUser('oauth-rotate');
+    const created = await newClient(u.masterToken, u.accountId, OAuthClientType.SERVICE);
+    const old = await rp(created.client!.id, client.ClientSecretBasic(created.clientSecret));
+    // Twice: the client is now in identity's cache.
+    await expect(client.clientCredentialsGrant(old)).resolves.toMatchObject({ token_type: 'bearer' });
+    await expect(client.clientCredentialsGrant(old)).resolves.toMatchObject({ token_type: 'bearer' });
+    const rotated = await identity.rotateClientSecret({ clientId: created.client!.id }, bearer(u.masterToken));
+    await expect(client.clientCredentialsGrant(old)).rejects.toMatchObject(INVALID_CLIENT);
+    const fresh = await rp(created.client!.id, client.ClientSecretBasic(rotated.clientSecret));
+    await expect(client.clientCredentialsGrant(fresh)).resolves.toMatchObject({ token_type: 'bearer' });
+    await identity.deleteClient({ clientId: created.client!.id }, bearer(u.masterToken));
+    await expect(client.clientCredentialsGrant(fresh)).rejects.toMatchObject(INVALID_CLIENT);
+  });
+
   it('answers bad input with the standard error codes, never a 500', async () => {
     const u = await tenantWithUser('oauth-bad');
     const created = await newClient(u.masterToken, u.accountId, OAuthClientType.WEB, { redirectUris: [REDIRECT], firstParty: true });

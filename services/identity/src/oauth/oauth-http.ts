@@ -149,7 +149,9 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     return finish(c, { consent: { grantId: await grantFor(ready(c), found) } }, true);
   });
 
-  // Everything else under /oauth, and discovery, is the library's.
+  // Everything else under /oauth, and discovery, is the library's. Koa composes its middleware on
+  // every `callback()`: once per provider (it is rebuilt when the signing key rotates) is enough.
+  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const toProvider = async (c: Context<Env>) => {
     const { req, res } = node(c);
     const provider = ready(c);
@@ -159,7 +161,9 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     }
     res.setHeader('content-security-policy', oauthPageCsp);
     res.setHeader('x-content-type-options', 'nosniff');
-    await provider.callback()(req, res);
+    let callback = callbacks.get(provider);
+    if (!callback) callbacks.set(provider, (callback = provider.callback()));
+    await callback(req, res);
     return RESPONSE_ALREADY_SENT;
   };
   app.all(`${base}/*`, toProvider);

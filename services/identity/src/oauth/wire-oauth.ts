@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import type Provider from 'oidc-provider';
-import type { Db } from '#libs/db/index.ts';
+import type { Database, Db } from '#libs/db/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { SigningKeyRing } from '../crypto/signing-key-ring.ts';
 import type { Clock, IdentityStore } from '../domain/ports.ts';
@@ -8,6 +8,7 @@ import type { Sessions } from '../sessions.ts';
 import { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgres-oauth-store.ts';
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import type { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { createClientCache, OAUTH_CLIENTS_CHANNEL } from './client-cache.ts';
 import { createGrantRevocations } from './grant-revocations.ts';
 import { mountOAuth } from './oauth-http.ts';
 import { mountSso } from './sso-http.ts';
@@ -24,8 +25,12 @@ type RefusalContext = { ip?: string; oidc?: { client?: { clientId?: string }; pa
 
 const REFUSAL_EVENTS = ['authorization.error', 'grant.error', 'introspection.error', 'revocation.error', 'device_authorization.error', 'end_session.error', 'userinfo.error'] as const;
 
-export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: IdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso; authz: ServiceClient<typeof AuthzService> }) {
-  const clients = new PostgresOAuthClientStore(deps.db);
+export function createOAuthSubsystem(deps: { db: Db; database: Pick<Database, 'listen'>; clock: Clock; store: IdentityStore; secretKey: Uint8Array; logger: Logger; audience: string; sso: UpstreamSso; authz: ServiceClient<typeof AuthzService> }) {
+  // The provider reads clients through the cache; every write through the store drops the entry here
+  // at once and, by the NOTIFY committed with it, in every other identity replica.
+  const clients = new PostgresOAuthClientStore(deps.db, { changed: (id) => cache.invalidate(id), channel: OAUTH_CLIENTS_CHANNEL });
+  const cache = createClientCache({ load: (id) => clients.get(id), clock: deps.clock });
+  let unlisten: (() => Promise<void>) | undefined;
   const payloads = new PostgresOidcPayloads(deps.db);
   // Every ended grant reaches authz, whose feed disconnects the MQTT clients using its access tokens.
   const revocations = createGrantRevocations({ db: deps.db, clock: deps.clock, logger: deps.logger, authz: deps.authz });
@@ -42,7 +47,7 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Identi
         db: deps.db,
         clock: deps.clock,
         store: deps.store,
-        clients,
+        clients: cache,
         signingKeys: [runtime.ring.activePrivateJwk(), runtime.compatRing.activePrivateJwk()],
         secretKey: deps.secretKey,
         audience: deps.audience,
@@ -86,6 +91,7 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Identi
 
   return {
     clients,
+    clientCache: cache,
     payloads,
     provider,
     /** A user's provider sessions, grants and tokens end (a changed password), in authz too. */
@@ -120,12 +126,19 @@ export function createOAuthSubsystem(deps: { db: Db; clock: Clock; store: Identi
         },
       });
     },
+    /** Follows client changes made by other replicas (the cache keeps nothing until this is up). */
+    async listen() {
+      unlisten ??= await cache.listen(deps.database);
+    },
     start(input: { issuer: string; ring: SigningKeyRing; compatRing: SigningKeyRing; sessions: Sessions; accessTokenTtlMs: number }) {
       runtime = input;
       revocations.start({ accessTokenTtlMs: input.accessTokenTtlMs });
     },
-    stop() {
+    async stop() {
       revocations.stop();
+      const stop = unlisten;
+      unlisten = undefined;
+      await stop?.();
     },
   };
 }

@@ -50,12 +50,21 @@ export class PostgresOidcAdapter {
   readonly #model: string;
   readonly #clock: Clock;
   readonly #afterDestroy: ((id: string) => Promise<void>) | undefined;
+  /** The reads of every token request, introspection and page: SQL built once, a named statement per connection. */
+  readonly #finds;
   /** `afterDestroy`: told once a row of this model is gone (identity tells authz when a Grant ends). */
   constructor(db: Db, model: string, clock: Clock, afterDestroy?: (id: string) => Promise<void>) {
     this.#db = db;
     this.#model = model;
     this.#clock = clock;
     this.#afterDestroy = afterDestroy;
+    const find = (column: typeof payloads.id | typeof payloads.uid | typeof payloads.userCode, name: string) =>
+      db
+        .select({ payload: payloads.payload, consumedAt: payloads.consumedAt })
+        .from(payloads)
+        .where(and(eq(payloads.model, sql.placeholder('model')), eq(column, sql.placeholder('key')), or(isNull(payloads.expiresAt), gt(payloads.expiresAt, sql.placeholder('now')))))
+        .prepare(`identity_oidc_find_by_${name}`);
+    this.#finds = { id: find(payloads.id, 'id'), uid: find(payloads.uid, 'uid'), userCode: find(payloads.userCode, 'user_code') };
   }
 
   async upsert(id: string, payload: OidcPayload, expiresInSeconds?: number): Promise<void> {
@@ -76,15 +85,15 @@ export class PostgresOidcAdapter {
   }
 
   async find(id: string): Promise<OidcPayload | undefined> {
-    return this.#findWhere(eq(payloads.id, id));
+    return this.#findBy('id', id);
   }
 
   async findByUid(uid: string): Promise<OidcPayload | undefined> {
-    return this.#findWhere(eq(payloads.uid, uid));
+    return this.#findBy('uid', uid);
   }
 
   async findByUserCode(userCode: string): Promise<OidcPayload | undefined> {
-    return this.#findWhere(eq(payloads.userCode, userCode));
+    return this.#findBy('userCode', userCode);
   }
 
   async consume(id: string): Promise<void> {
@@ -104,12 +113,9 @@ export class PostgresOidcAdapter {
     await this.#db.delete(payloads).where(eq(payloads.grantId, grantId));
   }
 
-  async #findWhere(condition: ReturnType<typeof eq>): Promise<OidcPayload | undefined> {
-    const now = new Date(this.#clock.nowMs());
-    const [row] = await this.#db
-      .select({ payload: payloads.payload, consumedAt: payloads.consumedAt })
-      .from(payloads)
-      .where(and(eq(payloads.model, this.#model), condition, or(isNull(payloads.expiresAt), gt(payloads.expiresAt, now))));
+  async #findBy(column: 'id' | 'uid' | 'userCode', key: string): Promise<OidcPayload | undefined> {
+    const rows = (await this.#finds[column].execute({ model: this.#model, key, now: new Date(this.#clock.nowMs()).toISOString() })) as { payload: Record<string, unknown>; consumedAt: Date | null }[];
+    const row = rows[0];
     if (!row) return undefined;
     return row.consumedAt ? { ...row.payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : row.payload;
   }
@@ -152,14 +158,25 @@ export class PostgresOidcPayloads {
 /** Registered OAuth clients; the secret is stored as its SHA-256 only. */
 export class PostgresOAuthClientStore implements OAuthClientStore {
   readonly #db: Db;
-  constructor(db: Db) {
+  readonly #changed: ((id: string) => void) | undefined;
+  readonly #channel: string | undefined;
+  readonly #byId;
+  /**
+   * `changed`: told once an update or delete has committed (this process's client cache drops the
+   * client); other processes hear it from the NOTIFY on `channel` sent in the same transaction.
+   */
+  constructor(db: Db, options: { changed?: (id: string) => void; channel?: string } = {}) {
     this.#db = db;
+    this.#changed = options.changed;
+    this.#channel = options.channel;
+    // The hot read (every request that names a client): SQL built once, a named statement per connection.
+    this.#byId = db.select().from(clients).where(eq(clients.id, sql.placeholder('id'))).prepare('identity_oauth_client_by_id');
   }
   async insert(client: OAuthClient): Promise<void> {
     await this.#db.insert(clients).values({ ...client });
   }
   async get(id: string): Promise<OAuthClient | undefined> {
-    const [row] = await this.#db.select().from(clients).where(eq(clients.id, id));
+    const [row] = (await this.#byId.execute({ id })) as (typeof clients.$inferSelect)[];
     return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
   }
   async listByAccount(accountId: string): Promise<OAuthClient[]> {
@@ -167,11 +184,27 @@ export class PostgresOAuthClientStore implements OAuthClientStore {
     return rows.map((row) => ({ ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null }));
   }
   async update(id: string, change: OAuthClientChange): Promise<OAuthClient | undefined> {
-    const [row] = await this.#db.update(clients).set(change).where(eq(clients.id, id)).returning();
+    const [row] = await this.#announced(id, (tx) => tx.update(clients).set(change).where(eq(clients.id, id)).returning());
     return row ? { ...row, aclRules: row.aclRules ?? null, aclTokenId: row.aclTokenId ?? null } : undefined;
   }
   async delete(id: string): Promise<boolean> {
-    const rows = await this.#db.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id });
+    const rows = await this.#announced(id, (tx) => tx.delete(clients).where(eq(clients.id, id)).returning({ id: clients.id }));
     return rows.length === 1;
+  }
+  /** A write and its NOTIFY commit together; then this process is told. */
+  async #announced<T>(id: string, write: (tx: Db) => Promise<T>): Promise<T> {
+    const channel = this.#channel;
+    try {
+      return channel
+        ? await this.#db.transaction(async (tx) => {
+            const result = await write(tx as unknown as Db);
+            await tx.execute(sql`select pg_notify(${channel}, ${id})`);
+            return result;
+          })
+        : await write(this.#db);
+    } finally {
+      // Also after a failed write: the row may have changed (a commit whose answer was lost).
+      this.#changed?.(id);
+    }
   }
 }
