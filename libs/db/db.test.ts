@@ -31,8 +31,10 @@ async function contract(database: Database, schemaSuffix: string) {
   appendFileSync(join(dir, '0002_widget_size.sql'), '\n-- edited\n');
   await expect(migrate(database, { schema, dir })).rejects.toThrow(/changed after it was applied/);
 
-  const got = new Promise<string>((resolve) => void database.listen('dbtest_events', resolve));
-  await new Promise((r) => setTimeout(r, 50));
+  // listen() resolves once the LISTEN is in place: a NOTIFY after it cannot be missed.
+  let received!: (payload: string) => void;
+  const got = new Promise<string>((resolve) => (received = resolve));
+  await database.listen('dbtest_events', received);
   await database.notify('dbtest_events', 'hello');
   expect(await got).toBe('hello');
   const count = rowsOf(await database.db.execute(sql`select count(*)::int as n from dbtest.schema_migrations`));
