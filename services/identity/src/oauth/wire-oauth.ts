@@ -56,6 +56,12 @@ export function createOAuthSubsystem(deps: { db: Db; database: Pick<Database, 'l
         interactionPath: (uid) => `${mountPath}${OAUTH_PATH}/interaction/${uid}`,
       });
       created.on('server_error', (_ctx: unknown, err: unknown) => deps.logger.error({ err }, 'oauth provider error'));
+      // Koa's own errors (a client that resets or aborts mid-request, mostly) go to our log at debug —
+      // without a listener Koa prints each one to stderr, so a resetting client could flood it.
+      created.app.on('error', (err: Error & { code?: string }) => {
+        if (err.code === 'ECONNRESET' || err.code === 'ECONNABORTED' || err.code === 'EPIPE' || err.code === 'ERR_STREAM_PREMATURE_CLOSE') deps.logger.debug({ code: err.code }, 'oauth client went away mid-request');
+        else deps.logger.warn({ err }, 'oauth request error');
+      });
       // Every refusal of the provider (a wrong secret, a wrong redirect URI, a bad PKCE verifier, a
       // replayed code, polling too fast, …) is audited in the client's account, with its standard
       // error code — the same log as password logins.
