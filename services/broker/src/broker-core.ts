@@ -73,7 +73,7 @@ export class BrokerCore {
    * credential's expiry. Keyed by a hash of (username, password, client id, peer ip): client id
    * and ip are in the key because ACL rules and IP allow-lists can depend on them.
    */
-  async authenticate(request: AuthenticateRequest): Promise<AuthenticateResult> {
+  authenticate(request: AuthenticateRequest): AuthenticateResult | Promise<AuthenticateResult> {
     if (!this.options.cacheCredentials) return this.options.authenticator.authenticate(request);
     const key = createHash('sha256')
       .update(request.username ?? '\u0000anonymous')
@@ -88,6 +88,10 @@ export class BrokerCore {
     const hit = this.#authCache.get(key);
     if (hit && hit.untilMs > now) return hit.result;
     if (hit) this.#authCache.delete(key);
+    return this.#authenticateAndCache(request, key, now);
+  }
+
+  async #authenticateAndCache(request: AuthenticateRequest, key: string, now: number): Promise<AuthenticateResult> {
     const result = await this.options.authenticator.authenticate(request);
     if (result.allowed && result.cacheTtlMs > 0) {
       const untilMs = Math.min(now + result.cacheTtlMs, result.expiresAtMs ?? Number.POSITIVE_INFINITY);
