@@ -15,6 +15,7 @@ import { checkFrameProperties } from './domain/frame-properties.ts';
 import { scanSubscribeFrame, truncateSubscribeFrame } from './domain/subscribe-frame.ts';
 import type { SubscribePacket } from './handlers/subscribe.ts';
 import { decodePublish, encodeAck, generatePacket, type AckCommand } from './publish-codec.ts';
+import { decodeConnect } from './connect-codec.ts';
 import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 
 /** `memory`: an in-process duplex (packet-level tests, embedding). */
@@ -163,9 +164,9 @@ export class Connection {
   }
 
   /**
-   * Frames packets ourselves: PUBLISH is decoded on the fast path, any other packet is handed
-   * whole to mqtt-packet. An oversized packet is refused as soon as its length is known, so a
-   * client can never make us hold more than one maximum packet.
+   * Frames packets ourselves: PUBLISH and CONNECT are decoded on the fast path, any other packet
+   * (or an unusual CONNECT) is handed whole to mqtt-packet. An oversized packet is refused as
+   * soon as its length is known, so a client can never make us hold more than one maximum packet.
    */
   #onData(chunk: Buffer): void {
     if (this.closed) return;
@@ -247,6 +248,11 @@ export class Connection {
         else this.#onPacket(packet);
       } else if (frame[0] === 0x82 && this.connected) {
         this.#subscribeFrame(frame, headerLen);
+      } else if (frame[0] === 0x10) {
+        // CONNECT: its usual shapes decoded by hand (connect-codec.ts), the rest by mqtt-packet.
+        const packet = decodeConnect(frame, headerLen);
+        if (packet === 'fallback') this.broker.frameParser.parse(this, frame);
+        else this.#onPacket(packet);
       } else {
         this.broker.frameParser.parse(this, frame);
       }
