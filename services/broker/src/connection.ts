@@ -77,6 +77,8 @@ export class Connection {
   #partialNeed = 0;
   #throttled = false;
   #awaitingDrain = false;
+  /** Set by end(): destroys the stream if the peer does not finish closing within a second. */
+  #closeTimer: NodeJS.Timeout | undefined;
   /** Written this event-loop turn, not yet flushed (allocated on first write). */
   #out: Buffer[] | undefined;
   #outBytes = 0;
@@ -507,9 +509,17 @@ export class Connection {
     // Read (and discard) what still arrives, so the peer's FIN is seen and the stream closes now
     // rather than at the timer below: a connection paused behind a CONNECT would otherwise wait.
     this.stream.resume();
-    const t = setTimeout(() => this.stream.destroy(), 1_000);
+    // Cleared when the stream closes (usually at once): a pending timer would keep the
+    // connection, its socket and session alive for the whole second, into the old generation.
+    const t = setTimeout(Connection.#destroyUnfinished, 1_000, this);
     t.unref?.();
+    this.#closeTimer = t;
     this.broker.onConnectionClosing(this);
+  }
+
+  static #destroyUnfinished(conn: Connection): void {
+    conn.#closeTimer = undefined;
+    conn.stream.destroy();
   }
 
   destroy(): void {
@@ -521,6 +531,10 @@ export class Connection {
   }
 
   #onClose(): void {
+    if (this.#closeTimer !== undefined) {
+      clearTimeout(this.#closeTimer);
+      this.#closeTimer = undefined;
+    }
     if (!this.closed) {
       this.closed = true;
       this.broker.onConnectionClosing(this);
