@@ -36,7 +36,8 @@ function generate(packet: Omit<IConnectPacket, 'cmd'>): Buffer {
   // it; the broker answers it 0x02): made with CleanSession=1, the flag cleared by hand.
   const byHand = packet.clientId === '' && packet.clean === false;
   const frame = mqttPacket.generate({ cmd: 'connect', ...packet, ...(byHand ? { clean: true } : {}) } as IConnectPacket, { protocolVersion: packet.protocolVersion ?? 4 });
-  if (byHand) frame[headerLenOf(frame) + 2 + packet.protocolId!.length + 1] &= ~0x02;
+  const flagsAt = headerLenOf(frame) + 2 + packet.protocolId!.length + 1;
+  if (byHand) frame[flagsAt] = frame[flagsAt]! & ~0x02;
   return frame;
 }
 
