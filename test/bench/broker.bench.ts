@@ -100,7 +100,7 @@ async function startForked(name: 'tollgate' | 'aedes'): Promise<Running> {
   return running;
 }
 
-async function startMosquitto(): Promise<Running | undefined> {
+export async function startMosquitto(): Promise<Running | undefined> {
   credentials = { username: USER, password: PASSWORD };
   const bin = '/usr/sbin/mosquitto';
   if (!existsSync(bin)) return undefined;
@@ -146,7 +146,7 @@ function canConnect(port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function cpuTicks(pid: number): number | undefined {
+export function cpuTicks(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');

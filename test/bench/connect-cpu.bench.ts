@@ -2,9 +2,12 @@
  * Broker CPU per CONNECT + DISCONNECT with credentials, as the broker bench's Tollgate runs it (the
  * whole mesh in one process on PGlite, an acl token, quota slot blocks), measured with
  * process.cpuUsage() inside the broker process around N connects so the load generator (this
- * process) never counts. `npm run bench -- connect-cpu` (or node test/bench/connect-cpu.bench.ts
- * [N]); add `--prof` to write a V8 CPU profile of the broker process over the measured connects
- * to ./connect-cpu.cpuprofile (the inspector's Profiler, as node --cpu-prof) for the top frames.
+ * process) never counts — side by side with Mosquitto 2 (when /usr/sbin/mosquitto exists; started
+ * as the broker bench starts it, its CPU read from /proc/<pid>/stat) under the same load generator,
+ * in alternating rounds so both see the same machine. `npm run bench -- connect-cpu` (or node
+ * test/bench/connect-cpu.bench.ts [N] [--rounds R]); add `--prof` to write a V8 CPU profile of the
+ * Tollgate process over its measured connects to ./connect-cpu.cpuprofile (the inspector's
+ * Profiler, as node --cpu-prof) for the top frames.
  */
 import { fork } from 'node:child_process';
 import net from 'node:net';
@@ -56,26 +59,93 @@ async function connectMany(port: number, username: string, total: number): Promi
   await Promise.all(Array.from({ length: 8 }, (_, k) => worker(k)));
 }
 
-export async function runConnectCpuBench(total = 5_000, profile = false): Promise<void> {
+interface Round {
+  cpuMicros: number;
+  /** `cpuMicros` less what the process spends anyway over the same wall time (its idle rate). */
+  netMicros: number;
+  perSecond: number;
+}
+
+/** CPU µs the process spends per ms of wall time with no client: the mesh's own timers (Tollgate), ~0 (Mosquitto). */
+async function idleRate(cpu: () => Promise<number | undefined>): Promise<number> {
+  const before = await cpu();
+  const t0 = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+  const after = await cpu();
+  return before === undefined || after === undefined ? 0 : (after - before) / (performance.now() - t0);
+}
+
+/**
+ * N connects against `port`; CPU of the broker (µs per connect) from `cpu()` before and after.
+ * On a loaded machine the connects take longer and the process's background work (the mesh's
+ * timers) grows with the wall time, so the figure net of the idle rate is given too.
+ */
+async function round(port: number, username: string, total: number, cpu: () => Promise<number | undefined>, profile?: { start(): Promise<unknown>; stop(): Promise<unknown> }): Promise<Round | undefined> {
+  const idle = await idleRate(cpu);
+  await profile?.start();
+  const before = await cpu();
+  const t0 = performance.now();
+  await connectMany(port, username, total);
+  const wallMs = performance.now() - t0;
+  const after = await cpu();
+  await profile?.stop();
+  if (before === undefined || after === undefined) return undefined;
+  const cpuMicros = (after - before) / total;
+  return { cpuMicros, netMicros: cpuMicros - (idle * wallMs) / total, perSecond: (total / wallMs) * 1000 };
+}
+
+const IDLE_WINDOW_MS = 2_000;
+
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const fmt = (r: Round) => `${r.cpuMicros.toFixed(1)} µs CPU per connect, ${r.netMicros.toFixed(1)} net of idle (${Math.round(r.perSecond)}/s)`;
+
+export async function runConnectCpuBench(total = 5_000, profile = false, rounds = 3): Promise<void> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve']);
   const ask = <T>(m: string) => new Promise<T>((resolve) => {
     child.once('message', (r: T) => resolve(r));
     child.send(m);
   });
   const { port, username } = await new Promise<{ port: number; username: string }>((resolve) => child.once('message', (m: { port: number; username: string }) => resolve(m)));
+  // The peer: Mosquitto as the broker bench runs it (its own process; CPU in clock ticks of 10 ms).
+  const { startMosquitto, cpuTicks } = await import('./broker.bench.ts');
+  const mosquitto = await startMosquitto();
   await connectMany(port, username, 500); // warm-up: JIT, credential cache, slot block
-  if (profile) await ask('prof-start');
-  const before = await ask<{ cpu: number }>('cpu');
-  const t0 = performance.now();
-  await connectMany(port, username, total);
-  const wallMs = performance.now() - t0;
-  const after = await ask<{ cpu: number }>('cpu');
-  if (profile) await ask('prof-stop');
-  process.stdout.write(`connect+disconnect with credentials: ${total} in ${wallMs.toFixed(0)} ms (${Math.round((total / wallMs) * 1000)}/s); broker CPU ${((after.cpu - before.cpu) / total).toFixed(1)} µs per connect\n`);
+  if (mosquitto) await connectMany(mosquitto.port, username, 500);
+  const tollgateCpu = async () => (await ask<{ cpu: number }>('cpu')).cpu;
+  const mosquittoCpu = async () => {
+    const ticks = mosquitto ? cpuTicks(mosquitto.pid) : undefined;
+    return ticks === undefined ? undefined : ticks * 10_000;
+  };
+  const ours: Round[] = [];
+  const peer: Round[] = [];
+  const lines: string[] = [];
+  for (let r = 0; r < rounds; r++) {
+    // Profiled: the first Tollgate round only (the profiler's own cost stays out of the others).
+    const t = await round(port, username, total, tollgateCpu, profile && r === 0 ? { start: () => ask('prof-start'), stop: () => ask('prof-stop') } : undefined);
+    ours.push(t!);
+    const m = mosquitto ? await round(mosquitto.port, username, total, mosquittoCpu) : undefined;
+    if (m) peer.push(m);
+    lines.push(`round ${r + 1}: Tollgate ${fmt(t!)}${m ? `; Mosquitto ${fmt(m)}` : ''}`);
+  }
+  const avg = (rs: Round[]): Round => ({ cpuMicros: mean(rs.map((x) => x.cpuMicros)), netMicros: mean(rs.map((x) => x.netMicros)), perSecond: mean(rs.map((x) => x.perSecond)) });
+  const o = avg(ours);
+  const summary = [`connect+disconnect with credentials, ${total} per round, ${rounds} rounds alternating:`, ...lines, `mean: Tollgate ${fmt(o)}`];
+  if (peer.length > 0) {
+    const p = avg(peer);
+    summary[summary.length - 1] += `; Mosquitto ${fmt(p)}`;
+    summary.push(`Tollgate / Mosquitto, CPU per connect (≥ 1: Tollgate spends less): ${(p.cpuMicros / o.cpuMicros).toFixed(2)}× (net of idle ${(p.netMicros / o.netMicros).toFixed(2)}×)`);
+  } else summary.push('Mosquitto: not installed (/usr/sbin/mosquitto), no peer figure');
+  process.stdout.write(`${summary.join('\n')}\n`);
+  await mosquitto?.stop();
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send('exit');
   await exited;
 }
 
 if (process.argv[2] === '--serve') await serve();
-else if (import.meta.url === `file://${process.argv[1]}`) await runConnectCpuBench(Number(process.argv.find((a) => /^\d+$/.test(a)) ?? 5_000), process.argv.includes('--prof'));
+else if (import.meta.url === `file://${process.argv[1]}`) {
+  const roundsAt = process.argv.indexOf('--rounds');
+  const rounds = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 3;
+  const total = process.argv.slice(2).find((a, i, all) => /^\d+$/.test(a) && all[i - 1] !== '--rounds');
+  await runConnectCpuBench(Number(total ?? 5_000), process.argv.includes('--prof'), rounds);
+}

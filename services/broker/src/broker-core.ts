@@ -3,6 +3,7 @@
  * trie and one retained store per account (the account mount), routing, queues, housekeeping.
  */
 import { createHash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { IPublishPacket } from 'mqtt-packet';
 import { topicMatches } from '#libs/topics/topic-filter.ts';
 import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
@@ -48,7 +49,7 @@ export class BrokerCore {
   readonly credentialThrottle: CredentialThrottle | undefined;
   readonly #trees = new Map<string, TopicTree<Session>>();
   readonly #retained = new Map<string, Map<string, Message>>();
-  readonly #authCache = new Map<string, CachedAuth>();
+  readonly #authCache = new LRUCache<string, CachedAuth>({ max: 100_000 });
   /** Per-account traffic on this edge; one entry per account that ever had a session here. */
   readonly #tallies = new Map<string, AccountTally>();
   #retainedSeq = 0;
@@ -76,7 +77,7 @@ export class BrokerCore {
    * credential's expiry. Keyed by a hash of (username, password, client id, peer ip): client id
    * and ip are in the key because ACL rules and IP allow-lists can depend on them.
    */
-  async authenticate(request: AuthenticateRequest): Promise<AuthenticateResult> {
+  authenticate(request: AuthenticateRequest): AuthenticateResult | Promise<AuthenticateResult> {
     if (!this.options.cacheCredentials) return this.options.authenticator.authenticate(request);
     const key = createHash('sha256')
       .update(request.username ?? '\u0000anonymous')
@@ -91,10 +92,13 @@ export class BrokerCore {
     const hit = this.#authCache.get(key);
     if (hit && hit.untilMs > now) return hit.result;
     if (hit) this.#authCache.delete(key);
+    return this.#authenticateAndCache(request, key, now);
+  }
+
+  async #authenticateAndCache(request: AuthenticateRequest, key: string, now: number): Promise<AuthenticateResult> {
     const result = await this.options.authenticator.authenticate(request);
     if (result.allowed && result.cacheTtlMs > 0) {
       const untilMs = Math.min(now + result.cacheTtlMs, result.expiresAtMs ?? Number.POSITIVE_INFINITY);
-      if (this.#authCache.size >= 100_000) this.#authCache.clear();
       this.#authCache.set(key, { result, untilMs });
     }
     return result;
@@ -693,7 +697,7 @@ export class BrokerCore {
       if (session.willAtMs !== undefined && session.willAtMs <= now) this.publishWill(session);
       if (session.expiresAtMs !== undefined && session.expiresAtMs <= now) this.endSession(session);
     }
-    for (const [key, hit] of this.#authCache) if (hit.untilMs <= now) this.#authCache.delete(key);
+    for (const [key, hit] of [...this.#authCache.entries()]) if (hit.untilMs <= now) this.#authCache.delete(key);
   }
 }
 

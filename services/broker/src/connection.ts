@@ -15,6 +15,7 @@ import { checkFrameProperties } from './domain/frame-properties.ts';
 import { scanSubscribeFrame, truncateSubscribeFrame } from './domain/subscribe-frame.ts';
 import type { SubscribePacket } from './handlers/subscribe.ts';
 import { decodePublish, encodeAck, generatePacket, type AckCommand } from './publish-codec.ts';
+import { decodeConnect } from './connect-codec.ts';
 import { OutboundTopicAliases } from './outbound-topic-aliases.ts';
 
 /** `memory`: an in-process duplex (packet-level tests, embedding). */
@@ -76,6 +77,8 @@ export class Connection {
   #partialNeed = 0;
   #throttled = false;
   #awaitingDrain = false;
+  /** Set by end(): destroys the stream if the peer does not finish closing within a second. */
+  #closeTimer: NodeJS.Timeout | undefined;
   /** Written this event-loop turn, not yet flushed (allocated on first write). */
   #out: Buffer[] | undefined;
   #outBytes = 0;
@@ -163,9 +166,9 @@ export class Connection {
   }
 
   /**
-   * Frames packets ourselves: PUBLISH is decoded on the fast path, any other packet is handed
-   * whole to mqtt-packet. An oversized packet is refused as soon as its length is known, so a
-   * client can never make us hold more than one maximum packet.
+   * Frames packets ourselves: PUBLISH and CONNECT are decoded on the fast path, any other packet
+   * (or an unusual CONNECT) is handed whole to mqtt-packet. An oversized packet is refused as
+   * soon as its length is known, so a client can never make us hold more than one maximum packet.
    */
   #onData(chunk: Buffer): void {
     if (this.closed) return;
@@ -247,6 +250,11 @@ export class Connection {
         else this.#onPacket(packet);
       } else if (frame[0] === 0x82 && this.connected) {
         this.#subscribeFrame(frame, headerLen);
+      } else if (frame[0] === 0x10) {
+        // CONNECT: its usual shapes decoded by hand (connect-codec.ts), the rest by mqtt-packet.
+        const packet = decodeConnect(frame, headerLen);
+        if (packet === 'fallback') this.broker.frameParser.parse(this, frame);
+        else this.#onPacket(packet);
       } else {
         this.broker.frameParser.parse(this, frame);
       }
@@ -501,9 +509,17 @@ export class Connection {
     // Read (and discard) what still arrives, so the peer's FIN is seen and the stream closes now
     // rather than at the timer below: a connection paused behind a CONNECT would otherwise wait.
     this.stream.resume();
-    const t = setTimeout(() => this.stream.destroy(), 1_000);
+    // Cleared when the stream closes (usually at once): a pending timer would keep the
+    // connection, its socket and session alive for the whole second, into the old generation.
+    const t = setTimeout(Connection.#destroyUnfinished, 1_000, this);
     t.unref?.();
+    this.#closeTimer = t;
     this.broker.onConnectionClosing(this);
+  }
+
+  static #destroyUnfinished(conn: Connection): void {
+    conn.#closeTimer = undefined;
+    conn.stream.destroy();
   }
 
   destroy(): void {
@@ -515,6 +531,10 @@ export class Connection {
   }
 
   #onClose(): void {
+    if (this.#closeTimer !== undefined) {
+      clearTimeout(this.#closeTimer);
+      this.#closeTimer = undefined;
+    }
     if (!this.closed) {
       this.closed = true;
       this.broker.onConnectionClosing(this);

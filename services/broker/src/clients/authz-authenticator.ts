@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import { isAppError } from '#libs/errors/index.ts';
@@ -78,7 +79,8 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
   const now = options.nowMs ?? Date.now;
   const staleLimitMs = options.staleLimitMs ?? 5 * 60_000;
   const overlap = options.subscribeOverlap ?? 'filter';
-  const cache = new Map<string, CachedDecision>();
+  // Bounded: the least recently used credentials go first (never an all-at-once flush).
+  const cache = new LRUCache<string, CachedDecision>({ max: 100_000 });
 
   function keyOf(req: AuthenticateRequest): string {
     // One-shot hash of one string (no Hash object and four updates per CONNECT). The parts are
@@ -133,38 +135,43 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
     return grant === 'connect_denied' ? { allowed: false, reason: 'not_authorized' } : grant;
   }
 
+  /** A credential not (or no longer) fresh in the cache: asks authz, and applies the failure policy. */
+  async function askAndCache(req: AuthenticateRequest, key: string, t: number, hit: CachedDecision | undefined): Promise<AuthenticateResult> {
+    try {
+      const answer = await ask(req);
+      if ('allowed' in answer) {
+        cache.delete(key);
+        return answer;
+      }
+      if (answer.cacheTtlMs > 0) {
+        cache.set(key, { grant: answer, tokenId: answer.principal.tokenId, grantId: answer.principal.grantId, accountId: answer.principal.account, freshUntilMs: t + answer.cacheTtlMs, staleUntilMs: t + answer.cacheTtlMs + staleLimitMs });
+      }
+      return resultFor(answer, req);
+    } catch (error) {
+      const code = isAppError(error) ? error.code : 'UNAVAILABLE';
+      if (code !== 'UNAVAILABLE' && code !== 'DEADLINE_EXCEEDED' && code !== 'INTERNAL') throw error;
+      options.onUnavailable?.();
+      // Failure policy: keep serving what we knew, up to the stale limit; refuse the unknown.
+      if (hit && hit.staleUntilMs > t && (hit.grant.expiresAtMs === undefined || hit.grant.expiresAtMs > t)) return resultFor(hit.grant, req);
+      return { allowed: false, reason: 'unavailable', unavailable: true };
+    }
+  }
+
   return {
-    async authenticate(req) {
+    // A fresh cached credential is answered synchronously (no promise per CONNECT).
+    authenticate(req) {
       const key = keyOf(req);
       const t = now();
       const hit = cache.get(key);
       if (hit && hit.freshUntilMs > t) return resultFor(hit.grant, req);
-      try {
-        const answer = await ask(req);
-        if ('allowed' in answer) {
-          cache.delete(key);
-          return answer;
-        }
-        if (answer.cacheTtlMs > 0) {
-          if (cache.size > 100_000) cache.clear();
-          cache.set(key, { grant: answer, tokenId: answer.principal.tokenId, grantId: answer.principal.grantId, accountId: answer.principal.account, freshUntilMs: t + answer.cacheTtlMs, staleUntilMs: t + answer.cacheTtlMs + staleLimitMs });
-        }
-        return resultFor(answer, req);
-      } catch (error) {
-        const code = isAppError(error) ? error.code : 'UNAVAILABLE';
-        if (code !== 'UNAVAILABLE' && code !== 'DEADLINE_EXCEEDED' && code !== 'INTERNAL') throw error;
-        options.onUnavailable?.();
-        // Failure policy: keep serving what we knew, up to the stale limit; refuse the unknown.
-        if (hit && hit.staleUntilMs > t && (hit.grant.expiresAtMs === undefined || hit.grant.expiresAtMs > t)) return resultFor(hit.grant, req);
-        return { allowed: false, reason: 'unavailable', unavailable: true };
-      }
+      return askAndCache(req, key, t, hit);
     },
     dropCache(tokenId) {
       if (tokenId === undefined) return cache.clear();
-      for (const [key, entry] of cache) if (entry.tokenId === tokenId) cache.delete(key);
+      for (const [key, entry] of [...cache.entries()]) if (entry.tokenId === tokenId) cache.delete(key);
     },
     dropGrant(grantId) {
-      for (const [key, entry] of cache) if (entry.grantId === grantId) cache.delete(key);
+      for (const [key, entry] of [...cache.entries()]) if (entry.grantId === grantId) cache.delete(key);
     },
     size: () => cache.size,
   };

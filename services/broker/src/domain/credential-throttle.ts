@@ -65,6 +65,8 @@ interface KeyState {
   inEpisode: boolean;
 }
 
+const ALLOWED: ThrottleCheck = Object.freeze({ allowed: true });
+
 export class CredentialThrottle {
   readonly #policy: CredentialThrottlePolicy;
   readonly #now: () => number;
@@ -86,8 +88,10 @@ export class CredentialThrottle {
 
   /** May a CONNECT with these keys go on to authz now? A refusal is counted toward the episode. */
   check(addressKey: string, usernameKey: string | undefined): ThrottleCheck {
+    // The usual state, no failure on record: nothing to look up (and nothing allocated per CONNECT).
+    if (this.#states.size === 0) return ALLOWED;
     const now = this.#now();
-    let worst: ThrottleCheck = { allowed: true };
+    let worst: ThrottleCheck = ALLOWED;
     for (const [scope, key] of [['address', addressKey], ['username', usernameKey]] as const) {
       if (key === undefined) continue;
       const state = this.#live(scope, key, now);

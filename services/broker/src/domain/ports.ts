@@ -79,7 +79,11 @@ export interface TopicDenial {
 }
 
 export interface Authenticator {
-  authenticate(request: AuthenticateRequest): Promise<AuthenticateResult>;
+  /**
+   * Synchronous when it can answer locally (a credential in its cache): a CONNECT from a known
+   * device then costs no promise and no pause of its socket.
+   */
+  authenticate(request: AuthenticateRequest): AuthenticateResult | Promise<AuthenticateResult>;
 }
 
 export type ConnectionSlot = { granted: true } | { granted: false; reason: 'quota_exceeded' | 'unavailable' };

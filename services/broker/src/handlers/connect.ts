@@ -62,7 +62,38 @@ export function addressKey(ip: string): string {
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }
 
-export async function handleConnect(conn: Connection, packet: IConnectPacket): Promise<void> {
+/**
+ * What one CONNECT carries from step to step. Each step runs synchronously when its answer is
+ * local (a cached credential, a slot from the edge's block): a CONNECT from a known device is
+ * handled within the read that brought it — no promise, no pause of its socket. A step that must
+ * wait (authz, a session held by another edge, quota) returns its promise and the connection
+ * queues what follows (connection.ts).
+ */
+interface ConnectAttempt {
+  readonly conn: Connection;
+  readonly packet: IConnectPacket;
+  readonly clientId: string;
+  /** The client id we assigned, to be told to a v5 client [MQTT-3.2.2-16]. */
+  readonly assigned: string | undefined;
+  readonly clean: boolean;
+  readonly address: string;
+  /** The username's digest for the throttle: computed on first need (null: not yet). */
+  userKey: string | undefined | null;
+}
+
+/**
+ * The username's digest is needed only while the throttle holds some failure (or to record one):
+ * in the usual state — none on record — a good CONNECT hashes its credentials once (the
+ * credential cache's key), not twice.
+ */
+function userKeyOf(a: ConnectAttempt): string | undefined {
+  return a.userKey === null ? (a.userKey = usernameKey(a.packet.username)) : a.userKey;
+}
+
+const UNAVAILABLE: AuthenticateResult = { allowed: false, reason: 'unavailable', unavailable: true };
+const SLOT_UNAVAILABLE: ConnectionSlot = { granted: false, reason: 'unavailable' };
+
+export function handleConnect(conn: Connection, packet: IConnectPacket): void | Promise<void> {
   const broker = conn.broker;
   // [MQTT-3.1.0-2] a second CONNECT is a protocol error.
   if (conn.connectSeen) {
@@ -107,30 +138,25 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
   // only reach authz to be refused as malformed), or a NUL byte in the password. Bad credentials,
   // 0x86 — and counted as a failure like any other [MQTT-3.1.3-11, 1.5.4-2].
   const throttle = broker.credentialThrottle;
-  const address = addressKey(conn.peerIp);
-  // The username's digest is needed only while the throttle holds some failure (or to record
-  // one): in the usual state — none on record — a good CONNECT hashes its credentials once
-  // (the credential cache's key), not twice.
-  let userKeyMemo: string | undefined | null = null;
-  const userKey = (): string | undefined => (userKeyMemo === null ? (userKeyMemo = usernameKey(packet.username)) : userKeyMemo);
+  const attempt: ConnectAttempt = { conn, packet, clientId, assigned, clean, address: addressKey(conn.peerIp), userKey: null };
   const malformed = (packet.username !== undefined && !isWellFormedText(packet.username)) || (packet.password !== undefined && packet.password.includes(0));
   if (malformed || !isWellFormedText(clientId)) {
-    throttle?.recordFailure(address, userKey());
+    throttle?.recordFailure(attempt.address, userKeyOf(attempt));
     return refuse(conn, malformed ? RC.badUsernameOrPassword : RC.clientIdNotValid);
   }
   if (throttle) {
     // Too many bad credentials from this address or for this username: refused here, without
     // asking authz (a guessing client costs one map lookup, and cannot load identity).
-    const gate = throttle.check(address, throttle.size === 0 ? undefined : userKey());
+    const gate = throttle.check(attempt.address, throttle.size === 0 ? undefined : userKeyOf(attempt));
     if (!gate.allowed) {
       broker.metrics.count('connects_throttled');
       return refuse(conn, RC.notAuthorized, `too many failed credentials ${gate.scope === 'address' ? 'from this address' : 'for this username'}; retry in ${Math.ceil(gate.retryAfterMs / 1000)} s`);
     }
   }
 
-  let auth: AuthenticateResult;
+  let auth: AuthenticateResult | Promise<AuthenticateResult>;
   try {
-    auth = await broker.authenticate({
+    auth = broker.authenticate({
       username: packet.username,
       password: packet.password,
       clientId,
@@ -138,28 +164,64 @@ export async function handleConnect(conn: Connection, packet: IConnectPacket): P
       protocol: conn.protocol,
     });
   } catch {
-    broker.metrics.count('authz_unavailable');
-    auth = { allowed: false, reason: 'unavailable', unavailable: true };
+    return authenticated(attempt, authzUnavailable(attempt));
   }
-  if (!auth.allowed && auth.reason === 'bad_credentials') throttle?.recordFailure(address, userKey());
-  else if (auth.allowed && throttle !== undefined && throttle.size !== 0) throttle.recordSuccess(userKey());
+  if (auth instanceof Promise) {
+    return auth.then(
+      (answer) => authenticated(attempt, answer),
+      () => authenticated(attempt, authzUnavailable(attempt)),
+    );
+  }
+  return authenticated(attempt, auth);
+}
+
+/** Authz could not be asked, or failed: counted, and the CONNECT is refused as unavailable. */
+function authzUnavailable(a: ConnectAttempt): AuthenticateResult {
+  a.conn.broker.metrics.count('authz_unavailable');
+  return UNAVAILABLE;
+}
+
+/** The credential's answer: the throttle learns from it; an accepted one goes on to its session and slot. */
+function authenticated(a: ConnectAttempt, auth: AuthenticateResult): void | Promise<void> {
+  const { conn, clientId } = a;
+  const broker = conn.broker;
+  const throttle = broker.credentialThrottle;
+  if (!auth.allowed && auth.reason === 'bad_credentials') throttle?.recordFailure(a.address, userKeyOf(a));
+  else if (auth.allowed && throttle !== undefined && throttle.size !== 0) throttle.recordSuccess(userKeyOf(a));
   if (conn.closed) return;
   if (!auth.allowed) {
     if (auth.unavailable) broker.metrics.count('authz_unavailable');
     return refuse(conn, connackCodeForDenial(auth.reason, auth.unavailable));
   }
-  const principal = auth.principal;
   // cluster: a persistent session held by another edge moves here first (cluster/session-handover.ts)
-  if (!clean && broker.cluster) await broker.cluster.takeSession(principal, clientId, auth.acl);
+  if (!a.clean && broker.cluster) return broker.cluster.takeSession(auth.principal, clientId, auth.acl).then(() => acquireSlot(a, auth));
+  return acquireSlot(a, auth);
+}
 
-  // Usually answered from the edge's block of slots, synchronously.
-  let slot: ConnectionSlot;
+/** Usually answered from the edge's block of slots, synchronously. */
+function acquireSlot(a: ConnectAttempt, auth: AuthenticateResult & { allowed: true }): void | Promise<void> {
+  let slot: ConnectionSlot | Promise<ConnectionSlot>;
   try {
-    const pending = broker.options.quota.acquireConnection(principal.account, clientId);
-    slot = pending instanceof Promise ? await pending : pending;
+    slot = a.conn.broker.options.quota.acquireConnection(auth.principal.account, a.clientId);
   } catch {
-    slot = { granted: false, reason: 'unavailable' };
+    return connectWithSlot(a, auth, SLOT_UNAVAILABLE);
   }
+  if (slot instanceof Promise) {
+    return slot.then(
+      (answer) => connectWithSlot(a, auth, answer),
+      () => connectWithSlot(a, auth, SLOT_UNAVAILABLE),
+    );
+  }
+  return connectWithSlot(a, auth, slot);
+}
+
+/** With its slot (or refused for lack of one): takes over or resumes the session, CONNACK. */
+function connectWithSlot(a: ConnectAttempt, auth: AuthenticateResult & { allowed: true }, slot: ConnectionSlot): void {
+  const { conn, packet, clientId, assigned, clean } = a;
+  const broker = conn.broker;
+  const v5 = conn.protocolVersion === 5;
+  const props = packet.properties;
+  const principal = auth.principal;
   if (!slot.granted) {
     if (!conn.closed) refuse(conn, slot.reason === 'unavailable' ? RC.serverUnavailable : RC.quotaExceeded);
     return;
