@@ -2,7 +2,7 @@ import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { ServiceClient } from '#libs/rpc/index.ts';
-import { isAppError } from '#libs/errors/index.ts';
+import { isAppError, isUnavailable } from '#libs/errors/index.ts';
 import { actorMay, isRole } from '#libs/policy/role-policy.ts';
 import { AuthzService, Effect, TokenKind, type Rule } from '#gen/tollgate/authz/v1/authz_pb.js';
 // The ACL engine is pure code shared with authz: the rules snapshot from Authenticate is compiled
@@ -148,8 +148,8 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
       }
       return resultFor(answer, req);
     } catch (error) {
-      const code = isAppError(error) ? error.code : 'UNAVAILABLE';
-      if (code !== 'UNAVAILABLE' && code !== 'DEADLINE_EXCEEDED' && code !== 'INTERNAL') throw error;
+      // authz unreachable, late, or failing inside: the failure policy below; any other answer stands.
+      if (isAppError(error) && !isUnavailable(error) && error.code !== 'INTERNAL') throw error;
       options.onUnavailable?.();
       // Failure policy: keep serving what we knew, up to the stale limit; refuse the unknown.
       if (hit && hit.staleUntilMs > t && (hit.grant.expiresAtMs === undefined || hit.grant.expiresAtMs > t)) return resultFor(hit.grant, req);
