@@ -518,26 +518,32 @@ async function idleRss(b: Running): Promise<IdleMemory> {
   };
 }
 
+/**
+ * Tollgate's first CONNECT opens the broker's gRPC channel to authz, which can outlast the 200 ms
+ * authentication deadline on a loaded machine (CONNACK 3): connect until one is accepted.
+ */
+async function warmUp(port: number): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const probe = new LoadClient(port);
+    const ok = await probe.connect('warm-up').then(
+      () => true,
+      (err: unknown) => {
+        if (attempt >= 50) throw err;
+        return false;
+      },
+    );
+    probe.close();
+    if (ok) return;
+    await sleep(100);
+  }
+}
+
 /** A split Tollgate: the broker edge in one process, identity, authz and quota in another (gRPC between them). */
 async function startSplit(): Promise<Running | undefined> {
   const services = await startForked('tollgate-services');
   try {
     const broker = await startForked('tollgate-alone', JSON.stringify({ dataDir: services.ready.dataDir, peers: services.ready.peers }));
-    // The first CONNECT opens the broker's gRPC channel to authz, which can outlast the 200 ms
-    // authentication deadline on a loaded machine (CONNACK 3): connect until one is accepted.
-    for (let attempt = 0; ; attempt++) {
-      const probe = new LoadClient(broker.port);
-      const ok = await probe.connect('warm-up').then(
-        () => true,
-        (err: unknown) => {
-          if (attempt >= 50) throw err;
-          return false;
-        },
-      );
-      probe.close();
-      if (ok) break;
-      await sleep(100);
-    }
+    await warmUp(broker.port);
     return {
       ...broker,
       stop: async () => {
@@ -571,7 +577,14 @@ export async function runBrokerBench(select: { brokers?: string[]; scenarios?: s
   const rows: BrokerBenchRow[] = [];
   const starters: Array<[BrokerName, () => Promise<Running | undefined>]> = (
     [
-      ['tollgate', () => startForked('tollgate')],
+      [
+        'tollgate',
+        async () => {
+          const running = await startForked('tollgate');
+          await warmUp(running.port);
+          return running;
+        },
+      ],
       // The production shape (`tollgate start --service broker`): the broker's process runs the
       // edge alone, so the services' work (PGlite, gRPC serving) never shares its event loop.
       ['tollgate (broker alone)', startSplit],
