@@ -455,11 +455,11 @@ const IDLE_CONNECTIONS = 10_000;
 const IDLE_CONNECTIONS_MORE = 18_000;
 
 interface IdleMemory {
-  /** (RSS with 10,000 idle connections − RSS before) / 10,000, after a plain GC: the figure of the earlier runs. */
+  /** (RSS with 10,000 idle connections − RSS before) / 10,000, after plain GCs: the figure of the earlier runs. */
   rssKb: number | undefined;
   heapKb: number | undefined;
-  /** The same readings after a memory-reducing GC (Node brokers; Mosquitto's RSS is read as it is). */
-  reducedRssKb: number | undefined;
+  /** Of that, per connection, what a memory-reducing GC then gives back (Node brokers; pages V8 kept). */
+  releasedKb: number | undefined;
   /** (RSS with 18,000 − RSS with 10,000) / 8,000, both after a memory-reducing GC: what one more connection costs. */
   marginalRssKb: number | undefined;
   marginalHeapKb: number | undefined;
@@ -480,27 +480,26 @@ async function openIdle(b: Running, sockets: LoadClient[], upTo: number): Promis
  * whatever heap pages V8 keeps, the heap figure is what the connections' objects take.
  *
  * Read the same way for every broker: the first 10,000 connections against the fresh process
- * after a plain GC (the figure of the earlier runs: it includes what V8 grows once under a burst
- * of connects and keeps — its young generation, pooled pages — divided by 10,000); the same after
- * a memory-reducing GC; and the marginal cost of 8,000 more on top of them (the slope between
- * 10,000 and 18,000, both after a memory-reducing GC), which is what each further connection holds
- * and the figure that predicts a larger deployment. Plain-GC RSS moves in steps of whole V8 pages,
- * so a slope read after plain GCs can land anywhere between 0 and the heap growth.
+ * after plain GCs (the figure of the earlier runs, taken first so nothing before it changes it: it
+ * includes what V8 grows once under a burst of connects and keeps — its young generation, pooled
+ * pages — divided by 10,000); how much of that a memory-reducing GC then gives back; and the
+ * marginal cost of 8,000 more on top of them (the slope between 10,000 and 18,000, both after a
+ * memory-reducing GC), which is what each further connection holds and the figure that predicts a
+ * larger deployment. Plain-GC RSS moves in steps of whole V8 pages, so a slope read after plain
+ * GCs can land anywhere between 0 and the heap growth.
  */
 async function idleRss(b: Running): Promise<IdleMemory> {
   const heap0 = await b.gc?.();
   const rss0 = rssKb(b.pid);
-  await b.gc?.(true);
-  const reduced0 = rssKb(b.pid);
   const sockets: LoadClient[] = [];
   // Divided by the connections open at each reading: a refused one holds nothing (and is reported).
   const open = () => sockets.filter((c) => !c.socket.destroyed && c.socket.readyState === 'open').length;
   await openIdle(b, sockets, IDLE_CONNECTIONS);
   const heap1 = await b.gc?.();
   const rss1 = rssKb(b.pid);
+  const open1 = open();
   const reducedHeap1 = await b.gc?.(true);
   const reduced1 = rssKb(b.pid);
-  const open1 = open();
   await openIdle(b, sockets, IDLE_CONNECTIONS_MORE);
   const reducedHeap2 = await b.gc?.(true);
   const reduced2 = rssKb(b.pid);
@@ -512,7 +511,7 @@ async function idleRss(b: Running): Promise<IdleMemory> {
   return {
     rssKb: per(rss0, rss1, open1, 1),
     heapKb: per(heap0, heap1, open1, 1024),
-    reducedRssKb: per(reduced0, reduced1, open1, 1),
+    releasedKb: b.gc ? per(reduced1, rss1, open1, 1) : undefined,
     marginalRssKb: per(reduced1, reduced2, open2 - open1, 1),
     marginalHeapKb: per(reducedHeap1, reducedHeap2, open2 - open1, 1024),
   };
@@ -604,7 +603,7 @@ export async function runBrokerBench(select: { brokers?: string[]; scenarios?: s
     }
     try {
       // First, on a fresh process: later scenarios leave freed heap that idle sockets would reuse.
-      if (wanted('idle')) idle.push([name, await idleRss(running).catch(() => ({ rssKb: undefined, heapKb: undefined, reducedRssKb: undefined, marginalRssKb: undefined, marginalHeapKb: undefined }))]);
+      if (wanted('idle')) idle.push([name, await idleRss(running).catch(() => ({ rssKb: undefined, heapKb: undefined, releasedKb: undefined, marginalRssKb: undefined, marginalHeapKb: undefined }))]);
       for (const [scenario, run] of scenarios) {
         // The split Tollgate is there for the latency and memory of the production shape.
         if (name === 'tollgate (broker alone)' && scenario !== 'latency @1k msg/s') continue;
@@ -640,10 +639,10 @@ export async function runBrokerBench(select: { brokers?: string[]; scenarios?: s
   if (idle.length) {
     lines.push(
       '',
-      `| broker | RSS per idle connection (first ${IDLE_CONNECTIONS.toLocaleString('en-US')}, as before) | JS heap (same) | RSS, first ${IDLE_CONNECTIONS.toLocaleString('en-US')} after a memory-reducing GC | RSS per connection, marginal (${IDLE_CONNECTIONS.toLocaleString('en-US')} → ${IDLE_CONNECTIONS_MORE.toLocaleString('en-US')}, memory-reducing GC) | JS heap, marginal |`,
+      `| broker | RSS per idle connection (first ${IDLE_CONNECTIONS.toLocaleString('en-US')}, as before) | JS heap (same) | of it, given back by a memory-reducing GC | RSS per connection, marginal (${IDLE_CONNECTIONS.toLocaleString('en-US')} → ${IDLE_CONNECTIONS_MORE.toLocaleString('en-US')}, memory-reducing GC) | JS heap, marginal |`,
       '|---|---:|---:|---:|---:|---:|',
     );
-    for (const [name, m] of idle) lines.push(`| ${name} | ${kb(m.rssKb)} | ${kb(m.heapKb)} | ${kb(m.reducedRssKb)} | ${kb(m.marginalRssKb)} | ${kb(m.marginalHeapKb)} |`);
+    for (const [name, m] of idle) lines.push(`| ${name} | ${kb(m.rssKb)} | ${kb(m.heapKb)} | ${kb(m.releasedKb)} | ${kb(m.marginalRssKb)} | ${kb(m.marginalHeapKb)} |`);
   }
   if (loopDelays.length) {
     lines.push('', '| broker process | event-loop delay during the latency run: p50 | p99 | max |', '|---|---:|---:|---:|');
