@@ -639,7 +639,7 @@ export async function runBrokerBench(select: { brokers?: string[]; scenarios?: s
   if (idle.length) {
     lines.push(
       '',
-      `| broker | RSS per idle connection (first ${IDLE_CONNECTIONS.toLocaleString('en-US')}, as before) | JS heap (same) | of it, given back by a memory-reducing GC | RSS per connection, marginal (${IDLE_CONNECTIONS.toLocaleString('en-US')} → ${IDLE_CONNECTIONS_MORE.toLocaleString('en-US')}, memory-reducing GC) | JS heap, marginal |`,
+      `| broker | RSS per idle connection (first ${IDLE_CONNECTIONS.toLocaleString('en-US')}, as before) | JS heap (same) | RSS a memory-reducing GC then gives back (V8's kept pages, start-up ones included), per connection | RSS per connection, marginal (${IDLE_CONNECTIONS.toLocaleString('en-US')} → ${IDLE_CONNECTIONS_MORE.toLocaleString('en-US')}, memory-reducing GC) | JS heap, marginal |`,
       '|---|---:|---:|---:|---:|---:|',
     );
     for (const [name, m] of idle) lines.push(`| ${name} | ${kb(m.rssKb)} | ${kb(m.heapKb)} | ${kb(m.releasedKb)} | ${kb(m.marginalRssKb)} | ${kb(m.marginalHeapKb)} |`);
