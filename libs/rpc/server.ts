@@ -159,14 +159,35 @@ interface Running {
   finish(error?: unknown): void;
 }
 
+/** What every call of one method shares: its name, its span's constant attributes, its histogram attributes by status code. */
+interface MethodInfo {
+  rpc: string;
+  spanAttributes: Readonly<Record<string, string>>;
+  durationAttributes: Map<string, Readonly<Record<string, string>>>;
+}
+
+function methodInfo(method: DescMethod): MethodInfo {
+  const rpc = `${method.parent.typeName}/${method.name}`;
+  return { rpc, spanAttributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name }, durationAttributes: new Map() };
+}
+
+const durationAttributes = (info: MethodInfo, code: string): Readonly<Record<string, string>> => {
+  let attributes = info.durationAttributes.get(code);
+  if (!attributes) info.durationAttributes.set(code, (attributes = Object.freeze({ 'rpc.method': info.rpc, 'rpc.grpc.status_code': code })));
+  return attributes;
+};
+
+const cancelledError = () => new AppError('CANCELLED', 'call cancelled by the client');
+
 /**
  * Per-call bookkeeping. This runs on every call of the hot RPCs (authz's Authorize, Envoy's Check), so
  * what a handler rarely needs is made on first use: the child logger (pino's child() is not cheap
- * and most calls log nothing at info), and the abort signal with its deadline timer (unary handlers
- * almost never look at it; deadline propagation reads `deadlineMs`).
+ * and most calls log nothing at info), the peer address, and the abort signal with its deadline
+ * timer and its cancellation listener (unary handlers almost never look at it; deadline
+ * propagation reads `deadlineMs`). Per-method strings and attribute sets are made once.
  */
-function begin(method: DescMethod, call: Call, logger: Logger, instruments: Instruments): Running {
-  const rpc = `${method.parent.typeName}/${method.name}`;
+function begin(info: MethodInfo, call: Call, logger: Logger, instruments: Instruments): Running {
+  const rpc = info.rpc;
   const metadata = call.metadata;
   const incoming = metadata.get('x-request-id')[0];
   const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID().replaceAll('-', '')}`;
@@ -174,30 +195,33 @@ function begin(method: DescMethod, call: Call, logger: Logger, instruments: Inst
   const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
   let abort: AbortController | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let cancelled = false;
   let finished = false;
+  const events = call as unknown as NodeJS.EventEmitter & { cancelled: boolean };
   const onCancel = (): void => {
-    cancelled = true;
-    abort?.abort(new AppError('CANCELLED', 'call cancelled by the client'));
+    abort?.abort(cancelledError());
   };
-  const events = call as unknown as NodeJS.EventEmitter;
-  events.once('cancelled', onCancel);
   const signal = (): AbortSignal => {
     if (abort) return abort.signal;
     const controller = new AbortController();
     abort = controller;
-    if (cancelled) controller.abort(new AppError('CANCELLED', 'call cancelled by the client'));
-    else if (deadlineMs !== undefined && !finished) {
-      timer = setTimeout(() => controller.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
-      timer.unref();
+    // grpc-js sets `cancelled` before it emits 'cancelled': a cancellation before this first use is seen here.
+    if (events.cancelled) controller.abort(cancelledError());
+    else if (!finished) {
+      events.once('cancelled', onCancel);
+      if (deadlineMs !== undefined) {
+        timer = setTimeout(() => controller.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
+        timer.unref();
+      }
     }
     return controller.signal;
   };
 
   const parent = propagation.extract(context.active(), metadata, metadataGetter);
-  const span = instruments.tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'tollgate.request_id': requestId } }, parent);
+  const span = instruments.tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: info.spanAttributes }, parent);
+  span.setAttribute('tollgate.request_id', requestId);
   let child: Logger | undefined;
   const callLogger = (): Logger => (child ??= logger.child({ requestId, traceId: span.spanContext().traceId, rpc }));
+  let peer: string | undefined;
   const ctx: CallContext = {
     requestId,
     deadlineMs,
@@ -205,7 +229,9 @@ function begin(method: DescMethod, call: Call, logger: Logger, instruments: Inst
       return signal();
     },
     rpc,
-    peer: call.getPeer(),
+    get peer() {
+      return (peer ??= call.getPeer());
+    },
     get logger() {
       return callLogger();
     },
@@ -222,8 +248,10 @@ function begin(method: DescMethod, call: Call, logger: Logger, instruments: Inst
     run: (fn) => context.with(activeContext, () => currentCall.run(ctx, fn)),
     finish(error) {
       finished = true;
-      if (timer) clearTimeout(timer);
-      events.removeListener('cancelled', onCancel);
+      if (abort) {
+        if (timer) clearTimeout(timer);
+        events.removeListener('cancelled', onCancel);
+      }
       const elapsed = performance.now() - started;
       let code = 'OK';
       if (error !== undefined) {
@@ -238,7 +266,7 @@ function begin(method: DescMethod, call: Call, logger: Logger, instruments: Inst
       }
       span.setAttribute('rpc.grpc.status_code', code);
       span.end();
-      duration(instruments).record(elapsed / 1_000, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
+      duration(instruments).record(elapsed / 1_000, durationAttributes(info, code));
     },
   };
 }
@@ -276,11 +304,12 @@ function tagRequest(span: { setAttribute(key: string, value: string): unknown },
 
 function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger, instruments: Instruments) {
   const output = method.output;
+  const info = methodInfo(method);
   const toMessage = (init: unknown) => create(output, init as never);
   switch (method.methodKind) {
     case 'unary':
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const r = begin(method, call, logger, instruments);
+        const r = begin(info, call, logger, instruments);
         tagRequest(r.span, call.request);
         r.run(async () => {
           if (!(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, call.request);
@@ -298,7 +327,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
       };
     case 'client_streaming':
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const r = begin(method, call, logger, instruments);
+        const r = begin(info, call, logger, instruments);
         r.run(async () => toMessage(await fn(call, r.ctx))).then(
           (response) => {
             r.finish();
@@ -313,7 +342,7 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
     case 'server_streaming':
     case 'bidi_streaming':
       return (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
-        const r = begin(method, call, logger, instruments);
+        const r = begin(info, call, logger, instruments);
         const input = method.methodKind === 'server_streaming' ? (call as ServerWritableStream<unknown, unknown>).request : call;
         r.run(async () => {
           if (method.methodKind === 'server_streaming' && !(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, input);

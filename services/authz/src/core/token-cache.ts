@@ -40,9 +40,15 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return entry;
   }
 
-  async function tokenById(id: string): Promise<CachedToken | undefined> {
+  /** The fresh cached entry of a token id, without waiting: undefined sends the caller to `tokenById`. */
+  function freshToken(id: string): CachedToken | undefined {
     const hit = tokensById.get(id);
-    if (hit && now() - hit.fetchedAtMs < tokenTtlMs) return hit;
+    return hit && now() - hit.fetchedAtMs < tokenTtlMs ? hit : undefined;
+  }
+
+  async function tokenById(id: string): Promise<CachedToken | undefined> {
+    const hit = freshToken(id);
+    if (hit) return hit;
     const token = await store.get(id);
     return token ? cacheToken(token) : undefined;
   }
@@ -51,7 +57,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     const hash = hashTokenSecret(secret);
     const id = idBySecretHash.get(hash);
     if (id) {
-      const hit = await tokenById(id);
+      const hit = freshToken(id) ?? (await tokenById(id));
       if (hit) return hit;
     }
     const token = await store.findBySecretHash(hash, now());
@@ -63,6 +69,12 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
   /** The entry cached for a token id, without reading the store or checking its age. */
   function cachedToken(id: string): CachedToken | undefined {
     return tokensById.get(id);
+  }
+
+  /** The fresh cached path of an account, without waiting: undefined sends the caller to `accountPath`. */
+  function freshAccountPath(accountId: string): AccountPath | undefined {
+    const hit = accountPaths.get(accountId);
+    return hit && now() - hit.atMs < accountCacheMs ? hit.path : undefined;
   }
 
   async function accountPath(accountId: string): Promise<AccountPath> {
@@ -96,7 +108,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     accountPaths.clear();
   }
 
-  return { tokenById, tokenBySecret, cachedToken, accountPath, forget, onInvalidation, forgetAccounts };
+  return { tokenById, tokenBySecret, cachedToken, accountPath, freshAccountPath, forget, onInvalidation, forgetAccounts };
 }
 
 export type TokenCache = ReturnType<typeof createTokenCache>;
