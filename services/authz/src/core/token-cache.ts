@@ -77,12 +77,37 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return hit && now() - hit.atMs < accountCacheMs ? hit.path : undefined;
   }
 
+  // One read of an account's path at a time: when the entry expires under load, every call in
+  // flight misses at once, and they all wait for the same answer instead of each asking identity.
+  // An account change (the feeds) drops the reads in flight and starts a new generation, whose
+  // results alone are cached: a read begun before the change never answers a call made after it.
+  const pendingPaths = new Map<string, Promise<AccountPath>>();
+  let accountGeneration = 0;
+
   async function accountPath(accountId: string): Promise<AccountPath> {
-    const hit = accountPaths.get(accountId);
-    if (hit && now() - hit.atMs < accountCacheMs) return hit.path;
-    const path = await identity.accountPath(accountId);
-    accountPaths.set(accountId, { path, atMs: now() });
-    return path;
+    const hit = freshAccountPath(accountId);
+    if (hit) return hit;
+    let pending = pendingPaths.get(accountId);
+    if (!pending) {
+      const generation = accountGeneration;
+      const read: Promise<AccountPath> = identity
+        .accountPath(accountId)
+        .then((path) => {
+          if (generation === accountGeneration) accountPaths.set(accountId, { path, atMs: now() });
+          return path;
+        })
+        .finally(() => {
+          if (pendingPaths.get(accountId) === read) pendingPaths.delete(accountId);
+        });
+      pendingPaths.set(accountId, (pending = read));
+    }
+    return pending;
+  }
+
+  function dropAccountPaths(): void {
+    accountGeneration++;
+    pendingPaths.clear();
+    accountPaths.clear();
   }
 
   function forget(tokenId: string): void {
@@ -96,16 +121,16 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     if (event.kind === 'RESET') {
       tokensById.clear();
       idBySecretHash.clear();
-      accountPaths.clear();
+      dropAccountPaths();
       return;
     }
     if (event.tokenId) forget(event.tokenId);
-    if (event.kind === 'ACCOUNT_SUSPENDED') accountPaths.clear();
+    if (event.kind === 'ACCOUNT_SUSPENDED') dropAccountPaths();
   }
 
   /** An account changed (identity's feed): account paths and suspension states are read again. */
   function forgetAccounts(): void {
-    accountPaths.clear();
+    dropAccountPaths();
   }
 
   return { tokenById, tokenBySecret, cachedToken, accountPath, freshAccountPath, forget, onInvalidation, forgetAccounts };
