@@ -41,8 +41,14 @@ function childrenOf(pid: number): number[] {
 
 /** Undefined when there is no Postgres (DATABASE_URL): a lone service needs it (PGlite serves one process only). */
 export async function measureWorkers(options: { seconds: number; counts?: number[]; connections?: number; inFlightPerConnection?: number }): Promise<WorkersRow[] | undefined> {
+  // The scratch database is made on the run's server (DATABASE_URL); the variable is put back at
+  // once, so that the rest of the bench keeps its own database choice.
+  const saved = process.env.TOLLGATE_TEST_DATABASE_URL;
   process.env.TOLLGATE_TEST_DATABASE_URL ??= process.env.DATABASE_URL;
-  const scratch = await createScratchDatabase();
+  const scratch = await createScratchDatabase().finally(() => {
+    if (saved === undefined) delete process.env.TOLLGATE_TEST_DATABASE_URL;
+    else process.env.TOLLGATE_TEST_DATABASE_URL = saved;
+  });
   if (!scratch) return undefined;
   const secretKey = randomBytes(32);
   const database = await openDatabase({ url: scratch.url });
