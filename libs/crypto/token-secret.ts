@@ -7,7 +7,7 @@
  * without a database lookup (and without a cache miss that a flood of garbage could force).
  * Only `hashTokenSecret(secret)` (SHA-256) is ever stored.
  */
-import { createHash, randomBytes as nodeRandomBytes } from 'node:crypto';
+import { hash, randomBytes as nodeRandomBytes } from 'node:crypto';
 
 export const TOKEN_SECRET_PREFIX = 'tg_';
 export const TOKEN_SECRET_BYTES = 64;
@@ -29,10 +29,10 @@ const CRC_TABLE = (() => {
   return table;
 })();
 
-/** CRC-32 (IEEE) of an ASCII string. */
-function crc32(ascii: string): number {
+/** CRC-32 (IEEE) of an ASCII string's first `length` characters. */
+function crc32(ascii: string, length = ascii.length): number {
   let crc = 0xffffffff;
-  for (let i = 0; i < ascii.length; i++) crc = CRC_TABLE[(crc ^ ascii.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+  for (let i = 0; i < length; i++) crc = CRC_TABLE[(crc ^ ascii.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
 }
 
@@ -45,8 +45,15 @@ function toBase62(value: bigint, width: number): string {
   return out;
 }
 
-function checksumOf(prefixAndBody: string): string {
-  return toBase62(BigInt(crc32(prefixAndBody)), CHECKSUM_CHARS);
+/** The checksum characters: a CRC-32 (< 2^32, exact in a double) in base62, without BigInt (checked on every presented secret). */
+function checksumOf(text: string, length = text.length): string {
+  let value = crc32(text, length);
+  let out = '';
+  for (let i = 0; i < CHECKSUM_CHARS; i++) {
+    out = ALPHABET[value % 62] + out;
+    value = Math.floor(value / 62);
+  }
+  return out;
 }
 
 /** A new secret from 64 random bytes. `randomBytes` is injectable for deterministic tests. */
@@ -67,13 +74,13 @@ export function isWellFormedTokenSecret(s: string): boolean {
     const isBase62 = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
     if (!isBase62) return false;
   }
-  const head = s.slice(0, TOKEN_SECRET_LENGTH - CHECKSUM_CHARS);
-  return s.slice(TOKEN_SECRET_LENGTH - CHECKSUM_CHARS) === checksumOf(head);
+  // crc32 reads the head in place (its length bound), no slice.
+  return s.endsWith(checksumOf(s, TOKEN_SECRET_LENGTH - CHECKSUM_CHARS));
 }
 
 /** Lowercase hex SHA-256 of the secret (or of its short form): the only thing stored. */
 export function hashTokenSecret(s: string): string {
-  return createHash('sha256').update(s, 'utf8').digest('hex');
+  return hash('sha256', s, 'hex');
 }
 
 /** flespi short form (MQTT password for constrained devices): the first 16 characters. */

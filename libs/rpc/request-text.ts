@@ -56,10 +56,10 @@ export function findBadText(schema: DescMessage, message: unknown, prefix = '', 
 }
 
 function checkField(field: DescField, value: unknown, prefix: string, depth: number): BadTextField | undefined {
+  // Every request passes here: a scalar's path is spelled out only when it is bad.
+  if (field.fieldKind === 'scalar') return typeof value !== 'string' || isWellFormedText(value) ? undefined : { field: `${prefix}${field.name}`, problem: describeBadText(value) };
   const name = `${prefix}${field.name}`;
   switch (field.fieldKind) {
-    case 'scalar':
-      return checkValue(value, name);
     case 'message':
       return value === undefined ? undefined : findBadText(field.message, value, `${name}.`, depth + 1);
     case 'list':

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { Server, type Metadata, type ServerUnaryCall, type ServerWritableStream, type ServerDuplexStream, type ServerReadableStream, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
@@ -6,7 +6,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { file_grpc_health_v1_health } from '#gen/grpc/health/v1/health_pb.js';
 import { create, toBinary, type DescFile, type DescMethod, type DescService } from '@bufbuild/protobuf';
 import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
-import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Context, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '#libs/errors/index.ts';
 import { currentCall, type CallContext } from './call-context.ts';
@@ -152,95 +152,136 @@ function reflectionRoot(services: DescService[]): Record<string, unknown> {
 
 type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
-interface Running {
-  ctx: CallContext;
-  span: Span;
-  run<T>(fn: () => T): T;
-  finish(error?: unknown): void;
+/** What every call of one method shares: its name, its span's constant attributes, its histogram attributes by status code. */
+interface MethodInfo {
+  rpc: string;
+  spanAttributes: Readonly<Record<string, string>>;
+  durationAttributes: Map<string, Readonly<Record<string, string>>>;
 }
 
-/**
- * Per-call bookkeeping. This runs on every call of the hot RPCs (authz's Authorize, Envoy's Check), so
- * what a handler rarely needs is made on first use: the child logger (pino's child() is not cheap
- * and most calls log nothing at info), and the abort signal with its deadline timer (unary handlers
- * almost never look at it; deadline propagation reads `deadlineMs`).
- */
-function begin(method: DescMethod, call: Call, logger: Logger, instruments: Instruments): Running {
+function methodInfo(method: DescMethod): MethodInfo {
   const rpc = `${method.parent.typeName}/${method.name}`;
-  const metadata = call.metadata;
-  const incoming = metadata.get('x-request-id')[0];
-  const requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : `req_${randomUUID().replaceAll('-', '')}`;
-  const rawDeadline = call.getDeadline();
-  const deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
-  let abort: AbortController | undefined;
-  let timer: NodeJS.Timeout | undefined;
-  let cancelled = false;
-  let finished = false;
-  const onCancel = (): void => {
-    cancelled = true;
-    abort?.abort(new AppError('CANCELLED', 'call cancelled by the client'));
-  };
-  const events = call as unknown as NodeJS.EventEmitter;
-  events.once('cancelled', onCancel);
-  const signal = (): AbortSignal => {
-    if (abort) return abort.signal;
+  return { rpc, spanAttributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name }, durationAttributes: new Map() };
+}
+
+const durationAttributes = (info: MethodInfo, code: string): Readonly<Record<string, string>> => {
+  let attributes = info.durationAttributes.get(code);
+  if (!attributes) info.durationAttributes.set(code, (attributes = Object.freeze({ 'rpc.method': info.rpc, 'rpc.grpc.status_code': code })));
+  return attributes;
+};
+
+// Request ids are correlation ids, unique rather than secret: this process's random 64-bit prefix
+// and a counter (`req_` + 32 hex, as before) instead of a UUID's random bytes on every call.
+const REQUEST_ID_PREFIX = `req_${randomBytes(8).toString('hex')}`;
+let requestCounter = 0;
+const newRequestId = (): string => `${REQUEST_ID_PREFIX}${(requestCounter++).toString(16).padStart(16, '0')}`;
+
+const cancelledError = () => new AppError('CANCELLED', 'call cancelled by the client');
+
+/**
+ * Per-call bookkeeping, and the handler's CallContext. This runs on every call of the hot RPCs
+ * (authz's Authorize, Envoy's Check), so it is one object (no closures per call), and what a
+ * handler rarely needs is made on first use: the child logger (pino's child() is not cheap and
+ * most calls log nothing at info), the peer address, and the abort signal with its deadline timer
+ * and its cancellation listener (unary handlers almost never look at it; deadline propagation
+ * reads `deadlineMs`). Per-method strings and attribute sets are made once (MethodInfo).
+ */
+class ServerCall implements CallContext {
+  readonly requestId: string;
+  readonly deadlineMs: number | undefined;
+  readonly rpc: string;
+  readonly span: Span;
+  readonly #info: MethodInfo;
+  readonly #call: Call & { cancelled: boolean };
+  readonly #logger: Logger;
+  readonly #instruments: Instruments;
+  readonly #activeContext: Context;
+  readonly #started: number;
+  #abort: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #onCancel: (() => void) | undefined;
+  #finished = false;
+  #child: Logger | undefined;
+  #peer: string | undefined;
+
+  constructor(info: MethodInfo, call: Call, logger: Logger, instruments: Instruments) {
+    this.#info = info;
+    this.#call = call as Call & { cancelled: boolean };
+    this.#logger = logger;
+    this.#instruments = instruments;
+    this.rpc = info.rpc;
+    const metadata = call.metadata;
+    const incoming = metadata.get('x-request-id')[0];
+    this.requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    const rawDeadline = call.getDeadline();
+    this.deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
+    const parent = propagation.extract(context.active(), metadata, metadataGetter);
+    this.span = instruments.tracer.startSpan(info.rpc, { kind: SpanKind.SERVER, attributes: info.spanAttributes }, parent);
+    this.span.setAttribute('tollgate.request_id', this.requestId);
+    this.#activeContext = trace.setSpan(parent, this.span);
+    this.#started = performance.now();
+  }
+
+  get signal(): AbortSignal {
+    if (this.#abort) return this.#abort.signal;
     const controller = new AbortController();
-    abort = controller;
-    if (cancelled) controller.abort(new AppError('CANCELLED', 'call cancelled by the client'));
-    else if (deadlineMs !== undefined && !finished) {
-      timer = setTimeout(() => controller.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, deadlineMs - Date.now()));
-      timer.unref();
+    this.#abort = controller;
+    // grpc-js sets `cancelled` before it emits 'cancelled': a cancellation before this first use is seen here.
+    if (this.#call.cancelled) controller.abort(cancelledError());
+    else if (!this.#finished) {
+      this.#onCancel = () => controller.abort(cancelledError());
+      (this.#call as NodeJS.EventEmitter).once('cancelled', this.#onCancel);
+      if (this.deadlineMs !== undefined) {
+        this.#timer = setTimeout(() => controller.abort(new AppError('DEADLINE_EXCEEDED', 'deadline exceeded')), Math.max(0, this.deadlineMs - Date.now()));
+        this.#timer.unref();
+      }
     }
     return controller.signal;
-  };
+  }
 
-  const parent = propagation.extract(context.active(), metadata, metadataGetter);
-  const span = instruments.tracer.startSpan(rpc, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name, 'tollgate.request_id': requestId } }, parent);
-  let child: Logger | undefined;
-  const callLogger = (): Logger => (child ??= logger.child({ requestId, traceId: span.spanContext().traceId, rpc }));
-  const ctx: CallContext = {
-    requestId,
-    deadlineMs,
-    get signal() {
-      return signal();
-    },
-    rpc,
-    peer: call.getPeer(),
-    get logger() {
-      return callLogger();
-    },
-    header(name) {
-      const value = metadata.get(name.toLowerCase())[0];
-      return typeof value === 'string' ? value : undefined;
-    },
-  };
-  const started = performance.now();
-  const activeContext = trace.setSpan(parent, span);
-  return {
-    ctx,
-    span,
-    run: (fn) => context.with(activeContext, () => currentCall.run(ctx, fn)),
-    finish(error) {
-      finished = true;
-      if (timer) clearTimeout(timer);
-      events.removeListener('cancelled', onCancel);
-      const elapsed = performance.now() - started;
-      let code = 'OK';
-      if (error !== undefined) {
-        const appError = toAppError(error);
-        code = appError.code;
-        span.setStatus({ code: SpanStatusCode.ERROR, message: appError.publicMessage });
-        span.setAttribute('tollgate.error_reason', appError.reason);
-        if (appError.code === 'INTERNAL') callLogger().error({ err: appError.cause ?? appError }, 'rpc failed');
-        else if (logger.isLevelEnabled('debug')) callLogger().debug({ code, reason: appError.reason, elapsedMs: elapsed }, 'rpc error');
-      } else if (logger.isLevelEnabled('debug')) {
-        callLogger().debug({ elapsedMs: elapsed }, 'rpc ok');
-      }
-      span.setAttribute('rpc.grpc.status_code', code);
-      span.end();
-      duration(instruments).record(elapsed / 1_000, { 'rpc.method': rpc, 'rpc.grpc.status_code': code });
-    },
-  };
+  get peer(): string {
+    return (this.#peer ??= this.#call.getPeer());
+  }
+
+  get logger(): Logger {
+    return (this.#child ??= this.#logger.child({ requestId: this.requestId, traceId: this.span.spanContext().traceId, rpc: this.rpc }));
+  }
+
+  header(name: string): string | undefined {
+    const value = this.#call.metadata.get(name.toLowerCase())[0];
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /** Runs `fn(this, a, b)` with the call's span active and the call as `currentCall`. */
+  run<T, A = undefined, B = undefined>(fn: (call: ServerCall, a: A, b: B) => T, a?: A, b?: B): T {
+    return context.with(this.#activeContext, runInCall<T, A, B>, undefined, this, fn, a as A, b as B);
+  }
+
+  finish(error?: unknown): void {
+    this.#finished = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onCancel) (this.#call as NodeJS.EventEmitter).removeListener('cancelled', this.#onCancel);
+    const elapsed = performance.now() - this.#started;
+    const span = this.span;
+    let code = 'OK';
+    if (error !== undefined) {
+      const appError = toAppError(error);
+      code = appError.code;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: appError.publicMessage });
+      span.setAttribute('tollgate.error_reason', appError.reason);
+      if (appError.code === 'INTERNAL') this.logger.error({ err: appError.cause ?? appError }, 'rpc failed');
+      else if (this.#logger.isLevelEnabled('debug')) this.logger.debug({ code, reason: appError.reason, elapsedMs: elapsed }, 'rpc error');
+    } else if (this.#logger.isLevelEnabled('debug')) {
+      this.logger.debug({ elapsedMs: elapsed }, 'rpc ok');
+    }
+    span.setAttribute('rpc.grpc.status_code', code);
+    span.end();
+    duration(this.#instruments).record(elapsed / 1_000, durationAttributes(this.#info, code));
+  }
+}
+
+function runInCall<T, A, B>(call: ServerCall, fn: (call: ServerCall, a: A, b: B) => T, a: A, b: B): T {
+  return currentCall.run(call, fn, call, a, b);
 }
 
 /**
@@ -276,30 +317,35 @@ function tagRequest(span: { setAttribute(key: string, value: string): unknown },
 
 function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, logger: Logger, instruments: Instruments) {
   const output = method.output;
+  const info = methodInfo(method);
   const toMessage = (init: unknown) => create(output, init as never);
   switch (method.methodKind) {
-    case 'unary':
-      return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const r = begin(method, call, logger, instruments);
-        tagRequest(r.span, call.request);
-        r.run(async () => {
-          if (!(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, call.request);
-          return toMessage(await fn(call.request, r.ctx));
-        }).then(
-          (response) => {
-            r.finish();
-            callback(null, response);
-          },
-          (error: unknown) => {
-            r.finish(error);
-            callback(toGrpcStatus(error));
-          },
-        );
+    case 'unary': {
+      const checks = !(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST];
+      // One async function per call, no closures: decode check, handler, answer, bookkeeping.
+      const serve = async (r: ServerCall, call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): Promise<void> => {
+        let response: unknown;
+        try {
+          if (checks) assertWellFormed(method, call.request);
+          response = toMessage(await fn(call.request, r));
+        } catch (error) {
+          r.finish(error);
+          callback(toGrpcStatus(error));
+          return;
+        }
+        r.finish();
+        callback(null, response);
       };
+      return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+        const r = new ServerCall(info, call, logger, instruments);
+        tagRequest(r.span, call.request);
+        void r.run(serve, call, callback);
+      };
+    }
     case 'client_streaming':
       return (call: ServerReadableStream<unknown, unknown>, callback: sendUnaryData<unknown>) => {
-        const r = begin(method, call, logger, instruments);
-        r.run(async () => toMessage(await fn(call, r.ctx))).then(
+        const r = new ServerCall(info, call, logger, instruments);
+        r.run(async () => toMessage(await fn(call, r))).then(
           (response) => {
             r.finish();
             callback(null, response);
@@ -313,25 +359,25 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
     case 'server_streaming':
     case 'bidi_streaming':
       return (call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>) => {
-        const r = begin(method, call, logger, instruments);
+        const r = new ServerCall(info, call, logger, instruments);
         const input = method.methodKind === 'server_streaming' ? (call as ServerWritableStream<unknown, unknown>).request : call;
         r.run(async () => {
           if (method.methodKind === 'server_streaming' && !(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) assertWellFormed(method, input);
-          const stream = fn(input, r.ctx) as AsyncIterable<unknown>;
+          const stream = fn(input, r) as AsyncIterable<unknown>;
           for await (const message of stream) {
-            if (r.ctx.signal.aborted) break;
+            if (r.signal.aborted) break;
             if (!call.write(toMessage(message))) {
-              await Promise.race([once(call, 'drain'), once(r.ctx.signal, 'abort')]);
+              await Promise.race([once(call, 'drain'), once(r.signal, 'abort')]);
             }
           }
         }).then(
           () => {
             r.finish();
-            if (!r.ctx.signal.aborted) call.end();
+            if (!r.signal.aborted) call.end();
           },
           (error: unknown) => {
             r.finish(error);
-            if (!r.ctx.signal.aborted) call.emit('error', toGrpcStatus(error));
+            if (!r.signal.aborted) call.emit('error', toGrpcStatus(error));
           },
         );
       };

@@ -18,6 +18,9 @@ export class UndecodableRequest {
   }
 }
 
+/** protobuf-es's bytes as the Buffer grpc-js wants, over the same memory (no copy). */
+const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** A protobuf-es service descriptor as a grpc-js service definition (binary protobuf on the wire). */
 export function toServiceDefinition(service: DescService): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
@@ -27,10 +30,10 @@ export function toServiceDefinition(service: DescService): ServiceDefinition {
       path: methodPath(method),
       requestStream,
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
-      requestSerialize: (value) => Buffer.from(toBinary(method.input, value as never)),
+      requestSerialize: (value) => asBuffer(toBinary(method.input, value as never)),
       // Request streams keep grpc-js's own handling (the message arrives inside the handler's loop).
       requestDeserialize: requestStream ? (bytes: Buffer) => fromBinary(method.input, bytes) : (bytes: Buffer) => decodeRequest(method, bytes),
-      responseSerialize: (value) => Buffer.from(toBinary(method.output, value as never)),
+      responseSerialize: (value) => asBuffer(toBinary(method.output, value as never)),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.name,
     };

@@ -47,7 +47,9 @@ export class SpanBuffer implements SpanProcessor {
       durationMs: hrToMs(span.duration),
       ok: span.status.code !== 2,
       statusMessage: span.status.message,
-      attributes: { ...span.attributes },
+      // The ended span's own attributes (read-only from here on), not a copy: ending a span is on
+      // every call's path, and what the ring holds is what survives into the old generation.
+      attributes: span.attributes,
     };
     this.next = (this.next + 1) % this.capacity;
   }

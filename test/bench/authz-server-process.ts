@@ -1,9 +1,10 @@
 // The authz benchmark's server in a process of its own (the whole mesh, as `tollgate start` runs it,
 // on an in-memory PGlite): creates a tenant and an acl token with 100 rules, prints one JSON line
-// with authz's gRPC address and the framed Authorize request h2load replays, then serves until its
-// stdin closes. The request is checked once here so that the bench never measures a denial.
+// with authz's gRPC address, the framed Authorize request h2load replays and the response it gets
+// (which the bare grpc-js peer replays), then serves until its stdin closes. The request is
+// checked once here so that the bench never measures a denial.
 import { create, toBinary } from '@bufbuild/protobuf';
-import { AuthzService, AuthorizeRequestSchema, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { AuthzService, AuthorizeRequestSchema, AuthorizeResponseSchema, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { Authorization, CheckRequestSchema } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
@@ -36,6 +37,8 @@ process.stdout.write(
   `${JSON.stringify({
     address: mesh.address('authz'),
     authorize: grpcFrame(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, request))).toString('base64'),
+    // What the bare grpc-js peer answers: the very response message Tollgate gives.
+    authorizeResponse: Buffer.from(toBinary(AuthorizeResponseSchema, check)).toString('base64'),
     check: grpcFrame(toBinary(CheckRequestSchema, envoyCheck)).toString('base64'),
   })}\n`,
 );

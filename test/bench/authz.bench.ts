@@ -1,47 +1,121 @@
-// authz over gRPC on loopback: Authorize calls/s with 64 in flight and p50/p99, and AuthorizeBatch
-// decisions/s. The server (the whole mesh, PGlite) runs in this thread; the client in a worker.
+// authz over gRPC on loopback. First the server alone in a child process, loaded by h2load, against a
+// bare grpc-js server in alternating runs (ratios in the same run); then Authorize and
+// AuthorizeBatch from a grpc-js client in a worker thread of this process (the mesh in this thread).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
 import { loadInWorker, percentile } from './closed-loop.ts';
 import { h2loadAvailable, runH2load, type H2loadResult } from './h2load.ts';
+import { measureWorkers } from './authz-workers.ts';
 
 const load = (job: Record<string, unknown>) => loadInWorker(new URL('./grpc-load-worker.ts', import.meta.url), job);
 
+interface ServerProcess {
+  info: Record<string, string>;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** A server in a child process that prints one JSON line when it serves and stops when its stdin closes. */
+async function startServerProcess(file: string, args: string[] = []): Promise<ServerProcess> {
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL(file, import.meta.url)), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
+  });
+  return {
+    info: JSON.parse(line) as Record<string, string>,
+    pid: child.pid!,
+    async stop() {
+      child.stdin!.end();
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
+  };
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const loadAverage = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+
+type Row = H2loadResult & { server: string; rpc: string };
+
 /**
  * The server alone: the mesh in a child process, loaded by h2load (C) from outside, so neither a
- * grpc-js client nor the load generator shares the server's event loop. 64 in flight is the issue's
- * figure; 1 and 8 in flight show the latency of a lightly loaded server.
+ * grpc-js client nor the load generator shares the server's event loop. The peer is a bare grpc-js
+ * server with a constant handler (bare-grpc-server-process.ts) in another child process, loaded the
+ * same way in alternating runs: the ratio of each Tollgate run to the bare run next to it is the
+ * figure (absolute rates move with whatever else the machine runs). CPU µs per call of the server
+ * process come from /proc over the measured window.
  */
-async function serverAloneWithH2load(seconds: number): Promise<(H2loadResult & { rpc: string })[]> {
-  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./authz-server-process.ts', import.meta.url))], { stdio: ['pipe', 'pipe', 'inherit'] });
+export async function serverAloneWithH2load(seconds: number, rounds: number): Promise<Row[]> {
+  const tollgate = await startServerProcess('./authz-server-process.ts');
+  const bare = await startServerProcess('./bare-grpc-server-process.ts', [tollgate.info.authorizeResponse!]);
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      createInterface({ input: child.stdout! }).once('line', resolve);
-      child.once('exit', (code) => reject(new Error(`authz server process exited (${code})`)));
-    });
-    const { address, authorize, check } = JSON.parse(line) as { address: string; authorize: string; check: string };
-    const results: (H2loadResult & { rpc: string })[] = [];
-    for (const inFlight of [1, 8, 64]) {
-      results.push({ rpc: 'Authorize', ...(await runH2load({ address, path: '/tollgate.authz.v1.AuthzService/Authorize', body: Buffer.from(authorize, 'base64'), seconds, inFlight })) });
+    const path = '/tollgate.authz.v1.AuthzService/Authorize';
+    const body = Buffer.from(tollgate.info.authorize!, 'base64');
+    const load = async (server: 'Tollgate' | 'bare grpc-js', inFlight: number): Promise<Row> => {
+      const target = server === 'Tollgate' ? tollgate : bare;
+      const result = await runH2load({ address: target.info.address!, path, body, seconds, inFlight, serverPids: [target.pid] });
+      return { server, rpc: 'Authorize', ...result };
+    };
+    const rows: Row[] = [];
+    const ratios: Record<number, { calls: number[]; cpu: number[] }> = {};
+    for (const inFlight of [64, 1]) {
+      ratios[inFlight] = { calls: [], cpu: [] };
+      for (let round = 0; round < rounds; round++) {
+        // Alternate which goes first, so a drift in the machine's load does not favour either.
+        const order = round % 2 === 0 ? (['bare grpc-js', 'Tollgate'] as const) : (['Tollgate', 'bare grpc-js'] as const);
+        const pair: Record<string, Row> = {};
+        for (const server of order) rows.push((pair[server] = await load(server, inFlight)));
+        ratios[inFlight]!.calls.push(pair.Tollgate!.callsPerSecond / pair['bare grpc-js']!.callsPerSecond);
+        ratios[inFlight]!.cpu.push(pair['bare grpc-js']!.cpuUsPerCall! / pair.Tollgate!.cpuUsPerCall!);
+      }
     }
-    results.push({ rpc: 'envoy Authorization/Check', ...(await runH2load({ address, path: '/envoy.service.auth.v3.Authorization/Check', body: Buffer.from(check, 'base64'), seconds, inFlight: 64 })) });
-    return results;
+    rows.push(await load('Tollgate', 8));
+    rows.push({ server: 'Tollgate', rpc: 'envoy Authorization/Check', ...(await runH2load({ address: tollgate.info.address!, path: '/envoy.service.auth.v3.Authorization/Check', body: Buffer.from(tollgate.info.check!, 'base64'), seconds, inFlight: 64, serverPids: [tollgate.pid] })) });
+    process.stdout.write(`authz Authorize, server alone in its own process (whole mesh, PGlite, telemetry on) vs a bare grpc-js server (constant handler), load from h2load (nghttp2, C), one HTTP/2 connection, ${seconds} s per run; load average ${loadAverage()}\n`);
+    console.table(rows);
+    for (const inFlight of [64, 1]) {
+      const r = ratios[inFlight]!;
+      const fmt = (v: number[]) => v.map((x) => x.toFixed(2)).join(', ');
+      process.stdout.write(
+        `Authorize/bare grpc-js at ${inFlight} in flight: calls/s ratio ${median(r.calls).toFixed(2)}× (median of ${fmt(r.calls)}); CPU per call ratio (bare ÷ Tollgate) ${median(r.cpu).toFixed(2)}× (${fmt(r.cpu)})\n`,
+      );
+    }
+    const p99At1 = median(rows.filter((r) => r.server === 'Tollgate' && r.rpc === 'Authorize' && r.inFlight === 1).map((r) => r.p99Ms));
+    process.stdout.write(`Authorize p99 at 1 in flight: ${p99At1} ms (median of ${rounds} runs); goal < 1 ms\n`);
+    return rows;
   } finally {
-    child.stdin!.end();
-    await new Promise((resolve) => child.once('exit', resolve));
+    await bare.stop();
+    await tollgate.stop();
   }
 }
 
-export async function runAuthzBench(options: { seconds?: number } = {}) {
+/** `tollgate start --service authz --workers N`, N = 1 and 2 (authz-workers.ts); needs Postgres (DATABASE_URL). */
+export async function workersScaling(seconds: number): Promise<void> {
+  const rows = await measureWorkers({ seconds });
+  if (!rows) {
+    process.stdout.write('authz --workers: DATABASE_URL not set (a lone service needs Postgres): skipped\n');
+    return;
+  }
+  process.stdout.write(`authz --workers N (tollgate start, Postgres), h2load: 4 connections × 16 in flight; load average ${loadAverage()}\n`);
+  console.table(rows);
+  const [one, two] = rows;
+  if (one && two) {
+    process.stdout.write(
+      `workers 2 vs 1: calls/s ${(two.callsPerSecond / one.callsPerSecond).toFixed(2)}× on this machine; CPU per call ${one.cpuUsPerCall} → ${two.cpuUsPerCall} µs, CPU split ${two.cpuSharePerWorker} %: on 2 free cores ≈ ${two.projectedCallsPerSecond} calls/s (${(two.projectedCallsPerSecond / one.projectedCallsPerSecond).toFixed(2)}× one worker's ${one.projectedCallsPerSecond})\n`,
+    );
+  }
+}
+
+export async function runAuthzBench(options: { seconds?: number; rounds?: number } = {}) {
   const seconds = options.seconds ?? 5;
   if (h2loadAvailable()) {
-    const alone = await serverAloneWithH2load(seconds);
-    process.stdout.write('authz Authorize, server alone in its own process (whole mesh, PGlite), load from h2load (nghttp2, C), one HTTP/2 connection\n');
-    console.table(alone);
+    await serverAloneWithH2load(seconds, options.rounds ?? Number(process.env.AUTHZ_BENCH_ROUNDS ?? 3));
+    await workersScaling(seconds);
   } else {
     process.stdout.write('authz: h2load not installed (Debian nghttp2-client): the server-alone figures are skipped\n');
   }

@@ -1,4 +1,4 @@
-import { metrics, type Counter, type Meter } from '@opentelemetry/api';
+import { metrics, type Counter, type Meter, type ObservableResult } from '@opentelemetry/api';
 
 export interface DecisionRecord {
   atMs: number;
@@ -25,7 +25,9 @@ export class DecisionLog {
   private seq = 0;
   private next = 0;
   private allowedSeen = 0;
-  private counter: Counter | undefined;
+  /** Decisions so far by source, then reason: [allowed, denied]. Read by the counter at each collection. */
+  private readonly counts = new Map<string, Map<string, [number, number]>>();
+  private observed = false;
   private dropped: Counter | undefined;
   readonly capacity: number;
   readonly sampleEvery: number;
@@ -42,13 +44,40 @@ export class DecisionLog {
   }
 
   record(decision: DecisionRecord): void {
-    // Made on first use: a meter taken before the SDK starts would stay a no-op.
-    this.counter ??= this.meter().createCounter('tollgate.authz.decisions', { description: 'authorization decisions, by result, reason and source (grpc, broker, rabbitmq, emqx, go-auth, envoy)' });
-    this.counter.add(1, { result: decision.allowed ? 'allow' : 'deny', reason: decision.reason, source: decision.source });
+    this.count(decision.allowed, decision.reason, decision.source);
     if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
     this.ring[this.next] = decision;
     this.seqs[this.next] = ++this.seq;
     this.next = (this.next + 1) % this.capacity;
+  }
+
+  /**
+   * Every decision is counted, so the count is kept here — two map look-ups, nothing allocated —
+   * and handed to an observable counter when metrics are collected, rather than a counter's add()
+   * hashing a new attribute set on every decision. The exposition is the same monotonic counter.
+   */
+  private count(allowed: boolean, reason: string, source: string): void {
+    if (!this.observed) {
+      // Made on first use: a meter taken before the SDK starts would stay a no-op.
+      this.observed = true;
+      this.meter()
+        .createObservableCounter('tollgate.authz.decisions', { description: 'authorization decisions, by result, reason and source (grpc, broker, rabbitmq, emqx, go-auth, envoy)' })
+        .addCallback((result) => this.observe(result));
+    }
+    let byReason = this.counts.get(source);
+    if (!byReason) this.counts.set(source, (byReason = new Map()));
+    let pair = byReason.get(reason);
+    if (!pair) byReason.set(reason, (pair = [0, 0]));
+    pair[allowed ? 0 : 1]++;
+  }
+
+  private observe(result: ObservableResult): void {
+    for (const [source, byReason] of this.counts) {
+      for (const [reason, [allowed, denied]] of byReason) {
+        if (allowed > 0) result.observe(allowed, { result: 'allow', reason, source });
+        if (denied > 0) result.observe(denied, { result: 'deny', reason, source });
+      }
+    }
   }
 
   /** Decisions a reporting edge could not send (over its rate cap, or a failed report): counted, not kept. */

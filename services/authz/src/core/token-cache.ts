@@ -43,9 +43,15 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return entry;
   }
 
-  async function tokenById(id: string): Promise<CachedToken | undefined> {
+  /** The fresh cached entry of a token id, without waiting: undefined sends the caller to `tokenById`. */
+  function freshToken(id: string): CachedToken | undefined {
     const hit = tokensById.get(id);
-    if (hit && now() - hit.fetchedAtMs < tokenTtlMs) return hit;
+    return hit && now() - hit.fetchedAtMs < tokenTtlMs ? hit : undefined;
+  }
+
+  async function tokenById(id: string): Promise<CachedToken | undefined> {
+    const hit = freshToken(id);
+    if (hit) return hit;
     const token = await store.get(id);
     return token ? cacheToken(token) : undefined;
   }
@@ -54,7 +60,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     const hash = hashTokenSecret(secret);
     const id = idBySecretHash.get(hash);
     if (id) {
-      const hit = await tokenById(id);
+      const hit = freshToken(id) ?? (await tokenById(id));
       if (hit) return hit;
     }
     const token = await store.findBySecretHash(hash, now());
@@ -68,12 +74,43 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return tokensById.get(id);
   }
 
-  async function accountPath(accountId: string): Promise<AccountPath> {
+  /** The fresh cached path of an account, without waiting: undefined sends the caller to `accountPath`. */
+  function freshAccountPath(accountId: string): AccountPath | undefined {
     const hit = accountPaths.get(accountId);
-    if (hit && now() - hit.atMs < accountCacheMs) return hit.path;
-    const path = await identity.accountPath(accountId);
-    accountPaths.set(accountId, { path, atMs: now() });
-    return path;
+    return hit && now() - hit.atMs < accountCacheMs ? hit.path : undefined;
+  }
+
+  // One read of an account's path at a time: when the entry expires under load, every call in
+  // flight misses at once, and they all wait for the same answer instead of each asking identity.
+  // An account change (the feeds) drops the reads in flight and starts a new generation, whose
+  // results alone are cached: a read begun before the change never answers a call made after it.
+  const pendingPaths = new Map<string, Promise<AccountPath>>();
+  let accountGeneration = 0;
+
+  async function accountPath(accountId: string): Promise<AccountPath> {
+    const hit = freshAccountPath(accountId);
+    if (hit) return hit;
+    let pending = pendingPaths.get(accountId);
+    if (!pending) {
+      const generation = accountGeneration;
+      const read: Promise<AccountPath> = identity
+        .accountPath(accountId)
+        .then((path) => {
+          if (generation === accountGeneration) accountPaths.set(accountId, { path, atMs: now() });
+          return path;
+        })
+        .finally(() => {
+          if (pendingPaths.get(accountId) === read) pendingPaths.delete(accountId);
+        });
+      pendingPaths.set(accountId, (pending = read));
+    }
+    return pending;
+  }
+
+  function dropAccountPaths(): void {
+    accountGeneration++;
+    pendingPaths.clear();
+    accountPaths.clear();
   }
 
   /** Whether identity's provider revoked this OAuth grant (a refresh-token family); a revocation on the feed applies at once. */
@@ -100,7 +137,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     if (event.kind === 'RESET') {
       tokensById.clear();
       idBySecretHash.clear();
-      accountPaths.clear();
+      dropAccountPaths();
       liveGrants.clear();
       return;
     }
@@ -110,15 +147,15 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
       return;
     }
     if (event.tokenId) forget(event.tokenId);
-    if (event.kind === 'ACCOUNT_SUSPENDED') accountPaths.clear();
+    if (event.kind === 'ACCOUNT_SUSPENDED') dropAccountPaths();
   }
 
   /** An account changed (identity's feed): account paths and suspension states are read again. */
   function forgetAccounts(): void {
-    accountPaths.clear();
+    dropAccountPaths();
   }
 
-  return { tokenById, tokenBySecret, cachedToken, accountPath, isGrantRevoked, forget, onInvalidation, forgetAccounts };
+  return { tokenById, tokenBySecret, cachedToken, accountPath, freshAccountPath, isGrantRevoked, forget, onInvalidation, forgetAccounts };
 }
 
 export type TokenCache = ReturnType<typeof createTokenCache>;

@@ -19,7 +19,7 @@ export function createTokenDecision(options: { cache: TokenCache; usage: UsageTr
     // An acl token whose rules deny `connect` is refused here, so that every path that admits a
     // client — the edge, RabbitMQ, EMQX, go-auth, Envoy, admin RPCs — refuses it alike.
     if (entry.acl && !mayConnect(entry.acl)) return { allowed: false, reason: 'CONNECT_DENIED', cacheTtlMs: 0 };
-    const path = await cache.accountPath(token.accountId);
+    const path = cache.freshAccountPath(token.accountId) ?? (await cache.accountPath(token.accountId));
     if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
     if (path.some((a) => a.suspended)) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 };
     if (token.ttlSeconds > 0) {

@@ -80,9 +80,9 @@ const decisionPageToken = {
 
 function credentialFromProto(c: Credential | undefined) {
   if (!c || (!c.tokenId && !c.bearer && !c.username)) throw invalidArgument('credential', 'a token_id, bearer or username is required');
-  for (const [field, value] of [['credential.bearer', c.bearer], ['credential.username', c.username], ['credential.password', c.password]] as const) {
-    if (value.length > MAX_CREDENTIAL) throw invalidArgument(field, `must be at most ${MAX_CREDENTIAL} bytes`);
-  }
+  if (c.bearer.length > MAX_CREDENTIAL) throw invalidArgument('credential.bearer', `must be at most ${MAX_CREDENTIAL} bytes`);
+  if (c.username.length > MAX_CREDENTIAL) throw invalidArgument('credential.username', `must be at most ${MAX_CREDENTIAL} bytes`);
+  if (c.password.length > MAX_CREDENTIAL) throw invalidArgument('credential.password', `must be at most ${MAX_CREDENTIAL} bytes`);
   return { tokenId: c.tokenId || undefined, bearer: c.bearer || undefined, username: c.username || undefined, password: c.password || undefined };
 }
 
