@@ -22,8 +22,17 @@ export const TOKEN_CACHE_MAX = 100_000;
  * This replica's read caches — tokens by id, token ids by secret hash, account paths with their
  * suspension state — which the invalidation feed clears on every write.
  */
-export function createTokenCache(options: { store: TokenStore; identity: IdentityPeer; now: () => number; tokenTtlMs: number; accountCacheMs: number }) {
+export function createTokenCache(options: {
+  store: TokenStore;
+  identity: IdentityPeer;
+  now: () => number;
+  tokenTtlMs: number;
+  accountCacheMs: number;
+  /** Told of every token lookup, by the token's account: answered from memory (hit) or the store (miss). */
+  onTokenLookup?: ((accountId: string, hit: boolean) => void) | undefined;
+}) {
   const { store, identity, now, tokenTtlMs, accountCacheMs } = options;
+  const onLookup = options.onTokenLookup ?? (() => {});
   // Bounded by count; freshness is checked against the injected clock (tokenTtlMs, accountCacheMs).
   const tokensById = new LRUCache<string, CachedToken>({ max: TOKEN_CACHE_MAX });
   const idBySecretHash = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
@@ -43,11 +52,18 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return entry;
   }
 
+  // A lookup is counted once, under the token's account: a token the store does not know has
+  // none, and is not counted.
   async function tokenById(id: string): Promise<CachedToken | undefined> {
     const hit = tokensById.get(id);
-    if (hit && now() - hit.fetchedAtMs < tokenTtlMs) return hit;
+    if (hit && now() - hit.fetchedAtMs < tokenTtlMs) {
+      onLookup(hit.token.accountId, true);
+      return hit;
+    }
     const token = await store.get(id);
-    return token ? cacheToken(token) : undefined;
+    if (!token) return undefined;
+    onLookup(token.accountId, false);
+    return cacheToken(token);
   }
 
   async function tokenBySecret(secret: string): Promise<CachedToken | undefined> {
@@ -59,6 +75,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     }
     const token = await store.findBySecretHash(hash, now());
     if (!token) return undefined;
+    onLookup(token.accountId, false);
     idBySecretHash.set(hash, token.id);
     return cacheToken(token);
   }
