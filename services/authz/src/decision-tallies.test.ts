@@ -29,4 +29,13 @@ describe('DecisionTallies', () => {
     expect(s.deniedByReason).toHaveLength(MAX_REASONS_PER_ACCOUNT + 1);
     expect(s.deniedByReason[0]).toEqual({ reason: 'OTHER', count: 3 });
   });
+
+  it('tallies at most maxAccounts accounts: past it, the one tallied first starts again at zero', () => {
+    const t = new DecisionTallies(2);
+    t.countDecision('acc_a', true, 'ALLOWED');
+    t.countDecision('acc_b', true, 'ALLOWED');
+    t.countDecision('acc_c', true, 'ALLOWED');
+    expect(t.statsOf(['acc_a']).allowed).toBe(0);
+    expect(t.statsOf(['acc_b', 'acc_c']).allowed).toBe(2);
+  });
 });

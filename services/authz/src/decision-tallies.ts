@@ -1,8 +1,6 @@
-import { LRUCache } from 'lru-cache';
-
 /** Distinct denial reasons one account's tally keeps apart; any further reason is counted as OTHER. */
 export const MAX_REASONS_PER_ACCOUNT = 64;
-/** Accounts tallied at most (least recently counted out first): as many as the token cache holds. */
+/** Accounts tallied at most (the longest tallied out first): as many as the token cache holds. */
 export const MAX_TALLIED_ACCOUNTS = 100_000;
 
 /**
@@ -20,8 +18,10 @@ export class AccountDecisionTally {
 
   countDenial(reason: string): void {
     this.denied++;
-    const key = this.deniedBy.has(reason) || this.deniedBy.size < MAX_REASONS_PER_ACCOUNT ? reason : 'OTHER';
-    this.deniedBy.set(key, (this.deniedBy.get(key) ?? 0) + 1);
+    const n = this.deniedBy.get(reason);
+    if (n !== undefined) this.deniedBy.set(reason, n + 1);
+    else if (this.deniedBy.size < MAX_REASONS_PER_ACCOUNT) this.deniedBy.set(reason, 1);
+    else this.deniedBy.set('OTHER', (this.deniedBy.get('OTHER') ?? 0) + 1);
   }
 }
 
@@ -39,11 +39,21 @@ export interface DecisionStats {
  * account (a credential that named none) are not tallied: no account's operators may read them.
  */
 export class DecisionTallies {
-  private readonly byAccount = new LRUCache<string, AccountDecisionTally>({ max: MAX_TALLIED_ACCOUNTS });
+  // A plain Map (one hash lookup per count, no recency bookkeeping): past the cap, the account
+  // tallied first goes (insertion order). Its figures then start again at zero, which a reader
+  // sees as a restart (counters that went down).
+  private readonly byAccount = new Map<string, AccountDecisionTally>();
+
+  private readonly maxAccounts: number;
+
+  constructor(maxAccounts = MAX_TALLIED_ACCOUNTS) {
+    this.maxAccounts = maxAccounts;
+  }
 
   private tallyOf(accountId: string): AccountDecisionTally {
     let tally = this.byAccount.get(accountId);
     if (!tally) {
+      if (this.byAccount.size >= this.maxAccounts) this.byAccount.delete(this.byAccount.keys().next().value!);
       tally = new AccountDecisionTally();
       this.byAccount.set(accountId, tally);
     }
@@ -69,8 +79,7 @@ export class DecisionTallies {
     const out = { allowed: 0, denied: 0, cacheHits: 0, cacheMisses: 0 };
     const reasons = new Map<string, number>();
     for (const accountId of new Set(accounts)) {
-      // peek: reading figures is not use, and must not keep an idle account's tally from ageing out.
-      const t = this.byAccount.peek(accountId);
+      const t = this.byAccount.get(accountId);
       if (!t) continue;
       out.allowed += t.allowed;
       out.denied += t.denied;

@@ -48,7 +48,11 @@ interface ReplicaState {
 export class DecisionRateTracker {
   private readonly replicas = new Map<string, ReplicaState>();
 
-  constructor(private readonly staleAfterMs = 30_000) {}
+  private readonly staleAfterMs: number;
+
+  constructor(staleAfterMs = 30_000) {
+    this.staleAfterMs = staleAfterMs;
+  }
 
   add(sample: DecisionStatsSample, nowMs: number): DecisionRates {
     const atMs = Date.parse(sample.at);
