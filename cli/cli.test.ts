@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { IdentityService, LoginOutcome } from '#gen/tollgate/identity/v1/identity_pb.js';
+import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { startTestMesh, type TestMesh } from '../test/harness/mesh.ts';
 
 const cli = new URL('../bin/tollgate.js', import.meta.url).pathname;
@@ -73,6 +74,30 @@ describe('tollgate CLI admin verbs against a running mesh', () => {
     const after = await json(['check', '--token', secret, '--action', 'publish', '--resource', 'mqtt:devices/c1/temp', '--client-id', 'c1']);
     expect(after).toMatchObject({ allowed: false, reason: 'TOKEN_REVOKED' });
   });
+
+  it("decisions stats: an account's decisions by result and reason, from the authz replica that answers", async () => {
+    // Set up over gRPC (each CLI run is a process start); the verb under test runs as the CLI.
+    const auth = { headers: { authorization: `Bearer ${tenant.masterToken}` } };
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    const authz = createRpcClient(AuthzService, mesh.address('authz'));
+    let subId: string;
+    try {
+      subId = (await identity.createAccount({ name: 'decision-stats', parentId: tenant.accountId }, auth)).account!.id;
+      const { secret } = await authz.createToken({ accountId: subId, kind: TokenKind.ACL, rules: [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:a'] }] }, auth);
+      const decided = await authz.authorizeBatch({ credential: { bearer: secret }, action: 'publish', resources: ['mqtt:a', 'mqtt:b'] });
+      await authz.authorize({ credential: { bearer: secret }, action: 'publish', resource: 'mqtt:c' });
+      expect(decided.decisions.map((d) => d.allowed)).toEqual([true, false]);
+    } finally {
+      identity.close();
+      authz.close();
+    }
+    const own = await json(['decisions', 'stats', '--account', subId]);
+    expect(own).toMatchObject({ account_id: subId, accounts: 1, allowed: 1, denied: 2, denied_by_reason: [{ reason: 'NO_MATCHING_RULE', count: 2 }], cache_hits: 1, cache_misses: 1, replica_id: expect.stringMatching(/^azr_/) });
+    const text = await tollgate(['decisions', 'stats', '--subtree']);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^accounts\s+([2-9]|\d\d+)$/m);
+    expect(text.stdout).toMatch(/^cache_hit_ratio\s+\d+\.\d%$/m);
+  }, 60_000);
 
   it('creates a subaccount and a user (password on stdin), and lists the tree', async () => {
     const sub = await json(['account', 'create', 'plant-3']);

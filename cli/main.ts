@@ -66,6 +66,8 @@ commands:
                                                    a SAML 2.0 IdP (signed assertions; prints the SP entity ID and ACS URL)
   check --token T --action A --resource R [--client-id C] [--ip A] [--account ID]
                                                    prints the decision; exit 3 when denied
+  decisions stats [--account ID] [--subtree]       decisions allowed, denied (by reason) and token-cache
+                                                   hits/misses, counted by the authz replica that answers
 
 options:
   --json        print one JSON object
@@ -169,6 +171,7 @@ async function main(argv: string[]): Promise<number> {
       case 'token':
       case 'check':
       case 'clients':
+      case 'decisions':
       case 'limit':
       case 'usage':
       case 'sso':
@@ -211,6 +214,7 @@ const adminCommands: Record<string, () => Promise<AdminCommand>> = {
   token: async () => (await import('./commands/token.ts')).runToken,
   check: async () => (await import('./commands/check.ts')).runCheck,
   clients: async () => (await import('./commands/clients.ts')).runClients,
+  decisions: async () => (await import('./commands/decisions.ts')).runDecisions,
   limit: async () => (await import('./commands/limit.ts')).runLimit,
   usage: async () => (await import('./commands/usage.ts')).runUsage,
   sso: async () => (await import('./commands/sso.ts')).runSso,

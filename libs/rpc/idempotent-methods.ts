@@ -16,6 +16,7 @@ const idempotentMethods: ReadonlySet<string> = new Set([
   'tollgate.authz.v1.AuthzService/GetToken',
   'tollgate.authz.v1.AuthzService/ListTokens',
   'tollgate.authz.v1.AuthzService/ListRecentDecisions',
+  'tollgate.authz.v1.AuthzService/GetDecisionStats',
   'envoy.service.auth.v3.Authorization/Check',
   'tollgate.identity.v1.IdentityService/GetAccount',
   'tollgate.identity.v1.IdentityService/ListAccounts',

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 const benches = [
   { name: 'rpc', file: './rpc.bench.ts', run: 'runRpcBench' },
   { name: 'acl', file: './acl.bench.ts', run: 'runAclBench' },
+  { name: 'decision-tally', file: './decision-tally.bench.ts', run: 'runDecisionTallyBench' },
   { name: 'authz', file: './authz.bench.ts', run: 'runAuthzBench' },
   { name: 'envoy', file: './envoy.bench.ts', run: 'runEnvoyBench' },
   { name: 'quota', file: './quota.bench.ts', run: 'runQuotaBench' },

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { mintServiceCredential } from '#libs/admin-auth/service-credential.ts';
 import { createAdminGuard } from '#libs/admin-auth/admin-guard.ts';
@@ -97,9 +98,11 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   // Token changes go to identity's audit log in the background (libs/audit): never blocking them.
   const audit = new BufferedAuditSink({ sender: createIdentityAuditSender(identityClient), logger: deps.logger, meter: telemetry.meter });
   const rpc = createRpcServer({ logger: deps.logger, tls: config.listen.grpcTls, telemetry });
+  // GetDecisionStats' figures are this process's: callers tell replicas (and restarts) apart by this.
+  const replica = { id: `azr_${randomBytes(8).toString('hex')}`, startedAtMs: Date.now() };
   rpc.add(
     AuthzService,
-    authenticatedFirst(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey }, audit), requireAdmin, {
+    authenticatedFirst(AuthzService, authzHandlers(core, requireAdmin, { hub, secretKey: deps.secretKey, replica }, audit), requireAdmin, {
       authenticate: 'the credential to check is the request itself (brokers, the edge, services)',
       authorize: 'the credential to check is the request itself',
       authorizeBatch: 'the credential to check is the request itself',

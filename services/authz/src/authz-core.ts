@@ -40,7 +40,14 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   const now = options.nowMs ?? Date.now;
   const defaultTtlMs = options.decisionTtlMs ?? 60_000;
   const decisions = options.decisionLog ?? new DecisionLog();
-  const cache = createTokenCache({ store, identity, now, tokenTtlMs: defaultTtlMs, accountCacheMs: options.accountCacheMs ?? 5_000 });
+  const cache = createTokenCache({
+    store,
+    identity,
+    now,
+    tokenTtlMs: defaultTtlMs,
+    accountCacheMs: options.accountCacheMs ?? 5_000,
+    onTokenLookup: (accountId, hit) => decisions.tallies.countCacheLookup(accountId, hit),
+  });
   const usage = createUsageTracker({ store, now });
   const decideToken = createTokenDecision({ cache, usage, now, defaultTtlMs });
   const decideJwt = createJwtDecision({ verifyJwt: options.verifyJwt, cache, decideToken, now, defaultTtlMs });
@@ -60,6 +67,8 @@ export function createAuthzCore(options: AuthzCoreOptions) {
     store,
     identity,
     decisions,
+    /** Every account in a subtree, the root included (identity's tree); unset: the account alone. */
+    subtreeOf: options.subtreeOf ?? (async (accountId: string) => [accountId]),
     accountPath: cache.accountPath,
     authenticateTokenId,
     createToken: lifecycle.createToken,

@@ -1,4 +1,5 @@
 import { metrics, type Counter, type Meter, type ObservableResult } from '@opentelemetry/api';
+import { DecisionTallies } from './decision-tallies.ts';
 
 export interface DecisionRecord {
   atMs: number;
@@ -16,7 +17,8 @@ export interface DecisionRecord {
 
 /**
  * Every decision is counted (by result, reason and source); every denial and a sample of
- * allowances are kept in a fixed ring for operators. Memory is bounded by `capacity`.
+ * allowances are kept in a fixed ring for operators. Memory is bounded by `capacity`. Each
+ * account's figures are tallied too (`tallies`: GetDecisionStats).
  */
 export class DecisionLog {
   private readonly ring: (DecisionRecord | undefined)[];
@@ -31,6 +33,8 @@ export class DecisionLog {
   private dropped: Counter | undefined;
   readonly capacity: number;
   readonly sampleEvery: number;
+  /** Per-account counts of every decision recorded here (and of token-cache lookups, by the token cache). */
+  readonly tallies = new DecisionTallies();
   private readonly meter: () => Meter;
 
   /** `meter`: authz's own (its /metrics); the global meter when unset (unit tests). */
@@ -45,6 +49,7 @@ export class DecisionLog {
 
   record(decision: DecisionRecord): void {
     this.count(decision.allowed, decision.reason, decision.source);
+    this.tallies.countDecision(decision.accountId, decision.allowed, decision.reason);
     if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
     this.ring[this.next] = decision;
     this.seqs[this.next] = ++this.seq;

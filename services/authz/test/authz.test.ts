@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { timestampFromMs } from '@bufbuild/protobuf/wkt';
+import { timestampFromMs, timestampMs } from '@bufbuild/protobuf/wkt';
 import { createRpcClient, PeerDirectory } from '#libs/rpc/index.ts';
 import type { AppError } from '#libs/errors/index.ts';
 import { silentLogger } from '#libs/telemetry/index.ts';
@@ -197,6 +197,82 @@ describe('authz service (real schema, real gRPC)', () => {
     expect(over.message).toContain(`token limit of 3 set on ${t.accountId}`);
     await authz.revokeToken({ tokenId: second.token!.id }, bearer(t.masterToken));
     expect((await authz.createToken({ accountId: sub.id, kind: TokenKind.STANDARD }, bearer(t.masterToken))).secret).toMatch(/^tg_/);
+  });
+
+  it("counts an account's decisions by result and reason and its token-cache lookups (GetDecisionStats), its subtree's when asked", async () => {
+    const t = await mesh.createTenant('stats');
+    const identity = createRpcClient(IdentityService, mesh.address('identity'));
+    // The figures of `child` and `grandchild` are read with the parent's master token, whose own
+    // lookups count in the parent's account: the counts below are exactly what the test did.
+    const child = (await identity.createAccount({ name: 'stats-child', parentId: t.accountId }, bearer(t.masterToken))).account!;
+    const grandchild = (await identity.createAccount({ name: 'stats-grandchild', parentId: child.id }, bearer(t.masterToken))).account!;
+    identity.close();
+    const stats = (accountId: string, includeSubaccounts = false) => authz.getDecisionStats({ accountId, includeSubaccounts }, bearer(t.masterToken));
+    const figures = (s: Awaited<ReturnType<typeof stats>>) => ({
+      accounts: s.accounts,
+      allowed: Number(s.allowed),
+      denied: Number(s.denied),
+      byReason: s.deniedByReason.map((r) => [r.reason, Number(r.count)]),
+      hits: Number(s.cacheHits),
+      misses: Number(s.cacheMisses),
+    });
+    expect(figures(await stats(child.id))).toEqual({ accounts: 1, allowed: 0, denied: 0, byReason: [], hits: 0, misses: 0 });
+
+    const dev = await aclToken(child.id, t.masterToken, [
+      { effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:devices/#'] },
+      { effect: Effect.DENY, actions: ['publish'], resources: ['mqtt:devices/secret'] },
+    ]);
+    expect((await authz.authenticate({ bearer: dev.secret })).allowed).toBe(true); // read from Postgres: a miss
+    expect((await authz.authenticate({ bearer: dev.secret })).allowed).toBe(true); // a hit
+    await authz.authorize({ credential: { bearer: dev.secret }, action: 'publish', resource: 'mqtt:devices/a' }); // hit, allowed
+    const batch = await authz.authorizeBatch({ credential: { tokenId: dev.token!.id }, action: 'publish', resources: ['mqtt:devices/b', 'mqtt:other', 'mqtt:devices/secret', 'mqtt:else'] }); // hit
+    expect(batch.decisions.map((d) => d.reason)).toEqual(['ALLOWED', 'NO_MATCHING_RULE', 'DENIED_BY_RULE', 'NO_MATCHING_RULE']);
+    const std = await authz.createToken({ accountId: grandchild.id, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+    await authz.authorize({ credential: { bearer: std.secret }, action: 'publish', resource: 'mqtt:x' }); // miss, allowed
+    await authz.authorize({ credential: { bearer: std.secret }, action: 'admin', resource: 'api:/tokens' }); // hit, KIND_NOT_ALLOWED
+
+    const own = await stats(child.id);
+    expect(figures(own)).toEqual({ accounts: 1, allowed: 2, denied: 3, byReason: [['NO_MATCHING_RULE', 2], ['DENIED_BY_RULE', 1]], hits: 3, misses: 1 });
+    expect(figures(await stats(grandchild.id))).toEqual({ accounts: 1, allowed: 1, denied: 1, byReason: [['KIND_NOT_ALLOWED', 1]], hits: 1, misses: 1 });
+    expect(figures(await stats(child.id, true))).toEqual({ accounts: 2, allowed: 3, denied: 4, byReason: [['NO_MATCHING_RULE', 2], ['DENIED_BY_RULE', 1], ['KIND_NOT_ALLOWED', 1]], hits: 4, misses: 2 });
+    // This replica's own figures, since it started: who answered and since when.
+    expect(own.replicaId).toMatch(/^azr_[0-9a-f]{16}$/);
+    expect(timestampMs(own.startedAt!)).toBeLessThanOrEqual(timestampMs(own.at!));
+
+    // Another tenant may not read them, nor may the child's acl token; no credential is refused before the request is looked at.
+    const stranger = await mesh.createTenant('stats-stranger');
+    const foreign = (await authz.getDecisionStats({ accountId: child.id }, bearer(stranger.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(foreign.code).toBe('PERMISSION_DENIED');
+    const upward = (await authz.getDecisionStats({ accountId: t.accountId, includeSubaccounts: true }, bearer(std.secret)).catch((e: unknown) => e)) as AppError;
+    expect(upward.code).toBe('PERMISSION_DENIED');
+    const anonymous = (await authz.getDecisionStats({ accountId: '' }).catch((e: unknown) => e)) as AppError;
+    expect(anonymous.code).toBe('UNAUTHENTICATED');
+    const missing = (await authz.getDecisionStats({ accountId: '' }, bearer(t.masterToken)).catch((e: unknown) => e)) as AppError;
+    expect(missing).toMatchObject({ code: 'INVALID_ARGUMENT', field: 'account_id' });
+    // A subaccount's standard token reads its own account (read is in its kind's rights).
+    expect(figures(await authz.getDecisionStats({ accountId: grandchild.id }, bearer(std.secret)))).toMatchObject({ allowed: 1, denied: 1 });
+  });
+
+  it('GetDecisionStats answers for the replica asked: another replica counts only what it answered', async () => {
+    const t = await mesh.createTenant('stats-replicas');
+    const second: AuthzApp = createAuthzApp(
+      { listen: { host: '127.0.0.1', grpcPort: 0, httpPort: 0 }, peers: new PeerDirectory({ identity: mesh.address('identity') }) },
+      { database: mesh.database, logger: silentLogger(), telemetry: mesh.telemetry, secretKey: mesh.secretKey },
+    );
+    const started = await second.start();
+    const replica = createRpcClient(AuthzService, started.grpcAddress);
+    try {
+      const dev = await aclToken(t.accountId, t.masterToken, [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:a'] }]);
+      await replica.authorizeBatch({ credential: { bearer: dev.secret }, action: 'publish', resources: ['mqtt:a', 'mqtt:b'] });
+      const here = await authz.getDecisionStats({ accountId: t.accountId }, bearer(t.masterToken));
+      const there = await replica.getDecisionStats({ accountId: t.accountId }, bearer(t.masterToken));
+      expect(there.replicaId).not.toBe(here.replicaId);
+      expect([Number(there.allowed), Number(there.denied)]).toEqual([1, 1]);
+      expect([Number(here.allowed), Number(here.denied)]).toEqual([0, 0]);
+    } finally {
+      replica.close();
+      await second.stop();
+    }
   });
 
   it('keeps recent decisions, every denial included, for operators', async () => {

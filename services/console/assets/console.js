@@ -99,9 +99,42 @@ function startStats(host) {
   source.addEventListener('problem', (event) => { source.close(); showProblem(host, JSON.parse(event.data)); });
 }
 
+// The decision stream's samples are already rates, summed over authz's replicas by the console
+// (each replica counts only what it answered; services/console/README.md, "Overview").
+function startDecisions(host) {
+  let plot;
+  const xs = [], allowedRate = [], deniedRate = [];
+  const figures = document.createElement('p');
+  figures.className = 'decision-figures';
+  host.before(figures);
+  const source = new EventSource(host.getAttribute('data-decisions-stream'));
+  source.addEventListener('sample', (event) => {
+    const s = JSON.parse(event.data);
+    const ratio = s.cache_hit_ratio == null ? '—' : `${(s.cache_hit_ratio * 100).toFixed(1)}%`;
+    const reasons = s.denied_by_reason.slice(0, 3).map((r) => `${r.reason} ${r.count}`).join(', ');
+    figures.textContent = `token cache hit ratio ${ratio} · allowed ${s.allowed} · denied ${s.denied}${reasons ? ` (${reasons})` : ''} · authz replicas ${s.replicas} · accounts ${s.accounts}`;
+    if (s.allowed_per_second != null) {
+      xs.push(Date.parse(s.at) / 1000);
+      allowedRate.push(s.allowed_per_second);
+      deniedRate.push(s.denied_per_second);
+      if (xs.length > 120) for (const a of [xs, allowedRate, deniedRate]) a.shift();
+      if (!plot) { host.replaceChildren(); plot = chart(host, 'decisions per second', ['allowed/s', 'denied/s']); }
+      plot.setData([xs, allowedRate, deniedRate]);
+      host.setAttribute('data-allowed-per-second', String(s.allowed_per_second));
+      host.setAttribute('data-denied-per-second', String(s.denied_per_second));
+    }
+    host.setAttribute('data-allowed', String(s.allowed));
+    host.setAttribute('data-denied', String(s.denied));
+    host.setAttribute('data-cache-hit-ratio', s.cache_hit_ratio == null ? '' : String(s.cache_hit_ratio));
+    host.setAttribute('data-samples', String(Number(host.getAttribute('data-samples') || 0) + 1));
+  });
+  source.addEventListener('problem', (event) => { source.close(); showProblem(host, JSON.parse(event.data)); });
+}
+
 function start(root) {
   root.querySelectorAll('[data-usage-stream]:not([data-started])').forEach((host) => { host.setAttribute('data-started', ''); startUsage(host); });
   root.querySelectorAll('[data-stats-stream]:not([data-started])').forEach((host) => { host.setAttribute('data-started', ''); startStats(host); });
+  root.querySelectorAll('[data-decisions-stream]:not([data-started])').forEach((host) => { host.setAttribute('data-started', ''); startDecisions(host); });
 }
 document.addEventListener('DOMContentLoaded', () => start(document));
 document.addEventListener('htmx:load', (event) => start(event.target));

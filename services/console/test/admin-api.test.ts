@@ -89,6 +89,7 @@ function validCall(method: string, path: string): { path: string; body?: unknown
   };
   if (path === '/accounts/{account_id}/datasets/{resource_id}/access') return { path: `${concrete}?user_id=${ids.user}&permission=read` };
   if (path === '/stats') return { path: `/stats?account_id=${ids.sub}&subtree=true` };
+  if (path === '/decisions/stats') return { path: `/decisions/stats?account_id=${ids.sub}&subtree=true` };
   if (method === 'POST' && path === '/users/{user_id}/totp/confirm') bodies[`${method} ${path}`] = { code: totpCode(ids.totpSecret) };
   const key = `${method} ${path}`;
   return { path: concrete, ...(key in bodies ? { body: bodies[key] } : {}) };
@@ -130,6 +131,11 @@ describe('the OpenAPI document', () => {
         expect(await call('GET', '/stats')).toMatchObject({ status: 403, json: { type: expect.stringContaining('service-credential-required') } });
         continue;
       }
+      if (key === 'GET /decisions/stats') {
+        // One authz replica's figures (the mesh has one), for the subaccount and its subtree.
+        expect(answer).toMatchObject({ status: 200, json: { account_id: ids.sub, subtree: true, accounts: 1, replica_id: expect.stringMatching(/^azr_/) } });
+        continue;
+      }
       // A valid call by the owner's master token succeeds: not merely "not 404/500".
       if (answer.status >= 400) failures.push(`${key} → ${answer.status} ${JSON.stringify(answer.json)}`);
     }
@@ -168,6 +174,7 @@ function cases(): Record<string, { bad?: { path: string; body?: unknown; field: 
     'POST /tokens/{token_id}/revoke': { bad: { path: '/tokens/acc_x/revoke', field: 'token_id' }, foreign: { path: `/tokens/${ids.token}/revoke` } },
     'POST /tokens/{token_id}/rotate': { bad: { path: `/tokens/${ids.token}/rotate`, body: { grace_seconds: 'soon' }, field: 'grace_seconds' }, foreign: { path: `/tokens/${ids.token}/rotate`, body: {} } },
     'GET /decisions': { bad: { path: '/decisions?limit=0', field: 'limit' }, foreign: { path: `/decisions?account_id=${ids.sub}` } },
+    'GET /decisions/stats': { bad: { path: '/decisions/stats?subtree=yes', field: 'subtree' }, foreign: { path: `/decisions/stats?account_id=${ids.sub}&subtree=true` } },
     'POST /decisions/check': { bad: { path: '/decisions/check', body: { action: 'publish' }, field: 'token' } },
     'GET /limits': { bad: { path: '/limits?account_id=acc_%2F', field: 'account_id' }, foreign: { path: `/limits?account_id=${ids.sub}` } },
     'PUT /limits': { bad: { path: '/limits', body: { limits: [{ metric: 'mqtt.messages.in', kind: 'fast', value: 1 }] }, field: 'limits[0].kind' }, foreign: { path: '/limits', body: { account_id: ids.sub, limits: [{ metric: 'mqtt.messages.in', kind: 'rate', value: 1_000_000, per: 'second' }] } } },
@@ -242,6 +249,20 @@ describe('each operation', () => {
     const user = await call('GET', `/users/${ids.user}`);
     expect((user.json.user as { memberships: { role: string }[] }).memberships.map((m) => m.role)).toEqual(['viewer']);
     expect((await call('GET', `/tokens/${ids.token}`)).json.revoked_at).toBeNull();
+  });
+
+  it('GET /decisions/stats counts the decisions tried through POST /decisions/check, by result and reason, and the token-cache lookups', async () => {
+    const made = await call('POST', '/tokens', { body: { account_id: ids.sub, kind: 'acl', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/7/#'] }] } });
+    const secret = made.json.secret as string;
+    const read = async () => (await call('GET', `/decisions/stats?account_id=${ids.sub}`)).json as { replica_id: string; allowed: number; denied: number; denied_by_reason: { reason: string; count: number }[]; cache_hits: number; cache_misses: number };
+    const before = await read();
+    expect((await call('POST', '/decisions/check', { body: { token: secret, action: 'publish', resource: 'mqtt:plant/7/temp' } })).json.allowed).toBe(true);
+    expect((await call('POST', '/decisions/check', { body: { token: secret, action: 'publish', resource: 'mqtt:plant/8/temp' } })).json.reason).toBe('NO_MATCHING_RULE');
+    const after = await read();
+    expect(after.replica_id).toBe(before.replica_id);
+    const reason = (s: typeof before) => s.denied_by_reason.find((r) => r.reason === 'NO_MATCHING_RULE')?.count ?? 0;
+    expect({ allowed: after.allowed - before.allowed, denied: after.denied - before.denied, noMatch: reason(after) - reason(before), hits: after.cache_hits - before.cache_hits, misses: after.cache_misses - before.cache_misses })
+      .toEqual({ allowed: 1, denied: 1, noMatch: 1, hits: 1, misses: 1 });
   });
 
   it('authenticates before validating: bad input without a credential is 401, not 400', async () => {

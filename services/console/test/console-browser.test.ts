@@ -317,7 +317,7 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     await context.close();
   });
 
-  it('draws live usage with its limit, live broker rates, and a trace waterfall; no script error or CSP violation', async () => {
+  it('draws live usage with its limit, live broker rates, live decision rates, and a trace waterfall; no script error or CSP violation', async () => {
     const { context, page } = await signIn(users.owner);
     // A limit set from the page, then drawn with the usage.
     await page.goto('/limits');
@@ -351,6 +351,36 @@ describe.skipIf(!hasChromium)(`the console in Chromium${hasChromium ? '' : ` (sk
     expect(await stats.locator('canvas').count()).toBe(1);
     expect(await page.locator('p.figures').textContent()).toMatch(/connections [1-9]/);
     device.end(true);
+
+    // Live decision rates, by result, and the token-cache hit ratio: checks of an acl token of this
+    // account (allowed and denied) go on until the overview has drawn both rates above zero.
+    const decisions = page.locator('[data-decisions-stream]');
+    await page.waitForFunction((el) => Number(el?.getAttribute('data-samples') ?? 0) >= 1, await decisions.elementHandle());
+    const allowedBefore = Number(await decisions.getAttribute('data-allowed'));
+    const acl = await api('POST', '/tokens', { account_id: tenant.accountId, kind: 'acl', name: 'overview decisions', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:overview/#'] }] });
+    let checking = true;
+    let checked = 0;
+    const checks = (async () => {
+      while (checking) {
+        await api('POST', '/decisions/check', { token: acl.secret, action: 'publish', resource: 'mqtt:overview/ok' });
+        await api('POST', '/decisions/check', { token: acl.secret, action: 'publish', resource: 'mqtt:elsewhere' });
+        checked++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      await page.waitForFunction(
+        (el) => Number(el?.getAttribute('data-allowed-per-second') ?? 0) > 0 && Number(el?.getAttribute('data-denied-per-second') ?? 0) > 0 && Number(el?.getAttribute('data-cache-hit-ratio') || 0) > 0,
+        await decisions.elementHandle(),
+      );
+    } finally {
+      checking = false;
+      await checks;
+    }
+    await page.waitForFunction(([el, n]) => Number((el as Element | null)?.getAttribute('data-allowed') ?? 0) >= (n as number), [await decisions.elementHandle(), allowedBefore + checked] as const);
+    expect(await decisions.locator('canvas').count()).toBe(1);
+    expect(await decisions.locator('.u-legend').textContent()).toContain('denied/s');
+    expect(await page.locator('p.decision-figures').textContent()).toMatch(/token cache hit ratio \d+\.\d% · allowed \d+ · denied \d+ \(NO_MATCHING_RULE \d+/);
     await shot(page, '11-overview-live');
 
     await page.goto('/traces');

@@ -992,6 +992,118 @@ export declare type ReportDecisionsResponse = Message<"tollgate.authz.v1.ReportD
 export declare const ReportDecisionsResponseSchema: GenMessage<ReportDecisionsResponse>;
 
 /**
+ * @generated from message tollgate.authz.v1.GetDecisionStatsRequest
+ */
+export declare type GetDecisionStatsRequest = Message<"tollgate.authz.v1.GetDecisionStatsRequest"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * Add the subaccounts' figures (identity's account tree).
+   *
+   * @generated from field: bool include_subaccounts = 2;
+   */
+  includeSubaccounts: boolean;
+};
+
+/**
+ * Describes the message tollgate.authz.v1.GetDecisionStatsRequest.
+ * Use `create(GetDecisionStatsRequestSchema)` to create a new message.
+ */
+export declare const GetDecisionStatsRequestSchema: GenMessage<GetDecisionStatsRequest>;
+
+/**
+ * @generated from message tollgate.authz.v1.ReasonCount
+ */
+export declare type ReasonCount = Message<"tollgate.authz.v1.ReasonCount"> & {
+  /**
+   * @generated from field: string reason = 1;
+   */
+  reason: string;
+
+  /**
+   * @generated from field: uint64 count = 2;
+   */
+  count: bigint;
+};
+
+/**
+ * Describes the message tollgate.authz.v1.ReasonCount.
+ * Use `create(ReasonCountSchema)` to create a new message.
+ */
+export declare const ReasonCountSchema: GenMessage<ReasonCount>;
+
+/**
+ * @generated from message tollgate.authz.v1.GetDecisionStatsResponse
+ */
+export declare type GetDecisionStatsResponse = Message<"tollgate.authz.v1.GetDecisionStatsResponse"> & {
+  /**
+   * Every figure is this replica's own, cumulative since `started_at`: with several authz replicas
+   * each counts the calls it answered. A caller computing rates compares samples of the same
+   * replica_id (a new replica_id or started_at means other counters: reset the baseline), and
+   * adds up the rates of every replica it has seen recently for the total.
+   *
+   * @generated from field: string replica_id = 1;
+   */
+  replicaId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp started_at = 2;
+   */
+  startedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp at = 3;
+   */
+  at?: Timestamp | undefined;
+
+  /**
+   * How many accounts the figures cover (the account and, when asked, its subaccounts).
+   *
+   * @generated from field: uint32 accounts = 4;
+   */
+  accounts: number;
+
+  /**
+   * @generated from field: uint64 allowed = 5;
+   */
+  allowed: bigint;
+
+  /**
+   * @generated from field: uint64 denied = 6;
+   */
+  denied: bigint;
+
+  /**
+   * Denials by reason, most frequent first.
+   *
+   * @generated from field: repeated tollgate.authz.v1.ReasonCount denied_by_reason = 7;
+   */
+  deniedByReason: ReasonCount[];
+
+  /**
+   * Lookups of this account's tokens in authz's in-memory token cache (Authenticate, Authorize,
+   * the adapters): answered from memory (hits) or read from Postgres (misses).
+   *
+   * @generated from field: uint64 cache_hits = 8;
+   */
+  cacheHits: bigint;
+
+  /**
+   * @generated from field: uint64 cache_misses = 9;
+   */
+  cacheMisses: bigint;
+};
+
+/**
+ * Describes the message tollgate.authz.v1.GetDecisionStatsResponse.
+ * Use `create(GetDecisionStatsResponseSchema)` to create a new message.
+ */
+export declare const GetDecisionStatsResponseSchema: GenMessage<GetDecisionStatsResponse>;
+
+/**
  * @generated from enum tollgate.authz.v1.TokenKind
  */
 export enum TokenKind {
@@ -1253,6 +1365,17 @@ export declare const AuthzService: GenService<{
     methodKind: "unary";
     input: typeof ReportDecisionsRequestSchema;
     output: typeof ReportDecisionsResponseSchema;
+  },
+  /**
+   * An account's decisions and credential-cache lookups counted by the replica that answers, since
+   * it started (with include_subaccounts, its subaccounts' added in). Whoever may read the account.
+   *
+   * @generated from rpc tollgate.authz.v1.AuthzService.GetDecisionStats
+   */
+  getDecisionStats: {
+    methodKind: "unary";
+    input: typeof GetDecisionStatsRequestSchema;
+    output: typeof GetDecisionStatsResponseSchema;
   },
 }>;
 

@@ -22,8 +22,17 @@ export const TOKEN_CACHE_MAX = 100_000;
  * This replica's read caches — tokens by id, token ids by secret hash, account paths with their
  * suspension state — which the invalidation feed clears on every write.
  */
-export function createTokenCache(options: { store: TokenStore; identity: IdentityPeer; now: () => number; tokenTtlMs: number; accountCacheMs: number }) {
+export function createTokenCache(options: {
+  store: TokenStore;
+  identity: IdentityPeer;
+  now: () => number;
+  tokenTtlMs: number;
+  accountCacheMs: number;
+  /** Told of every token lookup, by the token's account: answered from memory (hit) or the store (miss). */
+  onTokenLookup?: ((accountId: string, hit: boolean) => void) | undefined;
+}) {
   const { store, identity, now, tokenTtlMs, accountCacheMs } = options;
+  const onLookup = options.onTokenLookup ?? (() => {});
   // Bounded by count; freshness is checked against the injected clock (tokenTtlMs, accountCacheMs).
   const tokensById = new LRUCache<string, CachedToken>({ max: TOKEN_CACHE_MAX });
   const idBySecretHash = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
@@ -43,17 +52,27 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     return entry;
   }
 
-  /** The fresh cached entry of a token id, without waiting: undefined sends the caller to `tokenById`. */
+  /**
+   * The fresh cached entry of a token id, without waiting: undefined sends the caller to `tokenById`.
+   * A lookup is counted once, under the token's account (a hit here, a miss when `tokenById` reads
+   * the store): a token the store does not know has none, and is not counted.
+   */
   function freshToken(id: string): CachedToken | undefined {
     const hit = tokensById.get(id);
-    return hit && now() - hit.fetchedAtMs < tokenTtlMs ? hit : undefined;
+    if (hit && now() - hit.fetchedAtMs < tokenTtlMs) {
+      onLookup(hit.token.accountId, true);
+      return hit;
+    }
+    return undefined;
   }
 
   async function tokenById(id: string): Promise<CachedToken | undefined> {
     const hit = freshToken(id);
     if (hit) return hit;
     const token = await store.get(id);
-    return token ? cacheToken(token) : undefined;
+    if (!token) return undefined;
+    onLookup(token.accountId, false);
+    return cacheToken(token);
   }
 
   async function tokenBySecret(secret: string): Promise<CachedToken | undefined> {
@@ -65,6 +84,7 @@ export function createTokenCache(options: { store: TokenStore; identity: Identit
     }
     const token = await store.findBySecretHash(hash, now());
     if (!token) return undefined;
+    onLookup(token.accountId, false);
     idBySecretHash.set(hash, token.id);
     return cacheToken(token);
   }

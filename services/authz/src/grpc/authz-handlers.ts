@@ -96,7 +96,13 @@ function assertMayIssue(admin: AdminPrincipal, kind: TokenKind): void {
   if (!mayIssueToken(actorOf(admin), kind)) throw permissionDenied(`a ${admin.kind}${admin.role ? ` (${admin.role})` : ''} credential may not issue a ${kind} token`, 'INSUFFICIENT_PRIVILEGE');
 }
 
-export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed: { hub: InvalidationHub; secretKey: Uint8Array }, audit: AuditSink): Partial<ServiceImpl<typeof AuthzService>> {
+/** This process among authz's replicas: decision figures are counted per replica, since it started. */
+export interface AuthzReplica {
+  id: string;
+  startedAtMs: number;
+}
+
+export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed: { hub: InvalidationHub; secretKey: Uint8Array; replica: AuthzReplica }, audit: AuditSink): Partial<ServiceImpl<typeof AuthzService>> {
   /** A token change for the audit log: in the token's account, named by its id (never its secret, nor its free-text name). */
   const audited = (kind: AdminAuditKind, admin: AdminPrincipal, token: TokenRecord, requestId: string, details: Record<string, string>) =>
     audit.record({ kind, actor: auditActor(admin), accountId: token.accountId, target: token.id, requestId, details: { token_kind: token.kind, ...details } });
@@ -145,6 +151,23 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
       return {
         decisions: page.decisions.map((d) => ({ ...d, at: timestampFromMs(d.atMs) })),
         nextPageToken: page.nextBefore === undefined ? '' : decisionPageToken.of(page.nextBefore),
+      };
+    },
+    async getDecisionStats(req, ctx) {
+      // The same guard and table as ListRecentDecisions: whoever may read the account.
+      await requireAdmin(ctx, required(req.accountId, 'account_id'), 'read');
+      const accounts = req.includeSubaccounts ? await core.subtreeOf(req.accountId) : [req.accountId];
+      const s = core.decisions.tallies.statsOf(accounts);
+      return {
+        replicaId: feed.replica.id,
+        startedAt: timestampFromMs(feed.replica.startedAtMs),
+        at: timestampFromMs(Date.now()),
+        accounts: accounts.length,
+        allowed: BigInt(s.allowed),
+        denied: BigInt(s.denied),
+        deniedByReason: s.deniedByReason.map((r) => ({ reason: r.reason, count: BigInt(r.count) })),
+        cacheHits: BigInt(s.cacheHits),
+        cacheMisses: BigInt(s.cacheMisses),
       };
     },
     async revokeGrants(req, ctx) {

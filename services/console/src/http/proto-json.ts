@@ -1,5 +1,5 @@
 import { timestampFromMs, timestampMs, type Timestamp } from '@bufbuild/protobuf/wkt';
-import { Effect, TokenKind, type Decision, type Token } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { Effect, TokenKind, type Decision, type GetDecisionStatsResponse, type Token } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { AccountState, Role, type Account, type AuditEvent, type User } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { LimitKind, Period, type EffectiveLimit, type UsageSeries } from '#gen/tollgate/quota/v1/quota_pb.js';
 import type { Client } from '#gen/tollgate/broker/v1/broker_pb.js';
@@ -76,6 +76,15 @@ export function userJson(u: User) {
 
 export function decisionJson(d: Decision) {
   return { at: iso(d.at), allowed: d.allowed, reason: d.reason, action: d.action, resource: d.resource, account_id: d.accountId, subject: d.subject, client_id: d.clientId, peer_ip: d.peerIp, source: d.source };
+}
+
+/** One authz replica's figures for an account (`at` and `started_at` are always set by authz). */
+export function decisionStatsJson(s: GetDecisionStatsResponse) {
+  return {
+    at: iso(s.at)!, replica_id: s.replicaId, started_at: iso(s.startedAt)!, accounts: s.accounts,
+    allowed: Number(s.allowed), denied: Number(s.denied), denied_by_reason: s.deniedByReason.map((r) => ({ reason: r.reason, count: Number(r.count) })),
+    cache_hits: Number(s.cacheHits), cache_misses: Number(s.cacheMisses),
+  };
 }
 
 export function limitJson(l: EffectiveLimit) {

@@ -7,6 +7,7 @@ import { accountChildren, accountSummary, accountsPage, accountsTree } from './a
 import { problemText, type Markup } from './layout.ts';
 import { createPageContext, type Me, type PageContext } from './page-context.ts';
 import { auditPage, clientsPage, clientsTable, decisionsPage, decisionsTable, limitForm, limitsPage, myTotpConfirm, myTotpEnrol, overviewPage, parentBounds, tracePage, tracesPage, usersPage, usersTable } from './operations-pages.ts';
+import { DecisionRateTracker, type DecisionStatsSample } from './decision-rates.ts';
 import { createTokenForm, ruleRow, rulesFromForm, secretShownOnce, tokensPage, tokensTable } from './tokens-page.ts';
 
 export interface ConsolePagesOptions {
@@ -148,10 +149,12 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
   }));
 
   // Live streams (SSE): the API polled with the session's credential, a sample per interval.
-  const stream = (path: (c: Context) => string, intervalMs: number, extra: (p: PageContext) => Promise<unknown>) => async (c: Context) => {
+  // `shape`: made once per stream, turns each answer into the sample sent (a stream's own state).
+  const stream = (path: (c: Context) => string, intervalMs: number, extra: (p: PageContext) => Promise<unknown>, shape?: () => (body: unknown) => object) => async (c: Context) => {
     const p = await context(c);
     if (p instanceof Response) return p;
     const fixed = await extra(p);
+    const toSample = shape?.() ?? ((body: unknown) => body as object);
     return streamSSE(c, async (s) => {
       let aborted = false;
       s.onAbort(() => {
@@ -159,7 +162,7 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
       });
       while (!aborted) {
         const res = await p.api('GET', path(c));
-        await s.writeSSE({ event: res.ok ? 'sample' : 'problem', data: JSON.stringify(res.ok ? { ...res.body, extra: fixed } : res.problem) });
+        await s.writeSSE({ event: res.ok ? 'sample' : 'problem', data: JSON.stringify(res.ok ? { ...toSample(res.body), extra: fixed } : res.problem) });
         if (!res.ok) break;
         await s.sleep(intervalMs);
       }
@@ -179,4 +182,15 @@ export function consolePages(app: Hono, sessions: ConsoleSessions, options: Cons
   ));
   // An account's own figures with its subaccounts' (the edge-wide ones are for service credentials).
   app.get('/ui/stream/stats', stream((c) => `/stats?subtree=true&account_id=${encodeURIComponent(c.req.query('account_id') ?? '')}`, options.statsStreamIntervalMs, async () => null));
+  // The account's decisions and token-cache lookups (its subtree's), summed over authz's replicas:
+  // each answer is one replica's, so rates are taken per replica (pages/decision-rates.ts).
+  app.get('/ui/stream/decisions', stream(
+    (c) => `/decisions/stats?subtree=true&account_id=${encodeURIComponent(c.req.query('account_id') ?? '')}`,
+    options.statsStreamIntervalMs,
+    async () => null,
+    () => {
+      const tracker = new DecisionRateTracker();
+      return (body) => ({ at: new Date().toISOString(), ...tracker.add(body as DecisionStatsSample, Date.now()) });
+    },
+  ));
 }

@@ -259,6 +259,9 @@ ${(services.body.services ?? []).map((s) => html`<tr><td>${s.name}</td><td>${s.a
 <h2>Broker, live</h2>
 ${accountFilter(p, '/')}
 <p class="muted">this account's and its subaccounts' MQTT traffic on every broker edge — messages, denials and quota rejections per second, and who is connected now</p>
-<div data-stats-stream="/ui/stream/stats?account_id=${encodeURIComponent(accountId)}"></div>`,
+<div data-stats-stream="/ui/stream/stats?account_id=${encodeURIComponent(accountId)}"></div>
+<h2>Decisions, live</h2>
+<p class="muted">this account's and its subaccounts' authorization decisions per second, allowed and denied (by the broker edge, the adapters and the API), and how many credential checks authz answered from its token cache — every authz replica added up</p>
+<div data-decisions-stream="/ui/stream/decisions?account_id=${encodeURIComponent(accountId)}"></div>`,
   );
 }

@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { timestampFromMs } from '@bufbuild/protobuf/wkt';
 import { permissionDenied } from '#libs/errors/index.ts';
 import { AccountId, AuditEvent, Client, Cursor, Decision, EffectiveLimit, Limit, LimitInput, Me, MetricName, QueryBool, Span, UsageSeries } from '../api-schemas.ts';
-import { auditJson, clientJson, decisionJson, limitJson, limitKinds, periods, spanJson, timestampOf, usageJson } from '../proto-json.ts';
+import { auditJson, clientJson, decisionJson, decisionStatsJson, limitJson, limitKinds, periods, spanJson, timestampOf, usageJson } from '../proto-json.ts';
 import { controlsFor } from '../../console-controls.ts';
 import type { AdminApiDeps, ApiApp, Caller } from '../admin-api.ts';
 import { jsonBody, nextCursor, ok, problems } from './route-kit.ts';
@@ -70,6 +70,33 @@ export function operationRoutes(api: ApiApp, deps: AdminApiDeps): void {
       const b = c.req.valid('json');
       const res = await authz.authorize({ credential: { bearer: b.token }, action: b.action, resource: b.resource ?? '', clientId: b.client_id ?? '', accountId: b.account_id ?? '' });
       return c.json({ allowed: res.allowed, reason: res.reason, account_id: res.accountId, cache_ttl_ms: Number(res.cacheTtlMs) }, 200);
+    },
+  );
+
+  api.openapi(
+    createRoute({
+      method: 'get', path: '/decisions/stats', tags: ['decisions'],
+      summary: "An account's decisions (allowed, denied, denied by reason) and token-cache hits and misses, counted by the authz replica that answers since it started (GetDecisionStats); with subtree=true its subaccounts' too",
+      description: 'Each authz replica counts what it answered. Calls are spread over the replicas, so successive answers may come from different ones: compute rates only between two answers with the same replica_id and started_at, and add up the rates of the replicas seen recently (the console\'s overview does).',
+      request: {
+        query: Account.extend({ subtree: QueryBool.optional().openapi({ description: "add its subaccounts' figures" }) }),
+      },
+      responses: {
+        200: ok(z.object({
+          at: z.string(), replica_id: z.string(), started_at: z.string(), account_id: z.string(), subtree: z.boolean(), accounts: z.number(),
+          allowed: z.number(), denied: z.number(), denied_by_reason: z.array(z.object({ reason: z.string(), count: z.number() })),
+          cache_hits: z.number(), cache_misses: z.number(),
+        })),
+        ...problems,
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid('query');
+      const caller = c.get('caller');
+      const accountId = q.account_id ?? caller.accountId;
+      const subtree = q.subtree ?? false;
+      const s = await authz.getDecisionStats({ accountId, includeSubaccounts: subtree }, caller.auth);
+      return c.json({ ...decisionStatsJson(s), account_id: accountId, subtree }, 200);
     },
   );
 
