@@ -12,6 +12,8 @@ import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb
 import { IdentityService } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
 import { createScratchDatabase } from '../harness/database.ts';
+import { startNatsNode, type NatsNode } from '../harness/nats-node.ts';
+import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../harness/otlp-receiver.ts';
 import { freePort } from '../harness/ports.ts';
 
 const cli = new URL('../../bin/tollgate.js', import.meta.url).pathname;
@@ -43,6 +45,20 @@ function startService(name: string, env: Record<string, string>): Promise<{ chil
     createInterface({ input: child.stdout! }).once('line', (line) => resolve({ child, summary: JSON.parse(line) as Summary, stderr: () => stderr }));
     child.once('exit', (code) => reject(new Error(`${name} exited ${code}: ${stderr}`)));
   });
+}
+
+/** The HTTP base of a started process: its service's port, or the console's. */
+const httpOf = (s: { summary: Summary }) => s.summary.services[0]?.http ?? s.summary.console!;
+/** The service a started process runs (the console's summary lists no gRPC service). */
+const serviceOf = (s: { summary: Summary }) => s.summary.services[0]?.name ?? 'console';
+
+/** Polls `probe` until it returns a value (not undefined), for at most `ms`; `what` names it in the error. */
+async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms: number): Promise<T> {
+  for (const until = Date.now() + ms; ; await new Promise((resolve) => setTimeout(resolve, 100))) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`${what}: not within ${ms / 1_000} s`);
+  }
 }
 
 /** Polls GET /readyz (what a Kubernetes readiness probe does) until 200, for at most 30 s. */
@@ -98,6 +114,9 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
   const clients: MqttClient[] = [];
   /** The replicated mesh of the third test, left running for the Prometheus test and stopped by the last. */
   const replicated = { alive: [] as { child: ChildProcess; summary: Summary }[], scrape: [] as { service: string; http: string }[], connectsAccepted: 0, connectsRefused: 0 };
+  /** The replicated mesh's NATS (the edges' cluster) and the OTLP collector every process exports its spans to. */
+  let nats: NatsNode | undefined;
+  let otlp: OtlpReceiver | undefined;
 
   beforeAll(async () => {
     scratch = (await createScratchDatabase())!;
@@ -106,6 +125,8 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
   afterAll(async () => {
     for (const c of clients) c.end(true);
     for (const child of running) child.kill('SIGKILL');
+    await nats?.destroy();
+    await otlp?.close();
     await scratch?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
@@ -237,7 +258,7 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
     expect(codes).toEqual([0, 0, 0, 0, 0]);
   });
 
-  it('runs authz ×2, quota ×2 (ownership shared) and broker ×2: limits hold across both edges, revocation reaches both, one authz and one quota replica can die', { timeout: 150_000 }, async () => {
+  it('runs authz ×2, quota ×2 (ownership shared), broker ×2 (one cluster over NATS) and the console: limits hold across both edges, revocation reaches both, a CONNECT is one trace across processes, one authz and one quota replica can die', { timeout: 600_000 }, async () => {
     const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8')) as { account_id: string; master_token: string };
     const grpc = { identity: await freePort(), authz: [await freePort(), await freePort()], quota: [await freePort(), await freePort()], broker: [await freePort(), await freePort()] };
     const list = (ports: number[]) => `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
@@ -245,7 +266,10 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
     // Service does: clients spread their calls over all of them (round robin).
     const peers = { TOLLGATE_IDENTITY_URL: `127.0.0.1:${grpc.identity}`, TOLLGATE_AUTHZ_URL: list(grpc.authz), TOLLGATE_QUOTA_URL: list(grpc.quota), TOLLGATE_BROKER_URL: list(grpc.broker) };
     const http0 = { TOLLGATE_IDENTITY_HTTP_PORT: '0', TOLLGATE_AUTHZ_HTTP_PORT: '0', TOLLGATE_QUOTA_HTTP_PORT: '0', TOLLGATE_BROKER_HTTP_PORT: '0', TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0' };
-    const env = (extra: Record<string, string>, withDatabase = true) => ({ ...baseEnv(), ...peers, ...http0, ...(withDatabase ? { DATABASE_URL: scratch.url } : {}), ...extra });
+    // Every process exports its spans over OTLP/HTTP (protobuf) to one collector, as in production.
+    otlp = await startOtlpReceiver();
+    nats = await startNatsNode();
+    const env = (extra: Record<string, string>, withDatabase = true) => ({ ...baseEnv(), ...peers, ...http0, OTEL_EXPORTER_OTLP_ENDPOINT: otlp!.url, ...(withDatabase ? { DATABASE_URL: scratch.url } : {}), ...extra });
     // Quota replicas as a StatefulSet runs them: one list everywhere. Here every replica is on
     // 127.0.0.1, so there is no host name to find itself by: the explicit index override stands in
     // (deriving it from HOSTNAME is tested in libs/config/quota-replicas.test.ts).
@@ -254,11 +278,14 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
       startService('identity', env({ TOLLGATE_IDENTITY_GRPC_PORT: String(grpc.identity) })),
       ...grpc.authz.map((p) => startService('authz', env({ TOLLGATE_AUTHZ_GRPC_PORT: String(p) }))),
       ...grpc.quota.map((p, i) => startService('quota', env({ TOLLGATE_QUOTA_GRPC_PORT: String(p), TOLLGATE_QUOTA_REPLICAS: replicas, TOLLGATE_QUOTA_REPLICA_INDEX: String(i), HOSTNAME: `quota-${i}` }))),
-      ...grpc.broker.map((p) => startService('broker', env({ TOLLGATE_BROKER_GRPC_PORT: String(p) }, false))),
+      ...grpc.broker.map((p) => startService('broker', env({ TOLLGATE_BROKER_GRPC_PORT: String(p), TOLLGATE_NATS_URL: nats!.url }, false))),
+      // The console reaches every service through the same names: identity, both authz, both quota, both edges.
+      startService('console', env({ TOLLGATE_CONSOLE_HTTP_PORT: '0' }, false)),
     ]);
     running.push(...started.map((s) => s.child));
-    const [, authz1, , quota1, , edge1, edge2] = started;
-    await Promise.all(started.map((s) => untilReady(s.summary.services[0]!.http!)));
+    const [, authz1, , quota1, , edge1, edge2, consoleProc] = started;
+    await Promise.all(started.map((s) => untilReady(httpOf(s))));
+    const consoleHttp = httpOf(consoleProc!);
     const edges = [edge1!.summary.mqtt!.tcp!, edge2!.summary.mqtt!.tcp!];
 
     const master = { headers: { authorization: `Bearer ${credentials.master_token}` } };
@@ -274,9 +301,9 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
       );
       return { accountId, tokenId: token.token!.id, secret: token.secret };
     };
-    const connectOnce = (edge: string, clientId: string, username: string) =>
+    const connectOnce = (edge: string, clientId: string, username: string, password?: string) =>
       new Promise<{ client: MqttClient; refused?: number }>((resolve) => {
-        const c = mqtt.connect(`mqtt://${edge}`, { protocolVersion: 5, clientId, username, reconnectPeriod: 0, connectTimeout: 10_000 });
+        const c = mqtt.connect(`mqtt://${edge}`, { protocolVersion: 5, clientId, username, password, reconnectPeriod: 0, connectTimeout: 10_000 });
         clients.push(c);
         // Counted once per CONNECT, for the Prometheus test: CONNACK success or the refusal.
         let settled = false;
@@ -294,9 +321,9 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
      * deadline on authz passed — on a loaded CI machine a cold credential can take longer, and fail
      * closed is the written policy. Every other answer (0x97 included) is the answer.
      */
-    const connectTo = async (edge: string, clientId: string, username: string) => {
-      let outcome = await connectOnce(edge, clientId, username);
-      for (const until = Date.now() + 15_000; outcome.refused === 0x88 && Date.now() < until; ) outcome = await connectOnce(edge, clientId, username);
+    const connectTo = async (edge: string, clientId: string, username: string, password?: string) => {
+      let outcome = await connectOnce(edge, clientId, username, password);
+      for (const until = Date.now() + 15_000; outcome.refused === 0x88 && Date.now() < until; ) outcome = await connectOnce(edge, clientId, username, password);
       return outcome;
     };
     try {
@@ -312,6 +339,56 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
         await client.publishAsync(`devices/dev-${i}/temp`, String(i), { qos: 1 });
         expect(await got).toBe(`devices/dev-${i}/temp=${i}`);
       }
+
+      // The console, with the bootstrap master token on its REST API, sees what the replicas hold:
+      // accounts (identity), tokens (authz, either replica), and the clients of both edges (the
+      // edges answer ListClients for the whole NATS cluster).
+      const api = async (path: string, init: { method?: string; body?: unknown } = {}) => {
+        const res = await fetch(`${consoleHttp}/api/v1${path}`, {
+          method: init.method ?? 'GET',
+          headers: { authorization: `Bearer ${credentials.master_token}`, ...(init.body ? { 'content-type': 'application/json' } : {}) },
+          body: init.body ? JSON.stringify(init.body) : undefined,
+        });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      };
+      const accounts = await api(`/accounts?root_id=${credentials.account_id}`);
+      expect(accounts.status).toBe(200);
+      expect((accounts.body.accounts as { id: string; name: string }[]).filter((a) => a.id === fleet.accountId).map((a) => a.name)).toEqual(['fleet']);
+      const fleetTokens = await api(`/tokens?account_id=${fleet.accountId}`);
+      expect({ status: fleetTokens.status, ids: (fleetTokens.body.tokens as { id: string }[]).map((t) => t.id) }).toEqual({ status: 200, ids: [fleet.tokenId] });
+      const fleetOnline = await api(`/clients?account_id=${fleet.accountId}`);
+      expect({ status: fleetOnline.status, clients: (fleetOnline.body.clients as { client_id: string }[]).map((c) => c.client_id).sort() }).toEqual({ status: 200, clients: ['dev-0', 'dev-1'] });
+
+      // A CONNECT is one trace across four OS processes: broker → authz → identity. A password
+      // CONNECT, because that is the path on which authz asks identity on every cold credential
+      // (VerifyPassword); a token is decided by authz alone once it knows the account's path. The
+      // user is created through the console. Spans arrive by OTLP/HTTP from each process's batch
+      // exporter (every 5 s), decoded by the receiver as a collector would.
+      const traced = await tenant('traced');
+      const user = await api('/users', { method: 'POST', body: { username: 'traced-operator', password: 'correct horse battery staple', account_id: traced.accountId, role: 'member' } });
+      expect(user.status).toBe(201);
+      const tracedDevice = await connectTo(edges[1]!, 'traced-device', 'traced-operator', 'correct horse battery staple');
+      expect(tracedDevice.refused).toBeUndefined();
+      tracedDevice.client.end(true);
+      const connectSpan = await eventually('the accepted CONNECT span at the collector', () =>
+        otlp!.spans().find((s) => s.name === 'MQTT CONNECT' && s.attributes['messaging.client.id'] === 'traced-device' && s.attributes['mqtt.connect.accepted'] === true), 20_000);
+      expect(connectSpan).toMatchObject({ service: 'broker', parentSpanId: undefined, attributes: { 'tollgate.account': traced.accountId } });
+      const verify = await eventually('identity\'s VerifyPassword span in the CONNECT\'s trace', () =>
+        otlp!.spans().find((s) => s.traceId === connectSpan.traceId && s.service === 'identity' && s.kind === 2 && s.name.endsWith('/VerifyPassword')), 20_000);
+      const inTrace = new Map(otlp!.spans().filter((s) => s.traceId === connectSpan.traceId).map((s) => [s.spanId, s]));
+      const chain = (span: ReceivedSpan): string[] => {
+        const parent = span.parentSpanId ? inTrace.get(span.parentSpanId) : undefined;
+        return [...(parent ? chain(parent) : []), `${span.service}:${span.name}`];
+      };
+      // Every hop linked parent → child, each span named by the process that made it.
+      expect(chain(verify)).toEqual([
+        'broker:MQTT CONNECT',
+        'broker:tollgate.authz.v1.AuthzService/Authenticate',
+        'authz:tollgate.authz.v1.AuthzService/Authenticate',
+        'authz:tollgate.identity.v1.IdentityService/VerifyPassword',
+        'identity:tollgate.identity.v1.IdentityService/VerifyPassword',
+      ]);
+      expect(otlp!.errors()).toEqual([]);
 
       // mqtt.connections = 2 over both edges: exactly 2 clients are admitted, one on each edge
       // (with each replica owning every tree, as before, 4 were; and 12 messages a minute got through below).
@@ -343,7 +420,10 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
         if (Date.now() > until) throw new Error(`edges did not hold messages back: ${held.join(',')}`);
       }
       const bound = 6 + Math.floor((Date.now() - rateStarted) / 10_000);
-      expect(acked[0]! + acked[1]!).toBeLessThanOrEqual(bound);
+      // An edge whose lease call to quota missed its 500 ms deadline admits on its own (the default
+      // TOLLGATE_BROKER_QUOTA_FAIL_OPEN): a failure here names that count, to tell policy from a leak.
+      const quotaUnavailable = await Promise.all([edge1!, edge2!].map(async (e) => /^tollgate_broker_peer_unavailable_total\{peer="quota"\} (\d+)$/m.exec(await (await fetch(`${httpOf(e)}/metrics`)).text())?.[1] ?? '0'));
+      expect(acked[0]! + acked[1]!, `messages acknowledged over both edges (quota unavailable to the edges: ${quotaUnavailable.join(', ')} times)`).toBeLessThanOrEqual(bound);
       for (const p of publishers) p.client.end(true);
 
       // Revoking the fleet token disconnects its clients on both edges within a second.
@@ -380,19 +460,33 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
         const { refused } = await connectTo(edge, `late-${i}`, survivors.secret);
         expect({ edge: i, refused }).toEqual({ edge: i, refused: undefined });
       }
+
+      // The console keeps answering: healthy, ready, and its calls reach identity, the surviving
+      // authz and quota replicas, and both edges (each read twice, so round robin meets the dead address).
+      expect((await fetch(`${consoleHttp}/healthz`)).status).toBe(200);
+      expect((await fetch(`${consoleHttp}/readyz`)).status).toBe(200);
+      for (let round = 0; round < 2; round++) {
+        expect((await api(`/accounts?root_id=${credentials.account_id}`)).status).toBe(200);
+        const tokens = await api(`/tokens?account_id=${survivors.accountId}`);
+        expect({ status: tokens.status, ids: (tokens.body.tokens as { id: string }[]).map((t) => t.id) }).toEqual({ status: 200, ids: [survivors.tokenId] });
+        const limits = await api(`/limits?account_id=${limited.accountId}`);
+        expect({ status: limits.status, limits: (limits.body.limits as { metric: string; value: number }[]).map((l) => [l.metric, l.value]) }).toEqual({ status: 200, limits: [['mqtt.connections', 2]] });
+        const online = await api(`/clients?account_id=${survivors.accountId}`);
+        expect({ status: online.status, clients: (online.body.clients as { client_id: string }[]).map((c) => c.client_id).sort() }).toEqual({ status: 200, clients: ['late-0', 'late-1'] });
+      }
     } finally {
       identity.close();
       quota.close();
       authz.close();
     }
     replicated.alive = started.filter((s) => s !== authz1 && s !== quota1);
-    replicated.scrape = started.map((s) => ({ service: s.summary.services[0]!.name, http: s.summary.services[0]!.http! }));
+    replicated.scrape = started.map((s) => ({ service: serviceOf(s), http: httpOf(s) }));
   });
 
   const prometheus = '/usr/bin/prometheus';
   const scrapeTitle = "a real Prometheus scrapes every replica's /metrics and counts what the test did";
   it.skipIf(!existsSync(prometheus))(existsSync(prometheus) ? scrapeTitle : `${scrapeTitle} (skipped: ${prometheus} is not installed; .ci/run installs Debian's package)`, { timeout: 60_000 }, async () => {
-    expect(replicated.alive).toHaveLength(5);
+    expect(replicated.alive).toHaveLength(6);
     const storage = mkdtempSync(join(tmpdir(), 'tg-prom-'));
     const port = await freePort();
     const config = join(storage, 'prometheus.yml');
@@ -413,11 +507,11 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
       return body.data.result;
     };
     try {
-      // Every target scraped at least once: 5 up (identity, authz, quota, two edges), the killed authz and quota replica down.
+      // Every target scraped at least once: 6 up (identity, authz, quota, two edges, console), the killed authz and quota replica down.
       for (const until = Date.now() + 30_000; ; await new Promise((resolve) => setTimeout(resolve, 250))) {
         const up = await query('up');
-        if (up?.length === 7) {
-          expect(up.filter((r) => r.value[1] === '1').map((r) => r.metric.job).sort()).toEqual(['authz', 'broker', 'broker', 'identity', 'quota']);
+        if (up?.length === 8) {
+          expect(up.filter((r) => r.value[1] === '1').map((r) => r.metric.job).sort()).toEqual(['authz', 'broker', 'broker', 'console', 'identity', 'quota']);
           expect(up.filter((r) => r.value[1] === '0').map((r) => r.metric.job).sort()).toEqual(['authz', 'quota']);
           break;
         }
@@ -429,6 +523,9 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
       expect(await sum('refused')).toBe(replicated.connectsRefused);
       const perEdge = await query('sum by (instance) (tollgate_broker_connects_total{result="accepted"})');
       expect(perEdge).toHaveLength(2);
+      // Each live process is one target saying which service it is, the console included.
+      const targets = await query('count by (service_name) (target_info)');
+      expect(Object.fromEntries(targets!.map((r) => [r.metric.service_name, Number(r.value[1])]))).toEqual({ identity: 1, authz: 1, quota: 1, broker: 2, console: 1 });
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));
@@ -439,9 +536,9 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
   it('stops every remaining replica gracefully (SIGTERM → exit 0)', { timeout: 30_000 }, async () => {
     for (const c of clients) c.end(true);
     const alive = replicated.alive;
-    expect(alive).toHaveLength(5);
+    expect(alive).toHaveLength(6);
     for (const s of alive) s.child.kill('SIGTERM');
     const codes = await Promise.all(alive.map((s) => new Promise((resolve) => (s.child.exitCode !== null ? resolve(s.child.exitCode) : s.child.once('exit', resolve)))));
-    expect(codes).toEqual([0, 0, 0, 0, 0]);
+    expect(codes).toEqual([0, 0, 0, 0, 0, 0]);
   });
 });
