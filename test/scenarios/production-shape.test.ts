@@ -14,7 +14,7 @@ import { LimitKind, Period, QuotaService } from '#gen/tollgate/quota/v1/quota_pb
 import { createScratchDatabase } from '../harness/database.ts';
 import { startNatsNode, type NatsNode } from '../harness/nats-node.ts';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../harness/otlp-receiver.ts';
-import { freePort } from '../harness/ports.ts';
+import { freeListenPort, freePort } from '../harness/ports.ts';
 
 const cli = new URL('../../bin/tollgate.js', import.meta.url).pathname;
 const onPostgres = !!process.env.TOLLGATE_TEST_DATABASE_URL;
@@ -188,7 +188,7 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
 
   it('runs identity, authz, quota, broker (no DATABASE_URL) and console as separate processes; the bootstrap token works end to end', { timeout: 120_000 }, async () => {
     const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8')) as { account_id: string; master_token: string };
-    const grpc = { identity: await freePort(), authz: await freePort(), quota: await freePort(), broker: await freePort() };
+    const grpc = { identity: await freeListenPort(), authz: await freeListenPort(), quota: await freeListenPort(), broker: await freeListenPort() };
     const peers = {
       TOLLGATE_IDENTITY_URL: `127.0.0.1:${grpc.identity}`,
       TOLLGATE_AUTHZ_URL: `127.0.0.1:${grpc.authz}`,
@@ -280,7 +280,7 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
 
   it('runs authz ×2, quota ×2 (ownership shared), broker ×2 (one cluster over NATS) and the console: limits hold across both edges, revocation reaches both, a CONNECT is one trace across processes, one authz and one quota replica can die', { timeout: 600_000 }, async () => {
     const credentials = JSON.parse(readFileSync(join(dataDir, 'root-credentials.json'), 'utf8')) as { account_id: string; master_token: string };
-    const grpc = { identity: await freePort(), authz: [await freePort(), await freePort()], quota: [await freePort(), await freePort()], broker: [await freePort(), await freePort()] };
+    const grpc = { identity: await freeListenPort(), authz: [await freeListenPort(), await freeListenPort()], quota: [await freeListenPort(), await freeListenPort()], broker: [await freeListenPort(), await freeListenPort()] };
     const list = (ports: number[]) => `ipv4:${ports.map((p) => `127.0.0.1:${p}`).join(',')}`;
     // One name per replicated service that resolves to every replica, as a Kubernetes headless
     // Service does: clients spread their calls over all of them (round robin).
