@@ -1,6 +1,8 @@
 import type { StartableService } from '#libs/config/index.ts';
 import type { MeshConfig } from '../mesh-config.ts';
 import type { Output } from '../output.ts';
+import pino from 'pino';
+import { createLogger } from '#libs/telemetry/index.ts';
 import { startMesh } from '../mesh.ts';
 import { isWorkerProcess, reportToPrimary, superviseWorkers } from '../workers.ts';
 
@@ -12,7 +14,9 @@ export async function runStart(config: MeshConfig, options: { service: Startable
   // In development, an MQTT port left at its default but held by another broker is swapped for a
   // free one (and said so); a port the operator set is never changed.
   const fallback = config.common.env === 'development' && !['TOLLGATE_MQTT_PORT', 'TOLLGATE_MQTTS_PORT', 'TOLLGATE_MQTT_WS_PORT'].some((k) => options.explicitEnv.has(k));
-  const mesh = await startMesh(config, { mqttDefaultPortFallback: fallback }).catch((error: unknown) => {
+  // With --json, stdout carries the one JSON summary line (and nothing else): logs go to stderr.
+  const logger = options.out.json ? createLogger({ level: config.common.logLevel, name: config.only ?? 'tollgate', destination: pino.destination(2) }) : undefined;
+  const mesh = await startMesh(config, { mqttDefaultPortFallback: fallback, ...(logger ? { logger } : {}) }).catch((error: unknown) => {
     if (worker) reportToPrimary({ ready: false, error: describeError(error) });
     throw error;
   });
