@@ -67,7 +67,7 @@ export class BrokerCore {
     this.clock = clock;
     this.metrics = metrics;
     this.credentialThrottle =
-      options.credentialThrottle === false ? undefined : new CredentialThrottle({ policy: options.credentialThrottle, nowMs: () => clock.now(), onEpisode: options.onCredentialThrottle });
+      options.credentialThrottle === false ? undefined : new CredentialThrottle({ policy: options.credentialThrottle, nowMs: () => clock.nowMs(), onEpisode: options.onCredentialThrottle });
   }
 
   // ---- authentication (cached) --------------------------------------------------------------
@@ -88,7 +88,7 @@ export class BrokerCore {
       .update('\u0000')
       .update(request.peerIp)
       .digest('base64');
-    const now = this.clock.now();
+    const now = this.clock.nowMs();
     const hit = this.#authCache.get(key);
     if (hit && hit.untilMs > now) return hit.result;
     if (hit) this.#authCache.delete(key);
@@ -235,7 +235,7 @@ export class BrokerCore {
   *retainedMatching(account: string, filter: string): Iterable<Message> {
     const store = this.#retained.get(account);
     if (!store) return;
-    const now = this.clock.now();
+    const now = this.clock.nowMs();
     for (const message of store.values()) {
       if (message.expiresAtMs !== undefined && message.expiresAtMs <= now) {
         store.delete(message.topic);
@@ -268,7 +268,7 @@ export class BrokerCore {
   #drawRetained(session: Session, conn: Connection): void {
     const cursors = session.retainedCursors!;
     const store = this.#retained.get(session.account);
-    const now = this.clock.now();
+    const now = this.clock.nowMs();
     let budget = RETAINED_SCAN_BUDGET;
     while (cursors.length > 0) {
       const c = cursors[0]!;
@@ -404,7 +404,7 @@ export class BrokerCore {
   deliver(session: Session, delivery: Delivery, cache?: Map<string, Buffer>): void {
     const conn = session.connection;
     const message = delivery.message;
-    if (message.expiresAtMs !== undefined && message.expiresAtMs <= this.clock.now()) {
+    if (message.expiresAtMs !== undefined && message.expiresAtMs <= this.clock.nowMs()) {
       this.metrics.count('dropped_expired');
       return;
     }
@@ -453,7 +453,7 @@ export class BrokerCore {
     if (!conn || !conn.connected) return;
     const queue = session.queue;
     let i = 0;
-    const now = this.clock.now();
+    const now = this.clock.nowMs();
     while (i < queue.length && session.inflight.size < conn.sendWindow && !conn.isBacklogged()) {
       const d = queue[i++]!;
       if (d.message.expiresAtMs !== undefined && d.message.expiresAtMs <= now) {
@@ -513,7 +513,7 @@ export class BrokerCore {
         const props: NonNullable<IPublishPacket['properties']> = message.properties ? { ...message.properties } : {};
         if (message.expiresAtMs !== undefined) {
           // [MQTT-3.3.2-6] forward the remaining lifetime.
-          props.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAtMs - this.clock.now()) / 1000));
+          props.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAtMs - this.clock.nowMs()) / 1000));
         }
         if (d.subscriptionIds !== undefined) props.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0]! : d.subscriptionIds;
         if (alias !== 0) props.topicAlias = alias;
@@ -595,7 +595,7 @@ export class BrokerCore {
     const message = will.message;
     // [3.1.3.2.4] the will's Message Expiry Interval is its lifetime from publication: queued and
     // retained copies expire like any message, and subscribers get the remaining lifetime.
-    if (will.expirySeconds !== undefined) message.expiresAtMs = this.clock.now() + will.expirySeconds * 1000;
+    if (will.expirySeconds !== undefined) message.expiresAtMs = this.clock.nowMs() + will.expirySeconds * 1000;
     const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(message.topic);
     const send = (allowed: boolean): void => {
       if (!allowed) {
@@ -649,15 +649,15 @@ export class BrokerCore {
       session.will = undefined;
     } else if (session.will) {
       // [MQTT-3.1.3-9] Will Delay: published later unless the session resumes first.
-      session.willAtMs = this.clock.now() + session.will.delaySeconds * 1000;
+      session.willAtMs = this.clock.nowMs() + session.will.delaySeconds * 1000;
     }
     if (session.expiryIntervalSeconds === 0) {
       this.endSession(session);
       return;
     }
-    session.expiresAtMs = this.clock.now() + session.expiryIntervalSeconds * 1000;
+    session.expiresAtMs = this.clock.nowMs() + session.expiryIntervalSeconds * 1000;
     this.cluster?.onSessionChanged(session); // cluster: kept in JetStream
-    if (session.willAtMs !== undefined && session.willAtMs <= this.clock.now()) this.publishWill(session);
+    if (session.willAtMs !== undefined && session.willAtMs <= this.clock.nowMs()) this.publishWill(session);
   }
 
   onHandlerError(conn: Connection, _err: unknown): void {
@@ -684,7 +684,7 @@ export class BrokerCore {
 
   /** Housekeeping: connect timeout, keep-alive, credential expiry, will delay, session expiry. */
   sweep(): void {
-    const now = this.clock.now();
+    const now = this.clock.nowMs();
     for (const conn of this.connections) {
       try {
         this.#sweepConnection(conn, now);
