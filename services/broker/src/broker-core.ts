@@ -2,7 +2,6 @@
  * The broker's state and delivery path, independent of transports: sessions, one subscription
  * trie and one retained store per account (the account mount), routing, queues, housekeeping.
  */
-import type { IPublishPacket } from 'mqtt-packet';
 import { topicMatches } from '#libs/topics/topic-filter.ts';
 import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
 import { TopicTree, type Subscription } from '#libs/topics/topic-tree.ts';
@@ -13,10 +12,10 @@ import type { Connection } from './connection.ts';
 import { AccountTally, emptyAccountStats, type AccountStats } from './domain/account-tally.ts';
 import { FrameParser } from './frame-parser.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
-import { encodePublish, generatePacket } from './publish-codec.ts';
 import { CredentialCache } from './core/credential-cache.ts';
 import { ownPayload } from './core/own-payload.ts';
 import { PendingConnects } from './core/pending-connects.ts';
+import { PublishWriter } from './core/publish-writer.ts';
 import { RetainedStore } from './core/retained-store.ts';
 import { sweepConnections, sweepSessions } from './core/session-sweep.ts';
 import { WriteBatcher } from './core/write-batcher.ts';
@@ -54,6 +53,7 @@ export class BrokerCore {
   readonly #tallies = new Map<string, AccountTally>();
   readonly #pending: PendingConnects;
   readonly #writes = new WriteBatcher();
+  readonly #publish: PublishWriter;
   // Per-route scratch, reused so matching allocates no closures per message.
   readonly #targets = new Map<Session, Target>();
   #routeMessage: Message | undefined;
@@ -67,6 +67,7 @@ export class BrokerCore {
       options.credentialThrottle === false ? undefined : new CredentialThrottle({ policy: options.credentialThrottle, nowMs: () => clock.nowMs(), onEpisode: options.onCredentialThrottle });
     this.#credentials = options.cacheCredentials ? new CredentialCache(options.authenticator, clock) : undefined;
     this.#pending = new PendingConnects(options.maxPendingConnectsPerIp);
+    this.#publish = new PublishWriter(clock, metrics);
   }
 
   // ---- authentication (cached) --------------------------------------------------------------
@@ -255,7 +256,7 @@ export class BrokerCore {
       }
       // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN=1.
       const d: Delivery = { message: m, qos, retain: true, subscriptionIds: c.sub.subscriptionId !== undefined ? [c.sub.subscriptionId] : undefined };
-      if (qos === 0) this.#send(conn, d, 0, false);
+      if (qos === 0) this.#publish.write(conn, d, 0, false);
       else this.#sendInflight(session, conn, d);
       if (!c.iterator) cursors.shift();
     }
@@ -370,7 +371,7 @@ export class BrokerCore {
         this.metrics.count('dropped_qos0_slow_consumer');
         return;
       }
-      this.#send(conn, delivery, 0, false, cache);
+      this.#publish.write(conn, delivery, 0, false, cache);
       return;
     }
     if (session.queue.length === 0 && session.inflight.size < conn.sendWindow && !conn.isBacklogged()) {
@@ -393,7 +394,7 @@ export class BrokerCore {
   #sendInflight(session: Session, conn: Connection, delivery: Delivery): void {
     ownPayload(delivery.message);
     const packetId = session.allocatePacketId();
-    if (this.#send(conn, delivery, packetId, false)) {
+    if (this.#publish.write(conn, delivery, packetId, false)) {
       session.setInflight({ ...delivery, packetId, state: 'publish' });
     }
   }
@@ -411,7 +412,7 @@ export class BrokerCore {
         this.metrics.count('dropped_expired');
         continue;
       }
-      if (d.qos === 0) this.#send(conn, d, 0, false);
+      if (d.qos === 0) this.#publish.write(conn, d, 0, false);
       else this.#sendInflight(session, conn, d);
     }
     if (i > 0) session.dequeue(i);
@@ -422,77 +423,8 @@ export class BrokerCore {
   resendInflight(session: Session, conn: Connection): void {
     for (const f of session.inflight.values()) {
       if (f.state === 'pubrel') conn.writeAck('pubrel', f.packetId);
-      else if (!this.#send(conn, f, f.packetId, true)) session.deleteInflight(f.packetId);
+      else if (!this.#publish.write(conn, f, f.packetId, true)) session.deleteInflight(f.packetId);
     }
-  }
-
-  /**
-   * Encodes and writes one PUBLISH; false when it is over the client's Maximum Packet Size. To a v5
-   * client that takes topic aliases, a topic is sent once with its alias, then as the alias alone.
-   */
-  #send(conn: Connection, d: Delivery, packetId: number, dup: boolean, cache?: Map<string, Buffer>): boolean {
-    const v5 = conn.protocolVersion === 5;
-    const message = d.message;
-    const aliases = v5 ? conn.outboundAliases() : undefined;
-    let alias = 0;
-    let aliasKnown = false;
-    if (aliases !== undefined) {
-      alias = aliases.lookup(message.topic);
-      aliasKnown = alias !== 0;
-      if (!aliasKnown) alias = aliases.next();
-    }
-    const topic = aliasKnown ? '' : message.topic;
-    // QoS 0 fan-out: encode once per distinct (version, retain) and share the buffer (not when the
-    // packet carries this connection's own alias).
-    const key = cache !== undefined && packetId === 0 && d.subscriptionIds === undefined && alias === 0 ? `${conn.protocolVersion}${d.retain ? 1 : 0}` : undefined;
-    let buf = key !== undefined ? cache!.get(key) : undefined;
-    if (!buf && (!v5 || (message.properties === undefined && message.expiresAtMs === undefined && d.subscriptionIds === undefined))) {
-      buf = encodePublish(topic, message.payload, d.qos, d.retain, dup, packetId, v5, alias);
-      if (key !== undefined) cache!.set(key, buf);
-    }
-    if (!buf) {
-      const packet: IPublishPacket = {
-        cmd: 'publish',
-        topic,
-        payload: message.payload,
-        qos: d.qos,
-        retain: d.retain,
-        dup,
-      };
-      if (packetId !== 0) packet.messageId = packetId;
-      if (v5) {
-        const props: NonNullable<IPublishPacket['properties']> = message.properties ? { ...message.properties } : {};
-        if (message.expiresAtMs !== undefined) {
-          // [MQTT-3.3.2-6] forward the remaining lifetime.
-          props.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAtMs - this.clock.nowMs()) / 1000));
-        }
-        if (d.subscriptionIds !== undefined) props.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0]! : d.subscriptionIds;
-        if (alias !== 0) props.topicAlias = alias;
-        packet.properties = props;
-      }
-      buf = generatePacket(packet, conn.protocolVersion);
-      if (buf === undefined) {
-        this.metrics.count('dropped_unencodable');
-        return false;
-      }
-      if (key !== undefined) cache!.set(key, buf);
-    }
-    // [MQTT-3.1.2-27/28] never send a packet larger than the client's Maximum Packet Size: discard it
-    // (and leave the alias map as it was).
-    if (buf.length > conn.clientMaxPacketSize) {
-      this.metrics.count('dropped_too_large');
-      return false;
-    }
-    conn.write(buf);
-    if (aliases !== undefined) aliases.sent(message.topic, alias);
-    this.metrics.count('messages_out');
-    this.metrics.count('bytes_out', buf.length);
-    const tally = conn.session?.tally;
-    if (tally !== undefined) {
-      tally.messagesOut++;
-      tally.bytesOut += buf.length;
-    }
-    return true;
   }
 
   // ---- write batching (core/write-batcher.ts) ----------------------------------------------
