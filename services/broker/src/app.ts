@@ -8,6 +8,7 @@ import { AppError } from '#libs/errors/index.ts';
 import { createLazyClient, createRpcServer, type PeerDirectory, type RpcClientTlsConfig } from '#libs/rpc/index.ts';
 import { createBaseHttpApp } from '#libs/http/index.ts';
 import { readinessChecks } from '#libs/service/readiness.ts';
+import { systemClock, type Clock } from '#libs/clock/index.ts';
 import { hostService, type ServiceApp, type ServiceDeps, type ServiceListen, type StartedService } from '#libs/service/service-host.ts';
 import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { BrokerAdminService } from '#gen/tollgate/broker/v1/broker_pb.js';
@@ -81,7 +82,10 @@ export interface BrokerAppConfig {
 }
 
 /** The broker edge keeps no database (ARCHITECTURE §2): everything else a service gets. */
-export type BrokerDeps = Omit<ServiceDeps, 'database'>;
+export type BrokerDeps = Omit<ServiceDeps, 'database'> & {
+  /** The edge's one clock (keep-alives, expiries, sessions, leases, credential TTLs); the system clock unless a test moves one. */
+  clock?: Clock | undefined;
+};
 
 export interface BrokerApp extends ServiceApp {
   readonly broker: Broker;
@@ -104,6 +108,8 @@ function definedOnly<T extends object>(values: T): { [K in keyof T]?: Exclude<T[
 export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): BrokerApp {
   const serviceAuth = { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'broker')}` };
   const telemetry = deps.telemetry.forService('broker');
+  const clock = deps.clock ?? systemClock;
+  const nowMs = () => clock.nowMs();
   const authz = createLazyClient(AuthzService, () => config.peers.address('authz'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const identity = createLazyClient(IdentityService, () => config.peers.address('identity'), { tls: config.clientTls, tracer: telemetry.tracer, headers: serviceAuth });
   const metrics = createObservedBrokerMetrics(telemetry.meter, () => broker.stats().connections);
@@ -114,6 +120,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     authenticateDeadlineMs: config.authzDeadlineMs,
     onUnavailable: () => metrics.count('authz_unavailable'),
     subscribeOverlap: config.subscribeOverlap ?? 'filter',
+    nowMs,
   });
   const edgeId = config.edgeId ?? `edge-${randomBytes(6).toString('hex')}`;
   const cluster = config.cluster ? new NatsCluster({ ...config.cluster, url: config.cluster.natsUrl, cluster: config.cluster.name, edgeId, logger: deps.logger }) : undefined;
@@ -125,13 +132,15 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     logger: deps.logger,
     failOpen: config.quotaFailOpen ?? true,
     onUnavailable: () => metrics.count('quota_unavailable'),
+    clock,
   });
   // The edge's own denials (compiled ACL, in process) reach authz's decision log in batches.
-  const decisionReporter = new DecisionReporter({ authz, metrics, logger: deps.logger, maxPerSecond: config.decisionReportsPerSecond ?? 200 });
+  const decisionReporter = new DecisionReporter({ authz, metrics, logger: deps.logger, maxPerSecond: config.decisionReportsPerSecond ?? 200, nowMs });
   // The account's `mqtt.retained` quota, on top of the edge's own retained cap.
-  const retainedLimits = createQuotaRetainedLimits({ quota: quotaClient, onUnavailable: () => metrics.count('quota_unavailable') });
+  const retainedLimits = createQuotaRetainedLimits({ quota: quotaClient, onUnavailable: () => metrics.count('quota_unavailable'), now: nowMs });
   const broker = createBroker({
     authenticator,
+    clock,
     tracing: createBrokerTracing(telemetry.tracer, config.traceSampleRatio ?? 0.001),
     onTopicDenied: (denial) => decisionReporter.report(denial),
     quota: quotaMeter,

@@ -2,9 +2,6 @@
  * The broker's state and delivery path, independent of transports: sessions, one subscription
  * trie and one retained store per account (the account mount), routing, queues, housekeeping.
  */
-import { createHash } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
-import type { IPublishPacket } from 'mqtt-packet';
 import { topicMatches } from '#libs/topics/topic-filter.ts';
 import type { AuthenticateRequest, AuthenticateResult, BrokerMetrics, Clock } from './domain/ports.ts';
 import { TopicTree, type Subscription } from '#libs/topics/topic-tree.ts';
@@ -15,7 +12,13 @@ import type { Connection } from './connection.ts';
 import { AccountTally, emptyAccountStats, type AccountStats } from './domain/account-tally.ts';
 import { FrameParser } from './frame-parser.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
-import { encodePublish, generatePacket } from './publish-codec.ts';
+import { CredentialCache } from './core/credential-cache.ts';
+import { ownPayload } from './core/own-payload.ts';
+import { PendingConnects } from './core/pending-connects.ts';
+import { PublishWriter } from './core/publish-writer.ts';
+import { RetainedStore } from './core/retained-store.ts';
+import { sweepConnections, sweepSessions } from './core/session-sweep.ts';
+import { WriteBatcher } from './core/write-batcher.ts';
 
 /**
  * Retained-store entries one pump examines per event-loop turn for new subscriptions. topicMatches
@@ -28,11 +31,6 @@ interface Target {
   qos: 0 | 1 | 2;
   retain: boolean;
   subscriptionIds: number[] | undefined;
-}
-
-interface CachedAuth {
-  result: AuthenticateResult & { allowed: true };
-  untilMs: number;
 }
 
 export class BrokerCore {
@@ -48,15 +46,14 @@ export class BrokerCore {
   /** Bad-credential counters per address and username; undefined when turned off. */
   readonly credentialThrottle: CredentialThrottle | undefined;
   readonly #trees = new Map<string, TopicTree<Session>>();
-  readonly #retained = new Map<string, Map<string, Message>>();
-  readonly #authCache = new LRUCache<string, CachedAuth>({ max: 100_000 });
+  readonly #retained = new RetainedStore((account) => this.retainedCap(account));
+  /** Undefined when the broker does not cache credentials (the authenticator has its own cache). */
+  readonly #credentials: CredentialCache | undefined;
   /** Per-account traffic on this edge; one entry per account that ever had a session here. */
   readonly #tallies = new Map<string, AccountTally>();
-  #retainedSeq = 0;
-  /** Connections per peer address that have not been answered a CONNACK yet. */
-  readonly #pendingByIp = new Map<string, number>();
-  #dirty: Connection[] = [];
-  #flushScheduled = false;
+  readonly #pending: PendingConnects;
+  readonly #writes = new WriteBatcher();
+  readonly #publish: PublishWriter;
   // Per-route scratch, reused so matching allocates no closures per message.
   readonly #targets = new Map<Session, Target>();
   #routeMessage: Message | undefined;
@@ -67,41 +64,18 @@ export class BrokerCore {
     this.clock = clock;
     this.metrics = metrics;
     this.credentialThrottle =
-      options.credentialThrottle === false ? undefined : new CredentialThrottle({ policy: options.credentialThrottle, nowMs: () => clock.now(), onEpisode: options.onCredentialThrottle });
+      options.credentialThrottle === false ? undefined : new CredentialThrottle({ policy: options.credentialThrottle, nowMs: () => clock.nowMs(), onEpisode: options.onCredentialThrottle });
+    this.#credentials = options.cacheCredentials ? new CredentialCache(options.authenticator, clock) : undefined;
+    this.#pending = new PendingConnects(options.maxPendingConnectsPerIp);
+    this.#publish = new PublishWriter(clock, metrics);
   }
 
   // ---- authentication (cached) --------------------------------------------------------------
 
-  /**
-   * CONNECT → Authenticator through a credential cache for the decision's TTL, never past the
-   * credential's expiry. Keyed by a hash of (username, password, client id, peer ip): client id
-   * and ip are in the key because ACL rules and IP allow-lists can depend on them.
-   */
+  /** CONNECT → Authenticator, through the credential cache when it is on (core/credential-cache.ts). */
   authenticate(request: AuthenticateRequest): AuthenticateResult | Promise<AuthenticateResult> {
-    if (!this.options.cacheCredentials) return this.options.authenticator.authenticate(request);
-    const key = createHash('sha256')
-      .update(request.username ?? '\u0000anonymous')
-      .update('\u0000')
-      .update(request.password ?? Buffer.alloc(0))
-      .update('\u0000')
-      .update(request.clientId)
-      .update('\u0000')
-      .update(request.peerIp)
-      .digest('base64');
-    const now = this.clock.now();
-    const hit = this.#authCache.get(key);
-    if (hit && hit.untilMs > now) return hit.result;
-    if (hit) this.#authCache.delete(key);
-    return this.#authenticateAndCache(request, key, now);
-  }
-
-  async #authenticateAndCache(request: AuthenticateRequest, key: string, now: number): Promise<AuthenticateResult> {
-    const result = await this.options.authenticator.authenticate(request);
-    if (result.allowed && result.cacheTtlMs > 0) {
-      const untilMs = Math.min(now + result.cacheTtlMs, result.expiresAtMs ?? Number.POSITIVE_INFINITY);
-      this.#authCache.set(key, { result, untilMs });
-    }
-    return result;
+    if (this.#credentials === undefined) return this.options.authenticator.authenticate(request);
+    return this.#credentials.authenticate(request);
   }
 
   // ---- per-account statistics ----------------------------------------------------------------
@@ -140,7 +114,7 @@ export class BrokerCore {
 
   /** Drops every cached credential decision (e.g. on an invalidation event). */
   dropAuthCache(): void {
-    this.#authCache.clear();
+    this.#credentials?.clear();
   }
 
   // ---- subscriptions ----------------------------------------------------------------------
@@ -188,35 +162,22 @@ export class BrokerCore {
    * the PUBLISH.
    */
   retain(account: string, message: Message): boolean {
-    let store = this.#retained.get(account);
     if (message.payload.length === 0) {
-      store?.delete(message.topic);
-      if (store && store.size === 0) this.#retained.delete(account);
+      this.#retained.delete(account, message.topic);
       this.cluster?.onRetain(account, message); // cluster: the retained store is cluster-wide
       return true;
     }
-    if (!store) {
-      store = new Map();
-      this.#retained.set(account, store);
-    }
-    if (!store.has(message.topic) && store.size >= this.retainedCap(account)) {
+    if (!this.#retained.put(account, message)) {
       this.metrics.count('retained_refused');
       return false;
     }
-    ownPayload(message);
-    message.retainedSeq = ++this.#retainedSeq;
-    // Re-inserted at the end, so a cursor that passed the topic's old position still finds it
-    // (and skips it by sequence: it was routed live).
-    store.delete(message.topic);
-    store.set(message.topic, message);
     this.cluster?.onRetain(account, message); // cluster: the retained store is cluster-wide
     return true;
   }
 
   /** Would a retained PUBLISH to `topic` be refused for the account's cap? (Checked before routing.) */
   isRetainedFull(account: string, topic: string): boolean {
-    const store = this.#retained.get(account);
-    return store !== undefined && store.size >= this.retainedCap(account) && !store.has(topic);
+    return this.#retained.isFull(account, topic);
   }
 
   /**
@@ -232,17 +193,8 @@ export class BrokerCore {
   }
 
   /** Retained messages matching `filter`, expired ones removed (admin and tests; delivery uses cursors). */
-  *retainedMatching(account: string, filter: string): Iterable<Message> {
-    const store = this.#retained.get(account);
-    if (!store) return;
-    const now = this.clock.now();
-    for (const message of store.values()) {
-      if (message.expiresAtMs !== undefined && message.expiresAtMs <= now) {
-        store.delete(message.topic);
-        continue;
-      }
-      if (topicMatches(filter, message.topic)) yield message;
-    }
+  retainedMatching(account: string, filter: string): Iterable<Message> {
+    return this.#retained.matching(account, filter, this.clock.nowMs());
   }
 
   /**
@@ -252,10 +204,10 @@ export class BrokerCore {
    * for the whole store, and nothing is dropped because a queue is full.
    */
   sendRetained(session: Session, levels: string, sub: Subscription<Session>): void {
-    const store = this.#retained.get(session.account);
+    const store = this.#retained.of(session.account);
     if (!store) return;
     const wildcard = levels.includes('+') || levels.includes('#');
-    const cursor: RetainedCursor = { sub, levels, iterator: undefined, untilSeq: this.#retainedSeq, pending: undefined };
+    const cursor: RetainedCursor = { sub, levels, iterator: undefined, untilSeq: this.#retained.seq, pending: undefined };
     if (wildcard) cursor.iterator = store.values();
     else {
       const one = store.get(levels);
@@ -267,8 +219,8 @@ export class BrokerCore {
 
   #drawRetained(session: Session, conn: Connection): void {
     const cursors = session.retainedCursors!;
-    const store = this.#retained.get(session.account);
-    const now = this.clock.now();
+    const store = this.#retained.of(session.account);
+    const now = this.clock.nowMs();
     let budget = RETAINED_SCAN_BUDGET;
     while (cursors.length > 0) {
       const c = cursors[0]!;
@@ -304,7 +256,7 @@ export class BrokerCore {
       }
       // [MQTT-3.3.1-8] retained messages sent on subscribe carry RETAIN=1.
       const d: Delivery = { message: m, qos, retain: true, subscriptionIds: c.sub.subscriptionId !== undefined ? [c.sub.subscriptionId] : undefined };
-      if (qos === 0) this.#send(conn, d, 0, false);
+      if (qos === 0) this.#publish.write(conn, d, 0, false);
       else this.#sendInflight(session, conn, d);
       if (!c.iterator) cursors.shift();
     }
@@ -404,7 +356,7 @@ export class BrokerCore {
   deliver(session: Session, delivery: Delivery, cache?: Map<string, Buffer>): void {
     const conn = session.connection;
     const message = delivery.message;
-    if (message.expiresAtMs !== undefined && message.expiresAtMs <= this.clock.now()) {
+    if (message.expiresAtMs !== undefined && message.expiresAtMs <= this.clock.nowMs()) {
       this.metrics.count('dropped_expired');
       return;
     }
@@ -419,7 +371,7 @@ export class BrokerCore {
         this.metrics.count('dropped_qos0_slow_consumer');
         return;
       }
-      this.#send(conn, delivery, 0, false, cache);
+      this.#publish.write(conn, delivery, 0, false, cache);
       return;
     }
     if (session.queue.length === 0 && session.inflight.size < conn.sendWindow && !conn.isBacklogged()) {
@@ -442,7 +394,7 @@ export class BrokerCore {
   #sendInflight(session: Session, conn: Connection, delivery: Delivery): void {
     ownPayload(delivery.message);
     const packetId = session.allocatePacketId();
-    if (this.#send(conn, delivery, packetId, false)) {
+    if (this.#publish.write(conn, delivery, packetId, false)) {
       session.setInflight({ ...delivery, packetId, state: 'publish' });
     }
   }
@@ -453,14 +405,14 @@ export class BrokerCore {
     if (!conn || !conn.connected) return;
     const queue = session.queue;
     let i = 0;
-    const now = this.clock.now();
+    const now = this.clock.nowMs();
     while (i < queue.length && session.inflight.size < conn.sendWindow && !conn.isBacklogged()) {
       const d = queue[i++]!;
       if (d.message.expiresAtMs !== undefined && d.message.expiresAtMs <= now) {
         this.metrics.count('dropped_expired');
         continue;
       }
-      if (d.qos === 0) this.#send(conn, d, 0, false);
+      if (d.qos === 0) this.#publish.write(conn, d, 0, false);
       else this.#sendInflight(session, conn, d);
     }
     if (i > 0) session.dequeue(i);
@@ -471,95 +423,15 @@ export class BrokerCore {
   resendInflight(session: Session, conn: Connection): void {
     for (const f of session.inflight.values()) {
       if (f.state === 'pubrel') conn.writeAck('pubrel', f.packetId);
-      else if (!this.#send(conn, f, f.packetId, true)) session.deleteInflight(f.packetId);
+      else if (!this.#publish.write(conn, f, f.packetId, true)) session.deleteInflight(f.packetId);
     }
   }
 
-  /**
-   * Encodes and writes one PUBLISH; false when it is over the client's Maximum Packet Size. To a v5
-   * client that takes topic aliases, a topic is sent once with its alias, then as the alias alone.
-   */
-  #send(conn: Connection, d: Delivery, packetId: number, dup: boolean, cache?: Map<string, Buffer>): boolean {
-    const v5 = conn.protocolVersion === 5;
-    const message = d.message;
-    const aliases = v5 ? conn.outboundAliases() : undefined;
-    let alias = 0;
-    let aliasKnown = false;
-    if (aliases !== undefined) {
-      alias = aliases.lookup(message.topic);
-      aliasKnown = alias !== 0;
-      if (!aliasKnown) alias = aliases.next();
-    }
-    const topic = aliasKnown ? '' : message.topic;
-    // QoS 0 fan-out: encode once per distinct (version, retain) and share the buffer (not when the
-    // packet carries this connection's own alias).
-    const key = cache !== undefined && packetId === 0 && d.subscriptionIds === undefined && alias === 0 ? `${conn.protocolVersion}${d.retain ? 1 : 0}` : undefined;
-    let buf = key !== undefined ? cache!.get(key) : undefined;
-    if (!buf && (!v5 || (message.properties === undefined && message.expiresAtMs === undefined && d.subscriptionIds === undefined))) {
-      buf = encodePublish(topic, message.payload, d.qos, d.retain, dup, packetId, v5, alias);
-      if (key !== undefined) cache!.set(key, buf);
-    }
-    if (!buf) {
-      const packet: IPublishPacket = {
-        cmd: 'publish',
-        topic,
-        payload: message.payload,
-        qos: d.qos,
-        retain: d.retain,
-        dup,
-      };
-      if (packetId !== 0) packet.messageId = packetId;
-      if (v5) {
-        const props: NonNullable<IPublishPacket['properties']> = message.properties ? { ...message.properties } : {};
-        if (message.expiresAtMs !== undefined) {
-          // [MQTT-3.3.2-6] forward the remaining lifetime.
-          props.messageExpiryInterval = Math.max(1, Math.ceil((message.expiresAtMs - this.clock.now()) / 1000));
-        }
-        if (d.subscriptionIds !== undefined) props.subscriptionIdentifier = d.subscriptionIds.length === 1 ? d.subscriptionIds[0]! : d.subscriptionIds;
-        if (alias !== 0) props.topicAlias = alias;
-        packet.properties = props;
-      }
-      buf = generatePacket(packet, conn.protocolVersion);
-      if (buf === undefined) {
-        this.metrics.count('dropped_unencodable');
-        return false;
-      }
-      if (key !== undefined) cache!.set(key, buf);
-    }
-    // [MQTT-3.1.2-27/28] never send a packet larger than the client's Maximum Packet Size: discard it
-    // (and leave the alias map as it was).
-    if (buf.length > conn.clientMaxPacketSize) {
-      this.metrics.count('dropped_too_large');
-      return false;
-    }
-    conn.write(buf);
-    if (aliases !== undefined) aliases.sent(message.topic, alias);
-    this.metrics.count('messages_out');
-    this.metrics.count('bytes_out', buf.length);
-    const tally = conn.session?.tally;
-    if (tally !== undefined) {
-      tally.messagesOut++;
-      tally.bytesOut += buf.length;
-    }
-    return true;
-  }
-
-  // ---- write batching ---------------------------------------------------------------------
+  // ---- write batching (core/write-batcher.ts) ----------------------------------------------
 
   markDirty(conn: Connection): void {
-    this.#dirty.push(conn);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      setImmediate(this.#flushAll);
-    }
+    this.#writes.markDirty(conn);
   }
-
-  readonly #flushAll = (): void => {
-    this.#flushScheduled = false;
-    const dirty = this.#dirty;
-    this.#dirty = [];
-    for (const conn of dirty) conn.flush();
-  };
 
   // ---- session lifecycle ------------------------------------------------------------------
 
@@ -595,7 +467,7 @@ export class BrokerCore {
     const message = will.message;
     // [3.1.3.2.4] the will's Message Expiry Interval is its lifetime from publication: queued and
     // retained copies expire like any message, and subscribers get the remaining lifetime.
-    if (will.expirySeconds !== undefined) message.expiresAtMs = this.clock.now() + will.expirySeconds * 1000;
+    if (will.expirySeconds !== undefined) message.expiresAtMs = this.clock.nowMs() + will.expirySeconds * 1000;
     const decision = session.principal.superuser ? 'allow' : session.acl.checkPublish(message.topic);
     const send = (allowed: boolean): void => {
       if (!allowed) {
@@ -623,18 +495,12 @@ export class BrokerCore {
    * can make us hold before authenticating is bounded, whatever it sends (or does not).
    */
   admitPending(peerIp: string): boolean {
-    const n = this.#pendingByIp.get(peerIp) ?? 0;
-    if (n >= this.options.maxPendingConnectsPerIp) return false;
-    this.#pendingByIp.set(peerIp, n + 1);
-    return true;
+    return this.#pending.admit(peerIp);
   }
 
   /** Gives the place back: once when the connection is answered CONNACK 0 or closes before. */
   settlePending(conn: Connection): void {
-    const n = this.#pendingByIp.get(conn.peerIp);
-    if (n === undefined) return;
-    if (n <= 1) this.#pendingByIp.delete(conn.peerIp);
-    else this.#pendingByIp.set(conn.peerIp, n - 1);
+    this.#pending.settle(conn.peerIp);
   }
 
   onConnectionClosing(conn: Connection): void {
@@ -649,15 +515,15 @@ export class BrokerCore {
       session.will = undefined;
     } else if (session.will) {
       // [MQTT-3.1.3-9] Will Delay: published later unless the session resumes first.
-      session.willAtMs = this.clock.now() + session.will.delaySeconds * 1000;
+      session.willAtMs = this.clock.nowMs() + session.will.delaySeconds * 1000;
     }
     if (session.expiryIntervalSeconds === 0) {
       this.endSession(session);
       return;
     }
-    session.expiresAtMs = this.clock.now() + session.expiryIntervalSeconds * 1000;
+    session.expiresAtMs = this.clock.nowMs() + session.expiryIntervalSeconds * 1000;
     this.cluster?.onSessionChanged(session); // cluster: kept in JetStream
-    if (session.willAtMs !== undefined && session.willAtMs <= this.clock.now()) this.publishWill(session);
+    if (session.willAtMs !== undefined && session.willAtMs <= this.clock.nowMs()) this.publishWill(session);
   }
 
   onHandlerError(conn: Connection, _err: unknown): void {
@@ -666,38 +532,12 @@ export class BrokerCore {
     conn.disconnect(RC.unspecified);
   }
 
-  #sweepConnection(conn: Connection, now: number): void {
-    if (!conn.connected) {
-      // Unauthenticated (no CONNECT yet, or one still being answered): held for the connect
-      // timeout at most, from the moment the socket was accepted.
-      if (now - conn.openedAtMs > this.options.connectTimeoutMs) conn.destroy();
-      return;
-    }
-    // [MQTT-3.1.2-24] nothing for 1.5× the keep-alive: close (v5 0x8D).
-    if (conn.keepaliveMs > 0 && now - conn.lastSeenMs > conn.keepaliveMs * 1.5) {
-      conn.disconnect(RC.keepAliveTimeout);
-      return;
-    }
-    const expiresAtMs = conn.principalExpiresAtMs;
-    if (expiresAtMs !== undefined && expiresAtMs <= now) conn.disconnect(RC.notAuthorized, 'credential expired');
-  }
-
-  /** Housekeeping: connect timeout, keep-alive, credential expiry, will delay, session expiry. */
+  /** Housekeeping (core/session-sweep.ts): connect timeout, keep-alive, credential expiry, will delay, session expiry. */
   sweep(): void {
-    const now = this.clock.now();
-    for (const conn of this.connections) {
-      try {
-        this.#sweepConnection(conn, now);
-      } catch (err) {
-        conn.fail(err);
-      }
-    }
-    for (const session of this.sessions.values()) {
-      if (session.connection) continue;
-      if (session.willAtMs !== undefined && session.willAtMs <= now) this.publishWill(session);
-      if (session.expiresAtMs !== undefined && session.expiresAtMs <= now) this.endSession(session);
-    }
-    for (const [key, hit] of [...this.#authCache.entries()]) if (hit.untilMs <= now) this.#authCache.delete(key);
+    const now = this.clock.nowMs();
+    sweepConnections(this.connections, now, this.options.connectTimeoutMs);
+    sweepSessions(this.sessions.values(), now, this);
+    this.#credentials?.sweep(now);
   }
 }
 
@@ -705,14 +545,4 @@ export class BrokerCore {
 export function mayReceiveThrough(sub: Subscription<Session>, topic: string): boolean {
   const acl = sub.owner.acl;
   return acl.mayReceive !== undefined && acl.mayReceive(topic);
-}
-
-/**
- * Inbound payloads are views into the socket chunk they arrived in (publish-codec.ts). A message
- * that is kept (queued, in flight) gets its own copy, once, so it does not pin the whole chunk.
- */
-function ownPayload(message: Message): void {
-  if (message.payloadOwned) return;
-  message.payloadOwned = true;
-  message.payload = Buffer.from(message.payload);
 }

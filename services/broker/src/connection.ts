@@ -89,7 +89,7 @@ export class Connection {
     this.stream = stream;
     this.transport = transport;
     this.peerIp = peerIp;
-    this.openedAtMs = broker.clock.now();
+    this.openedAtMs = broker.clock.nowMs();
     this.lastSeenMs = this.openedAtMs;
     // One set of listener functions for every connection (no closures per connection): they find
     // their Connection on the stream. 'drain' is listened to only while a write is backed up.
@@ -172,7 +172,7 @@ export class Connection {
    */
   #onData(chunk: Buffer): void {
     if (this.closed) return;
-    this.lastSeenMs = this.broker.clock.now();
+    this.lastSeenMs = this.broker.clock.nowMs();
     let buf = chunk;
     const frame = this.#partialFrame;
     const partial = this.#partial;

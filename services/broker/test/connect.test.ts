@@ -112,7 +112,7 @@ describe('CONNECT / CONNACK', () => {
   });
 
   it('PINGREQ keeps a connection alive', async () => {
-    const clock = { t: Date.now(), now: () => clock.t };
+    const clock = { t: Date.now(), nowMs: () => clock.t };
     tb = await startBroker({ clock });
     const login = (clientId: string) => ({ cmd: 'connect' as const, protocolId: 'MQTT' as const, protocolVersion: 4 as const, clientId, clean: true, keepalive: 1, username: 'alice', password: Buffer.from('pw-a') });
     const r = await raw(tb.port, 4);
@@ -167,7 +167,7 @@ describe('CONNECT / CONNACK', () => {
 
   it('a credential that expires disconnects the client (0x87)', async () => {
     // The broker's clock is injected: the credential expires when the test says, however slow the machine.
-    const clock = { ms: Date.now(), now: () => clock.ms };
+    const clock = { ms: Date.now(), nowMs: () => clock.ms };
     tb = await startBroker({ clock, users: [{ username: 'temp', password: 'x', account: 'acc_t', expiresAtMs: clock.ms + 60_000 }] });
     const c = await tb.connect({ protocolVersion: 5, username: 'temp', password: 'x' });
     let reason: number | undefined;

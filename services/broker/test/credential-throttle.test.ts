@@ -17,7 +17,7 @@ afterEach(async () => {
 });
 
 function setup(policy: Record<string, number> = {}) {
-  const clock = { t: 1_000_000, now: () => clock.t };
+  const clock = { t: 1_000_000, nowMs: () => clock.t };
   const authenticator = new InMemoryAuthenticator({ users: defaultUsers });
   const episodes: ThrottleEpisode[] = [];
   return { clock, authenticator, episodes, options: { authenticator, clock, credentialThrottle: policy, onCredentialThrottle: (e: ThrottleEpisode) => episodes.push(e) } };

@@ -51,7 +51,7 @@ async function start(options: Partial<BrokerOptions> = {}): Promise<Broker> {
     authenticator: new HangingAuthenticator(),
     quota: new UnlimitedQuotaMeter(),
     metrics,
-    clock: { now: () => nowMs },
+    clock: { nowMs: () => nowMs },
     tcp: false,
     sweepIntervalMs: 20,
     ...options,

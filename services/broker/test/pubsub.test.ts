@@ -179,7 +179,7 @@ describe('publish / subscribe', () => {
 
   it('message expiry: an expired queued message is not delivered; the remaining lifetime is forwarded', async () => {
     let offsetMs = 0;
-    tb = await startBroker({ clock: { now: () => Date.now() + offsetMs } });
+    tb = await startBroker({ clock: { nowMs: () => Date.now() + offsetMs } });
     const s = await tb.connect({ protocolVersion: 5, clientId: 'exp', clean: false, properties: { sessionExpiryInterval: 60 } });
     await s.subscribeAsync('e/#', { qos: 1 });
     await s.endAsync();

@@ -148,7 +148,7 @@ describe('sessions and wills', () => {
   });
 
   it('will delay: not sent if the session resumes in time; sent after the delay otherwise (v5)', async () => {
-    const clock = { t: Date.now(), now: () => clock.t };
+    const clock = { t: Date.now(), nowMs: () => clock.t };
     tb = await startBroker({ clock });
     const w = await tb.connect();
     const got = collect(w);
@@ -177,7 +177,7 @@ describe('sessions and wills', () => {
   describe('Message Expiry on wills (v5)', () => {
     /** The broker's clock, moved by the test (no real waiting through a lifetime). */
     const fakeClock = () => {
-      const c = { t: Date.now(), now: () => c.t };
+      const c = { t: Date.now(), nowMs: () => c.t };
       return c;
     };
     const die = (c: unknown) => (c as { stream: { destroy(): void } }).stream.destroy();

@@ -40,6 +40,7 @@ import { PostgresIdentityStore } from './store/postgres-identity-store.ts';
 import { auditHandlers } from './grpc/audit-handlers.ts';
 import { PostgresAuditStore, PostgresRefreshTokenStore, PostgresSigningKeyStore, PostgresThrottleStore } from './store/postgres-session-store.ts';
 import { authenticateWithAccessTokens, createAccessTokenVerifier } from './user-principal.ts';
+import { systemClock } from '#libs/clock/index.ts';
 
 export const identityMigrations = { schema: 'identity', dir: fileURLToPath(new URL('../migrations', import.meta.url)) };
 
@@ -78,7 +79,7 @@ const KEY_RING_REFRESH_MS = 60_000;
 /** Composition root of the identity service: stores, crypto, core, sessions, gRPC and HTTP. */
 export function createIdentityApp(config: IdentityAppConfig, deps: IdentityAppDeps): IdentityApp {
   const db = deps.database.db;
-  const clock = deps.clock ?? { nowMs: () => Date.now() };
+  const clock = deps.clock ?? systemClock;
   const random = new NodeRandomSource();
   const digest = new NodeSecretDigest();
   const secretBox = createSecretBox(deps.secretKey);

@@ -1,3 +1,1 @@
-import type { Clock } from '../domain/ports.ts';
-
-export const systemClock: Clock = { now: () => Date.now() };
+export { systemClock } from '#libs/clock/index.ts';

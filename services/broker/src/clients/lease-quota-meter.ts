@@ -1,6 +1,7 @@
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { QuotaService } from '#gen/tollgate/quota/v1/quota_pb.js';
+import { systemClock, type Clock } from '#libs/clock/index.ts';
 import type { QuotaMeter, SpendResult } from '../domain/ports.ts';
 import { createConnectionSlotBlocks } from './connection-slot-blocks.ts';
 
@@ -12,7 +13,7 @@ export interface LeaseQuotaMeterOptions {
   failOpen: boolean;
   onUnavailable?: () => void;
   /** The edge's clock (the broker's `Clock`): retry times and throttle waits are read from it, never from Date.now directly. */
-  clock?: { now(): number };
+  clock?: Clock;
   /**
    * Messages (and 1,000× bytes) asked for per lease. Quota grants less where a limit is near (its
    * fair share); an unlimited account gets it all, so at 100k msgs/s an edge asks ~5 times a second.
@@ -43,7 +44,7 @@ const OK: SpendResult = { kind: 'ok' };
  */
 export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { forget(account: string): void; forgetAll(): void; stop(): Promise<void> } {
   const leaseSize = options.leaseSize ?? 20_000;
-  const clock = options.clock ?? { now: () => Date.now() };
+  const clock = options.clock ?? systemClock;
   // Hot path: one Map lookup per message (by account), no string building, no allocation.
   const accounts = new Map<string, { messages: Budget; bytes: Budget; usedMessages: number; usedBytes: number }>();
   const pendingBatches: { batchId: string; items: { accountId: string; metric: string; amount: bigint }[] }[] = [];
@@ -57,7 +58,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
   };
 
   function refill(account: string, metric: string, b: Budget, want: number): void {
-    if (b.inflight || clock.now() < b.retryAtMs) return;
+    if (b.inflight || clock.nowMs() < b.retryAtMs) return;
     b.inflight = options.quota
       .lease({ accountId: account, metric, want: BigInt(want), edgeId: options.edgeId }, { deadlineMs: 500 })
       .then((res) => {
@@ -65,11 +66,11 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
         b.remaining += Number(res.granted);
         b.refillBelow = Number(res.refillBelow);
         b.exhausted = res.volumeExhausted;
-        if (res.granted === 0n) b.retryAtMs = clock.now() + Math.max(10, Math.min(Number(res.retryAfterMs), 60_000));
+        if (res.granted === 0n) b.retryAtMs = clock.nowMs() + Math.max(10, Math.min(Number(res.retryAfterMs), 60_000));
       })
       .catch((error: unknown) => {
         b.unavailable = true;
-        b.retryAtMs = clock.now() + 1_000;
+        b.retryAtMs = clock.nowMs() + 1_000;
         options.onUnavailable?.();
         options.logger.warn({ err: error }, 'quota lease failed');
       })
@@ -93,7 +94,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       return options.failOpen ? OK : { kind: 'throttled', retryAfterMs: 1_000 };
     }
     refill(account, metric, b, Math.max(want, amount));
-    return { kind: 'throttled', retryAfterMs: Math.max(5, b.retryAtMs - clock.now()) };
+    return { kind: 'throttled', retryAfterMs: Math.max(5, b.retryAtMs - clock.nowMs()) };
   }
 
   async function report(): Promise<void> {
@@ -104,7 +105,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       a.usedMessages = 0;
       a.usedBytes = 0;
     }
-    if (items.length) pendingBatches.push({ batchId: `${options.edgeId}-${clock.now().toString(36)}-${batchSeq++}`, items });
+    if (items.length) pendingBatches.push({ batchId: `${options.edgeId}-${clock.nowMs().toString(36)}-${batchSeq++}`, items });
     while (pendingBatches.length) {
       try {
         await options.quota.reportUsage({ batchId: pendingBatches[0]!.batchId, edgeId: options.edgeId, items: pendingBatches[0]!.items });
@@ -124,6 +125,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     failOpen: options.failOpen,
     onUnavailable: options.onUnavailable,
     ttlMs: options.slotTtlMs,
+    nowMs: () => clock.nowMs(),
   });
 
   return {

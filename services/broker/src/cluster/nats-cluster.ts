@@ -355,7 +355,7 @@ export class NatsCluster implements BrokerCluster {
       return false;
     }
     const seq = ++this.#seq;
-    const frame = encodeClusterMessage({ origin: this.#origin, seq, account, clientId, message }, this.#core!.clock.now());
+    const frame = encodeClusterMessage({ origin: this.#origin, seq, account, clientId, message }, this.#core!.clock.nowMs());
     if (frame.length > nc.info!.max_payload) {
       // Over the server's max_payload (1 MiB by default, like our Maximum Packet Size): local only.
       this.#count('too_large');
@@ -692,7 +692,7 @@ export class NatsCluster implements BrokerCluster {
     try {
       const kv = await this.#sessionsBucket();
       if (!kv) return;
-      const now = core.clock.now();
+      const now = core.clock.nowMs();
       const max = (this.#nc?.info?.max_payload ?? 1_048_576) - 16_384;
       await Promise.all(
         sessions.map(async (s) => {
@@ -724,7 +724,7 @@ export class NatsCluster implements BrokerCluster {
       const parked = entry.json<Partial<StoredSession> & SessionSnapshot>();
       // Online when its edge died (no holder answered): the connection ended with that edge. The
       // client is back before any will delay ran out: no will [MQTT-3.1.3-9].
-      if (!parked.online && (parked.expiresAtMs === undefined || parked.expiresAtMs <= this.#core!.clock.now())) return null;
+      if (!parked.online && (parked.expiresAtMs === undefined || parked.expiresAtMs <= this.#core!.clock.nowMs())) return null;
       this.#count('session_unparked');
       return parked;
     } catch (error) {
@@ -853,7 +853,7 @@ export class NatsCluster implements BrokerCluster {
   /** What JetStream keeps of `session`: its snapshot, its will if it may be published, its timers. */
   async #stored(session: Session): Promise<StoredSession> {
     const core = this.#core!;
-    const now = core.clock.now();
+    const now = core.clock.nowMs();
     const snap = snapshotSession(core, session, (this.#nc?.info?.max_payload ?? 1_048_576) - 16_384, false);
     const stored: StoredSession = { ...snap, owner: this.#edgeKey, principal: session.principal, online: session.connection?.connected === true };
     if (session.expiresAtMs !== undefined) stored.expiresAtMs = session.expiresAtMs;
@@ -943,7 +943,7 @@ export class NatsCluster implements BrokerCluster {
             // A timeout is a slow edge, not a dead one: only NATS's "nobody subscribes" counts.
             if (!isNoResponders(error) || !this.#connected) return;
             // Just back from a NATS outage: the others are reconnecting as well, not dead.
-            if (this.#core!.clock.now() - this.#linkedAtMs < 5 * every) return;
+            if (this.#core!.clock.nowMs() - this.#linkedAtMs < 5 * every) return;
             const misses = (this.#misses.get(key) ?? 0) + 1;
             this.#misses.set(key, misses);
             if (misses >= 3) await this.#claimDeadEdge(kv, key);
@@ -1000,7 +1000,7 @@ export class NatsCluster implements BrokerCluster {
    */
   async #adopt(kv: KV, kvKey: string, revision: number, stored: StoredSession): Promise<void> {
     const core = this.#core!;
-    const now = core.clock.now();
+    const now = core.clock.nowMs();
     const clientId = tokensToTopic(kvKey.slice(kvKey.indexOf('.') + 1));
     if (clientId === undefined) return;
     const key = `${stored.principal.account}\u0000${clientId}`;
@@ -1119,7 +1119,7 @@ export class NatsCluster implements BrokerCluster {
     const disconnects = this.#disconnects;
     await nc.flush().catch(() => {});
     if (!nc.isClosed() && disconnects === this.#disconnects && !this.#stopped) {
-      this.#linkedAtMs = this.#core?.clock.now() ?? 0;
+      this.#linkedAtMs = this.#core?.clock.nowMs() ?? 0;
       set(true);
     }
   }
@@ -1185,7 +1185,7 @@ export class NatsCluster implements BrokerCluster {
   #onSharedMessage(entry: { account: string; levels: string; group: string }, data: Uint8Array): void {
     const core = this.#core;
     if (!core) return;
-    const m = decodeClusterMessage(data, core.clock.now());
+    const m = decodeClusterMessage(data, core.clock.nowMs());
     if (!m || m.account !== entry.account) {
       this.#count('undecodable');
       return;
@@ -1197,7 +1197,7 @@ export class NatsCluster implements BrokerCluster {
   #onRemoteMessage(data: Uint8Array): void {
     const core = this.#core;
     if (!core) return;
-    const m = decodeClusterMessage(data, core.clock.now());
+    const m = decodeClusterMessage(data, core.clock.nowMs());
     if (!m) {
       this.#count('undecodable');
       return;

@@ -77,7 +77,7 @@ const delivery = (d: Delivery, nowMs: number, idOf?: FrameIdOf): WireDelivery =>
  * as `dropped_queue_full`), oldest kept first, like a full queue.
  */
 export function snapshotSession(core: BrokerCore, session: Session, maxBytes: number, countDrops = true, idOf?: FrameIdOf): SessionSnapshot {
-  const now = core.clock.now();
+  const now = core.clock.nowMs();
   const snap: SessionSnapshot = {
     expirySeconds: session.expiryIntervalSeconds,
     subscriptions: [...session.subscriptions.values()].map((s) => ({ f: s.filter, q: s.qos, nl: s.noLocal, rap: s.retainAsPublished, rh: s.retainHandling, ...(s.subscriptionId !== undefined ? { id: s.subscriptionId } : {}) })),
@@ -134,7 +134,7 @@ export function adoptedAcl(willTopic: string | undefined): TopicAuthorizer {
 
 /** Installs a snapshot as an offline session of this edge (the CONNECT that asked for it resumes it). */
 export function installSession(core: BrokerCore, principal: Principal, clientId: string, acl: TopicAuthorizer, snap: SessionSnapshot): Session {
-  const now = core.clock.now();
+  const now = core.clock.nowMs();
   const session = new Session(`${principal.account}\u0000${clientId}`, clientId, principal, acl, core.tallyOf(principal.account));
   session.expiryIntervalSeconds = snap.expirySeconds;
   // Offline until the CONNECT completes; expires like any offline session if it never does.
@@ -158,7 +158,7 @@ export function installSession(core: BrokerCore, principal: Principal, clientId:
  * meanwhile; a message this edge got both ways (same frame id) is kept once [MQTT-4.3.3].
  */
 export function mergeMoved(core: BrokerCore, session: Session, before: number, rest: SessionSnapshot, idOf: FrameIdOf): number {
-  const now = core.clock.now();
+  const now = core.clock.nowMs();
   const have = new Set<string>();
   for (const d of [...session.inflight.values(), ...session.queue]) {
     const id = idOf(d.message);

@@ -118,9 +118,8 @@ export interface RetainedLimits {
   load(account: string): Promise<void>;
 }
 
-export interface Clock {
-  now(): number;
-}
+/** The mesh's one clock port (libs/clock). */
+export type { Clock } from '#libs/clock/index.ts';
 
 export type BrokerCounter =
   | 'connections_opened'

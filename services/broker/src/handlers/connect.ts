@@ -282,7 +282,7 @@ function connectWithSlot(a: ConnectAttempt, auth: AuthenticateResult & { allowed
   session.connection = conn;
   conn.connected = true;
   broker.settlePending(conn);
-  conn.connectedAtMs = broker.clock.now();
+  conn.connectedAtMs = broker.clock.nowMs();
   conn.principalExpiresAtMs = auth.expiresAtMs;
   if (props?.maximumPacketSize !== undefined) conn.clientMaxPacketSize = props.maximumPacketSize;
   conn.sendWindow = Math.min(props?.receiveMaximum ?? 65_535, broker.options.maxInflightOut);

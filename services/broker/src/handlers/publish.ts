@@ -117,7 +117,7 @@ function accept(conn: Connection, packet: IPublishPacket, topic: string, payload
     qos,
     retain: packet.retain,
     properties: conn.protocolVersion === 5 && props ? forwardable(props) : undefined,
-    expiresAtMs: expiry !== undefined ? broker.clock.now() + expiry * 1000 : undefined,
+    expiresAtMs: expiry !== undefined ? broker.clock.nowMs() + expiry * 1000 : undefined,
   };
   if (packet.retain && !broker.retain(session.account, message)) {
     // Over the account's retained cap: refused whole (not stored, not routed), counted by retain().

@@ -9,9 +9,8 @@ import type { Permission } from './resource-access.ts';
 import type { Role } from './roles.ts';
 import type { TotpEnrollment } from './two-factor.ts';
 
-export interface Clock {
-  nowMs(): number;
-}
+/** The mesh's one clock port (libs/clock). */
+export type { Clock } from '#libs/clock/index.ts';
 
 /** Cryptographically secure random bytes (`NodeRandomSource` in production, a seeded fake in tests). */
 export interface RandomSource {

@@ -1,8 +1,7 @@
 import type { Limit } from './limits.ts';
 
-export interface Clock {
-  nowMs(): number;
-}
+/** The mesh's one clock port (libs/clock). */
+export type { Clock } from '#libs/clock/index.ts';
 
 /** One level of an account path, root first: the limits set on that account (not inherited). */
 export interface PathLevel {
