@@ -100,7 +100,15 @@ describe('authz service (real schema, real gRPC)', () => {
     await authz.revokeToken({ tokenId: earlier.token!.id }, bearer(t.masterToken));
     const abort = new AbortController();
     const stream = authz.watchInvalidations({}, { ...serviceHeaders, signal: abort.signal })[Symbol.asyncIterator]();
-    await new Promise((r) => setTimeout(r, 100)); // the stream is open server-side
+    // The stream is open server-side once an event of a sentinel revoked after asking arrives (no
+    // guessed sleep): a fresh sentinel each round, in case a round's revoke came before the stream.
+    const opened = stream.next();
+    let first: Awaited<typeof opened> | undefined;
+    while (!first) {
+      const sentinel = await authz.createToken({ accountId: t.accountId, kind: TokenKind.STANDARD }, bearer(t.masterToken));
+      await authz.revokeToken({ tokenId: sentinel.token!.id }, bearer(t.masterToken));
+      first = await Promise.race([opened, new Promise<undefined>((r) => setTimeout(r, 200, undefined))]);
+    }
     // Time from the revoke call to the event; the best of three, so that a busy CI machine's
     // scheduling noise is not taken for the feed's latency.
     const latencies: number[] = [];
