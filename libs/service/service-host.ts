@@ -1,3 +1,4 @@
+import type { Clock } from '#libs/clock/index.ts';
 import type { Hono } from 'hono';
 import type { Database } from '#libs/db/index.ts';
 import { startHttpServer, type HttpServerHandle } from '#libs/http/index.ts';
@@ -11,6 +12,8 @@ export interface ServiceDeps {
   telemetry: Telemetry;
   /** The mesh's 32-byte TOLLGATE_SECRET_KEY (encryption at rest, service credentials). */
   secretKey: Uint8Array;
+  /** What time it is for the service's decisions (libs/clock); the process clock when unset. */
+  clock?: Clock | undefined;
 }
 
 export interface ServiceListen {

@@ -43,7 +43,7 @@ const clip = (value: string | undefined, max = 256) => (value ?? '').slice(0, ma
  * decisions all the same: counted in `tollgate.authz.decisions{result,reason,source}` and kept in the
  * recent-decisions ring, under the caller's account when the username names a known principal.
  */
-export function createAdapterRefusals(core: AuthzCore, nowMs: () => number = Date.now) {
+export function createAdapterRefusals(core: AuthzCore, nowMs: () => number = () => core.clock.nowMs()) {
   async function accountOf(credential: Credential | undefined, peerIp: string | undefined): Promise<{ accountId: string; subject: string }> {
     if (!credential) return { accountId: '', subject: '' };
     try {

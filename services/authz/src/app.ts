@@ -70,6 +70,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
   const quotaClient = createLazyClient(QuotaService, () => config.peers.address('quota'), { tls: config.clientTls, tracer: telemetry.tracer, defaultDeadlineMs: 2_000, headers: { authorization: `Bearer ${mintServiceCredential(deps.secretKey, 'authz')}` } });
   const core = createAuthzCore({
     store,
+    ...(deps.clock ? { clock: deps.clock } : {}),
     identity,
     decisionTtlMs: config.decisionTtlMs,
     decisionLog: new DecisionLog({ meter: telemetry.meter }),
@@ -83,7 +84,7 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
       return [tree.account!.id, ...tree.descendants.map((a) => a.id)];
     },
   });
-  const hub = createInvalidationHub({ database: deps.database, store, logger: deps.logger, onEvent: core.onInvalidation });
+  const hub = createInvalidationHub({ database: deps.database, store, logger: deps.logger, onEvent: core.onInvalidation, clock: core.clock });
   const requireAdmin = createAdminGuard({
     secretKey: deps.secretKey,
     async authenticate(bearer, peerIp) {

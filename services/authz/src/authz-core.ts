@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '#libs/clock/index.ts';
 import type { TokenStore } from './domain/token-record.ts';
 import type { IdentityPeer } from './clients/identity-peer.ts';
 import type { JwtOutcome } from './clients/jwks-cache.ts';
@@ -13,7 +14,8 @@ import { createAuthorize } from './core/authorize.ts';
 export interface AuthzCoreOptions {
   store: TokenStore;
   identity: IdentityPeer;
-  nowMs?: () => number;
+  /** What time it is (libs/clock): tests inject a fake one. */
+  clock?: Clock;
   /** Default decision cache TTL. */
   decisionTtlMs?: number;
   /** How long an account path (and its suspension state) is cached; the identity feed clears it sooner. */
@@ -37,7 +39,8 @@ export interface AuthzCoreOptions {
  */
 export function createAuthzCore(options: AuthzCoreOptions) {
   const { store, identity } = options;
-  const now = options.nowMs ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.nowMs();
   const defaultTtlMs = options.decisionTtlMs ?? 60_000;
   const decisions = options.decisionLog ?? new DecisionLog();
   const cache = createTokenCache({
@@ -64,6 +67,7 @@ export function createAuthzCore(options: AuthzCoreOptions) {
   }
 
   return {
+    clock,
     store,
     identity,
     decisions,

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '#libs/clock/index.ts';
 import type { Database } from '#libs/db/index.ts';
 import type { Logger } from '#libs/telemetry/index.ts';
 import type { InvalidationEvent, TokenStore } from './domain/token-record.ts';
@@ -23,7 +24,8 @@ export interface InvalidationHubOptions {
   pollMs?: number;
   /** How often absolute token expiries are turned into TOKEN_EXPIRED events. */
   expiryScanMs?: number;
-  nowMs?: () => number;
+  /** What time it is (libs/clock). */
+  clock?: Clock;
 }
 
 /**
@@ -33,7 +35,8 @@ export interface InvalidationHubOptions {
  */
 export function createInvalidationHub(options: InvalidationHubOptions): InvalidationHub {
   const { store, logger } = options;
-  const now = options.nowMs ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  const now = () => clock.nowMs();
   const subscribers = new Set<(event: InvalidationEvent) => void>();
   const wakers = new Set<() => void>();
   let stopping = false;

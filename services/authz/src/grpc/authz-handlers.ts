@@ -161,7 +161,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
       return {
         replicaId: feed.replica.id,
         startedAt: timestampFromMs(feed.replica.startedAtMs),
-        at: timestampFromMs(Date.now()),
+        at: timestampFromMs(core.clock.nowMs()),
         accounts: accounts.length,
         allowed: BigInt(s.allowed),
         denied: BigInt(s.denied),
@@ -188,7 +188,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
       // source is whoever its credential names (a broker cannot pass for envoy).
       const source = requireService(feed.secretKey, ctx);
       if (req.decisions.length > MAX_REPORTED) throw invalidArgument('decisions', `at most ${MAX_REPORTED} per call`);
-      const nowMs = Date.now();
+      const nowMs = core.clock.nowMs();
       const records = req.decisions.map((d, i) => {
         if (d.action !== 'publish' && d.action !== 'subscribe') throw invalidArgument(`decisions[${i}].action`, 'must be publish or subscribe');
         required(d.accountId, `decisions[${i}].account_id`);

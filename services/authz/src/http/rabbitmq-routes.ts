@@ -52,7 +52,7 @@ export function rabbitmqRoutes(core: AuthzCore, credentials: BrokerCredentials, 
     d: { action: string; resource: string; principal?: Principal | undefined; accountId?: string | undefined; clientId?: string | null | undefined; peerIp?: string | null | undefined },
   ) =>
     core.decisions.record({
-      atMs: Date.now(),
+      atMs: core.clock.nowMs(),
       allowed,
       reason,
       action: d.action,
