@@ -24,7 +24,7 @@ let base: string;
 let a: { accountId: string; masterToken: string };
 let b: { accountId: string; masterToken: string };
 /** Things of tenant a, made through the API itself. */
-const ids = { sub: '', user: '', token: '', aclSecret: '', totpSecret: '' };
+const ids = { sub: '', user: '', username: '', token: '', aclSecret: '', totpSecret: '', oauthClient: '', sso: '' };
 const totpCode = (secret: string) => new TOTP({ secret: Secret.fromBase32(secret) }).generate();
 
 async function call(method: string, path: string, options: { token?: string | null; body?: unknown; headers?: Record<string, string> } = {}) {
@@ -53,14 +53,27 @@ beforeAll(async () => {
   const sub = await call('POST', '/accounts', { body: { name: 'plant 7' } });
   expect(sub.status).toBe(201);
   ids.sub = (sub.json.account as { id: string }).id;
-  const user = await call('POST', '/users', { body: { username: `ops-${Date.now()}`, password: 'correct horse battery staple', account_id: ids.sub, role: 'viewer' } });
+  ids.username = `ops-${Date.now()}`;
+  const user = await call('POST', '/users', { body: { username: ids.username, password: 'correct horse battery staple', account_id: ids.sub, role: 'viewer' } });
   expect(user.status).toBe(201);
   ids.user = (user.json.user as { id: string }).id;
+  await makeOAuthThings();
   const token = await call('POST', '/tokens', { body: { account_id: ids.sub, kind: 'acl', name: 'sensor', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/7/#'] }] } });
   expect(token.status).toBe(201);
   ids.token = token.json.id as string;
   ids.aclSecret = token.json.secret as string;
 });
+
+/** A confidential OAuth client and an SSO connection of the subaccount (the route check deletes both). */
+async function makeOAuthThings() {
+  const client = await call('POST', '/oauth-clients', { body: { account_id: ids.sub, name: 'plant backend', type: 'service' } });
+  expect(client.status).toBe(201);
+  expect(client.json.client_secret).toMatch(/^tgcs_/);
+  ids.oauthClient = (client.json.client as { client_id: string }).client_id;
+  const sso = await call('POST', '/sso-connections', { body: { account_id: ids.sub, name: 'Plant IdP', issuer: 'https://idp.plant.example', client_id: 'tollgate', client_secret: 'upstream secret' } });
+  expect(sso.status).toBe(201);
+  ids.sso = (sso.json.connection as { id: string }).id;
+}
 
 afterAll(async () => {
   await consoleApp?.stop();
@@ -69,7 +82,7 @@ afterAll(async () => {
 
 /** One valid call of each operation on tenant a's things, by `METHOD path` as documented. */
 function validCall(method: string, path: string): { path: string; body?: unknown } {
-  const concrete = path.replace('{account_id}', ids.sub).replace('{user_id}', ids.user).replace('{token_id}', ids.token).replace('{client_id}', 'nobody-here').replace('{resource_id}', 'dataset.7');
+  const concrete = path.replace('/oauth-clients/{client_id}', `/oauth-clients/${ids.oauthClient}`).replace('{connection_id}', ids.sso).replace('{username}', encodeURIComponent(ids.username)).replace('{account_id}', ids.sub).replace('{user_id}', ids.user).replace('{token_id}', ids.token).replace('{client_id}', 'nobody-here').replace('{resource_id}', 'dataset.7');
   const bodies: Record<string, unknown> = {
     'POST /accounts': { name: 'made by the route check', parent_id: ids.sub },
     'PATCH /accounts/{account_id}': { name: 'plant 7 renamed' },
@@ -86,8 +99,15 @@ function validCall(method: string, path: string): { path: string; body?: unknown
     'POST /users/{user_id}/password': { current_password: 'correct horse battery staple', new_password: 'another horse battery staple' },
     'PUT /accounts/{account_id}/datasets/{resource_id}/restricted': { restricted: true },
     'PUT /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { permission: 'read' },
+    'POST /oauth-clients': { account_id: ids.sub, name: 'plant dashboard', type: 'web', redirect_uris: ['https://plant.example/callback'], first_party: true },
+    'PATCH /oauth-clients/{client_id}': { name: 'plant backend renamed', scopes: ['tollgate'], acl_rules: [{ effect: 'allow', actions: ['subscribe'], resources: ['mqtt:plant/7/#'] }] },
+    'POST /sso-connections': { account_id: ids.sub, kind: 'oidc', name: 'Second IdP', issuer: 'https://idp2.plant.example', client_id: 'tollgate', client_secret: 'upstream secret', provisioning: 'jit', default_role: 'viewer' },
+    'POST /users/{username}/unlock': { address: '192.0.2.7' },
   };
   if (path === '/accounts/{account_id}/datasets/{resource_id}/access') return { path: `${concrete}?user_id=${ids.user}&permission=read` };
+  if (path === '/oauth-clients' || path === '/sso-connections') {
+    if (method === 'GET') return { path: `${path}?account_id=${ids.sub}` };
+  }
   if (path === '/stats') return { path: `/stats?account_id=${ids.sub}&subtree=true` };
   if (path === '/decisions/stats') return { path: `/decisions/stats?account_id=${ids.sub}&subtree=true` };
   if (method === 'POST' && path === '/users/{user_id}/totp/confirm') bodies[`${method} ${path}`] = { code: totpCode(ids.totpSecret) };
@@ -123,6 +143,10 @@ describe('the OpenAPI document', () => {
       const { path: concrete, body } = validCall(method, path);
       const answer = await call(method, concrete, { body });
       if (key === 'POST /users/{user_id}/totp') ids.totpSecret = answer.json.secret as string;
+      // A client secret is in the answer that made it (a confidential client's), and nowhere else.
+      if (key === 'POST /oauth-clients' || key === 'POST /oauth-clients/{client_id}/rotate-secret') expect(answer.json.client_secret, key).toMatch(/^tgcs_/);
+      if (key === 'PATCH /oauth-clients/{client_id}') expect(answer.json.client).toMatchObject({ name: 'plant backend renamed', acl_rules: [{ effect: 'allow', actions: ['subscribe'], resources: ['mqtt:plant/7/#'] }], acl_token_id: expect.stringMatching(/^tok_/) });
+      if (key === 'GET /oauth-clients/{client_id}') expect(answer.json).not.toHaveProperty('client_secret');
       if (key === 'GET /stats') {
         expect(answer).toMatchObject({ status: 200, json: { account_id: ids.sub, subtree: true, accounts: 1, connections: 0 } });
         // The edge-wide counters cover every tenant: the broker answers them to a mesh service
@@ -193,6 +217,16 @@ function cases(): Record<string, { bad?: { path: string; body?: unknown; field: 
     'PUT /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/${ids.user}`, body: { permission: 'all' }, field: 'permission' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/${ids.user}`, body: { permission: 'admin' } } },
     'DELETE /accounts/{account_id}/datasets/{resource_id}/grants/{user_id}': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/acc_x`, field: 'user_id' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/grants/${ids.user}` } },
     'GET /accounts/{account_id}/datasets/{resource_id}/access': { bad: { path: `/accounts/${ids.sub}/datasets/dataset.7/access?user_id=${ids.user}&permission=root`, field: 'permission' }, foreign: { path: `/accounts/${ids.sub}/datasets/dataset.7/access?user_id=${ids.user}&permission=read` } },
+    'GET /oauth-clients': { bad: { path: '/oauth-clients?account_id=usr_x', field: 'account_id' }, foreign: { path: `/oauth-clients?account_id=${ids.sub}` } },
+    'POST /oauth-clients': { bad: { path: '/oauth-clients', body: { name: 'x', type: 'daemon' }, field: 'type' }, foreign: { path: '/oauth-clients', body: { account_id: ids.sub, name: 'intruder', type: 'service' } } },
+    'GET /oauth-clients/{client_id}': { bad: { path: '/oauth-clients/tok_abc', field: 'client_id' }, foreign: { path: `/oauth-clients/${ids.oauthClient}` } },
+    'PATCH /oauth-clients/{client_id}': { bad: { path: `/oauth-clients/${ids.oauthClient}`, body: { redirect_uris: 'https://x.example/cb' }, field: 'redirect_uris' }, foreign: { path: `/oauth-clients/${ids.oauthClient}`, body: { name: 'mine now' } } },
+    'POST /oauth-clients/{client_id}/rotate-secret': { bad: { path: '/oauth-clients/cli_%20/rotate-secret', field: 'client_id' }, foreign: { path: `/oauth-clients/${ids.oauthClient}/rotate-secret` } },
+    'DELETE /oauth-clients/{client_id}': { bad: { path: '/oauth-clients/nope', field: 'client_id' }, foreign: { path: `/oauth-clients/${ids.oauthClient}` } },
+    'GET /sso-connections': { bad: { path: '/sso-connections?account_id=%00', field: 'account_id' }, foreign: { path: `/sso-connections?account_id=${ids.sub}` } },
+    'POST /sso-connections': { bad: { path: '/sso-connections', body: { name: 'x', issuer: 'https://idp.example', default_role: 'owner' }, field: 'default_role' }, foreign: { path: '/sso-connections', body: { account_id: ids.sub, name: 'intruder', issuer: 'https://evil.example', client_id: 'x', client_secret: 'y', provisioning: 'jit', default_role: 'admin' } } },
+    'DELETE /sso-connections/{connection_id}': { bad: { path: '/sso-connections/cli_abc', field: 'connection_id' }, foreign: { path: `/sso-connections/${ids.sso}` } },
+    'POST /users/{username}/unlock': { bad: { path: `/users/${ids.username}/unlock`, body: { address: 'localhost' }, field: 'address' }, foreign: { path: `/users/${ids.username}/unlock`, body: {} } },
     // The current password is the proof here, not the caller's account: no foreign case.
     'POST /users/{user_id}/password': { bad: { path: `/users/${ids.user}/password`, body: { current_password: 'x', new_password: '' }, field: 'new_password' } },
   };
@@ -207,10 +241,12 @@ describe('each operation', () => {
     expect(made.status).toBe(201);
     subMaster = made.json.secret as string;
     // Fresh things: the route check above revoked and removed the first ones.
-    const user = await call('POST', '/users', { body: { username: `viewer-${Date.now()}`, password: 'correct horse battery staple', account_id: ids.sub, role: 'viewer' } });
+    ids.username = `viewer-${Date.now()}`;
+    const user = await call('POST', '/users', { body: { username: ids.username, password: 'correct horse battery staple', account_id: ids.sub, role: 'viewer' } });
     ids.user = (user.json.user as { id: string }).id;
     const token = await call('POST', '/tokens', { body: { account_id: ids.sub, kind: 'acl', rules: [{ effect: 'allow', actions: ['publish'], resources: ['mqtt:plant/7/#'] }] } });
     ids.token = token.json.id as string;
+    await makeOAuthThings();
   });
 
   it('has a bad-input case and a foreign-credential case (or takes no input)', async () => {
@@ -249,6 +285,12 @@ describe('each operation', () => {
     const user = await call('GET', `/users/${ids.user}`);
     expect((user.json.user as { memberships: { role: string }[] }).memberships.map((m) => m.role)).toEqual(['viewer']);
     expect((await call('GET', `/tokens/${ids.token}`)).json.revoked_at).toBeNull();
+    // The OAuth client is still there with its name, and the SSO connection too; tenant b has none.
+    expect((await call('GET', `/oauth-clients/${ids.oauthClient}`)).json.client).toMatchObject({ name: 'plant backend', account_id: ids.sub, disabled: false });
+    const connections = (await call('GET', `/sso-connections?account_id=${ids.sub}`)).json.connections as { id: string; name: string }[];
+    expect(connections.map((c) => c.id)).toContain(ids.sso);
+    expect(connections.map((c) => c.name)).not.toContain('intruder');
+    expect((await call('GET', '/oauth-clients', { token: b.masterToken })).json.clients).toEqual([]);
   });
 
   it('GET /decisions/stats counts the decisions tried through POST /decisions/check, by result and reason, and the token-cache lookups', async () => {

@@ -12,6 +12,7 @@ import { accountRoutes } from './routes/account-routes.ts';
 import { tokenRoutes } from './routes/token-routes.ts';
 import { operationRoutes } from './routes/operation-routes.ts';
 import { grantRoutes } from './routes/grant-routes.ts';
+import { oauthRoutes } from './routes/oauth-routes.ts';
 import { apiReferencePage } from './api-reference-page.ts';
 
 /** Who is calling, as authz answered for their credential (header or session cookie). */
@@ -132,6 +133,7 @@ export function createAdminApi(deps: AdminApiDeps): ApiApp {
   accountRoutes(api, deps);
   tokenRoutes(api, deps);
   grantRoutes(api, deps);
+  oauthRoutes(api, deps);
   operationRoutes(api, deps);
   return api;
 }

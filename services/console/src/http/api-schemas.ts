@@ -15,6 +15,8 @@ const idOf = (prefix: string, what: string) =>
 export const AccountId = idOf('acc', 'an account');
 export const UserId = idOf('usr', 'a user');
 export const TokenId = idOf('tok', 'a token');
+export const OAuthClientId = idOf('cli', 'an OAuth client');
+export const SsoConnectionId = idOf('sso', 'an SSO connection');
 
 /** Query booleans are the words true / false, nothing else. */
 export const QueryBool = z.enum(['true', 'false']).transform((v) => v === 'true').openapi({ type: 'string', enum: ['true', 'false'] });
@@ -108,3 +110,42 @@ export const Me = z
     controls: z.array(z.string()).openapi({ description: 'console controls this caller is shown (the services decide every call anyway)' }),
   })
   .openapi('Me');
+
+export const OAuthClientTypeName = z.enum(['web', 'spa', 'native', 'service', 'device']).openapi('OAuthClientType');
+export const OAuthClient = z
+  .object({
+    client_id: z.string(),
+    account_id: z.string(),
+    name: z.string(),
+    type: z.enum(['web', 'spa', 'native', 'service', 'device', 'unknown']),
+    confidential: z.boolean().openapi({ description: 'web and service clients: they authenticate with a secret' }),
+    redirect_uris: z.array(z.string()),
+    post_logout_redirect_uris: z.array(z.string()),
+    scopes: z.array(z.string()),
+    first_party: z.boolean().openapi({ description: 'skips the consent screen' }),
+    acl_rules: z.array(Rule).openapi({ description: "the acl rules the client's access tokens are bound to (empty: unbound)" }),
+    acl_token_id: z.string().nullable(),
+    id_token_signed_response_alg: z.string(),
+    disabled: z.boolean(),
+    created_at: Iso,
+    updated_at: Iso,
+  })
+  .openapi('OAuthClient');
+export const OAuthClientWithSecret = z
+  .object({ client: OAuthClient, client_secret: z.string().nullable().openapi({ description: 'shown once (confidential clients; null for public ones); only its SHA-256 is stored' }) })
+  .openapi('OAuthClientWithSecret');
+
+export const SsoConnection = z
+  .object({
+    id: z.string(),
+    account_id: z.string(),
+    kind: z.enum(['oidc', 'saml']),
+    name: z.string(),
+    issuer: z.string(),
+    client_id: z.string().nullable(),
+    saml_entry_point: z.string().nullable(),
+    provisioning: z.enum(['invited', 'jit']),
+    default_role: Role,
+    created_at: Iso,
+  })
+  .openapi('SsoConnection');

@@ -3,6 +3,8 @@ import { Effect, TokenKind, type Decision, type GetDecisionStatsResponse, type T
 import { AccountState, Role, type Account, type AuditEvent, type User } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { LimitKind, Period, type EffectiveLimit, type UsageSeries } from '#gen/tollgate/quota/v1/quota_pb.js';
 import type { Client } from '#gen/tollgate/broker/v1/broker_pb.js';
+import { OAuthClientType, type OAuthClient } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
+import type { SsoConnection } from '#gen/tollgate/identity/v1/sso_pb.js';
 import type { BufferedSpan } from '#libs/telemetry/span-buffer.ts';
 
 /** Proto messages ⇄ the REST API's snake_case JSON, and nothing else. */
@@ -13,6 +15,7 @@ export const timestampOf = (isoText: string): Timestamp => timestampFromMs(Date.
 export const tokenKinds = { master: TokenKind.MASTER, standard: TokenKind.STANDARD, acl: TokenKind.ACL } as const;
 export const roles = { owner: Role.OWNER, admin: Role.ADMIN, member: Role.MEMBER, viewer: Role.VIEWER } as const;
 export const limitKinds = { rate: LimitKind.RATE, volume: LimitKind.VOLUME, concurrency: LimitKind.CONCURRENCY, count: LimitKind.COUNT } as const;
+export const oauthClientTypes = { web: OAuthClientType.WEB, spa: OAuthClientType.SPA, native: OAuthClientType.NATIVE, service: OAuthClientType.SERVICE, device: OAuthClientType.DEVICE } as const;
 export const periods = { second: Period.SECOND, minute: Period.MINUTE, day: Period.DAY, month: Period.MONTH } as const;
 
 const nameOf = <T extends Record<string, number>>(table: T, value: number): keyof T | undefined => (Object.keys(table) as (keyof T)[]).find((k) => table[k] === value);
@@ -116,6 +119,44 @@ export function clientJson(c: Client) {
     subscriptions: c.subscriptions,
     messages_in: Number(c.messagesIn),
     messages_out: Number(c.messagesOut),
+  };
+}
+
+const isoMs = (ms: bigint): string | null => (ms > 0n ? new Date(Number(ms)).toISOString() : null);
+const ruleJson = (r: { effect: Effect; actions: string[]; resources: string[] }) => ({ effect: r.effect === Effect.ALLOW ? ('allow' as const) : ('deny' as const), actions: r.actions, resources: r.resources });
+
+export function oauthClientJson(c: OAuthClient) {
+  return {
+    client_id: c.id,
+    account_id: c.accountId,
+    name: c.name,
+    type: (nameOf(oauthClientTypes, c.type) ?? 'unknown') as keyof typeof oauthClientTypes | 'unknown',
+    confidential: c.confidential,
+    redirect_uris: c.redirectUris,
+    post_logout_redirect_uris: c.postLogoutRedirectUris,
+    scopes: c.scopes,
+    first_party: c.firstParty,
+    acl_rules: c.aclRules.map(ruleJson),
+    acl_token_id: c.aclTokenId || null,
+    id_token_signed_response_alg: c.idTokenSignedResponseAlg,
+    disabled: c.disabled,
+    created_at: isoMs(c.createdAtMs),
+    updated_at: isoMs(c.updatedAtMs),
+  };
+}
+
+export function ssoConnectionJson(c: SsoConnection) {
+  return {
+    id: c.id,
+    account_id: c.accountId,
+    kind: c.kind === 'saml' ? ('saml' as const) : ('oidc' as const),
+    name: c.name,
+    issuer: c.issuer,
+    client_id: c.clientId || null,
+    saml_entry_point: c.samlEntryPoint || null,
+    provisioning: c.provisioning === 'jit' ? ('jit' as const) : ('invited' as const),
+    default_role: roleName(c.defaultRole) ?? 'member',
+    created_at: isoMs(c.createdAtMs),
   };
 }
 
