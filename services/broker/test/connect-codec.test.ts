@@ -6,6 +6,7 @@
  * refuse or read differently. What a malformed CONNECT gets from the broker is checked end to end.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { remainingLength } from './fuzz/packet-mutator.ts';
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import { decodeConnect } from '../src/connect-codec.ts';
 import { RawClient, collect, startBroker, waitFor, type TestBroker } from './harness.ts';
@@ -159,17 +160,6 @@ describe('CONNECT decoder against mqtt-packet', () => {
     expect(refusedByBoth).toBeGreaterThan(5_000);
   });
 });
-
-function remainingLength(n: number): Buffer {
-  const out: number[] = [];
-  do {
-    let b = n % 128;
-    n = Math.floor(n / 128);
-    if (n > 0) b |= 0x80;
-    out.push(b);
-  } while (n > 0);
-  return Buffer.from(out);
-}
 
 describe('malformed CONNECTs at the broker (decoded by mqtt-packet, as before)', () => {
   let tb: TestBroker | undefined;

@@ -181,7 +181,8 @@ export function encode(packet: Record<string, unknown>, version: Version): Buffe
   }
 }
 
-function remainingLength(n: number): Buffer {
+/** An MQTT Remaining Length (variable byte integer, at most 4 bytes). */
+export function remainingLength(n: number): Buffer {
   const out: number[] = [];
   do {
     let b = n % 128;
