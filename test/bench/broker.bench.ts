@@ -37,7 +37,7 @@ const PASSWORD = 'bench-token-secret';
 /** The credentials the load clients present to the broker under test (Tollgate: an acl token). */
 let credentials = { username: USER, password: PASSWORD };
 
-type BrokerName = 'tollgate' | 'tollgate (broker alone)' | 'aedes' | 'mosquitto';
+type BrokerName = 'tollgate' | 'tollgate (broker alone)' | 'aedes' | 'mosquitto' | 'node relay (floor)';
 
 export interface BrokerBenchRow {
   broker: BrokerName;
@@ -51,7 +51,51 @@ export interface BrokerBenchRow {
 
 // ---- brokers under test ------------------------------------------------------------------
 
+/**
+ * The floor of any MQTT broker written for Node, for the latency row: a `net` server (Nagle off)
+ * that frames packets, answers CONNECT and SUBSCRIBE with fixed acks and writes every PUBLISH frame
+ * as it came to every subscribed socket, at once — no topic matching, no auth, no session, no
+ * batching. What it measures is Node's sockets and event loop on this machine, nothing of a broker.
+ */
+function serveRelay(): void {
+  const subscribers = new Set<net.Socket>();
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    let pending = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      let buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      for (;;) {
+        if (buf.length < 2) break;
+        let len = 0;
+        let mult = 1;
+        let i = 1;
+        for (; i < 5 && i < buf.length; i++) {
+          len += (buf[i]! & 0x7f) * mult;
+          mult *= 128;
+          if ((buf[i]! & 0x80) === 0) break;
+        }
+        const end = i + 1 + len;
+        if (i >= buf.length || buf.length < end) break;
+        const type = buf[0]! >> 4;
+        if (type === 1) socket.write(Buffer.from([0x20, 2, 0, 0]));
+        else if (type === 8) {
+          subscribers.add(socket);
+          socket.write(Buffer.from([0x90, 3, buf[i + 1]!, buf[i + 2]!, 0]));
+        } else if (type === 3) {
+          const frame = buf.subarray(0, end);
+          for (const s of subscribers) s.write(frame);
+        } else if (type === 12) socket.write(Buffer.from([0xd0, 0]));
+        buf = buf.subarray(end);
+      }
+      pending = Buffer.from(buf);
+    });
+    socket.on('close', () => subscribers.delete(socket));
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as net.AddressInfo).port }));
+}
+
 async function serve(name: string, arg: string | undefined): Promise<void> {
+  if (name === 'relay') return serveRelay();
   if (name === 'aedes') {
     const { Aedes } = (await import('aedes')) as unknown as { Aedes: { createBroker(): Promise<{ handle: (s: net.Socket) => void }> } };
     const aedes = await Aedes.createBroker();
@@ -114,7 +158,7 @@ interface ServeReady {
   peers?: { identity: string; authz: string; quota: string };
 }
 
-async function startForked(name: 'tollgate' | 'aedes' | 'tollgate-services' | 'tollgate-alone', arg?: string): Promise<Running & { ready: ServeReady }> {
+async function startForked(name: 'tollgate' | 'aedes' | 'relay' | 'tollgate-services' | 'tollgate-alone', arg?: string): Promise<Running & { ready: ServeReady }> {
   const child = fork(fileURLToPath(import.meta.url), ['--serve', name, ...(arg !== undefined ? [arg] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [...process.execArgv, '--expose-gc'] });
   const ready = await new Promise<ServeReady>((resolve, reject) => {
     child.once('message', (m) => {
@@ -589,6 +633,7 @@ export async function runBrokerBench(select: { brokers?: string[]; scenarios?: s
       ['tollgate (broker alone)', startSplit],
       ['aedes', () => startForked('aedes')],
       ['mosquitto', startMosquitto],
+      ['node relay (floor)', () => startForked('relay')],
     ] as Array<[BrokerName, () => Promise<Running | undefined>]>
   ).filter(([name]) => !select.brokers || select.brokers.some((b) => name.startsWith(b)));
   const wanted = (name: string) => !select.scenarios || select.scenarios.some((w) => name.toLowerCase().startsWith(w.toLowerCase()));
@@ -603,10 +648,10 @@ export async function runBrokerBench(select: { brokers?: string[]; scenarios?: s
     }
     try {
       // First, on a fresh process: later scenarios leave freed heap that idle sockets would reuse.
-      if (wanted('idle')) idle.push([name, await idleRss(running).catch(() => ({ rssKb: undefined, heapKb: undefined, releasedKb: undefined, marginalRssKb: undefined, marginalHeapKb: undefined }))]);
+      if (wanted('idle') && name !== 'node relay (floor)') idle.push([name, await idleRss(running).catch(() => ({ rssKb: undefined, heapKb: undefined, releasedKb: undefined, marginalRssKb: undefined, marginalHeapKb: undefined }))]);
       for (const [scenario, run] of scenarios) {
         // The split Tollgate is there for the latency and memory of the production shape.
-        if (name === 'tollgate (broker alone)' && scenario !== 'latency @1k msg/s') continue;
+        if ((name === 'tollgate (broker alone)' || name === 'node relay (floor)') && scenario !== 'latency @1k msg/s') continue;
         if (running.exited) {
           rows.push({ broker: name, scenario, messagesPerSecond: 0, cpuMicrosPerMessage: undefined, note: 'broker process had crashed' });
           continue;

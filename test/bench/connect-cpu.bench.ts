@@ -40,6 +40,30 @@ async function serve(): Promise<void> {
   process.send!({ port: Number(tcp.slice(tcp.lastIndexOf(':') + 1)), username: secret });
 }
 
+/**
+ * The floor any Node broker stands on: a bare `net` server (Nagle off, as the broker's) that answers
+ * every CONNECT with a fixed CONNACK and closes on DISCONNECT — no parsing, no credentials, no
+ * session, no telemetry. Tollgate's CPU per connect over this figure is what Tollgate itself spends;
+ * this figure over Mosquitto's is what Node's sockets cost against Mosquitto's C.
+ */
+async function serveBare(): Promise<void> {
+  const CONNACK = Buffer.from([0x20, 0x02, 0x00, 0x00]);
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      if (chunk[0] === 0x10) socket.write(CONNACK);
+      if (chunk[0] === 0xe0) socket.end();
+    });
+    socket.on('error', () => {});
+  });
+  process.on('message', (m: string) => {
+    if (m === 'cpu') {
+      const u = process.cpuUsage();
+      process.send!({ cpu: u.user + u.system });
+    } else if (m === 'exit') process.exit(0);
+  });
+  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as net.AddressInfo).port }));
+}
+
 async function connectMany(port: number, username: string, total: number): Promise<void> {
   const connect = mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'cd', clean: true, keepalive: 0, username, password: Buffer.from('') });
   const disconnect = mqttPacket.generate({ cmd: 'disconnect' });
@@ -109,8 +133,16 @@ export async function runConnectCpuBench(total = 5_000, profile = false, rounds 
   // The peer: Mosquitto as the broker bench runs it (its own process; CPU in clock ticks of 10 ms).
   const { startMosquitto, cpuTicks } = await import('./broker.bench.ts');
   const mosquitto = await startMosquitto();
+  const bare = fork(fileURLToPath(import.meta.url), ['--serve-bare']);
+  const askBare = <T>(m: string) => new Promise<T>((resolve) => {
+    bare.once('message', (r: T) => resolve(r));
+    bare.send(m);
+  });
+  const { port: barePort } = await new Promise<{ port: number }>((resolve) => bare.once('message', (m: { port: number }) => resolve(m)));
   await connectMany(port, username, 500); // warm-up: JIT, credential cache, slot block
   if (mosquitto) await connectMany(mosquitto.port, username, 500);
+  await connectMany(barePort, username, 500);
+  const bareCpu = async () => (await askBare<{ cpu: number }>('cpu')).cpu;
   const tollgateCpu = async () => (await ask<{ cpu: number }>('cpu')).cpu;
   const mosquittoCpu = async () => {
     const ticks = mosquitto ? cpuTicks(mosquitto.pid) : undefined;
@@ -118,6 +150,7 @@ export async function runConnectCpuBench(total = 5_000, profile = false, rounds 
   };
   const ours: Round[] = [];
   const peer: Round[] = [];
+  const floor: Round[] = [];
   const lines: string[] = [];
   for (let r = 0; r < rounds; r++) {
     // Profiled: the first Tollgate round only (the profiler's own cost stays out of the others).
@@ -125,7 +158,9 @@ export async function runConnectCpuBench(total = 5_000, profile = false, rounds 
     ours.push(t!);
     const m = mosquitto ? await round(mosquitto.port, username, total, mosquittoCpu) : undefined;
     if (m) peer.push(m);
-    lines.push(`round ${r + 1}: Tollgate ${fmt(t!)}${m ? `; Mosquitto ${fmt(m)}` : ''}`);
+    const f = (await round(barePort, username, total, bareCpu))!;
+    floor.push(f);
+    lines.push(`round ${r + 1}: Tollgate ${fmt(t!)}${m ? `; Mosquitto ${fmt(m)}` : ''}; bare Node ${fmt(f)}`);
   }
   const avg = (rs: Round[]): Round => ({ cpuMicros: mean(rs.map((x) => x.cpuMicros)), netMicros: mean(rs.map((x) => x.netMicros)), perSecond: mean(rs.map((x) => x.perSecond)) });
   const o = avg(ours);
@@ -135,14 +170,21 @@ export async function runConnectCpuBench(total = 5_000, profile = false, rounds 
     summary[summary.length - 1] += `; Mosquitto ${fmt(p)}`;
     summary.push(`Tollgate / Mosquitto, CPU per connect (≥ 1: Tollgate spends less): ${(p.cpuMicros / o.cpuMicros).toFixed(2)}× (net of idle ${(p.netMicros / o.netMicros).toFixed(2)}×)`);
   } else summary.push('Mosquitto: not installed (/usr/sbin/mosquitto), no peer figure');
+  const b = avg(floor);
+  summary.push(`bare Node net server (fixed CONNACK, nothing else): ${fmt(b)} — Tollgate's own share: ${(o.netMicros - b.netMicros).toFixed(1)} µs per connect (Tollgate / bare Node ${(b.netMicros / o.netMicros).toFixed(2)}×)`);
+  if (peer.length > 0) summary.push(`bare Node / Mosquitto, CPU per connect: ${(avg(peer).netMicros / b.netMicros).toFixed(2)}× — the ratio no Node broker can pass on this machine`);
   process.stdout.write(`${summary.join('\n')}\n`);
   await mosquitto?.stop();
+  const bareExited = new Promise((resolve) => bare.once('exit', resolve));
+  bare.send('exit');
+  await bareExited;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.send('exit');
   await exited;
 }
 
 if (process.argv[2] === '--serve') await serve();
+else if (process.argv[2] === '--serve-bare') await serveBare();
 else if (import.meta.url === `file://${process.argv[1]}`) {
   const roundsAt = process.argv.indexOf('--rounds');
   const rounds = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 3;
