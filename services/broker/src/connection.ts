@@ -31,6 +31,13 @@ mqtt.writeToStream.cacheNumbers = false;
 /** Incomplete frames up to this size are assembled in one buffer of their exact size. */
 const PARTIAL_FRAME_MAX = 65_536;
 
+// PINGREQ and a DISCONNECT without a body are two bytes each: the packets mqtt-packet would build
+// for them, built once (the handlers only read them). Idle clients ping; every client disconnects.
+const PINGREQ = Object.freeze({ cmd: 'pingreq', retain: false, qos: 0, dup: false, length: 0, topic: null, payload: null }) as unknown as Packet;
+const DISCONNECT = Object.freeze({ cmd: 'disconnect', retain: false, qos: 0, dup: false, length: 0, topic: null, payload: null }) as unknown as Packet;
+/** [MQTT-3.14.2.1] v5: a DISCONNECT with Remaining Length 0 means reason 0x00, no properties. */
+const DISCONNECT_V5 = Object.freeze({ ...DISCONNECT, reasonCode: 0 }) as unknown as Packet;
+
 const OWNER = Symbol('tollgate.connection');
 type OwnedStream = Duplex & { [OWNER]: Connection };
 
@@ -250,6 +257,8 @@ export class Connection {
         else this.#onPacket(packet);
       } else if (frame[0] === 0x82 && this.connected) {
         this.#subscribeFrame(frame, headerLen);
+      } else if (frame.length === 2 && (frame[0] === 0xc0 || frame[0] === 0xe0)) {
+        this.#onPacket(frame[0] === 0xc0 ? PINGREQ : this.protocolVersion === 5 ? DISCONNECT_V5 : DISCONNECT);
       } else if (frame[0] === 0x10) {
         // CONNECT: its usual shapes decoded by hand (connect-codec.ts), the rest by mqtt-packet.
         const packet = decodeConnect(frame, headerLen);

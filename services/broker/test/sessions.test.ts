@@ -147,6 +147,31 @@ describe('sessions and wills', () => {
     expect(got.map((g) => g.topic)).toEqual(['will/dying', 'will/sentinel']);
   });
 
+  it('two-byte PINGREQ and DISCONNECT frames: PINGRESP; a bodiless v5 DISCONNECT discards the will, 0x04 keeps it', async () => {
+    tb = await startBroker();
+    const w = await tb.connect();
+    const got = collect(w);
+    await w.subscribeAsync('will2/#');
+    const connect = (clientId: string) => ({ cmd: 'connect' as const, protocolId: 'MQTT', protocolVersion: 5 as const, clientId, clean: true, keepalive: 0, ...login, will: { topic: `will2/${clientId}`, payload: Buffer.from('w'), qos: 0 as const, retain: false } });
+    const plain = new RawClient(tb.port, 5);
+    await plain.ready();
+    plain.send(connect('plain'));
+    await plain.next('connack');
+    plain.sendBytes(Buffer.from([0xc0, 0x00]));
+    expect((await plain.next('pingresp')).cmd).toBe('pingresp');
+    plain.sendBytes(Buffer.from([0xe0, 0x00])); // Remaining Length 0: reason 0x00, the will discarded
+    await waitFor(() => plain.closed);
+    const keeps = new RawClient(tb.port, 5);
+    await keeps.ready();
+    keeps.send(connect('keeps'));
+    await keeps.next('connack');
+    keeps.sendBytes(Buffer.from([0xe0, 0x01, 0x04])); // 0x04: Disconnect with Will Message
+    await waitFor(() => got.length === 1);
+    const p = await tb.connect();
+    await p.publishAsync('will2/sentinel', 'sentinel', { qos: 1 });
+    await waitFor(() => got.length === 2);
+    expect(got.map((g) => g.topic)).toEqual(['will2/keeps', 'will2/sentinel']);
+  });
   it('will delay: not sent if the session resumes in time; sent after the delay otherwise (v5)', async () => {
     const clock = { t: Date.now(), nowMs: () => clock.t };
     tb = await startBroker({ clock });
