@@ -7,14 +7,15 @@ import { AuthzService, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb
 import { Authorization } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
-import { browser, field, formAction } from '../../services/identity/test/oauth-browser.ts';
+import { approveDevice, browser, enterUserCode, signInThroughPages } from '../../services/identity/test/oauth-browser.ts';
 import { startTestMesh, type TestMesh } from '../harness/mesh.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const REDIRECT = 'http://127.0.0.1:1/callback';
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 const fleetRules = [{ effect: Effect.ALLOW, actions: ['publish', 'subscribe'], resources: ['mqtt:devices/${client_id}/#'] }];
 
-/** An OAuth client's client-credentials token as a Tollgate credential: MQTT.js through the whole mesh. */
+/** An OAuth client's client-credentials or device-flow token as a Tollgate credential: MQTT.js through the whole mesh. */
 describe('OAuth access tokens as Tollgate credentials', () => {
   let mesh: TestMesh;
   let identity: ReturnType<typeof createRpcClient<typeof IdentityService>>;
@@ -41,25 +42,18 @@ describe('OAuth access tokens as Tollgate credentials', () => {
   }
 
   /** A person signs in through the provider's pages (a fresh browser: a new session, so a new grant). */
-  async function signIn(startUrl: string, user: { username: string; password: string }): Promise<string> {
-    const b = browser();
-    let step = await b.follow(startUrl, REDIRECT);
-    for (let i = 0; i < 5 && step.res; i++) {
-      const html = await step.res.text();
-      const action = new URL(formAction(html)!, step.url).href;
-      const csrf = field(html, 'csrf')!;
-      const res = html.includes('name="password"') ? await b.post(action, { csrf, username: user.username, password: user.password }) : await b.post(action, { csrf, decision: 'allow' });
-      expect(res.status, html).toBe(303);
-      step = await b.follow(new URL(res.headers.get('location')!, action).href, REDIRECT);
-    }
-    return step.url;
+  const signIn = (startUrl: string, user: { username: string; password: string }) => signInThroughPages(browser(), startUrl, user, REDIRECT);
+
+  async function tenantWithUser(name: string) {
+    const t = await mesh.createTenant(name);
+    const user = { username: `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`, password: 'correct horse battery staple' };
+    const created = await identity.createUser({ ...user, accountId: t.accountId, role: Role.OWNER }, bearer(t.masterToken));
+    return { ...t, user, userId: created.user!.id };
   }
 
   /** An SPA of a fresh tenant with one user: each `grant()` is authorization code + PKCE through the pages. */
   async function spaWithUser(name: string) {
-    const t = await mesh.createTenant(name);
-    const user = { username: `${name}-${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`, password: 'correct horse battery staple' };
-    await identity.createUser({ ...user, accountId: t.accountId, role: Role.OWNER }, bearer(t.masterToken));
+    const { user, ...t } = await tenantWithUser(name);
     const created = await identity.createClient({ accountId: t.accountId, name: 'dashboard', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(t.masterToken));
     const config = await oidc.discovery(new URL(issuer), created.client!.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
     return {
@@ -68,6 +62,37 @@ describe('OAuth access tokens as Tollgate credentials', () => {
         const verifier = oidc.randomPKCECodeVerifier();
         const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid offline_access tollgate', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
         const tokens = await oidc.authorizationCodeGrant(config, new URL(await signIn(url.href, user)), { pkceCodeVerifier: verifier });
+        expect(tokens.refresh_token).toBeTruthy();
+        return tokens;
+      },
+    };
+  }
+
+  /**
+   * A DEVICE client of a fresh tenant bound to `fleetRules`; each `approve()` is the device
+   * authorization grant (RFC 8628) approved by a person of the account through the pages (a fresh
+   * browser: a new grant). The token endpoint is polled by hand, not by `pollDeviceAuthorizationGrant`,
+   * which sleeps the server's interval (5 s) on real time before every poll.
+   */
+  async function deviceWithUser(name: string) {
+    const { user, userId: _userId, ...t } = await tenantWithUser(name);
+    const created = await identity.createClient({ accountId: t.accountId, name: 'thermostat', type: OAuthClientType.DEVICE, aclRules: fleetRules }, bearer(t.masterToken));
+    const config = await oidc.discovery(new URL(issuer), created.client!.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    return {
+      ...t,
+      client: created.client!,
+      config,
+      user,
+      /** Starts a device authorization; `poll()` asks the token endpoint once. */
+      async start() {
+        const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid offline_access tollgate' });
+        return { device, poll: () => oidc.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: device.device_code }) };
+      },
+      async approve() {
+        const { device, poll } = await this.start();
+        await expect(poll()).rejects.toMatchObject({ error: 'authorization_pending' });
+        expect(await approveDevice(browser(), device, user)).toContain('Device connected');
+        const tokens = await poll();
         expect(tokens.refresh_token).toBeTruthy();
         return tokens;
       },
@@ -220,5 +245,95 @@ describe('OAuth access tokens as Tollgate credentials', () => {
     }
     await expect(oidc.refreshTokenGrant(app.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
     await expect(connect({ protocolVersion: 5, clientId: 'r2', username: 'dashboard', password: rotated.access_token })).rejects.toMatchObject({ code: 0x86 });
+  });
+
+  it('a device-flow token of a bound DEVICE client is its acl rules: MQTT password with any username, grant named in authz', async () => {
+    const fleet = await deviceWithUser('oauth-device');
+    expect(fleet.client.aclTokenId).toMatch(/^tok_/);
+    const tokens = await fleet.approve();
+    const { payload } = await jwtVerify(tokens.access_token, createRemoteJWKSet(new URL(`${issuer}/.well-known/jwks.json`)), { issuer, audience: 'tollgate' });
+    expect(payload).toMatchObject({ acc: fleet.accountId, client_id: fleet.client.id, tok: fleet.client.aclTokenId, gid: expect.stringMatching(/^grt_[0-9a-z]{20}$/) });
+
+    const who = await authz.authenticate({ bearer: tokens.access_token });
+    expect(who).toMatchObject({ allowed: true, principal: { accountId: fleet.accountId, kind: TokenKind.ACL, subject: fleet.client.aclTokenId, tokenId: fleet.client.aclTokenId, grantId: payload['gid'] } });
+
+    const dev = await connect({ protocolVersion: 5, clientId: 'd1', username: 'anything at all', password: tokens.access_token });
+    expect((await dev.subscribeAsync('devices/d1/#')).map((g) => g.qos)).toEqual([0]);
+    await expect(dev.subscribeAsync('devices/+/temp')).rejects.toThrow(/Not authorized/);
+    await expect(dev.subscribeAsync('lab/d1')).rejects.toThrow(/Not authorized/);
+    const got = new Promise<string>((resolve) => dev.once('message', (topic, payload) => resolve(`${topic}=${payload.toString()}`)));
+    await dev.publishAsync('devices/d1/temp', '19.5', { qos: 1 });
+    expect(await got).toBe('devices/d1/temp=19.5');
+    // Outside the rules a QoS 1 publish is refused (PUBACK 0x87), and nothing is delivered.
+    await expect(dev.publishAsync('devices/d2/temp', '0', { qos: 1 })).rejects.toMatchObject({ code: 0x87 });
+  });
+
+  it('revoking a device grant\'s refresh token (RFC 7009) disconnects the MQTT client using its access token within one second; the same client\'s other grant stays', async () => {
+    const fleet = await deviceWithUser('oauth-device-revoke');
+    const revoked = await fleet.approve();
+    const other = await fleet.approve();
+    expect(decodeJwt(other.access_token)['gid']).not.toBe(decodeJwt(revoked.access_token)['gid']);
+
+    const dev = await connect({ protocolVersion: 5, clientId: 'd3', username: 'thermostat', password: revoked.access_token });
+    const sentinel = await connect({ protocolVersion: 5, clientId: 'd4', username: 'thermostat', password: other.access_token });
+    let revokedAt = 0;
+    const disconnected = disconnectOf(dev, () => revokedAt);
+    revokedAt = performance.now();
+    await oidc.tokenRevocation(fleet.config, revoked.refresh_token!, { token_type_hint: 'refresh_token' });
+    const { reasonCode, afterMs } = await disconnected;
+    expect(reasonCode).toBe(0x98);
+    expect(afterMs).toBeLessThan(1_000);
+    // Only that grant: the same client's other device is still served after the disconnect arrived.
+    expect(await echoes(sentinel, 'devices/d4/temp')).toBe('devices/d4/temp=still here');
+    expect(sentinel.connected).toBe(true);
+
+    await expect(connect({ protocolVersion: 5, clientId: 'd3', username: 'thermostat', password: revoked.access_token })).rejects.toMatchObject({ code: 0x86 });
+    expect(await authz.authenticate({ bearer: revoked.access_token })).toMatchObject({ allowed: false, reason: 'OAUTH_GRANT_REVOKED' });
+    await expect(oidc.refreshTokenGrant(fleet.config, revoked.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The other grant still refreshes, and its new access token is the same acl rules.
+    const refreshed = await oidc.refreshTokenGrant(fleet.config, other.refresh_token!);
+    expect(decodeJwt(refreshed.access_token)).toMatchObject({ gid: decodeJwt(other.access_token)['gid'], tok: fleet.client.aclTokenId });
+
+    // Disabling the client ends the rest: its acl token is revoked, so every device of it goes.
+    const ended = disconnectOf(sentinel, () => revokedAt);
+    revokedAt = performance.now();
+    await identity.updateClient({ clientId: fleet.client.id, disabled: true }, bearer(fleet.masterToken));
+    expect(await ended).toMatchObject({ reasonCode: 0x98, afterMs: expect.any(Number) });
+    expect((await ended).afterMs).toBeLessThan(1_000);
+  });
+
+  it('only a person of the device client\'s account approves its device code: a stranger is refused on the sign-in page and with a session; a refresh after leaving the account is refused', async () => {
+    const fleet = await deviceWithUser('oauth-device-owner');
+    const stranger = await tenantWithUser('oauth-device-stranger');
+
+    // Signing in on the device's pages: the login form says so and lets another person sign in.
+    const first = await fleet.start();
+    const b = browser();
+    const { signInUrl } = await enterUserCode(b, first.device.verification_uri, first.device.user_code);
+    await expect(signInThroughPages(b, signInUrl, stranger.user, 'never:')).rejects.toThrow(/HTTP 403[\s\S]*belongs to another account/);
+    await expect(first.poll()).rejects.toMatchObject({ error: 'authorization_pending' });
+
+    // Already signed in (through an app of their own account): the approval is access_denied.
+    const app = await identity.createClient({ accountId: stranger.accountId, name: 'own app', type: OAuthClientType.SPA, redirectUris: [REDIRECT], firstParty: true }, bearer(stranger.masterToken));
+    const appConfig = await oidc.discovery(new URL(issuer), app.client!.id, undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const session = browser();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const authorize = oidc.buildAuthorizationUrl(appConfig, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    expect(await signInThroughPages(session, authorize.href, stranger.user, REDIRECT)).toMatch(/^http:\/\/127\.0\.0\.1:1\/callback\?code=/);
+    const second = await fleet.start();
+    const entered = await enterUserCode(session, second.device.verification_uri, second.device.user_code);
+    const refused = await session.follow(entered.signInUrl, 'never:');
+    expect(await refused.res!.text()).toContain('The device was not connected: only a person of the account that registered this client may approve it.');
+    await expect(second.poll()).rejects.toMatchObject({ error: 'access_denied' });
+
+    // A person of the account approves; once they leave it, the grant's refresh is refused.
+    const member = await identity.setMembership({ userId: stranger.userId, accountId: fleet.accountId, role: Role.MEMBER }, bearer(fleet.masterToken));
+    expect(member.user!.memberships.length).toBe(2);
+    const third = await fleet.start();
+    expect(await approveDevice(browser(), third.device, stranger.user)).toContain('Device connected');
+    const tokens = await third.poll();
+    expect(decodeJwt(tokens.access_token)).toMatchObject({ acc: fleet.accountId, tok: fleet.client.aclTokenId, sub: stranger.userId });
+    await identity.removeMembership({ userId: stranger.userId, accountId: fleet.accountId }, bearer(fleet.masterToken));
+    await expect(oidc.refreshTokenGrant(fleet.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 });

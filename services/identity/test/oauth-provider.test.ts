@@ -7,7 +7,7 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { IdentityService, Role } from '#gen/tollgate/identity/v1/identity_pb.js';
 import { OAuthClientType } from '#gen/tollgate/identity/v1/oauth_clients_pb.js';
 import { startTestMesh, type TestMesh } from '../../../test/harness/mesh.ts';
-import { browser, field, formAction } from './oauth-browser.ts';
+import { browser, enterUserCode, field, formAction, signInThroughPages as signInThroughPagesOf, type Browser } from './oauth-browser.ts';
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
 const REDIRECT = 'http://127.0.0.1:1/callback';
@@ -35,21 +35,12 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
     return client.discovery(new URL(issuer), clientId, undefined, auth, { execute: [client.allowInsecureRequests] });
   }
 
-  /** Drives the sign-in pages like a person: login form, then consent when the client is third-party. */
-  async function signInThroughPages(b: ReturnType<typeof browser>, startUrl: string, user: { username: string; password: string }, stopAt = REDIRECT): Promise<string> {
-    let step = await b.follow(startUrl, stopAt);
-    for (let i = 0; i < 5 && step.res; i++) {
-      const html = await step.res.text();
-      expect(step.res.status, html).toBe(200);
-      expect(step.res.headers.get('content-security-policy')).toContain("default-src 'none'");
-      if (!formAction(html)) return `${step.url}#${html}`;
-      const action = new URL(formAction(html)!, step.url).href;
-      const csrf = field(html, 'csrf')!;
-      const res = html.includes('name="password"') ? await b.post(action, { csrf, username: user.username, password: user.password }) : await b.post(action, { csrf, decision: 'allow' });
-      expect(res.status, await res.clone().text()).toBe(303);
-      step = await b.follow(new URL(res.headers.get('location')!, action).href, stopAt);
-    }
-    return step.url;
+  /** Drives the sign-in pages like a person; every page shown is a 200 under the provider's CSP. */
+  function signInThroughPages(b: Browser, startUrl: string, user: { username: string; password: string }, stopAt = REDIRECT): Promise<string> {
+    return signInThroughPagesOf(b, startUrl, user, stopAt, (res, html) => {
+      expect(res.status, html).toBe(200);
+      expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    });
   }
 
   beforeAll(async () => {
@@ -187,16 +178,11 @@ describe('identity as an OAuth 2.0 / OIDC provider (openid-client as the relying
 
     // The person: enter the code, confirm, sign in.
     const b = browser();
-    const entry = await b.follow(device.verification_uri, 'never:');
-    const entryHtml = await entry.res!.text();
-    expect(entry.res!.headers.get('content-security-policy')).toContain("default-src 'none'");
-    expect(entryHtml.match(/name="user_code"/g)).toHaveLength(1); // one field: the form posts exactly what the person typed
-    const confirm = await b.post(new URL(formAction(entryHtml)!, entry.url).href, { xsrf: field(entryHtml, 'xsrf')!, user_code: device.user_code });
-    const confirmHtml = await confirm.text();
+    const { entry, confirmHtml, signInUrl } = await enterUserCode(b, device.verification_uri, device.user_code);
+    expect(entry.res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    expect(entry.html.match(/name="user_code"/g)).toHaveLength(1); // one field: the form posts exactly what the person typed
     expect(confirmHtml).toContain(device.user_code);
-    const started = await b.post(new URL(formAction(confirmHtml)!, entry.url).href, { xsrf: field(confirmHtml, 'xsrf')!, user_code: field(confirmHtml, 'user_code')!, confirm: 'yes' });
-    expect(started.status, `${confirmHtml}\n${await started.clone().text()}`).toBe(303);
-    const done = await signInThroughPages(b, new URL(started.headers.get('location')!, entry.url).href, u, 'never:');
+    const done = await signInThroughPages(b, signInUrl, u, 'never:');
     expect(done).toContain('Device connected');
 
     const tokens = await fetch(`${issuer}/oauth/token`, { method: 'POST', body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: device.device_code, client_id: created.client!.id }) });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { clientMetadata, validateClientSettings, validateRedirectUri, type OAuthClient } from './oauth-client.ts';
+import { clientMetadata, mayApproveGrant, validateClientSettings, validateRedirectUri, type OAuthClient } from './oauth-client.ts';
 
 describe('validateRedirectUri', () => {
   it.each([
@@ -56,5 +56,22 @@ describe('clientMetadata', () => {
     expect(clientMetadata(client('spa'))).not.toHaveProperty('client_secret');
     expect(clientMetadata(client('service', ['tollgate']))).toMatchObject({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] });
     expect(clientMetadata(client('device'))).toMatchObject({ token_endpoint_auth_method: 'none', grant_types: ['urn:ietf:params:oauth:grant-type:device_code', 'refresh_token'] });
+  });
+});
+
+describe('mayApproveGrant', () => {
+  const bound = { aclTokenId: 'tok_1' };
+  const path = ['acc_root', 'acc_fleet'];
+  it('lets a person with any role on the client\'s account or an ancestor approve a bound client', () => {
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_fleet', role: 'viewer' }], path)).toBe(true);
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_root', role: 'owner' }], path)).toBe(true);
+  });
+  it('refuses everyone else for a bound client: another account, a child account, no membership', () => {
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_other', role: 'owner' }], path)).toBe(false);
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_fleet_child', role: 'owner' }], path)).toBe(false);
+    expect(mayApproveGrant(bound, [], path)).toBe(false);
+  });
+  it('lets anyone sign in to an unbound client (its tokens are the person\'s own credential)', () => {
+    expect(mayApproveGrant({ aclTokenId: null }, [{ accountId: 'acc_other', role: 'viewer' }], path)).toBe(true);
   });
 });

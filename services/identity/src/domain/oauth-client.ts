@@ -1,4 +1,5 @@
 import { invalidArgument } from '#libs/errors/index.ts';
+import { effectiveRole, type Membership } from './roles.ts';
 
 /**
  * OAuth clients registered with identity's provider, and what each type may do. The type fixes
@@ -32,6 +33,16 @@ export interface AclRule {
 /** Only machine clients are bound to rules: their tokens are credentials of a device or service, not of a person. */
 export function canBindRules(type: OAuthClientType): boolean {
   return type === 'service' || type === 'device';
+}
+
+/**
+ * Who may approve a grant of a client (a device's user code, a consent): the tokens of a client
+ * bound to acl rules are its account's credential, so only a person with a role on that account or
+ * an ancestor of it (`clientAccountPath`, root first, down to the client's account) may approve
+ * them. An unbound client's tokens are the person's own credential: anyone may sign in to it.
+ */
+export function mayApproveGrant(client: Pick<OAuthClient, 'aclTokenId'>, approverMemberships: readonly Membership[], clientAccountPath: readonly string[]): boolean {
+  return client.aclTokenId === null || effectiveRole(approverMemberships, clientAccountPath) !== undefined;
 }
 
 export const idTokenAlgs = ['EdDSA', 'ES256'] as const;

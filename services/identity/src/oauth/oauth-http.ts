@@ -25,6 +25,8 @@ export interface OAuthHttpDeps {
   clients: { get(id: string): Promise<{ firstParty: boolean; name: string } | undefined> };
   secretKey: Uint8Array;
   logger: Logger;
+  /** Whether the signed-in person may approve this client's grants (a bound client: only a person of its account). */
+  mayApprove: (clientId: string, userId: string) => Promise<boolean>;
   /** Upstream single sign-on connections offered on the sign-in page for a client's account tree. */
   ssoOptions: (clientId: string) => Promise<{ id: string; name: string }[]>;
 }
@@ -75,6 +77,9 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     return c.redirect(to, 303);
   }
 
+  /** A person signed in already (an earlier session) who is not of a bound client's account: access_denied. */
+  const refuseStranger = (c: Context<Env>) => finish(c, { error: 'access_denied', error_description: 'only a person of the account that registered this client may approve it' }, true);
+
   async function clientName(clientId: unknown) {
     const client = typeof clientId === 'string' ? await deps.clients.get(clientId) : undefined;
     return { name: client?.name ?? String(clientId), firstParty: client?.firstParty ?? false };
@@ -92,6 +97,7 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
       return html(c, loginPage({ action: `${base}/interaction/${uid}/login`, csrf: csrfFor(uid), clientName: client.name, askTotp: false, sso, username: typeof found.params['login_hint'] === 'string' ? found.params['login_hint'] : '' }));
     }
     if (found.prompt.name === 'consent') {
+      if (!(await deps.mayApprove(String(found.params['client_id']), found.session!.accountId))) return refuseStranger(c);
       if (client.firstParty) return finish(c, { consent: { grantId: await grantFor(ready(c), found) } }, true);
       return html(c, consentPage({ action: `${base}/interaction/${uid}/consent`, csrf: csrfFor(uid), clientName: client.name, scopes: requestedScopes(found) }));
     }
@@ -120,6 +126,7 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
       if (isAppError(error) && error.code === 'INVALID_ARGUMENT') return again(error.publicMessage, 400);
       throw error;
     }
+    if (outcome.ok && !(await deps.mayApprove(String(found.params['client_id']), outcome.userId))) return again(`${client.name} belongs to another account: sign in as a person of that account.`, 403);
     if (outcome.ok) return finish(c, { login: { accountId: outcome.userId, amr: totpCode ? ['pwd', 'otp'] : ['pwd'] } }, false);
     switch (outcome.reason) {
       case 'TWO_FACTOR_REQUIRED':
@@ -146,6 +153,7 @@ export function mountOAuth(http: Hono, deps: OAuthHttpDeps): void {
     if (!csrfValid(found.uid, form['csrf'])) return html(c, errorPage('invalid_request', 'csrf: the form is not from this sign-in page'), 403);
     if (found.prompt.name !== 'consent') return html(c, errorPage('invalid_request', 'there is nothing to consent to'), 400);
     if (form['decision'] !== 'allow') return finish(c, { error: 'access_denied', error_description: 'the user denied access' }, true);
+    if (!(await deps.mayApprove(String(found.params['client_id']), found.session!.accountId))) return refuseStranger(c);
     return finish(c, { consent: { grantId: await grantFor(ready(c), found) } }, true);
   });
 

@@ -7,6 +7,7 @@ import { rolesForToken } from '../domain/roles.ts';
 import { PostgresOidcAdapter } from '../store/postgres-oauth-store.ts';
 import type { Db } from '#libs/db/index.ts';
 import { createDevicePollGuard } from './device-poll-guard.ts';
+import { createGrantApproval } from './grant-approval.ts';
 import { grantRef } from './grant-revocations.ts';
 import { standardGrantErrorCodes } from './grant-error-codes.ts';
 import { allowScriptHashes, deviceConfirmPage, deviceInputPage, deviceSuccessPage, errorPage, logoutPage, postLogoutPage } from './interaction-pages.ts';
@@ -62,6 +63,7 @@ export function hashClientSecret(secret: string): string {
 export function createOidcProvider(options: OidcProviderOptions): Provider {
   const cookieKey = deriveKey(options.secretKey, 'cookies').toString('base64url');
   const adapters = new Map<string, PostgresOidcAdapter>();
+  const approval = createGrantApproval({ clients: options.clients, store: options.store });
   const configuration: Configuration = {
     adapter: (name: string) => {
       if (name === 'Client') return clientAdapter(options.clients) as never;
@@ -139,7 +141,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
         charset: 'base-20',
         mask: '****-****',
         userCodeInputSource: async (ctx, form, _out, err) => {
-          ctx.body = deviceInputPage(form, err ? (err.name === 'NoCodeError' || (err as { userCode?: string }).userCode ? 'That code is not valid. Try again.' : 'The request could not be completed.') : undefined);
+          ctx.body = deviceInputPage(form, err ? deviceError(err) : undefined);
         },
         userCodeConfirmSource: async (ctx, form, client, _info, userCode) => {
           ctx.body = deviceConfirmPage(form, client.clientName ?? client.clientId, userCode);
@@ -179,8 +181,13 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
       // A token from a grant (a refresh-token family) names it: revoking the grant ends exactly these tokens in authz.
       const grantId = (token as { grantId?: string }).grantId;
       const granted = grantId ? { gid: grantRef(grantId) } : {};
-      if (client.aclTokenId) return { acc: client.accountId, roles: [], ...bound, ...granted };
       const accountId = (token as { accountId?: string }).accountId;
+      if (client.aclTokenId) {
+        // The person who approved the grant must (still) be of the client's account: the interaction
+        // refuses anyone else, and a refresh after they left the account is refused here.
+        if (accountId && !(await approval.allowed(client, accountId))) throw new errors.InvalidGrant('the person who approved this grant is not a member of the client\'s account');
+        return { acc: client.accountId, roles: [], ...bound, ...granted };
+      }
       if (!accountId) return undefined;
       const user = await options.store.getUser(accountId);
       const acc = user?.memberships[0]?.accountId;
@@ -222,6 +229,16 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
     return expected.length === presented.length && timingSafeEqual(presented, expected);
   } as never;
   return provider;
+}
+
+/** What the person is told when entering or approving a user code failed. */
+function deviceError(err: Error & { userCode?: string }): string {
+  if (err.name === 'NoCodeError' || err.userCode) return 'That code is not valid. Try again.';
+  // Refused at the consent step (by the person, or because they are not of a bound client's
+  // account): the library re-renders the input page with an AbortedError caused by access_denied.
+  const cause = (err.name === 'AbortedError' ? err.cause : err) as { error?: string; error_description?: string } | undefined;
+  if (cause?.error === 'access_denied') return `The device was not connected: ${cause.error_description ?? 'access denied'}.`;
+  return 'The request could not be completed.';
 }
 
 function hasTollgateScope(ctx: KoaContextWithOIDC): boolean {

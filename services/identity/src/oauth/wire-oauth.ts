@@ -9,6 +9,7 @@ import { PostgresOAuthClientStore, PostgresOidcPayloads } from '../store/postgre
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import type { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createClientCache, OAUTH_CLIENTS_CHANNEL } from './client-cache.ts';
+import { createGrantApproval } from './grant-approval.ts';
 import { createGrantRevocations } from './grant-revocations.ts';
 import { mountOAuth } from './oauth-http.ts';
 import { mountSso } from './sso-http.ts';
@@ -119,6 +120,7 @@ export function createOAuthSubsystem(deps: { db: Db; database: Pick<Database, 'l
         clients,
         secretKey: deps.secretKey,
         logger: deps.logger,
+        mayApprove: createGrantApproval({ clients: cache, store: deps.store }).allowedFor,
         ssoOptions: async (clientId) => {
           const client = /^cli_[0-9a-z]{20}$/.test(clientId) ? await clients.get(clientId) : undefined;
           if (!client) return [];
