@@ -326,6 +326,15 @@ describe('OAuth access tokens as Tollgate credentials', () => {
     expect(await refused.res!.text()).toContain('The device was not connected: only a person of the account that registered this client may approve it.');
     await expect(second.poll()).rejects.toMatchObject({ error: 'access_denied' });
 
+    // A viewer of the account only reads: it may not put a device on the account's data plane.
+    await identity.setMembership({ userId: stranger.userId, accountId: fleet.accountId, role: Role.VIEWER }, bearer(fleet.masterToken));
+    const viewing = await fleet.start();
+    await expect(approveDevice(browser(), viewing.device, stranger.user)).rejects.toThrow(/HTTP 403/);
+    await expect(viewing.poll()).rejects.toMatchObject({ error: 'authorization_pending' });
+    // Each refusal is in the client's account's audit log, naming the client and the person.
+    const refusals = (await identity.listAuditEvents({ accountId: fleet.accountId, kind: 'oauth_refused' }, bearer(fleet.masterToken))).events.filter((e) => e.outcome === 'denied:approver_not_permitted');
+    expect(refusals.map((e) => [e.subjectId, e.details['user_id']])).toEqual([0, 1, 2].map(() => [fleet.client.id, stranger.userId]));
+
     // A person of the account approves; once they leave it, the grant's refresh is refused.
     const member = await identity.setMembership({ userId: stranger.userId, accountId: fleet.accountId, role: Role.MEMBER }, bearer(fleet.masterToken));
     expect(member.user!.memberships.length).toBe(2);

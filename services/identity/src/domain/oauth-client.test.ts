@@ -62,9 +62,14 @@ describe('clientMetadata', () => {
 describe('mayApproveGrant', () => {
   const bound = { aclTokenId: 'tok_1' };
   const path = ['acc_root', 'acc_fleet'];
-  it('lets a person with any role on the client\'s account or an ancestor approve a bound client', () => {
-    expect(mayApproveGrant(bound, [{ accountId: 'acc_fleet', role: 'viewer' }], path)).toBe(true);
+  it('lets a person who may write on the client\'s account or an ancestor approve a bound client (owner, admin, member)', () => {
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_fleet', role: 'member' }], path)).toBe(true);
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_fleet', role: 'admin' }], path)).toBe(true);
     expect(mayApproveGrant(bound, [{ accountId: 'acc_root', role: 'owner' }], path)).toBe(true);
+  });
+  it('refuses a viewer: approving a device puts it on the data plane, and a viewer only reads', () => {
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_fleet', role: 'viewer' }], path)).toBe(false);
+    expect(mayApproveGrant(bound, [{ accountId: 'acc_root', role: 'viewer' }], path)).toBe(false);
   });
   it('refuses everyone else for a bound client: another account, a child account, no membership', () => {
     expect(mayApproveGrant(bound, [{ accountId: 'acc_other', role: 'owner' }], path)).toBe(false);

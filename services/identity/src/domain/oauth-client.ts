@@ -1,4 +1,5 @@
 import { invalidArgument } from '#libs/errors/index.ts';
+import { mayPerform } from '#libs/policy/role-policy.ts';
 import { effectiveRole, type Membership } from './roles.ts';
 
 /**
@@ -37,12 +38,16 @@ export function canBindRules(type: OAuthClientType): boolean {
 
 /**
  * Who may approve a grant of a client (a device's user code, a consent): the tokens of a client
- * bound to acl rules are its account's credential, so only a person with a role on that account or
- * an ancestor of it (`clientAccountPath`, root first, down to the client's account) may approve
- * them. An unbound client's tokens are the person's own credential: anyone may sign in to it.
+ * bound to acl rules are its account's credential — approving one puts a device on the account's
+ * data plane — so only a person whose role on that account or an ancestor of it
+ * (`clientAccountPath`, root first, down to the client's account) may `write` there (the role
+ * table, libs/policy: owner, admin, member; not viewer) may approve them. An unbound client's
+ * tokens are the person's own credential: anyone may sign in to it.
  */
 export function mayApproveGrant(client: Pick<OAuthClient, 'aclTokenId'>, approverMemberships: readonly Membership[], clientAccountPath: readonly string[]): boolean {
-  return client.aclTokenId === null || effectiveRole(approverMemberships, clientAccountPath) !== undefined;
+  if (client.aclTokenId === null) return true;
+  const effective = effectiveRole(approverMemberships, clientAccountPath);
+  return effective !== undefined && mayPerform(effective.role, 'write');
 }
 
 export const idTokenAlgs = ['EdDSA', 'ES256'] as const;

@@ -96,6 +96,19 @@ export function createOAuthSubsystem(deps: { db: Db; database: Pick<Database, 'l
     }
   }
 
+  const approval = createGrantApproval({ clients: cache, store: deps.store });
+  /** The approval rule (domain/oauth-client.ts `mayApproveGrant`); a refusal is audited in the client's account. */
+  async function approveAudited(clientId: string, userId: string): Promise<boolean> {
+    if (await approval.allowedFor(clientId, userId)) return true;
+    try {
+      const client = await clients.get(clientId);
+      await runtime?.sessions.audit([{ kind: 'oauth_refused', outcome: 'denied', reason: 'approver_not_permitted', accountId: client?.accountId ?? null, ip: null, subject: clientId, details: { endpoint: 'interaction', user_id: userId } }]);
+    } catch (error) {
+      deps.logger.warn({ err: error }, 'could not audit an OAuth refusal');
+    }
+    return false;
+  }
+
   return {
     clients,
     clientCache: cache,
@@ -120,7 +133,7 @@ export function createOAuthSubsystem(deps: { db: Db; database: Pick<Database, 'l
         clients,
         secretKey: deps.secretKey,
         logger: deps.logger,
-        mayApprove: createGrantApproval({ clients: cache, store: deps.store }).allowedFor,
+        mayApprove: approveAudited,
         ssoOptions: async (clientId) => {
           const client = /^cli_[0-9a-z]{20}$/.test(clientId) ? await clients.get(clientId) : undefined;
           if (!client) return [];
