@@ -152,7 +152,7 @@ describe('sessions and wills', () => {
     const w = await tb.connect();
     const got = collect(w);
     await w.subscribeAsync('will2/#');
-    const connect = (clientId: string) => ({ cmd: 'connect' as const, protocolId: 'MQTT', protocolVersion: 5 as const, clientId, clean: true, keepalive: 0, ...login, will: { topic: `will2/${clientId}`, payload: Buffer.from('w'), qos: 0 as const, retain: false } });
+    const connect = (clientId: string) => ({ cmd: 'connect' as const, protocolId: 'MQTT' as const, protocolVersion: 5 as const, clientId, clean: true, keepalive: 0, ...login, will: { topic: `will2/${clientId}`, payload: Buffer.from('w'), qos: 0 as const, retain: false } });
     const plain = new RawClient(tb.port, 5);
     await plain.ready();
     plain.send(connect('plain'));
