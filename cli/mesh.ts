@@ -80,7 +80,7 @@ export async function startMesh(config: MeshConfig, options: MeshOptions = {}): 
   const ownsDatabase = !options.database && needsDatabase;
   const database = options.database ?? (needsDatabase ? await openMeshDatabase(common, only) : undefined);
   const ownsTelemetry = !options.telemetry;
-  const telemetry = options.telemetry ?? startTelemetry({ serviceName: only ?? 'tollgate', otlpEndpoint: common.otlpEndpoint });
+  const telemetry = options.telemetry ?? startTelemetry({ serviceName: only ?? 'tollgate', otlpEndpoint: common.otlpEndpoint, sampling: common.traceSampling });
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error: unknown) => logger.warn({ err: error }, 'stop failed'));

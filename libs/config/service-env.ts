@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RpcClientTlsConfig, RpcTlsConfig } from '#libs/rpc/index.ts';
+import { DEFAULT_TRACE_SAMPLING, TRACE_SAMPLERS, type TraceSampling } from '#libs/telemetry/sampler.ts';
 import { bothOrNeither, databaseUrl, host, logLevel, url, type CrossCheck } from './env-schema.ts';
 
 /**
@@ -34,6 +35,14 @@ export const commonEnvShape = {
   HOSTNAME: z.string().optional(),
   TOLLGATE_LOG_LEVEL: logLevel,
   OTEL_EXPORTER_OTLP_ENDPOINT: url(['http', 'https']).optional(),
+  /** Head sampling of traces (the OpenTelemetry setting): which root spans are recorded; parent-based ones follow a caller's traceparent. */
+  OTEL_TRACES_SAMPLER: z.enum(TRACE_SAMPLERS, { message: `expected one of ${TRACE_SAMPLERS.join(', ')}` }).default(DEFAULT_TRACE_SAMPLING.sampler),
+  /** The `*traceidratio` samplers' share of traces, 0..1 (default 1); the other samplers take no argument and ignore it. */
+  OTEL_TRACES_SAMPLER_ARG: z
+    .string()
+    .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, { message: 'expected a ratio between 0 and 1, e.g. 0.01' })
+    .transform(Number)
+    .optional(),
   TOLLGATE_GRPC_TLS_CERT: z.string().optional(),
   TOLLGATE_GRPC_TLS_KEY: z.string().optional(),
   TOLLGATE_GRPC_TLS_CA: z.string().optional(),
@@ -83,6 +92,8 @@ export interface CommonConfig {
   hostname: string | undefined;
   logLevel: z.infer<typeof logLevel>;
   otlpEndpoint: string | undefined;
+  /** OTEL_TRACES_SAMPLER and its ratio (OTEL_TRACES_SAMPLER_ARG, 1 when unset). */
+  traceSampling: TraceSampling;
   /** gRPC TLS (both undefined: plaintext); with a CA, mutual TLS: each service presents its certificate. */
   grpcTls: { server: RpcTlsConfig | undefined; client: RpcClientTlsConfig | undefined };
   /** Peers' gRPC targets (TOLLGATE_<PEER>_URL); the one-process mesh adds what it starts. */
@@ -101,6 +112,7 @@ export function commonConfigFrom(env: ServiceEnv): CommonConfig {
     hostname: env.HOSTNAME,
     logLevel: env.TOLLGATE_LOG_LEVEL,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+    traceSampling: { sampler: env.OTEL_TRACES_SAMPLER, ratio: env.OTEL_TRACES_SAMPLER_ARG ?? 1 },
     grpcTls:
       cert && key
         ? { server: { certFile: cert, keyFile: key, caFile: env.TOLLGATE_GRPC_TLS_CA }, client: { caFile: env.TOLLGATE_GRPC_TLS_CA ?? cert, certFile: cert, keyFile: key } }

@@ -63,18 +63,22 @@ export function createRpcClient<S extends DescService>(service: S, address: stri
     const path = methodPath(method);
     const serialize = (init: unknown) => Buffer.from(toBinary(method.input, create(method.input, init as never)));
     const deserialize = (bytes: Buffer) => fromBinary(method.output, bytes);
+    const spanName = `${method.parent.typeName}/${method.name}`;
+    const spanAttributes = Object.freeze({ 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name });
     const prepare = (opts: CallOptions | undefined, streamingResponse: boolean) => {
       const metadata = new Metadata();
       for (const [k, v] of Object.entries({ ...options.headers, ...opts?.headers })) metadata.set(k.toLowerCase(), v);
       const parentCall = currentCall.getStore();
       if (parentCall && !metadata.get('x-request-id').length) metadata.set('x-request-id', parentCall.requestId);
-      const span = tracer.startSpan(`${method.parent.typeName}/${method.name}`, { kind: SpanKind.CLIENT, attributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name } });
+      // Attributes only on a span that records (an unsampled trace's span pays for none).
+      const span = tracer.startSpan(spanName, CLIENT_SPAN);
+      if (span.isRecording()) span.setAttributes(spanAttributes);
       propagation.inject(trace.setSpan(context.active(), span), metadata, setter);
       const own = opts?.deadlineMs ?? (streamingResponse ? undefined : defaultDeadlineMs);
       const candidates = [own === undefined ? undefined : Date.now() + own, parentCall?.deadlineMs].filter((d): d is number => d !== undefined);
       const deadline = candidates.length ? Math.min(...candidates) : undefined;
       const end = (error?: Error) => {
-        if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+        if (error && span.isRecording()) span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
         span.end();
       };
       // A call with a deadline waits for the channel to connect (up to that deadline) instead of
@@ -89,6 +93,8 @@ export function createRpcClient<S extends DescService>(service: S, address: stri
   }
   return api as ServiceClient<S>;
 }
+
+const CLIENT_SPAN = Object.freeze({ kind: SpanKind.CLIENT });
 
 type Prepared = { metadata: Metadata; callOptions: { deadline?: number }; end: (error?: Error) => void };
 

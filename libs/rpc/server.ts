@@ -176,6 +176,8 @@ const REQUEST_ID_PREFIX = `req_${randomBytes(8).toString('hex')}`;
 let requestCounter = 0;
 const newRequestId = (): string => `${REQUEST_ID_PREFIX}${(requestCounter++).toString(16).padStart(16, '0')}`;
 
+const SERVER_SPAN = Object.freeze({ kind: SpanKind.SERVER });
+
 const cancelledError = () => new AppError('CANCELLED', 'call cancelled by the client');
 
 /**
@@ -216,9 +218,16 @@ class ServerCall implements CallContext {
     const rawDeadline = call.getDeadline();
     this.deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
     const parent = propagation.extract(context.active(), metadata, metadataGetter);
-    this.span = instruments.tracer.startSpan(info.rpc, { kind: SpanKind.SERVER, attributes: info.spanAttributes }, parent);
-    this.span.setAttribute('tollgate.request_id', this.requestId);
-    this.#activeContext = trace.setSpan(parent, this.span);
+    // Attributes are given after the sampler's decision, and only to a span that records: an
+    // unsampled call (OTEL_TRACES_SAMPLER) pays for no attribute at all — the SDK cleans a start
+    // span's attributes before it samples.
+    const span = instruments.tracer.startSpan(info.rpc, SERVER_SPAN, parent);
+    this.span = span;
+    if (span.isRecording()) {
+      span.setAttributes(info.spanAttributes);
+      span.setAttribute('tollgate.request_id', this.requestId);
+    }
+    this.#activeContext = trace.setSpan(parent, span);
     this.#started = performance.now();
   }
 
@@ -263,19 +272,24 @@ class ServerCall implements CallContext {
     if (this.#onCancel) (this.#call as NodeJS.EventEmitter).removeListener('cancelled', this.#onCancel);
     const elapsed = performance.now() - this.#started;
     const span = this.span;
+    const recording = span.isRecording();
     let code = 'OK';
     if (error !== undefined) {
       const appError = toAppError(error);
       code = appError.code;
-      span.setStatus({ code: SpanStatusCode.ERROR, message: appError.publicMessage });
-      span.setAttribute('tollgate.error_reason', appError.reason);
+      if (recording) {
+        span.setStatus({ code: SpanStatusCode.ERROR, message: appError.publicMessage });
+        span.setAttribute('tollgate.error_reason', appError.reason);
+      }
       if (appError.code === 'INTERNAL') this.logger.error({ err: appError.cause ?? appError }, 'rpc failed');
       else if (this.#logger.isLevelEnabled('debug')) this.logger.debug({ code, reason: appError.reason, elapsedMs: elapsed }, 'rpc error');
     } else if (this.#logger.isLevelEnabled('debug')) {
       this.logger.debug({ elapsedMs: elapsed }, 'rpc ok');
     }
-    span.setAttribute('rpc.grpc.status_code', code);
-    span.end();
+    if (recording) {
+      span.setAttribute('rpc.grpc.status_code', code);
+      span.end();
+    }
     duration(this.#instruments).record(elapsed / 1_000, durationAttributes(this.#info, code));
   }
 }
@@ -308,8 +322,8 @@ export function assertWellFormed(method: DescMethod, request: unknown): void {
  * The account and MQTT client a unary request names, as span attributes: what operators search
  * traces by (the console's /traces). Ids only — never a credential or a payload.
  */
-function tagRequest(span: { setAttribute(key: string, value: string): unknown }, request: unknown): void {
-  if (typeof request !== 'object' || request === null) return;
+function tagRequest(span: Span, request: unknown): void {
+  if (typeof request !== 'object' || request === null || !span.isRecording()) return;
   const { accountId, clientId } = request as { accountId?: unknown; clientId?: unknown };
   if (typeof accountId === 'string' && accountId) span.setAttribute('tollgate.account_id', accountId.slice(0, 128));
   if (typeof clientId === 'string' && clientId) span.setAttribute('mqtt.client_id', clientId.slice(0, 256));

@@ -1,3 +1,4 @@
 export * from './logger.ts';
 export * from './span-buffer.ts';
 export * from './telemetry.ts';
+export * from './sampler.ts';

@@ -8,6 +8,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SpanBuffer } from './span-buffer.ts';
+import { createSampler, describeSampling, DEFAULT_TRACE_SAMPLING, type TraceSampling } from './sampler.ts';
 
 export interface TelemetryConfig {
   /** `service.name` of spans not made by a service (the CLI, tests): `tollgate` for the one-process mesh. */
@@ -15,6 +16,8 @@ export interface TelemetryConfig {
   /** OTLP/HTTP (protobuf) base URL, e.g. http://collector:4318; unset keeps spans in process only. */
   otlpEndpoint?: string | undefined;
   spanBufferSize?: number | undefined;
+  /** Head sampling (OTEL_TRACES_SAMPLER / _ARG, read by libs/config); default parentbased_always_on. */
+  sampling?: TraceSampling | undefined;
 }
 
 /**
@@ -32,6 +35,8 @@ export interface ServiceTelemetry {
 
 export interface Telemetry {
   readonly spans: SpanBuffer;
+  /** The trace sampler every service's tracer uses, as configured: `parentbased_always_on`, `traceidratio 0.01`, … */
+  readonly sampler: string;
   /**
    * The telemetry of service `name` (memoized). The first service asking in this process also
    * serves the process/runtime metrics (CPU, memory, event loop, GC): exactly once per process.
@@ -63,7 +68,7 @@ function acquireShared(config: TelemetryConfig): NonNullable<typeof shared> {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   // Spans from code that is not a service (libraries, the CLI, tests) use the global provider.
-  const fallback = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': config.serviceName }), spanProcessors: processors });
+  const fallback = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': config.serviceName }), spanProcessors: processors, sampler: createSampler(config.sampling ?? DEFAULT_TRACE_SAMPLING) });
   trace.setGlobalTracerProvider(fallback);
   shared = { spans, processors, fallback, users: 1 };
   return shared;
@@ -89,11 +94,15 @@ function processMetrics(): Registry {
 
 export function startTelemetry(config: TelemetryConfig): Telemetry {
   const entry = acquireShared(config);
+  const sampling = config.sampling ?? DEFAULT_TRACE_SAMPLING;
+  // One sampler for every service of this Telemetry: a service's span decides its children's (parent-based).
+  const sampler = createSampler(sampling);
   const services = new Map<string, ServiceTelemetry & { provider: MeterProvider }>();
   let released = false;
   let ownsProcessMetrics = false;
   return {
     spans: entry.spans,
+    sampler: describeSampling(sampling),
     forService(name) {
       const existing = services.get(name);
       if (existing) return existing;
@@ -101,7 +110,7 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
       const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
       const provider = new MeterProvider({ resource, readers: [exporter] });
       // Shares the processors (span buffer, OTLP) but not the resource: spans say which service made them.
-      const tracerProvider = new TracerProvider({ resource, spanProcessors: entry.processors });
+      const tracerProvider = new TracerProvider({ resource, spanProcessors: entry.processors, sampler });
       const withProcess = !processMetricsClaimed;
       processMetricsClaimed = true;
       ownsProcessMetrics ||= withProcess;

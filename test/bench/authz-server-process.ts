@@ -2,15 +2,20 @@
 // on an in-memory PGlite): creates a tenant and an acl token with 100 rules, prints one JSON line
 // with authz's gRPC address, the framed Authorize request h2load replays and the response it gets
 // (which the bare grpc-js peer replays), then serves until its stdin closes. The request is
-// checked once here so that the bench never measures a denial.
+// checked once here so that the bench never measures a denial. Trace sampling follows this process's
+// OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the JSON line says which sampler it runs). On stdin,
+// `profile start` and `profile stop <file>` run the V8 profiler over a window (profile-on-stdin.ts).
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AuthzService, AuthorizeRequestSchema, AuthorizeResponseSchema, Effect, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { Authorization, CheckRequestSchema } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
 import { grpcFrame } from './h2load.ts';
+import { profileOnStdin } from './profile-on-stdin.ts';
 
-const mesh = await startTestMesh();
+const sampling: Record<string, string> = {};
+for (const name of ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG']) if (process.env[name]) sampling[name] = process.env[name]!;
+const mesh = await startTestMesh({ env: sampling });
 const tenant = await mesh.createTenant('bench');
 const authz = createRpcClient(AuthzService, mesh.address('authz'));
 const rules = [
@@ -36,13 +41,14 @@ authz.close();
 process.stdout.write(
   `${JSON.stringify({
     address: mesh.address('authz'),
+    sampler: mesh.telemetry.sampler,
     authorize: grpcFrame(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, request))).toString('base64'),
     // What the bare grpc-js peer answers: the very response message Tollgate gives.
     authorizeResponse: Buffer.from(toBinary(AuthorizeResponseSchema, check)).toString('base64'),
     check: grpcFrame(toBinary(CheckRequestSchema, envoyCheck)).toString('base64'),
   })}\n`,
 );
-process.stdin.resume();
+profileOnStdin();
 process.stdin.on('end', () => {
   void mesh.stop().then(() => process.exit(0));
 });

@@ -44,7 +44,8 @@ export async function measureWorkers(options: { seconds: number; counts?: number
   // The scratch database is made on the run's server (DATABASE_URL); the variable is put back at
   // once, so that the rest of the bench keeps its own database choice.
   const saved = process.env.TOLLGATE_TEST_DATABASE_URL;
-  process.env.TOLLGATE_TEST_DATABASE_URL ??= process.env.DATABASE_URL;
+  // (Assigned only when set: process.env turns undefined into the string "undefined".)
+  if (process.env.DATABASE_URL) process.env.TOLLGATE_TEST_DATABASE_URL ??= process.env.DATABASE_URL;
   const scratch = await createScratchDatabase().finally(() => {
     if (saved === undefined) delete process.env.TOLLGATE_TEST_DATABASE_URL;
     else process.env.TOLLGATE_TEST_DATABASE_URL = saved;

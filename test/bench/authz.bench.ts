@@ -1,7 +1,14 @@
 // authz over gRPC on loopback. First the server alone in a child process, loaded by h2load, against a
 // bare grpc-js server in alternating runs (ratios in the same run); then Authorize and
 // AuthorizeBatch from a grpc-js client in a worker thread of this process (the mesh in this thread).
+//   OTEL_TRACES_SAMPLER=… OTEL_TRACES_SAMPLER_ARG=…  the Tollgate server process's trace sampler (printed)
+//   AUTHZ_BENCH_ROUNDS=N       alternating Tollgate/bare rounds at 64 and at 1 in flight (default 3; 0: none)
+//   AUTHZ_BENCH_PROFILE=DIR    also one profiled run each of Tollgate and bare grpc-js at 64 in flight:
+//                              CPU µs per call by area side by side, and Tollgate's top frames
+//   AUTHZ_BENCH_ONLY=server    the server-alone part only
 import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -11,25 +18,36 @@ import { startTestMesh } from '../harness/mesh.ts';
 import { loadInWorker, percentile } from './closed-loop.ts';
 import { h2loadAvailable, runH2load, type H2loadResult } from './h2load.ts';
 import { measureWorkers } from './authz-workers.ts';
+import { selfTimeByArea, summarizeCpuProfile } from './cpu-profile-summary.ts';
 
 const load = (job: Record<string, unknown>) => loadInWorker(new URL('./grpc-load-worker.ts', import.meta.url), job);
 
 interface ServerProcess {
   info: Record<string, string>;
   pid: number;
+  /** Sends one line on the child's stdin and waits for its one-line answer (authz-server-process.ts: `profile …`). */
+  command(line: string): Promise<string>;
   stop(): Promise<void>;
 }
 
 /** A server in a child process that prints one JSON line when it serves and stops when its stdin closes. */
 async function startServerProcess(file: string, args: string[] = []): Promise<ServerProcess> {
   const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL(file, import.meta.url)), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const waiting: ((line: string) => void)[] = [];
+  lines.on('line', (l) => waiting.shift()?.(l));
   const line = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once('line', resolve);
+    waiting.push(resolve);
     child.once('exit', (code) => reject(new Error(`${file} exited (${code})`)));
   });
   return {
     info: JSON.parse(line) as Record<string, string>,
     pid: child.pid!,
+    command(text) {
+      const answer = new Promise<string>((resolve) => waiting.push(resolve));
+      child.stdin!.write(`${text}\n`);
+      return answer;
+    },
     async stop() {
       child.stdin!.end();
       await new Promise((resolve) => child.once('exit', resolve));
@@ -74,24 +92,85 @@ export async function serverAloneWithH2load(seconds: number, rounds: number): Pr
         ratios[inFlight]!.cpu.push(pair['bare grpc-js']!.cpuUsPerCall! / pair.Tollgate!.cpuUsPerCall!);
       }
     }
+    const profileDir = process.env['AUTHZ_BENCH_PROFILE'];
+    if (profileDir) {
+      const profiles = [await profileRun(tollgate, 'Tollgate', profileDir, () => load('Tollgate', 64)), await profileRun(bare, 'bare grpc-js', profileDir, () => load('bare grpc-js', 64))];
+      printProfiles(profiles);
+    }
     rows.push(await load('Tollgate', 8));
     rows.push({ server: 'Tollgate', rpc: 'envoy Authorization/Check', ...(await runH2load({ address: tollgate.info.address!, path: '/envoy.service.auth.v3.Authorization/Check', body: Buffer.from(tollgate.info.check!, 'base64'), seconds, inFlight: 64, serverPids: [tollgate.pid] })) });
-    process.stdout.write(`authz Authorize, server alone in its own process (whole mesh, PGlite, telemetry on) vs a bare grpc-js server (constant handler), load from h2load (nghttp2, C), one HTTP/2 connection, ${seconds} s per run; load average ${loadAverage()}\n`);
+    process.stdout.write(`authz Authorize, server alone in its own process (whole mesh, PGlite, telemetry on, trace sampler ${tollgate.info.sampler})${sampledNote(tollgate.info.sampler!)} vs a bare grpc-js server (constant handler), load from h2load (nghttp2, C), one HTTP/2 connection, ${seconds} s per run; load average ${loadAverage()}\n`);
     console.table(rows);
-    for (const inFlight of [64, 1]) {
+    for (const inFlight of rounds > 0 ? [64, 1] : []) {
       const r = ratios[inFlight]!;
       const fmt = (v: number[]) => v.map((x) => x.toFixed(2)).join(', ');
       process.stdout.write(
         `Authorize/bare grpc-js at ${inFlight} in flight: calls/s ratio ${median(r.calls).toFixed(2)}× (median of ${fmt(r.calls)}); CPU per call ratio (bare ÷ Tollgate) ${median(r.cpu).toFixed(2)}× (${fmt(r.cpu)})\n`,
       );
     }
-    const p99At1 = median(rows.filter((r) => r.server === 'Tollgate' && r.rpc === 'Authorize' && r.inFlight === 1).map((r) => r.p99Ms));
-    process.stdout.write(`Authorize p99 at 1 in flight: ${p99At1} ms (median of ${rounds} runs); goal < 1 ms\n`);
+    if (rounds > 0) {
+      const p99At1 = median(rows.filter((r) => r.server === 'Tollgate' && r.rpc === 'Authorize' && r.inFlight === 1).map((r) => r.p99Ms));
+      process.stdout.write(`Authorize p99 at 1 in flight: ${p99At1} ms (median of ${rounds} runs); goal < 1 ms\n`);
+    }
     return rows;
   } finally {
     await bare.stop();
     await tollgate.stop();
   }
+}
+
+const sampledNote = (sampler: string) => (sampler === 'parentbased_always_on' || sampler === 'always_on' ? ' (every call traced)' : ' (h2load sends no traceparent: root calls)');
+
+/** Where the profile's busy samples go, by area (self time): the breakdown docs/BENCHMARKS.md quotes. */
+const PROFILE_AREAS = [
+  { area: 'GC', pattern: /^\(garbage collector\)/ },
+  { area: 'OpenTelemetry', pattern: /\(@opentelemetry\// },
+  { area: 'grpc-js', pattern: /\(@grpc\// },
+  { area: 'protobuf-es', pattern: /\(@bufbuild\// },
+  { area: 'libs/rpc', pattern: /\(libs\/rpc\// },
+  { area: 'libs/acl, libs/policy', pattern: /\(libs\/(acl|policy)\// },
+  { area: 'authz', pattern: /\(services\/authz\// },
+  { area: 'gen (generated code)', pattern: /\(gen\// },
+  { area: 'pino', pattern: /\(pino/ },
+  { area: 'Node http2', pattern: /\(node:internal\/http2/ },
+  { area: 'Node internals (streams, timers, async hooks, …)', pattern: /\(node:/ },
+  { area: 'V8/native ((program), builtins without a file)', pattern: /^[^(]*(\(program\))?$|^\((program|root)\)/ },
+];
+
+interface ProfiledRun {
+  server: string;
+  file: string;
+  row: Row;
+  busy: number;
+  idle: number;
+  areas: { area: string; share: number }[];
+  top: { frame: string; share: number }[];
+}
+
+/** One run at 64 in flight with `server` under the V8 profiler (the h2load run only, warm-up included). */
+async function profileRun(server: ServerProcess, name: string, dir: string, run: () => Promise<Row>): Promise<ProfiledRun> {
+  mkdirSync(dir, { recursive: true });
+  const file = join(resolve(dir), `authz-${name === 'Tollgate' ? `tollgate-${server.info.sampler!.replace(/\s+/g, '-')}` : 'bare'}-${Date.now()}.cpuprofile`);
+  await server.command('profile start');
+  const row = await run();
+  await server.command(`profile stop ${file}`);
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const { busy, idle, rows } = summarizeCpuProfile(file, root, 30);
+  return { server: name, file, row, busy, idle, areas: selfTimeByArea(file, root, PROFILE_AREAS), top: rows };
+}
+
+/** Each area's share of CPU per call, µs, Tollgate beside bare grpc-js: where Tollgate's extra µs go. */
+function printProfiles([tollgate, bare]: ProfiledRun[]): void {
+  const us = (p: ProfiledRun, area: string) => (p.areas.find((a) => a.area === area)?.share ?? 0) * (p.row.cpuUsPerCall ?? 0);
+  for (const p of [tollgate!, bare!]) process.stdout.write(`CPU profile, ${p.server} at 64 in flight (profiler on): ${p.row.callsPerSecond} calls/s, ${p.row.cpuUsPerCall} µs CPU per call, ${p.busy} busy / ${p.idle} idle samples: ${p.file}\n`);
+  const areas = [...new Set([...tollgate!.areas, ...bare!.areas].map((a) => a.area))];
+  console.table(
+    areas
+      .map((area) => ({ area, tollgateUs: Number(us(tollgate!, area).toFixed(1)), bareUs: Number(us(bare!, area).toFixed(1)), extraUs: Number((us(tollgate!, area) - us(bare!, area)).toFixed(1)) }))
+      .sort((a, b) => b.extraUs - a.extraUs),
+  );
+  process.stdout.write('Tollgate, top frames by self time:\n');
+  console.table(tollgate!.top.map((r) => ({ frame: r.frame, share: `${(r.share * 100).toFixed(1)} %`, us: Number((r.share * (tollgate!.row.cpuUsPerCall ?? 0)).toFixed(1)) })));
 }
 
 /** `tollgate start --service authz --workers N`, N = 1 and 2 (authz-workers.ts); needs Postgres (DATABASE_URL). */
@@ -115,6 +194,7 @@ export async function runAuthzBench(options: { seconds?: number; rounds?: number
   const seconds = options.seconds ?? 5;
   if (h2loadAvailable()) {
     await serverAloneWithH2load(seconds, options.rounds ?? Number(process.env.AUTHZ_BENCH_ROUNDS ?? 3));
+    if (process.env['AUTHZ_BENCH_ONLY'] === 'server') return [];
     await workersScaling(seconds);
   } else {
     process.stdout.write('authz: h2load not installed (Debian nghttp2-client): the server-alone figures are skipped\n');

@@ -52,3 +52,25 @@ function describe(f: ProfileNode['callFrame'], root: string): string {
   file = nm >= 0 ? file.slice(nm + '/node_modules/'.length) : file.startsWith(root) ? relative(root, file) : file;
   return `${name} (${file}:${f.lineNumber + 1})`;
 }
+
+/**
+ * Self time by area: each busy sample charged to the first area whose pattern matches its frame's
+ * file (`node_modules/<pkg>/…` or the repository path; `(garbage collector)`, `(program)` and
+ * Node's own `node:` files by name), the rest to `other`. Shares of the busy samples.
+ */
+export function selfTimeByArea(path: string, root: string, areas: readonly { area: string; pattern: RegExp }[]): { area: string; samples: number; share: number }[] {
+  const profile = JSON.parse(readFileSync(path, 'utf8')) as CpuProfile;
+  const areaOf = new Map<number, string>();
+  for (const n of profile.nodes) {
+    const frame = describe(n.callFrame, root);
+    areaOf.set(n.id, frame === '(idle)' ? '(idle)' : (areas.find((a) => a.pattern.test(frame))?.area ?? 'other'));
+  }
+  const counts = new Map<string, number>();
+  for (const id of profile.samples) {
+    const area = areaOf.get(id) ?? 'other';
+    counts.set(area, (counts.get(area) ?? 0) + 1);
+  }
+  counts.delete('(idle)');
+  const busy = [...counts.values()].reduce((a, b) => a + b, 0);
+  return [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([area, samples]) => ({ area, samples, share: busy > 0 ? samples / busy : 0 }));
+}

@@ -49,7 +49,7 @@ export async function startTestMesh(options: { only?: StartableService; bootstra
     ...options.env,
   }, options.only);
   const database = options.database ?? (await openTestDatabase());
-  const telemetry = startTelemetry({ serviceName: 'tollgate-test' });
+  const telemetry = startTelemetry({ serviceName: 'tollgate-test', sampling: config.common.traceSampling });
   // A second mesh part (e.g. another broker edge) shares the first one's key to call its services.
   const secretKey = options.secretKey ?? testSecretKey();
   const mesh = await startMesh(config, {

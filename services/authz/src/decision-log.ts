@@ -48,9 +48,22 @@ export class DecisionLog {
   }
 
   record(decision: DecisionRecord): void {
-    this.count(decision.allowed, decision.reason, decision.source);
-    this.tallies.countDecision(decision.accountId, decision.allowed, decision.reason);
-    if (decision.allowed && this.allowedSeen++ % this.sampleEvery !== 0) return;
+    if (this.countDecision(decision.allowed, decision.reason, decision.source, decision.accountId)) this.keep(decision);
+  }
+
+  /**
+   * `record` in two steps, for the hot path: counts a decision (metric and account tally) and says
+   * whether the ring keeps it — every denial, one allowance in `sampleEvery` — so that the caller
+   * builds the record (and reads the clock) only then, and hands it to `keep`.
+   */
+  countDecision(allowed: boolean, reason: string, source: string, accountId: string): boolean {
+    this.count(allowed, reason, source);
+    this.tallies.countDecision(accountId, allowed, reason);
+    return !allowed || this.allowedSeen++ % this.sampleEvery === 0;
+  }
+
+  /** Keeps a decision `countDecision` counted and asked for. */
+  keep(decision: DecisionRecord): void {
     this.ring[this.next] = decision;
     this.seqs[this.next] = ++this.seq;
     this.next = (this.next + 1) % this.capacity;

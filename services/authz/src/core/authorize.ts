@@ -45,9 +45,10 @@ export function createAuthorize(options: { cache: TokenCache; credentials: Crede
     const action = input.action as AclAction;
     const { outcome, entry } = await credentials.principalOf(input.credential, input.peerIp, input.ipCheckedElsewhere ?? false);
     const resources = input.resources.length ? input.resources : [''];
+    const subject = outcome.allowed ? outcome.principal.subject : '';
     const answer = (allowed: boolean, reason: DecisionReason, ttl: number, accountId: string) =>
       resources.map((resource) => {
-        decisions.record({ atMs: now(), allowed, reason, action, resource, accountId, subject: outcome.allowed ? outcome.principal.subject : '', clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+        logDecision(decisions, now, input, action, allowed, reason, resource, accountId, subject);
         return { allowed, reason, cacheTtlMs: ttl, accountId };
       });
     if (!outcome.allowed) return answer(false, outcome.reason, 0, '');
@@ -72,8 +73,14 @@ export function createAuthorize(options: { cache: TokenCache; credentials: Crede
     const vars = { account: accountId, token: principal.tokenId ?? '', client_id: input.clientId, username: input.credential.username ?? '' };
     return resources.map((resource) => {
       const decision = checkAccess(acl, input.subscribeOverlap ? { action, resource, vars, subscribeOverlap: input.subscribeOverlap } : { action, resource, vars });
-      decisions.record({ atMs: now(), allowed: decision.allowed, reason: decision.reason, action, resource, accountId, subject: principal.subject, clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+      logDecision(decisions, now, input, action, decision.allowed, decision.reason, resource, accountId, principal.subject);
       return { allowed: decision.allowed, reason: decision.reason, cacheTtlMs: ttl, accountId };
     });
   };
+}
+
+/** One decision counted, and kept in the log's ring when it keeps it: the record (and the clock read) only then. */
+function logDecision(decisions: DecisionLog, now: () => number, input: AuthorizeInput, action: string, allowed: boolean, reason: string, resource: string, accountId: string, subject: string): void {
+  if (!decisions.countDecision(allowed, reason, input.source, accountId)) return;
+  decisions.keep({ atMs: now(), allowed, reason, action, resource, accountId, subject, clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
 }

@@ -117,7 +117,8 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         accountId: req.accountId || undefined,
         source: 'grpc',
       });
-      return { ...decision!, cacheTtlMs: BigInt(decision!.cacheTtlMs) };
+      const d = decision!;
+      return { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
     },
     async authorizeBatch(req, ctx) {
       const decisions = await core.authorize({
