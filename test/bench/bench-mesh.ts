@@ -8,6 +8,10 @@ import { join } from 'node:path';
  * defence against one hostile address) would refuse most of them, so the benches lift it.
  */
 const BENCH_EDGE_LIMITS = { TOLLGATE_BROKER_MAX_PENDING_CONNECTS_PER_IP: '1000' };
+/** The trace sampler the bench was started with (OTEL_TRACES_SAMPLER[_ARG]), passed to the mesh; unset: the default, every trace recorded. */
+export const BENCH_TRACE_ENV: Record<string, string> = Object.fromEntries(
+  ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])),
+);
 
 /**
  * Tollgate as the broker benches run it: the whole mesh in this process (PGlite, in a temp data
@@ -21,7 +25,7 @@ export async function startBenchMesh(dataDirPrefix: string) {
   const ports = Object.fromEntries(
     ['CONSOLE_HTTP', 'IDENTITY_GRPC', 'IDENTITY_HTTP', 'AUTHZ_GRPC', 'AUTHZ_HTTP', 'QUOTA_GRPC', 'QUOTA_HTTP', 'BROKER_GRPC', 'BROKER_HTTP'].map((k) => [`TOLLGATE_${k}_PORT`, '0']),
   );
-  const config = loadMeshConfig({ ...ports, ...BENCH_EDGE_LIMITS, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' }, undefined);
+  const config = loadMeshConfig({ ...ports, ...BENCH_EDGE_LIMITS, ...BENCH_TRACE_ENV, TOLLGATE_MQTT_PORT: '0', TOLLGATE_MQTT_WS_PORT: '0', TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'silent' }, undefined);
   const mesh = await startMesh(config, { bootstrap: false, console: false, logger: silentLogger() });
   const account = await mesh.identity!.core.createAccount({ name: 'bench' });
   const { secret } = await mesh.authz!.core.createToken({
@@ -50,7 +54,7 @@ export async function startBenchBrokerAlone(dataDir: string, peers: { identity: 
   const config = loadMeshConfig({
     TOLLGATE_BROKER_GRPC_PORT: '0',
     TOLLGATE_BROKER_HTTP_PORT: '0',
-    ...BENCH_EDGE_LIMITS,
+    ...BENCH_EDGE_LIMITS, ...BENCH_TRACE_ENV,
     TOLLGATE_MQTT_PORT: '0',
     TOLLGATE_MQTT_WS_PORT: '0',
     TOLLGATE_DATA_DIR: dataDir,

@@ -164,7 +164,8 @@ export async function runConnectCpuBench(total = 5_000, profile = false, rounds 
   }
   const avg = (rs: Round[]): Round => ({ cpuMicros: mean(rs.map((x) => x.cpuMicros)), netMicros: mean(rs.map((x) => x.netMicros)), perSecond: mean(rs.map((x) => x.perSecond)) });
   const o = avg(ours);
-  const summary = [`connect+disconnect with credentials, ${total} per round, ${rounds} rounds alternating:`, ...lines, `mean: Tollgate ${fmt(o)}`];
+  const sampler = process.env.OTEL_TRACES_SAMPLER ? `${process.env.OTEL_TRACES_SAMPLER}${process.env.OTEL_TRACES_SAMPLER_ARG ? ` ${process.env.OTEL_TRACES_SAMPLER_ARG}` : ''}` : 'default (parentbased_always_on: every CONNECT traced)';
+  const summary = [`connect+disconnect with credentials, ${total} per round, ${rounds} rounds alternating; Tollgate's trace sampler: ${sampler}:`, ...lines, `mean: Tollgate ${fmt(o)}`];
   if (peer.length > 0) {
     const p = avg(peer);
     summary[summary.length - 1] += `; Mosquitto ${fmt(p)}`;

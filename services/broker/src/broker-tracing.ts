@@ -27,12 +27,9 @@ export function isTraced(tracing: BrokerTracing, packet: Packet): boolean {
   return packet.cmd === 'connect' || ((packet.cmd === 'publish' || packet.cmd === 'subscribe') && tracing.sample());
 }
 
-/**
- * Runs a packet's handler inside its span: calls the handler makes (authz Authenticate through
- * libs/rpc, which injects the active context) become its children. The account and client id
- * are known once the CONNECT is authenticated, so they are set when the handler is done.
- */
-export function traced(tracing: BrokerTracing, conn: Connection, packet: Packet, handle: () => void | Promise<void>): void | Promise<void> {
+const SPAN_NAMES: Readonly<Record<string, string>> = { connect: 'MQTT CONNECT', publish: 'MQTT PUBLISH', subscribe: 'MQTT SUBSCRIBE' };
+
+function attributesOf(conn: Connection, packet: Packet): Attributes {
   const attributes: Attributes = { 'messaging.system': 'mqtt', 'network.peer.address': conn.peerIp };
   if (packet.cmd === 'connect') {
     attributes['messaging.client.id'] = packet.clientId;
@@ -43,8 +40,22 @@ export function traced(tracing: BrokerTracing, conn: Connection, packet: Packet,
   } else if (packet.cmd === 'subscribe') {
     attributes['mqtt.subscribe.filters'] = packet.subscriptions?.map((s) => s.topic) ?? [];
   }
-  const span = tracing.tracer.startSpan(`MQTT ${packet.cmd.toUpperCase()}`, { kind: SpanKind.SERVER, attributes });
+  return attributes;
+}
+
+/**
+ * Runs a packet's handler inside its span: calls the handler makes (authz Authenticate through
+ * libs/rpc, which injects the active context) become its children. The account and client id
+ * are known once the CONNECT is authenticated, so they are set when the handler is done.
+ */
+export function traced(tracing: BrokerTracing, conn: Connection, packet: Packet, handle: () => void | Promise<void>): void | Promise<void> {
+  const span = tracing.tracer.startSpan(SPAN_NAMES[packet.cmd] ?? `MQTT ${packet.cmd.toUpperCase()}`, { kind: SpanKind.SERVER });
+  // A trace the sampler (OTEL_TRACES_SAMPLER) leaves out still carries its context to authz, so
+  // the calls under it are left out too; it builds no attributes.
+  const recording = span.isRecording();
+  if (recording) span.setAttributes(attributesOf(conn, packet));
   const end = () => {
+    if (!recording) return span.end();
     const session = conn.session;
     if (session) {
       span.setAttribute('messaging.client.id', session.clientId);
