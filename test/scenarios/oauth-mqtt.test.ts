@@ -112,6 +112,22 @@ describe('OAuth access tokens as Tollgate credentials', () => {
     return got;
   }
 
+  /**
+   * Revokes a refresh token (RFC 7009): `dev`, on an access token of its grant, is disconnected
+   * (0x98) within one second, and `bystander` (another grant) still gets its own message back.
+   */
+  async function revokeRefreshAndExpectOnly(config: oidc.Configuration, refreshToken: string, dev: MqttClient, bystander: MqttClient, topic: string): Promise<void> {
+    let revokedAt = 0;
+    const disconnected = disconnectOf(dev, () => revokedAt);
+    revokedAt = performance.now();
+    await oidc.tokenRevocation(config, refreshToken, { token_type_hint: 'refresh_token' });
+    const { reasonCode, afterMs } = await disconnected;
+    expect(reasonCode).toBe(0x98);
+    expect(afterMs).toBeLessThan(1_000);
+    expect(await echoes(bystander, topic)).toBe(`${topic}=still here`);
+    expect(bystander.connected).toBe(true);
+  }
+
   beforeAll(async () => {
     mesh = await startTestMesh();
     identity = createRpcClient(IdentityService, mesh.address('identity'));
@@ -212,16 +228,8 @@ describe('OAuth access tokens as Tollgate credentials', () => {
 
     const dev = await connect({ protocolVersion: 5, clientId: 'f1', username: 'dashboard', password: revoked.access_token });
     const bystander = await connect({ protocolVersion: 5, clientId: 'f2', username: 'dashboard', password: other.access_token });
-    let revokedAt = 0;
-    const disconnected = disconnectOf(dev, () => revokedAt);
-    revokedAt = performance.now();
-    await oidc.tokenRevocation(app.config, revoked.refresh_token!, { token_type_hint: 'refresh_token' });
-    const { reasonCode, afterMs } = await disconnected;
-    expect(reasonCode).toBe(0x98);
-    expect(afterMs).toBeLessThan(1_000);
     // Only that grant: the other one's client is still served after the disconnect arrived.
-    expect(await echoes(bystander, 'lab/f2')).toBe('lab/f2=still here');
-    expect(bystander.connected).toBe(true);
+    await revokeRefreshAndExpectOnly(app.config, revoked.refresh_token!, dev, bystander, 'lab/f2');
 
     await expect(connect({ protocolVersion: 5, clientId: 'f1', username: 'dashboard', password: revoked.access_token })).rejects.toMatchObject({ code: 0x86 });
     expect(await authz.authenticate({ bearer: revoked.access_token })).toMatchObject({ allowed: false, reason: 'OAUTH_GRANT_REVOKED' });
@@ -276,16 +284,8 @@ describe('OAuth access tokens as Tollgate credentials', () => {
 
     const dev = await connect({ protocolVersion: 5, clientId: 'd3', username: 'thermostat', password: revoked.access_token });
     const sentinel = await connect({ protocolVersion: 5, clientId: 'd4', username: 'thermostat', password: other.access_token });
-    let revokedAt = 0;
-    const disconnected = disconnectOf(dev, () => revokedAt);
-    revokedAt = performance.now();
-    await oidc.tokenRevocation(fleet.config, revoked.refresh_token!, { token_type_hint: 'refresh_token' });
-    const { reasonCode, afterMs } = await disconnected;
-    expect(reasonCode).toBe(0x98);
-    expect(afterMs).toBeLessThan(1_000);
     // Only that grant: the same client's other device is still served after the disconnect arrived.
-    expect(await echoes(sentinel, 'devices/d4/temp')).toBe('devices/d4/temp=still here');
-    expect(sentinel.connected).toBe(true);
+    await revokeRefreshAndExpectOnly(fleet.config, revoked.refresh_token!, dev, sentinel, 'devices/d4/temp');
 
     await expect(connect({ protocolVersion: 5, clientId: 'd3', username: 'thermostat', password: revoked.access_token })).rejects.toMatchObject({ code: 0x86 });
     expect(await authz.authenticate({ bearer: revoked.access_token })).toMatchObject({ allowed: false, reason: 'OAUTH_GRANT_REVOKED' });
@@ -295,8 +295,9 @@ describe('OAuth access tokens as Tollgate credentials', () => {
     expect(decodeJwt(refreshed.access_token)).toMatchObject({ gid: decodeJwt(other.access_token)['gid'], tok: fleet.client.aclTokenId });
 
     // Disabling the client ends the rest: its acl token is revoked, so every device of it goes.
-    const ended = disconnectOf(sentinel, () => revokedAt);
-    revokedAt = performance.now();
+    let disabledAt = 0;
+    const ended = disconnectOf(sentinel, () => disabledAt);
+    disabledAt = performance.now();
     await identity.updateClient({ clientId: fleet.client.id, disabled: true }, bearer(fleet.masterToken));
     expect(await ended).toMatchObject({ reasonCode: 0x98, afterMs: expect.any(Number) });
     expect((await ended).afterMs).toBeLessThan(1_000);
