@@ -73,7 +73,8 @@ describe.skipIf(!existsSync(mosquitto))('MQTT 3.1 with mosquitto_pub / mosquitto
     const sub = spawn('/usr/bin/mosquitto_sub', [...args, '-i', 'mq31-sub', '-t', 'mq31/#', '-C', '1', '-W', '10', '-v']);
     let out = '';
     sub.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const exited = new Promise<number | null>((resolve) => sub.once('exit', resolve));
+    // 'close', not 'exit': a process can exit before its stdout has been read to the end.
+    const exited = new Promise<number | null>((resolve) => sub.once('close', resolve));
     await waitFor(() => tb!.broker.clients().some((c) => c.clientId === 'mq31-sub' && c.subscriptions === 1), 5_000);
     // Asynchronously: the broker runs in this process.
     const status = await new Promise<number | null>((resolve) => spawn(mosquitto, [...args, '-i', 'mq31-pub', '-t', 'mq31/x', '-m', 'hello 3.1']).once('exit', resolve));
