@@ -193,6 +193,33 @@ describe('MQTT devices through the mesh', () => {
     quota.close();
   });
 
+  it('gives leased units back when a limit change on another account drops every budget: the account still gets exactly its volume', async () => {
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    const v = await mesh.createTenant('volume-kept');
+    const other = await mesh.createTenant('limit-changer');
+    // Volume 4: quota's fair share grants one unit at a time, so the edge always holds the next one.
+    await quota.setLimits({ accountId: v.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.VOLUME, value: 4n, period: Period.DAY }] }, bearer(v.masterToken));
+    await quota.setLimits({ accountId: other.accountId, limits: [{ metric: 'mqtt.retained', kind: LimitKind.COUNT, value: 1n }] }, bearer(other.masterToken));
+    const sentinel = await connect({ protocolVersion: 5, clientId: 'lc1', username: other.masterToken });
+    const retain = (topic: string) => sentinel.publishAsync(topic, '1', { qos: 1, retain: true }).then(() => 0, (e: { code?: number }) => e.code ?? -1);
+    expect(await retain('lc/a')).toBe(0);
+    expect(await retain('lc/b')).toBe(0x97);
+
+    const dev = await connect({ protocolVersion: 5, clientId: 'vk1', username: v.masterToken });
+    const cut = new Promise<number>((resolve) => dev.once('disconnect', (p) => resolve(p.reasonCode ?? -1)));
+    await dev.publishAsync('kept/v', '1', { qos: 1 }); // spends the first unit; the edge leases the next
+    // Another tenant's limit changes: the edge drops every budget (this account's unspent unit too).
+    // Its retained limit, read again after the drop, is the sentinel that the edge has done it.
+    await quota.setLimits({ accountId: other.accountId, limits: [{ metric: 'mqtt.retained', kind: LimitKind.COUNT, value: 2n }] }, bearer(other.masterToken));
+    await vi.waitFor(async () => expect(await retain('lc/b')).toBe(0), { timeout: 3_000, interval: 50 });
+
+    for (let i = 2; i <= 4; i++) await dev.publishAsync('kept/v', String(i), { qos: 1 });
+    const refused = await dev.publishAsync('kept/v', 'over', { qos: 1 }).then((p) => p, (e: { code?: number }) => e);
+    expect(refused).toMatchObject({ code: 0x97 });
+    expect(await cut).toBe(0x97);
+    quota.close();
+  });
+
   it('caps retained topics per account with the quota limit mqtt.retained: the third distinct topic gets 0x97, replacing and deleting work', async () => {
     const t = await mesh.createTenant('retained-cap');
     const quota = createRpcClient(QuotaService, mesh.address('quota'));

@@ -12,6 +12,7 @@ export function observeQuotaEngine(engine: QuotaEngine, meter: Meter): void {
   });
   const leases = meter.createCounter('tollgate.quota.lease_grants', { description: 'leases asked by edges, by metric and result (granted, empty: nothing granted, volume_exhausted)' });
   const leasedUnits = meter.createCounter('tollgate.quota.leased_units', { description: 'units of budget granted to edges in leases, by metric' });
+  const returnedUnits = meter.createCounter('tollgate.quota.returned_units', { description: 'leased units edges gave back unspent and quota credited to the counters again, by metric' });
   const slots = meter.createCounter('tollgate.quota.slot_requests', { description: 'connection slots and slot blocks asked, by metric and result (granted, limited, refused)' });
 
   const outcome = (r: { allowed: boolean; shadowed: boolean }) => (r.shadowed ? 'shadow_admitted' : r.allowed ? 'admitted' : 'rejected');
@@ -30,8 +31,9 @@ export function observeQuotaEngine(engine: QuotaEngine, meter: Meter): void {
   const lease = engine.lease.bind(engine);
   engine.lease = (input) => {
     const result = lease(input);
-    leases.add(1, { metric: input.metric, result: result.volumeExhausted ? 'volume_exhausted' : result.granted > 0 ? 'granted' : 'empty' });
+    if (input.want > 0) leases.add(1, { metric: input.metric, result: result.volumeExhausted ? 'volume_exhausted' : result.granted > 0 ? 'granted' : 'empty' });
     if (result.granted > 0) leasedUnits.add(result.granted, { metric: input.metric });
+    if (result.returned > 0) returnedUnits.add(result.returned, { metric: input.metric });
     return result;
   };
   const acquireSlot = engine.acquireSlot.bind(engine);

@@ -193,6 +193,25 @@ describe('quota service (real schema, real gRPC)', () => {
     await ask(t.c2, 'edge-b/c2', 0n, 0n);
   });
 
+  it('takes back leased units an edge returns, once, and names a bad return field', async () => {
+    const t = await tree('returns');
+    await quota.setLimits({ accountId: t.c1, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.VOLUME, value: 8n, period: Period.DAY }] }, bearer(t.masterToken));
+    const lease = await quota.lease({ accountId: t.c1, metric: 'mqtt.messages.in', want: 100n, edgeId: 'edge-r' }, service);
+    expect(lease.granted).toBe(2n);
+    expect(lease.leaseId).not.toBe('');
+    const back = { accountId: t.c1, metric: 'mqtt.messages.in', want: 0n, edgeId: 'edge-r', returns: [{ leaseId: lease.leaseId, units: 2n }] };
+    expect(await quota.lease(back, service)).toMatchObject({ granted: 0n, returned: 2n, volumeExhausted: false });
+    expect(await quota.lease(back, service)).toMatchObject({ returned: 0n }); // a retried return
+    // All 8 are there again: 2 + 2 + 1 + 1 + 1 + 1 (¼ of what is left, at least 1).
+    let total = 0n;
+    for (let i = 0; i < 8; i++) total += (await quota.lease({ accountId: t.c1, metric: 'mqtt.messages.in', want: 100n, edgeId: 'edge-r' }, service)).granted;
+    expect(total).toBe(8n);
+    const bad = async (req: Partial<typeof back>) => ((await quota.lease({ ...back, ...req }, service).catch((e: unknown) => e)) as AppError).field;
+    expect(await bad({ returns: [{ leaseId: lease.leaseId, units: 0n }] })).toBe('returns[0].units');
+    expect(await bad({ returns: [{ leaseId: '', units: 1n }] })).toBe('returns[0].lease_id');
+    expect(await bad({ returns: [] })).toBe('want');
+  });
+
   it('grants leases that never let four edges overshoot a parent limit', async () => {
     const t = await tree('leases');
     await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 1_000n, period: Period.MINUTE, burst: 1_000n }] }, bearer(t.masterToken));

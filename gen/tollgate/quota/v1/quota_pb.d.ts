@@ -449,6 +449,11 @@ export declare type LeaseSlotsResponse = Message<"tollgate.quota.v1.LeaseSlotsRe
 export declare const LeaseSlotsResponseSchema: GenMessage<LeaseSlotsResponse>;
 
 /**
+ * Units granted to an edge are committed to the limit counters at once. Units the edge drops
+ * unspent (its budget dropped on a limit change, the edge stopping) come back with `returns`:
+ * credited to the counters the lease committed to, before `want` is decided. See
+ * services/quota/README.md ("Leases").
+ *
  * @generated from message tollgate.quota.v1.LeaseRequest
  */
 export declare type LeaseRequest = Message<"tollgate.quota.v1.LeaseRequest"> & {
@@ -463,6 +468,8 @@ export declare type LeaseRequest = Message<"tollgate.quota.v1.LeaseRequest"> & {
   metric: string;
 
   /**
+   * Units asked for; 0 when the request only gives units back (then `returns` is not empty).
+   *
    * @generated from field: int64 want = 3;
    */
   want: bigint;
@@ -471,6 +478,14 @@ export declare type LeaseRequest = Message<"tollgate.quota.v1.LeaseRequest"> & {
    * @generated from field: string edge_id = 4;
    */
   edgeId: string;
+
+  /**
+   * At most 100. Each lease is given back once: a return of a lease_id already returned (a
+   * retried request) credits nothing more.
+   *
+   * @generated from field: repeated tollgate.quota.v1.LeaseReturn returns = 5;
+   */
+  returns: LeaseReturn[];
 };
 
 /**
@@ -478,6 +493,31 @@ export declare type LeaseRequest = Message<"tollgate.quota.v1.LeaseRequest"> & {
  * Use `create(LeaseRequestSchema)` to create a new message.
  */
 export declare const LeaseRequestSchema: GenMessage<LeaseRequest>;
+
+/**
+ * @generated from message tollgate.quota.v1.LeaseReturn
+ */
+export declare type LeaseReturn = Message<"tollgate.quota.v1.LeaseReturn"> & {
+  /**
+   * The LeaseResponse.lease_id the units were granted in.
+   *
+   * @generated from field: string lease_id = 1;
+   */
+  leaseId: string;
+
+  /**
+   * Units of that lease not spent: at most what it granted (more is clamped).
+   *
+   * @generated from field: int64 units = 2;
+   */
+  units: bigint;
+};
+
+/**
+ * Describes the message tollgate.quota.v1.LeaseReturn.
+ * Use `create(LeaseReturnSchema)` to create a new message.
+ */
+export declare const LeaseReturnSchema: GenMessage<LeaseReturn>;
 
 /**
  * @generated from message tollgate.quota.v1.LeaseResponse
@@ -489,6 +529,8 @@ export declare type LeaseResponse = Message<"tollgate.quota.v1.LeaseResponse"> &
   granted: bigint;
 
   /**
+   * Names this grant, for giving back what is left of it (LeaseReturn); empty when nothing was granted.
+   *
    * @generated from field: string lease_id = 2;
    */
   leaseId: string;
@@ -521,6 +563,13 @@ export declare type LeaseResponse = Message<"tollgate.quota.v1.LeaseResponse"> &
    * @generated from field: bool volume_exhausted = 7;
    */
   volumeExhausted: boolean;
+
+  /**
+   * Units of `returns` credited back (after clamps; 0 for a lease already returned or forgotten).
+   *
+   * @generated from field: int64 returned = 8;
+   */
+  returned: bigint;
 };
 
 /**

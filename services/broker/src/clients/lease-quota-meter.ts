@@ -31,6 +31,17 @@ interface Budget {
   retryAtMs: number;
   exhausted: boolean;
   unavailable: boolean;
+  /** The grants `remaining` came from, oldest first, trimmed to those that still cover it ('' ids: unlimited, nothing to give back). */
+  leases: { id: string; units: number }[];
+  /** Replaced (limits changed, the edge stops): what it holds or is still granted goes back to quota. */
+  dropped: boolean;
+}
+
+interface PendingReturns {
+  account: string;
+  metric: string;
+  returns: { leaseId: string; units: bigint }[];
+  sending: boolean;
 }
 
 const OK: SpendResult = { kind: 'ok' };
@@ -40,7 +51,8 @@ const OK: SpendResult = { kind: 'ok' };
  * local lease with no round trip; a lease is refilled in the background before it runs out; usage
  * goes to quota in batches (idempotent batch ids, retried until taken); connection slots come
  * from a block per account leased the same way (connection-slot-blocks.ts), renewed while held,
- * so a crashed edge leaks nothing.
+ * so a crashed edge leaks nothing. A budget dropped (limits changed, stop) gives its unspent units
+ * back to quota by lease id, so a volume limit of N is N messages whatever the mesh's limit changes.
  */
 export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { forget(account: string): void; forgetAll(): void; stop(): Promise<void> } {
   const leaseSize = options.leaseSize ?? 20_000;
@@ -49,21 +61,87 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
   const accounts = new Map<string, { messages: Budget; bytes: Budget; usedMessages: number; usedBytes: number }>();
   const pendingBatches: { batchId: string; items: { accountId: string; metric: string; amount: bigint }[] }[] = [];
   let batchSeq = 0;
+  /**
+   * Units leased and dropped unspent, by metric and account, until quota has credited them: sent
+   * with the account's next lease of that metric (so they are credited before it is decided), and
+   * on their own every report tick and at stop. Quota credits each lease id once, so a resend is safe.
+   */
+  const pendingReturns = new Map<string, PendingReturns>();
 
-  const newBudget = (): Budget => ({ remaining: 0, refillBelow: 0, inflight: undefined, retryAtMs: 0, exhausted: false, unavailable: false });
+  const newBudget = (): Budget => ({ remaining: 0, refillBelow: 0, inflight: undefined, retryAtMs: 0, exhausted: false, unavailable: false, leases: [], dropped: false });
   const accountOf = (account: string) => {
     let a = accounts.get(account);
     if (!a) accounts.set(account, (a = { messages: newBudget(), bytes: newBudget(), usedMessages: 0, usedBytes: 0 }));
     return a;
   };
 
+  const returnKey = (account: string, metric: string) => `${metric}\n${account}`;
+
+  /** Queues `units` of lease `leaseId` to go back to quota. */
+  function giveBack(account: string, metric: string, leaseId: string, units: number): void {
+    if (!leaseId || units <= 0) return; // an unlimited grant: nothing was counted
+    const key = returnKey(account, metric);
+    let p = pendingReturns.get(key);
+    if (!p) pendingReturns.set(key, (p = { account, metric, returns: [], sending: false }));
+    p.returns.push({ leaseId, units: BigInt(units) });
+  }
+
+  /** Quota credited these: they are no longer pending. */
+  function settled(account: string, metric: string, sent: readonly { leaseId: string; units: bigint }[]): void {
+    if (!sent.length) return;
+    const key = returnKey(account, metric);
+    const p = pendingReturns.get(key);
+    if (!p) return;
+    p.returns = p.returns.filter((r) => !sent.includes(r));
+    if (!p.returns.length && !p.sending) pendingReturns.delete(key);
+  }
+
+  /**
+   * Replaces a budget: its unspent units go back, newest grant first (a budget can hold the rest of
+   * an older grant); a refill still in flight gives its grant back when it lands, and the new budget
+   * leases only after it has (so the account's next lease carries that return too).
+   */
+  function drop(account: string, metric: string, old: Budget): Budget {
+    old.dropped = true;
+    let left = old.remaining;
+    for (let i = old.leases.length - 1; i >= 0 && left > 0; i--) {
+      const units = Math.min(left, old.leases[i]!.units);
+      left -= units;
+      giveBack(account, metric, old.leases[i]!.id, units);
+    }
+    old.remaining = 0;
+    old.leases = [];
+    const fresh = newBudget();
+    if (old.inflight) {
+      const landed: Promise<void> = old.inflight.then(() => {
+        if (fresh.inflight === landed) fresh.inflight = undefined;
+      });
+      fresh.inflight = landed;
+    }
+    return fresh;
+  }
+
   function refill(account: string, metric: string, b: Budget, want: number): void {
     if (b.inflight || clock.nowMs() < b.retryAtMs) return;
+    const returns = pendingReturns.size ? (pendingReturns.get(returnKey(account, metric))?.returns.slice(0, 100) ?? []) : [];
     b.inflight = options.quota
-      .lease({ accountId: account, metric, want: BigInt(want), edgeId: options.edgeId }, { deadlineMs: 500 })
+      .lease({ accountId: account, metric, want: BigInt(want), edgeId: options.edgeId, returns }, { deadlineMs: 500 })
       .then((res) => {
+        settled(account, metric, returns);
+        if (b.dropped) {
+          giveBack(account, metric, res.leaseId, Number(res.granted)); // landed on a budget dropped meanwhile
+          return;
+        }
         b.unavailable = false;
-        b.remaining += Number(res.granted);
+        const granted = Number(res.granted);
+        if (granted > 0) {
+          b.remaining += granted;
+          b.leases.push({ id: res.leaseId, units: granted });
+          let covered = 0;
+          let keep = b.leases.length;
+          while (keep > 0 && covered < b.remaining) covered += b.leases[--keep]!.units;
+          if (keep > 0) b.leases.splice(0, keep);
+        }
         b.refillBelow = Number(res.refillBelow);
         b.exhausted = res.volumeExhausted;
         if (res.granted === 0n) b.retryAtMs = clock.nowMs() + Math.max(10, Math.min(Number(res.retryAfterMs), 60_000));
@@ -97,6 +175,31 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     return { kind: 'throttled', retryAfterMs: Math.max(5, b.retryAtMs - clock.nowMs()) };
   }
 
+  /** Sends the returns no lease has carried yet, one request per account and metric. */
+  async function flushReturns(): Promise<void> {
+    const sends: Promise<void>[] = [];
+    for (const p of pendingReturns.values()) {
+      if (p.sending || !p.returns.length) continue;
+      p.sending = true;
+      const returns = p.returns.slice(0, 100);
+      sends.push(
+        options.quota
+          .lease({ accountId: p.account, metric: p.metric, want: 0n, edgeId: options.edgeId, returns }, { deadlineMs: 500 })
+          .then(
+            () => {
+              p.sending = false;
+              settled(p.account, p.metric, returns);
+            },
+            (error: unknown) => {
+              p.sending = false; // kept: sent again next tick (quota credits a lease once)
+              options.logger.warn({ err: error }, 'quota lease return failed');
+            },
+          ),
+      );
+    }
+    await Promise.all(sends);
+  }
+
   async function report(): Promise<void> {
     const items: { accountId: string; metric: string; amount: bigint }[] = [];
     for (const [accountId, a] of accounts) {
@@ -116,7 +219,10 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     }
   }
 
-  const reportTimer = setInterval(() => void report(), options.reportEveryMs ?? 1_000);
+  const reportTimer = setInterval(() => {
+    void report();
+    void flushReturns();
+  }, options.reportEveryMs ?? 1_000);
   reportTimer.unref();
   const connections = createConnectionSlotBlocks({
     quota: options.quota,
@@ -144,25 +250,34 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       a.usedBytes += bytes;
       return OK;
     },
-    /** The account's limits changed (quota's WatchLimits): drop its local budgets; the next message leases anew. */
+    /** The account's limits changed (quota's WatchLimits): drop its local budgets (unspent units go back); the next message leases anew. */
     forget(account: string) {
       connections.forget(account);
       const a = accounts.get(account);
       if (!a) return;
-      a.messages = newBudget();
-      a.bytes = newBudget();
+      a.messages = drop(account, 'mqtt.messages.in', a.messages);
+      a.bytes = drop(account, 'mqtt.bytes.in', a.bytes);
     },
-    /** Limits changed on some account: every budget and connection block is asked for again. */
+    /** Limits changed on some account: every budget (unspent units go back) and connection block is asked for again. */
     forgetAll() {
       connections.forget();
-      for (const a of accounts.values()) {
-        a.messages = newBudget();
-        a.bytes = newBudget();
+      for (const [account, a] of accounts) {
+        a.messages = drop(account, 'mqtt.messages.in', a.messages);
+        a.bytes = drop(account, 'mqtt.bytes.in', a.bytes);
       }
     },
+    /** Reports usage, gives back every unspent unit (and grants still in flight), releases connection blocks. */
     async stop() {
       clearInterval(reportTimer);
-      await Promise.all([report(), connections.stop()]);
+      const landing: Promise<void>[] = [];
+      for (const [account, a] of accounts) {
+        if (a.messages.inflight) landing.push(a.messages.inflight);
+        if (a.bytes.inflight) landing.push(a.bytes.inflight);
+        a.messages = drop(account, 'mqtt.messages.in', a.messages);
+        a.bytes = drop(account, 'mqtt.bytes.in', a.bytes);
+      }
+      await Promise.all(landing);
+      await Promise.all([report(), flushReturns(), connections.stop()]);
     },
   };
 }

@@ -4,10 +4,10 @@ import type { Clock, PathLevel } from './path-level.ts';
 import { RateVolumeCounters, type VolumeSink } from './rate-volume-counters.ts';
 import { decideConsumes, type ConsumeResult } from './consume-decision.ts';
 import { IdempotencyCache } from './idempotency-cache.ts';
-import { EdgeLeases, type LeaseResult } from './edge-leases.ts';
+import { EdgeLeases, type LeaseResult, type LeaseReturn } from './edge-leases.ts';
 import { ConcurrencySlots } from './concurrency-slots.ts';
 
-export type { Clock, PathLevel, ConsumeResult, LeaseResult, VolumeSink };
+export type { Clock, PathLevel, ConsumeResult, LeaseResult, LeaseReturn, VolumeSink };
 
 /**
  * The quota engine: rate buckets, calendar volume counters and concurrency slots for every level of
@@ -62,12 +62,20 @@ export class QuotaEngine {
 
   /**
    * A local budget for an edge, reserved at every level now (so N edges can never together go over
-   * a limit; what an edge leaves unspent is lost to the window, which small leases keep small).
-   * The size adapts: at most a quarter of the tightest headroom divided among the edges leasing it.
+   * a limit). The size adapts: at most a quarter of the tightest headroom divided among the edges
+   * leasing it. `returns` (units of earlier leases the edge dropped unspent) are credited first, each
+   * lease once and at most what it granted; `want` may then be 0 (a return only).
    */
-  lease(input: { path: readonly PathLevel[]; metric: string; want: number; edgeId: string }): LeaseResult {
+  lease(input: { path: readonly PathLevel[]; metric: string; want: number; edgeId: string; returns?: readonly LeaseReturn[] | undefined }): LeaseResult {
     metricSpec(input.metric);
-    if (!Number.isSafeInteger(input.want) || input.want < 1) throw invalidArgument('want', 'must be a whole number ≥ 1');
+    const returns = input.returns ?? [];
+    if (returns.length > 100) throw invalidArgument('returns', 'at most 100 per request');
+    returns.forEach((r, i) => {
+      if (!r.leaseId || r.leaseId.length > 128) throw invalidArgument(`returns[${i}].lease_id`, 'is required (at most 128 characters)');
+      if (!Number.isSafeInteger(r.units) || r.units < 1) throw invalidArgument(`returns[${i}].units`, 'must be a whole number ≥ 1');
+    });
+    const least = returns.length ? 0 : 1;
+    if (!Number.isSafeInteger(input.want) || input.want < least) throw invalidArgument('want', returns.length ? 'must be a whole number ≥ 0' : 'must be a whole number ≥ 1');
     return this.leases.lease(input, this.clock.nowMs());
   }
 

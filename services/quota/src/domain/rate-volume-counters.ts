@@ -18,6 +18,11 @@ export interface CounterCheck {
   headroom: number;
   waitMs: number;
   commit: (amount: number) => void;
+  /**
+   * Takes back an amount committed earlier (units an edge leased and gave back unspent): a bucket
+   * never above its capacity, a volume counter never below zero. Answers what was taken back.
+   */
+  uncommit: (amount: number) => number;
 }
 
 /** Rate buckets (per second/minute) and calendar volume counters (per day/month), by account and metric. */
@@ -53,7 +58,12 @@ export class RateVolumeCounters {
           if (!bucket) this.buckets.set(key, (bucket = newBucket(capacity, now)));
           refill(bucket, capacity, ratePerMs, now);
           const b = bucket;
-          checks.push({ accountId: level.accountId, counter: `rate:${key}`, limit, headroom: Math.floor(b.tokens), waitMs: 0, commit: (n) => (b.tokens -= n) });
+          const uncommit = (n: number) => {
+            const back = Math.max(0, Math.min(n, capacity - b.tokens));
+            b.tokens += back;
+            return back;
+          };
+          checks.push({ accountId: level.accountId, counter: `rate:${key}`, limit, headroom: Math.floor(b.tokens), waitMs: 0, commit: (n) => (b.tokens -= n), uncommit });
           checks[checks.length - 1]!.waitMs = waitMs(b, 1, ratePerMs);
         } else if (limit.kind === 'volume') {
           const window = calendarWindow(limit.period as 'day' | 'month', now);
@@ -63,13 +73,20 @@ export class RateVolumeCounters {
           const c = counter;
           checks.push({
             accountId: level.accountId,
-            counter: `volume:${key}`,
+            // The window is part of the counter: units taken in a window that is over never come back to a later one.
+            counter: `volume:${key}@${window.startMs}`,
             limit,
             headroom: limit.value - c.used,
             waitMs: window.endMs - now,
             commit: (n) => {
               c.used += n;
               this.volumeSink?.add(level.accountId, metric, window.startMs, n);
+            },
+            uncommit: (n) => {
+              const back = Math.max(0, Math.min(n, c.used));
+              c.used -= back;
+              if (back > 0) this.volumeSink?.add(level.accountId, metric, window.startMs, -back);
+              return back;
             },
           });
         }

@@ -78,9 +78,12 @@ export function quotaHandlers(core: QuotaCore, requireAdmin: RequireAdmin, secre
       requireService(secretKey, ctx);
       const owner = await placement.ownerElsewhere(required(req.accountId, 'account_id'), forwarded(ctx));
       if (owner) return owner.lease(req);
-      const r = core.engine.lease({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, want: positive(req.want, 'want'), edgeId: required(req.edgeId, 'edge_id') });
+      if (req.returns.length > 100) throw invalidArgument('returns', 'at most 100 per request');
+      const returns = req.returns.map((r, i) => ({ leaseId: r.leaseId, units: positive(r.units, `returns[${i}].units`) }));
+      const want = returns.length && req.want === 0n ? 0 : positive(req.want, 'want');
+      const r = core.engine.lease({ path: await core.levels(required(req.accountId, 'account_id')), metric: req.metric, want, edgeId: required(req.edgeId, 'edge_id'), returns });
       if (r.volumeExhausted) core.emit({ kind: 'volume_exhausted', accountId: req.accountId, metric: req.metric });
-      return { granted: BigInt(r.granted), validForMs: 10_000n, refillBelow: BigInt(r.refillBelow), limitingAccountId: r.limitingAccountId, retryAfterMs: BigInt(Number.isFinite(r.retryAfterMs) ? r.retryAfterMs : 60_000), volumeExhausted: r.volumeExhausted };
+      return { granted: BigInt(r.granted), leaseId: r.leaseId, validForMs: 10_000n, refillBelow: BigInt(r.refillBelow), limitingAccountId: r.limitingAccountId, retryAfterMs: BigInt(Number.isFinite(r.retryAfterMs) ? r.retryAfterMs : 60_000), volumeExhausted: r.volumeExhausted, returned: BigInt(r.returned) };
     },
     async acquireSlot(req, ctx) {
       requireService(secretKey, ctx);

@@ -139,6 +139,15 @@ export function describeQuotaStateStoreContract(name: string, createStore: Facto
       );
     });
 
+    it('takes a negative amount off the counter (leased units an edge gave back)', async () => {
+      const store = await createStore();
+      const t = tag();
+      const day = Date.UTC(2031, 5, 1);
+      await store.addVolume([{ accountId: `acc_${t}`, metric: 'mqtt.messages.in', windowStartMs: day, amount: 5 }]);
+      await store.addVolume([{ accountId: `acc_${t}`, metric: 'mqtt.messages.in', windowStartMs: day, amount: -3 }]);
+      expect(mine(await store.volumesSince(day), t).map((c) => c.used)).toEqual([2]);
+    });
+
     it('answers the windows that start at or after the given start, each window its own counter', async () => {
       const store = await createStore();
       const t = tag();
