@@ -22,6 +22,14 @@ const fieldOf = (f: () => unknown) => {
 };
 
 describe('edge leases given back', () => {
+  it('a grant under shadow limits alone commits nothing, so it names no lease to give back', () => {
+    const engine = new QuotaEngine({ clock: new FakeClock() });
+    const path: PathLevel[] = [{ accountId: 'acc_s', limits: [{ ...volume(10), shadow: true }] }];
+    const l = engine.lease({ path, metric, want: 50, edgeId: 'e1' });
+    expect(l).toMatchObject({ granted: 50, leaseId: '' });
+    expect(engine.volumeUsed('acc_s', metric)).toBe(0);
+  });
+
   it('credits the units back to every level, exactly, and a retried return credits nothing', () => {
     const clock = new FakeClock();
     const sunk: number[] = [];

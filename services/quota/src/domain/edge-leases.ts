@@ -71,10 +71,8 @@ export class EdgeLeases {
     const all = this.counters.checksFor(input.path, input.metric, now);
     const checks = all.filter((c) => !c.limit.shadow);
     // No limit anywhere on the path: grant it all, and ask for more at half (never an empty budget).
-    if (checks.length === 0) {
-      const leaseId = all.length ? this.remember(all, input, leaf, input.want, now) : '';
-      return { granted: input.want, leaseId, limitingAccountId: '', retryAfterMs: 0, volumeExhausted: false, refillBelow: Math.ceil(input.want / 2), returned };
-    }
+    // Nothing is committed here (shadow limits alone reserve nothing), so there is nothing to give back.
+    if (checks.length === 0) return { granted: input.want, leaseId: '', limitingAccountId: '', retryAfterMs: 0, volumeExhausted: false, refillBelow: Math.ceil(input.want / 2), returned };
     const tightest = checks.reduce((a, b) => (b.headroom < a.headroom ? b : a));
     const fairShare = Math.max(1, Math.floor(Math.max(0, tightest.headroom) / (4 * holders.size)));
     const granted = Math.max(0, Math.min(input.want, fairShare, tightest.headroom));
