@@ -9,6 +9,7 @@ import { auditActor, type AdminAuditKind, type AuditSink } from '#libs/audit/aud
 import type { InvalidationHub } from '../invalidation-hub.ts';
 import type { InvalidationKind as DomainInvalidationKind } from '../domain/token-record.ts';
 import type { AuthzCore } from '../authz-core.ts';
+import type { AuthorizeDecision } from '../core/authorize.ts';
 import { GRANT_ID } from '../core/jwt-decision.ts';
 import type { TokenKind, TokenRecord, TokenRule } from '../domain/token-record.ts';
 
@@ -96,6 +97,11 @@ function assertMayIssue(admin: AdminPrincipal, kind: TokenKind): void {
   if (!mayIssueToken(actorOf(admin), kind)) throw permissionDenied(`a ${admin.kind}${admin.role ? ` (${admin.role})` : ''} credential may not issue a ${kind} token`, 'INSUFFICIENT_PRIVILEGE');
 }
 
+const authorizeReply = (decisions: readonly AuthorizeDecision[]) => {
+  const d = decisions[0]!;
+  return { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
+};
+
 /** This process among authz's replicas: decision figures are counted per replica, since it started. */
 export interface AuthzReplica {
   id: string;
@@ -107,8 +113,9 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
   const audited = (kind: AdminAuditKind, admin: AdminPrincipal, token: TokenRecord, requestId: string, details: Record<string, string>) =>
     audit.record({ kind, actor: auditActor(admin), accountId: token.accountId, target: token.id, requestId, details: { token_kind: token.kind, ...details } });
   return {
-    async authorize(req, ctx) {
-      const [decision] = await core.authorize({
+    // Not async: a cached credential is answered within the call (libs/rpc takes a value or a promise).
+    authorize(req, ctx) {
+      const decisions = core.authorize({
         credential: credentialFromProto(req.credential),
         action: req.action,
         resources: req.action === 'connect' && !req.resource ? [] : [checkResource(req.resource, 'resource')],
@@ -117,8 +124,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         accountId: req.accountId || undefined,
         source: 'grpc',
       });
-      const d = decision!;
-      return { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
+      return decisions instanceof Promise ? decisions.then(authorizeReply) : authorizeReply(decisions);
     },
     async authorizeBatch(req, ctx) {
       const decisions = await core.authorize({
