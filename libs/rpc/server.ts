@@ -202,10 +202,9 @@ const cancelledError = () => new AppError('CANCELLED', 'call cancelled by the cl
  * handler rarely needs is made on first use: the child logger (pino's child() is not cheap and
  * most calls log nothing at info), the peer address, and the abort signal with its deadline timer
  * and its cancellation listener (unary handlers almost never look at it; deadline propagation
- * reads `deadlineMs`). Per-method strings and attribute sets are made once (MethodInfo).
+ * reads `deadlineMs`), and the request id. Per-method strings and attribute sets are made once (MethodInfo).
  */
 class ServerCall implements CallContext {
-  readonly requestId: string;
   readonly deadlineMs: number | undefined;
   readonly rpc: string;
   readonly span: Span;
@@ -221,6 +220,7 @@ class ServerCall implements CallContext {
   #finished = false;
   #child: Logger | undefined;
   #peer: string | undefined;
+  #requestId: string | undefined;
 
   constructor(info: MethodInfo, call: Call, logger: Logger, instruments: Instruments) {
     this.#info = info;
@@ -229,8 +229,6 @@ class ServerCall implements CallContext {
     this.#instruments = instruments;
     this.rpc = info.rpc;
     const metadata = call.metadata;
-    const incoming = metadata.get('x-request-id')[0];
-    this.requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     const rawDeadline = call.getDeadline();
     this.deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
     const parent = propagation.extract(context.active(), metadata, metadataGetter);
@@ -262,6 +260,15 @@ class ServerCall implements CallContext {
       }
     }
     return controller.signal;
+  }
+
+  /** The caller's `x-request-id` when well-formed, else a new one: read on first use (most calls of a hot RPC never ask). */
+  get requestId(): string {
+    if (this.#requestId === undefined) {
+      const incoming = this.#call.metadata.get('x-request-id')[0];
+      this.#requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    }
+    return this.#requestId;
   }
 
   get peer(): string {

@@ -97,6 +97,13 @@ function assertMayIssue(admin: AdminPrincipal, kind: TokenKind): void {
   if (!mayIssueToken(actorOf(admin), kind)) throw permissionDenied(`a ${admin.kind}${admin.role ? ` (${admin.role})` : ''} credential may not issue a ${kind} token`, 'INSUFFICIENT_PRIVILEGE');
 }
 
+/** `peerIp(peer)` remembered for the last peer: a connection's calls all come from the same one. */
+let lastPeer: { peer: string; ip: string | undefined } | undefined;
+function peerIpOf(peer: string): string | undefined {
+  if (lastPeer?.peer !== peer) lastPeer = { peer, ip: peerIp(peer) };
+  return lastPeer.ip;
+}
+
 const authorizeReply = (decisions: readonly AuthorizeDecision[]) => {
   const d = decisions[0]!;
   return { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
@@ -120,7 +127,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         action: req.action,
         resources: req.action === 'connect' && !req.resource ? [] : [checkResource(req.resource, 'resource')],
         clientId: req.clientId,
-        peerIp: req.peerIp || peerIp(ctx.peer),
+        peerIp: req.peerIp || peerIpOf(ctx.peer),
         accountId: req.accountId || undefined,
         source: 'grpc',
       });
