@@ -367,7 +367,8 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
       const answer = (r: ServerCall, callback: sendUnaryData<unknown>, value: unknown): void => {
         let response: unknown;
         try {
-          response = toMessage(value);
+          // A handler's EncodedMessage (a Buffer) is sent as is (service-definition.ts).
+          response = Buffer.isBuffer(value) ? value : toMessage(value);
         } catch (error) {
           fail(r, callback, error);
           return;

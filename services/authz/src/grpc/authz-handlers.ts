@@ -10,6 +10,7 @@ import type { InvalidationHub } from '../invalidation-hub.ts';
 import type { InvalidationKind as DomainInvalidationKind } from '../domain/token-record.ts';
 import type { AuthzCore } from '../authz-core.ts';
 import type { AuthorizeDecision } from '../core/authorize.ts';
+import { encodeAuthorizeResponse } from './authorize-response.ts';
 import { GRANT_ID } from '../core/jwt-decision.ts';
 import type { TokenKind, TokenRecord, TokenRule } from '../domain/token-record.ts';
 
@@ -104,9 +105,10 @@ function peerIpOf(peer: string): string | undefined {
   return lastPeer.ip;
 }
 
+/** The one decision, encoded by hand (authorize-response.ts); through protobuf-es for a TTL it leaves out. */
 const authorizeReply = (decisions: readonly AuthorizeDecision[]) => {
   const d = decisions[0]!;
-  return { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
+  return encodeAuthorizeResponse(d.allowed, d.reason, d.cacheTtlMs, d.accountId) ?? { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
 };
 
 /** This process among authz's replicas: decision figures are counted per replica, since it started. */
