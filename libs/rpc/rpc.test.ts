@@ -3,6 +3,7 @@ import { Client, credentials, loadPackageDefinition, status, type GrpcObject, ty
 import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createRequire } from 'node:module';
+import { trace } from '@opentelemetry/api';
 import { EchoService } from '#gen/tollgate/echo/v1/echo_pb.js';
 import { AppError } from '#libs/errors/index.ts';
 import { silentLogger, startTelemetry, type Telemetry } from '#libs/telemetry/index.ts';
@@ -187,6 +188,32 @@ describe('libs/rpc adapter', () => {
     expect(backSpan).toBeDefined();
     // The outermost client span (this test's call) is the root of the trace.
     expect(spans.some((s) => s.kind === 2 && s.parentSpanId === undefined)).toBe(true);
+  });
+
+  it('answers a handler that returns a value (no promise) or throws at once, with its span and duration', async () => {
+    const service = telemetry.forService('rpc-sync-test');
+    const server = createRpcServer({ logger: silentLogger(), telemetry: service });
+    server.add(EchoService, {
+      echo(request, ctx) {
+        if (request.failWith) throw new AppError('PERMISSION_DENIED', 'refused at once');
+        return { message: request.message, requestId: ctx.requestId, traceId: trace.getActiveSpan()?.spanContext().traceId ?? '' };
+      },
+    });
+    const client = createRpcClient(EchoService, `127.0.0.1:${await server.listen('127.0.0.1', 0)}`);
+    try {
+      const res = await client.echo({ message: 'now' }, { headers: { 'x-request-id': 'req_sync' } });
+      expect(res).toMatchObject({ message: 'now', requestId: 'req_sync' });
+      expect(telemetry.spans.list({ traceId: res.traceId }).some((s) => s.kind === 1 && s.name === 'tollgate.echo.v1.EchoService/Echo')).toBe(true);
+      const error = (await client.echo({ failWith: 'x' }).catch((e: unknown) => e)) as AppError;
+      expect(error.code).toBe('PERMISSION_DENIED');
+      const text = await service.metricsText();
+      expect(text).toMatch(/^rpc_server_duration_seconds_count\{rpc_method="tollgate\.echo\.v1\.EchoService\/Echo",rpc_grpc_status_code="OK"\} 1$/m);
+      expect(text).toMatch(/^rpc_server_duration_seconds_count\{rpc_method="tollgate\.echo\.v1\.EchoService\/Echo",rpc_grpc_status_code="PERMISSION_DENIED"\} 1$/m);
+      expect(text).toMatch(/^rpc_server_duration_seconds_bucket\{rpc_method="tollgate\.echo\.v1\.EchoService\/Echo",rpc_grpc_status_code="OK",le="\+Inf"\} 1$/m);
+    } finally {
+      client.close();
+      await server.shutdown();
+    }
   });
 });
 

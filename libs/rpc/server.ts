@@ -15,6 +15,7 @@ import { toServiceDefinition, UndecodableRequest } from './service-definition.ts
 import { findBadText } from './request-text.ts';
 import { serverCredentials, type RpcTlsConfig } from './tls.ts';
 import type { ServiceImpl } from './types.ts';
+import type { BoundHistogram, BoundHistograms } from '#libs/telemetry/bound-histograms.ts';
 
 export interface RpcServerOptions {
   logger: Logger;
@@ -22,7 +23,7 @@ export interface RpcServerOptions {
   /** Upper bound for a graceful shutdown before in-flight calls are cancelled. */
   shutdownGraceMs?: number;
   /** The service's own tracer and meter (libs/telemetry `forService`); the global ones when unset (tests). */
-  telemetry?: { tracer: Tracer; meter: Meter } | undefined;
+  telemetry?: { tracer: Tracer; meter: Meter; histograms?: BoundHistograms | undefined } | undefined;
 }
 
 export interface RpcServer {
@@ -44,17 +45,36 @@ export const RPC_DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01,
 interface Instruments {
   tracer: Tracer;
   meter: () => Meter;
+  /** The service's bound histograms (libs/telemetry); unset: the meter's SDK histogram (tests, the global meter). */
+  histograms: BoundHistograms | undefined;
   histogram?: Histogram;
 }
+
+const DURATION_NAME = 'rpc.server.duration_seconds';
+const DURATION_DESCRIPTION = 'gRPC server call duration, by method and status code';
 
 // Instruments are made on first use: the metrics API has no proxy, so one made before the SDK
 // starts would stay a no-op forever.
 const duration = (instruments: Instruments): Histogram =>
-  (instruments.histogram ??= instruments.meter().createHistogram('rpc.server.duration_seconds', {
+  (instruments.histogram ??= instruments.meter().createHistogram(DURATION_NAME, {
     unit: 's',
-    description: 'gRPC server call duration, by method and status code',
+    description: DURATION_DESCRIPTION,
     advice: { explicitBucketBoundaries: RPC_DURATION_BUCKETS_SECONDS },
   }));
+
+/** The duration recorder of one (method, status code): bound once, then a few additions per call. */
+function durationRecorder(info: MethodInfo, code: string, instruments: Instruments): BoundHistogram {
+  let recorder = info.durations.get(code);
+  if (!recorder) {
+    const attributes = Object.freeze({ 'rpc.method': info.rpc, 'rpc.grpc.status_code': code });
+    const bound = instruments.histograms;
+    recorder = bound
+      ? bound.histogram(DURATION_NAME, { unit: 's', description: DURATION_DESCRIPTION, boundaries: RPC_DURATION_BUCKETS_SECONDS }).bind(attributes)
+      : { record: (seconds: number) => duration(instruments).record(seconds, attributes) };
+    info.durations.set(code, recorder);
+  }
+  return recorder;
+}
 
 const metadataGetter = {
   keys: (carrier: Metadata) => Object.keys(carrier.getMap()),
@@ -74,8 +94,8 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
   const services: DescService[] = [];
   health.addToServer(server);
   const instruments: Instruments = options.telemetry
-    ? { tracer: options.telemetry.tracer, meter: () => options.telemetry!.meter }
-    : { tracer: trace.getTracer('tollgate-rpc'), meter: () => metrics.getMeter('tollgate-rpc') };
+    ? { tracer: options.telemetry.tracer, meter: () => options.telemetry!.meter, histograms: options.telemetry.histograms }
+    : { tracer: trace.getTracer('tollgate-rpc'), meter: () => metrics.getMeter('tollgate-rpc'), histograms: undefined };
 
   function add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
     const handlers: UntypedServiceImplementation = {};
@@ -152,23 +172,19 @@ function reflectionRoot(services: DescService[]): Record<string, unknown> {
 
 type Call = ServerUnaryCall<unknown, unknown> | ServerWritableStream<unknown, unknown> | ServerReadableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>;
 
-/** What every call of one method shares: its name, its span's constant attributes, its histogram attributes by status code. */
+/** What every call of one method shares: its name, its span's constant attributes, its duration recorders by status code. */
 interface MethodInfo {
   rpc: string;
   spanAttributes: Readonly<Record<string, string>>;
-  durationAttributes: Map<string, Readonly<Record<string, string>>>;
+  durations: Map<string, BoundHistogram>;
+  /** The recorder of status OK, the usual one (no map look-up). */
+  ok: BoundHistogram | undefined;
 }
 
 function methodInfo(method: DescMethod): MethodInfo {
   const rpc = `${method.parent.typeName}/${method.name}`;
-  return { rpc, spanAttributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name }, durationAttributes: new Map() };
+  return { rpc, spanAttributes: { 'rpc.system': 'grpc', 'rpc.service': method.parent.typeName, 'rpc.method': method.name }, durations: new Map(), ok: undefined };
 }
-
-const durationAttributes = (info: MethodInfo, code: string): Readonly<Record<string, string>> => {
-  let attributes = info.durationAttributes.get(code);
-  if (!attributes) info.durationAttributes.set(code, (attributes = Object.freeze({ 'rpc.method': info.rpc, 'rpc.grpc.status_code': code })));
-  return attributes;
-};
 
 // Request ids are correlation ids, unique rather than secret: this process's random 64-bit prefix
 // and a counter (`req_` + 32 hex, as before) instead of a UUID's random bytes on every call.
@@ -186,10 +202,9 @@ const cancelledError = () => new AppError('CANCELLED', 'call cancelled by the cl
  * handler rarely needs is made on first use: the child logger (pino's child() is not cheap and
  * most calls log nothing at info), the peer address, and the abort signal with its deadline timer
  * and its cancellation listener (unary handlers almost never look at it; deadline propagation
- * reads `deadlineMs`). Per-method strings and attribute sets are made once (MethodInfo).
+ * reads `deadlineMs`), and the request id. Per-method strings and attribute sets are made once (MethodInfo).
  */
 class ServerCall implements CallContext {
-  readonly requestId: string;
   readonly deadlineMs: number | undefined;
   readonly rpc: string;
   readonly span: Span;
@@ -205,6 +220,7 @@ class ServerCall implements CallContext {
   #finished = false;
   #child: Logger | undefined;
   #peer: string | undefined;
+  #requestId: string | undefined;
 
   constructor(info: MethodInfo, call: Call, logger: Logger, instruments: Instruments) {
     this.#info = info;
@@ -213,8 +229,6 @@ class ServerCall implements CallContext {
     this.#instruments = instruments;
     this.rpc = info.rpc;
     const metadata = call.metadata;
-    const incoming = metadata.get('x-request-id')[0];
-    this.requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
     const rawDeadline = call.getDeadline();
     this.deadlineMs = rawDeadline instanceof Date ? rawDeadline.getTime() : Number.isFinite(rawDeadline) ? Number(rawDeadline) : undefined;
     const parent = propagation.extract(context.active(), metadata, metadataGetter);
@@ -246,6 +260,15 @@ class ServerCall implements CallContext {
       }
     }
     return controller.signal;
+  }
+
+  /** The caller's `x-request-id` when well-formed, else a new one: read on first use (most calls of a hot RPC never ask). */
+  get requestId(): string {
+    if (this.#requestId === undefined) {
+      const incoming = this.#call.metadata.get('x-request-id')[0];
+      this.#requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : newRequestId();
+    }
+    return this.#requestId;
   }
 
   get peer(): string {
@@ -290,9 +313,14 @@ class ServerCall implements CallContext {
       span.setAttribute('rpc.grpc.status_code', code);
       span.end();
     }
-    duration(this.#instruments).record(elapsed / 1_000, durationAttributes(this.#info, code));
+    const info = this.#info;
+    const recorder = code === 'OK' ? (info.ok ??= durationRecorder(info, code, this.#instruments)) : durationRecorder(info, code, this.#instruments);
+    recorder.record(elapsed / 1_000);
   }
 }
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
 function runInCall<T, A, B>(call: ServerCall, fn: (call: ServerCall, a: A, b: B) => T, a: A, b: B): T {
   return currentCall.run(call, fn, call, a, b);
@@ -336,24 +364,45 @@ function wrapHandler(method: DescMethod, fn: (...args: unknown[]) => unknown, lo
   switch (method.methodKind) {
     case 'unary': {
       const checks = !(fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST];
-      // One async function per call, no closures: decode check, handler, answer, bookkeeping.
-      const serve = async (r: ServerCall, call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): Promise<void> => {
+      const answer = (r: ServerCall, callback: sendUnaryData<unknown>, value: unknown): void => {
         let response: unknown;
         try {
-          if (checks) assertWellFormed(method, call.request);
-          response = toMessage(await fn(call.request, r));
+          // A handler's EncodedMessage (a Buffer) is sent as is (service-definition.ts).
+          response = Buffer.isBuffer(value) ? value : toMessage(value);
         } catch (error) {
-          r.finish(error);
-          callback(toGrpcStatus(error));
+          fail(r, callback, error);
           return;
         }
         r.finish();
         callback(null, response);
       };
+      const fail = (r: ServerCall, callback: sendUnaryData<unknown>, error: unknown): void => {
+        r.finish(error);
+        callback(toGrpcStatus(error));
+      };
+      // No closures per call: decode check, handler, answer, bookkeeping. A handler may answer with
+      // a value (authz's Authorize on a cached credential): then the call is answered within
+      // grpc-js's callback, without a promise; a promise is awaited as before.
+      const serve = (r: ServerCall, call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>): void => {
+        let result: unknown;
+        try {
+          if (checks) assertWellFormed(method, call.request);
+          result = fn(call.request, r);
+        } catch (error) {
+          fail(r, callback, error);
+          return;
+        }
+        if (isThenable(result)) {
+          result.then(
+            (value: unknown) => answer(r, callback, value),
+            (error: unknown) => fail(r, callback, error),
+          );
+        } else answer(r, callback, result);
+      };
       return (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
         const r = new ServerCall(info, call, logger, instruments);
         tagRequest(r.span, call.request);
-        void r.run(serve, call, callback);
+        r.run(serve, call, callback);
       };
     }
     case 'client_streaming':

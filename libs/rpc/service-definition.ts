@@ -33,7 +33,8 @@ export function toServiceDefinition(service: DescService): ServiceDefinition {
       requestSerialize: (value) => asBuffer(toBinary(method.input, value as never)),
       // Request streams keep grpc-js's own handling (the message arrives inside the handler's loop).
       requestDeserialize: requestStream ? (bytes: Buffer) => fromBinary(method.input, bytes) : (bytes: Buffer) => decodeRequest(method, bytes),
-      responseSerialize: (value) => asBuffer(toBinary(method.output, value as never)),
+      // A unary handler may answer with its message already encoded (types.ts EncodedMessage).
+      responseSerialize: (value) => (Buffer.isBuffer(value) ? value : asBuffer(toBinary(method.output, value as never))),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
       originalName: method.name,
     };

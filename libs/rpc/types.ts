@@ -11,11 +11,17 @@ type In<M extends MethodShape> = MessageShape<M['input']>;
 type OutInit<M extends MethodShape> = MessageInitShape<M['output']>;
 type Out<M extends MethodShape> = MessageShape<M['output']>;
 
+/**
+ * A unary response already in protobuf binary (a hand-written encoder for a hot message, checked
+ * against protobuf-es's in a test): sent as is. Branded by its message type.
+ */
+export type EncodedMessage<D extends DescMessage> = Buffer & { readonly __encodedMessageOf?: D };
+
 /** What a service implementation provides: one handler per RPC, by its local (camelCase) name. */
 export type ServiceImpl<S> = {
   [K in keyof MethodsOf<S>]: MethodsOf<S>[K] extends infer M extends MethodShape
     ? M['methodKind'] extends 'unary'
-      ? (request: In<M>, ctx: CallContext) => Promise<OutInit<M>> | OutInit<M>
+      ? (request: In<M>, ctx: CallContext) => Promise<OutInit<M> | EncodedMessage<M['output']>> | OutInit<M> | EncodedMessage<M['output']>
       : M['methodKind'] extends 'server_streaming'
         ? (request: In<M>, ctx: CallContext) => AsyncIterable<OutInit<M>>
         : M['methodKind'] extends 'client_streaming'

@@ -8,6 +8,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SpanBuffer } from './span-buffer.ts';
+import { BoundHistograms } from './bound-histograms.ts';
 import { createSampler, describeSampling, DEFAULT_TRACE_SAMPLING, type TraceSampling } from './sampler.ts';
 
 export interface TelemetryConfig {
@@ -29,6 +30,8 @@ export interface ServiceTelemetry {
   readonly serviceName: string;
   readonly meter: Meter;
   readonly tracer: Tracer;
+  /** Histograms bound per attribute set (libs/rpc's call durations), exported with the meter's. */
+  readonly histograms: BoundHistograms;
   /** The Prometheus text exposition of this service's metrics (plus the process's, on one service only). */
   metricsText(): Promise<string>;
 }
@@ -107,7 +110,8 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
       const existing = services.get(name);
       if (existing) return existing;
       const resource = resourceFromAttributes({ 'service.name': name });
-      const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+      const histograms = new BoundHistograms(`tollgate-${name}`);
+      const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, metricProducers: [histograms] });
       const provider = new MeterProvider({ resource, readers: [exporter] });
       // Shares the processors (span buffer, OTLP) but not the resource: spans say which service made them.
       const tracerProvider = new TracerProvider({ resource, spanProcessors: entry.processors, sampler });
@@ -119,6 +123,7 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
         provider,
         meter: provider.getMeter(`tollgate-${name}`),
         tracer: tracerProvider.getTracer(`tollgate-${name}`),
+        histograms,
         async metricsText() {
           const own = await serialize(exporter);
           return withProcess ? `${own.trimEnd()}\n${await processMetrics().metrics()}` : own;

@@ -117,7 +117,7 @@ export async function runConsoleBench(options: ConsoleBenchOptions = {}): Promis
 
     // The decision ring full (1,000 denials of the root): what the decisions page shows.
     for (let i = 0; i < 1_000; i++) {
-      await mesh.authz!.core.authorize({ credential: { bearer: tenant.masterToken }, action: 'publish', resources: [`mqtt:$SYS/bench/${i}`], clientId: `bench-${i % 50}`, peerIp: '127.0.0.1', accountId: undefined, source: 'grpc' }).catch(() => undefined);
+      await Promise.resolve().then(() => mesh.authz!.core.authorize({ credential: { bearer: tenant.masterToken }, action: 'publish', resources: [`mqtt:$SYS/bench/${i}`], clientId: `bench-${i % 50}`, peerIp: '127.0.0.1', accountId: undefined, source: 'grpc' })).catch(() => undefined);
     }
 
     const base = mesh.console!.httpAddress;

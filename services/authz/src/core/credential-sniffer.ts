@@ -12,6 +12,15 @@ import type { DecideJwt } from './jwt-decision.ts';
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
+/** `value` when it is a well-formed token secret (checksum included). */
+const tokenSecretOf = (value: string): string | undefined => (value && isWellFormedTokenSecret(value) ? value : undefined);
+
+/** A credential's outcome, and its token's cache entry when it is a token. */
+export interface Principal {
+  outcome: AuthenticateOutcome;
+  entry: CachedToken | undefined;
+}
+
 export interface AuthenticateInput {
   username: string;
   password: string;
@@ -27,11 +36,22 @@ export interface AuthenticateInput {
 export function createCredentialSniffer(options: { store: TokenStore; identity: IdentityPeer; cache: TokenCache; decideToken: DecideToken; decideJwt: DecideJwt; defaultTtlMs: number }) {
   const { store, identity, cache, decideToken, decideJwt, defaultTtlMs } = options;
 
-  /** A presented credential → who it is. A bad credential is an answer, not an error. */
-  async function authenticate(input: AuthenticateInput): Promise<AuthenticateOutcome> {
-    for (const candidate of [input.bearer, input.username, input.password]) {
-      if (candidate && isWellFormedTokenSecret(candidate)) return decideToken(await cache.tokenBySecret(candidate), input.peerIp, input.ipCheckedElsewhere);
+  /**
+   * A presented credential → who it is. A bad credential is an answer, not an error. A token secret
+   * whose token and account are cached is answered at once (no promise); anything else, a promise.
+   */
+  function authenticate(input: AuthenticateInput): AuthenticateOutcome | Promise<AuthenticateOutcome> {
+    const secret = tokenSecretOf(input.bearer) ?? tokenSecretOf(input.username) ?? tokenSecretOf(input.password);
+    if (secret !== undefined) {
+      const entry = cache.tokenBySecret(secret);
+      if (entry instanceof Promise) return entry.then((read) => decideToken(read, input.peerIp, input.ipCheckedElsewhere));
+      return decideToken(entry, input.peerIp, input.ipCheckedElsewhere);
     }
+    return authenticateOther(input);
+  }
+
+  /** Any credential but a token secret: short form, JWT, password (each awaits a store, a key set or identity). */
+  async function authenticateOther(input: AuthenticateInput): Promise<AuthenticateOutcome> {
     // flespi short form: username = token id, password = first 16 characters of the secret.
     if (isId(input.username, 'tok') && input.password.length === SHORT_FORM_LENGTH) {
       const entry = await cache.tokenById(input.username);
@@ -60,26 +80,40 @@ export function createCredentialSniffer(options: { store: TokenStore; identity: 
     return { allowed: false, reason: 'CREDENTIAL_MISSING', cacheTtlMs: 0 };
   }
 
-  /** Any `Credential` (token id, secret, JWT, password, remembered login) → its outcome and cached token. */
-  async function principalOf(credential: Credential, peerIp: string | undefined, ipCheckedElsewhere = false): Promise<{ outcome: AuthenticateOutcome; entry: CachedToken | undefined }> {
-    if (credential.authenticated) {
-      // A login remembered by an adapter (a foreign broker's later checks for the same user): the
-      // account may have been suspended since, so its state is read again (cached, and dropped on
-      // identity's account feed).
-      const remembered = credential.authenticated;
-      if (remembered.allowed && (await cache.accountPath(remembered.principal.accountId)).some((a) => a.suspended)) {
-        return { outcome: { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 }, entry: undefined };
-      }
-      return { outcome: remembered, entry: undefined };
-    }
+  /**
+   * Any `Credential` (token id, secret, JWT, password, remembered login) → its outcome and cached
+   * token: at once (no promise) for a token whose entry and account path are cached.
+   */
+  function principalOf(credential: Credential, peerIp: string | undefined, ipCheckedElsewhere = false): Principal | Promise<Principal> {
+    if (credential.authenticated) return rememberedPrincipal(credential.authenticated);
     if (credential.tokenId) {
       if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
-      const entry = await cache.tokenById(credential.tokenId);
-      return { outcome: await decideToken(entry, peerIp, ipCheckedElsewhere), entry };
+      const entry = cache.tokenById(credential.tokenId);
+      if (entry instanceof Promise) return entry.then((read) => withOutcome(read, peerIp, ipCheckedElsewhere));
+      return withOutcome(entry, peerIp, ipCheckedElsewhere);
     }
-    const outcome = await authenticate({ username: credential.username ?? '', password: credential.password ?? '', bearer: credential.bearer ?? '', peerIp, ipCheckedElsewhere });
+    const outcome = authenticate({ username: credential.username ?? '', password: credential.password ?? '', bearer: credential.bearer ?? '', peerIp, ipCheckedElsewhere });
+    return outcome instanceof Promise ? outcome.then(withEntry) : withEntry(outcome);
+  }
+
+  function withOutcome(entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere: boolean): Principal | Promise<Principal> {
+    const outcome = decideToken(entry, peerIp, ipCheckedElsewhere);
+    return outcome instanceof Promise ? outcome.then((decided) => ({ outcome: decided, entry })) : { outcome, entry };
+  }
+
+  function withEntry(outcome: AuthenticateOutcome): Principal {
     const entry = outcome.allowed && outcome.principal.tokenId ? cache.cachedToken(outcome.principal.tokenId) : undefined;
     return { outcome, entry };
+  }
+
+  async function rememberedPrincipal(remembered: AuthenticateOutcome): Promise<Principal> {
+    // A login remembered by an adapter (a foreign broker's later checks for the same user): the
+    // account may have been suspended since, so its state is read again (cached, and dropped on
+    // identity's account feed).
+    if (remembered.allowed && (await cache.accountPath(remembered.principal.accountId)).some((a) => a.suspended)) {
+      return { outcome: { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 }, entry: undefined };
+    }
+    return { outcome: remembered, entry: undefined };
   }
 
   return { authenticate, principalOf };

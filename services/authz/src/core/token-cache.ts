@@ -66,20 +66,28 @@ export function createTokenCache(options: {
     return undefined;
   }
 
-  async function tokenById(id: string): Promise<CachedToken | undefined> {
-    const hit = freshToken(id);
-    if (hit) return hit;
+  /** A token by id: the fresh cached entry at once (no promise), else read from the store. */
+  function tokenById(id: string): CachedToken | undefined | Promise<CachedToken | undefined> {
+    return freshToken(id) ?? readToken(id);
+  }
+
+  async function readToken(id: string): Promise<CachedToken | undefined> {
     const token = await store.get(id);
     if (!token) return undefined;
     onLookup(token.accountId, false);
     return cacheToken(token);
   }
 
-  async function tokenBySecret(secret: string): Promise<CachedToken | undefined> {
+  /** A token by its secret: the fresh cached entry at once (no promise), else read from the store. */
+  function tokenBySecret(secret: string): CachedToken | undefined | Promise<CachedToken | undefined> {
     const hash = hashTokenSecret(secret);
     const id = idBySecretHash.get(hash);
+    return (id !== undefined ? freshToken(id) : undefined) ?? readBySecret(hash, id);
+  }
+
+  async function readBySecret(hash: string, id: string | undefined): Promise<CachedToken | undefined> {
     if (id) {
-      const hit = freshToken(id) ?? (await tokenById(id));
+      const hit = await tokenById(id);
       if (hit) return hit;
     }
     const token = await store.findBySecretHash(hash, now());

@@ -2,24 +2,20 @@ import { mayConnect } from '#libs/acl/acl-engine.ts';
 import { checkTokenUsable, decisionTtlMs } from '../domain/token-record.ts';
 import { isIpAllowed } from '../domain/ip-allow-list.ts';
 import type { AuthenticateOutcome } from './credential.ts';
-import type { CachedToken, TokenCache } from './token-cache.ts';
+import type { AccountPath, CachedToken, TokenCache } from './token-cache.ts';
 import type { UsageTracker } from './usage-tracker.ts';
 
-export type DecideToken = (entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere?: boolean) => Promise<AuthenticateOutcome>;
+export type DecideToken = (entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere?: boolean) => AuthenticateOutcome | Promise<AuthenticateOutcome>;
 
-/** A known token → may it be used now, from this address, in an account that is not suspended? */
+/**
+ * A known token → may it be used now, from this address, in an account that is not suspended?
+ * Answered at once (no promise) when the account's path is cached; a promise when it must be read.
+ */
 export function createTokenDecision(options: { cache: TokenCache; usage: UsageTracker; now: () => number; defaultTtlMs: number }): DecideToken {
   const { cache, usage, now, defaultTtlMs } = options;
-  return async function decideToken(entry, peerIp, ipCheckedElsewhere = false) {
-    if (!entry) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
+
+  function admit(entry: CachedToken, t: number, path: AccountPath): AuthenticateOutcome {
     const { token } = entry;
-    const t = now();
-    const usable = checkTokenUsable(token, t, () => ipCheckedElsewhere || !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
-    if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
-    // An acl token whose rules deny `connect` is refused here, so that every path that admits a
-    // client — the edge, RabbitMQ, EMQX, go-auth, Envoy, admin RPCs — refuses it alike.
-    if (entry.acl && !mayConnect(entry.acl)) return { allowed: false, reason: 'CONNECT_DENIED', cacheTtlMs: 0 };
-    const path = cache.freshAccountPath(token.accountId) ?? (await cache.accountPath(token.accountId));
     if (path.length === 0) return { allowed: false, reason: 'ACCOUNT_UNKNOWN', cacheTtlMs: 0 };
     if (path.some((a) => a.suspended)) return { allowed: false, reason: 'ACCOUNT_SUSPENDED', cacheTtlMs: 0 };
     if (token.ttlSeconds > 0) {
@@ -34,5 +30,19 @@ export function createTokenDecision(options: { cache: TokenCache; usage: UsageTr
       rules: token.rules,
       cacheTtlMs: decisionTtlMs(token, t, defaultTtlMs),
     };
+  }
+
+  return function decideToken(entry, peerIp, ipCheckedElsewhere = false) {
+    if (!entry) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
+    const { token } = entry;
+    const t = now();
+    const usable = checkTokenUsable(token, t, () => ipCheckedElsewhere || !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
+    if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
+    // An acl token whose rules deny `connect` is refused here, so that every path that admits a
+    // client — the edge, RabbitMQ, EMQX, go-auth, Envoy, admin RPCs — refuses it alike.
+    if (entry.acl && !mayConnect(entry.acl)) return { allowed: false, reason: 'CONNECT_DENIED', cacheTtlMs: 0 };
+    const path = cache.freshAccountPath(token.accountId);
+    if (path) return admit(entry, t, path);
+    return cache.accountPath(token.accountId).then((read) => admit(entry, t, read));
   };
 }

@@ -9,6 +9,8 @@ import { auditActor, type AdminAuditKind, type AuditSink } from '#libs/audit/aud
 import type { InvalidationHub } from '../invalidation-hub.ts';
 import type { InvalidationKind as DomainInvalidationKind } from '../domain/token-record.ts';
 import type { AuthzCore } from '../authz-core.ts';
+import type { AuthorizeDecision } from '../core/authorize.ts';
+import { encodeAuthorizeResponse } from './authorize-response.ts';
 import { GRANT_ID } from '../core/jwt-decision.ts';
 import type { TokenKind, TokenRecord, TokenRule } from '../domain/token-record.ts';
 
@@ -96,6 +98,19 @@ function assertMayIssue(admin: AdminPrincipal, kind: TokenKind): void {
   if (!mayIssueToken(actorOf(admin), kind)) throw permissionDenied(`a ${admin.kind}${admin.role ? ` (${admin.role})` : ''} credential may not issue a ${kind} token`, 'INSUFFICIENT_PRIVILEGE');
 }
 
+/** `peerIp(peer)` remembered for the last peer: a connection's calls all come from the same one. */
+let lastPeer: { peer: string; ip: string | undefined } | undefined;
+function peerIpOf(peer: string): string | undefined {
+  if (lastPeer?.peer !== peer) lastPeer = { peer, ip: peerIp(peer) };
+  return lastPeer.ip;
+}
+
+/** The one decision, encoded by hand (authorize-response.ts); through protobuf-es for a TTL it leaves out. */
+const authorizeReply = (decisions: readonly AuthorizeDecision[]) => {
+  const d = decisions[0]!;
+  return encodeAuthorizeResponse(d.allowed, d.reason, d.cacheTtlMs, d.accountId) ?? { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
+};
+
 /** This process among authz's replicas: decision figures are counted per replica, since it started. */
 export interface AuthzReplica {
   id: string;
@@ -107,18 +122,18 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
   const audited = (kind: AdminAuditKind, admin: AdminPrincipal, token: TokenRecord, requestId: string, details: Record<string, string>) =>
     audit.record({ kind, actor: auditActor(admin), accountId: token.accountId, target: token.id, requestId, details: { token_kind: token.kind, ...details } });
   return {
-    async authorize(req, ctx) {
-      const [decision] = await core.authorize({
+    // Not async: a cached credential is answered within the call (libs/rpc takes a value or a promise).
+    authorize(req, ctx) {
+      const decisions = core.authorize({
         credential: credentialFromProto(req.credential),
         action: req.action,
         resources: req.action === 'connect' && !req.resource ? [] : [checkResource(req.resource, 'resource')],
         clientId: req.clientId,
-        peerIp: req.peerIp || peerIp(ctx.peer),
+        peerIp: req.peerIp || peerIpOf(ctx.peer),
         accountId: req.accountId || undefined,
         source: 'grpc',
       });
-      const d = decision!;
-      return { allowed: d.allowed, reason: d.reason, cacheTtlMs: BigInt(d.cacheTtlMs), accountId: d.accountId };
+      return decisions instanceof Promise ? decisions.then(authorizeReply) : authorizeReply(decisions);
     },
     async authorizeBatch(req, ctx) {
       const decisions = await core.authorize({
