@@ -24,7 +24,7 @@ export class CloseDeadlines {
   add(stream: { destroy(): void }): number {
     const ticket = this.#first + this.#streams.length;
     this.#streams.push(stream);
-    this.#dueMs.push(performance.now() + this.#graceMs);
+    this.#dueMs.push(Date.now() + this.#graceMs);
     this.#live++;
     if (this.#timer === undefined) this.#arm(this.#graceMs);
     return ticket;
@@ -46,11 +46,14 @@ export class CloseDeadlines {
 
   readonly #expire = (): void => {
     this.#timer = undefined;
-    const now = performance.now();
+    // The wall clock (Date.now() is a fraction of what performance.now() costs per add): a
+    // deadline further away than the grace period means the clock went back, and counts as due.
+    const now = Date.now();
+    const latest = now + this.#graceMs;
     const streams = this.#streams;
     const due = this.#dueMs;
     let n = 0;
-    while (n < streams.length && due[n]! <= now) n++;
+    while (n < streams.length && (due[n]! <= now || due[n]! > latest)) n++;
     const expired = streams.splice(0, n);
     due.splice(0, n);
     this.#first += n;
@@ -61,7 +64,7 @@ export class CloseDeadlines {
       streams.length = 0;
       due.length = 0;
     } else {
-      this.#arm(Math.max(1, due[0]! - now));
+      this.#arm(Math.min(this.#graceMs, Math.max(1, due[0]! - now)));
     }
     for (const stream of expired) {
       try {
