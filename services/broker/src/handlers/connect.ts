@@ -320,7 +320,7 @@ function connectWithSlot(a: ConnectAttempt, auth: AuthenticateResult & { allowed
       },
     });
   } else {
-    conn.write(encodeConnackAccepted(sessionPresent));
+    conn.writeNow(encodeConnackAccepted(sessionPresent));
   }
   if (sessionPresent) {
     broker.resendInflight(session, conn);
