@@ -476,23 +476,8 @@ export class Connection {
     if (out === undefined || (this.closed && this.stream.destroyed)) return;
     this.#out = undefined;
     this.#outBytes = 0;
-    this.#send(out.length === 1 ? out[0]! : Buffer.concat(out));
-  }
-
-  /**
-   * Written at once, not batched: the CONNACK, which nothing may precede and the client waits
-   * for — no setImmediate and no batch per connect. Joins the batch instead if something is
-   * already waiting in it, so the order of writes is kept.
-   */
-  writeNow(buf: Buffer): void {
-    if (this.closed) return;
-    if (this.#out !== undefined) return this.write(buf);
-    this.#send(buf);
-  }
-
-  #send(buf: Buffer): void {
     try {
-      const more = this.stream.write(buf);
+      const more = this.stream.write(out.length === 1 ? out[0]! : Buffer.concat(out));
       // Backed up: resume the session's queue when the socket drains.
       if (!more && !this.#awaitingDrain) {
         this.#awaitingDrain = true;

@@ -320,7 +320,7 @@ function connectWithSlot(a: ConnectAttempt, auth: AuthenticateResult & { allowed
       },
     });
   } else {
-    conn.writeNow(encodeConnackAccepted(sessionPresent));
+    conn.write(encodeConnackAccepted(sessionPresent));
   }
   if (sessionPresent) {
     broker.resendInflight(session, conn);
