@@ -245,13 +245,6 @@ export class Connection {
         need = j + len - i;
         break;
       }
-      // PINGREQ and a bodiless DISCONNECT (two bytes): nothing to check or decode, no frame view.
-      if (len === 0 && j === i + 2 && (buf[i] === 0xc0 || buf[i] === 0xe0)) {
-        const ping = buf[i] === 0xc0;
-        i = j;
-        this.#onPacket(ping ? PINGREQ : this.protocolVersion === 5 ? DISCONNECT_V5 : DISCONNECT);
-        continue;
-      }
       const frame = buf.subarray(i, j + len);
       i = j + len;
       // [MQTT-2.2.2-2] repeated v5 properties, which mqtt-packet would merge: refused before parsing.
@@ -264,6 +257,8 @@ export class Connection {
         else this.#onPacket(packet);
       } else if (frame[0] === 0x82 && this.connected) {
         this.#subscribeFrame(frame, headerLen);
+      } else if (frame.length === 2 && (frame[0] === 0xc0 || frame[0] === 0xe0)) {
+        this.#onPacket(frame[0] === 0xc0 ? PINGREQ : this.protocolVersion === 5 ? DISCONNECT_V5 : DISCONNECT);
       } else if (frame[0] === 0x10) {
         // CONNECT: its usual shapes decoded by hand (connect-codec.ts), the rest by mqtt-packet.
         const packet = decodeConnect(frame, headerLen);
