@@ -12,6 +12,7 @@ import type { Connection } from './connection.ts';
 import { AccountTally, emptyAccountStats, type AccountStats } from './domain/account-tally.ts';
 import { FrameParser } from './frame-parser.ts';
 import { Session, type Delivery, type Message, type RetainedCursor } from './session.ts';
+import { CloseDeadlines } from './core/close-deadlines.ts';
 import { CredentialCache } from './core/credential-cache.ts';
 import { ownPayload } from './core/own-payload.ts';
 import { PendingConnects } from './core/pending-connects.ts';
@@ -43,6 +44,8 @@ export class BrokerCore {
   cluster: BrokerCluster | undefined;
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
+  /** Connections ended by the broker, destroyed if the peer does not finish closing within a second. */
+  readonly closeDeadlines = new CloseDeadlines(1_000);
   /** Bad-credential counters per address and username; undefined when turned off. */
   readonly credentialThrottle: CredentialThrottle | undefined;
   readonly #trees = new Map<string, TopicTree<Session>>();
@@ -437,7 +440,7 @@ export class BrokerCore {
 
   /** Ends a session: its subscriptions go, a pending will is sent now (at session end). */
   endSession(session: Session): void {
-    for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
+    if (session.subscriptions.size !== 0) for (const filter of [...session.subscriptions.keys()]) this.unsubscribe(session, filter);
     if (this.sessions.get(session.key) === session) {
       this.sessions.delete(session.key);
       this.cluster?.onSessionEnded(session.account, session.clientId); // cluster: no longer movable from here

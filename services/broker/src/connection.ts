@@ -84,8 +84,8 @@ export class Connection {
   #partialNeed = 0;
   #throttled = false;
   #awaitingDrain = false;
-  /** Set by end(): destroys the stream if the peer does not finish closing within a second. */
-  #closeTimer: NodeJS.Timeout | undefined;
+  /** Set by end(): the stream is destroyed if the peer does not finish closing within a second (-1: none). */
+  #closeTicket = -1;
   /** Written this event-loop turn, not yet flushed (allocated on first write). */
   #out: Buffer[] | undefined;
   #outBytes = 0;
@@ -518,17 +518,11 @@ export class Connection {
     // Read (and discard) what still arrives, so the peer's FIN is seen and the stream closes now
     // rather than at the timer below: a connection paused behind a CONNECT would otherwise wait.
     this.stream.resume();
-    // Cleared when the stream closes (usually at once): a pending timer would keep the
+    // Cancelled when the stream closes (usually at once): a pending deadline would keep the
     // connection, its socket and session alive for the whole second, into the old generation.
-    const t = setTimeout(Connection.#destroyUnfinished, 1_000, this);
-    t.unref?.();
-    this.#closeTimer = t;
+    // One timer for every closing connection (core/close-deadlines.ts), not one each.
+    this.#closeTicket = this.broker.closeDeadlines.add(this.stream);
     this.broker.onConnectionClosing(this);
-  }
-
-  static #destroyUnfinished(conn: Connection): void {
-    conn.#closeTimer = undefined;
-    conn.stream.destroy();
   }
 
   destroy(): void {
@@ -540,9 +534,9 @@ export class Connection {
   }
 
   #onClose(): void {
-    if (this.#closeTimer !== undefined) {
-      clearTimeout(this.#closeTimer);
-      this.#closeTimer = undefined;
+    if (this.#closeTicket !== -1) {
+      this.broker.closeDeadlines.cancel(this.#closeTicket);
+      this.#closeTicket = -1;
     }
     if (!this.closed) {
       this.closed = true;
