@@ -10,12 +10,11 @@ import { AuthzService, AuthorizeRequestSchema, AuthorizeResponseSchema, Effect, 
 import { Authorization, CheckRequestSchema } from '#gen/envoy/service/auth/v3/external_auth_pb.js';
 import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
+import { BENCH_TRACE_ENV } from './bench-mesh.ts';
 import { grpcFrame } from './h2load.ts';
 import { profileOnStdin } from './profile-on-stdin.ts';
 
-const sampling: Record<string, string> = {};
-for (const name of ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG']) if (process.env[name]) sampling[name] = process.env[name]!;
-const mesh = await startTestMesh({ env: sampling });
+const mesh = await startTestMesh({ env: BENCH_TRACE_ENV });
 const tenant = await mesh.createTenant('bench');
 const authz = createRpcClient(AuthzService, mesh.address('authz'));
 const rules = [

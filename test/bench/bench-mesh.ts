@@ -10,7 +10,7 @@ import { join } from 'node:path';
 const BENCH_EDGE_LIMITS = { TOLLGATE_BROKER_MAX_PENDING_CONNECTS_PER_IP: '1000' };
 /** The trace sampler the bench was started with (OTEL_TRACES_SAMPLER[_ARG]), passed to the mesh; unset: the default, every trace recorded. */
 export const BENCH_TRACE_ENV: Record<string, string> = Object.fromEntries(
-  ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG'].flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])),
+  ['OTEL_TRACES_SAMPLER', 'OTEL_TRACES_SAMPLER_ARG'].flatMap((k) => (process.env[k] ? [[k, process.env[k]!]] : [])),
 );
 
 /**

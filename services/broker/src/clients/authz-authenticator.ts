@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { ServiceClient } from '#libs/rpc/index.ts';
@@ -9,6 +8,7 @@ import { AuthzService, Effect, TokenKind, type Rule } from '#gen/tollgate/authz/
 // here so that topic checks never leave the process.
 import { compileRules, mayConnect, type CompiledAcl } from '#libs/acl/acl-engine.ts';
 import type { AuthenticateRequest, AuthenticateResult, Authenticator, TopicAuthorizer } from '../domain/ports.ts';
+import { credentialKey } from '../domain/credential-key.ts';
 import { CompiledTopicAuthorizer, type SubscribeOverlapMode } from './compiled-topic-authorizer.ts';
 
 export interface AuthzAuthenticatorOptions {
@@ -82,15 +82,6 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
   // Bounded: the least recently used credentials go first (never an all-at-once flush).
   const cache = new LRUCache<string, CachedDecision>({ max: 100_000 });
 
-  function keyOf(req: AuthenticateRequest): string {
-    // One-shot hash of one string (no Hash object and four updates per CONNECT). The parts are
-    // NUL-separated and none can hold a NUL (CONNECT refuses such credentials before this), so
-    // distinct credentials never share a key; the password bytes are taken as latin1 (lossless).
-    const username = req.username ?? '\u0000anonymous';
-    const password = req.password === undefined ? '' : req.password.toString('latin1');
-    return hash('sha256', `${username}\u0000${password}\u0000${req.peerIp}`, 'base64');
-  }
-
   function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; grantId?: string; role?: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
     const p = res.principal;
     const acl = p.kind === TokenKind.ACL ? compileRules(toRules(res.rules)) : undefined;
@@ -160,7 +151,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
   return {
     // A fresh cached credential is answered synchronously (no promise per CONNECT).
     authenticate(req) {
-      const key = keyOf(req);
+      const key = credentialKey(req, false);
       const t = now();
       const hit = cache.get(key);
       if (hit && hit.freshUntilMs > t) return resultFor(hit.grant, req);

@@ -1,7 +1,7 @@
-import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Clock } from '#libs/clock/index.ts';
 import type { AuthenticateRequest, AuthenticateResult, Authenticator } from '../domain/ports.ts';
+import { credentialKey } from '../domain/credential-key.ts';
 
 interface CachedAuth {
   result: AuthenticateResult & { allowed: true };
@@ -24,12 +24,7 @@ export class CredentialCache {
   }
 
   authenticate(request: AuthenticateRequest): AuthenticateResult | Promise<AuthenticateResult> {
-    // One-shot hash of one string (no Hash object and seven updates per CONNECT), as authz's
-    // authenticator keys its cache. The parts are NUL-separated and CONNECT refuses credentials
-    // and client ids holding a NUL before this, so distinct requests never share a key; the
-    // password bytes are taken as latin1 (lossless). Only the digest is held, never the secret.
-    const password = request.password === undefined ? '' : request.password.toString('latin1');
-    const key = hash('sha256', `${request.username ?? '\u0000anonymous'}\u0000${password}\u0000${request.clientId}\u0000${request.peerIp}`, 'base64');
+    const key = credentialKey(request, true);
     const now = this.#clock.nowMs();
     const hit = this.#entries.get(key);
     if (hit && hit.untilMs > now) return hit.result;
