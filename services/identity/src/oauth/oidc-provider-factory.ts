@@ -185,7 +185,7 @@ export function createOidcProvider(options: OidcProviderOptions): Provider {
       if (client.aclTokenId) {
         // The person who approved the grant must (still) be of the client's account: the interaction
         // refuses anyone else, and a refresh after they left the account is refused here.
-        if (accountId && !(await approval.allowed(client, accountId))) throw new errors.InvalidGrant('the person who approved this grant is not a member of the client\'s account');
+        if (accountId && !(await approval.allowed(client, accountId))) throw new errors.InvalidGrant('the person who approved this grant may no longer approve grants of the client\'s account (not a member, or a viewer)');
         return { acc: client.accountId, roles: [], ...bound, ...granted };
       }
       if (!accountId) return undefined;
