@@ -59,6 +59,20 @@ describe('libs/db migrations and drivers', () => {
     await contract(database, 'postgres');
   });
 
+  it.runIf(url)('two processes migrating a fresh schema at once both succeed, and it is migrated once (Postgres)', async () => {
+    // Two connection pools, as two replicas (or two test workers) starting on a fresh database.
+    const [a, b] = await Promise.all([openDatabase({ url }), openDatabase({ url })]);
+    cleanups.push(() => a.close(), () => b.close());
+    const schema = 'dbtest'; // the test migrations name their schema
+    const dir = join(here, 'test-migrations/ok');
+    for (let round = 0; round < 5; round++) {
+      await a.execScript(`drop schema if exists ${schema} cascade`);
+      const results = await Promise.all([migrate(a, { schema, dir }), migrate(b, { schema, dir })]);
+      expect(results.flatMap((r) => r.applied).sort()).toEqual(['0001_widgets.sql', '0002_widget_size.sql']);
+    }
+    await a.execScript(`drop schema if exists ${schema} cascade`);
+  });
+
   it('refuses a migration folder with a gap', async () => {
     const database = await openDatabase({});
     cleanups.push(() => database.close());

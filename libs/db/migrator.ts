@@ -41,8 +41,12 @@ export async function migrate(database: Database, set: MigrationSet): Promise<Mi
   if (!SCHEMA.test(set.schema)) throw new AppError('INVALID_ARGUMENT', `bad schema name ${set.schema}`);
   const migrations = listMigrations(set.dir);
   const table = `"${set.schema}".schema_migrations`;
-  // Static identifiers only (validated above); no value is interpolated.
+  const lockKey = Number.parseInt(createHash('sha256').update(`tollgate:migrate:${set.schema}`).digest('hex').slice(0, 8), 16);
+  // Static identifiers only (validated above); no value is interpolated. Under the same lock as the
+  // migrations: Postgres's `if not exists` is not safe against a concurrent creator (two replicas,
+  // or two test processes, starting on a fresh database both reach the catalog's unique index).
   await database.execScript(`
+    select pg_advisory_xact_lock(${lockKey});
     create schema if not exists "${set.schema}";
     create table if not exists ${table} (
       version integer primary key,
@@ -50,7 +54,6 @@ export async function migrate(database: Database, set: MigrationSet): Promise<Mi
       checksum text not null,
       applied_at timestamptz not null default now()
     );`);
-  const lockKey = Number.parseInt(createHash('sha256').update(`tollgate:migrate:${set.schema}`).digest('hex').slice(0, 8), 16);
   const applied: string[] = [];
   for (const m of migrations) {
     const done = await database.db.execute(sql`select checksum from ${sql.raw(table)} where version = ${m.version}`);
@@ -62,7 +65,7 @@ export async function migrate(database: Database, set: MigrationSet): Promise<Mi
       continue;
     }
     const escapedName = m.name.replaceAll("'", "''");
-    await database.execScript(`
+    const ran = await database.execScript(`
       select pg_advisory_xact_lock(${lockKey});
       do $tollgate$ begin
         if exists (select 1 from ${table} where version = ${m.version}) then
@@ -71,11 +74,15 @@ export async function migrate(database: Database, set: MigrationSet): Promise<Mi
       end $tollgate$;
       ${m.text}
       ;
-      insert into ${table} (version, name, checksum) values (${m.version}, '${escapedName}', '${m.checksum}');`).catch(async (error: unknown) => {
-      if (String((error as Error).message).includes('already applied by another process')) return;
-      throw new AppError('INTERNAL', `migration ${set.schema}/${m.name} failed: ${(error as Error).message}`, { cause: error });
-    });
-    applied.push(m.name);
+      insert into ${table} (version, name, checksum) values (${m.version}, '${escapedName}', '${m.checksum}');`).then(
+      () => true,
+      (error: unknown) => {
+        if (String((error as Error).message).includes('already applied by another process')) return false;
+        throw new AppError('INTERNAL', `migration ${set.schema}/${m.name} failed: ${(error as Error).message}`, { cause: error });
+      },
+    );
+    // What this process applied (another one may have applied it first).
+    if (ran) applied.push(m.name);
   }
   return { schema: set.schema, applied };
 }
