@@ -42,18 +42,26 @@ export async function migrate(database: Database, set: MigrationSet): Promise<Mi
   const migrations = listMigrations(set.dir);
   const table = `"${set.schema}".schema_migrations`;
   const lockKey = Number.parseInt(createHash('sha256').update(`tollgate:migrate:${set.schema}`).digest('hex').slice(0, 8), 16);
-  // Static identifiers only (validated above); no value is interpolated. Under the same lock as the
-  // migrations: Postgres's `if not exists` is not safe against a concurrent creator (two replicas,
-  // or two test processes, starting on a fresh database both reach the catalog's unique index).
-  await database.execScript(`
-    select pg_advisory_xact_lock(${lockKey});
-    create schema if not exists "${set.schema}";
-    create table if not exists ${table} (
-      version integer primary key,
-      name text not null,
-      checksum text not null,
-      applied_at timestamptz not null default now()
-    );`);
+  // Static identifiers only (validated above); no value is interpolated. Postgres's `if not exists`
+  // is not safe against a concurrent creator (two replicas, or two test processes, starting on a
+  // fresh database): the loser hits the catalog's unique index. The migration lock narrows that,
+  // but a backend can still check against a catalog cache that has not seen the winner's commit (an
+  // advisory lock takes no relation lock, so no invalidation is read); a second try in a new
+  // transaction, which reads them, finds what the winner created.
+  const bootstrap = () =>
+    database.execScript(`
+      select pg_advisory_xact_lock(${lockKey});
+      create schema if not exists "${set.schema}";
+      create table if not exists ${table} (
+        version integer primary key,
+        name text not null,
+        checksum text not null,
+        applied_at timestamptz not null default now()
+      );`);
+  await bootstrap().catch((error: unknown) => {
+    if (!isUniqueViolation(error)) throw error;
+    return bootstrap();
+  });
   const applied: string[] = [];
   for (const m of migrations) {
     const done = await database.db.execute(sql`select checksum from ${sql.raw(table)} where version = ${m.version}`);
