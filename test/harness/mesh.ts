@@ -43,6 +43,9 @@ export async function startTestMesh(options: { only?: StartableService; bootstra
     // Two cores shared by the whole suite: a CONNECT may wait longer for authz than the 200 ms a
     // quiet production edge allows, without turning a busy moment into a flaky 0x88.
     TOLLGATE_BROKER_AUTHZ_DEADLINE: '2s',
+    // Likewise a quota lease: one that misses its 500 ms makes the edge admit fail-open for a second,
+    // and a rate limit under test would silently not apply.
+    TOLLGATE_BROKER_QUOTA_DEADLINE: '2s',
     // Cheap argon2: tests hash many passwords.
     TOLLGATE_ARGON2_MEMORY_KIB: '1024',
     TOLLGATE_ARGON2_ITERATIONS: '1',

@@ -51,6 +51,8 @@ export interface BrokerAppConfig {
   authzStaleLimitMs?: number | undefined;
   /** Authenticate's deadline on CONNECT (`TOLLGATE_BROKER_AUTHZ_DEADLINE`, default 200 ms). */
   authzDeadlineMs?: number | undefined;
+  /** A quota lease's deadline (`TOLLGATE_BROKER_QUOTA_DEADLINE`, default 500 ms); past it quota counts as unreachable. */
+  quotaDeadlineMs?: number | undefined;
   /** Quota unreachable and the local lease spent: admit (true, default) or hold clients back. */
   quotaFailOpen?: boolean | undefined;
   /** This edge's name in leases, usage batches and the cluster (default: a random one per process). */
@@ -132,6 +134,7 @@ export function createBrokerApp(config: BrokerAppConfig, deps: BrokerDeps): Brok
     logger: deps.logger,
     failOpen: config.quotaFailOpen ?? true,
     onUnavailable: () => metrics.count('quota_unavailable'),
+    leaseDeadlineMs: config.quotaDeadlineMs,
     clock,
   });
   // The edge's own denials (compiled ACL, in process) reach authz's decision log in batches.

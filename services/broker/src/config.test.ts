@@ -20,6 +20,7 @@ describe('broker edge config', () => {
       anonymousTokenId: undefined,
       authzStaleLimitMs: 300_000,
       authzDeadlineMs: 200,
+      quotaDeadlineMs: 500,
       quotaFailOpen: true,
       maxFiltersPerSubscribe: 128,
       maxSubscriptionsPerSession: 10_000,

@@ -33,6 +33,8 @@ export const brokerEnvShape = {
   TOLLGATE_BROKER_AUTHZ_STALE_LIMIT: duration('5m'),
   /** How long a CONNECT waits for authz's Authenticate before CONNACK 0x88 (server unavailable). */
   TOLLGATE_BROKER_AUTHZ_DEADLINE: duration('200ms'),
+  /** How long the edge waits for a quota lease (messages, bytes, a connection block) before quota counts as unreachable. */
+  TOLLGATE_BROKER_QUOTA_DEADLINE: duration('500ms'),
   /** Quota unreachable and the edge's lease spent: keep admitting (true) or hold clients back. */
   TOLLGATE_BROKER_QUOTA_FAIL_OPEN: bool(true),
   /** Topic filters taken from one SUBSCRIBE; the rest get SUBACK 0x97 (v3.1.1 0x80). */
@@ -133,6 +135,7 @@ export function brokerConfigFrom(env: BrokerEnv): BrokerConfig {
       anonymousTokenId: env.TOLLGATE_BROKER_ANONYMOUS_TOKEN,
       authzStaleLimitMs: env.TOLLGATE_BROKER_AUTHZ_STALE_LIMIT,
       authzDeadlineMs: env.TOLLGATE_BROKER_AUTHZ_DEADLINE,
+      quotaDeadlineMs: env.TOLLGATE_BROKER_QUOTA_DEADLINE,
       quotaFailOpen: env.TOLLGATE_BROKER_QUOTA_FAIL_OPEN,
       maxFiltersPerSubscribe: env.TOLLGATE_BROKER_MAX_FILTERS_PER_SUBSCRIBE,
       maxSubscriptionsPerSession: env.TOLLGATE_BROKER_MAX_SUBSCRIPTIONS_PER_SESSION,

@@ -20,14 +20,16 @@ interface LeaseCall {
   metric: string;
   want: bigint;
   returns: { leaseId: string; units: bigint }[];
+  /** The call's deadline: past it the edge counts quota as unavailable (and may admit fail-open). */
+  deadlineMs: number | undefined;
 }
 
 /** A QuotaService client over one engine: records leases; can hold them, fail them, or lose their answer. */
 function fakeQuota(engine: QuotaEngine, paths: Record<string, PathLevel[]>) {
   const state = { leases: [] as LeaseCall[], hold: false, held: [] as (() => void)[], loseAnswers: 0 };
   const client = {
-    async lease(req: LeaseCall & { edgeId: string }) {
-      state.leases.push({ accountId: req.accountId, metric: req.metric, want: req.want, returns: (req.returns ?? []).map((r) => ({ ...r })) });
+    async lease(req: Omit<LeaseCall, 'deadlineMs'> & { edgeId: string }, opts?: { deadlineMs?: number }) {
+      state.leases.push({ accountId: req.accountId, metric: req.metric, want: req.want, returns: (req.returns ?? []).map((r) => ({ ...r })), deadlineMs: opts?.deadlineMs });
       if (state.hold) await new Promise<void>((r) => state.held.push(r));
       const r = engine.lease({ path: paths[req.accountId]!, metric: req.metric, want: Number(req.want), edgeId: req.edgeId, returns: (req.returns ?? []).map((x) => ({ leaseId: x.leaseId, units: Number(x.units) })) });
       if (state.loseAnswers > 0) {
@@ -48,8 +50,8 @@ afterEach(async () => {
   for (const m of meters.splice(0)) await m.stop().catch(() => {});
 });
 
-function meter(quota: never, clock: FakeClock) {
-  const m = createLeaseQuotaMeter({ quota, edgeId: 'edge-1', logger: silentLogger(), failOpen: false, clock, leaseSize: 100, reportEveryMs: 3_600_000 });
+function meter(quota: never, clock: FakeClock, options: { leaseDeadlineMs?: number } = {}) {
+  const m = createLeaseQuotaMeter({ quota, edgeId: 'edge-1', logger: silentLogger(), failOpen: false, clock, leaseSize: 100, reportEveryMs: 3_600_000, ...options });
   meters.push(m);
   return m;
 }
@@ -148,5 +150,15 @@ describe('lease quota meter: units dropped unspent go back to quota', () => {
     const retried = quota.state.leases.filter((l) => l.metric === metric).at(-1)!;
     expect(retried.returns.map((r) => r.units)).toEqual([9n]); // the same lease id again: not credited twice
     expect(engine.volumeUsed('acc_v', metric)).toBe(10 + 7); // ¼ of the 30 left
+  });
+
+  it('asks quota within its lease deadline: 500 ms by default, or the configured one (TOLLGATE_BROKER_QUOTA_DEADLINE)', async () => {
+    const clock = new FakeClock();
+    const engine = new QuotaEngine({ clock });
+    const quota = fakeQuota(engine, { acc_v: [{ accountId: 'acc_v', limits: [volume(40)] }] });
+    expect(await send(meter(quota.client, clock), 'acc_v')).toBe('ok');
+    expect(await send(meter(quota.client, clock, { leaseDeadlineMs: 2_000 }), 'acc_v')).toBe('ok');
+    expect(new Set(quota.state.leases.map((l) => l.deadlineMs))).toEqual(new Set([500, 2_000]));
+    expect(quota.state.leases.filter((l) => l.deadlineMs === 2_000)).toHaveLength(2); // its message and byte leases
   });
 });

@@ -10,6 +10,8 @@ export interface ConnectionSlotBlocksOptions {
   /** Quota unreachable and the block full: admit (true) or refuse with `unavailable` (false). */
   failOpen: boolean;
   onUnavailable?: (() => void) | undefined;
+  /** How long a resize waits for quota before it counts as unavailable (the policy answers then). Default 500 ms. */
+  deadlineMs?: number | undefined;
   /** A block not renewed within this expires on quota (the edge died). Renewed every third of it. */
   ttlMs?: number | undefined;
   /** Period of the housekeeping that gives back unused slots and re-registers expired blocks. */
@@ -63,6 +65,7 @@ export function createConnectionSlotBlocks(options: ConnectionSlotBlocksOptions)
   const ttlMs = options.ttlMs ?? 60_000;
   const idleReleaseMs = options.idleReleaseMs ?? 60_000;
   const now = options.nowMs ?? Date.now;
+  const deadlineMs = options.deadlineMs ?? 500;
   const blocks = new Map<string, Block>();
 
   /**
@@ -89,7 +92,7 @@ export function createConnectionSlotBlocks(options: ConnectionSlotBlocksOptions)
     // Giving back: stop admitting beyond the new size right away.
     if (target < b.capacity) b.capacity = Math.max(target, 0);
     const p = options.quota
-      .leaseSlots({ accountId: b.account, metric: METRIC, holderId: `${options.edgeId}/${b.account}`, held: BigInt(held), want: BigInt(want), ttlMs: BigInt(ttlMs) }, { deadlineMs: 500 })
+      .leaseSlots({ accountId: b.account, metric: METRIC, holderId: `${options.edgeId}/${b.account}`, held: BigInt(held), want: BigInt(want), ttlMs: BigInt(ttlMs) }, { deadlineMs })
       .then(
         (res): Resize => {
           const granted = Number(res.granted);

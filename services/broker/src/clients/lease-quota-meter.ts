@@ -12,6 +12,11 @@ export interface LeaseQuotaMeterOptions {
   /** Quota unreachable and no lease left: admit (true) or refuse (false). Counted either way. */
   failOpen: boolean;
   onUnavailable?: () => void;
+  /**
+   * How long a lease (and a connection block) waits for quota before the edge treats quota as
+   * unavailable — and, failing open, admits on its own for a second. Default 500 ms.
+   */
+  leaseDeadlineMs?: number | undefined;
   /** The edge's clock (the broker's `Clock`): retry times and throttle waits are read from it, never from Date.now directly. */
   clock?: Clock;
   /**
@@ -56,6 +61,7 @@ const OK: SpendResult = { kind: 'ok' };
  */
 export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMeter & { forget(account: string): void; forgetAll(): void; stop(): Promise<void> } {
   const leaseSize = options.leaseSize ?? 20_000;
+  const leaseDeadlineMs = options.leaseDeadlineMs ?? 500;
   const clock = options.clock ?? systemClock;
   // Hot path: one Map lookup per message (by account), no string building, no allocation.
   const accounts = new Map<string, { messages: Budget; bytes: Budget; usedMessages: number; usedBytes: number }>();
@@ -125,7 +131,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     if (b.inflight || clock.nowMs() < b.retryAtMs) return;
     const returns = pendingReturns.size ? (pendingReturns.get(returnKey(account, metric))?.returns.slice(0, 100) ?? []) : [];
     b.inflight = options.quota
-      .lease({ accountId: account, metric, want: BigInt(want), edgeId: options.edgeId, returns }, { deadlineMs: 500 })
+      .lease({ accountId: account, metric, want: BigInt(want), edgeId: options.edgeId, returns }, { deadlineMs: leaseDeadlineMs })
       .then((res) => {
         settled(account, metric, returns);
         if (b.dropped) {
@@ -184,7 +190,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
       const returns = p.returns.slice(0, 100);
       sends.push(
         options.quota
-          .lease({ accountId: p.account, metric: p.metric, want: 0n, edgeId: options.edgeId, returns }, { deadlineMs: 500 })
+          .lease({ accountId: p.account, metric: p.metric, want: 0n, edgeId: options.edgeId, returns }, { deadlineMs: leaseDeadlineMs })
           .then(
             () => {
               p.sending = false;
@@ -230,6 +236,7 @@ export function createLeaseQuotaMeter(options: LeaseQuotaMeterOptions): QuotaMet
     logger: options.logger,
     failOpen: options.failOpen,
     onUnavailable: options.onUnavailable,
+    deadlineMs: leaseDeadlineMs,
     ttlMs: options.slotTtlMs,
     nowMs: () => clock.nowMs(),
   });
