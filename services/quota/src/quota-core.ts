@@ -27,6 +27,9 @@ export function createQuotaCore(deps: { limits: LimitStore; usage: UsageStore; s
   // Limits per account; dropped by every replica when any replica writes them (NOTIFY), and re-read
   // after 5 s at most in case a notification was missed.
   const limitCache = new Map<string, { limits: Limit[]; atMs: number }>();
+  // Bumped whenever cached limits are dropped: a read that began before cannot tell old limits from
+  // new, so its answer is used for its own call but not cached (it would hide the change for 5 s).
+  let limitDrops = 0;
   const pendingBatches: { batchId: string; edgeId: string; rows: UsageRow[] }[] = [];
   const listeners = new Set<(event: { kind: 'changed' | 'volume_exhausted'; accountId: string; metric: string }) => void>();
 
@@ -47,8 +50,15 @@ export function createQuotaCore(deps: { limits: LimitStore; usage: UsageStore; s
       const hit = limitCache.get(id);
       return !hit || now - hit.atMs > 5_000;
     });
-    if (missing.length) for (const [id, limits] of await deps.limits.limitsOf(missing)) limitCache.set(id, { limits, atMs: now });
-    return ids.map((id) => ({ accountId: id, limits: limitCache.get(id)?.limits ?? [] }));
+    const read = new Map<string, Limit[]>();
+    if (missing.length) {
+      const drops = limitDrops;
+      for (const [id, limits] of await deps.limits.limitsOf(missing)) {
+        read.set(id, limits);
+        if (drops === limitDrops) limitCache.set(id, { limits, atMs: now });
+      }
+    }
+    return ids.map((id) => ({ accountId: id, limits: read.get(id) ?? limitCache.get(id)?.limits ?? [] }));
   }
 
   async function setLimits(accountId: string, input: readonly Limit[]): Promise<Map<string, EffectiveLimit>> {
@@ -58,6 +68,7 @@ export function createQuotaCore(deps: { limits: LimitStore; usage: UsageStore; s
     valid.forEach((l, i) => assertWithinParent(l, parentEffective, `limits[${i}]`));
     await deps.limits.setLimits(accountId, valid);
     limitCache.delete(accountId);
+    limitDrops++;
     await deps.onLimitsWritten?.(accountId);
     for (const l of valid) for (const listen of listeners) listen({ kind: 'changed', accountId, metric: l.metric });
     return effectiveLimits(await levels(accountId));
@@ -157,6 +168,7 @@ export function createQuotaCore(deps: { limits: LimitStore; usage: UsageStore; s
   /** Another replica changed this account's limits. */
   function forgetLimits(accountId: string): void {
     limitCache.delete(accountId);
+    limitDrops++;
     for (const listen of listeners) listen({ kind: 'changed', accountId, metric: '' });
   }
 
