@@ -1,7 +1,8 @@
 // The authz benchmark's server in a process of its own (the whole mesh, as `tollgate start` runs it,
 // on an in-memory PGlite): creates a tenant and an acl token with 100 rules, prints one JSON line
 // with authz's gRPC address, the framed Authorize request h2load replays and the response it gets
-// (which the bare grpc-js peer replays), then serves until its stdin closes. The request is
+// (which the bare grpc-js peer replays) and the address of a bare grpc-js peer it serves itself
+// (bare-grpc-server.ts), then serves until its stdin closes. The request is
 // checked once here so that the bench never measures a denial. Trace sampling follows this process's
 // OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (the JSON line says which sampler it runs). On stdin,
 // `profile start` and `profile stop <file>` run the V8 profiler over a window (profile-on-stdin.ts).
@@ -13,6 +14,7 @@ import { startTestMesh } from '../harness/mesh.ts';
 import { BENCH_TRACE_ENV } from './bench-mesh.ts';
 import { grpcFrame } from './h2load.ts';
 import { profileOnStdin } from './profile-on-stdin.ts';
+import { startBareGrpcServer } from './bare-grpc-server.ts';
 
 const mesh = await startTestMesh({ env: BENCH_TRACE_ENV });
 const tenant = await mesh.createTenant('bench');
@@ -37,9 +39,12 @@ const checked = await envoy.check(envoyCheck);
 if (checked.status?.code !== 0) throw new Error(`bench Check denied: ${checked.status?.message}`);
 envoy.close();
 authz.close();
+// The peer inside this very process: what a constant grpc-js handler costs here (bare-grpc-server.ts).
+const inProcessBare = await startBareGrpcServer(Buffer.from(toBinary(AuthorizeResponseSchema, check)));
 process.stdout.write(
   `${JSON.stringify({
     address: mesh.address('authz'),
+    inProcessBare: inProcessBare.address,
     sampler: mesh.telemetry.sampler,
     authorize: grpcFrame(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, request))).toString('base64'),
     // What the bare grpc-js peer answers: the very response message Tollgate gives.
@@ -49,5 +54,5 @@ process.stdout.write(
 );
 profileOnStdin();
 process.stdin.on('end', () => {
-  void mesh.stop().then(() => process.exit(0));
+  void inProcessBare.stop().then(() => mesh.stop()).then(() => process.exit(0));
 });

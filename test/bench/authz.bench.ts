@@ -17,7 +17,7 @@ import { createRpcClient } from '#libs/rpc/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
 import { loadInWorker, percentile } from './closed-loop.ts';
 import { h2loadAvailable, runH2load, type H2loadResult } from './h2load.ts';
-import { measureWorkers } from './authz-workers.ts';
+import { authzFixture, measureWorkers, startAuthzProcess } from './authz-workers.ts';
 import { selfTimeByArea, summarizeCpuProfile } from './cpu-profile-summary.ts';
 
 const load = (job: Record<string, unknown>) => loadInWorker(new URL('./grpc-load-worker.ts', import.meta.url), job);
@@ -60,36 +60,54 @@ const loadAverage = () => loadavg().map((l) => l.toFixed(2)).join(' ');
 
 type Row = H2loadResult & { server: string; rpc: string };
 
+type ServerName = 'Tollgate' | 'bare grpc-js' | "bare grpc-js in Tollgate's process" | 'Tollgate authz alone';
+
 /**
  * The server alone: the mesh in a child process, loaded by h2load (C) from outside, so neither a
  * grpc-js client nor the load generator shares the server's event loop. The peer is a bare grpc-js
- * server with a constant handler (bare-grpc-server-process.ts) in another child process, loaded the
+ * server with a constant handler (bare-grpc-server.ts) in another child process, loaded the
  * same way in alternating runs: the ratio of each Tollgate run to the bare run next to it is the
  * figure (absolute rates move with whatever else the machine runs). CPU µs per call of the server
  * process come from /proc over the measured window.
+ *
+ * Two more servers at 64 in flight say where the difference goes: the same constant handler served
+ * from inside Tollgate's process (what any grpc-js call costs in a process that also runs the
+ * mesh — its other services, its heap — so Tollgate against it is Tollgate's own work per call), and,
+ * when there is a Postgres (DATABASE_URL), authz as it is deployed to scale: `tollgate start
+ * --service authz`, a process of its own (authz-workers.ts).
  */
 export async function serverAloneWithH2load(seconds: number, rounds: number): Promise<Row[]> {
   const tollgate = await startServerProcess('./authz-server-process.ts');
   const bare = await startServerProcess('./bare-grpc-server-process.ts', [tollgate.info.authorizeResponse!]);
+  const fixture = rounds > 0 ? await authzFixture() : undefined;
+  const lone = fixture ? await startAuthzProcess(fixture, 1) : undefined;
   try {
     const path = '/tollgate.authz.v1.AuthzService/Authorize';
     const body = Buffer.from(tollgate.info.authorize!, 'base64');
-    const load = async (server: 'Tollgate' | 'bare grpc-js', inFlight: number): Promise<Row> => {
-      const target = server === 'Tollgate' ? tollgate : bare;
-      const result = await runH2load({ address: target.info.address!, path, body, seconds, inFlight, serverPids: [target.pid] });
+    const target = (server: ServerName) =>
+      server === 'Tollgate'
+        ? { address: tollgate.info.address!, pids: [tollgate.pid], body }
+        : server === 'bare grpc-js'
+          ? { address: bare.info.address!, pids: [bare.pid], body }
+          : server === "bare grpc-js in Tollgate's process"
+            ? { address: tollgate.info.inProcessBare!, pids: [tollgate.pid], body }
+            : { address: lone!.address, pids: lone!.pids, body: fixture!.body };
+    const load = async (server: ServerName, inFlight: number): Promise<Row> => {
+      const { address, pids, body: request } = target(server);
+      const result = await runH2load({ address, path, body: request, seconds, inFlight, serverPids: pids });
       return { server, rpc: 'Authorize', ...result };
     };
     const rows: Row[] = [];
-    const ratios: Record<number, { calls: number[]; cpu: number[] }> = {};
+    const pairs: Record<number, Partial<Record<ServerName, Row>>[]> = {};
     for (const inFlight of [64, 1]) {
-      ratios[inFlight] = { calls: [], cpu: [] };
+      pairs[inFlight] = [];
+      const servers: ServerName[] = inFlight === 64 ? ['bare grpc-js', 'Tollgate', "bare grpc-js in Tollgate's process", ...(lone ? (['Tollgate authz alone'] as const) : [])] : ['bare grpc-js', 'Tollgate'];
       for (let round = 0; round < rounds; round++) {
-        // Alternate which goes first, so a drift in the machine's load does not favour either.
-        const order = round % 2 === 0 ? (['bare grpc-js', 'Tollgate'] as const) : (['Tollgate', 'bare grpc-js'] as const);
-        const pair: Record<string, Row> = {};
+        // Alternate the order, so that a drift in the machine's load does not favour any of them.
+        const order = round % 2 === 0 ? servers : [...servers].reverse();
+        const pair: Partial<Record<ServerName, Row>> = {};
         for (const server of order) rows.push((pair[server] = await load(server, inFlight)));
-        ratios[inFlight]!.calls.push(pair.Tollgate!.callsPerSecond / pair['bare grpc-js']!.callsPerSecond);
-        ratios[inFlight]!.cpu.push(pair['bare grpc-js']!.cpuUsPerCall! / pair.Tollgate!.cpuUsPerCall!);
+        pairs[inFlight]!.push(pair);
       }
     }
     const profileDir = process.env['AUTHZ_BENCH_PROFILE'];
@@ -101,19 +119,28 @@ export async function serverAloneWithH2load(seconds: number, rounds: number): Pr
     rows.push({ server: 'Tollgate', rpc: 'envoy Authorization/Check', ...(await runH2load({ address: tollgate.info.address!, path: '/envoy.service.auth.v3.Authorization/Check', body: Buffer.from(tollgate.info.check!, 'base64'), seconds, inFlight: 64, serverPids: [tollgate.pid] })) });
     process.stdout.write(`authz Authorize, server alone in its own process (whole mesh, PGlite, telemetry on, trace sampler ${tollgate.info.sampler})${sampledNote(tollgate.info.sampler!)} vs a bare grpc-js server (constant handler), load from h2load (nghttp2, C), one HTTP/2 connection, ${seconds} s per run; load average ${loadAverage()}\n`);
     console.table(rows);
-    for (const inFlight of rounds > 0 ? [64, 1] : []) {
-      const r = ratios[inFlight]!;
-      const fmt = (v: number[]) => v.map((x) => x.toFixed(2)).join(', ');
-      process.stdout.write(
-        `Authorize/bare grpc-js at ${inFlight} in flight: calls/s ratio ${median(r.calls).toFixed(2)}× (median of ${fmt(r.calls)}); CPU per call ratio (bare ÷ Tollgate) ${median(r.cpu).toFixed(2)}× (${fmt(r.cpu)})\n`,
-      );
-    }
+    const fmt = (v: number[]) => v.map((x) => x.toFixed(2)).join(', ');
+    const ratio = (inFlight: number, label: string, a: ServerName, b: ServerName) => {
+      const runs = pairs[inFlight]!.filter((p) => p[a] && p[b]);
+      if (!runs.length) return;
+      const calls = runs.map((p) => p[a]!.callsPerSecond / p[b]!.callsPerSecond);
+      const cpu = runs.map((p) => p[b]!.cpuUsPerCall! / p[a]!.cpuUsPerCall!);
+      const extra = runs.map((p) => p[a]!.cpuUsPerCall! - p[b]!.cpuUsPerCall!);
+      process.stdout.write(`${label} at ${inFlight} in flight: calls/s ratio ${median(calls).toFixed(2)}× (median of ${fmt(calls)}); CPU per call ratio (${b} ÷ ${a}) ${median(cpu).toFixed(2)}× (${fmt(cpu)}); ${median(extra).toFixed(1)} µs more per call\n`);
+    };
     if (rounds > 0) {
+      ratio(64, 'Authorize/bare grpc-js', 'Tollgate', 'bare grpc-js');
+      ratio(64, 'Authorize of `tollgate start --service authz` (Postgres)/bare grpc-js', 'Tollgate authz alone', 'bare grpc-js');
+      ratio(64, "Authorize/bare grpc-js in Tollgate's process (Tollgate's own work)", 'Tollgate', "bare grpc-js in Tollgate's process");
+      ratio(64, "bare grpc-js in Tollgate's process/bare grpc-js (what the process adds)", "bare grpc-js in Tollgate's process", 'bare grpc-js');
+      ratio(1, 'Authorize/bare grpc-js', 'Tollgate', 'bare grpc-js');
       const p99At1 = median(rows.filter((r) => r.server === 'Tollgate' && r.rpc === 'Authorize' && r.inFlight === 1).map((r) => r.p99Ms));
       process.stdout.write(`Authorize p99 at 1 in flight: ${p99At1} ms (median of ${rounds} runs); goal < 1 ms\n`);
     }
     return rows;
   } finally {
+    await lone?.stop();
+    await fixture?.close();
     await bare.stop();
     await tollgate.stop();
   }
