@@ -1,12 +1,15 @@
 // authz over gRPC on loopback. First the server alone in a child process, loaded by h2load, against a
-// bare grpc-js server in alternating runs (ratios in the same run); then Authorize and
+// bare grpc-js server in alternating runs (ratios in the same run) — at 64 in flight also beside the
+// same bare handler served from Tollgate's own process and, with DATABASE_URL, `tollgate start
+// --service authz` in a process of its own; then Authorize and
 // AuthorizeBatch from a grpc-js client in a worker thread of this process (the mesh in this thread).
 //   OTEL_TRACES_SAMPLER=… OTEL_TRACES_SAMPLER_ARG=…  the Tollgate server process's trace sampler (printed)
 //   AUTHZ_BENCH_ROUNDS=N       alternating Tollgate/bare rounds at 64 and at 1 in flight (default 3; 0: none)
 //   AUTHZ_BENCH_PROFILE=DIR    also one profiled run each of Tollgate and bare grpc-js at 64 in flight:
 //                              CPU µs per call by area side by side, and Tollgate's top frames
 //   AUTHZ_BENCH_ONLY=server    the server-alone part only
-import { spawn } from 'node:child_process';
+//   AUTHZ_BENCH_PIN=1          h2load on CPU 0 and every server process on CPU 1 (taskset): steadier peer figures
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -92,9 +95,12 @@ export async function serverAloneWithH2load(seconds: number, rounds: number): Pr
           : server === "bare grpc-js in Tollgate's process"
             ? { address: tollgate.info.inProcessBare!, pids: [tollgate.pid], body }
             : { address: lone!.address, pids: lone!.pids, body: fixture!.body };
+    // AUTHZ_BENCH_PIN=1: h2load on CPU 0, every server process (all its threads) on CPU 1.
+    const pin = process.env['AUTHZ_BENCH_PIN'] === '1';
+    if (pin) for (const pid of [tollgate.pid, bare.pid, ...(lone?.pids ?? [])]) execFileSync('taskset', ['-a', '-cp', '1', String(pid)], { stdio: 'ignore' });
     const load = async (server: ServerName, inFlight: number): Promise<Row> => {
       const { address, pids, body: request } = target(server);
-      const result = await runH2load({ address, path, body: request, seconds, inFlight, serverPids: pids });
+      const result = await runH2load({ address, path, body: request, seconds, inFlight, serverPids: pids, ...(pin ? { cpus: '0' } : {}) });
       return { server, rpc: 'Authorize', ...result };
     };
     const rows: Row[] = [];
