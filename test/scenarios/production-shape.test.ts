@@ -153,7 +153,9 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
 
   // TOLLGATE_BROKER_AUTHZ_DEADLINE: the edges' first CONNECTs meet freshly started processes on a
   // shared 2-core machine; 200 ms (production's default) would turn a busy moment into 0x88.
-  const baseEnv = () => ({ TOLLGATE_ENV: 'production', TOLLGATE_SECRET_KEY: secretKey, TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'warn', TOLLGATE_ARGON2_MEMORY_KIB: '1024', TOLLGATE_ARGON2_ITERATIONS: '1', TOLLGATE_BROKER_AUTHZ_DEADLINE: '2s' });
+  // TOLLGATE_BROKER_QUOTA_DEADLINE likewise: a lease that misses 500 ms fails open (the default
+  // policy) and the rate-limit step would count a busy moment as a leak.
+  const baseEnv = () => ({ TOLLGATE_ENV: 'production', TOLLGATE_SECRET_KEY: secretKey, TOLLGATE_DATA_DIR: dataDir, TOLLGATE_LOG_LEVEL: 'warn', TOLLGATE_ARGON2_MEMORY_KIB: '1024', TOLLGATE_ARGON2_ITERATIONS: '1', TOLLGATE_BROKER_AUTHZ_DEADLINE: '2s', TOLLGATE_BROKER_QUOTA_DEADLINE: '2s' });
 
   it('bootstraps once (credentials in a 0600 file), and a second run changes nothing', { timeout: 90_000 }, async () => {
     const file = join(dataDir, 'root-credentials.json');
@@ -450,7 +452,7 @@ describe.runIf(onPostgres)('production shape: an empty Postgres, `tollgate boots
         if (Date.now() > until) throw new Error(`edges did not hold messages back: ${held.join(',')}`);
       }
       const bound = 6 + Math.floor((Date.now() - rateStarted) / 10_000);
-      // An edge whose lease call to quota missed its 500 ms deadline admits on its own (the default
+      // An edge whose lease call to quota missed its deadline (2 s here) admits on its own (the default
       // TOLLGATE_BROKER_QUOTA_FAIL_OPEN): a failure here names that count, to tell policy from a leak.
       const quotaUnavailable = await Promise.all([edge1!, edge2!].map(async (e) => /^tollgate_broker_peer_unavailable_total\{peer="quota"\} (\d+)$/m.exec(await (await fetch(`${httpOf(e)}/metrics`)).text())?.[1] ?? '0'));
       expect(acked[0]! + acked[1]!, `messages acknowledged over both edges (quota unavailable to the edges: ${quotaUnavailable.join(', ')} times)`).toBeLessThanOrEqual(bound);
