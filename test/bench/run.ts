@@ -17,6 +17,7 @@ const benches = [
   { name: 'subscribe-cap', file: './subscribe-cap.bench.ts', run: 'runSubscribeCapBench' },
   { name: 'console', file: './console.bench.ts', run: 'runConsoleBench' },
   { name: 'connect-cpu', file: './connect-cpu.bench.ts', run: 'runConnectCpuBench' },
+  { name: 'footprint', file: './footprint.bench.ts', run: 'runFootprintBench' },
 ];
 
 const wanted = process.argv.slice(2);
