@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 import { hashTokenSecret } from '#libs/crypto/token-secret.ts';
 import { compileRules, type CompiledAcl } from '#libs/acl/acl-engine.ts';
 import type { InvalidationEvent, TokenRecord, TokenStore } from '../domain/token-record.ts';
@@ -34,12 +34,12 @@ export function createTokenCache(options: {
   const { store, identity, now, tokenTtlMs, accountCacheMs } = options;
   const onLookup = options.onTokenLookup ?? (() => {});
   // Bounded by count; freshness is checked against the injected clock (tokenTtlMs, accountCacheMs).
-  const tokensById = new LRUCache<string, CachedToken>({ max: TOKEN_CACHE_MAX });
-  const idBySecretHash = new LRUCache<string, string>({ max: TOKEN_CACHE_MAX });
-  const accountPaths = new LRUCache<string, { path: AccountPath; atMs: number }>({ max: TOKEN_CACHE_MAX });
+  const tokensById = boundedCache<string, CachedToken>(TOKEN_CACHE_MAX);
+  const idBySecretHash = boundedCache<string, string>(TOKEN_CACHE_MAX);
+  const accountPaths = boundedCache<string, { path: AccountPath; atMs: number }>(TOKEN_CACHE_MAX);
   // OAuth grants: revoked ones (from the feed or the store) win over a "live" answer read at the same time.
-  const revokedGrants = new LRUCache<string, true>({ max: TOKEN_CACHE_MAX });
-  const liveGrants = new LRUCache<string, number>({ max: TOKEN_CACHE_MAX });
+  const revokedGrants = boundedCache<string, true>(TOKEN_CACHE_MAX);
+  const liveGrants = boundedCache<string, number>(TOKEN_CACHE_MAX);
 
   function cacheToken(token: TokenRecord): CachedToken {
     const entry: CachedToken = {

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 import { isWellFormedTokenSecret } from '#libs/crypto/token-secret.ts';
 import { looksLikeJwt } from '../clients/jwks-cache.ts';
 import type { AuthzCore } from '../authz-core.ts';
@@ -20,7 +20,7 @@ export function createBrokerCredentials(core: AuthzCore, options: { rememberMs?:
   const rememberMs = options.rememberMs ?? 3_600_000;
   const now = options.nowMs ?? Date.now;
   // At most 100k remembered logins, least recently used first out; each expires after rememberMs.
-  const logins = new LRUCache<string, { outcome: AuthenticateOutcome; untilMs: number }>({ max: 100_000 });
+  const logins = boundedCache<string, { outcome: AuthenticateOutcome; untilMs: number }>(100_000);
   const perClient = (username: string, clientId: string) => `${username}\u0000${clientId}`;
 
   return {

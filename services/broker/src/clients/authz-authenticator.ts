@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 import { timestampMs } from '@bufbuild/protobuf/wkt';
 import type { ServiceClient } from '#libs/rpc/index.ts';
 import { isAppError, isUnavailable } from '#libs/errors/index.ts';
@@ -80,7 +80,7 @@ export function createAuthzAuthenticator(options: AuthzAuthenticatorOptions): Au
   const staleLimitMs = options.staleLimitMs ?? 5 * 60_000;
   const overlap = options.subscribeOverlap ?? 'filter';
   // Bounded: the least recently used credentials go first (never an all-at-once flush).
-  const cache = new LRUCache<string, CachedDecision>({ max: 100_000 });
+  const cache = boundedCache<string, CachedDecision>(100_000);
 
   function grantOf(username: string, res: { principal: { accountId: string; subject: string; kind: TokenKind; tokenId: string; grantId?: string; role?: string; expiresAt?: Parameters<typeof timestampMs>[0] | undefined }; rules: Rule[]; cacheTtlMs: bigint }): Grant | 'connect_denied' {
     const p = res.principal;

@@ -1,4 +1,4 @@
-import { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 import type { Clock } from '#libs/clock/index.ts';
 import type { AuthenticateRequest, AuthenticateResult, Authenticator } from '../domain/ports.ts';
 import { credentialKey } from '../domain/credential-key.ts';
@@ -16,7 +16,7 @@ interface CachedAuth {
 export class CredentialCache {
   readonly #authenticator: Authenticator;
   readonly #clock: Clock;
-  readonly #entries = new LRUCache<string, CachedAuth>({ max: 100_000 });
+  readonly #entries = boundedCache<string, CachedAuth>(100_000);
 
   constructor(authenticator: Authenticator, clock: Clock) {
     this.#authenticator = authenticator;

@@ -15,7 +15,8 @@
  * Refusals while blocked are counted per key and reported once per blocked episode
  * (`onEpisode`), not one line per packet.
  */
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 
 export interface CredentialThrottlePolicy {
   /** Bad credentials from one address before it is throttled. */
@@ -77,8 +78,7 @@ export class CredentialThrottle {
     this.#policy = { ...defaultCredentialThrottlePolicy, ...options.policy };
     this.#now = options.nowMs;
     this.#onEpisode = options.onEpisode ?? (() => {});
-    this.#states = new LRUCache<string, KeyState>({
-      max: this.#policy.maxEntries,
+    this.#states = boundedCache<string, KeyState>(this.#policy.maxEntries, {
       // A counter pushed out by newer ones closes its episode in the log (refusals so far).
       dispose: (state, mapKey, reason) => {
         if (reason === 'evict') this.#end(mapKey.startsWith('a:') ? 'address' : 'username', mapKey.slice(2), state, this.#now());

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 import type { PathLevel } from './path-level.ts';
 import type { CounterCheck, RateVolumeCounters } from './rate-volume-counters.ts';
 
@@ -52,7 +53,7 @@ export class EdgeLeases {
 
   constructor(counters: RateVolumeCounters, options: { rememberLeases?: number } = {}) {
     this.counters = counters;
-    this.granted = new LRUCache({ max: options.rememberLeases ?? 100_000 });
+    this.granted = boundedCache(options.rememberLeases ?? 100_000);
   }
 
   /**

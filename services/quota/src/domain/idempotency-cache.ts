@@ -1,4 +1,5 @@
-import { LRUCache } from 'lru-cache';
+import type { LRUCache } from 'lru-cache';
+import { boundedCache } from '#libs/cache/bounded-cache.ts';
 import type { ConsumeResult } from './consume-decision.ts';
 
 const DAY_MS = 24 * 3_600_000;
@@ -11,7 +12,7 @@ export class IdempotencyCache {
   private readonly entries: LRUCache<string, { result: ConsumeResult; expiresAtMs: number }>;
 
   constructor(max = 100_000) {
-    this.entries = new LRUCache({ max });
+    this.entries = boundedCache(max);
   }
 
   get(key: string, now: number): ConsumeResult | undefined {
