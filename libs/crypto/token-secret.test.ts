@@ -65,6 +65,45 @@ describe('token secret', () => {
     }
   });
 
+  it('agrees with the checksum spelled out, on generated secrets and on every kind of damage', () => {
+    // The check as first written: the alphabet, then the CRC-32 of the head spelled in base62 and compared.
+    const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+    const table = Array.from({ length: 256 }, (_, n) => {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      return c >>> 0;
+    });
+    const spelled = (head: string) => {
+      let crc = 0xffffffff;
+      for (let i = 0; i < head.length; i++) crc = table[(crc ^ head.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
+      let value = (crc ^ 0xffffffff) >>> 0;
+      let out = '';
+      for (let i = 0; i < 6; i++) {
+        out = alphabet[value % 62] + out;
+        value = Math.floor(value / 62);
+      }
+      return out;
+    };
+    const reference = (s: string) => s.length === TOKEN_SECRET_LENGTH && /^tg_[0-9A-Za-z]{92}$/.test(s) && s.endsWith(spelled(s.slice(0, -6)));
+    let seed = 11;
+    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    let wellFormed = 0;
+    for (let i = 0; i < 3_000; i++) {
+      const secret = generateTokenSecret();
+      const chars = [...secret];
+      const kind = i % 4;
+      if (kind === 1) chars[3 + Math.floor(random() * 92)] = alphabet[Math.floor(random() * 62)]!;
+      else if (kind === 2) chars[89 + Math.floor(random() * 6)] = String.fromCharCode(Math.floor(random() * 128));
+      else if (kind === 3) chars[Math.floor(random() * 95)] = String.fromCharCode(0x2f + Math.floor(random() * 0x50));
+      const candidate = chars.join('');
+      expect(isWellFormedTokenSecret(candidate), candidate).toBe(reference(candidate));
+      if (reference(candidate)) wellFormed++;
+    }
+    // Checksums that spell out a value above any CRC-32 (`zzzzzz` = 62^6 − 1) are refused, not wrapped.
+    expect(isWellFormedTokenSecret(good.slice(0, -6) + 'zzzzzz')).toBe(false);
+    expect(wellFormed).toBeGreaterThan(750);
+  });
+
   it('hashes to lowercase hex SHA-256', () => {
     expect(hashTokenSecret('abc')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
     expect(hashTokenSecret(good)).toMatch(/^[0-9a-f]{64}$/);

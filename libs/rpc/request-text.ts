@@ -10,6 +10,14 @@ import type { DescField, DescMessage } from '@bufbuild/protobuf';
  * a malformed request like an undecodable one, so it is refused before any handler (or the
  * database) sees it, naming the field.
  */
+/**
+ * Set (true) on a request message by a method's own decoder (libs/rpc `add`'s `decoders`) that has
+ * already checked every string of it against these rules while decoding — authz's AuthorizeRequest
+ * decoder, which reads ASCII only: the server then skips the walk below. A symbol: nothing decoded
+ * from the wire can carry it.
+ */
+export const TEXT_CHECKED: unique symbol = Symbol('tollgate.rpc.textChecked');
+
 export function isWellFormedText(value: string): boolean {
   return value.indexOf('\u0000') === -1 && value.indexOf('\uFFFE') === -1 && value.indexOf('\uFFFF') === -1 && wellFormed(value);
 }

@@ -4,7 +4,9 @@ import { loadSync } from '@grpc/proto-loader';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { createRequire } from 'node:module';
 import { trace } from '@opentelemetry/api';
-import { EchoService } from '#gen/tollgate/echo/v1/echo_pb.js';
+import { fromBinary } from '@bufbuild/protobuf';
+import { EchoRequestSchema, EchoService } from '#gen/tollgate/echo/v1/echo_pb.js';
+import { TEXT_CHECKED } from './request-text.ts';
 import { AppError } from '#libs/errors/index.ts';
 import { silentLogger, startTelemetry, type Telemetry } from '#libs/telemetry/index.ts';
 import { createRpcClient, createRpcServer, type RpcServer } from './index.ts';
@@ -188,6 +190,42 @@ describe('libs/rpc adapter', () => {
     expect(backSpan).toBeDefined();
     // The outermost client span (this test's call) is the root of the trace.
     expect(spans.some((s) => s.kind === 2 && s.parentSpanId === undefined)).toBe(true);
+  });
+
+  it("uses a method's own request decoder first, and protobuf-es with the text check for what it leaves", async () => {
+    const server = createRpcServer({ logger: silentLogger() });
+    const seen: string[] = [];
+    server.add(
+      EchoService,
+      { echo: (request) => ({ message: request.message, requestId: '', traceId: '' }) },
+      {
+        decoders: {
+          // Reads messages starting with "hand" itself (marking them text-checked, as a real decoder does
+          // once it has checked them); declines the rest.
+          echo: (bytes) => {
+            const message = fromBinary(EchoRequestSchema, bytes);
+            if (!message.message.startsWith('hand')) return undefined;
+            seen.push(message.message);
+            return { ...message, message: `${message.message} (by hand)`, [TEXT_CHECKED]: true };
+          },
+        },
+      },
+    );
+    const client = createRpcClient(EchoService, `127.0.0.1:${await server.listen('127.0.0.1', 0)}`);
+    try {
+      expect((await client.echo({ message: 'hand-made' })).message).toBe('hand-made (by hand)');
+      expect((await client.echo({ message: 'plain' })).message).toBe('plain');
+      // Declined by the decoder: protobuf-es, then the text check names the field.
+      const declined = (await client.echo({ message: 'a\u0000b' }).catch((e: unknown) => e)) as AppError;
+      expect(declined.code).toBe('INVALID_ARGUMENT');
+      expect(declined.field).toBe('message');
+      // A message its decoder marked checked is not walked again: the decoder answers for its text.
+      expect((await client.echo({ message: 'hand\u0000' })).message).toBe('hand\u0000 (by hand)');
+      expect(seen).toEqual(['hand-made', 'hand\u0000']);
+    } finally {
+      client.close();
+      await server.shutdown();
+    }
   });
 
   it('answers a handler that returns a value (no promise) or throws at once, with its span and duration', async () => {

@@ -9,10 +9,11 @@ import { FileDescriptorProtoSchema } from '@bufbuild/protobuf/wkt';
 import { context, propagation, trace, SpanKind, SpanStatusCode, metrics, type Context, type Histogram, type Meter, type Span, type Tracer } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import { AppError, toAppError } from '#libs/errors/index.ts';
-import { currentCall, type CallContext } from './call-context.ts';
+import type { CallContext } from './call-context.ts';
+import { callScope, type CallScope } from '#libs/telemetry/call-scope.ts';
 import { toGrpcStatus } from './status-details.ts';
 import { toServiceDefinition, UndecodableRequest } from './service-definition.ts';
-import { findBadText } from './request-text.ts';
+import { findBadText, TEXT_CHECKED } from './request-text.ts';
 import { serverCredentials, type RpcTlsConfig } from './tls.ts';
 import type { ServiceImpl } from './types.ts';
 import type { BoundHistogram, BoundHistograms } from '#libs/telemetry/bound-histograms.ts';
@@ -26,12 +27,23 @@ export interface RpcServerOptions {
   telemetry?: { tracer: Tracer; meter: Meter; histograms?: BoundHistograms | undefined } | undefined;
 }
 
+/**
+ * A method's own request decoder, tried before protobuf-es: the message, or undefined to leave
+ * these bytes to protobuf-es (anything the decoder does not read). For single-request methods.
+ */
+export type RequestDecoder = (bytes: Buffer) => unknown;
+
+export interface AddOptions<S extends DescService> {
+  /** Hand-written decoders of the hottest requests (authz's Authorize), by method. */
+  decoders?: Partial<Record<keyof ServiceImpl<S>, RequestDecoder>>;
+}
+
 export interface RpcServer {
   /**
    * Serves `impl`. RPCs it leaves out answer UNIMPLEMENTED naming the method, so a service can ship
    * the RPCs that are done while the rest of its contract is being built.
    */
-  add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void;
+  add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>, options?: AddOptions<S>): void;
   /** Binds and starts serving; returns the bound port (port 0 picks a free one). */
   listen(host: string, port: number): Promise<number>;
   setServing(serving: boolean): void;
@@ -97,7 +109,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
     ? { tracer: options.telemetry.tracer, meter: () => options.telemetry!.meter, histograms: options.telemetry.histograms }
     : { tracer: trace.getTracer('tollgate-rpc'), meter: () => metrics.getMeter('tollgate-rpc'), histograms: undefined };
 
-  function add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>): void {
+  function add<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>, addOptions: AddOptions<S> = {}): void {
     const handlers: UntypedServiceImplementation = {};
     const table = impl as unknown as Record<string, (...args: unknown[]) => unknown>;
     for (const method of service.methods) {
@@ -111,7 +123,7 @@ export function createRpcServer(options: RpcServerOptions): RpcServer {
       if (typeof fn === 'function' && (fn as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST]) (handler as { [CHECKS_REQUEST]?: boolean })[CHECKS_REQUEST] = true;
       handlers[method.localName] = wrapHandler(method, handler, options.logger, instruments);
     }
-    server.addService(toServiceDefinition(service), handlers);
+    server.addService(toServiceDefinition(service, addOptions.decoders as Record<string, RequestDecoder> | undefined), handlers);
     services.push(service);
     health.setStatus(service.typeName, 'NOT_SERVING');
   }
@@ -204,7 +216,7 @@ const cancelledError = () => new AppError('CANCELLED', 'call cancelled by the cl
  * and its cancellation listener (unary handlers almost never look at it; deadline propagation
  * reads `deadlineMs`), and the request id. Per-method strings and attribute sets are made once (MethodInfo).
  */
-class ServerCall implements CallContext {
+class ServerCall implements CallContext, CallScope {
   readonly deadlineMs: number | undefined;
   readonly rpc: string;
   readonly span: Span;
@@ -212,7 +224,9 @@ class ServerCall implements CallContext {
   readonly #call: Call & { cancelled: boolean };
   readonly #logger: Logger;
   readonly #instruments: Instruments;
-  readonly #activeContext: Context;
+  /** The caller's trace context (propagated), and the call's own (its span active) once asked for. */
+  readonly #parent: Context;
+  #otel: Context | undefined;
   readonly #started: number;
   #abort: AbortController | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -241,8 +255,16 @@ class ServerCall implements CallContext {
       span.setAttributes(info.spanAttributes);
       span.setAttribute('tollgate.request_id', this.requestId);
     }
-    this.#activeContext = trace.setSpan(parent, span);
+    this.#parent = parent;
     this.#started = performance.now();
+  }
+
+  /**
+   * The call's trace context (its span active): with `call`, the call scope its handler runs in.
+   * Made when first asked for (a child span, a client call): a handler answered from memory never asks.
+   */
+  get otel(): Context {
+    return (this.#otel ??= trace.setSpan(this.#parent, this.span));
   }
 
   get signal(): AbortSignal {
@@ -284,9 +306,17 @@ class ServerCall implements CallContext {
     return typeof value === 'string' ? value : undefined;
   }
 
-  /** Runs `fn(this, a, b)` with the call's span active and the call as `currentCall`. */
+  /** The call itself, in its scope: `currentCall`. */
+  get call(): ServerCall {
+    return this;
+  }
+
+  /**
+   * Runs `fn(this, a, b)` with the call's span active and the call as `currentCall`: the call is its
+   * own scope (libs/telemetry's call scope), one async context frame for both.
+   */
   run<T, A = undefined, B = undefined>(fn: (call: ServerCall, a: A, b: B) => T, a?: A, b?: B): T {
-    return context.with(this.#activeContext, runInCall<T, A, B>, undefined, this, fn, a as A, b as B);
+    return callScope.run(this, fn, this, a as A, b as B);
   }
 
   finish(error?: unknown): void {
@@ -322,10 +352,6 @@ class ServerCall implements CallContext {
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 
-function runInCall<T, A, B>(call: ServerCall, fn: (call: ServerCall, a: A, b: B) => T, a: A, b: B): T {
-  return currentCall.run(call, fn, call, a, b);
-}
-
 /**
  * Set on a handler that checks its request itself (assertWellFormed) after authenticating the
  * caller — libs/admin-auth's authenticatedFirst — so that a call without a credential is answered
@@ -342,6 +368,7 @@ export function assertWellFormed(method: DescMethod, request: unknown): void {
   if (request instanceof UndecodableRequest) {
     throw new AppError('INVALID_ARGUMENT', `request: not a valid ${method.input.typeName} (${request.problem})`, { reason: 'MESSAGE_UNDECODABLE' });
   }
+  if ((request as { [TEXT_CHECKED]?: boolean })[TEXT_CHECKED] === true) return;
   const bad = findBadText(method.input, request);
   if (bad) throw new AppError('INVALID_ARGUMENT', `${bad.field}: ${bad.problem}`, { field: bad.field, reason: 'FIELD_INVALID' });
 }

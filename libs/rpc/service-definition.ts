@@ -21,8 +21,12 @@ export class UndecodableRequest {
 /** protobuf-es's bytes as the Buffer grpc-js wants, over the same memory (no copy). */
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-/** A protobuf-es service descriptor as a grpc-js service definition (binary protobuf on the wire). */
-export function toServiceDefinition(service: DescService): ServiceDefinition {
+/**
+ * A protobuf-es service descriptor as a grpc-js service definition (binary protobuf on the wire).
+ * `decoders` (by method local name) are tried first on a single request; undefined from one hands
+ * the bytes to protobuf-es.
+ */
+export function toServiceDefinition(service: DescService, decoders?: Record<string, ((bytes: Buffer) => unknown) | undefined>): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const requestStream = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
@@ -32,7 +36,7 @@ export function toServiceDefinition(service: DescService): ServiceDefinition {
       responseStream: method.methodKind === 'server_streaming' || method.methodKind === 'bidi_streaming',
       requestSerialize: (value) => asBuffer(toBinary(method.input, value as never)),
       // Request streams keep grpc-js's own handling (the message arrives inside the handler's loop).
-      requestDeserialize: requestStream ? (bytes: Buffer) => fromBinary(method.input, bytes) : (bytes: Buffer) => decodeRequest(method, bytes),
+      requestDeserialize: requestStream ? (bytes: Buffer) => fromBinary(method.input, bytes) : requestDecoder(method, decoders?.[method.localName]),
       // A unary handler may answer with its message already encoded (types.ts EncodedMessage).
       responseSerialize: (value) => (Buffer.isBuffer(value) ? value : asBuffer(toBinary(method.output, value as never))),
       responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes),
@@ -40,6 +44,11 @@ export function toServiceDefinition(service: DescService): ServiceDefinition {
     };
   }
   return definition as ServiceDefinition;
+}
+
+function requestDecoder(method: DescMethod, own: ((bytes: Buffer) => unknown) | undefined): (bytes: Buffer) => unknown {
+  if (!own) return (bytes) => decodeRequest(method, bytes);
+  return (bytes) => own(bytes) ?? decodeRequest(method, bytes);
 }
 
 function decodeRequest(method: DescMethod, bytes: Buffer): unknown {

@@ -1,5 +1,4 @@
 import { context, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
@@ -8,6 +7,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { SpanBuffer } from './span-buffer.ts';
+import { CallScopeContextManager } from './call-scope.ts';
 import { BoundHistograms } from './bound-histograms.ts';
 import { createSampler, describeSampling, DEFAULT_TRACE_SAMPLING, type TraceSampling } from './sampler.ts';
 
@@ -68,7 +68,8 @@ function acquireShared(config: TelemetryConfig): NonNullable<typeof shared> {
   if (config.otlpEndpoint) {
     processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/$/, '')}/v1/traces` }) }));
   }
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  // The trace context lives in the call scope beside libs/rpc's current call (call-scope.ts).
+  context.setGlobalContextManager(new CallScopeContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   // Spans from code that is not a service (libraries, the CLI, tests) use the global provider.
   const fallback = new TracerProvider({ resource: resourceFromAttributes({ 'service.name': config.serviceName }), spanProcessors: processors, sampler: createSampler(config.sampling ?? DEFAULT_TRACE_SAMPLING) });

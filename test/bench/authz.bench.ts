@@ -9,6 +9,10 @@
 //                              CPU µs per call by area side by side, and Tollgate's top frames
 //   AUTHZ_BENCH_ONLY=server    the server-alone part only
 //   AUTHZ_BENCH_PIN=1          h2load on CPU 0 and every server process on CPU 1 (taskset): steadier peer figures
+//   AUTHZ_BENCH_SIMULTANEOUS=1 (with PIN, DATABASE_URL) at 64 in flight, bare grpc-js and the lone authz loaded at
+//                              the same time, each by its own h2load, sharing CPU 1: both see the same machine at
+//                              once, so their CPU per call compares even while the host's speed drifts (calls/s
+//                              of those two rows are then each half a core's)
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -97,6 +101,8 @@ export async function serverAloneWithH2load(seconds: number, rounds: number): Pr
             : { address: lone!.address, pids: lone!.pids, body: fixture!.body };
     // AUTHZ_BENCH_PIN=1: h2load on CPU 0, every server process (all its threads) on CPU 1.
     const pin = process.env['AUTHZ_BENCH_PIN'] === '1';
+    const simultaneous = pin && process.env['AUTHZ_BENCH_SIMULTANEOUS'] === '1';
+    if (simultaneous && lone) process.stdout.write('AUTHZ_BENCH_SIMULTANEOUS: at 64 in flight bare grpc-js and the lone authz run at the same time on CPU 1; compare their CPU per call (each has half a core, so calls/s is not the figure)\n');
     if (pin) for (const pid of [tollgate.pid, bare.pid, ...(lone?.pids ?? [])]) execFileSync('taskset', ['-a', '-cp', '1', String(pid)], { stdio: 'ignore' });
     const load = async (server: ServerName, inFlight: number): Promise<Row> => {
       const { address, pids, body: request } = target(server);
@@ -108,11 +114,17 @@ export async function serverAloneWithH2load(seconds: number, rounds: number): Pr
     for (const inFlight of [64, 1]) {
       pairs[inFlight] = [];
       const servers: ServerName[] = inFlight === 64 ? ['bare grpc-js', 'Tollgate', "bare grpc-js in Tollgate's process", ...(lone ? (['Tollgate authz alone'] as const) : [])] : ['bare grpc-js', 'Tollgate'];
+      // AUTHZ_BENCH_SIMULTANEOUS=1: bare grpc-js and the lone authz side by side on the pinned CPU.
+      const together: ServerName[] = simultaneous && inFlight === 64 && lone ? ['bare grpc-js', 'Tollgate authz alone'] : [];
       for (let round = 0; round < rounds; round++) {
         // Alternate the order, so that a drift in the machine's load does not favour any of them.
         const order = round % 2 === 0 ? servers : [...servers].reverse();
         const pair: Partial<Record<ServerName, Row>> = {};
-        for (const server of order) rows.push((pair[server] = await load(server, inFlight)));
+        if (together.length) {
+          const both = await Promise.all(together.map((server) => load(server, inFlight)));
+          together.forEach((server, i) => rows.push((pair[server] = both[i]!)));
+        }
+        for (const server of order) if (!together.includes(server)) rows.push((pair[server] = await load(server, inFlight)));
         pairs[inFlight]!.push(pair);
       }
     }

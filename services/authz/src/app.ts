@@ -26,6 +26,7 @@ import { AuthzService } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { createAuthzCore, type AuthzCore } from './authz-core.ts';
 import { createInvalidationHub } from './invalidation-hub.ts';
 import { createGrpcIdentityPeer } from './clients/identity-peer.ts';
+import { decodeAuthorizeRequest } from './grpc/authorize-request.ts';
 import { authzHandlers } from './grpc/authz-handlers.ts';
 import { PostgresTokenStore } from './store/postgres-token-store.ts';
 import { BufferedAuditSink } from '#libs/audit/buffered-audit-sink.ts';
@@ -108,6 +109,8 @@ export function createAuthzApp(config: AuthzAppConfig, deps: ServiceDeps): Authz
       authorize: 'the credential to check is the request itself',
       authorizeBatch: 'the credential to check is the request itself',
     }),
+    // The hottest request, read by hand (authorize-request.ts); protobuf-es for anything unusual.
+    { decoders: { authorize: decodeAuthorizeRequest } },
   );
   rpc.add(Authorization, envoyAuthorizationHandlers(core));
   const http = createBaseHttpApp({
