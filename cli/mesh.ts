@@ -97,7 +97,10 @@ export async function startMesh(config: MeshConfig, options: MeshOptions = {}): 
   const ownsDatabase = !options.database && needsDatabase;
   const database = options.database ?? (needsDatabase ? await openMeshDatabase(common, only) : undefined);
   const ownsTelemetry = !options.telemetry;
-  const telemetry = options.telemetry ?? startTelemetry({ serviceName: only ?? 'tollgate', otlpEndpoint: common.otlpEndpoint, sampling: common.traceSampling });
+  // The in-process span ring is the console's trace view: a process that runs one service without
+  // the console keeps none (its spans still go to OTLP when an endpoint is set).
+  const spanBufferSize = only && only !== 'console' ? 0 : undefined;
+  const telemetry = options.telemetry ?? startTelemetry({ serviceName: only ?? 'tollgate', otlpEndpoint: common.otlpEndpoint, sampling: common.traceSampling, spanBufferSize });
   const stops: (() => Promise<void>)[] = [];
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch((error: unknown) => logger.warn({ err: error }, 'stop failed'));

@@ -16,6 +16,10 @@ export interface TelemetryConfig {
   serviceName: string;
   /** OTLP/HTTP (protobuf) base URL, e.g. http://collector:4318; unset keeps spans in process only. */
   otlpEndpoint?: string | undefined;
+  /**
+   * Spans kept in process for the console's trace view (default 2,000); 0 keeps none — a process
+   * without the console (`tollgate start --service authz`), where nothing would ever read them.
+   */
   spanBufferSize?: number | undefined;
   /** Head sampling (OTEL_TRACES_SAMPLER / _ARG, read by libs/config); default parentbased_always_on. */
   sampling?: TraceSampling | undefined;
@@ -64,7 +68,9 @@ function acquireShared(config: TelemetryConfig): NonNullable<typeof shared> {
     return shared;
   }
   const spans = new SpanBuffer(config.spanBufferSize ?? 2_000);
-  const processors: SpanProcessor[] = [spans];
+  // The ring is a span processor only when it keeps something: each span it holds lives until 2,000
+  // later ones push it out, long enough to be copied by a scavenge and promoted.
+  const processors: SpanProcessor[] = spans.capacity > 0 ? [spans] : [];
   if (config.otlpEndpoint) {
     processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: `${config.otlpEndpoint.replace(/\/$/, '')}/v1/traces` }) }));
   }
