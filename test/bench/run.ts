@@ -7,6 +7,7 @@ const benches = [
   { name: 'acl', file: './acl.bench.ts', run: 'runAclBench' },
   { name: 'decision-tally', file: './decision-tally.bench.ts', run: 'runDecisionTallyBench' },
   { name: 'authz', file: './authz.bench.ts', run: 'runAuthzBench' },
+  { name: 'authorize-path', file: './authorize-path.bench.ts', run: 'runAuthorizePathBench' },
   { name: 'envoy', file: './envoy.bench.ts', run: 'runEnvoyBench' },
   { name: 'quota', file: './quota.bench.ts', run: 'runQuotaBench' },
   { name: 'identity', file: './identity.bench.ts', run: 'runIdentityBench' },

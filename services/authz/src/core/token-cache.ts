@@ -4,6 +4,7 @@ import { compileRules, type CompiledAcl } from '#libs/acl/acl-engine.ts';
 import type { InvalidationEvent, TokenRecord, TokenStore } from '../domain/token-record.ts';
 import { compileIpAllowList, type IpAllowList } from '../domain/ip-allow-list.ts';
 import type { IdentityPeer } from '../clients/identity-peer.ts';
+import type { Principal } from './credential.ts';
 
 /** A token as last read, with its rules and IP allow-list compiled once. */
 export interface CachedToken {
@@ -11,6 +12,8 @@ export interface CachedToken {
   acl: CompiledAcl | undefined;
   ips: IpAllowList | undefined;
   fetchedAtMs: number;
+  /** Who the token is, made on its first admission (token-decision.ts) and shared, frozen, by the next. */
+  principal: Principal | undefined;
 }
 
 export type AccountPath = { id: string; suspended: boolean }[];
@@ -47,6 +50,7 @@ export function createTokenCache(options: {
       acl: token.kind === 'acl' ? compileRules(token.rules) : undefined,
       ips: token.ipAllow.length ? compileIpAllowList(token.ipAllow) : undefined,
       fetchedAtMs: now(),
+      principal: undefined,
     };
     tokensById.set(token.id, entry);
     return entry;

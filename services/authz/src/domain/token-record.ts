@@ -99,6 +99,8 @@ export type TokenUsability =
   | { usable: false; reason: 'TOKEN_REVOKED' | 'TOKEN_EXPIRED' | 'IP_NOT_ALLOWED' };
 
 /** Revoked, expired (absolute or sliding TTL) or outside its IP allow-list. */
+const USABLE: TokenUsability = Object.freeze({ usable: true });
+
 export function checkTokenUsable(token: TokenRecord, nowMs: number, ipAllowed: (token: TokenRecord) => boolean): TokenUsability {
   if (token.revokedAtMs !== undefined && token.revokedAtMs <= nowMs) return { usable: false, reason: 'TOKEN_REVOKED' };
   if (token.expiresAtMs !== undefined && token.expiresAtMs <= nowMs) return { usable: false, reason: 'TOKEN_EXPIRED' };
@@ -107,7 +109,7 @@ export function checkTokenUsable(token: TokenRecord, nowMs: number, ipAllowed: (
     if (lastUse + token.ttlSeconds * 1000 <= nowMs) return { usable: false, reason: 'TOKEN_EXPIRED' };
   }
   if (!ipAllowed(token)) return { usable: false, reason: 'IP_NOT_ALLOWED' };
-  return { usable: true };
+  return USABLE;
 }
 
 /** How long a decision about this token may be cached: the default, never past its expiry. */
