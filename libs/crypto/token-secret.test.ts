@@ -6,6 +6,7 @@ import {
   shortFormOf,
   TOKEN_SECRET_LENGTH,
 } from './token-secret.ts';
+import { createRng } from '../../test/harness/seeded-rng.ts';
 
 const zeros = (n: number) => new Uint8Array(n);
 const ones = (n: number) => new Uint8Array(n).fill(0xff);
@@ -85,8 +86,7 @@ describe('token secret', () => {
       return out;
     };
     const reference = (s: string) => s.length === TOKEN_SECRET_LENGTH && /^tg_[0-9A-Za-z]{92}$/.test(s) && s.endsWith(spelled(s.slice(0, -6)));
-    let seed = 11;
-    const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const random = createRng(11);
     let wellFormed = 0;
     for (let i = 0; i < 3_000; i++) {
       const secret = generateTokenSecret();

@@ -12,7 +12,7 @@ import { AppError, toAppError } from '#libs/errors/index.ts';
 import type { CallContext } from './call-context.ts';
 import { callScope, type CallScope } from '#libs/telemetry/call-scope.ts';
 import { toGrpcStatus } from './status-details.ts';
-import { toServiceDefinition, UndecodableRequest } from './service-definition.ts';
+import { toServiceDefinition, UndecodableRequest, type RequestDecoder } from './service-definition.ts';
 import { findBadText, TEXT_CHECKED } from './request-text.ts';
 import { serverCredentials, type RpcTlsConfig } from './tls.ts';
 import type { ServiceImpl } from './types.ts';
@@ -26,12 +26,6 @@ export interface RpcServerOptions {
   /** The service's own tracer and meter (libs/telemetry `forService`); the global ones when unset (tests). */
   telemetry?: { tracer: Tracer; meter: Meter; histograms?: BoundHistograms | undefined } | undefined;
 }
-
-/**
- * A method's own request decoder, tried before protobuf-es: the message, or undefined to leave
- * these bytes to protobuf-es (anything the decoder does not read). For single-request methods.
- */
-export type RequestDecoder = (bytes: Buffer) => unknown;
 
 export interface AddOptions<S extends DescService> {
   /** Hand-written decoders of the hottest requests (authz's Authorize), by method. */

@@ -22,11 +22,17 @@ export class UndecodableRequest {
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
+ * A method's own request decoder, tried before protobuf-es: the message, or undefined to leave
+ * these bytes to protobuf-es (anything the decoder does not read). For single-request methods.
+ */
+export type RequestDecoder = (bytes: Buffer) => unknown;
+
+/**
  * A protobuf-es service descriptor as a grpc-js service definition (binary protobuf on the wire).
  * `decoders` (by method local name) are tried first on a single request; undefined from one hands
  * the bytes to protobuf-es.
  */
-export function toServiceDefinition(service: DescService, decoders?: Record<string, ((bytes: Buffer) => unknown) | undefined>): ServiceDefinition {
+export function toServiceDefinition(service: DescService, decoders?: Record<string, RequestDecoder | undefined>): ServiceDefinition {
   const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
     const requestStream = method.methodKind === 'client_streaming' || method.methodKind === 'bidi_streaming';
@@ -46,7 +52,7 @@ export function toServiceDefinition(service: DescService, decoders?: Record<stri
   return definition as ServiceDefinition;
 }
 
-function requestDecoder(method: DescMethod, own: ((bytes: Buffer) => unknown) | undefined): (bytes: Buffer) => unknown {
+function requestDecoder(method: DescMethod, own: RequestDecoder | undefined): (bytes: Buffer) => unknown {
   if (!own) return (bytes) => decodeRequest(method, bytes);
   return (bytes) => own(bytes) ?? decodeRequest(method, bytes);
 }

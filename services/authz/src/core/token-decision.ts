@@ -5,8 +5,6 @@ import type { AuthenticateOutcome } from './credential.ts';
 import type { AccountPath, CachedToken, TokenCache } from './token-cache.ts';
 import type { UsageTracker } from './usage-tracker.ts';
 
-const anyAddress = (): boolean => true;
-
 export type DecideToken = (entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere?: boolean) => AuthenticateOutcome | Promise<AuthenticateOutcome>;
 
 /**
@@ -39,11 +37,8 @@ export function createTokenDecision(options: { cache: TokenCache; usage: UsageTr
     if (!entry) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
     const { token } = entry;
     const t = now();
-    // The address is the last check (revoked and expired tokens say so first): made here, after the
-    // others, rather than as a closure per call.
-    const usable = checkTokenUsable(token, t, anyAddress);
+    const usable = checkTokenUsable(token, t, ipCheckedElsewhere || !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
     if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
-    if (!ipCheckedElsewhere && entry.ips && !(peerIp !== undefined && isIpAllowed(entry.ips, peerIp))) return { allowed: false, reason: 'IP_NOT_ALLOWED', cacheTtlMs: 0 };
     // An acl token whose rules deny `connect` is refused here, so that every path that admits a
     // client — the edge, RabbitMQ, EMQX, go-auth, Envoy, admin RPCs — refuses it alike.
     if (entry.acl && !mayConnect(entry.acl)) return { allowed: false, reason: 'CONNECT_DENIED', cacheTtlMs: 0 };

@@ -98,17 +98,17 @@ export type TokenUsability =
   | { usable: true }
   | { usable: false; reason: 'TOKEN_REVOKED' | 'TOKEN_EXPIRED' | 'IP_NOT_ALLOWED' };
 
-/** Revoked, expired (absolute or sliding TTL) or outside its IP allow-list. */
 const USABLE: TokenUsability = Object.freeze({ usable: true });
 
-export function checkTokenUsable(token: TokenRecord, nowMs: number, ipAllowed: (token: TokenRecord) => boolean): TokenUsability {
+/** Revoked, expired (absolute or sliding TTL) or outside its IP allow-list (`ipAllowed`: the caller's answer for this address), in that order. */
+export function checkTokenUsable(token: TokenRecord, nowMs: number, ipAllowed: boolean): TokenUsability {
   if (token.revokedAtMs !== undefined && token.revokedAtMs <= nowMs) return { usable: false, reason: 'TOKEN_REVOKED' };
   if (token.expiresAtMs !== undefined && token.expiresAtMs <= nowMs) return { usable: false, reason: 'TOKEN_EXPIRED' };
   if (token.ttlSeconds > 0) {
     const lastUse = token.lastUsedAtMs ?? token.createdAtMs;
     if (lastUse + token.ttlSeconds * 1000 <= nowMs) return { usable: false, reason: 'TOKEN_EXPIRED' };
   }
-  if (!ipAllowed(token)) return { usable: false, reason: 'IP_NOT_ALLOWED' };
+  if (!ipAllowed) return { usable: false, reason: 'IP_NOT_ALLOWED' };
   return USABLE;
 }
 

@@ -2,19 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { AuthorizeRequestSchema } from '#gen/tollgate/authz/v1/authz_pb.js';
 import { TEXT_CHECKED } from '#libs/rpc/request-text.ts';
+import { createRng } from '../../../../test/harness/seeded-rng.ts';
 import { decodeAuthorizeRequest } from './authorize-request.ts';
-
-/** A small deterministic PRNG (mulberry32): the same cases on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const encode = (init: Parameters<typeof create<typeof AuthorizeRequestSchema>>[1]) => Buffer.from(toBinary(AuthorizeRequestSchema, create(AuthorizeRequestSchema, init)));
 
@@ -45,7 +34,7 @@ const SECRET = `tg_${'A1b2C3d4'.repeat(11).slice(0, 86)}abcdef`;
 describe('decodeAuthorizeRequest', () => {
   it('reads what protobuf-es writes into the message protobuf-es reads', () => {
     const ascii = (random: () => number, max: number) => Array.from({ length: Math.floor(random() * max) }, () => String.fromCharCode(1 + Math.floor(random() * 126))).join('');
-    const random = prng(20261203);
+    const random = createRng(20261203);
     const shapes = [
       { credential: { bearer: SECRET }, action: 'publish', resource: 'mqtt:devices/c1/sensor7/temp', clientId: 'c1' },
       { credential: { tokenId: 'tok_01abc' }, action: 'subscribe', resource: 'mqtt:#', clientId: 'dev-9', peerIp: '10.0.0.7', accountId: 'acc_01xyz' },
@@ -106,7 +95,7 @@ describe('decodeAuthorizeRequest', () => {
   });
 
   it('never makes a message protobuf-es would not: 100,000 mutated requests', () => {
-    const random = prng(7);
+    const random = createRng(7);
     const seeds = [
       encode({ credential: { bearer: SECRET }, action: 'publish', resource: 'mqtt:devices/c1/sensor7/temp', clientId: 'c1' }),
       encode({ credential: { username: 'alice', password: 'secret' }, action: 'connect', clientId: 'c1', peerIp: '127.0.0.1', accountId: 'acc_1' }),

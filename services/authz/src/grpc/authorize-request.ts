@@ -32,31 +32,44 @@ function readLength(bytes: Buffer, at: number, end: number): number {
   return -1;
 }
 
-function decodeCredential(bytes: Buffer, start: number, end: number): Credential | undefined {
-  let tokenId = '';
-  let bearer = '';
-  let username = '';
-  let password = '';
-  let seen = 0;
-  let at = start;
-  while (at < end) {
-    const tag = bytes[at++]!;
-    // Fields 1–4, length-delimited: tags 0x0a, 0x12, 0x1a, 0x22; each at most once.
+/**
+ * Where each length-delimited field of the message in `bytes[start, end)` lies: field n's bytes at
+ * `[at[2n], at[2n + 1])`, -1 when absent. False for anything else — a field number above `maxField`,
+ * another wire type, a field given twice (protobuf's last-one-wins and message merging), a length
+ * past the end — which the fast path leaves to protobuf-es.
+ */
+function scanFields(bytes: Buffer, start: number, end: number, maxField: number, at: Int32Array): boolean {
+  at.fill(-1);
+  let pos = start;
+  while (pos < end) {
+    const tag = bytes[pos++]!;
+    // Fields 1 … maxField (≤ 15), length-delimited: one-byte tags; each at most once.
     const field = tag >>> 3;
-    if ((tag & 7) !== 2 || field < 1 || field > 4 || seen & (1 << field)) return undefined;
-    seen |= 1 << field;
-    const length = readLength(bytes, at, end);
-    if (length < 0) return undefined;
-    at = lengthEnd;
-    if (length > end - at) return undefined;
-    const text = asciiText(bytes, at, at + length);
-    if (text === undefined) return undefined;
-    at += length;
-    if (field === 1) tokenId = text;
-    else if (field === 2) bearer = text;
-    else if (field === 3) username = text;
-    else password = text;
+    if ((tag & 7) !== 2 || field < 1 || field > maxField || at[2 * field]! >= 0) return false;
+    const length = readLength(bytes, pos, end);
+    if (length < 0) return false;
+    pos = lengthEnd;
+    if (length > end - pos) return false;
+    at[2 * field] = pos;
+    at[2 * field + 1] = pos += length;
   }
+  return true;
+}
+
+/** Field `field`'s ASCII text as scanned into `at` ('' when absent), or undefined (see asciiText). */
+const textOf = (bytes: Buffer, at: Int32Array, field: number): string | undefined => (at[2 * field]! < 0 ? '' : asciiText(bytes, at[2 * field]!, at[2 * field + 1]!));
+
+// One scan at a time (decoding is synchronous): the field positions need no allocation per request.
+const credentialFields = new Int32Array(2 * 5);
+const requestFields = new Int32Array(2 * 7);
+
+function decodeCredential(bytes: Buffer, start: number, end: number): Credential | undefined {
+  if (!scanFields(bytes, start, end, 4, credentialFields)) return undefined;
+  const tokenId = textOf(bytes, credentialFields, 1);
+  const bearer = textOf(bytes, credentialFields, 2);
+  const username = textOf(bytes, credentialFields, 3);
+  const password = textOf(bytes, credentialFields, 4);
+  if (tokenId === undefined || bearer === undefined || username === undefined || password === undefined) return undefined;
   return { $typeName: 'tollgate.authz.v1.Credential', tokenId, bearer, username, password };
 }
 
@@ -74,38 +87,17 @@ function decodeCredential(bytes: Buffer, start: number, end: number): Credential
  * check after it).
  */
 export function decodeAuthorizeRequest(bytes: Buffer): AuthorizeRequest | undefined {
-  let action = '';
-  let resource = '';
-  let clientId = '';
-  let peerIp = '';
-  let accountId = '';
+  if (!scanFields(bytes, 0, bytes.length, 6, requestFields)) return undefined;
+  const action = textOf(bytes, requestFields, 2);
+  const resource = textOf(bytes, requestFields, 3);
+  const clientId = textOf(bytes, requestFields, 4);
+  const peerIp = textOf(bytes, requestFields, 5);
+  const accountId = textOf(bytes, requestFields, 6);
+  if (action === undefined || resource === undefined || clientId === undefined || peerIp === undefined || accountId === undefined) return undefined;
   let credential: Credential | undefined;
-  let seen = 0;
-  let at = 0;
-  const end = bytes.length;
-  while (at < end) {
-    const tag = bytes[at++]!;
-    // Fields 1–6, length-delimited: one-byte tags 0x0a … 0x32; each at most once.
-    const field = tag >>> 3;
-    if ((tag & 7) !== 2 || field < 1 || field > 6 || seen & (1 << field)) return undefined;
-    seen |= 1 << field;
-    const length = readLength(bytes, at, end);
-    if (length < 0) return undefined;
-    at = lengthEnd;
-    if (length > end - at) return undefined;
-    if (field === 1) {
-      credential = decodeCredential(bytes, at, at + length);
-      if (!credential) return undefined;
-    } else {
-      const text = asciiText(bytes, at, at + length);
-      if (text === undefined) return undefined;
-      if (field === 2) action = text;
-      else if (field === 3) resource = text;
-      else if (field === 4) clientId = text;
-      else if (field === 5) peerIp = text;
-      else accountId = text;
-    }
-    at += length;
+  if (requestFields[2]! >= 0) {
+    credential = decodeCredential(bytes, requestFields[2]!, requestFields[3]!);
+    if (!credential) return undefined;
   }
   const message: AuthorizeRequest = { $typeName: 'tollgate.authz.v1.AuthorizeRequest', action, resource, clientId, peerIp, accountId, [TEXT_CHECKED]: true } as AuthorizeRequest;
   if (credential) message.credential = credential;

@@ -6,20 +6,7 @@
  * same bytes on every machine, so a failing case is replayed from the two numbers alone.
  */
 import mqttPacket, { type Packet } from 'mqtt-packet';
-
-export type Rng = () => number;
-
-/** mulberry32: small, fast, good enough to pick mutations; seeded per case. */
-export function createRng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+import { createRng, type Rng } from '../../../../test/harness/seeded-rng.ts';
 
 /** One RNG per case, independent of every other case (so cases replay one by one). */
 export function caseRng(seed: number, index: number): Rng {
