@@ -320,15 +320,31 @@ describe('MQTT devices through the mesh', () => {
       quota.close();
       const dev = await ownConnect({ protocolVersion: 5, clientId: 'q1', username: t.masterToken });
       await dev.publishAsync('q/warm', 'x', { qos: 1 });
-      expect(own.broker!.metrics.get('quota_unavailable')).toBe(0);
+      // Counted from the stop on: on a busy machine a call of this CONNECT or this first message can
+      // miss its deadline (TOLLGATE_BROKER_QUOTA_DEADLINE) while quota is up, and is rightly counted
+      // then — but it is not the outage this case is about.
+      const metrics = own.broker!.metrics;
+      const unavailableBeforeStop = metrics.get('quota_unavailable');
       await own.quota!.stop();
       for (let i = 0; i < 20; i++) await dev.publishAsync('q/x', String(i), { qos: 1 });
       const admin = createRpcClient(BrokerAdminService, own.address('broker'));
       const stats = await admin.getStats({}, bearer(mintServiceCredential(own.secretKey, 'operator')));
       admin.close();
       expect(stats.messagesIn).toBeGreaterThanOrEqual(21n);
-      // Admitted while quota was unreachable, and counted as such.
-      expect(own.broker!.metrics.get('quota_unavailable')).toBeGreaterThan(0);
+      // Admitted while quota was unreachable, and counted as such: the first lease the edge asks for
+      // after the stop fails. Usually within the loop above, when the ~10 units run out (that message
+      // waits for the failure). After a lease that missed its deadline before the stop, the edge
+      // admits on its own for a second before it asks again: until the count moves, each check sends
+      // one more message (admitted too), so one is sent after that second and asks. The bound is a
+      // hang guard: the count comes within that second plus one lease deadline (2 s here).
+      await vi.waitFor(
+        async () => {
+          if (metrics.get('quota_unavailable') > unavailableBeforeStop) return;
+          await dev.publishAsync('q/more', 'x', { qos: 1 });
+          throw new Error('no failed call to quota counted since the stop yet');
+        },
+        { timeout: 10_000, interval: 50 },
+      );
     });
   });
 

@@ -97,6 +97,9 @@ describe('retained messages per account', () => {
     await waitFor(() => live.some((g) => g.topic === 'cap/sentinel'));
     expect(live.map((g) => g.topic)).toEqual(['cap/0', 'cap/1', 'cap/2', 'cap/0', 'cap/sentinel']);
     expect(tb.metrics.get('retained_refused')).toBe(2);
+    // In a cluster the late subscriber's edge mirrors the retained set after the PUBACKs, and the
+    // live sentinel may outrun it: wait for the last retained write (cap/0's replacement) there.
+    await tb.retainedEverywhere('cap/0', 'replaced');
     const late = await tb.connect({ protocolVersion: 5, clientId: 'late' });
     const stored = collect(late);
     await late.subscribeAsync('cap/#', { qos: 1 });
