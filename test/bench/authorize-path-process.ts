@@ -12,6 +12,7 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { Metadata, Server, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { AuthorizeRequestSchema, TokenKind } from '#gen/tollgate/authz/v1/authz_pb.js';
+import { startTelemetry } from '#libs/telemetry/index.ts';
 import { startTestMesh } from '../harness/mesh.ts';
 
 type UnaryHandler = (call: unknown, callback: (error: unknown, value: unknown) => void) => void;
@@ -23,6 +24,10 @@ Server.prototype.addService = function (this: Server, definition: ServiceDefinit
   return addService.call(this, definition, implementation);
 };
 
+// AUTHORIZE_PATH_SPANS=unread: no span processor in the process (no console ring, no OTLP), as in
+// `tollgate start --service authz` without OTEL_EXPORTER_OTLP_ENDPOINT — the first telemetry of a
+// process decides its processors, and the test mesh then shares them.
+if (process.env['AUTHORIZE_PATH_SPANS'] === 'unread') startTelemetry({ serviceName: 'authorize-path', spanBufferSize: 0 });
 const mesh = await startTestMesh();
 const tenant = await mesh.createTenant('authorize-path');
 const rules = Array.from({ length: 100 }, (_, i) => ({ effect: 'allow' as const, actions: ['publish'], resources: [`mqtt:devices/\${client_id}/sensor${i}/#`] }));
