@@ -1,6 +1,6 @@
 import { context, propagation, trace, type Meter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
@@ -58,7 +58,7 @@ export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8
 // Context, propagation and the span processors are process-global by design: the first caller
 // registers them, later callers (other meshes in the same test process) share them, and the last
 // one to stop releases them. Meter providers are per Telemetry and per service.
-let shared: { spans: SpanBuffer; processors: SpanProcessor[]; fallback: TracerProvider | UnrecordedTracerProvider; users: number } | undefined;
+let shared: { spans: SpanBuffer; processors: SpanProcessor[]; users: number } | undefined;
 // prom-client's default collectors register once per registry; the process has one such registry.
 let processRegistry: Registry | undefined;
 let processMetricsClaimed = false;
@@ -79,9 +79,8 @@ function acquireShared(config: TelemetryConfig): NonNullable<typeof shared> {
   context.setGlobalContextManager(new CallScopeContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   // Spans from code that is not a service (libraries, the CLI, tests) use the global provider.
-  const fallback = tracerProvider(config.serviceName, processors, createSampler(config.sampling ?? DEFAULT_TRACE_SAMPLING));
-  trace.setGlobalTracerProvider(fallback);
-  shared = { spans, processors, fallback, users: 1 };
+  trace.setGlobalTracerProvider(tracerProvider(resourceFromAttributes({ 'service.name': config.serviceName }), processors, createSampler(config.sampling ?? DEFAULT_TRACE_SAMPLING)));
+  shared = { spans, processors, users: 1 };
   return shared;
 }
 
@@ -99,9 +98,9 @@ async function releaseShared(entry: NonNullable<typeof shared>): Promise<void> {
  * The SDK's provider when some processor reads spans; with none (no console ring, no OTLP) spans
  * are not recorded at all — ids and the sampler's decision still propagate (unrecorded-tracer.ts).
  */
-function tracerProvider(serviceName: string, processors: SpanProcessor[], sampler: Sampler): TracerProvider | UnrecordedTracerProvider {
+function tracerProvider(resource: Resource, processors: SpanProcessor[], sampler: Sampler): TracerProvider | UnrecordedTracerProvider {
   if (processors.length === 0) return new UnrecordedTracerProvider(sampler);
-  return new TracerProvider({ resource: resourceFromAttributes({ 'service.name': serviceName }), spanProcessors: processors, sampler });
+  return new TracerProvider({ resource, spanProcessors: processors, sampler });
 }
 
 function processMetrics(): Registry {
@@ -131,7 +130,7 @@ export function startTelemetry(config: TelemetryConfig): Telemetry {
       const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, metricProducers: [histograms] });
       const provider = new MeterProvider({ resource, readers: [exporter] });
       // Shares the processors (span buffer, OTLP) but not the resource: spans say which service made them.
-      const tracers = tracerProvider(name, entry.processors, sampler);
+      const tracers = tracerProvider(resource, entry.processors, sampler);
       const withProcess = !processMetricsClaimed;
       processMetricsClaimed = true;
       ownsProcessMetrics ||= withProcess;

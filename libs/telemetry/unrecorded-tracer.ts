@@ -127,8 +127,4 @@ export class UnrecordedTracerProvider implements TracerProvider {
   getTracer(): Tracer {
     return this.#tracer;
   }
-
-  /** As the SDK provider's: nothing is buffered, so nothing to flush or stop. */
-  async forceFlush(): Promise<void> {}
-  async shutdown(): Promise<void> {}
 }
