@@ -168,37 +168,61 @@ describe('MQTT devices through the mesh', () => {
     quota.close();
   });
 
-  it('meters every message against the account tree: throttled over a rate limit, 0x97 over a volume limit', async () => {
-    const t = await mesh.createTenant('metered');
-    const quota = createRpcClient(QuotaService, mesh.address('quota'));
-    await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 20n, period: Period.SECOND, burst: 10n }] }, bearer(t.masterToken));
-    const dev = await connect({ protocolVersion: 5, clientId: 'm1', username: t.masterToken });
+  /**
+   * Runs `scenario` (on a tenant of its own each time) until no call from the edge to quota failed
+   * while it ran — at most three times — and returns what that run saw. A call that misses its
+   * deadline (TOLLGATE_BROKER_QUOTA_DEADLINE) on a loaded machine makes the edge admit on its own
+   * for a second (fail open, by design): such a run shows nothing about a limit, so it is run again,
+   * not judged. Only that counted failure gives a second run; a limit not applied while quota
+   * answered is judged the first time. The scenario only observes; the caller asserts.
+   */
+  async function whileQuotaAnswers<T>(scenario: (attempt: number) => Promise<T>): Promise<T> {
     const metrics = mesh.broker!.metrics;
-    const before = { unavailable: metrics.get('quota_unavailable'), admitted: metrics.get('messages_in') };
-    const started = performance.now();
-    for (let i = 0; i < 30; i++) await dev.publishAsync('meter/x', String(i), { qos: 1 }); // each PUBACK'd with success, or this throws
-    const elapsedMs = performance.now() - started;
-    // A lease that misses its deadline makes the edge admit on its own for a second (fail open, by
-    // design): such a run shows nothing about the limit, so it fails here, saying so, not on the clock.
-    expect(metrics.get('quota_unavailable') - before.unavailable, 'calls from the edge to quota failed during the burst (quota_unavailable): it admitted fail-open (TOLLGATE_BROKER_QUOTA_FAIL_OPEN), so this run cannot show the rate limit').toBe(0);
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const before = metrics.get('quota_unavailable');
+      const seen = await scenario(attempt);
+      if (metrics.get('quota_unavailable') === before) return seen;
+    }
+    throw new Error('calls from the edge to quota failed (quota_unavailable) in each of 3 runs: it admitted fail-open (TOLLGATE_BROKER_QUOTA_FAIL_OPEN), so no run could show the limit');
+  }
+
+  it('meters every message against the account tree: throttled over a rate limit, 0x97 over a volume limit', async () => {
+    const quota = createRpcClient(QuotaService, mesh.address('quota'));
+    const metrics = mesh.broker!.metrics;
+    const burst = await whileQuotaAnswers(async (attempt) => {
+      const t = await mesh.createTenant(`metered-${attempt}`);
+      await quota.setLimits({ accountId: t.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.RATE, value: 20n, period: Period.SECOND, burst: 10n }] }, bearer(t.masterToken));
+      const dev = await connect({ protocolVersion: 5, clientId: `m${attempt}`, username: t.masterToken });
+      const admittedBefore = metrics.get('messages_in');
+      const started = performance.now();
+      for (let i = 0; i < 30; i++) await dev.publishAsync('meter/x', String(i), { qos: 1 }); // each PUBACK'd with success, or this throws
+      return { elapsedMs: performance.now() - started, admitted: metrics.get('messages_in') - admittedBefore };
+    });
     // Never dropped: all 30 admitted (and acknowledged, above). Delayed: quota's bucket (full, 10, at
     // the first lease) grants the other 20 at 20/s, so a second at least however fast the machine —
     // a lower bound only, with 100 ms of slack between quota's clock and this one.
-    expect(metrics.get('messages_in') - before.admitted).toBe(30);
-    expect(elapsedMs).toBeGreaterThan(900);
+    expect(burst.admitted).toBe(30);
+    expect(burst.elapsedMs).toBeGreaterThan(900);
 
-    const v = await mesh.createTenant('volume');
-    await quota.setLimits({ accountId: v.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.VOLUME, value: 3n, period: Period.DAY }] }, bearer(v.masterToken));
-    const small = await connect({ protocolVersion: 5, clientId: 'v1', username: v.masterToken });
-    const cut = new Promise<number>((resolve) => small.once('disconnect', (p) => resolve(p.reasonCode ?? -1)));
-    for (let i = 0; i < 3; i++) await small.publishAsync('meter/v', String(i), { qos: 1 });
-    const refused = await small.publishAsync('meter/v', 'over', { qos: 1 }).then((p) => p, (e: { code?: number }) => e);
-    expect(refused).toMatchObject({ code: 0x97 });
-    expect(await cut).toBe(0x97);
+    const volume = await whileQuotaAnswers(async (attempt) => {
+      const v = await mesh.createTenant(`volume-${attempt}`);
+      await quota.setLimits({ accountId: v.accountId, limits: [{ metric: 'mqtt.messages.in', kind: LimitKind.VOLUME, value: 3n, period: Period.DAY }] }, bearer(v.masterToken));
+      const small = await connect({ protocolVersion: 5, clientId: `v${attempt}`, username: v.masterToken });
+      const cut = new Promise<number>((resolve) => small.once('disconnect', (p) => resolve(p.reasonCode ?? -1)));
+      for (let i = 0; i < 3; i++) await small.publishAsync('meter/v', String(i), { qos: 1 });
+      const refused = await small.publishAsync('meter/v', 'over', { qos: 1 }).then((p) => p, (e: { code?: number }) => e);
+      return { refused, cut };
+    });
+    expect(volume.refused).toMatchObject({ code: 0x97 });
+    expect(await volume.cut).toBe(0x97);
 
-    await quota.setLimits({ accountId: v.accountId, limits: [{ metric: 'mqtt.connections', kind: LimitKind.CONCURRENCY, value: 1n }] }, bearer(v.masterToken));
-    await connect({ protocolVersion: 5, clientId: 'k1', username: v.masterToken });
-    await expect(connect({ protocolVersion: 5, clientId: 'k2', username: v.masterToken })).rejects.toMatchObject({ code: 0x97 });
+    const second = await whileQuotaAnswers(async (attempt) => {
+      const k = await mesh.createTenant(`connections-${attempt}`);
+      await quota.setLimits({ accountId: k.accountId, limits: [{ metric: 'mqtt.connections', kind: LimitKind.CONCURRENCY, value: 1n }] }, bearer(k.masterToken));
+      await connect({ protocolVersion: 5, clientId: `k${attempt}-1`, username: k.masterToken });
+      return connect({ protocolVersion: 5, clientId: `k${attempt}-2`, username: k.masterToken }).then((c) => c, (e: { code?: number }) => e);
+    });
+    expect(second).toMatchObject({ code: 0x97 });
     quota.close();
   });
 
