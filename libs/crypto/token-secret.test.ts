@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   generateTokenSecret,
   hashTokenSecret,
+  hasTokenSecretShape,
   isWellFormedTokenSecret,
   shortFormOf,
   TOKEN_SECRET_LENGTH,
@@ -17,6 +18,16 @@ describe('token secret', () => {
     expect(s).toMatch(/^tg_[0-9A-Za-z]{92}$/);
     expect(s.length).toBe(TOKEN_SECRET_LENGTH);
     expect(isWellFormedTokenSecret(s)).toBe(true);
+  });
+
+  it('has a shape (prefix and length) that says nothing of its checksum', () => {
+    const s = generateTokenSecret();
+    expect(hasTokenSecretShape(s)).toBe(true);
+    expect(hasTokenSecretShape(`${s.slice(0, -1)}${s.at(-1) === '0' ? '1' : '0'}`)).toBe(true); // the checksum is not read
+    expect(hasTokenSecretShape(s.slice(0, -1))).toBe(false);
+    expect(hasTokenSecretShape(`${s}0`)).toBe(false);
+    expect(hasTokenSecretShape(`tG_${s.slice(3)}`)).toBe(false);
+    expect(hasTokenSecretShape('')).toBe(false);
   });
 
   it('is deterministic for injected bytes and covers the full 512-bit range', () => {

@@ -4,7 +4,8 @@
  * username, an HTTP header value or a URL segment; secret scanners recognise the prefix.
  *
  * The checksum is not a security control: it lets authz reject a mistyped or truncated token
- * without a database lookup (and without a cache miss that a flood of garbage could force).
+ * without a database lookup: a flood of garbage costs a hash and a cache look-up (authz looks a
+ * secret up by its hash first), never a store read or an eviction.
  * Only `hashTokenSecret(secret)` (SHA-256) is ever stored.
  */
 import { hash, randomBytes as nodeRandomBytes } from 'node:crypto';
@@ -82,6 +83,14 @@ const PREFIX_CRC = (() => {
   for (let i = 0; i < TOKEN_SECRET_PREFIX.length; i++) crc = CRC_TABLE[(crc ^ TOKEN_SECRET_PREFIX.charCodeAt(i)) & 0xff]! ^ (crc >>> 8);
   return crc;
 })();
+
+/**
+ * Prefix and length are right: the shape of a secret, nothing more (no alphabet or checksum read).
+ * For a look-up keyed by the secret's hash, which needs no checksum when it finds an issued secret.
+ */
+export function hasTokenSecretShape(s: string): boolean {
+  return s.length === TOKEN_SECRET_LENGTH && s.startsWith(TOKEN_SECRET_PREFIX);
+}
 
 /**
  * Prefix, length, alphabet and checksum are right: worth a lookup. Says nothing about validity.

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isId } from '#libs/crypto/ids.ts';
-import { isWellFormedTokenSecret, SHORT_FORM_LENGTH } from '#libs/crypto/token-secret.ts';
+import { hasTokenSecretShape, isWellFormedTokenSecret, SHORT_FORM_LENGTH } from '#libs/crypto/token-secret.ts';
 import { invalidArgument } from '#libs/errors/index.ts';
 import type { TokenStore } from '../domain/token-record.ts';
 import type { IdentityPeer } from '../clients/identity-peer.ts';
@@ -41,6 +41,14 @@ export function createCredentialSniffer(options: { store: TokenStore; identity: 
    * whose token and account are cached is answered at once (no promise); anything else, a promise.
    */
   function authenticate(input: AuthenticateInput): AuthenticateOutcome | Promise<AuthenticateOutcome> {
+    // The usual case first: the first field given is a secret this replica has cached (looked up by
+    // its SHA-256, as always). A secret found there was issued, so its checksum needs no reading;
+    // and with the fields before it empty, it is the one the rules below would have picked.
+    const first = input.bearer || input.username || input.password;
+    if (hasTokenSecretShape(first)) {
+      const cached = cache.freshTokenBySecret(first);
+      if (cached) return decideToken(cached, input.peerIp, input.ipCheckedElsewhere);
+    }
     const secret = tokenSecretOf(input.bearer) ?? tokenSecretOf(input.username) ?? tokenSecretOf(input.password);
     if (secret !== undefined) {
       const entry = cache.tokenBySecret(secret);

@@ -82,6 +82,16 @@ export function createTokenCache(options: {
     return cacheToken(token);
   }
 
+  /**
+   * The fresh cached entry of a token secret, without reading the store: undefined when this
+   * replica has none (the caller then goes through `tokenBySecret`). Found means issued: the entry
+   * was cached under this secret's SHA-256 when the store returned its token.
+   */
+  function freshTokenBySecret(secret: string): CachedToken | undefined {
+    const id = idBySecretHash.get(hashTokenSecret(secret));
+    return id !== undefined ? freshToken(id) : undefined;
+  }
+
   /** A token by its secret: the fresh cached entry at once (no promise), else read from the store. */
   function tokenBySecret(secret: string): CachedToken | undefined | Promise<CachedToken | undefined> {
     const hash = hashTokenSecret(secret);
@@ -187,7 +197,7 @@ export function createTokenCache(options: {
     dropAccountPaths();
   }
 
-  return { tokenById, tokenBySecret, cachedToken, accountPath, freshAccountPath, isGrantRevoked, forget, onInvalidation, forgetAccounts };
+  return { tokenById, tokenBySecret, freshTokenBySecret, cachedToken, accountPath, freshAccountPath, isGrantRevoked, forget, onInvalidation, forgetAccounts };
 }
 
 export type TokenCache = ReturnType<typeof createTokenCache>;
