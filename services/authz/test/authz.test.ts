@@ -75,6 +75,26 @@ describe('authz service (real schema, real gRPC)', () => {
     expect(await authz.authenticate({ bearer: soon.secret })).toMatchObject({ allowed: false, reason: 'TOKEN_EXPIRED' });
   });
 
+  it('checks an Authorize without peer_ip against the address of the connection it came on, and logs that address', async () => {
+    const t = await mesh.createTenant('ip-connection');
+    const rules = [{ effect: Effect.ALLOW, actions: ['publish'], resources: ['mqtt:a/#'] }];
+    const loopback = await aclToken(t.accountId, t.masterToken, rules, { ipAllow: ['127.0.0.0/8'] });
+    const elsewhere = await aclToken(t.accountId, t.masterToken, rules, { ipAllow: ['10.0.0.0/8'] });
+    const publish = (secret: string, resource: string, peerIp = '') => authz.authorize({ credential: { bearer: secret }, action: 'publish', resource, clientId: 'c1', peerIp });
+    expect(await publish(loopback.secret, 'mqtt:a/1')).toMatchObject({ allowed: true, reason: 'ALLOWED' });
+    expect(await publish(loopback.secret, 'mqtt:a/2')).toMatchObject({ allowed: true, reason: 'ALLOWED' }); // from the cache
+    expect(await publish(elsewhere.secret, 'mqtt:a/1')).toMatchObject({ allowed: false, reason: 'IP_NOT_ALLOWED' });
+    expect(await publish(elsewhere.secret, 'mqtt:a/1')).toMatchObject({ allowed: false, reason: 'IP_NOT_ALLOWED' }); // from the cache
+    expect(await publish(elsewhere.secret, 'mqtt:a/1', '10.1.2.3')).toMatchObject({ allowed: true, reason: 'ALLOWED' });
+    await publish(loopback.secret, 'mqtt:b/1');
+    await publish(elsewhere.secret, 'mqtt:b/2', '10.1.2.3');
+    const recent = await authz.listRecentDecisions({ accountId: t.accountId, denialsOnly: true }, bearer(t.masterToken));
+    expect(recent.decisions.map((d) => [d.resource, d.reason, d.peerIp])).toEqual([
+      ['mqtt:b/2', 'NO_MATCHING_RULE', '10.1.2.3'],
+      ['mqtt:b/1', 'NO_MATCHING_RULE', '127.0.0.1'],
+    ]);
+  });
+
   it('lets a parent master token reach a subaccount only through the account selector', async () => {
     const t = await mesh.createTenant('parent');
     const identity = createRpcClient(IdentityService, mesh.address('identity'));

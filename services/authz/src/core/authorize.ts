@@ -4,7 +4,7 @@ import { checkAccess, compileRules } from '#libs/acl/acl-engine.ts';
 import { aclActions, type AclAction } from '#libs/acl/acl-rule.ts';
 import type { DecisionLog } from '../decision-log.ts';
 import type { DecisionReason } from '../domain/decision-reason.ts';
-import type { AuthenticateOutcome, Credential } from './credential.ts';
+import { resolvePeerIp, type AuthenticateOutcome, type Credential, type PeerIp } from './credential.ts';
 import type { AccountPath, CachedToken, TokenCache } from './token-cache.ts';
 import type { CredentialSniffer, Principal } from './credential-sniffer.ts';
 
@@ -19,7 +19,8 @@ export interface AuthorizeInput {
   action: string;
   resources: string[];
   clientId: string;
-  peerIp: string | undefined;
+  /** The client's address, or a function that reads it when a decision needs it (credential.ts). */
+  peerIp: PeerIp;
   /** Explicit subaccount selector (a parent's master token addressing a subaccount). */
   accountId: string | undefined;
   source: string;
@@ -110,5 +111,5 @@ export function createAuthorize(options: { cache: TokenCache; credentials: Crede
 /** One decision counted, and kept in the log's ring when it keeps it: the record (and the clock read) only then. */
 function logDecision(decisions: DecisionLog, now: () => number, input: AuthorizeInput, action: string, allowed: boolean, reason: string, resource: string, accountId: string, subject: string): void {
   if (!decisions.countDecision(allowed, reason, input.source, accountId)) return;
-  decisions.keep({ atMs: now(), allowed, reason, action, resource, accountId, subject, clientId: input.clientId, peerIp: input.peerIp ?? '', source: input.source });
+  decisions.keep({ atMs: now(), allowed, reason, action, resource, accountId, subject, clientId: input.clientId, peerIp: resolvePeerIp(input.peerIp) ?? '', source: input.source });
 }

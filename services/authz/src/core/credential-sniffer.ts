@@ -5,7 +5,7 @@ import { invalidArgument } from '#libs/errors/index.ts';
 import type { TokenStore } from '../domain/token-record.ts';
 import type { IdentityPeer } from '../clients/identity-peer.ts';
 import { looksLikeJwt } from '../clients/jwks-cache.ts';
-import type { AuthenticateOutcome, Credential } from './credential.ts';
+import { resolvePeerIp, type AuthenticateOutcome, type Credential, type PeerIp } from './credential.ts';
 import type { CachedToken, TokenCache } from './token-cache.ts';
 import type { DecideToken } from './token-decision.ts';
 import type { DecideJwt } from './jwt-decision.ts';
@@ -25,7 +25,7 @@ export interface AuthenticateInput {
   username: string;
   password: string;
   bearer: string;
-  peerIp: string | undefined;
+  peerIp: PeerIp;
   ipCheckedElsewhere?: boolean | undefined;
 }
 
@@ -75,7 +75,7 @@ export function createCredentialSniffer(options: { store: TokenStore; identity: 
       return { allowed: false, reason: 'TOKEN_MALFORMED', cacheTtlMs: 0 };
     }
     if (input.username && input.password) {
-      const outcome = await identity.verifyPassword({ username: input.username, password: input.password, peerIp: input.peerIp ?? '' });
+      const outcome = await identity.verifyPassword({ username: input.username, password: input.password, peerIp: resolvePeerIp(input.peerIp) ?? '' });
       if (!outcome.allowed) return { allowed: false, reason: outcome.reason, cacheTtlMs: 0 };
       return {
         allowed: true,
@@ -92,7 +92,7 @@ export function createCredentialSniffer(options: { store: TokenStore; identity: 
    * Any `Credential` (token id, secret, JWT, password, remembered login) → its outcome and cached
    * token: at once (no promise) for a token whose entry and account path are cached.
    */
-  function principalOf(credential: Credential, peerIp: string | undefined, ipCheckedElsewhere = false): Principal | Promise<Principal> {
+  function principalOf(credential: Credential, peerIp: PeerIp, ipCheckedElsewhere = false): Principal | Promise<Principal> {
     if (credential.authenticated) return rememberedPrincipal(credential.authenticated);
     if (credential.tokenId) {
       if (!isId(credential.tokenId, 'tok')) throw invalidArgument('credential.token_id', 'must be a tok_ id');
@@ -104,7 +104,7 @@ export function createCredentialSniffer(options: { store: TokenStore; identity: 
     return outcome instanceof Promise ? outcome.then(withEntry) : withEntry(outcome);
   }
 
-  function withOutcome(entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere: boolean): Principal | Promise<Principal> {
+  function withOutcome(entry: CachedToken | undefined, peerIp: PeerIp, ipCheckedElsewhere: boolean): Principal | Promise<Principal> {
     const outcome = decideToken(entry, peerIp, ipCheckedElsewhere);
     return outcome instanceof Promise ? outcome.then((decided) => ({ outcome: decided, entry })) : { outcome, entry };
   }

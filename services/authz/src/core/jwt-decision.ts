@@ -1,13 +1,13 @@
 import { isId } from '#libs/crypto/ids.ts';
 import type { JwtOutcome } from '../clients/jwks-cache.ts';
-import type { AuthenticateOutcome } from './credential.ts';
+import type { AuthenticateOutcome, PeerIp } from './credential.ts';
 import type { TokenCache } from './token-cache.ts';
 import type { DecideToken } from './token-decision.ts';
 
 /** The grant id identity's provider puts in its access tokens (`gid`): `grt_` + 20 Crockford base32 characters. */
 export const GRANT_ID = /^grt_[0-9a-hjkmnp-tv-z]{20}$/;
 
-export type DecideJwt = (token: string, peerIp: string | undefined, ipCheckedElsewhere?: boolean) => Promise<AuthenticateOutcome>;
+export type DecideJwt = (token: string, peerIp: PeerIp, ipCheckedElsewhere?: boolean) => Promise<AuthenticateOutcome>;
 
 /** An identity access token (JWT) → a user principal, or the OAuth client's acl token it is bound to. */
 export function createJwtDecision(options: {

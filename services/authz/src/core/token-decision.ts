@@ -1,11 +1,13 @@
 import { mayConnect } from '#libs/acl/acl-engine.ts';
 import { checkTokenUsable, decisionTtlMs } from '../domain/token-record.ts';
 import { isIpAllowed } from '../domain/ip-allow-list.ts';
-import type { AuthenticateOutcome } from './credential.ts';
+import { resolvePeerIp, type AuthenticateOutcome, type PeerIp } from './credential.ts';
 import type { AccountPath, CachedToken, TokenCache } from './token-cache.ts';
 import type { UsageTracker } from './usage-tracker.ts';
 
-export type DecideToken = (entry: CachedToken | undefined, peerIp: string | undefined, ipCheckedElsewhere?: boolean) => AuthenticateOutcome | Promise<AuthenticateOutcome>;
+export type DecideToken = (entry: CachedToken | undefined, peerIp: PeerIp, ipCheckedElsewhere?: boolean) => AuthenticateOutcome | Promise<AuthenticateOutcome>;
+
+const isAllowedFrom = (ips: NonNullable<CachedToken['ips']>, peerIp: string | undefined): boolean => peerIp !== undefined && isIpAllowed(ips, peerIp);
 
 /**
  * A known token → may it be used now, from this address, in an account that is not suspended?
@@ -37,7 +39,7 @@ export function createTokenDecision(options: { cache: TokenCache; usage: UsageTr
     if (!entry) return { allowed: false, reason: 'TOKEN_UNKNOWN', cacheTtlMs: 0 };
     const { token } = entry;
     const t = now();
-    const usable = checkTokenUsable(token, t, ipCheckedElsewhere || !entry.ips || (peerIp !== undefined && isIpAllowed(entry.ips, peerIp)));
+    const usable = checkTokenUsable(token, t, ipCheckedElsewhere || !entry.ips || isAllowedFrom(entry.ips, resolvePeerIp(peerIp)));
     if (!usable.usable) return { allowed: false, reason: usable.reason, cacheTtlMs: 0 };
     // An acl token whose rules deny `connect` is refused here, so that every path that admits a
     // client — the edge, RabbitMQ, EMQX, go-auth, Envoy, admin RPCs — refuses it alike.

@@ -129,7 +129,8 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         action: req.action,
         resources: req.action === 'connect' && !req.resource ? [] : [checkResource(req.resource, 'resource')],
         clientId: req.clientId,
-        peerIp: req.peerIp || peerIpOf(ctx.peer),
+        // The connection's address only when a decision reads it (grpc-js formats it on every ask).
+        peerIp: req.peerIp || (() => peerIpOf(ctx.peer)),
         accountId: req.accountId || undefined,
         source: 'grpc',
       });
@@ -141,7 +142,7 @@ export function authzHandlers(core: AuthzCore, requireAdmin: RequireAdmin, feed:
         action: req.action,
         resources: req.resources.map((r, i) => checkResource(r, `resources[${i}]`)),
         clientId: req.clientId,
-        peerIp: req.peerIp || peerIp(ctx.peer),
+        peerIp: req.peerIp || (() => peerIp(ctx.peer)),
         accountId: req.accountId || undefined,
         source: 'grpc',
       });
