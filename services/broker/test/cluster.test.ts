@@ -8,7 +8,9 @@ import mqtt from 'mqtt';
 import pino from 'pino';
 import { startNatsNode, type NatsNode } from '../../../test/harness/nats-node.ts';
 import { NatsCluster } from '../src/cluster/nats-cluster.ts';
-import { encodeClusterMessage } from '../src/cluster/cluster-message.ts';
+import { decodeClusterMessage, encodeClusterMessage } from '../src/cluster/cluster-message.ts';
+import { Kvm } from '@nats-io/kv';
+import mqttPacket from 'mqtt-packet';
 import { encodeLevel, topicToTokens } from '../src/cluster/subject-codec.ts';
 import { createEdgeAdmin } from '../src/cluster/edge-admin.ts';
 import { collect, RawClient, startBroker, waitFor, type TestBroker } from './harness.ts';
@@ -457,6 +459,68 @@ describe('cluster: retained messages in JetStream', () => {
   });
 });
 
+describe('cluster: retained writes against the watch', () => {
+  /** What `edge` holds for `topic` (acc_a) after every change its store goes through. */
+  function follow(edge: Edge, topic: string): (string | undefined)[] {
+    const seen: (string | undefined)[] = [];
+    const core = edge.cluster.core!;
+    const retain = core.retain.bind(core);
+    core.retain = (account, message) => {
+      const stored = retain(account, message);
+      if (account === 'acc_a' && message.topic === topic) seen.push(retainedValue(edge, topic));
+      return stored;
+    };
+    return seen;
+  }
+
+  /** Sends `frames` in one write on a raw 3.1.1 connection to `edge` as alice and waits until all were handled. */
+  async function burst(edge: Edge, clientId: string, frames: Buffer[]): Promise<void> {
+    const r = new RawClient(edge.port, 4);
+    try {
+      await r.ready();
+      r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: 'alice', password: Buffer.from('pw-a') });
+      await r.next('connack');
+      r.sendBytes(Buffer.concat([...frames, mqttPacket.generate({ cmd: 'pingreq' })]));
+      await r.next('pingresp', 10_000);
+    } finally {
+      r.close();
+    }
+  }
+  const retained = (topic: string, payload: string, messageId: number): Buffer =>
+    mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false, messageId });
+
+  it('stored and deleted in one write: the echo of the store never brings the topic back on that edge', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const on1 = follow(e1, 'o/k');
+    const on2 = follow(e2, 'o/k');
+    // Both land in the edge's store before the first write reaches the bucket: its echo comes after the delete.
+    await burst(e1, 'both', [retained('o/k', 'a', 1), retained('o/k', '', 2)]);
+    // Edge 2 followed the bucket through both writes; its sentinel, written after them, reaching
+    // edge 1 means edge 1's watch has passed both echoes.
+    await waitFor(() => on2.length === 2, 5_000);
+    expect(on2).toEqual(['a', undefined]);
+    const sp = await e2.connect({ clientId: 'sentinel' });
+    await sp.publishAsync('o/sentinel', 's', { qos: 1, retain: true });
+    await waitFor(() => retainedValue(e1, 'o/sentinel') === 's', 5_000);
+    expect(on1).toEqual(['a', undefined]);
+  });
+
+  it('the same topic written on two edges at once: both edges end with the bucket’s last value', async () => {
+    const e1 = await startEdge('e1');
+    const e2 = await startEdge('e2');
+    const topic = 'o/race';
+    for (let round = 0; round < 20; round++) {
+      const frames = (edge: string): Buffer[] =>
+        Array.from({ length: 30 }, (_, i) => retained(topic, i % 7 === 6 ? '' : `${edge}-${round}-${i}`, i + 1));
+      await Promise.all([burst(e1, 'w1', frames('e1')), burst(e2, 'w2', frames('e2'))]);
+      await waitFor(() => e1.cluster.retainedWritesOutstanding === 0 && e2.cluster.retainedWritesOutstanding === 0, 10_000);
+      const last = await bucketValue(topic);
+      await waitFor(() => retainedValue(e1, topic) === last && retainedValue(e2, topic) === last, 5_000);
+    }
+  });
+});
+
 describe('cluster: client ids are cluster-wide', () => {
   it('[MQTT-3.1.4-3] a CONNECT on edge 2 with a client id connected on edge 1 takes it over: edge 1 sends DISCONNECT 0x8E and drops its session', async () => {
     const e1 = await startEdge('e1');
@@ -723,6 +787,26 @@ describe('cluster: NATS failure', () => {
     await waitFor(() => retainedCount(e1, 'f/r2') === 1, 10_000);
   });
 });
+
+/** acc_a's retained payload for `topic` on `edge`, if it holds one. */
+function retainedValue(edge: Edge, topic: string): string | undefined {
+  const [m] = edge.cluster.core!.retainedMatching('acc_a', topic);
+  return m?.payload.toString();
+}
+
+/** acc_a's retained payload for `topic` as the cluster's bucket holds it (undefined: none, or deleted). */
+async function bucketValue(topic: string): Promise<string | undefined> {
+  const nc = await natsConnect({ servers: nats.url });
+  try {
+    const kv = await new Kvm(nc).open(`${clusterName}_retained`);
+    const entry = await kv.get(`${encodeLevel('acc_a')}.${topicToTokens(topic)}`);
+    if (!entry || entry.operation !== 'PUT') return undefined;
+    const payload = decodeClusterMessage(entry.value, 0)!.message.payload;
+    return payload.length === 0 ? undefined : payload.toString();
+  } finally {
+    await nc.close();
+  }
+}
 
 function retainedCount(edge: Edge, filter: string): number {
   return [...edge.cluster.core!.retainedMatching('acc_a', filter)].length;

@@ -53,6 +53,7 @@ import { deliverLocalShared, deliverShared } from './shared-delivery.ts';
 import { adoptedAcl, fromWire, installSession, mergeMoved, snapshotSession, toWire, type SessionSnapshot, type StoredSession } from './session-handover.ts';
 import type { Principal, TopicAuthorizer } from '../domain/ports.ts';
 import { InterestView } from './interest-view.ts';
+import { RetainedOrder } from './retained-order.ts';
 import { encodeLevel, filterToTokenPatterns, tokensToTopic, topicToTokens } from './subject-codec.ts';
 
 export interface NatsClusterOptions {
@@ -173,7 +174,12 @@ export class NatsCluster implements BrokerCluster {
   readonly #sharedInterest = new Map<string, Interest & { queue: string; account: string; levels: string; group: string }>();
   readonly #lastSeq = new Map<string, number>();
   readonly #subjects = new Map<string, string>();
-  readonly #pendingRetained = new Map<string, Uint8Array | null>();
+  /** Retained writes not yet issued to the bucket, per key (its newest value; a deletion is a frame with an empty payload). */
+  readonly #pendingRetained = new Map<string, Uint8Array>();
+  /** Keys whose retained write is in flight. */
+  readonly #retainedInFlight = new Set<string>();
+  /** The watch against this edge's own writes: an older echo never undoes a newer local write. */
+  readonly #retainedOrder = new RetainedOrder<KvWatchEntry>();
   /** Which cluster frame carried a message here or from here (`<origin>#<seq>`): a moving session drops copies it got twice. */
   readonly #frameIds = new WeakMap<Message, string>();
   readonly #frameIdOf = (m: Message): string | undefined => this.#frameIds.get(m);
@@ -253,6 +259,13 @@ export class NatsCluster implements BrokerCluster {
   /** True while NATS is reachable. */
   get connected(): boolean {
     return this.#connected;
+  }
+
+  /** Retained writes made here and not yet acknowledged by the bucket (pending or in flight). */
+  get retainedWritesOutstanding(): number {
+    let n = this.#retainedInFlight.size;
+    for (const key of this.#pendingRetained.keys()) if (!this.#retainedInFlight.has(key)) n++;
+    return n;
   }
 
   /** Configured but cut off from NATS: local clients are served, other edges are not reached. */
@@ -569,7 +582,9 @@ export class NatsCluster implements BrokerCluster {
     }
     // A stored message keeps its expiry as a time on the edges' clock (`nowMs` 0: the header's
     // remaining lifetime is then the deadline), not a lifetime that would start again at each read.
-    this.#pendingRetained.set(key, message.payload.length === 0 ? null : encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, RETAINED_EPOCH_MS));
+    // A deletion is written as a frame with an empty payload, not a KV delete: a put's
+    // acknowledgement carries the revision that orders the watch against this write (RetainedOrder).
+    this.#pendingRetained.set(key, encodeClusterMessage({ origin: this.#origin, seq: 0, account, clientId: '', message }, RETAINED_EPOCH_MS));
     void this.#flushRetained();
   }
 
@@ -1273,6 +1288,8 @@ export class NatsCluster implements BrokerCluster {
       this.#watch?.stop();
       const watch = await this.#kv.watch();
       this.#watch = watch;
+      // The new watch replays every key's last value: no revision of the old one matters any more.
+      this.#retainedOrder.reset();
       let loaded!: () => void;
       const ready = new Promise<void>((resolve) => (loaded = resolve));
       // The watch first replays the last value of every key, then follows changes; `delta` 0 marks
@@ -1281,7 +1298,7 @@ export class NatsCluster implements BrokerCluster {
       if (status.values === 0) loaded();
       void (async () => {
         for await (const entry of watch) {
-          this.#applyRetained(entry);
+          this.#watchedRetained(entry);
           if (entry.isUpdate || entry.delta === 0) loaded();
         }
       })().catch((error: unknown) => this.#options.logger.warn({ err: error }, 'cluster: retained watch ended'));
@@ -1290,6 +1307,12 @@ export class NatsCluster implements BrokerCluster {
     } catch (error) {
       this.#options.logger.warn({ err: error }, 'cluster: retained store unavailable; retained messages stay on this edge until NATS is back');
     }
+  }
+
+  /** An entry from the watch: applied now, or held or skipped against this edge's own writes of its key. */
+  #watchedRetained(entry: KvWatchEntry): void {
+    const writing = this.#pendingRetained.has(entry.key) || this.#retainedInFlight.has(entry.key);
+    if (this.#retainedOrder.admit(entry.key, entry, writing)) this.#applyRetained(entry);
   }
 
   #applyRetained(entry: KvWatchEntry): void {
@@ -1335,10 +1358,12 @@ export class NatsCluster implements BrokerCluster {
   async #drainRetained(): Promise<void> {
     const inFlight = new Map<string, Promise<void>>();
     let halted = false;
-    const write = async (kv: KV, key: string, value: Uint8Array | null): Promise<void> => {
+    const write = async (kv: KV, key: string, value: Uint8Array): Promise<void> => {
+      // Written at `revision`; undefined: not written (refused, or retried once NATS is back).
+      let revision: number | undefined;
+      this.#retainedInFlight.add(key);
       try {
-        if (value === null) await kv.delete(key);
-        else await kv.put(key, value);
+        revision = await kv.put(key, value);
         // A newer write of the same key made meanwhile stays pending.
         if (this.#pendingRetained.get(key) === value) this.#pendingRetained.delete(key);
       } catch (error) {
@@ -1353,12 +1378,16 @@ export class NatsCluster implements BrokerCluster {
         this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
       } finally {
         inFlight.delete(key);
+        this.#retainedInFlight.delete(key);
+        // Another edge's write of the key that came meanwhile, if it is the newer one.
+        const newer = this.#retainedOrder.settled(key, revision, this.#pendingRetained.has(key));
+        if (newer) this.#applyRetained(newer);
       }
     };
     for (;;) {
       const kv = this.#kv;
       if (!kv || !this.#connected || halted) break;
-      let next: [string, Uint8Array | null] | undefined;
+      let next: [string, Uint8Array] | undefined;
       // A key being written waits for that write: its newer value is issued after it.
       for (const entry of this.#pendingRetained) {
         if (!inFlight.has(entry[0])) {
