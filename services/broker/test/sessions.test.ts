@@ -120,7 +120,9 @@ describe('sessions and wills', () => {
     await r.next('suback');
     const p = await tb.connect();
     for (let i = 0; i < 5; i++) await p.publishAsync('w', `${i}`, { qos: 1 });
-    // All five were routed (PUBACKs awaited); a PINGRESP written after them is the sentinel.
+    // All five were routed (PUBACKs awaited; in a cluster, once crossed to the subscriber's edge);
+    // a PINGRESP written after them is the sentinel.
+    await tb.crossed();
     r.send({ cmd: 'pingreq' });
     await r.next('pingresp');
     expect(r.packets.filter((x) => x.cmd === 'publish')).toHaveLength(2);
