@@ -67,12 +67,18 @@ describe('publish / subscribe', () => {
     tb = await startBroker();
     const pub = await tb.connect();
     await pub.publishAsync('r/1', 'kept', { qos: 1, retain: true });
+    // In a cluster the subscriber's edge mirrors the retained store a little after the PUBACK.
+    await tb.retainedEverywhere('r/1', 'kept');
     const s1 = await tb.connect();
     const got = collect(s1);
     await s1.subscribeAsync('r/#');
     await waitFor(() => got.length === 1);
     expect(got[0]!.packet.retain).toBe(true);
     await pub.publishAsync('r/1', '', { qos: 1, retain: true });
+    // The deletion has reached every edge once a retained message written after it (by the same
+    // edge: its writes are mirrored in order) has, on a topic outside the filter.
+    await pub.publishAsync('rmark/1', 'after-delete', { qos: 1, retain: true });
+    await tb.retainedEverywhere('rmark/1', 'after-delete');
     const s2 = await tb.connect();
     const got2 = collect(s2);
     await s2.subscribeAsync('r/#');
@@ -86,6 +92,8 @@ describe('publish / subscribe', () => {
     tb = await startBroker();
     const pub = await tb.connect({ protocolVersion: 5 });
     await pub.publishAsync('rh/1', 'kept', { qos: 1, retain: true });
+    // In a cluster: on the subscriber's edge too, or Retain Handling 2 would have nothing to hold back.
+    await tb.retainedEverywhere('rh/1', 'kept');
     const s = await tb.connect({ protocolVersion: 5 });
     const got = collect(s);
     await s.subscribeAsync('rh/#', { qos: 1, rh: 2, rap: true });
@@ -94,6 +102,7 @@ describe('publish / subscribe', () => {
     await waitFor(() => got.some((g) => g.payload === 'live'));
     expect(got.map((g) => g.payload)).toEqual(['live']);
     expect(got[0]!.packet.retain).toBe(true);
+    await tb.retainedEverywhere('rh/1', 'live');
     const s2 = await tb.connect({ protocolVersion: 5 });
     const got2 = collect(s2);
     await s2.subscribeAsync('rh/#', { qos: 1, rh: 0 });
