@@ -210,7 +210,7 @@ export class BrokerCore {
     const store = this.#retained.of(session.account);
     if (!store) return;
     const wildcard = levels.includes('+') || levels.includes('#');
-    const cursor: RetainedCursor = { sub, levels, iterator: undefined, untilSeq: this.#retained.seq, pending: undefined };
+    const cursor: RetainedCursor = { sub, levels, iterator: undefined, untilSeq: this.#retained.seq, pending: undefined, liveRetained: undefined };
     if (wildcard) cursor.iterator = store.values();
     else {
       const one = store.get(levels);
@@ -240,8 +240,9 @@ export class BrokerCore {
         m = next.value;
         if (!topicMatches(c.levels, m.topic)) continue;
       }
-      // Replaced or deleted since, or retained after the SUBSCRIBE: not owed (routed live).
-      if (store?.get(m.topic) !== m || m.retainedSeq! > c.untilSeq) continue;
+      // Replaced or deleted since, or retained after the SUBSCRIBE, or a newer value routed live
+      // already (cluster: before the mirror replaced it here): not owed.
+      if (store?.get(m.topic) !== m || m.retainedSeq! > c.untilSeq || c.liveRetained?.has(m.topic) === true) continue;
       if (m.expiresAtMs !== undefined && m.expiresAtMs <= now) continue;
       if (c.sub.filtered === true && !mayReceiveThrough(c.sub, m.topic)) continue;
       const qos = (m.qos < c.sub.qos ? m.qos : c.sub.qos) as 0 | 1 | 2;
@@ -317,6 +318,8 @@ export class BrokerCore {
 
   readonly #onSub = (sub: Subscription<Session>): void => {
     const message = this.#routeMessage!;
+    // A subscriber still being sent the retained set: this topic's stored value is now the older one.
+    if (message.retain && sub.owner.retainedCursors !== undefined) markLiveRetained(sub, message.topic);
     // [MQTT-3.8.3-3] No Local: not back to the publishing client.
     if (sub.noLocal && sub.owner === this.#routeOrigin) return;
     // Only subscriptions granted overlapping a deny rule pay for this check.
@@ -548,4 +551,9 @@ export class BrokerCore {
 export function mayReceiveThrough(sub: Subscription<Session>, topic: string): boolean {
   const acl = sub.owner.acl;
   return acl.mayReceive !== undefined && acl.mayReceive(topic);
+}
+
+/** Records on `sub`'s retained cursor, if it has one, that a retained value of `topic` went out live. */
+function markLiveRetained(sub: Subscription<Session>, topic: string): void {
+  for (const c of sub.owner.retainedCursors!) if (c.sub === sub) (c.liveRetained ??= new Set()).add(topic);
 }

@@ -45,6 +45,12 @@ export interface RetainedCursor {
   untilSeq: number;
   /** Drawn but waiting for the in-flight window. */
   pending: Message | undefined;
+  /**
+   * Topics a retained PUBLISH was routed live through `sub` for since the SUBSCRIBE: their stored
+   * value is older and is not sent after it. (On one edge the store already holds the new one; in
+   * a cluster the live copy from another edge can arrive before the store's mirror has it.)
+   */
+  liveRetained: Set<string> | undefined;
 }
 
 export interface Delivery {
