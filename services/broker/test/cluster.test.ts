@@ -13,7 +13,7 @@ import { Kvm } from '@nats-io/kv';
 import mqttPacket from 'mqtt-packet';
 import { encodeLevel, topicToTokens } from '../src/cluster/subject-codec.ts';
 import { createEdgeAdmin } from '../src/cluster/edge-admin.ts';
-import { collect, RawClient, startBroker, waitFor, type TestBroker } from './harness.ts';
+import { collect, RawClient, sendInOneWrite, startBroker, waitFor, type TestBroker } from './harness.ts';
 
 let nats: NatsNode;
 beforeAll(async () => {
@@ -473,19 +473,6 @@ describe('cluster: retained writes against the watch', () => {
     return seen;
   }
 
-  /** Sends `frames` in one write on a raw 3.1.1 connection to `edge` as alice and waits until all were handled. */
-  async function burst(edge: Edge, clientId: string, frames: Buffer[]): Promise<void> {
-    const r = new RawClient(edge.port, 4);
-    try {
-      await r.ready();
-      r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: 'alice', password: Buffer.from('pw-a') });
-      await r.next('connack');
-      r.sendBytes(Buffer.concat([...frames, mqttPacket.generate({ cmd: 'pingreq' })]));
-      await r.next('pingresp', 10_000);
-    } finally {
-      r.close();
-    }
-  }
   const retained = (topic: string, payload: string, messageId: number): Buffer =>
     mqttPacket.generate({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: true, dup: false, messageId });
 
@@ -495,7 +482,7 @@ describe('cluster: retained writes against the watch', () => {
     const on1 = follow(e1, 'o/k');
     const on2 = follow(e2, 'o/k');
     // Both land in the edge's store before the first write reaches the bucket: its echo comes after the delete.
-    await burst(e1, 'both', [retained('o/k', 'a', 1), retained('o/k', '', 2)]);
+    await sendInOneWrite(e1.port, 'both', [retained('o/k', 'a', 1), retained('o/k', '', 2)]);
     // Edge 2 followed the bucket through both writes; its sentinel, written after them, reaching
     // edge 1 means edge 1's watch has passed both echoes.
     await waitFor(() => on2.length === 2, 5_000);
@@ -513,7 +500,7 @@ describe('cluster: retained writes against the watch', () => {
     for (let round = 0; round < 20; round++) {
       const frames = (edge: string): Buffer[] =>
         Array.from({ length: 30 }, (_, i) => retained(topic, i % 7 === 6 ? '' : `${edge}-${round}-${i}`, i + 1));
-      await Promise.all([burst(e1, 'w1', frames('e1')), burst(e2, 'w2', frames('e2'))]);
+      await Promise.all([sendInOneWrite(e1.port, 'w1', frames('e1')), sendInOneWrite(e2.port, 'w2', frames('e2'))]);
       await waitFor(() => e1.cluster.retainedWritesOutstanding === 0 && e2.cluster.retainedWritesOutstanding === 0, 10_000);
       const last = await bucketValue(topic);
       await waitFor(() => retainedValue(e1, topic) === last && retainedValue(e2, topic) === last, 5_000);

@@ -249,6 +249,24 @@ export async function waitFor(cond: () => boolean, timeoutMs = 3_000, poke?: () 
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Connects a raw MQTT 3.1.1 client to `port` as alice (acc_a), writes `frames` in one write and
+ * resolves once the edge has handled them all: its PINGRESP to a PINGREQ sent after them (one
+ * connection is processed in order).
+ */
+export async function sendInOneWrite(port: number, clientId: string, frames: Buffer[], timeoutMs = 10_000): Promise<void> {
+  const r = new RawClient(port, 4);
+  try {
+    await r.ready();
+    r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0, username: 'alice', password: Buffer.from('pw-a') });
+    await r.next('connack');
+    r.sendBytes(Buffer.concat([...frames, mqttPacket.generate({ cmd: 'pingreq' })]));
+    await r.next('pingresp', timeoutMs);
+  } finally {
+    r.close();
+  }
+}
+
 /** A raw MQTT client over a socket: send packets or bytes, read parsed packets. */
 export class RawClient {
   readonly socket: net.Socket;

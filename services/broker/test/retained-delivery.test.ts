@@ -4,32 +4,21 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import mqttPacket from 'mqtt-packet';
-import { startBroker, clustered, collect, waitFor, RawClient, type TestBroker } from './harness.ts';
+import { startBroker, clustered, collect, waitFor, sendInOneWrite, type TestBroker } from './harness.ts';
 
 let tb: TestBroker | undefined;
-const raws: RawClient[] = [];
 afterEach(async () => {
-  raws.splice(0).forEach((r) => r.close());
   await tb?.close();
   tb = undefined;
 });
 
 /** Stores `count` retained messages `prefix/<i>` at `qos` through one raw connection, pipelined. */
 async function retainMany(prefix: string, count: number, qos: 0 | 1): Promise<void> {
-  const r = new RawClient(tb!.port, 4);
-  raws.push(r);
-  await r.ready();
-  r.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: `seed-${prefix}`, clean: true, keepalive: 0, username: 'alice', password: Buffer.from('pw-a') });
-  await r.next('connack');
   const frames: Buffer[] = [];
   for (let i = 0; i < count; i++) {
     frames.push(mqttPacket.generate({ cmd: 'publish', topic: `${prefix}/${i}`, payload: Buffer.from(`v${i}`), qos, retain: true, dup: false, ...(qos > 0 ? { messageId: (i % 65_000) + 1 } : {}) }));
   }
-  frames.push(mqttPacket.generate({ cmd: 'pingreq' }));
-  r.sendBytes(Buffer.concat(frames));
-  // PINGRESP comes after every PUBLISH before it was handled (one connection is processed in order).
-  await r.next('pingresp', 20_000);
-  r.close();
+  await sendInOneWrite(tb!.port, `seed-${prefix}`, frames, 20_000);
   // In a cluster, the subscriber's edge has the set once its last message got there.
   await tb!.retainedEverywhere(`${prefix}/${count - 1}`, `v${count - 1}`);
 }

@@ -176,8 +176,8 @@ export class NatsCluster implements BrokerCluster {
   readonly #subjects = new Map<string, string>();
   /** Retained writes not yet issued to the bucket, per key (its newest value; a deletion is a frame with an empty payload). */
   readonly #pendingRetained = new Map<string, Uint8Array>();
-  /** Keys whose retained write is in flight. */
-  readonly #retainedInFlight = new Set<string>();
+  /** Retained writes in flight, by key (issued by the one drain that runs at a time). */
+  readonly #retainedInFlight = new Map<string, Promise<void>>();
   /** The watch against this edge's own writes: an older echo never undoes a newer local write. */
   readonly #retainedOrder = new RetainedOrder<KvWatchEntry>();
   /** Which cluster frame carried a message here or from here (`<origin>#<seq>`): a moving session drops copies it got twice. */
@@ -1356,12 +1356,11 @@ export class NatsCluster implements BrokerCluster {
   }
 
   async #drainRetained(): Promise<void> {
-    const inFlight = new Map<string, Promise<void>>();
+    const inFlight = this.#retainedInFlight;
     let halted = false;
     const write = async (kv: KV, key: string, value: Uint8Array): Promise<void> => {
       // Written at `revision`; undefined: not written (refused, or retried once NATS is back).
       let revision: number | undefined;
-      this.#retainedInFlight.add(key);
       try {
         revision = await kv.put(key, value);
         // A newer write of the same key made meanwhile stays pending.
@@ -1378,7 +1377,6 @@ export class NatsCluster implements BrokerCluster {
         this.#options.logger.warn({ err: error, key }, 'cluster: retained write refused; the message stays on this edge');
       } finally {
         inFlight.delete(key);
-        this.#retainedInFlight.delete(key);
         // Another edge's write of the key that came meanwhile, if it is the newer one.
         const newer = this.#retainedOrder.settled(key, revision, this.#pendingRetained.has(key));
         if (newer) this.#applyRetained(newer);
